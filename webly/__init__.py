@@ -1,0 +1,34 @@
+"""webly: learn image/video classifiers from noisy web data.
+
+Importing webly is fast and offline: estimators load lazily on first attribute access, and torch
+and gensim are imported only by the families that need them.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (loaded on first access)
+_LAZY = {
+    "WebDataset": "webly.dataset",
+    "make_web_digits": "webly.synthetic",
+    "Kernel": "webly.kernels",
+    "SVMClassifier": "webly.baselines",
+    "run_experiment": "webly.experiments.runner",
+    "load_config": "webly.experiments.config",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'webly' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
+
+__all__ = ["__version__", *_LAZY]

@@ -1,0 +1,119 @@
+"""Shared estimator conventions: routed fit metadata and the one one-vs-rest driver.
+
+Every webly estimator fits on flat rows plus routed per-row metadata::
+
+    fit(X, y, *, bags=None, X_priv=None, sources=None, X_target=None)
+
+``bags=None`` means every row is its own bag, ``X_priv=None`` no privileged features,
+``sources=None`` a single source, ``X_target`` unlabelled target rows (domain adaptation only).
+An estimator's ``fit`` names only the metadata it uses; :func:`fit_kwargs_for` picks those out of
+a dataset's arguments. Multi-class problems go through :func:`one_vs_rest`, which fits one binary
+problem per class in parallel with joblib; binary problems fit a single model for ``classes_[1]``
+so that ``decision_function`` is (n,) as in scikit-learn.
+"""
+
+import inspect
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .errors import DataError
+
+FIT_METADATA = ("bags", "X_priv", "sources", "X_target")
+
+
+def fit_kwargs_for(estimator, available):
+    """Subset of ``available`` (a dict of routed metadata) that ``estimator.fit`` accepts."""
+    params = inspect.signature(estimator.fit).parameters
+    return {k: v for k, v in available.items() if k in params and v is not None}
+
+
+def check_row_metadata(name, value, n):
+    """Validate a 1-D per-row array (bags, sources) against the number of rows ``n``."""
+    if value is None:
+        return None
+    value = np.asarray(value)
+    if value.ndim != 1:
+        raise DataError(name, f"must be 1-D with one entry per row, got shape {value.shape}")
+    if value.shape[0] != n:
+        raise DataError(name, f"has {value.shape[0]} entries but X has {n} rows; give one per row")
+    return value
+
+
+def check_row_features(name, value, n=None, *, allow_sparse=True):
+    """Validate a 2-D finite feature matrix (``X_priv``, ``X_target``); ``n`` checks its rows."""
+    if value is None:
+        return None
+    if not sp.issparse(value) and np.asarray(value).ndim != 2:
+        raise DataError(name, f"must be 2-D (rows x features), got shape {np.shape(value)}")
+    try:
+        value = check_array(value, accept_sparse="csr" if allow_sparse else False,
+                            dtype=np.float64, input_name=name)
+    except ValueError as exc:
+        raise DataError(name, str(exc).split("\n")[0]) from exc
+    if n is not None and value.shape[0] != n:
+        raise DataError(name, f"has {value.shape[0]} rows but X has {n}; give one row per row of X")
+    return value
+
+
+class WebClassifierMixin(ClassifierMixin):
+    """Mixin for webly classifiers: metadata routing defaults and decision-based predict."""
+
+    # Requested by default when scikit-learn metadata routing is enabled, so users never have to
+    # call set_fit_request by hand (the skada counter-example in STYLE.md).
+    __metadata_request__fit = {"bags": True, "X_priv": True, "sources": True, "X_target": True}
+
+    def predict(self, X):
+        """Class of each row: arg-max of ``decision_function`` (sign in the binary case)."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def encode_targets(y):
+    """Check classification targets; return ``(classes, y_index)``."""
+    check_classification_targets(y)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError("y", f"needs at least 2 classes to fit a classifier, got {len(classes)}")
+    return classes, y_idx
+
+
+def one_vs_rest(fit_binary, classes, y_idx, *, n_jobs=None, prefer="threads"):
+    """Fit one binary problem per class; the one one-vs-rest driver of webly.
+
+    Parameters
+    ----------
+    fit_binary : callable ``(k, y_pm) -> model``
+        Fits class ``k`` against the rest; ``y_pm`` holds +1 for rows of class k and -1 otherwise.
+    classes : array of shape (C,)
+    y_idx : (n,) int array of class positions in ``classes``.
+    n_jobs : int or None
+        joblib workers (threads by default, so kernel matrices are shared, not copied).
+
+    Returns
+    -------
+    list of models: one (for ``classes[1]``) when C == 2, else C.
+    """
+    if len(classes) == 2:
+        return [fit_binary(1, np.where(y_idx == 1, 1, -1))]
+    jobs = (delayed(fit_binary)(k, np.where(y_idx == k, 1, -1)) for k in range(len(classes)))
+    return list(Parallel(n_jobs=n_jobs, prefer=prefer)(jobs))
+
+
+def stack_decisions(columns):
+    """(n,) for one binary model, (n, C) for C one-vs-rest models."""
+    if len(columns) == 1:
+        return np.asarray(columns[0], dtype=np.float64).ravel()
+    return np.column_stack(columns).astype(np.float64)
+
+
+__all__ = [
+    "BaseEstimator", "WebClassifierMixin", "FIT_METADATA", "fit_kwargs_for", "check_row_metadata",
+    "check_row_features", "encode_targets", "one_vs_rest", "stack_decisions", "check_is_fitted", "validate_data",
+]
