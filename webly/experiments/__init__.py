@@ -1,0 +1,1 @@
+"""Config-driven experiments: validation, registries, the runner and the report."""

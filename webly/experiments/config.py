@@ -1,0 +1,234 @@
+"""Experiment configuration: YAML in, a validated :class:`ExperimentConfig` out.
+
+Shape (DESIGN.md section 5)::
+
+    name: quickstart                      # optional; defaults to the file name
+    dataset: {name: web-digits, noise_rate: 0.4}
+    methods: [SVM, {name: SVM, label: SVM-C10, C: 10}, {name: SVM, search: {C: [0.1, 1, 10]}}]
+    protocol: {split: test, metrics: [accuracy, map]}
+    seeds: [0, 1, 2]
+    output_dir: runs
+    parallel: {backend: local, n_jobs: 1}
+
+Every error names the field as a dotted path (``protocol.folds``, ``methods[1].C``) and says
+how to fix it; :class:`~webly.errors.ConfigError` carries it.
+"""
+
+import difflib
+import os
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ConfigError
+from . import registry
+
+METRICS = ("accuracy", "map", "ap", "bag_accuracy", "noise_auc")
+_RESERVED_METHOD_KEYS = ("name", "label", "search")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MethodSpec(_Strict):
+    """One method: registry name, display label, fixed parameters, optional inner search grid."""
+
+    name: str
+    label: Optional[str] = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: Optional[dict[str, list]] = None
+
+    @property
+    def display(self):
+        return self.label or self.name
+
+
+class ProtocolSpec(_Strict):
+    """How rows are split into training and evaluation, and what is measured.
+
+    ``split``: ``test`` trains on all web rows and evaluates on the dataset's clean test set;
+    ``holdout`` holds out ``test_size`` of the bags per seed; ``kfold`` runs ``folds`` folds by bag
+    per seed (stratified by web label; a bag is never cut). Held-out web rows are scored against
+    ``y_true`` where the dataset has it, else against their own labels. ``inner_folds`` is the
+    number of folds by bag of a method's ``search`` (inner validation on training rows only).
+    """
+
+    split: Literal["test", "holdout", "kfold"] = "test"
+    test_size: float = Field(0.3, gt=0, lt=1)
+    folds: int = Field(5, ge=2)
+    inner_folds: int = Field(3, ge=2)
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy", "map"])
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v):
+        for m in v:
+            if m not in METRICS:
+                raise ValueError(f"unknown metric {m!r}{_suggest(m, METRICS)}; "
+                                 f"choose from {', '.join(METRICS)}")
+        if not v:
+            raise ValueError("give at least one metric")
+        return v
+
+
+class ParallelSpec(_Strict):
+    """Where units of work run: joblib locally, or a dask.distributed cluster."""
+
+    backend: Literal["local", "dask"] = "local"
+    n_jobs: int = Field(1, ge=-1)
+    address: Optional[str] = None
+
+
+class ExperimentConfig(_Strict):
+    name: str = "experiment"
+    dataset: dict[str, Any]
+    methods: list[MethodSpec] = Field(min_length=1)
+    protocol: ProtocolSpec = Field(default_factory=ProtocolSpec)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    output_dir: str = "runs"
+    parallel: ParallelSpec = Field(default_factory=ParallelSpec)
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _method_shorthand(cls, v):
+        if not isinstance(v, list):
+            raise ValueError("must be a list of method names or {name: ..., <params>} mappings")
+        out = []
+        for item in v:
+            if isinstance(item, str):
+                out.append({"name": item})
+            elif isinstance(item, dict):
+                params = {k: val for k, val in item.items()
+                          if k not in _RESERVED_METHOD_KEYS and k != "params"}
+                if isinstance(item.get("params"), dict):  # the long form {name, params: {...}}
+                    params = {**item["params"], **params}
+                out.append({**{k: item[k] for k in _RESERVED_METHOD_KEYS if k in item},
+                            "params": params})
+            else:
+                out.append(item)
+        return out
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_scalar(cls, v):
+        return [v] if isinstance(v, int) else v
+
+
+def _suggest(word, choices):
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _loc(loc, data):
+    """Dotted path of a pydantic error location, with method params flattened back."""
+    parts = []
+    for i, p in enumerate(loc):
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif p == "params" and i > 0 and loc[i - 1] != "params" and len(loc) > i + 1:
+            continue
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts)
+
+
+def _from_validation_error(exc, data):
+    err = exc.errors()[0]
+    where = _loc(err["loc"], data)
+    if err["type"] == "extra_forbidden":
+        parent = err["loc"][:-1]
+        model = {(): ExperimentConfig, ("protocol",): ProtocolSpec,
+                 ("parallel",): ParallelSpec}.get(tuple(parent))
+        allowed = list(model.model_fields) if model else []
+        msg = f"unknown field{_suggest(err['loc'][-1], allowed)}"
+        if allowed:
+            msg += f"; allowed: {', '.join(allowed)}"
+        return ConfigError(where, msg)
+    if err["type"] == "missing":
+        return ConfigError(where, "is required")
+    msg = err["msg"].removeprefix("Value error, ")
+    return ConfigError(where, f"{msg} (got {err.get('input')!r})" if err["type"] != "value_error"
+                       else msg)
+
+
+def parse_config(data, *, source="config"):
+    """Validate a config mapping; return an :class:`ExperimentConfig` or raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError("", f"{source}: the top level must be a mapping with keys dataset, "
+                              "methods, protocol, seeds, output_dir, parallel")
+    try:
+        cfg = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation_error(exc, data) from None
+    registry.check_dataset(cfg.dataset)
+    for i, m in enumerate(cfg.methods):
+        registry.check_method(m, where=f"methods[{i}]")
+    labels = [m.display for m in cfg.methods]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ConfigError("methods", f"method {dup[0]!r} appears twice; give one a distinct label")
+    return cfg
+
+
+def apply_overrides(data, overrides):
+    """Apply ``key=value`` overrides (dotted keys, YAML values) to a config mapping, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(item, "overrides are written key=value, e.g. seeds=[0,1] or "
+                                    "parallel.backend=dask")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        parts = key.strip().split(".")
+        node = data
+        for j, p in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                if not p.isdigit() or int(p) >= len(node):
+                    raise ConfigError(".".join(parts[:j + 1]), f"no list item {p}")
+                if isinstance(node[int(p)], str):
+                    node[int(p)] = {"name": node[int(p)]}
+                node = node[int(p)]
+            else:
+                node = node.setdefault(p, {})
+                if not isinstance(node, (dict, list)):
+                    raise ConfigError(".".join(parts[:j + 1]), "is not a mapping; cannot set a "
+                                                               "sub-field of it")
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(key, f"no list item {last}")
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return data
+
+
+def load_config(path, overrides=()):
+    """Read a YAML config file, apply overrides, validate. The name defaults to the file stem."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ConfigError("config", f"file {path!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError("config", f"{path!r} is not valid YAML{where}") from None
+    if data is None:
+        data = {}
+    if isinstance(data, dict):
+        data.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+    apply_overrides(data, overrides)
+    return parse_config(data, source=path)
+
+
+def resolved(cfg):
+    """The config as plain data with every default filled in (what a run records)."""
+    out = cfg.model_dump()
+    out["dataset"] = registry.resolved_dataset(cfg.dataset)
+    return out

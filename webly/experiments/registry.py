@@ -1,0 +1,178 @@
+"""Registries of datasets and methods that configs name.
+
+Methods are registered as ``"module:Class"`` strings and imported only when used, so importing
+the registry (and webly) never imports torch or gensim. Later families add themselves with
+:func:`register_method`.
+"""
+
+import difflib
+import importlib
+import inspect
+from dataclasses import dataclass
+
+from ..errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """A registered method: the estimator class and which labels it fits on."""
+
+    target: str
+    labels: str = "web"
+    description: str = ""
+
+    def load(self):
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its loader and whether it takes the run seed as ``random_state``."""
+
+    target: str
+    seeded: bool = False
+    description: str = ""
+
+    def load(self):
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+METHODS = {}
+DATASETS = {}
+
+
+def register_method(name, target, *, labels="web", description=""):
+    """Make ``name`` usable in configs; ``labels="true"`` fits on ``y_true`` (oracle references)."""
+    METHODS[name] = MethodEntry(target, labels, description)
+
+
+def register_dataset(name, target, *, seeded=False, description=""):
+    DATASETS[name] = DatasetEntry(target, seeded, description)
+
+
+register_dataset("web-digits", "webly.synthetic:make_web_digits", seeded=True,
+                 description="embedded web-like digits (noisy query bags, tags, sources)")
+register_dataset("npz", "webly.experiments.registry:load_npz",
+                 description="your features in an .npz (keys X, y, bags, X_priv, ...)")
+register_dataset("parquet", "webly.experiments.registry:load_parquet",
+                 description="your features in a parquet file (columns X_*, y, bags, ...)")
+register_dataset("mil_csv", "webly.io:read_mil_csv",
+                 description="bag CSV: bag_id,bag_label,f0,... (Musk, Elephant, Fox)")
+
+register_method("SVM", "webly.baselines:SVMClassifier",
+                description="kernel SVM on instances with the web labels")
+register_method("SVM-oracle", "webly.baselines:SVMClassifier", labels="true",
+                description="the same SVM on the true labels (upper reference, needs y_true)")
+
+
+def load_npz(path):
+    from ..dataset import WebDataset
+    return WebDataset.from_npz(path)
+
+
+def load_parquet(path):
+    from ..dataset import WebDataset
+    return WebDataset.from_parquet(path)
+
+
+def _suggest(word, choices):
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _loader_params(entry):
+    sig = inspect.signature(entry.load())
+    return {k: p for k, p in sig.parameters.items() if k not in ("name",)}
+
+
+def check_dataset(spec):
+    """Validate ``dataset: {name: ..., params}`` against the loader's signature."""
+    name = spec.get("name")
+    if name is None:
+        raise ConfigError("dataset.name", f"is required; one of {', '.join(DATASETS)}")
+    if name not in DATASETS:
+        raise ConfigError("dataset.name", f"unknown dataset {name!r}{_suggest(name, DATASETS)}; "
+                                          f"available: {', '.join(DATASETS)}")
+    params = _loader_params(DATASETS[name])
+    for key in spec:
+        if key != "name" and key not in params:
+            raise ConfigError(f"dataset.{key}", f"unknown parameter of {name}"
+                                                f"{_suggest(key, params)}; it takes: "
+                                                f"{', '.join(params)}")
+    for key, p in params.items():
+        if p.default is inspect.Parameter.empty and key not in spec:
+            raise ConfigError(f"dataset.{key}", f"is required for {name}")
+
+
+def resolved_dataset(spec):
+    """Dataset spec with the loader's defaults filled in (``random_state`` left to the seed)."""
+    entry = DATASETS[spec["name"]]
+    out = {"name": spec["name"]}
+    for key, p in _loader_params(entry).items():
+        if key in spec:
+            out[key] = spec[key]
+        elif p.default is not inspect.Parameter.empty and key != "random_state":
+            out[key] = list(p.default) if isinstance(p.default, tuple) else p.default
+    return out
+
+
+def load_dataset(spec, seed):
+    """Build the dataset a spec names; seeded datasets get ``random_state=seed`` unless fixed."""
+    entry = DATASETS[spec["name"]]
+    params = {k: v for k, v in spec.items() if k != "name"}
+    if entry.seeded and "random_state" not in params:
+        params["random_state"] = seed
+    try:
+        return entry.load()(**params)
+    except DataError as exc:
+        field = exc.field if exc.field.startswith("dataset.") else f"dataset ({exc.field})"
+        raise ConfigError(field, str(exc).split(": ", 1)[-1]) from None
+
+
+def check_method(spec, where="method"):
+    """Validate a method spec: known name, known parameters, valid values."""
+    if spec.name not in METHODS:
+        raise ConfigError(f"{where}.name", f"unknown method {spec.name!r}"
+                                           f"{_suggest(spec.name, METHODS)}; available: "
+                                           f"{', '.join(METHODS)}")
+    make_estimator(spec, random_state=0, where=where)
+    if spec.search:
+        cls = METHODS[spec.name].load()
+        valid = cls().get_params()
+        for key, values in spec.search.items():
+            if key not in valid:
+                raise ConfigError(f"{where}.search.{key}", f"{spec.name} has no parameter {key!r}"
+                                                           f"{_suggest(key, valid)}")
+            if not values:
+                raise ConfigError(f"{where}.search.{key}", "give at least one value to try")
+            for v in values:
+                make_estimator(spec.model_copy(update={"params": {**spec.params, key: v},
+                                                       "search": None}),
+                               random_state=0, where=where)
+
+
+def make_estimator(spec, random_state, where="method"):
+    """Instantiate the estimator of a method spec, validating its parameters."""
+    cls = METHODS[spec.name].load()
+    est = cls()
+    valid = est.get_params()
+    for key in spec.params:
+        if key not in valid:
+            raise ConfigError(f"{where}.{key}", f"{spec.name} has no parameter {key!r}"
+                                                f"{_suggest(key, valid)}; it takes: "
+                                                f"{', '.join(sorted(valid))}")
+    params = dict(spec.params)
+    if "random_state" in valid and "random_state" not in params:
+        params["random_state"] = random_state
+    est.set_params(**params)
+    if hasattr(est, "_validate_params"):
+        from sklearn.utils._param_validation import InvalidParameterError
+        try:
+            est._validate_params()
+        except InvalidParameterError as exc:
+            msg = str(exc)
+            bad = next((k for k in params if f"'{k}'" in msg), None)
+            raise ConfigError(f"{where}.{bad}" if bad else where, msg) from None
+    return est

@@ -1,0 +1,91 @@
+"""report.md and figures of a run: mean +- std over seeds and folds, per method and metric."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..fileio import atomic_path, write_text
+
+
+def summary_table(results):
+    """Wide table: one row per method (config order), ``mean ± std (n)`` per metric."""
+    if results.empty:
+        return pd.DataFrame()
+    order = list(dict.fromkeys(results["method"]))
+    metric_order = list(dict.fromkeys(results["metric"]))
+    g = results.groupby(["method", "metric"], sort=False)["value"]
+    stats = g.agg(["mean", "std", "count"]).reset_index()
+
+    def fmt(r):
+        std = 0.0 if np.isnan(r["std"]) else r["std"]
+        return f"{r['mean']:.4f} ± {std:.4f}"
+
+    stats["cell"] = stats.apply(fmt, axis=1)
+    wide = stats.pivot(index="method", columns="metric", values="cell")
+    wide = wide.reindex(index=order, columns=[m for m in metric_order if m in wide.columns])
+    secs = results.drop_duplicates(["method", "seed", "fold"]).groupby("method")["fit_seconds"]
+    wide["fit seconds"] = secs.mean().reindex(order).map(lambda s: f"{s:.3f}")
+    wide["runs"] = stats.groupby("method")["count"].max().reindex(order)
+    return wide
+
+
+def _figure(results, metric, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sub = results[results["metric"] == metric]
+    order = list(dict.fromkeys(sub["method"]))
+    agg = sub.groupby("method")["value"].agg(["mean", "std"]).reindex(order).fillna(0.0)
+    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(order) + 1.5), 3.2))
+    ax.bar(range(len(order)), agg["mean"], yerr=agg["std"], capsize=4, color="#4c72b0")
+    ax.set_xticks(range(len(order)), order, rotation=20, ha="right")
+    ax.set_ylabel(metric)
+    lo = float((agg["mean"] - agg["std"]).min())
+    ax.set_ylim(max(0.0, lo - 0.1), min(1.0, float((agg["mean"] + agg["std"]).max()) + 0.05))
+    ax.set_title(f"{metric}: mean ± std over seeds and folds")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_report(run_dir, cfg, results, resolved_cfg):
+    """Write ``report.md`` with the summary table and one bar chart per headline metric."""
+    fig_dir = os.path.join(run_dir, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    figures = []
+    for metric in ("accuracy", "map", "bag_accuracy", "noise_auc"):
+        if metric in set(results["metric"]):
+            _figure(results, metric, os.path.join(fig_dir, f"{metric}.png"))
+            figures.append(metric)
+    with open(os.path.join(run_dir, "versions.json"), encoding="utf-8") as fh:
+        versions = json.load(fh)
+    table = summary_table(results)
+    lines = [
+        f"# {cfg.name}",
+        "",
+        f"Dataset: `{json.dumps(resolved_cfg['dataset'])}`",
+        "",
+        f"Protocol: split `{cfg.protocol.split}`"
+        + (f", {cfg.protocol.folds} folds by bag" if cfg.protocol.split == "kfold" else "")
+        + (f", test size {cfg.protocol.test_size}" if cfg.protocol.split == "holdout" else "")
+        + f"; seeds {cfg.seeds}. Values are mean ± std over seeds and folds.",
+        "",
+        table.to_markdown() if not table.empty else "(no results)",
+        "",
+    ]
+    for m in figures:
+        lines += [f"![{m}](figures/{m}.png)", ""]
+    libs = versions["libraries"]
+    lines += [
+        f"Machine: {versions['cpu']}, {versions['cpu_count']} cores; Python {versions['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in libs.items() if v),
+        "",
+        "Long-format results: `results.csv`; resolved config: `config.yaml`.",
+        "",
+    ]
+    write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))

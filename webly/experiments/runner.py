@@ -1,0 +1,263 @@
+"""Run an experiment: units of work (method x seed x fold), resumable, atomic outputs.
+
+Layout of a run (DESIGN.md section 5)::
+
+    <output_dir>/<name>/<hash>/      hash of the dataset and protocol (what numbers compare on)
+        config.yaml                  the resolved config of the latest run
+        versions.json                python, libraries, machine, thread settings
+        units/<key>.json             one finished (method, seed, fold): its metric rows
+        results.csv                  long format, every unit of the current config
+        report.md, figures/*.png
+
+A unit's key hashes the dataset, protocol, method (name, label, parameters, search grid), seed
+and fold; a unit whose file exists is read back instead of recomputed, so a rerun, or a run
+resumed after a kill, does only the missing work. Every file is written atomically.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import yaml
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from .. import metrics as M
+from ..base import fit_kwargs_for
+from ..errors import ConfigError
+from ..fileio import atomic_path, write_json, write_text
+from . import registry
+from .config import resolved
+
+log = logging.getLogger("webly")
+
+RESULT_COLUMNS = ["experiment", "dataset", "method", "params", "seed", "fold", "metric", "value",
+                  "fit_seconds", "predict_seconds", "n_train", "n_test"]
+
+
+def _hash(obj, n=12):
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+@dataclass
+class Unit:
+    method_index: int
+    seed: int
+    fold: int
+    key: str
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_experiment` returns: where it wrote, the results, and what it computed."""
+
+    run_dir: str
+    results: pd.DataFrame
+    n_computed: int
+    n_reused: int
+
+
+def _data_key(cfg):
+    res = resolved(cfg)
+    return {"dataset": res["dataset"], "protocol": res["protocol"]}
+
+
+def plan(cfg):
+    """The units of a config: every method x seed x fold, with their keys."""
+    data_key = _data_key(cfg)
+    n_folds = cfg.protocol.folds if cfg.protocol.split == "kfold" else 1
+    units = []
+    for i, m in enumerate(cfg.methods):
+        mkey = m.model_dump()
+        for seed in cfg.seeds:
+            for fold in range(n_folds):
+                key = _hash({**data_key, "method": mkey, "seed": seed, "fold": fold}, n=16)
+                units.append(Unit(i, seed, fold, key))
+    return units
+
+
+def run_dir_of(cfg):
+    return os.path.join(cfg.output_dir, cfg.name, _hash(_data_key(cfg)))
+
+
+def _split(ds, protocol, seed, fold):
+    """(train_rows, eval) where eval holds X, y, bags of the rows scored."""
+    if protocol.split == "test":
+        if ds.X_test is None or ds.y_test is None:
+            raise ConfigError("protocol.split", f"dataset {ds.name!r} has no labelled test set; "
+                                                "use split: holdout or split: kfold")
+        return np.arange(ds.n_rows), {"X": ds.X_test, "y": ds.y_test,
+                                      "bags": np.arange(len(ds.y_test))}
+    if protocol.split == "holdout":
+        train, test = ds.split_by_bag(protocol.test_size, random_state=seed)
+    else:
+        folds = list(ds.kfold_by_bag(protocol.folds, random_state=seed))
+        train, test = folds[fold]
+    truth = ds.y_true if ds.y_true is not None else ds.y
+    return train, {"X": ds.X[test], "y": truth[test], "bags": ds.bag_ids[test]}
+
+
+def _fit(spec, entry, train_ds, eval_part, seed, protocol):
+    est = registry.make_estimator(spec, random_state=seed)
+    args = train_ds.fit_args(labels=entry.labels)
+    args["X_target"] = eval_part["X"]  # unlabelled target rows, used only by adaptation methods
+    X, y = args.pop("X"), args.pop("y")
+    kwargs = fit_kwargs_for(est, args)
+    chosen = {}
+    if spec.search:
+        from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+        groups = train_ds.bag_ids
+        n_groups = len(np.unique(groups))
+        folds = min(protocol.inner_folds, n_groups)
+        cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        search = GridSearchCV(est, spec.search, cv=cv, refit=True, error_score="raise")
+        search.fit(X, y, groups=groups, **kwargs)
+        est, chosen = search.best_estimator_, search.best_params_
+    else:
+        est.fit(X, y, **kwargs)
+    return est, chosen
+
+
+def run_unit(cfg, unit, ds):
+    """Fit and score one (method, seed, fold); returns its long-format rows."""
+    spec = cfg.methods[unit.method_index]
+    entry = registry.METHODS[spec.name]
+    train_rows, ev = _split(ds, cfg.protocol, unit.seed, unit.fold)
+    train_ds = ds.subset(train_rows) if len(train_rows) < ds.n_rows else ds
+    t0 = time.perf_counter()
+    est, chosen = _fit(spec, entry, train_ds, ev, unit.seed, cfg.protocol)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores = est.decision_function(ev["X"])
+    pred = est.predict(ev["X"])
+    pred_s = time.perf_counter() - t0
+    classes = est.classes_
+    values = {}
+    for metric in cfg.protocol.metrics:
+        if metric == "accuracy":
+            values["accuracy"] = M.accuracy(ev["y"], pred)
+        elif metric == "map":
+            values["map"] = M.mean_average_precision(ev["y"], scores, classes)
+        elif metric == "ap":
+            for c, v in M.average_precision_per_class(ev["y"], scores, classes).items():
+                values[f"ap/{c}"] = v
+        elif metric == "bag_accuracy":
+            values["bag_accuracy"] = M.bag_accuracy(ev["y"], scores, ev["bags"], classes)
+        elif metric == "noise_auc":
+            ns = getattr(est, "noise_scores_", None)
+            if ns is not None and train_ds.y_true is not None:
+                values["noise_auc"] = M.noise_auc(train_ds.is_noisy, ns)
+    params = {**spec.params, **chosen}
+    base = {"experiment": cfg.name, "dataset": ds.name, "method": spec.display,
+            "params": json.dumps(params, sort_keys=True, default=str), "seed": unit.seed,
+            "fold": unit.fold, "fit_seconds": round(fit_s, 4), "predict_seconds": round(pred_s, 4),
+            "n_train": len(train_rows), "n_test": len(ev["y"])}
+    return [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
+
+
+def _versions():
+    import importlib.metadata as md
+
+    libs = {}
+    for name in ("webly", "numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "cvxpy",
+                 "joblib", "pydantic", "torch", "gensim", "numba", "matplotlib"):
+        try:
+            libs[name] = md.version(name)
+        except md.PackageNotFoundError:
+            libs[name] = None
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    from threadpoolctl import threadpool_info
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
+            "cpu_count": os.cpu_count(), "libraries": libs,
+            "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                           "OPENBLAS_NUM_THREADS")},
+            "threadpools": [{k: d.get(k) for k in ("internal_api", "num_threads")}
+                            for d in threadpool_info()]}
+
+
+def _datasets(cfg, seeds):
+    """One dataset per seed for seeded (generated) datasets, else one shared dataset."""
+    entry = registry.DATASETS[cfg.dataset["name"]]
+    if entry.seeded and "random_state" not in cfg.dataset:
+        return {s: registry.load_dataset(cfg.dataset, s) for s in seeds}
+    ds = registry.load_dataset(cfg.dataset, seeds[0])
+    return {s: ds for s in seeds}
+
+
+def _executor(cfg):
+    par = cfg.parallel
+    if par.backend == "local":
+        return None
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("parallel.backend", "dask is not installed; pip install "
+                                              "'webly[dask]' or use backend: local") from None
+    if par.address:
+        return Client(par.address)
+    n = par.n_jobs if par.n_jobs > 0 else 2
+    return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None))
+
+
+def run_experiment(cfg, *, progress=None):
+    """Run every unit of a validated config not already finished; write outputs; return them."""
+    run_dir = run_dir_of(cfg)
+    unit_dir = os.path.join(run_dir, "units")
+    units = plan(cfg)
+    done = {u.key for u in units if os.path.exists(os.path.join(unit_dir, u.key + ".json"))}
+    todo = [u for u in units if u.key not in done]
+    log.info("%s: %d units, %d already finished", cfg.name, len(units), len(done))
+    # build the data first: a bad dataset parameter or file fails before anything is written
+    datasets = _datasets(cfg, sorted({u.seed for u in todo})) if todo else {}
+    os.makedirs(unit_dir, exist_ok=True)
+    res = resolved(cfg)
+    write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
+    write_json(os.path.join(run_dir, "versions.json"), _versions())
+    if todo:
+        client = _executor(cfg)
+        jobs = (delayed(run_unit)(cfg, u, datasets[u.seed]) for u in todo)
+        try:
+            if client is None:
+                runner = Parallel(n_jobs=cfg.parallel.n_jobs, return_as="generator")
+                stream = runner(jobs)
+            else:
+                from joblib import parallel_config
+                with parallel_config(backend="dask"):
+                    stream = list(Parallel(n_jobs=-1)(jobs))
+            bar = tqdm(zip(todo, stream), total=len(todo), desc=cfg.name, unit="run",
+                       disable=None if progress is None else not progress)
+            for u, rows in bar:
+                write_json(os.path.join(unit_dir, u.key + ".json"),
+                           {"unit": {"method": cfg.methods[u.method_index].display,
+                                     "seed": u.seed, "fold": u.fold}, "rows": rows})
+        finally:
+            if client is not None:
+                cluster = getattr(client, "cluster", None)
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+
+    rows = []
+    for u in units:
+        with open(os.path.join(unit_dir, u.key + ".json"), encoding="utf-8") as fh:
+            rows.extend(json.load(fh)["rows"])
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
+        results.to_csv(tmp, index=False)
+    from .report import write_report
+    write_report(run_dir, cfg, results, res)
+    return RunResult(run_dir, results, len(todo), len(done))

@@ -1,0 +1,43 @@
+"""Atomic file writing: the one place outputs are written from (nothing half-written on disk)."""
+
+import json
+import os
+import tempfile
+
+
+class atomic_path:
+    """Context manager giving a temporary path that replaces ``path`` only on success.
+
+    Nothing half-written is ever left at ``path``: the temporary file sits in the same folder and
+    is renamed over ``path`` (atomic on POSIX) when the block exits without error, else removed.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def __enter__(self):
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(self.path)[1],
+                                        dir=folder)
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.remove(self.tmp)
+        return False
+
+
+def write_text(path, text):
+    """Write text to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+def write_json(path, obj):
+    """Write JSON (sorted keys, indented) to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
