@@ -80,7 +80,7 @@ def encode_targets(y):
     check_classification_targets(y)
     classes, y_idx = np.unique(y, return_inverse=True)
     if len(classes) < 2:
-        raise DataError("y", f"needs at least 2 classes to fit a classifier, got {len(classes)}")
+        raise DataError("y", f"needs at least 2 classes to fit a classifier; got {len(classes)} class")
     return classes, y_idx
 
 

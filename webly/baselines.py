@@ -10,6 +10,9 @@ from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 from numbers import Real, Integral
 
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import _check_sample_weight
+
 from .base import WebClassifierMixin, encode_targets, one_vs_rest, stack_decisions
 from .base import check_is_fitted, validate_data
 from .kernels import Kernel
@@ -29,8 +32,10 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
     kernel : {"rbf", "linear"}, default="rbf"
     gamma : float or None, default=None
         RBF bandwidth; None applies the mean-squared-distance rule.
-    class_weight : {"balanced"} or None, default=None
-        Passed to each binary SVC (one-vs-rest problems are imbalanced).
+    class_weight : dict, {"balanced"} or None, default=None
+        Weights of the original classes, applied to every row of that class in each binary
+        problem (``C`` of row i becomes ``C * weight[y_i]``); "balanced" weights classes by
+        ``n / (C * count)``.
     tol : float, default=1e-3
     n_jobs : int or None, default=None
         Threads for the one-vs-rest problems.
@@ -60,7 +65,7 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         "C": [Interval(Real, 0, None, closed="neither")],
         "kernel": [StrOptions({"rbf", "linear"})],
         "gamma": [Interval(Real, 0, None, closed="neither"), None],
-        "class_weight": [StrOptions({"balanced"}), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "n_jobs": [Integral, None],
     }
@@ -73,17 +78,19 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         self.tol = tol
         self.n_jobs = n_jobs
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit one binary SVC per class on the rows X with labels y."""
         self._validate_params()
         X, y = validate_data(self, X, y)
         self.classes_, y_idx = encode_targets(y)
+        sw = np.ones(len(y)) if sample_weight is None else _check_sample_weight(sample_weight, X)
+        if self.class_weight is not None:
+            sw = sw * compute_sample_weight(self.class_weight, y)
         self.kernel_ = Kernel(self.kernel, self.gamma).fit(X)
         K = self.kernel_(X)
 
         def fit_binary(k, y_pm):
-            return SVC(C=self.C, kernel="precomputed", tol=self.tol,
-                       class_weight=self.class_weight).fit(K, y_pm)
+            return SVC(C=self.C, kernel="precomputed", tol=self.tol).fit(K, y_pm, sample_weight=sw)
 
         self.estimators_ = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
         self.X_fit_ = X

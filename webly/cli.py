@@ -20,6 +20,7 @@ def build_parser():
     p.add_argument("overrides", nargs="*", help="key=value overrides of config fields")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    p.add_argument("--verbose", action="store_true", help="log what the runner does")
     p.add_argument("--list", action="store_true", dest="list_only",
                    help="list registered datasets and methods, then exit")
     return p
@@ -41,7 +42,7 @@ def main(argv=None):
         _list()
         return 0
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(message)s")
     try:
         from .experiments.config import load_config

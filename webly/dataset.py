@@ -395,7 +395,7 @@ class WebDataset:
                 shape = tuple(int(s) for s in z["X_priv_shape"])
                 kw["X_priv"] = sp.csr_matrix(
                     (z["X_priv_data"], z["X_priv_indices"], z["X_priv_indptr"]), shape=shape)
-            meta_cols = sorted(k for k in keys if k.startswith("meta__"))
+            meta_cols = [k for k in z.files if k.startswith("meta__")]  # written order
             if meta_cols:
                 kw["meta"] = pd.DataFrame({k[len("meta__"):]: z[k] for k in meta_cols})
             ds_name = name or (str(z["name"]) if "name" in keys else
@@ -532,10 +532,17 @@ def _prefixed(columns, prefix):
 
 
 def _column(series):
-    """A frame column as a plain numpy array (pandas string dtype -> numpy str)."""
+    """A frame column as a plain numpy array (pandas string dtype -> numpy str).
+
+    Integer columns that became float because test rows lack them (NaN there) turn back into
+    integers once the test rows are dropped.
+    """
     if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
         return series.astype(object).to_numpy().astype(str)
-    return series.to_numpy()
+    values = series.to_numpy()
+    if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        return values.astype(np.int64)
+    return values
 
 
 def _meta_column_to_numpy(col):

@@ -1,0 +1,125 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from webly.experiments.config import load_config, parse_config
+from webly.experiments.runner import RESULT_COLUMNS, run_experiment
+
+
+def quickstart(repo_root, tmp_path, *overrides):
+    return load_config(os.path.join(repo_root, "configs", "quickstart.yaml"),
+                       [f"output_dir={tmp_path}", *overrides])
+
+
+def test_quickstart_writes_results_report_and_reruns_identically(repo_root, tmp_path):
+    first = run_experiment(quickstart(repo_root, tmp_path), progress=False)
+    files = set(os.listdir(first.run_dir))
+    assert {"config.yaml", "versions.json", "results.csv", "report.md", "figures", "units"} <= files
+    res = pd.read_csv(os.path.join(first.run_dir, "results.csv"))
+    assert list(res.columns) == RESULT_COLUMNS
+    assert set(res["method"]) >= {"SVM", "SVM-oracle"} and set(res["metric"]) == {"accuracy", "map"}
+    acc = res[res.metric == "accuracy"].groupby("method")["value"].mean()
+    assert acc["SVM-oracle"] > acc["SVM"] > 0.7
+    report = open(os.path.join(first.run_dir, "report.md")).read()
+    assert "| SVM " in report and "figures/accuracy.png" in report
+    assert os.path.getsize(os.path.join(first.run_dir, "figures", "accuracy.png")) > 1000
+    assert not [f for f in os.listdir(first.run_dir) if f.startswith(".tmp-")]
+
+    second = run_experiment(quickstart(repo_root, tmp_path), progress=False)
+    assert second.n_computed == 0 and second.n_reused == first.n_computed
+    pd.testing.assert_frame_equal(first.results, second.results)
+
+
+def test_same_seed_recomputed_from_scratch_gives_identical_values(repo_root, tmp_path):
+    a = run_experiment(quickstart(repo_root, tmp_path / "a", "seeds=[1]"), progress=False)
+    b = run_experiment(quickstart(repo_root, tmp_path / "b", "seeds=[1]"), progress=False)
+    assert b.n_computed == a.n_computed > 0
+    cols = ["method", "seed", "fold", "metric", "value"]
+    pd.testing.assert_frame_equal(a.results[cols], b.results[cols])
+
+
+def test_adding_a_seed_computes_only_the_new_units(repo_root, tmp_path):
+    run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]"), progress=False)
+    more = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0,1]"), progress=False)
+    assert more.n_reused == 2 and more.n_computed == 2
+    assert sorted(more.results["seed"].unique()) == [0, 1]
+
+
+def test_kfold_by_bag_on_a_mil_csv_with_bag_accuracy(repo_root, tmp_path):
+    cfg = parse_config({
+        "name": "musk", "output_dir": str(tmp_path),
+        "dataset": {"name": "mil_csv",
+                    "path": os.path.join(repo_root, "datasets", "mil_classic", "musk1.csv.gz")},
+        "methods": [{"name": "SVM", "C": 10}],
+        "protocol": {"split": "kfold", "folds": 3, "metrics": ["accuracy", "bag_accuracy"]},
+        "seeds": [0]})
+    out = run_experiment(cfg, progress=False)
+    res = out.results
+    assert sorted(res["fold"].unique()) == [0, 1, 2]
+    assert res["n_test"].sum() // 2 == 476
+    bag_acc = res[res.metric == "bag_accuracy"]["value"].mean()
+    assert 0.6 < bag_acc <= 1.0
+
+
+def test_holdout_with_inner_search_records_chosen_parameters(tmp_path):
+    cfg = parse_config({
+        "name": "search", "output_dir": str(tmp_path),
+        "dataset": {"name": "web-digits", "n_bags_per_class": 4, "bag_size": 6},
+        "methods": [{"name": "SVM", "search": {"C": [0.1, 10.0]}}],
+        "protocol": {"split": "holdout", "test_size": 0.3, "inner_folds": 2},
+        "seeds": [0]})
+    res = run_experiment(cfg, progress=False).results
+    import json
+    assert json.loads(res["params"].iloc[0])["C"] in (0.1, 10.0)
+
+
+def test_npz_dataset_through_the_runner(tmp_path, web_digits):
+    path = tmp_path / "mine.npz"
+    web_digits.to_npz(path)
+    cfg = parse_config({"name": "npz", "output_dir": str(tmp_path / "runs"),
+                        "dataset": {"name": "npz", "path": str(path)},
+                        "methods": ["SVM"], "seeds": [0]})
+    res = run_experiment(cfg, progress=False).results
+    assert res["dataset"].iloc[0] == "web-digits" and len(res) == 2
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "webly.cli", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_cli_bad_config_exits_nonzero_with_one_line(repo_root, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("dataset: {name: web-digits}\nmethods: [SVM, MadeUp]\n")
+    out = run_cli(str(cfg), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "methods[1].name: unknown method 'MadeUp'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_refuses_npz_with_nan_naming_the_field(tmp_path):
+    np.savez(tmp_path / "nan.npz", X=np.array([[0.0, np.nan], [1.0, 2.0]]), y=np.array([0, 1]))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"dataset": {"name": "npz", "path": str(tmp_path / "nan.npz")},
+                                   "methods": ["SVM"], "output_dir": str(tmp_path / "runs"),
+                                   "protocol": {"split": "holdout"}}))
+    out = run_cli(str(cfg), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "X" in out.stderr and "NaN" in out.stderr and out.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "runs").exists()  # nothing written for a refused dataset
+
+
+def test_cli_runs_quickstart_from_run_py(repo_root, tmp_path):
+    out = subprocess.run([sys.executable, os.path.join(repo_root, "run.py"),
+                          os.path.join(repo_root, "configs", "quickstart.yaml"),
+                          f"output_dir={tmp_path}", "seeds=[0]"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "SVM-oracle" in out.stdout and "outputs in" in out.stdout

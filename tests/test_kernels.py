@@ -1,0 +1,63 @@
+import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics.pairwise import rbf_kernel, euclidean_distances
+
+from webly.kernels import (Kernel, bag_index, bag_mean_kernel, bag_mean_matrix, bag_means,
+                           default_gamma, gaussian_kernel, linear_kernel, mean_squared_distance)
+
+
+def test_default_gamma_is_inverse_mean_of_full_squared_distance_matrix():
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    D = euclidean_distances(X, squared=True)
+    assert np.isclose(mean_squared_distance(X), D.mean())
+    assert np.isclose(default_gamma(X), 1.0 / D.mean())
+
+
+def test_default_gamma_same_for_sparse_input():
+    X = np.random.default_rng(1).random((30, 6)) * (np.random.default_rng(2).random((30, 6)) > 0.5)
+    assert np.isclose(default_gamma(sp.csr_matrix(X)), default_gamma(X))
+
+
+def test_gaussian_kernel_matches_sklearn_rbf():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 4)), rng.normal(size=(7, 4))
+    assert np.allclose(gaussian_kernel(X, Y, gamma=0.3), rbf_kernel(X, Y, gamma=0.3))
+
+
+def test_kernel_reuses_training_bandwidth_for_test_rows():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(30, 3)), 5 * rng.normal(size=(10, 3))
+    k = Kernel("rbf").fit(X)
+    assert k.gamma_ == default_gamma(X)
+    assert np.allclose(k(Y, X), rbf_kernel(Y, X, gamma=default_gamma(X)))
+
+
+def test_linear_kernel_sparse_and_dense_agree():
+    X = np.random.default_rng(0).random((10, 4))
+    assert np.allclose(linear_kernel(sp.csr_matrix(X)), X @ X.T)
+
+
+def test_bag_index_orders_bags_by_first_appearance():
+    codes, uniques = bag_index(np.array([7, 7, 3, 9, 3]))
+    assert uniques.tolist() == [7, 3, 9]
+    assert codes.tolist() == [0, 0, 1, 2, 1]
+
+
+def test_bag_mean_kernel_equals_kernel_of_mean_embeddings_for_linear_kernel():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3))
+    bags = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5])
+    means = bag_means(X, bags)
+    assert means.shape == (6, 3)
+    assert np.allclose(means[0], X[:3].mean(axis=0))
+    assert np.allclose(bag_mean_kernel(X @ X.T, bags), means @ means.T)
+    A = bag_mean_matrix(bags)
+    assert np.allclose(A.sum(axis=1), 1.0)
+
+
+def test_bag_to_instance_kernel():
+    rng = np.random.default_rng(0)
+    X, Z = rng.normal(size=(6, 2)), rng.normal(size=(4, 2))
+    bags = np.array([0, 0, 1, 1, 1, 2])
+    K = bag_mean_kernel(X @ Z.T, bags, np.arange(4))
+    assert np.allclose(K, bag_means(X, bags) @ Z.T)
