@@ -123,3 +123,12 @@ def test_cli_runs_quickstart_from_run_py(repo_root, tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "SVM-oracle" in out.stdout and "outputs in" in out.stdout
+
+
+def test_dask_backend_on_a_real_local_cluster_equals_local_backend(repo_root, tmp_path):
+    pytest.importorskip("distributed")
+    local = run_experiment(quickstart(repo_root, tmp_path / "local", "seeds=[0]"), progress=False)
+    dask = run_experiment(quickstart(repo_root, tmp_path / "dask", "seeds=[0]",
+                                     "parallel.backend=dask", "parallel.n_jobs=2"), progress=False)
+    cols = ["method", "seed", "fold", "metric", "value"]
+    pd.testing.assert_frame_equal(local.results[cols], dask.results[cols])

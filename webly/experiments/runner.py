@@ -209,8 +209,9 @@ def _executor(cfg):
     if par.address:
         return Client(par.address)
     n = par.n_jobs if par.n_jobs > 0 else 2
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None))
+                               dashboard_address=None, silence_logs=logging.ERROR))
 
 
 def run_experiment(cfg, *, progress=None):
