@@ -57,8 +57,14 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
-        table = summary_table(result.results)
-        print(table.to_markdown() if not table.empty else "(no results)")
+        keys = list(cfg.sweep or [])
+        groups = result.results.groupby(keys, sort=False) if keys else [((), result.results)]
+        for point, frame in groups:
+            if keys:
+                point = point if isinstance(point, tuple) else (point,)
+                print("\n" + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)))
+            table = summary_table(frame)
+            print(table.to_markdown() if not table.empty else "(no results)")
         print(f"\n{result.n_computed} runs computed, {result.n_reused} reused; "
               f"outputs in {result.run_dir}")
     return 0

@@ -132,3 +132,28 @@ def test_dask_backend_on_a_real_local_cluster_equals_local_backend(repo_root, tm
                                      "parallel.backend=dask", "parallel.n_jobs=2"), progress=False)
     cols = ["method", "seed", "fold", "metric", "value"]
     pd.testing.assert_frame_equal(local.results[cols], dask.results[cols])
+
+
+def test_sweep_over_a_dataset_parameter_runs_each_point_and_combines(tmp_path):
+    cfg = parse_config({
+        "name": "sw", "output_dir": str(tmp_path), "seeds": [0],
+        "dataset": {"name": "web-digits", "n_bags_per_class": 4, "bag_size": 6},
+        "methods": ["SVM"], "sweep": {"dataset.noise_rate": [0.0, 0.5]}})
+    out = run_experiment(cfg, progress=False)
+    res = out.results
+    assert sorted(res["dataset.noise_rate"].unique()) == [0.0, 0.5]
+    acc = res[res.metric == "accuracy"].set_index("dataset.noise_rate")["value"]
+    assert acc[0.0] > acc[0.5]  # more wrong labels, worse SVM
+    assert os.path.exists(os.path.join(out.run_dir, "figures", "accuracy_vs_dataset_noise_rate.png"))
+    again = run_experiment(cfg, progress=False)
+    assert again.n_computed == 0
+
+
+def test_invalid_sweep_point_is_refused_before_running(tmp_path):
+    from webly.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"^sweep\.dataset\.noise_rat: unknown parameter"):
+        parse_config({"dataset": {"name": "web-digits"}, "methods": ["SVM"],
+                      "sweep": {"dataset.noise_rat": [0.1]}})
+    with pytest.raises(ConfigError, match="sweep"):
+        parse_config({"dataset": {"name": "web-digits"}, "methods": ["SVM"],
+                      "sweep": {"seeds": [0, 1]}})

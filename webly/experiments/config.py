@@ -89,6 +89,21 @@ class ExperimentConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     output_dir: str = "runs"
     parallel: ParallelSpec = Field(default_factory=ParallelSpec)
+    sweep: Optional[dict[str, list]] = None
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_keys(cls, v):
+        if v is None:
+            return v
+        for key, values in v.items():
+            head = key.split(".")[0]
+            if head not in ("dataset", "protocol", "methods") or "." not in key:
+                raise ValueError(f"cannot sweep {key!r}: sweep dotted keys under dataset., "
+                                 "protocol. or methods.<i>. (seeds already repeat)")
+            if not values:
+                raise ValueError(f"give at least one value for {key!r}")
+        return v
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -165,6 +180,7 @@ def parse_config(data, *, source="config"):
     registry.check_dataset(cfg.dataset)
     for i, m in enumerate(cfg.methods):
         registry.check_method(m, where=f"methods[{i}]")
+    sweep_variants(cfg)  # every point of a sweep must be a valid config too
     labels = [m.display for m in cfg.methods]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -205,6 +221,37 @@ def apply_overrides(data, overrides):
         else:
             node[last] = value
     return data
+
+
+def sweep_variants(cfg):
+    """``[(assignment, config)]``: one validated config per point of ``cfg.sweep``.
+
+    ``assignment`` maps each swept dotted key to its value at that point. Without a sweep the
+    list is empty.
+    """
+    if not cfg.sweep:
+        return []
+    import itertools
+
+    keys = list(cfg.sweep)
+    out = []
+    for values in itertools.product(*(cfg.sweep[k] for k in keys)):
+        data = cfg.model_dump(exclude={"sweep"})
+        data["methods"] = [{"name": m["name"], "label": m["label"], "search": m["search"],
+                            **m["params"]} for m in data["methods"]]
+        assignment = dict(zip(keys, values))
+        try:
+            apply_overrides(data, [f"{k}={_yaml_value(v)}" for k, v in assignment.items()])
+            variant = parse_config(data)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep.{exc.field}" if exc.field else "sweep",
+                              str(exc).split(": ", 1)[-1]) from None
+        out.append((assignment, variant))
+    return out
+
+
+def _yaml_value(v):
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def load_config(path, overrides=()):

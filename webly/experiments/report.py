@@ -89,3 +89,46 @@ def write_report(run_dir, cfg, results, resolved_cfg):
         "",
     ]
     write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
+
+
+def _sweep_figure(results, key, metric, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sub = results[results["metric"] == metric]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for method in dict.fromkeys(sub["method"]):
+        agg = sub[sub["method"] == method].groupby(key)["value"].agg(["mean", "std"]).fillna(0.0)
+        ax.errorbar(agg.index.astype(float), agg["mean"], yerr=agg["std"], marker="o", capsize=3,
+                    label=method)
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs {key}, mean ± std", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_sweep_report(run_dir, cfg, results, keys):
+    """Report of a sweep: one summary table per point, and metric-vs-key figures."""
+    fig_dir = os.path.join(run_dir, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    lines = [f"# {cfg.name} (sweep over {', '.join(keys)})", "",
+             f"Protocol: split `{cfg.protocol.split}`; seeds {cfg.seeds}. "
+             "Values are mean ± std over seeds and folds.", ""]
+    numeric = len(keys) == 1 and pd.api.types.is_numeric_dtype(results[keys[0]])
+    if numeric:
+        for metric in ("accuracy", "map", "bag_accuracy", "noise_auc"):
+            if metric in set(results["metric"]):
+                name = f"{metric}_vs_{keys[0].replace('.', '_')}.png"
+                _sweep_figure(results, keys[0], metric, os.path.join(fig_dir, name))
+                lines += [f"![{metric}](figures/{name})", ""]
+    for point, frame in results.groupby(keys, sort=False):
+        point = point if isinstance(point, tuple) else (point,)
+        lines += ["## " + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)), "",
+                  summary_table(frame).to_markdown(), ""]
+    write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))

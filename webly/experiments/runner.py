@@ -162,6 +162,38 @@ def run_unit(cfg, unit, ds):
     return [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
 
 
+def _remove_stale_temporaries(run_dir):
+    """Delete temporary files a killed run left behind (they never replaced a real output)."""
+    for folder in (run_dir, os.path.join(run_dir, "units"), os.path.join(run_dir, "figures")):
+        if os.path.isdir(folder):
+            for f in os.listdir(folder):
+                if f.startswith(".tmp-"):
+                    os.remove(os.path.join(folder, f))
+
+
+def _run_sweep(cfg, progress):
+    from .config import sweep_variants
+    from .report import write_sweep_report
+
+    frames, computed, reused = [], 0, 0
+    for assignment, variant in sweep_variants(cfg):
+        out = run_experiment(variant, progress=progress)
+        frame = out.results.copy()
+        for pos, (k, v) in enumerate(assignment.items()):
+            frame.insert(1 + pos, k, json.dumps(v) if isinstance(v, (list, dict)) else v)
+        frames.append(frame)
+        computed, reused = computed + out.n_computed, reused + out.n_reused
+    results = pd.concat(frames, ignore_index=True)
+    run_dir = os.path.join(cfg.output_dir, cfg.name, "sweep-" + _hash(resolved(cfg)))
+    os.makedirs(run_dir, exist_ok=True)
+    write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(resolved(cfg), sort_keys=False))
+    write_json(os.path.join(run_dir, "versions.json"), _versions())
+    with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
+        results.to_csv(tmp, index=False)
+    write_sweep_report(run_dir, cfg, results, list(cfg.sweep))
+    return RunResult(run_dir, results, computed, reused)
+
+
 def _versions():
     import importlib.metadata as md
 
@@ -215,13 +247,21 @@ def _executor(cfg):
 
 
 def run_experiment(cfg, *, progress=None):
-    """Run every unit of a validated config not already finished; write outputs; return them."""
+    """Run every unit of a validated config not already finished; write outputs; return them.
+
+    A config with a ``sweep`` runs each point as its own experiment (its own run folder, reused
+    on rerun) and writes the combined ``results.csv`` and report, with one column per swept key,
+    into ``<output_dir>/<name>/sweep-<hash>/``.
+    """
+    if cfg.sweep:
+        return _run_sweep(cfg, progress)
     run_dir = run_dir_of(cfg)
     unit_dir = os.path.join(run_dir, "units")
     units = plan(cfg)
     done = {u.key for u in units if os.path.exists(os.path.join(unit_dir, u.key + ".json"))}
     todo = [u for u in units if u.key not in done]
     log.info("%s: %d units, %d already finished", cfg.name, len(units), len(done))
+    _remove_stale_temporaries(run_dir)
     # build the data first: a bad dataset parameter or file fails before anything is written
     datasets = _datasets(cfg, sorted({u.seed for u in todo})) if todo else {}
     os.makedirs(unit_dir, exist_ok=True)
