@@ -14,6 +14,10 @@ _LAZY = {
     "make_web_digits": "webly.synthetic",
     "Kernel": "webly.kernels",
     "SVMClassifier": "webly.baselines",
+    "KMMSVMClassifier": "webly.baselines",
+    "MiSVMClassifier": "webly.mil",
+    "MISVMClassifier": "webly.mil",
+    "kmm_weights": "webly.weighting",
     "run_experiment": "webly.experiments.runner",
     "load_config": "webly.experiments.config",
 }

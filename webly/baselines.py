@@ -14,8 +14,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
 
 from .base import WebClassifierMixin, encode_targets, one_vs_rest, stack_decisions
-from .base import check_is_fitted, validate_data
-from .kernels import Kernel
+from .base import check_is_fitted, check_row_features, validate_data
+from .kernels import Kernel, default_gamma
 
 
 class SVMClassifier(WebClassifierMixin, BaseEstimator):
@@ -102,3 +102,62 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False)
         K = self.kernel_(X, self.X_fit_)
         return stack_decisions([est.decision_function(K) for est in self.estimators_])
+
+
+class KMMSVMClassifier(SVMClassifier):
+    """KMM importance weights of the web rows towards the target, then a weighted kernel SVM.
+
+    The domain-adaptation baseline of the -DA methods: :func:`webly.weighting.kmm_weights`
+    matches the weighted mean of the training rows to the mean of the unlabelled target rows
+    ``X_target`` in the kernel feature space; each row's ``C`` is multiplied by its weight.
+    Without ``X_target`` every weight is 1 (a plain SVM).
+
+    Parameters
+    ----------
+    C, kernel, gamma, class_weight, tol, n_jobs
+        As :class:`SVMClassifier` (the same bandwidth serves KMM and the SVM).
+    B : float, default=1000.0
+        Upper bound of a weight.
+    eps : float or None, default=None
+        Tolerance of the mean constraint; None is Huang et al.'s ``(sqrt(n) - 1)/sqrt(n)``.
+
+    Attributes
+    ----------
+    sample_weights_ : (n,) array
+        The KMM weights of the training rows.
+
+    References
+    ----------
+    J. Huang, A. Smola, A. Gretton, K. Borgwardt, B. Schölkopf. Correcting sample selection bias
+    by unlabeled data. NIPS 2007.
+    """
+
+    _parameter_constraints = {
+        **SVMClassifier._parameter_constraints,
+        "B": [Interval(Real, 0, None, closed="neither")],
+        "eps": [Interval(Real, 0, None, closed="left"), None],
+    }
+
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, class_weight=None, tol=1e-3, n_jobs=None,
+                 B=1000.0, eps=None):
+        super().__init__(C=C, kernel=kernel, gamma=gamma, class_weight=class_weight, tol=tol,
+                         n_jobs=n_jobs)
+        self.B = B
+        self.eps = eps
+
+    def fit(self, X, y, *, X_target=None, sample_weight=None):
+        """Weight the rows of X towards ``X_target`` with KMM, then fit the weighted SVM."""
+        from .weighting import kmm_weights
+
+        self._validate_params()
+        X, y = validate_data(self, X, y)
+        if X_target is None:
+            w = np.ones(len(y))
+        else:
+            X_target = check_row_features("X_target", X_target, allow_sparse=False)
+            gamma = self.gamma if self.kernel == "linear" or self.gamma else default_gamma(X)
+            w, _ = kmm_weights(X, X_target, kernel=self.kernel, gamma=gamma, B=self.B, eps=self.eps)
+        self.sample_weights_ = w
+        if sample_weight is not None:
+            w = w * _check_sample_weight(sample_weight, X)
+        return super().fit(X, y, sample_weight=w)

@@ -67,6 +67,14 @@ register_method("SVM-oracle", "webly.baselines:SVMClassifier", labels="true",
                 description="the same SVM on the true labels (upper reference, needs y_true)")
 
 
+register_method("KMM-SVM", "webly.baselines:KMMSVMClassifier",
+                description="KMM weights towards the unlabelled target rows, then a weighted SVM")
+register_method("mi-SVM", "webly.mil:MiSVMClassifier",
+                description="instance-level MIL SVM with relabelling (Andrews et al. 2003)")
+register_method("MI-SVM", "webly.mil:MISVMClassifier",
+                description="bag-level MIL SVM with witness instances (Andrews et al. 2003)")
+
+
 def load_npz(path):
     from ..dataset import WebDataset
     return WebDataset.from_npz(path)

@@ -1,0 +1,71 @@
+import os
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from webly.errors import DataError
+from webly.io import read_mil_csv
+from webly.metrics import bag_accuracy
+from webly.mil import MISVMClassifier, MiSVMClassifier
+from webly.mil._common import positive_bag_groups
+
+EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
+
+
+@parametrize_with_checks([MiSVMClassifier(), MISVMClassifier()],
+                         expected_failed_checks=lambda est: EXPECTED)
+def test_sklearn_estimator_contract(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.fixture(scope="module")
+def musk(repo_root=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))):
+    ds = read_mil_csv(os.path.join(repo_root, "datasets", "mil_classic", "musk1.csv.gz"))
+    tr, te = ds.split_by_bag(0.3, random_state=0)
+    return ds, tr, te
+
+
+@pytest.mark.parametrize("cls", [MiSVMClassifier, MISVMClassifier])
+def test_learns_musk1_bags(cls, musk):
+    ds, tr, te = musk
+    est = cls(C=10).fit(ds.X[tr], ds.y[tr], bags=ds.bags[tr])
+    acc = bag_accuracy(ds.y[te], est.decision_function(ds.X[te]), ds.bags[te], est.classes_)
+    assert acc >= 0.75
+    ids, labels = est.predict_bags(ds.X[te], ds.bags[te])
+    assert len(ids) == len(np.unique(ds.bags[te])) and set(labels) <= {0, 1}
+
+
+def test_mi_svm_keeps_the_required_positives_in_every_positive_bag(musk):
+    ds, tr, _ = musk
+    est = MiSVMClassifier(C=10, rho=0.5).fit(ds.X[tr], ds.y[tr], bags=ds.bags[tr])
+    model = est.models_[0]
+    y_pm = np.where(ds.y[tr] == 1, 1, -1)
+    for rows in positive_bag_groups(y_pm, ds.bags[tr]):
+        assert (model.instance_labels[rows] == 1).sum() >= np.ceil(0.5 * len(rows))
+    assert (model.instance_labels[y_pm == -1] == -1).all()
+
+
+def test_mi_svm_warns_when_rounds_run_out(musk):
+    ds, tr, _ = musk
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        MiSVMClassifier(C=10, max_iter=1, threshold=0.5).fit(ds.X[tr], ds.y[tr], bags=ds.bags[tr])
+
+
+def test_multiclass_web_bags_and_noise_scores(web_digits):
+    est = MiSVMClassifier(C=1, rho=0.6).fit(web_digits.X, web_digits.y, bags=web_digits.bags)
+    D = est.decision_function(web_digits.X_test)
+    assert D.shape == (len(web_digits.y_test), 10)
+    assert (est.predict(web_digits.X_test) == web_digits.y_test).mean() > 0.7
+    assert roc_auc_score(web_digits.is_noisy, est.noise_scores_) > 0.8
+
+
+def test_bags_mixing_labels_are_refused():
+    X = np.eye(4)
+    with pytest.raises(DataError, match="bags"):
+        MISVMClassifier().fit(X, np.array([0, 1, 1, 0]), bags=np.array([0, 0, 1, 1]))

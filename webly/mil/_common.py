@@ -1,0 +1,111 @@
+"""What every MIL estimator of webly shares: bag checks, the multi-class driver, bag outputs.
+
+A multi-class web crawl is learned one query class at a time (one-vs-rest over classes, through
+:func:`webly.base.one_vs_rest`): for class c, the bags of query c are positive bags and the rows of
+all other queries are negative instances. A binary MIL set (``y`` in {0, 1} per bag) is the same
+with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients over the training
+rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
+"""
+
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from ..base import (WebClassifierMixin, check_is_fitted, check_row_metadata, encode_targets,
+                    one_vs_rest, stack_decisions, validate_data)
+from ..errors import DataError
+from ..kernels import Kernel, bag_index
+from ..metrics import bag_predictions
+
+
+@dataclass
+class BinaryMIL:
+    """One fitted binary MIL problem: ``f(x) = coef' k(X_train, x) + intercept``."""
+
+    coef: np.ndarray
+    intercept: float
+    n_iter: int = 0
+    instance_labels: np.ndarray = None
+    info: dict = field(default_factory=dict)
+
+    def decision(self, K_test_train):
+        return K_test_train @ self.coef + self.intercept
+
+
+def check_bags(bags, y, n):
+    """Bag ids as an int array (each row its own bag when None); a bag must hold one label."""
+    if bags is None:
+        return np.arange(n)
+    bags = check_row_metadata("bags", bags, n)
+    if bags.dtype.kind not in "iu":
+        raise DataError("bags", f"must hold integer bag ids, got dtype {bags.dtype}")
+    mixed = pd.DataFrame({"b": bags, "y": y}).groupby("b")["y"].nunique()
+    if (mixed > 1).any():
+        raise DataError("bags", f"bags {mixed.index[mixed > 1][:5].tolist()} mix labels; all rows "
+                                "of a bag share its label (one query per bag)")
+    return bags
+
+
+def min_positives(sizes, rho):
+    """Instances each positive bag must keep positive: ceil(rho |B|), at least 1."""
+    if rho is None:
+        return np.ones_like(sizes)
+    return np.maximum(1, np.ceil(rho * sizes - 1e-9).astype(int))
+
+
+class MILClassifierBase(WebClassifierMixin, BaseEstimator):
+    """Kernel, multi-class driver, bag predictions and noise scores of the MIL estimators.
+
+    Subclasses implement ``_fit_binary(K, y_pm, bags) -> BinaryMIL``.
+    """
+
+    def fit(self, X, y, *, bags=None):
+        """Fit on rows X with per-row bag labels y and bag ids ``bags``."""
+        self._validate_params()
+        X, y = validate_data(self, X, y)
+        bags = check_bags(bags, y, len(y))
+        self.classes_, y_idx = encode_targets(y)
+        self.kernel_ = Kernel(self.kernel, self.gamma).fit(X)
+        K = self.kernel_(X)
+        self.models_ = one_vs_rest(lambda k, y_pm: self._fit_binary(K, y_pm, bags),
+                                   self.classes_, y_idx, n_jobs=self.n_jobs)
+        self.X_fit_ = X
+        self.n_iter_ = np.array([m.n_iter for m in self.models_])
+        own = self._own_class_scores(self._decision_from_kernel(K), y_idx)
+        self.noise_scores_ = -own
+        return self
+
+    def _decision_from_kernel(self, K):
+        return stack_decisions([m.decision(K) for m in self.models_])
+
+    def _own_class_scores(self, D, y_idx):
+        if D.ndim == 1:
+            return np.where(y_idx == 1, D, -D)
+        return D[np.arange(len(y_idx)), y_idx]
+
+    def decision_function(self, X):
+        """Instance scores, (n,) for two classes and (n, C) otherwise."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self._decision_from_kernel(self.kernel_(X, self.X_fit_))
+
+    def predict_bags(self, X, bags):
+        """``(bag_ids, labels)``: each bag takes the class of its highest-scoring instance."""
+        bags = check_row_metadata("bags", bags, np.shape(X)[0])
+        return bag_predictions(self.decision_function(X), bags, self.classes_)
+
+
+def positive_bag_groups(y_pm, bags):
+    """Rows of each positive bag, as a list of index arrays (bags in order of appearance)."""
+    pos_rows = np.flatnonzero(y_pm == 1)
+    codes, _ = bag_index(bags[pos_rows])
+    order = np.argsort(codes, kind="stable")
+    splits = np.cumsum(np.bincount(codes))[:-1]
+    return np.split(pos_rows[order], splits)
+
+
+__all__ = ["BinaryMIL", "MILClassifierBase", "check_bags", "min_positives", "positive_bag_groups",
+           "Integral", "Real"]

@@ -1,0 +1,170 @@
+"""mi-SVM and MI-SVM (Andrews, Tsochantaridis, Hofmann 2003) on libsvm.
+
+Both alternate between a kernel SVM and a choice of positive-bag instances; each inner problem is
+a plain SVM, so scikit-learn's ``SVC(kernel="precomputed")`` is the fast path.
+
+* **mi-SVM** (instance level): every instance of a positive bag carries a label; start with all
+  positive, fit, relabel positive-bag instances by the sign of ``f`` (above ``threshold``) while
+  keeping at least ``ceil(rho |B|)`` (at least one) top-scored instances of each bag positive,
+  repeat until labels stop changing or ``max_iter`` rounds.
+* **MI-SVM** (bag level): a positive bag is represented by one instance, its witness; start from
+  the bag's mean embedding, fit, take the highest-scoring instance of each bag as its witness,
+  repeat until the witnesses stop changing.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import SVC
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..kernels import bag_mean_matrix
+from ._common import BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups
+
+_CONSTRAINTS = {
+    "C": [Interval(Real, 0, None, closed="neither")],
+    "kernel": [StrOptions({"rbf", "linear"})],
+    "gamma": [Interval(Real, 0, None, closed="neither"), None],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="neither")],
+    "n_jobs": [Integral, None],
+}
+
+
+def _svc_on_units(K_units, labels, C, tol, weights=None):
+    svc = SVC(C=C, kernel="precomputed", tol=tol).fit(K_units, labels, sample_weight=weights)
+    alpha = np.zeros(len(labels))
+    alpha[svc.support_] = svc.dual_coef_.ravel()  # alpha_i y_i
+    return alpha, float(svc.intercept_[0])
+
+
+class MiSVMClassifier(MILClassifierBase):
+    """mi-SVM: instance-level MIL SVM with relabelling of positive-bag instances.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+    kernel : {"rbf", "linear"}, default="rbf"
+    gamma : float or None, default=None
+        RBF bandwidth; None is the 1/mean-squared-distance rule.
+    rho : float in (0, 1] or None, default=None
+        Each positive bag keeps at least ``ceil(rho |B|)`` positive instances; None keeps at least
+        one (Andrews et al.).
+    threshold : float, default=0.0
+        Positive-bag instances scoring above it are labelled positive.
+    max_iter : int, default=20
+        Relabelling rounds; a run that has not settled by then warns (ConvergenceWarning).
+    tol : float, default=1e-3
+        libsvm stopping tolerance.
+    n_jobs : int or None
+        Threads over one-vs-rest classes.
+
+    Attributes
+    ----------
+    classes_, models_ (one :class:`~webly.mil._common.BinaryMIL` per class), n_iter_,
+    noise_scores_ (minus the score of each training row for its own web label: higher = more
+    likely a wrong image).
+
+    References
+    ----------
+    S. Andrews, I. Tsochantaridis, T. Hofmann. Support vector machines for multiple-instance
+    learning. NIPS 2003.
+    """
+
+    _parameter_constraints = {**_CONSTRAINTS,
+                              "rho": [Interval(Real, 0, 1, closed="right"), None],
+                              "threshold": [Real]}
+
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, rho=None, threshold=0.0, max_iter=20,
+                 tol=1e-3, n_jobs=None):
+        self.C = C
+        self.kernel = kernel
+        self.gamma = gamma
+        self.rho = rho
+        self.threshold = threshold
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_jobs = n_jobs
+
+    def _fit_binary(self, K, y_pm, bags):
+        groups = positive_bag_groups(y_pm, bags)
+        keep = min_positives(np.array([len(g) for g in groups]), self.rho)
+        labels = y_pm.copy()
+        for it in range(1, self.max_iter + 1):
+            alpha, b = _svc_on_units(K, labels, self.C, self.tol)
+            f = K @ alpha + b
+            new = labels.copy()
+            for rows, m in zip(groups, keep):
+                new[rows] = np.where(f[rows] > self.threshold, 1, -1)
+                if (new[rows] == 1).sum() < m:
+                    new[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1
+            if np.array_equal(new, labels):
+                return BinaryMIL(alpha, b, it, labels)
+            labels = new
+        warnings.warn(f"mi-SVM did not settle in {self.max_iter} rounds; increase max_iter",
+                      ConvergenceWarning, stacklevel=3)
+        alpha, b = _svc_on_units(K, labels, self.C, self.tol)
+        return BinaryMIL(alpha, b, self.max_iter, labels)
+
+
+class MISVMClassifier(MILClassifierBase):
+    """MI-SVM: bag-level MIL SVM where a positive bag is represented by its witness instance.
+
+    Parameters
+    ----------
+    C, kernel, gamma, max_iter, tol, n_jobs
+        As :class:`MiSVMClassifier`.
+
+    References
+    ----------
+    S. Andrews, I. Tsochantaridis, T. Hofmann. Support vector machines for multiple-instance
+    learning. NIPS 2003.
+    """
+
+    _parameter_constraints = dict(_CONSTRAINTS)
+
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, max_iter=20, tol=1e-3, n_jobs=None):
+        self.C = C
+        self.kernel = kernel
+        self.gamma = gamma
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_jobs = n_jobs
+
+    def _fit_binary(self, K, y_pm, bags):
+        n = len(y_pm)
+        neg = np.flatnonzero(y_pm == -1)
+        groups = positive_bag_groups(y_pm, bags)
+        # units: negative instances, then one representative per positive bag; a selector S maps
+        # units to (weighted) training rows, so K_units = S K S' and f = K S' (alpha) + b.
+        rows = np.concatenate(groups)
+        bag_of_row = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+        means = bag_mean_matrix(bag_of_row)
+        pos_sel = sp.csr_matrix((means.data, rows[means.indices], means.indptr),
+                                shape=(len(groups), n))
+        neg_sel = sp.csr_matrix((np.ones(len(neg)), (np.arange(len(neg)), neg)), shape=(len(neg), n))
+        labels = np.r_[-np.ones(len(neg)), np.ones(len(groups))]
+        witnesses = None
+        for it in range(1, self.max_iter + 1):
+            S = sp.vstack([neg_sel, pos_sel]).tocsr()
+            KS = np.asarray((S @ K.T).T)  # (n, units)
+            K_units = np.asarray(S @ KS)
+            alpha, b = _svc_on_units(K_units, labels, self.C, self.tol)
+            coef = np.asarray(S.T @ alpha).ravel()
+            f = K @ coef + b
+            new = np.array([g[np.argmax(f[g])] for g in groups])
+            if witnesses is not None and np.array_equal(new, witnesses):
+                lab = -np.ones(n, dtype=int)
+                lab[witnesses] = 1
+                return BinaryMIL(coef, b, it, lab)
+            witnesses = new
+            pos_sel = sp.csr_matrix((np.ones(len(groups)), (np.arange(len(groups)), witnesses)),
+                                    shape=(len(groups), n))
+        warnings.warn(f"MI-SVM did not settle in {self.max_iter} rounds; increase max_iter",
+                      ConvergenceWarning, stacklevel=3)
+        lab = -np.ones(n, dtype=int)
+        lab[witnesses] = 1
+        return BinaryMIL(coef, b, self.max_iter, lab)
