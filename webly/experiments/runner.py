@@ -103,44 +103,57 @@ def _split(ds, protocol, seed, fold):
     return train, {"X": ds.X[test], "y": truth[test], "bags": ds.bag_ids[test]}
 
 
-def _fit(spec, entry, train_ds, eval_part, seed, protocol):
-    est = registry.make_estimator(spec, random_state=seed)
+def _fit_once(spec, entry, params, train_ds, X_target, seed):
+    est = registry.make_estimator(spec.model_copy(update={"params": params}), random_state=seed)
     args = train_ds.fit_args(labels=entry.labels)
-    args["X_target"] = eval_part["X"]  # unlabelled target rows, used only by adaptation methods
+    args["X_target"] = X_target  # unlabelled target rows, used only by adaptation methods
     X, y = args.pop("X"), args.pop("y")
-    kwargs = fit_kwargs_for(est, args)
-    chosen = {}
-    if spec.search:
-        from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+    return est.fit(X, y, **fit_kwargs_for(est, args))
 
-        groups = train_ds.bag_ids
-        n_groups = len(np.unique(groups))
-        folds = min(protocol.inner_folds, n_groups)
-        cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        search = GridSearchCV(est, spec.search, cv=cv, refit=True, error_score="raise")
-        search.fit(X, y, groups=groups, **kwargs)
-        est, chosen = search.best_estimator_, search.best_params_
-    else:
-        est.fit(X, y, **kwargs)
+
+def _inner_search(spec, entry, train_ds, seed, protocol):
+    """Choose ``spec.search`` parameters by cross-validation by bag on the training rows only.
+
+    Every grid point is scored with the protocol's first metric (e.g. bag accuracy for MIL) on
+    inner validation folds, against the labels the method fits on; ties keep the earlier point.
+    """
+    from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold
+
+    groups = train_ds.bag_ids
+    folds = min(protocol.inner_folds, len(np.unique(groups)))
+    labels = train_ds.y if entry.labels == "web" else train_ds.y_true
+    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    splits = list(cv.split(train_ds.X, labels, groups=groups))
+    metric = protocol.metrics[0]
+    best, best_score = None, -np.inf
+    for point in ParameterGrid(spec.search):
+        params = {**spec.params, **point}
+        values = []
+        for tr, va in splits:
+            inner = train_ds.subset(tr)
+            est = _fit_once(spec, entry, params, inner, train_ds.X[va], seed)
+            ev = {"X": train_ds.X[va], "y": labels[va], "bags": groups[va]}
+            scored = _metric_values(est, ev, [metric], inner)
+            values.append(scored.get(metric, np.nan))
+        score = float(np.nanmean(values)) if not np.all(np.isnan(values)) else -np.inf
+        if score > best_score:
+            best, best_score = point, score
+    return best
+
+
+def _fit(spec, entry, train_ds, eval_part, seed, protocol):
+    chosen = _inner_search(spec, entry, train_ds, seed, protocol) if spec.search else {}
+    est = _fit_once(spec, entry, {**spec.params, **chosen}, train_ds, eval_part["X"], seed)
     return est, chosen
 
 
-def run_unit(cfg, unit, ds):
-    """Fit and score one (method, seed, fold); returns its long-format rows."""
-    spec = cfg.methods[unit.method_index]
-    entry = registry.METHODS[spec.name]
-    train_rows, ev = _split(ds, cfg.protocol, unit.seed, unit.fold)
-    train_ds = ds.subset(train_rows) if len(train_rows) < ds.n_rows else ds
-    t0 = time.perf_counter()
-    est, chosen = _fit(spec, entry, train_ds, ev, unit.seed, cfg.protocol)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+def _metric_values(est, ev, metrics, train_ds):
+    """Metric name -> value for a fitted estimator on evaluation rows ``ev`` (X, y, bags)."""
     scores = est.decision_function(ev["X"])
     pred = est.predict(ev["X"])
-    pred_s = time.perf_counter() - t0
     classes = est.classes_
     values = {}
-    for metric in cfg.protocol.metrics:
+    for metric in metrics:
         if metric == "accuracy":
             values["accuracy"] = M.accuracy(ev["y"], pred)
         elif metric == "map":
@@ -154,6 +167,21 @@ def run_unit(cfg, unit, ds):
             ns = getattr(est, "noise_scores_", None)
             if ns is not None and train_ds.y_true is not None:
                 values["noise_auc"] = M.noise_auc(train_ds.is_noisy, ns)
+    return values
+
+
+def run_unit(cfg, unit, ds):
+    """Fit and score one (method, seed, fold); returns its long-format rows."""
+    spec = cfg.methods[unit.method_index]
+    entry = registry.METHODS[spec.name]
+    train_rows, ev = _split(ds, cfg.protocol, unit.seed, unit.fold)
+    train_ds = ds.subset(train_rows) if len(train_rows) < ds.n_rows else ds
+    t0 = time.perf_counter()
+    est, chosen = _fit(spec, entry, train_ds, ev, unit.seed, cfg.protocol)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    values = _metric_values(est, ev, cfg.protocol.metrics, train_ds)
+    pred_s = time.perf_counter() - t0
     params = {**spec.params, **chosen}
     base = {"experiment": cfg.name, "dataset": ds.name, "method": spec.display,
             "params": json.dumps(params, sort_keys=True, default=str), "seed": unit.seed,
