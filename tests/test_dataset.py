@@ -162,3 +162,23 @@ def test_subset_keeps_rows_aligned(web_digits):
     assert np.array_equal(sub.X, web_digits.X[rows])
     assert sub.meta["digit_index"].tolist() == web_digits.meta["digit_index"].iloc[rows].tolist()
     assert sub.X_test is web_digits.X_test
+
+
+def test_subsample_per_class_is_seeded_and_counts_rows(repo_root):
+    import os
+    from webly.experiments.registry import load_npz
+    path = os.path.join(repo_root, "datasets", "wikipedia_xmodal", "wikipedia.npz")
+    a = load_npz(path, train_per_class=5, random_state=0)
+    b = load_npz(path, train_per_class=5, random_state=0)
+    c = load_npz(path, train_per_class=5, random_state=1)
+    assert a.n_rows == 50 and (np.unique(a.y, return_counts=True)[1] == 5).all()
+    assert np.array_equal(a.X, b.X) and not np.array_equal(a.X, c.X)
+    assert a.X_test.shape == (693, 128) and a.X_priv.shape == (50, 10)
+
+
+def test_subsample_per_class_keeps_bags_whole(web_digits):
+    sub = web_digits.subsample_per_class(20, random_state=0)
+    assert set(np.unique(sub.bags, return_counts=True)[1]) == {12}
+    assert (np.unique(sub.y, return_counts=True)[1] == 24).all()
+    with pytest.raises(DataError, match="train_per_class"):
+        web_digits.subsample_per_class(0)

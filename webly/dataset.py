@@ -280,6 +280,32 @@ class WebDataset:
                        source=take(self.source), y_true=take(self.y_true),
                        meta=None if self.meta is None else self.meta.iloc[rows])
 
+    def subsample_per_class(self, n_per_class, random_state=None):
+        """A dataset with about ``n_per_class`` training rows of each web label, whole bags.
+
+        Bags of each class are drawn at random (seeded) until the class has at least
+        ``n_per_class`` rows; with singleton bags that is exactly ``n_per_class`` rows. The test
+        set is kept. Used for learning curves ("5, 10, 20 images per class").
+        """
+        if not (isinstance(n_per_class, (int, np.integer)) and n_per_class >= 1):
+            raise DataError("train_per_class", f"must be a positive integer, got {n_per_class!r}")
+        rng = check_random_state(random_state)
+        bag_ids, bag_order, bag_y = self._bag_labels()
+        sizes = pd.Series(bag_ids).value_counts()
+        chosen = []
+        for c in self.class_names:
+            bags_c = bag_order[bag_y == c]
+            if len(bags_c) == 0:
+                continue
+            total = 0
+            for b in rng.permutation(bags_c):
+                if total >= n_per_class:
+                    break
+                chosen.append(b)
+                total += int(sizes[b])
+        rows = np.flatnonzero(np.isin(bag_ids, chosen))
+        return self.subset(rows)
+
     def with_test(self, X_test, y_test):
         """The same training rows with another test/target set."""
         return replace(self, X_test=X_test, y_test=y_test)

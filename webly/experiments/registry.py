@@ -75,14 +75,18 @@ register_method("MI-SVM", "webly.mil:MISVMClassifier",
                 description="bag-level MIL SVM with witness instances (Andrews et al. 2003)")
 
 
-def load_npz(path):
+def load_npz(path, train_per_class=None, random_state=None):
+    """An npz dataset; ``train_per_class`` keeps that many training rows per class (seeded)."""
     from ..dataset import WebDataset
-    return WebDataset.from_npz(path)
+    ds = WebDataset.from_npz(path)
+    return ds if train_per_class is None else ds.subsample_per_class(train_per_class, random_state)
 
 
-def load_parquet(path):
+def load_parquet(path, train_per_class=None, random_state=None):
+    """A parquet dataset; ``train_per_class`` as for npz."""
     from ..dataset import WebDataset
-    return WebDataset.from_parquet(path)
+    ds = WebDataset.from_parquet(path)
+    return ds if train_per_class is None else ds.subsample_per_class(train_per_class, random_state)
 
 
 def _suggest(word, choices):
