@@ -28,6 +28,11 @@ def summary_table(results):
     secs = results.drop_duplicates(["method", "seed", "fold"]).groupby("method")["fit_seconds"]
     wide["fit seconds"] = secs.mean().reindex(order).map(lambda s: f"{s:.3f}")
     wide["runs"] = stats.groupby("method")["count"].max().reindex(order)
+    if "convergence_warnings" in results.columns:
+        units = results.drop_duplicates(["method", "seed", "fold"])
+        warned = units.groupby("method")["convergence_warnings"].apply(lambda s: int((s > 0).sum()))
+        if warned.any():
+            wide["runs with convergence warnings"] = warned.reindex(order)
     return wide
 
 

@@ -20,12 +20,14 @@ import logging
 import os
 import platform
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import yaml
 from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
 from .. import metrics as M
@@ -38,7 +40,7 @@ from .config import resolved
 log = logging.getLogger("webly")
 
 RESULT_COLUMNS = ["experiment", "dataset", "method", "params", "seed", "fold", "metric", "value",
-                  "fit_seconds", "predict_seconds", "n_train", "n_test"]
+                  "fit_seconds", "predict_seconds", "n_train", "n_test", "convergence_warnings"]
 
 
 def _hash(obj, n=12):
@@ -177,8 +179,15 @@ def run_unit(cfg, unit, ds):
     train_rows, ev = _split(ds, cfg.protocol, unit.seed, unit.fold)
     train_ds = ds.subset(train_rows) if len(train_rows) < ds.n_rows else ds
     t0 = time.perf_counter()
-    est, chosen = _fit(spec, entry, train_ds, ev, unit.seed, cfg.protocol)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        est, chosen = _fit(spec, entry, train_ds, ev, unit.seed, cfg.protocol)
     fit_s = time.perf_counter() - t0
+    n_conv = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if n_conv:
+        log.warning("%s seed %d fold %d: %d convergence warnings (first: %s)", spec.display,
+                    unit.seed, unit.fold, n_conv,
+                    next(w.message for w in caught if issubclass(w.category, ConvergenceWarning)))
     t0 = time.perf_counter()
     values = _metric_values(est, ev, cfg.protocol.metrics, train_ds)
     pred_s = time.perf_counter() - t0
@@ -186,7 +195,7 @@ def run_unit(cfg, unit, ds):
     base = {"experiment": cfg.name, "dataset": ds.name, "method": spec.display,
             "params": json.dumps(params, sort_keys=True, default=str), "seed": unit.seed,
             "fold": unit.fold, "fit_seconds": round(fit_s, 4), "predict_seconds": round(pred_s, 4),
-            "n_train": len(train_rows), "n_test": len(ev["y"])}
+            "n_train": len(train_rows), "n_test": len(ev["y"]), "convergence_warnings": n_conv}
     return [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
 
 
