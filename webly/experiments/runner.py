@@ -191,6 +191,8 @@ def run_unit(cfg, unit, ds):
     t0 = time.perf_counter()
     values = _metric_values(est, ev, cfg.protocol.metrics, train_ds)
     pred_s = time.perf_counter() - t0
+    for src, w in (getattr(est, "source_weights_", None) or {}).items():
+        values[f"source_weight/{src}"] = w  # learned weights of multi-source methods
     params = {**spec.params, **chosen}
     base = {"experiment": cfg.name, "dataset": ds.name, "method": spec.display,
             "params": json.dumps(params, sort_keys=True, default=str), "seed": unit.seed,
