@@ -18,6 +18,8 @@ _LAZY = {
     "MiSVMClassifier": "webly.mil",
     "MISVMClassifier": "webly.mil",
     "kmm_weights": "webly.weighting",
+    "save": "webly.persist",
+    "load": "webly.persist",
     "run_experiment": "webly.experiments.runner",
     "load_config": "webly.experiments.config",
 }

@@ -157,3 +157,17 @@ def test_invalid_sweep_point_is_refused_before_running(tmp_path):
     with pytest.raises(ConfigError, match="sweep"):
         parse_config({"dataset": {"name": "web-digits"}, "methods": ["SVM"],
                       "sweep": {"seeds": [0, 1]}})
+
+
+def test_save_models_writes_loadable_models_without_changing_the_run(repo_root, tmp_path):
+    from webly import persist
+    plain = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]"), progress=False)
+    saved = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]", "protocol.save_models=true"),
+                           progress=False)
+    assert saved.run_dir == plain.run_dir and saved.n_reused == 2  # same units, reused
+    fresh = run_experiment(quickstart(repo_root, tmp_path / "fresh", "seeds=[0]",
+                                      "protocol.save_models=true"), progress=False)
+    models = sorted(os.listdir(os.path.join(fresh.run_dir, "models")))
+    assert len(models) == 2
+    est = persist.load(os.path.join(fresh.run_dir, "models", models[0]))
+    assert hasattr(est, "classes_")

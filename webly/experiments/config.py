@@ -53,6 +53,7 @@ class ProtocolSpec(_Strict):
     per seed (stratified by web label; a bag is never cut). Held-out web rows are scored against
     ``y_true`` where the dataset has it, else against their own labels. ``inner_folds`` is the
     number of folds by bag of a method's ``search`` (inner validation on training rows only).
+    ``save_models`` writes each fitted model to ``models/<unit>.webly`` (see webly.persist).
     """
 
     split: Literal["test", "holdout", "kfold"] = "test"
@@ -60,6 +61,7 @@ class ProtocolSpec(_Strict):
     folds: int = Field(5, ge=2)
     inner_folds: int = Field(3, ge=2)
     metrics: list[str] = Field(default_factory=lambda: ["accuracy", "map"])
+    save_models: bool = False
 
     @field_validator("metrics")
     @classmethod

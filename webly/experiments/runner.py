@@ -67,7 +67,8 @@ class RunResult:
 
 def _data_key(cfg):
     res = resolved(cfg)
-    return {"dataset": res["dataset"], "protocol": res["protocol"]}
+    protocol = {k: v for k, v in res["protocol"].items() if k != "save_models"}
+    return {"dataset": res["dataset"], "protocol": protocol}
 
 
 def plan(cfg):
@@ -193,6 +194,9 @@ def run_unit(cfg, unit, ds):
     pred_s = time.perf_counter() - t0
     for src, w in (getattr(est, "source_weights_", None) or {}).items():
         values[f"source_weight/{src}"] = w  # learned weights of multi-source methods
+    if cfg.protocol.save_models:
+        from ..persist import save
+        save(est, os.path.join(run_dir_of(cfg), "models", unit.key + ".webly"))
     params = {**spec.params, **chosen}
     base = {"experiment": cfg.name, "dataset": ds.name, "method": spec.display,
             "params": json.dumps(params, sort_keys=True, default=str), "seed": unit.seed,
