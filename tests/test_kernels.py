@@ -61,3 +61,9 @@ def test_bag_to_instance_kernel():
     bags = np.array([0, 0, 1, 1, 1, 2])
     K = bag_mean_kernel(X @ Z.T, bags, np.arange(4))
     assert np.allclose(K, bag_means(X, bags) @ Z.T)
+
+
+def test_gamma_scale_multiplies_the_rule_and_is_ignored_when_gamma_is_set():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    assert np.isclose(Kernel("rbf", gamma_scale=4).fit(X).gamma_, 4 * default_gamma(X))
+    assert Kernel("rbf", gamma=0.7, gamma_scale=4).fit(X).gamma_ == 0.7

@@ -32,6 +32,8 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
     kernel : {"rbf", "linear"}, default="rbf"
     gamma : float or None, default=None
         RBF bandwidth; None applies the mean-squared-distance rule.
+    gamma_scale : float, default=1.0
+        Multiplies the rule's bandwidth when ``gamma`` is None (search it, not ``gamma``).
     class_weight : dict, {"balanced"} or None, default=None
         Weights of the original classes, applied to every row of that class in each binary
         problem (``C`` of row i becomes ``C * weight[y_i]``); "balanced" weights classes by
@@ -65,15 +67,18 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         "C": [Interval(Real, 0, None, closed="neither")],
         "kernel": [StrOptions({"rbf", "linear"})],
         "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "gamma_scale": [Interval(Real, 0, None, closed="neither")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, class_weight=None, tol=1e-3, n_jobs=None):
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, class_weight=None,
+                 tol=1e-3, n_jobs=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
+        self.gamma_scale = gamma_scale
         self.class_weight = class_weight
         self.tol = tol
         self.n_jobs = n_jobs
@@ -86,7 +91,7 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         sw = np.ones(len(y)) if sample_weight is None else _check_sample_weight(sample_weight, X)
         if self.class_weight is not None:
             sw = sw * compute_sample_weight(self.class_weight, y)
-        self.kernel_ = Kernel(self.kernel, self.gamma).fit(X)
+        self.kernel_ = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X)
         K = self.kernel_(X)
 
         def fit_binary(k, y_pm):
@@ -114,7 +119,7 @@ class KMMSVMClassifier(SVMClassifier):
 
     Parameters
     ----------
-    C, kernel, gamma, class_weight, tol, n_jobs
+    C, kernel, gamma, gamma_scale, class_weight, tol, n_jobs
         As :class:`SVMClassifier` (the same bandwidth serves KMM and the SVM).
     B : float, default=1000.0
         Upper bound of a weight.
@@ -138,10 +143,10 @@ class KMMSVMClassifier(SVMClassifier):
         "eps": [Interval(Real, 0, None, closed="left"), None],
     }
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, class_weight=None, tol=1e-3, n_jobs=None,
-                 B=1000.0, eps=None):
-        super().__init__(C=C, kernel=kernel, gamma=gamma, class_weight=class_weight, tol=tol,
-                         n_jobs=n_jobs)
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, class_weight=None,
+                 tol=1e-3, n_jobs=None, B=1000.0, eps=None):
+        super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale,
+                         class_weight=class_weight, tol=tol, n_jobs=n_jobs)
         self.B = B
         self.eps = eps
 
@@ -155,7 +160,8 @@ class KMMSVMClassifier(SVMClassifier):
             w = np.ones(len(y))
         else:
             X_target = check_row_features("X_target", X_target, allow_sparse=False)
-            gamma = self.gamma if self.kernel == "linear" or self.gamma else default_gamma(X)
+            gamma = (self.gamma if self.kernel == "linear" or self.gamma
+                     else self.gamma_scale * default_gamma(X))
             w, _ = kmm_weights(X, X_target, kernel=self.kernel, gamma=gamma, B=self.B, eps=self.eps)
         self.sample_weights_ = w
         if sample_weight is not None:

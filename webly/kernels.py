@@ -72,6 +72,9 @@ class Kernel:
         ``precomputed`` means the inputs already are kernel matrices and are returned unchanged.
     gamma : float or None
         RBF bandwidth; None applies the mean-squared-distance rule to the rows given to ``fit``.
+    gamma_scale : float
+        Multiplies the rule's bandwidth (ignored when ``gamma`` is set), so a search over
+        ``gamma_scale`` explores bandwidths relative to the data's scale.
 
     Examples
     --------
@@ -83,18 +86,22 @@ class Kernel:
     [[1.0, 0.6065]]
     """
 
-    def __init__(self, kind="rbf", gamma=None):
+    def __init__(self, kind="rbf", gamma=None, gamma_scale=1.0):
         if kind not in KERNELS:
             raise DataError("kernel", f"unknown kernel {kind!r}; use one of {', '.join(KERNELS)}")
         if gamma is not None and not (np.isscalar(gamma) and gamma > 0):
             raise DataError("gamma", f"must be a positive number or None, got {gamma!r}")
+        if not (np.isscalar(gamma_scale) and gamma_scale > 0):
+            raise DataError("gamma_scale", f"must be a positive number, got {gamma_scale!r}")
         self.kind = kind
         self.gamma = gamma
+        self.gamma_scale = gamma_scale
 
     def fit(self, X):
         """Fix the bandwidth from training rows X."""
         if self.kind == "rbf":
-            self.gamma_ = float(self.gamma) if self.gamma is not None else default_gamma(X)
+            self.gamma_ = (float(self.gamma) if self.gamma is not None
+                           else self.gamma_scale * default_gamma(X))
         else:
             self.gamma_ = None
         return self
@@ -110,7 +117,7 @@ class Kernel:
         return gaussian_kernel(X, Y, gamma=self.gamma_)
 
     def __repr__(self):
-        return f"Kernel({self.kind!r}, gamma={self.gamma!r})"
+        return f"Kernel({self.kind!r}, gamma={self.gamma!r}, gamma_scale={self.gamma_scale!r})"
 
 
 def bag_index(bags):

@@ -68,7 +68,7 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y)
         bags = check_bags(bags, y, len(y))
         self.classes_, y_idx = encode_targets(y)
-        self.kernel_ = Kernel(self.kernel, self.gamma).fit(X)
+        self.kernel_ = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X)
         K = self.kernel_(X)
         self.models_ = one_vs_rest(lambda k, y_pm: self._fit_binary(K, y_pm, bags),
                                    self.classes_, y_idx, n_jobs=self.n_jobs)

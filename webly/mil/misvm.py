@@ -28,6 +28,7 @@ _CONSTRAINTS = {
     "C": [Interval(Real, 0, None, closed="neither")],
     "kernel": [StrOptions({"rbf", "linear"})],
     "gamma": [Interval(Real, 0, None, closed="neither"), None],
+    "gamma_scale": [Interval(Real, 0, None, closed="neither")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="neither")],
     "n_jobs": [Integral, None],
@@ -50,6 +51,8 @@ class MiSVMClassifier(MILClassifierBase):
     kernel : {"rbf", "linear"}, default="rbf"
     gamma : float or None, default=None
         RBF bandwidth; None is the 1/mean-squared-distance rule.
+    gamma_scale : float, default=1.0
+        Multiplies the rule's bandwidth when ``gamma`` is None.
     rho : float in (0, 1] or None, default=None
         Each positive bag keeps at least ``ceil(rho |B|)`` positive instances; None keeps at least
         one (Andrews et al.).
@@ -78,11 +81,12 @@ class MiSVMClassifier(MILClassifierBase):
                               "rho": [Interval(Real, 0, 1, closed="right"), None],
                               "threshold": [Real]}
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, rho=None, threshold=0.0, max_iter=20,
-                 tol=1e-3, n_jobs=None):
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, rho=None, threshold=0.0,
+                 max_iter=20, tol=1e-3, n_jobs=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
+        self.gamma_scale = gamma_scale
         self.rho = rho
         self.threshold = threshold
         self.max_iter = max_iter
@@ -115,7 +119,7 @@ class MISVMClassifier(MILClassifierBase):
 
     Parameters
     ----------
-    C, kernel, gamma, max_iter, tol, n_jobs
+    C, kernel, gamma, gamma_scale, max_iter, tol, n_jobs
         As :class:`MiSVMClassifier`.
 
     References
@@ -126,10 +130,12 @@ class MISVMClassifier(MILClassifierBase):
 
     _parameter_constraints = dict(_CONSTRAINTS)
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, max_iter=20, tol=1e-3, n_jobs=None):
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, max_iter=20, tol=1e-3,
+                 n_jobs=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
+        self.gamma_scale = gamma_scale
         self.max_iter = max_iter
         self.tol = tol
         self.n_jobs = n_jobs
