@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 from sklearn.utils import check_random_state
 
+from .base import check_row_metadata
 from .errors import DataError
 from .fileio import atomic_path
 
@@ -63,13 +64,9 @@ def _finite_matrix(name, value, allow_sparse=False):
 
 
 def _vector(name, value, n):
+    value = check_row_metadata(name, value, n)
     if value is None:
         return None
-    value = np.asarray(value)
-    if value.ndim != 1:
-        raise DataError(name, f"must be 1-D with one entry per row, got shape {value.shape}")
-    if value.shape[0] != n:
-        raise DataError(name, f"has {value.shape[0]} entries but X has {n} rows; give one per row")
     if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
         raise DataError(name, "contains NaN or infinite values; every row needs a value")
     if value.dtype.kind == "O":

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from ..errors import ConfigError, DataError
 
 
+def _import(target):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 @dataclass(frozen=True)
 class MethodEntry:
     """A registered method: the estimator class and which labels it fits on."""
@@ -22,8 +27,7 @@ class MethodEntry:
     description: str = ""
 
     def load(self):
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _import(self.target)
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,7 @@ class DatasetEntry:
     description: str = ""
 
     def load(self):
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _import(self.target)
 
 
 METHODS = {}

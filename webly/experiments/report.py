@@ -36,12 +36,24 @@ def summary_table(results):
     return wide
 
 
-def _figure(results, metric, path):
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_figure(fig, path):
+    """Write a figure atomically, without a timestamp-like Software tag, and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    _pyplot().close(fig)
+
+
+def _figure(results, metric, path):
+    plt = _pyplot()
     sub = results[results["metric"] == metric]
     order = list(dict.fromkeys(sub["method"]))
     agg = sub.groupby("method")["value"].agg(["mean", "std"]).reindex(order).fillna(0.0)
@@ -53,9 +65,7 @@ def _figure(results, metric, path):
     ax.set_ylim(max(0.0, lo - 0.1), min(1.0, float((agg["mean"] + agg["std"]).max()) + 0.05))
     ax.set_title(f"{metric}: mean ± std over seeds and folds")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def write_report(run_dir, cfg, results, resolved_cfg):
@@ -97,11 +107,7 @@ def write_report(run_dir, cfg, results, resolved_cfg):
 
 
 def _sweep_figure(results, key, metric, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     sub = results[results["metric"] == metric]
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for method in dict.fromkeys(sub["method"]):
@@ -113,9 +119,7 @@ def _sweep_figure(results, key, metric, path):
     ax.set_title(f"{metric} vs {key}, mean ± std", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def write_sweep_report(run_dir, cfg, results, keys):
