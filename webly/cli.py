@@ -63,8 +63,8 @@ def main(argv=None):
             if keys:
                 point = point if isinstance(point, tuple) else (point,)
                 print("\n" + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)))
-            table = summary_table(frame)
-            print(table.to_markdown() if not table.empty else "(no results)")
+            table = summary_table(frame, cfg.published)
+            print(table.to_markdown(disable_numparse=True) if not table.empty else "(no results)")
         print(f"\n{result.n_computed} runs computed, {result.n_reused} reused; "
               f"outputs in {result.run_dir}")
     return 0

@@ -47,4 +47,9 @@ def read_mil_csv(path, name=None):
         raise DataError("bag_id", f"must be integers in {path!r}")
     return WebDataset(X=X, y=labels.astype(np.int64), bags=bags.astype(np.int64),
                       class_names=np.array([0, 1]),
-                      name=name or os.path.splitext(os.path.basename(path))[0])
+                      name=name or _stem(path))
+
+
+def _stem(path):
+    """File name without its extensions: ``musk1.csv.gz`` -> ``musk1``."""
+    return os.path.basename(path).split(".")[0]

@@ -171,3 +171,19 @@ def test_save_models_writes_loadable_models_without_changing_the_run(repo_root, 
     assert len(models) == 2
     est = persist.load(os.path.join(fresh.run_dir, "models", models[0]))
     assert hasattr(est, "classes_")
+
+
+def test_published_numbers_appear_marked_beside_measured_ones(repo_root, tmp_path):
+    cfg = parse_config({
+        "name": "pub", "output_dir": str(tmp_path), "seeds": [0],
+        "dataset": {"name": "mil_csv",
+                    "path": os.path.join(repo_root, "datasets", "mil_classic", "musk1.csv.gz")},
+        "methods": [{"name": "mi-SVM", "C": 10}],
+        "protocol": {"split": "holdout", "metrics": ["bag_accuracy"]},
+        "published": {"source": "Andrews et al. 2003", "metric": "bag_accuracy",
+                      "values": {"musk1": {"mi-SVM": 0.874}}}})
+    out = run_experiment(cfg, progress=False)
+    report = open(os.path.join(out.run_dir, "report.md")).read()
+    assert "published bag_accuracy" in report and "0.8740" in report
+    assert "copied from the paper, not measured here" in report
+    assert set(out.results["metric"]) == {"bag_accuracy"}  # published values are not results

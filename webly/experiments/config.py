@@ -83,6 +83,18 @@ class ParallelSpec(_Strict):
     address: Optional[str] = None
 
 
+class PublishedSpec(_Strict):
+    """Published numbers shown beside a run's own, clearly marked (never used by the run).
+
+    ``values`` maps a dataset name (as results name it, e.g. ``musk1``) to method label -> value
+    of ``metric``, as a fraction (0.874, not 87.4).
+    """
+
+    source: str
+    metric: str
+    values: dict[str, dict[str, float]]
+
+
 class ExperimentConfig(_Strict):
     name: str = "experiment"
     dataset: dict[str, Any]
@@ -92,6 +104,8 @@ class ExperimentConfig(_Strict):
     output_dir: str = "runs"
     parallel: ParallelSpec = Field(default_factory=ParallelSpec)
     sweep: Optional[dict[str, list]] = None
+    published: Optional[PublishedSpec] = None
+    notes: Optional[str] = None
 
     @field_validator("sweep")
     @classmethod
@@ -238,7 +252,7 @@ def sweep_variants(cfg):
     keys = list(cfg.sweep)
     out = []
     for values in itertools.product(*(cfg.sweep[k] for k in keys)):
-        data = cfg.model_dump(exclude={"sweep"})
+        data = cfg.model_dump(exclude={"sweep", "published", "notes"})
         data["methods"] = [{"name": m["name"], "label": m["label"], "search": m["search"],
                             **m["params"]} for m in data["methods"]]
         assignment = dict(zip(keys, values))

@@ -9,8 +9,12 @@ import pandas as pd
 from ..fileio import atomic_path, write_text
 
 
-def summary_table(results):
-    """Wide table: one row per method (config order), ``mean ± std (n)`` per metric."""
+def summary_table(results, published=None):
+    """Wide table: one row per method (config order), ``mean ± std`` per metric.
+
+    With ``published`` (a PublishedSpec) and a single dataset in ``results``, a column gives the
+    published value of each method for that dataset, marked as published.
+    """
     if results.empty:
         return pd.DataFrame()
     order = list(dict.fromkeys(results["method"]))
@@ -33,6 +37,11 @@ def summary_table(results):
         warned = units.groupby("method")["convergence_warnings"].apply(lambda s: int((s > 0).sum()))
         if warned.any():
             wide["runs with convergence warnings"] = warned.reindex(order)
+    datasets = results["dataset"].unique()
+    if published is not None and len(datasets) == 1 and datasets[0] in published.values:
+        pub = published.values[datasets[0]]
+        wide[f"published {published.metric}"] = [f"{pub[m]:.4f}" if m in pub else ""
+                                                 for m in wide.index]
     return wide
 
 
@@ -79,7 +88,7 @@ def write_report(run_dir, cfg, results, resolved_cfg):
             figures.append(metric)
     with open(os.path.join(run_dir, "versions.json"), encoding="utf-8") as fh:
         versions = json.load(fh)
-    table = summary_table(results)
+    table = summary_table(results, cfg.published)
     lines = [
         f"# {cfg.name}",
         "",
@@ -90,9 +99,10 @@ def write_report(run_dir, cfg, results, resolved_cfg):
         + (f", test size {cfg.protocol.test_size}" if cfg.protocol.split == "holdout" else "")
         + f"; seeds {cfg.seeds}. Values are mean ± std over seeds and folds.",
         "",
-        table.to_markdown() if not table.empty else "(no results)",
+        table.to_markdown(disable_numparse=True) if not table.empty else "(no results)",
         "",
     ]
+    lines += _published_note(cfg) + _notes(cfg)
     for m in figures:
         lines += [f"![{m}](figures/{m}.png)", ""]
     libs = versions["libraries"]
@@ -139,5 +149,17 @@ def write_sweep_report(run_dir, cfg, results, keys):
     for point, frame in results.groupby(keys, sort=False):
         point = point if isinstance(point, tuple) else (point,)
         lines += ["## " + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)), "",
-                  summary_table(frame).to_markdown(), ""]
+                  summary_table(frame, cfg.published).to_markdown(disable_numparse=True), ""]
+    lines += _published_note(cfg) + _notes(cfg)
     write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
+
+
+def _published_note(cfg):
+    if cfg.published is None:
+        return []
+    return [f"Column `published {cfg.published.metric}`: numbers reported by "
+            f"{cfg.published.source}, copied from the paper, not measured here.", ""]
+
+
+def _notes(cfg):
+    return [cfg.notes.strip(), ""] if cfg.notes else []
