@@ -106,6 +106,18 @@ def one_vs_rest(fit_binary, classes, y_idx, *, n_jobs=None, prefer="threads"):
     return list(Parallel(n_jobs=n_jobs, prefer=prefer)(jobs))
 
 
+def own_class_scores(D, y_idx):
+    """Score of each row for its own label: ``D[i, y_i]`` ((n, C) scores) or +-d ((n,) binary).
+
+    Minus this is the generic noise score of a web row: how strongly the fitted model disagrees
+    with the row's web label.
+    """
+    D = np.asarray(D)
+    if D.ndim == 1:
+        return np.where(y_idx == 1, D, -D)
+    return D[np.arange(len(y_idx)), y_idx]
+
+
 def stack_decisions(columns):
     """(n,) for one binary model, (n, C) for C one-vs-rest models."""
     if len(columns) == 1:
@@ -115,5 +127,5 @@ def stack_decisions(columns):
 
 __all__ = [
     "BaseEstimator", "WebClassifierMixin", "FIT_METADATA", "fit_kwargs_for", "check_row_metadata",
-    "check_row_features", "encode_targets", "one_vs_rest", "stack_decisions", "check_is_fitted", "validate_data",
+    "check_row_features", "encode_targets", "one_vs_rest", "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",
 ]

@@ -13,7 +13,7 @@ from numbers import Real, Integral
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
 
-from .base import WebClassifierMixin, encode_targets, one_vs_rest, stack_decisions
+from .base import WebClassifierMixin, encode_targets, one_vs_rest, own_class_scores, stack_decisions
 from .base import check_is_fitted, check_row_features, validate_data
 from .kernels import Kernel, default_gamma
 
@@ -49,6 +49,9 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         The kernel with its fitted bandwidth ``gamma_``.
     estimators_ : list of SVC
         One binary SVC per class (one for ``classes_[1]`` when there are two classes).
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own label (higher = the SVM disagrees more with
+        the web label): the classifier-disagreement baseline of noise detection.
 
     References
     ----------
@@ -99,6 +102,8 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
 
         self.estimators_ = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
         self.X_fit_ = X
+        D = stack_decisions([est.decision_function(K) for est in self.estimators_])
+        self.noise_scores_ = -own_class_scores(D, y_idx)
         return self
 
     def decision_function(self, X):

@@ -23,7 +23,9 @@ def test_quickstart_writes_results_report_and_reruns_identically(repo_root, tmp_
     assert {"config.yaml", "versions.json", "results.csv", "report.md", "figures", "units"} <= files
     res = pd.read_csv(os.path.join(first.run_dir, "results.csv"))
     assert list(res.columns) == RESULT_COLUMNS
-    assert set(res["method"]) >= {"SVM", "SVM-oracle"} and set(res["metric"]) == {"accuracy", "map"}
+    assert set(res["method"]) >= {"SVM", "SVM-oracle"}
+    assert set(res["metric"]) == {"accuracy", "map", "noise_auc"}
+    assert res[(res.method == "SVM-oracle") & (res.metric == "noise_auc")].empty
     acc = res[res.metric == "accuracy"].groupby("method")["value"].mean()
     assert acc["SVM-oracle"] > acc["SVM"] > 0.7
     report = open(os.path.join(first.run_dir, "report.md")).read()
@@ -47,7 +49,7 @@ def test_same_seed_recomputed_from_scratch_gives_identical_values(repo_root, tmp
 def test_adding_a_seed_computes_only_the_new_units(repo_root, tmp_path):
     run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]"), progress=False)
     more = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0,1]"), progress=False)
-    assert more.n_reused == 2 and more.n_computed == 2
+    assert more.n_reused == 3 and more.n_computed == 3
     assert sorted(more.results["seed"].unique()) == [0, 1]
 
 
@@ -164,11 +166,11 @@ def test_save_models_writes_loadable_models_without_changing_the_run(repo_root, 
     plain = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]"), progress=False)
     saved = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]", "protocol.save_models=true"),
                            progress=False)
-    assert saved.run_dir == plain.run_dir and saved.n_reused == 2  # same units, reused
+    assert saved.run_dir == plain.run_dir and saved.n_reused == 3  # same units, reused
     fresh = run_experiment(quickstart(repo_root, tmp_path / "fresh", "seeds=[0]",
                                       "protocol.save_models=true"), progress=False)
     models = sorted(os.listdir(os.path.join(fresh.run_dir, "models")))
-    assert len(models) == 2
+    assert len(models) == 3
     est = persist.load(os.path.join(fresh.run_dir, "models", models[0]))
     assert hasattr(est, "classes_")
 

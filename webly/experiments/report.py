@@ -29,6 +29,7 @@ def summary_table(results, published=None):
     stats["cell"] = stats.apply(fmt, axis=1)
     wide = stats.pivot(index="method", columns="metric", values="cell")
     wide = wide.reindex(index=order, columns=[m for m in metric_order if m in wide.columns])
+    wide = wide.fillna("")
     secs = results.drop_duplicates(["method", "seed", "fold"]).groupby("method")["fit_seconds"]
     wide["fit seconds"] = secs.mean().reindex(order).map(lambda s: f"{s:.3f}")
     wide["runs"] = stats.groupby("method")["count"].max().reindex(order)

@@ -150,7 +150,7 @@ def _fit(spec, entry, train_ds, eval_part, seed, protocol):
     return est, chosen
 
 
-def _metric_values(est, ev, metrics, train_ds):
+def _metric_values(est, ev, metrics, train_ds, fit_on="web"):
     """Metric name -> value for a fitted estimator on evaluation rows ``ev`` (X, y, bags)."""
     scores = est.decision_function(ev["X"])
     pred = est.predict(ev["X"])
@@ -168,7 +168,8 @@ def _metric_values(est, ev, metrics, train_ds):
             values["bag_accuracy"] = M.bag_accuracy(ev["y"], scores, ev["bags"], classes)
         elif metric == "noise_auc":
             ns = getattr(est, "noise_scores_", None)
-            if ns is not None and train_ds.y_true is not None:
+            # only for methods fit on web labels (an oracle's scores are about other labels)
+            if ns is not None and train_ds.y_true is not None and fit_on == "web":
                 values["noise_auc"] = M.noise_auc(train_ds.is_noisy, ns)
     return values
 
@@ -190,7 +191,7 @@ def run_unit(cfg, unit, ds):
                     unit.seed, unit.fold, n_conv,
                     next(w.message for w in caught if issubclass(w.category, ConvergenceWarning)))
     t0 = time.perf_counter()
-    values = _metric_values(est, ev, cfg.protocol.metrics, train_ds)
+    values = _metric_values(est, ev, cfg.protocol.metrics, train_ds, entry.labels)
     pred_s = time.perf_counter() - t0
     for src, w in (getattr(est, "source_weights_", None) or {}).items():
         values[f"source_weight/{src}"] = w  # learned weights of multi-source methods

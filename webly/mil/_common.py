@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ..base import (WebClassifierMixin, check_is_fitted, check_row_metadata, encode_targets,
-                    one_vs_rest, stack_decisions, validate_data)
+                    one_vs_rest, own_class_scores, stack_decisions, validate_data)
 from ..errors import DataError
 from ..kernels import Kernel, bag_index
 from ..metrics import bag_predictions
@@ -74,17 +74,11 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                    self.classes_, y_idx, n_jobs=self.n_jobs)
         self.X_fit_ = X
         self.n_iter_ = np.array([m.n_iter for m in self.models_])
-        own = self._own_class_scores(self._decision_from_kernel(K), y_idx)
-        self.noise_scores_ = -own
+        self.noise_scores_ = -own_class_scores(self._decision_from_kernel(K), y_idx)
         return self
 
     def _decision_from_kernel(self, K):
         return stack_decisions([m.decision(K) for m in self.models_])
-
-    def _own_class_scores(self, D, y_idx):
-        if D.ndim == 1:
-            return np.where(y_idx == 1, D, -D)
-        return D[np.arange(len(y_idx)), y_idx]
 
     def decision_function(self, X):
         """Instance scores, (n,) for two classes and (n, C) otherwise."""
