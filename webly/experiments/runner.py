@@ -14,6 +14,7 @@ and fold; a unit whose file exists is read back instead of recomputed, so a reru
 resumed after a kill, does only the missing work. Every file is written atomically.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import yaml
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
@@ -316,19 +317,16 @@ def run_experiment(cfg, *, progress=None):
         client = _executor(cfg)
         jobs = (delayed(run_unit)(cfg, u, datasets[u.seed]) for u in todo)
         try:
-            if client is None:
-                runner = Parallel(n_jobs=cfg.parallel.n_jobs, return_as="generator")
-                stream = runner(jobs)
-            else:
-                from joblib import parallel_config
-                with parallel_config(backend="dask"):
-                    stream = list(Parallel(n_jobs=-1)(jobs))
-            bar = tqdm(zip(todo, stream), total=len(todo), desc=cfg.name, unit="run",
-                       disable=None if progress is None else not progress)
-            for u, rows in bar:
-                write_json(os.path.join(unit_dir, u.key + ".json"),
-                           {"unit": {"method": cfg.methods[u.method_index].display,
-                                     "seed": u.seed, "fold": u.fold}, "rows": rows})
+            backend = parallel_config(backend="dask") if client else contextlib.nullcontext()
+            n_jobs = -1 if client else cfg.parallel.n_jobs
+            with backend:
+                stream = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+                bar = tqdm(zip(todo, stream), total=len(todo), desc=cfg.name, unit="run",
+                           disable=None if progress is None else not progress)
+                for u, rows in bar:  # each finished unit is saved at once: a kill loses only
+                    write_json(os.path.join(unit_dir, u.key + ".json"),  # work in progress
+                               {"unit": {"method": cfg.methods[u.method_index].display,
+                                         "seed": u.seed, "fold": u.fold}, "rows": rows})
         finally:
             if client is not None:
                 cluster = getattr(client, "cluster", None)
