@@ -1,0 +1,32 @@
+"""Solvers for the kernel QPs of webly: plain arrays in, ``(solution, info)`` out.
+
+* :class:`KernelQP` and its builders describe every dual of the SVM+ family (SVM, SVM+, sMIL,
+  sMIL-PI, the -DA block) over ``x = [a; z_1; z_2]``;
+* :func:`smo_solve` is the fast decomposition solver (numba), :func:`reference_solve` the cvxpy
+  ground truth for small problems;
+* :func:`l2svmplus_qp` / :func:`solve_l2svmplus` give the closed-form L2-loss SVM+ dual.
+
+Nothing here sees an estimator object.
+"""
+
+from .problems import (CorrectingBlock, KernelQP, add_domain_adaptation, correcting_values,
+                       qp_objective, smil_pi_qp, split_solution, svm_qp, svmplus_qp)
+from .smo import kkt_violation, qp_kkt, smo_solve
+
+_LAZY = {"reference_solve": ".reference", "psd_factor": ".reference",
+         "l2svmplus_qp": ".l2svmplus", "solve_l2svmplus": ".l2svmplus",
+         "l2svmplus_privileged_term": ".l2svmplus"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CorrectingBlock", "KernelQP", "svm_qp", "svmplus_qp", "smil_pi_qp",
+           "add_domain_adaptation", "split_solution", "qp_objective", "correcting_values",
+           "smo_solve", "kkt_violation", "qp_kkt", *_LAZY]

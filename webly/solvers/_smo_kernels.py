@@ -1,0 +1,430 @@
+"""numba kernels of the decomposition solver (see :mod:`webly.solvers.smo` for the method).
+
+Real variables are one flat vector ``x = [a (n); z_1 (m1); z_2 (m2); s_1; s_2]`` (N entries) where
+``s_j`` is the slack of block j's sum constraint (upper bound ``hi_j - lo_j``; 0 for an
+equality). ``p1[u]`` (``p2[u]``) is the position of real variable u in block 1 (2) or -1, so::
+
+    H[u, v] = [u, v < n] y_u y_v K[u, v] + [p1 >= 0] G1[p1[u], p1[v]] / gamma_1 + (same for 2).
+
+*Compound* variables (indices N.., one per unit that belongs to a block) move ``a_u`` together
+with ``-z_{j,u}`` in every block j of unit u: the block sums ``v_j`` do not change, so their
+Hessian is ``y_u y_w K[u, w]``, their gradient ``(K∘yy' a - p)_u`` and they can grow while all
+``z_{j,u} > 0``. They form, with the units outside every block, the plain SVM group: for fixed
+``v`` the ``a``-problem is an SVM with box ``a_u <= v_u`` and these moves solve it as libsvm
+would, without fighting the (often ill-conditioned, low-rank) correcting-function terms.
+
+The gradient ``grad = H x + lin`` of the real variables is maintained; a move reads one row of K
+per changed ``a`` and one row of ``G_j`` per unit whose ``v_j`` changed.
+"""
+
+import numpy as np
+from numba import njit
+
+TAU = 1e-12  # curvature floor (as libsvm's TAU)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hess(u, v, n, y, K, p1, p2, G1, G2, ig1, ig2):
+    """Hessian entry between two real variables."""
+    h = 0.0
+    if u < n and v < n:
+        h = y[u] * y[v] * K[u, v]
+    pu = p1[u]
+    pv = p1[v]
+    if pu >= 0 and pv >= 0:
+        h += G1[pu, pv] * ig1
+    pu = p2[u]
+    pv = p2[v]
+    if pu >= 0 and pv >= 0:
+        h += G2[pu, pv] * ig2
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _expand(idx, coef, ln, N, unit, vz1, vz2, ridx, rcoef):
+    """Write the direction over real variables (compounds expanded, duplicates merged)."""
+    rl = 0
+    for k in range(ln):
+        w = idx[k]
+        c = coef[k]
+        if w < N:
+            parts = 1
+        else:
+            parts = 3
+        for part in range(parts):
+            if part == 0:
+                r = w if w < N else unit[w]
+                cr = c
+            elif part == 1:
+                r = vz1[w]
+                cr = -c
+            else:
+                r = vz2[w]
+                cr = -c
+            if r < 0:
+                continue
+            found = False
+            for q in range(rl):
+                if ridx[q] == r:
+                    rcoef[q] += cr
+                    found = True
+                    break
+            if not found:
+                ridx[rl] = r
+                rcoef[rl] = cr
+                rl += 1
+    return rl
+
+
+@njit(cache=True, nogil=True)
+def _line(ridx, rcoef, rl, x, grad, upper, n, y, K, p1, p2, G1, G2, ig1, ig2):
+    """Exact (clipped) minimisation along a real direction: return (t, gain, k_lim)."""
+    gd = 0.0
+    for k in range(rl):
+        gd += rcoef[k] * grad[ridx[k]]
+    if gd >= 0.0:
+        return 0.0, 0.0, -1
+    dhd = 0.0
+    for k in range(rl):
+        if rcoef[k] == 0.0:
+            continue
+        for l in range(rl):
+            if rcoef[l] != 0.0:
+                dhd += rcoef[k] * rcoef[l] * _hess(ridx[k], ridx[l], n, y, K, p1, p2, G1, G2,
+                                                   ig1, ig2)
+    tmax = np.inf
+    klim = -1
+    for k in range(rl):
+        u = ridx[k]
+        if rcoef[k] > 0:
+            room = (upper[u] - x[u]) / rcoef[k]
+        elif rcoef[k] < 0:
+            room = x[u] / (-rcoef[k])
+        else:
+            continue
+        if room < tmax:
+            tmax = room
+            klim = k
+    if dhd <= TAU:
+        dhd = TAU
+    t = -gd / dhd
+    if t >= tmax:
+        t = tmax
+    else:
+        klim = -1
+    if not (t > 0.0) or not np.isfinite(t):
+        return 0.0, 0.0, -1
+    gain = -(t * gd + 0.5 * t * t * dhd)
+    return t, gain, klim
+
+
+@njit(cache=True, nogil=True)
+def _apply(ridx, rcoef, rl, t, klim, x, grad, upper, n, m1, y, K, p1, p2, S1, S2, G1, G2, ig1,
+           ig2, bj, bp, bd, babs):
+    """Take the step: K rows for changed a's, G_j rows only where a block sum v_j changed."""
+    nb = 0
+    for k in range(rl):
+        u = ridx[k]
+        if rcoef[k] == 0.0:
+            continue
+        old = x[u]
+        if k == klim:
+            new = upper[u] if rcoef[k] > 0 else 0.0
+        else:
+            new = old + t * rcoef[k]
+            if new < 0.0:
+                new = 0.0
+            elif new > upper[u]:
+                new = upper[u]
+        x[u] = new
+        delta = new - old
+        if delta == 0.0:
+            continue
+        if u < n:
+            c = delta * y[u]
+            Ku = K[u]
+            for q in range(n):
+                grad[q] += c * y[q] * Ku[q]
+        for j in range(2):
+            pos = p1[u] if j == 0 else p2[u]
+            if pos < 0:
+                continue
+            found = False
+            for q in range(nb):
+                if bj[q] == j and bp[q] == pos:
+                    bd[q] += delta
+                    babs[q] += abs(delta)
+                    found = True
+                    break
+            if not found:
+                bj[nb] = j
+                bp[nb] = pos
+                bd[nb] = delta
+                babs[nb] = abs(delta)
+                nb += 1
+    for q in range(nb):
+        d = bd[q]
+        if abs(d) <= 1e-13 * babs[q]:
+            continue  # a compound move: v_j unchanged up to rounding
+        if bj[q] == 0:
+            c = d * ig1
+            row = G1[bp[q]]
+            for l in range(S1.shape[0]):
+                w = c * row[l]
+                grad[S1[l]] += w
+                grad[n + l] += w
+        else:
+            c = d * ig2
+            row = G2[bp[q]]
+            off = n + m1
+            for l in range(S2.shape[0]):
+                w = c * row[l]
+                grad[S2[l]] += w
+                grad[off + l] += w
+
+
+@njit(cache=True, nogil=True)
+def _group_bounds(x, grad, upper, sgn, unit, vz1, vz2, N, gptr, gidx, L, U, Li, Ui):
+    """Per group: L = max over movable-up of -s g, U = min over movable-down of -s g."""
+    ng = gptr.shape[0] - 1
+    for g in range(ng):
+        lv = -np.inf
+        uv = np.inf
+        li = -1
+        ui = -1
+        for k in range(gptr[g], gptr[g + 1]):
+            w = gidx[k]
+            s = sgn[w]
+            # gradient and rooms, inlined by hand (helper calls here cost ~50x)
+            if w < N:
+                gw = grad[w]
+                rp = upper[w] - x[w]
+                rm = x[w]
+            else:
+                u = unit[w]
+                gw = grad[u]
+                rp = upper[u] - x[u]
+                rm = x[u]
+                z = vz1[w]
+                if z >= 0:
+                    gw -= grad[z]
+                    if x[z] < rp:
+                        rp = x[z]
+                z = vz2[w]
+                if z >= 0:
+                    gw -= grad[z]
+                    if x[z] < rp:
+                        rp = x[z]
+            v = -s * gw
+            if s > 0:
+                up = rp > 0.0
+                low = rm > 0.0
+            else:
+                up = rm > 0.0
+                low = rp > 0.0
+            if up and v > lv:
+                lv = v
+                li = w
+            if low and v < uv:
+                uv = v
+                ui = w
+        L[g] = lv
+        U[g] = uv
+        Li[g] = li
+        Ui[g] = ui
+
+
+@njit(cache=True, nogil=True)
+def smo_loop(x, grad, upper, sgn, hdiag, unit, vz1, vz2, gptr, gidx, circ_g, circ_c, n, m1, y,
+             K, p1, p2, S1, S2, G1, G2, ig1, ig2, tol, max_iter):
+    """Run moves until the inner violation is <= tol or ``max_iter`` moves were made.
+
+    ``sgn``, ``hdiag`` (Hessian diagonal; reading K's diagonal in the selection loop would miss
+    the cache on every entry), ``unit``, ``vz1``, ``vz2``, ``p1``, ``p2`` cover real and compound
+    variables. Returns ``(n_moves, code)`` with code 0 (inner tolerance met), 1 (max_iter), 2 (no
+    move with positive gain although the inner violation exceeds tol: numerically stalled).
+    """
+    N = x.shape[0]
+    ng = gptr.shape[0] - 1
+    nc = circ_g.shape[0]
+    L = np.empty(ng)
+    U = np.empty(ng)
+    Li = np.empty(ng, dtype=np.int64)
+    Ui = np.empty(ng, dtype=np.int64)
+    idx = np.empty(4, dtype=np.int64)
+    coef = np.empty(4)
+    ridx = np.empty(12, dtype=np.int64)
+    rcoef = np.empty(12)
+    bidx = np.empty(12, dtype=np.int64)
+    bcoef = np.empty(12)
+    bj = np.empty(24, dtype=np.int64)
+    bp = np.empty(24, dtype=np.int64)
+    bd = np.empty(24)
+    babs = np.empty(24)
+    empty = np.zeros(0)
+    it = 0
+    while it < max_iter:
+        _group_bounds(x, grad, upper, sgn, unit, vz1, vz2, N, gptr, gidx, L, U, Li, Ui)
+        viol = 0.0
+        for g in range(ng):
+            if Li[g] >= 0 and Ui[g] >= 0:
+                v = 0.5 * (L[g] - U[g])
+                if v > viol:
+                    viol = v
+        for c in range(nc):
+            for o in range(2):
+                sign = 1.0 if o == 0 else -1.0
+                V = 0.0
+                tot = 0.0
+                ok = True
+                for k in range(4):
+                    g = circ_g[c, k]
+                    if g < 0:
+                        break
+                    cc = sign * circ_c[c, k]
+                    tot += abs(cc)
+                    if cc > 0:
+                        if Li[g] < 0:
+                            ok = False
+                            break
+                        V += cc * L[g]
+                    else:
+                        if Ui[g] < 0:
+                            ok = False
+                            break
+                        V += cc * U[g]
+                if ok and V / tot > viol:
+                    viol = V / tot
+        if viol <= tol:
+            return it, 0
+
+        best_gain = 0.0
+        best_t = 0.0
+        best_len = 0
+        best_lim = -1
+        # 1) pairs inside a group: second-order working-set selection (Fan, Chen, Lin 2005)
+        for g in range(ng):
+            i = Li[g]
+            if i < 0 or Ui[g] < 0 or L[g] - U[g] <= 0.0:
+                continue
+            si = sgn[i]
+            hii = hdiag[i]
+            # row i of the Hessian, read through views (no per-entry function calls)
+            ui_ = unit[i]
+            ia = ui_ >= 0
+            Ki = K[ui_] if ia else K[0]
+            yi = y[ui_] if ia else 0.0
+            pi1 = p1[i]
+            pi2 = p2[i]
+            G1i = G1[pi1] if pi1 >= 0 else empty
+            G2i = G2[pi2] if pi2 >= 0 else empty
+            jbest = -1
+            obj_min = np.inf
+            for k in range(gptr[g], gptr[g + 1]):
+                t = gidx[k]
+                st = sgn[t]
+                ut = unit[t]
+                if t < N:
+                    gt = grad[t]
+                    rp = upper[t] - x[t]
+                    rm = x[t]
+                else:
+                    gt = grad[ut]
+                    rp = upper[ut] - x[ut]
+                    rm = x[ut]
+                    z = vz1[t]
+                    if z >= 0:
+                        gt -= grad[z]
+                        if x[z] < rp:
+                            rp = x[z]
+                    z = vz2[t]
+                    if z >= 0:
+                        gt -= grad[z]
+                        if x[z] < rp:
+                            rp = x[z]
+                if st > 0:
+                    if not rm > 0.0:
+                        continue
+                elif not rp > 0.0:
+                    continue
+                b = L[g] + st * gt
+                if b <= 0.0:
+                    continue
+                hit = 0.0
+                if ia and ut >= 0:
+                    hit = yi * y[ut] * Ki[ut]
+                if pi1 >= 0:
+                    q = p1[t]
+                    if q >= 0:
+                        hit += G1i[q] * ig1
+                if pi2 >= 0:
+                    q = p2[t]
+                    if q >= 0:
+                        hit += G2i[q] * ig2
+                a = hii + hdiag[t] - 2.0 * si * st * hit
+                if a <= TAU:
+                    a = TAU
+                val = -(b * b) / a
+                if val < obj_min:
+                    obj_min = val
+                    jbest = t
+            if jbest < 0:
+                continue
+            idx[0] = i
+            coef[0] = si
+            idx[1] = jbest
+            coef[1] = -sgn[jbest]
+            rl = _expand(idx, coef, 2, N, unit, vz1, vz2, ridx, rcoef)
+            t, gain, klim = _line(ridx, rcoef, rl, x, grad, upper, n, y, K, p1, p2, G1, G2,
+                                  ig1, ig2)
+            if gain > best_gain:
+                best_gain = gain
+                best_t = t
+                best_len = rl
+                best_lim = klim
+                for k in range(rl):
+                    bidx[k] = ridx[k]
+                    bcoef[k] = rcoef[k]
+        # 2) circuits across groups (e.g. opposite-label a's balanced by z's: caSMO)
+        for c in range(nc):
+            for o in range(2):
+                sign = 1.0 if o == 0 else -1.0
+                ln = 0
+                V = 0.0
+                ok = True
+                for k in range(4):
+                    g = circ_g[c, k]
+                    if g < 0:
+                        break
+                    cc = sign * circ_c[c, k]
+                    if cc > 0:
+                        w = Li[g]
+                        V += cc * L[g]
+                    else:
+                        w = Ui[g]
+                        V += cc * U[g]
+                    if w < 0:
+                        ok = False
+                        break
+                    idx[ln] = w
+                    coef[ln] = cc * sgn[w]
+                    ln += 1
+                if not ok or V <= 0.0:
+                    continue
+                rl = _expand(idx, coef, ln, N, unit, vz1, vz2, ridx, rcoef)
+                t, gain, klim = _line(ridx, rcoef, rl, x, grad, upper, n, y, K, p1, p2, G1, G2,
+                                      ig1, ig2)
+                if gain > best_gain:
+                    best_gain = gain
+                    best_t = t
+                    best_len = rl
+                    best_lim = klim
+                    for k in range(rl):
+                        bidx[k] = ridx[k]
+                        bcoef[k] = rcoef[k]
+        if best_len == 0:
+            return it, 2
+        _apply(bidx, bcoef, best_len, best_t, best_lim, x, grad, upper, n, m1, y, K, p1, p2, S1,
+               S2, G1, G2, ig1, ig2, bj, bp, bd, babs)
+        it += 1
+    return it, 1

@@ -1,0 +1,317 @@
+"""The SVM+ family of kernel QPs as one problem description, and builders for each member.
+
+Every dual solved in webly's MIL-PI family (SVM, SVM+, sMIL, sMIL-PI, mi-SVM-PI rounds, the -DA
+variants, L2-loss SVM+) is an instance of :class:`KernelQP`:
+
+.. math::
+
+    \\min_{a, z_1, .., z_J}\\; \\tfrac12 a^\\top (K \\circ y y^\\top) a - p^\\top a
+        + \\sum_{j=1}^{J} \\Big[ \\tfrac{1}{2\\gamma_j} v_j^\\top G_j v_j - q_j^\\top v_j \\Big]
+        + \\text{constant},
+    \\qquad v_j = a[S_j] + z_j,
+
+subject to
+
+* ``y'a = y_total`` (the bias of the decision function),
+* ``0 <= a <= upper`` (``upper`` may be ``inf``),
+* ``z_j >= 0``,
+* ``lo_j <= sum(v_j) <= hi_j`` (the bias of correcting function j; an equality when ``lo_j == hi_j``).
+
+``a`` (n,) are the SVM dual variables of the n *units* (instances, or bags for sMIL), ``K`` the
+(n, n) kernel between units and ``y`` in {-1, +1}. Each *correcting block* j adds a second dual
+vector ``z_j`` over a subset ``S_j`` of the units with its own kernel ``G_j`` (m_j, m_j) on those
+units (privileged features for SVM+/sMIL-PI, visual features for the domain-adaptation block).
+With ``J = 0`` this is the usual SVM dual. The Hessian over ``x = [a; z_1; ..; z_J]`` is never
+formed: the solvers combine rows of ``K`` and ``G_j`` on the fly.
+
+The multipliers of the equality constraints at the optimum are the biases: ``nu_0`` (of ``y'a``)
+is the intercept ``b`` of ``f(x) = sum_i a_i y_i k(x_i, x) + b``; ``nu_j`` that of correcting
+function j, whose value on unit ``S_j[l]`` is ``(G_j v_j)_l / gamma_j - q_{j,l} + nu_j``.
+"""
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = [
+    "CorrectingBlock", "KernelQP", "svm_qp", "svmplus_qp", "smil_pi_qp", "add_domain_adaptation",
+    "split_solution", "qp_objective", "correcting_values",
+]
+
+
+@dataclass(frozen=True)
+class CorrectingBlock:
+    """One correcting-function block of a :class:`KernelQP`.
+
+    Parameters
+    ----------
+    index : (m,) int array
+        Units whose ``a`` enter the block (``S_j``), distinct, in ``0..n-1``.
+    kernel : (m, m) array
+        Kernel ``G_j`` of the correcting function between those units (positive semi-definite).
+    gamma : float
+        Trade-off; the block's quadratic term is ``v' G v / (2 gamma)``.
+    linear : (m,) array
+        ``q_j``: the block contributes ``- q_j' v``.
+    lo, hi : float
+        Bounds of ``sum(v)``; ``lo == hi`` makes it an equality.
+    """
+
+    index: np.ndarray
+    kernel: np.ndarray
+    gamma: float
+    linear: np.ndarray
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class KernelQP:
+    """A QP of the SVM+ family (see the module docstring for the exact objective).
+
+    Parameters
+    ----------
+    K : (n, n) array
+        Kernel between the units (C-contiguous float64; used in place, never copied).
+    y : (n,) array of {-1, +1}
+    p : (n,) array
+        Linear reward on ``a`` (1 for an SVM; bag margins for sMIL).
+    upper : (n,) array
+        Upper bounds of ``a`` (``np.inf`` for none).
+    blocks : tuple of CorrectingBlock
+        Zero, one or two correcting blocks.
+    y_total : float
+        Right-hand side of ``y'a = y_total`` (0 for SVMs).
+    constant : float
+        Added to the reported objective (e.g. ``c'K~c / (2 gamma)`` of SVM+).
+    """
+
+    K: np.ndarray
+    y: np.ndarray
+    p: np.ndarray
+    upper: np.ndarray
+    blocks: tuple = field(default_factory=tuple)
+    y_total: float = 0.0
+    constant: float = 0.0
+
+    @property
+    def n(self):
+        return self.K.shape[0]
+
+    @property
+    def n_variables(self):
+        return self.n + sum(len(b.index) for b in self.blocks)
+
+    def validate(self):
+        """Check shapes and values; return a problem with canonical array types."""
+        K = _square("K", self.K)
+        n = K.shape[0]
+        y = np.asarray(self.y, dtype=np.float64).ravel()
+        if y.shape != (n,) or not np.all(np.abs(y) == 1):
+            raise DataError("y", f"must hold n={n} values in {{-1, +1}}")
+        p = _vector("p", self.p, n)
+        upper = _vector("upper", self.upper, n, allow_inf=True)
+        if np.any(upper < 0):
+            raise DataError("upper", "bounds of a must be >= 0")
+        if len(self.blocks) > 2:
+            raise DataError("blocks", f"at most 2 correcting blocks are supported, got {len(self.blocks)}")
+        blocks = []
+        for j, b in enumerate(self.blocks):
+            idx = np.asarray(b.index, dtype=np.int64).ravel()
+            if idx.size == 0 or idx.min() < 0 or idx.max() >= n or np.unique(idx).size != idx.size:
+                raise DataError(f"blocks[{j}].index", f"must be distinct unit indices in 0..{n - 1}")
+            G = _square(f"blocks[{j}].kernel", b.kernel)
+            if G.shape[0] != idx.size:
+                raise DataError(f"blocks[{j}].kernel", f"is {G.shape} but the block has {idx.size} units")
+            if not (np.isfinite(b.gamma) and b.gamma > 0):
+                raise DataError(f"blocks[{j}].gamma", f"must be a positive number, got {b.gamma!r}")
+            q = _vector(f"blocks[{j}].linear", b.linear, idx.size)
+            lo, hi = float(b.lo), float(b.hi)
+            if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi):
+                raise DataError(f"blocks[{j}]", f"needs finite 0 <= lo <= hi, got lo={lo}, hi={hi}")
+            blocks.append(CorrectingBlock(idx, G, float(b.gamma), q, lo, hi))
+        return replace(self, K=K, y=y, p=p, upper=upper, blocks=tuple(blocks),
+                       y_total=float(self.y_total), constant=float(self.constant))
+
+
+def _square(name, M):
+    M = np.asarray(M)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise DataError(name, f"must be a square matrix, got shape {M.shape}")
+    if M.dtype != np.float64 or not M.flags.c_contiguous:
+        M = np.ascontiguousarray(M, dtype=np.float64)
+    if not np.all(np.isfinite(M)):
+        raise DataError(name, "contains NaN or inf")
+    return M
+
+
+def _vector(name, v, n, allow_inf=False):
+    v = np.asarray(v, dtype=np.float64)
+    if v.ndim == 0:
+        v = np.full(n, float(v))
+    v = v.ravel()
+    if v.shape != (n,):
+        raise DataError(name, f"must have {n} entries, got {v.shape[0]}")
+    bad = np.isnan(v) if allow_inf else ~np.isfinite(v)
+    if bad.any():
+        raise DataError(name, "contains NaN" + ("" if allow_inf else " or inf"))
+    return v
+
+
+def _pm1(y):
+    y = np.asarray(y).ravel()
+    if not np.all(np.isin(y, (-1, 1))):
+        raise DataError("y", "binary labels must be -1 or +1")
+    return y.astype(np.float64)
+
+
+# ----------------------------------------------------------------------------------------------
+# builders
+# ----------------------------------------------------------------------------------------------
+
+def svm_qp(K, y, C=1.0, p=None):
+    """C-SVM dual: ``min 1/2 a'(K∘yy')a - p'a`` s.t. ``y'a = 0``, ``0 <= a <= C``.
+
+    ``p`` defaults to ones (hinge loss with margin 1); ``C`` may be a per-unit array. sMIL is this
+    problem on the mean-embedding kernel with ``p = 2/|B| - 1`` for positive bags.
+    """
+    y = _pm1(y)
+    n = y.shape[0]
+    p = np.ones(n) if p is None else p
+    return KernelQP(K=K, y=y, p=p, upper=np.broadcast_to(np.asarray(C, float), (n,)).copy())
+
+
+def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0):
+    """SVM+ dual (Vapnik & Vashist 2009) as a :class:`KernelQP` with one correcting block.
+
+    ``max_{a, b >= 0} sum a - 1/2 (a∘y)'K(a∘y) - 1/(2 gamma)(a+b-C)'K~(a+b-C)``
+    s.t. ``y'a = 0``, ``sum(a + b - C) = 0``; here ``z = b``, ``c = C 1``, ``q = K~c / gamma``,
+    ``lo = hi = n C`` and the constant ``c'K~c / (2 gamma)`` so that the reported objective is
+    exactly minus the dual above. The correcting (slack) function on the training rows is
+    ``xi = K~(a + b - C)/gamma + b*`` with ``b*`` the block multiplier.
+    """
+    y = _pm1(y)
+    n = y.shape[0]
+    K_priv = _square("K_priv", K_priv)
+    if K_priv.shape[0] != n:
+        raise DataError("K_priv", f"has {K_priv.shape[0]} rows but there are {n} training rows")
+    c = np.full(n, float(C))
+    Kc = K_priv @ c
+    block = CorrectingBlock(np.arange(n), K_priv, float(gamma_plus), Kc / gamma_plus,
+                            float(c.sum()), float(c.sum()))
+    return KernelQP(K=K, y=y, p=np.ones(n), upper=np.full(n, np.inf), blocks=(block,),
+                    constant=float(c @ Kc) / (2.0 * gamma_plus))
+
+
+def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0):
+    """sMIL-PI dual (Li, Niu, Xu, ECCV 2014) over units = positive bags and negative instances.
+
+    ``min 1/2 a'(K∘yy')a - p'a + 1/(2 gamma)(a_P+z)'K~(a_P+z) - (1/gamma)(a_P+z)'K~c``
+    s.t. ``y'a = 0``; ``sum(a_P + z) = sum(c)``; ``a, z >= 0``; ``a_i <= C_neg`` for negatives.
+
+    Parameters
+    ----------
+    K : (n, n) array
+        Kernel between units (bag-mean kernel for positive bags, see
+        :func:`webly.kernels.bag_mean_kernel`).
+    y : (n,) array of {-1, +1}
+    positive : (n,) bool array
+        Explicit indicator of the positive-bag units (P); they get ``p = 2 rho - 1``, no upper
+        bound, and the correcting block. Negatives get ``p = 1`` and ``a <= C_neg``.
+    K_priv : (|P|, |P|) array
+        Kernel of the bags' mean privileged features, in the order of ``np.flatnonzero(positive)``.
+    C, gamma_plus, rho, C_neg : float
+        ``c_I = C / |P|``; authors' defaults C = 100, gamma = 100, rho = 0.6, C* = 1.
+    """
+    y = _pm1(y)
+    n = y.shape[0]
+    positive = np.asarray(positive, dtype=bool).ravel()
+    if positive.shape != (n,) or not positive.any():
+        raise DataError("positive", "needs one flag per unit and at least one positive bag")
+    P = np.flatnonzero(positive)
+    K_priv = _square("K_priv", K_priv)
+    if K_priv.shape[0] != P.size:
+        raise DataError("K_priv", f"is {K_priv.shape} but there are {P.size} positive bags")
+    c = np.full(P.size, float(C) / P.size)
+    p = np.where(positive, 2.0 * rho - 1.0, 1.0)
+    upper = np.where(positive, np.inf, float(C_neg))
+    block = CorrectingBlock(P, K_priv, float(gamma_plus), (K_priv @ c) / gamma_plus,
+                            float(c.sum()), float(c.sum()))
+    return KernelQP(K=K, y=y, p=p, upper=upper, blocks=(block,))
+
+
+def add_domain_adaptation(qp, K_ss, k_target, n_target, C2=1e3, gamma2=1e3, eps=0.0, B=None):
+    """Add the -DA correcting block (a correcting function on the visual features).
+
+    Adds, over all n units, ``v = a + z2`` (``b = v / C2`` are KMM importance weights)::
+
+        + 1/(2 gamma2) v'K_ss v - (1/gamma2)(n_s/n_t) C2 v'(K_st 1)
+        s.t. n_s (1 - eps) <= sum(v)/C2 <= n_s min(1 + eps, B),  z2 >= 0,
+
+    i.e. ``C2^2 n_s^2 / (2 gamma2)`` times KMM's empirical MMD between the ``b``-weighted
+    training units and the target mean, up to a constant (Huang et al. 2007). With ``eps = 0``
+    the total is an equality. KMM's per-weight bound ``b_i <= B`` is not imposed (only the
+    total ``sum b <= B n_s``, as in the design).
+
+    Parameters
+    ----------
+    qp : KernelQP
+    K_ss : (n, n) array
+        Visual kernel between the training units (usually the same matrix as ``qp.K``).
+    k_target : (n,) array
+        ``K_st 1``: each unit's kernel summed over the ``n_target`` unlabelled target rows.
+    n_target : int
+    C2, gamma2, eps : float
+    B : float or None
+        Upper bound of the mean weight; None for no bound beyond ``1 + eps``.
+    """
+    n = qp.n
+    k_target = _vector("k_target", k_target, n)
+    if not n_target > 0:
+        raise DataError("n_target", "needs at least one target row")
+    ratio = n / float(n_target)
+    hi_w = 1.0 + eps if B is None else min(1.0 + eps, float(B))
+    if hi_w < 1.0 - eps:
+        raise DataError("B", f"B={B} leaves no feasible total weight with eps={eps}")
+    block = CorrectingBlock(np.arange(n), K_ss, float(gamma2), (C2 * ratio / gamma2) * k_target,
+                            C2 * n * max(1.0 - eps, 0.0), C2 * n * hi_w)
+    return replace(qp, blocks=tuple(qp.blocks) + (block,))
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation helpers (plain numpy; used by both solvers and by tests)
+# ----------------------------------------------------------------------------------------------
+
+def split_solution(qp, x):
+    """Split a flat solution ``x = [a; z_1; ..; z_J]`` into ``(a, [z_1, .., z_J])``."""
+    x = np.asarray(x, dtype=np.float64)
+    n = qp.n
+    out, start = [], n
+    for b in qp.blocks:
+        m = len(b.index)
+        out.append(x[start:start + m])
+        start += m
+    return x[:n], out
+
+
+def qp_objective(qp, x):
+    """Objective of :class:`KernelQP` at ``x`` (constant included)."""
+    a, zs = split_solution(qp, x)
+    ya = qp.y * a
+    val = 0.5 * ya @ (qp.K @ ya) - qp.p @ a
+    for b, z in zip(qp.blocks, zs):
+        v = a[b.index] + z
+        val += 0.5 / b.gamma * v @ (b.kernel @ v) - b.linear @ v
+    return float(val + qp.constant)
+
+
+def correcting_values(qp, x, multipliers):
+    """Value of each correcting function on its block's units: ``G v / gamma - q + nu_j``."""
+    a, zs = split_solution(qp, x)
+    out = []
+    for j, (b, z) in enumerate(zip(qp.blocks, zs)):
+        v = a[b.index] + z
+        out.append(b.kernel @ v / b.gamma - b.linear + multipliers[1 + j])
+    return out
