@@ -78,6 +78,26 @@ register_method("MI-SVM", "webly.mil:MISVMClassifier",
                 description="bag-level MIL SVM with witness instances (Andrews et al. 2003)")
 
 
+register_method("sMIL", "webly.mil:SMILClassifier",
+                description="sparse MIL on positive-bag means (Bunescu & Mooney 2007)")
+register_method("sbMIL", "webly.mil:SbMILClassifier",
+                description="balanced sMIL, then an instance SVM (Bunescu & Mooney 2007)")
+register_method("sMIL-PI", "webly.mil:SMILPIClassifier",
+                description="sMIL with privileged (text) slacks of positive bags (Li, Niu, Xu 2014)")
+register_method("sMIL-PI-DA", "webly.mil:SMILPIDAClassifier",
+                description="sMIL-PI + visual correcting function matching the target (Niu et al. 2016)")
+register_method("mi-SVM-PI", "webly.mil:MiSVMPIClassifier",
+                description="mi-SVM with privileged slacks of positive-bag instances (Li, Niu, Xu 2014)")
+register_method("mi-SVM-PI-DA", "webly.mil:MiSVMPIDAClassifier",
+                description="mi-SVM-PI + visual correcting function matching the target")
+register_method("SVM+", "webly.svmplus:SVMPlusClassifier",
+                description="SVM+ (LUPI): privileged features model the slacks (Vapnik & Vashist 2009)")
+register_method("L2-SVM+", "webly.svmplus:L2SVMPlusClassifier",
+                description="L2-loss SVM+ in closed form (Li et al. CVPR 2016)")
+register_method("GD", "webly.svmplus:GDClassifier",
+                description="generalized distillation from a privileged teacher (Lopez-Paz et al. 2016)")
+
+
 def load_npz(path, train_per_class=None, random_state=None):
     """An npz dataset; ``train_per_class`` keeps that many training rows per class (seeded)."""
     from ..dataset import WebDataset

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ..base import (WebClassifierMixin, check_is_fitted, check_row_metadata, encode_targets,
-                    one_vs_rest, own_class_scores, stack_decisions, validate_data)
+from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
+                    encode_targets, one_vs_rest, own_class_scores, stack_decisions,
+                    validate_data)
 from ..errors import DataError
 from ..kernels import Kernel, bag_index
 from ..metrics import bag_predictions
@@ -56,21 +57,45 @@ def min_positives(sizes, rho):
     return np.maximum(1, np.ceil(rho * sizes - 1e-9).astype(int))
 
 
+@dataclass
+class MILContext:
+    """What a binary MIL fit may use beyond the visual kernel of the training rows."""
+
+    K: np.ndarray
+    bags: np.ndarray
+    X_priv: object = None
+    k_target: np.ndarray = None  # (n,) each training row's kernel summed over the target rows
+    n_target: int = 0
+
+
 class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     """Kernel, multi-class driver, bag predictions and noise scores of the MIL estimators.
 
-    Subclasses implement ``_fit_binary(K, y_pm, bags) -> BinaryMIL``.
+    Subclasses define ``fit`` with the metadata they use and call :meth:`_fit_mil`; they
+    implement ``_fit_binary(ctx, y_pm) -> BinaryMIL`` with ``ctx`` a :class:`MILContext`.
     """
 
     def fit(self, X, y, *, bags=None):
         """Fit on rows X with per-row bag labels y and bag ids ``bags``."""
+        return self._fit_mil(X, y, bags)
+
+    def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
         X, y = validate_data(self, X, y)
         bags = check_bags(bags, y, len(y))
+        X_priv = check_row_features("X_priv", X_priv, len(y))
         self.classes_, y_idx = encode_targets(y)
         self.kernel_ = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X)
         K = self.kernel_(X)
-        self.models_ = one_vs_rest(lambda k, y_pm: self._fit_binary(K, y_pm, bags),
+        ctx = MILContext(K, bags, X_priv)
+        if X_target is not None:
+            X_target = check_row_features("X_target", X_target, allow_sparse=False)
+            if X_target.shape[1] != X.shape[1]:
+                raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                            f"{X.shape[1]}")
+            ctx.k_target = self.kernel_(X, X_target).sum(axis=1)
+            ctx.n_target = X_target.shape[0]
+        self.models_ = one_vs_rest(lambda k, y_pm: self._fit_binary(ctx, y_pm),
                                    self.classes_, y_idx, n_jobs=self.n_jobs)
         self.X_fit_ = X
         self.n_iter_ = np.array([m.n_iter for m in self.models_])
@@ -101,5 +126,5 @@ def positive_bag_groups(y_pm, bags):
     return np.split(pos_rows[order], splits)
 
 
-__all__ = ["BinaryMIL", "MILClassifierBase", "check_bags", "min_positives", "positive_bag_groups",
+__all__ = ["BinaryMIL", "MILContext", "MILClassifierBase", "check_bags", "min_positives", "positive_bag_groups",
            "Integral", "Real"]

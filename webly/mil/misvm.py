@@ -93,8 +93,9 @@ class MiSVMClassifier(MILClassifierBase):
         self.tol = tol
         self.n_jobs = n_jobs
 
-    def _fit_binary(self, K, y_pm, bags):
-        groups = positive_bag_groups(y_pm, bags)
+    def _fit_binary(self, ctx, y_pm):
+        K = ctx.K
+        groups = positive_bag_groups(y_pm, ctx.bags)
         keep = min_positives(np.array([len(g) for g in groups]), self.rho)
         labels = y_pm.copy()
         for it in range(1, self.max_iter + 1):
@@ -140,10 +141,11 @@ class MISVMClassifier(MILClassifierBase):
         self.tol = tol
         self.n_jobs = n_jobs
 
-    def _fit_binary(self, K, y_pm, bags):
+    def _fit_binary(self, ctx, y_pm):
+        K = ctx.K
         n = len(y_pm)
         neg = np.flatnonzero(y_pm == -1)
-        groups = positive_bag_groups(y_pm, bags)
+        groups = positive_bag_groups(y_pm, ctx.bags)
         # units: negative instances, then one representative per positive bag; a selector S maps
         # units to (weighted) training rows, so K_units = S K S' and f = K S' (alpha) + b.
         rows = np.concatenate(groups)

@@ -1,0 +1,104 @@
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from webly.mil.smil import (SbMILClassifier, SMILClassifier, SMILPIClassifier,
+                            SMILPIDAClassifier)
+
+EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
+
+
+@parametrize_with_checks([SMILClassifier(), SbMILClassifier(), SMILPIClassifier(),
+                          SMILPIDAClassifier()], expected_failed_checks=lambda est: EXPECTED)
+def test_sklearn_estimator_contract(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _toy(seed=0, n_pos_bags=6, bag=4, n_neg=20, d=3, d_priv=2):
+    rng = np.random.default_rng(seed)
+    Xp = rng.normal(1.0, 1.0, size=(n_pos_bags * bag, d))
+    Xn = rng.normal(-1.0, 1.0, size=(n_neg, d))
+    X = np.r_[Xp, Xn]
+    y = np.r_[np.ones(len(Xp)), np.zeros(n_neg)].astype(int)
+    bags = np.r_[np.repeat(np.arange(n_pos_bags), bag), 100 + np.arange(n_neg)]
+    priv = rng.normal(size=(len(X), d_priv))
+    return X, y, bags, priv
+
+
+def _bag_means(X, bags, rows):
+    ids = list(dict.fromkeys(bags[rows]))
+    return np.array([X[rows][bags[rows] == b].mean(axis=0) for b in ids])
+
+
+def test_smil_matches_its_cvxpy_primal_on_a_small_problem():
+    X, y, bags, _ = _toy()
+    C = 5.0
+    est = SMILClassifier(C=C, kernel="linear", tol=1e-6).fit(X, y, bags=bags)
+    pos = np.flatnonzero(y == 1)
+    neg = np.flatnonzero(y == 0)
+    M = _bag_means(X, bags, pos)
+    sizes = np.array([np.sum(bags == b) for b in dict.fromkeys(bags[pos])])
+    w, b = cp.Variable(X.shape[1]), cp.Variable()
+    xb, xn = cp.Variable(len(M)), cp.Variable(len(neg))
+    obj = 0.5 * cp.sum_squares(w) + C / len(M) * cp.sum(xb) + C / len(neg) * cp.sum(xn)
+    cons = [M @ w + b >= 2.0 / sizes - 1 - xb, -(X[neg] @ w + b) >= 1 - xn, xb >= 0, xn >= 0]
+    cp.Problem(cp.Minimize(obj), cons).solve(solver="CLARABEL")
+    ref = X @ w.value + b.value
+    assert np.allclose(est.decision_function(X), ref, atol=1e-3 * (1 + np.abs(ref).max()))
+
+
+def test_smil_pi_matches_its_cvxpy_primal_on_a_small_problem():
+    X, y, bags, priv = _toy(1)
+    C, gp, rho, Cn = 10.0, 2.0, 0.6, 1.0
+    est = SMILPIClassifier(C=C, gamma_plus=gp, rho=rho, C_neg=Cn, kernel="linear",
+                           tol=1e-6).fit(X, y, bags=bags, X_priv=priv)
+    pos = np.flatnonzero(y == 1)
+    neg = np.flatnonzero(y == 0)
+    M, Mp = _bag_means(X, bags, pos), _bag_means(priv, bags, pos)
+    w, b = cp.Variable(X.shape[1]), cp.Variable()
+    ws, bs = cp.Variable(priv.shape[1]), cp.Variable()
+    xn = cp.Variable(len(neg))
+    slack = Mp @ ws + bs  # the correcting function on the bags' mean privileged features
+    obj = (0.5 * cp.sum_squares(w) + gp / 2 * cp.sum_squares(ws) + C / len(M) * cp.sum(slack)
+           + Cn * cp.sum(xn))
+    cons = [M @ w + b >= 2 * rho - 1 - slack, slack >= 0, -(X[neg] @ w + b) >= 1 - xn, xn >= 0]
+    cp.Problem(cp.Minimize(obj), cons).solve(solver="CLARABEL")
+    ref = X @ w.value + b.value
+    assert np.allclose(est.decision_function(X), ref, atol=1e-3 * (1 + np.abs(ref).max()))
+
+
+def test_privileged_information_changes_the_solution_and_without_it_degrades_to_smil_rho():
+    X, y, bags, priv = _toy(2)
+    with_pi = SMILPIClassifier(C=10, gamma_plus=1).fit(X, y, bags=bags, X_priv=priv)
+    without = SMILPIClassifier(C=10, gamma_plus=1).fit(X, y, bags=bags)
+    assert not np.allclose(with_pi.decision_function(X), without.decision_function(X))
+
+
+def test_da_variant_uses_the_target_and_without_it_is_smil_pi():
+    X, y, bags, priv = _toy(3)
+    Xt = X[:10] + 0.5
+    base = SMILPIClassifier(C=10, gamma_plus=1).fit(X, y, bags=bags, X_priv=priv)
+    da0 = SMILPIDAClassifier(C=10, gamma_plus=1).fit(X, y, bags=bags, X_priv=priv)
+    da = SMILPIDAClassifier(C=10, gamma_plus=1, C2=10, gamma2=10).fit(
+        X, y, bags=bags, X_priv=priv, X_target=Xt)
+    assert np.allclose(base.decision_function(X), da0.decision_function(X), atol=1e-6)
+    assert not np.allclose(base.decision_function(X), da.decision_function(X), atol=1e-3)
+    assert np.isfinite(da.decision_function(Xt)).all()
+
+
+@pytest.mark.parametrize("cls,kw", [(SMILClassifier, {"C": 10}), (SbMILClassifier, {"C": 10, "eta": 0.6}),
+                                    (SMILPIClassifier, {})])  # the authors' defaults
+def test_web_digits_accuracy_and_noise_detection(cls, kw, web_digits):
+    fit_kw = {"bags": web_digits.bags}
+    if cls is SMILPIClassifier:
+        fit_kw["X_priv"] = web_digits.X_priv
+    est = cls(**kw).fit(web_digits.X, web_digits.y, **fit_kw)
+    assert (est.predict(web_digits.X_test) == web_digits.y_test).mean() > 0.85
+    assert roc_auc_score(web_digits.is_noisy, est.noise_scores_) > 0.9

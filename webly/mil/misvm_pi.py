@@ -1,0 +1,181 @@
+"""mi-SVM-PI (+ -DA): instance-level MIL with privileged slacks, alternating with relabelling.
+
+Each round solves an instance-level SVM+ in which the instances of positive bags have their slack
+modelled by a correcting function on their own privileged features (``c_i = C``, trade-off
+``gamma_plus``), while negative instances keep a plain hinge with weight ``C_neg``. Then the
+positive-bag instances are relabelled by the sign of ``f`` (above ``threshold``), keeping at least
+``ceil(rho |B|)`` top-scored instances of each bag positive, until the labels stop changing. Each
+round warm-starts the SMO solver from the previous duals.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..kernels import Kernel
+from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
+from ._common import BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups
+from .smil import _BASE, _solve
+
+
+class MiSVMPIClassifier(MILClassifierBase):
+    """mi-SVM-PI: mi-SVM whose positive-bag instances have privileged (SVM+) slacks.
+
+    Parameters
+    ----------
+    C : float, default=0.1
+        Weight ``c_i`` of each positive-bag instance's correcting function.
+    gamma_plus : float, default=10.0
+        Trade-off of the correcting function.
+    rho : float in (0, 1], default=0.6
+        Each positive bag keeps at least ``ceil(rho |B|)`` positive instances.
+    C_neg : float, default=1.0
+        Hinge weight of each negative instance.
+    threshold : float, default=0.0
+        Relabelling threshold on ``f``.
+    max_rounds : int, default=20
+        Relabelling rounds; a run that has not settled warns (ConvergenceWarning).
+    kernel, gamma, gamma_scale, kernel_priv, gamma_priv, tol, max_iter, n_jobs
+        As :class:`~webly.mil.smil.SMILPIClassifier` (``max_iter``: SMO moves per round).
+
+    Without ``X_priv`` the positive-bag instances get a plain hinge with weight ``C`` (mi-SVM
+    with ``rho``).
+
+    References
+    ----------
+    W. Li, L. Niu, D. Xu. Exploiting privileged information from web data for image
+    categorization. ECCV 2014. S. Andrews et al. Support vector machines for multiple-instance
+    learning. NIPS 2003.
+    """
+
+    _parameter_constraints = {
+        **_BASE,
+        "gamma_plus": [Interval(Real, 0, None, closed="neither")],
+        "rho": [Interval(Real, 0, 1, closed="right")],
+        "C_neg": [Interval(Real, 0, None, closed="neither")],
+        "threshold": [Real],
+        "max_rounds": [Interval(Integral, 1, None, closed="left")],
+        "kernel_priv": [StrOptions({"rbf", "linear"})],
+        "gamma_priv": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=1.0, threshold=0.0, max_rounds=20,
+                 kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
+                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None):
+        self.C = C
+        self.gamma_plus = gamma_plus
+        self.rho = rho
+        self.C_neg = C_neg
+        self.threshold = threshold
+        self.max_rounds = max_rounds
+        self.kernel = kernel
+        self.gamma = gamma
+        self.gamma_scale = gamma_scale
+        self.kernel_priv = kernel_priv
+        self.gamma_priv = gamma_priv
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y, *, bags=None, X_priv=None):
+        """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
+        return self._fit_mil(X, y, bags, X_priv=X_priv)
+
+    def _qp(self, ctx, labels, in_pos, K_priv):
+        n = len(labels)
+        if K_priv is None:
+            upper = np.where(in_pos, self.C, self.C_neg)
+            return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper)
+        P = np.flatnonzero(in_pos)
+        c = np.full(P.size, float(self.C))
+        block = CorrectingBlock(P, K_priv, float(self.gamma_plus), (K_priv @ c) / self.gamma_plus,
+                                float(c.sum()), float(c.sum()))
+        upper = np.where(in_pos, np.inf, self.C_neg)
+        return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper,
+                        blocks=(block,))
+
+    def _adapt(self, qp, ctx):
+        return qp
+
+    def _fit_binary(self, ctx, y_pm):
+        in_pos = y_pm == 1
+        groups = positive_bag_groups(y_pm, ctx.bags)
+        keep = min_positives(np.array([len(g) for g in groups]), self.rho)
+        K_priv = None
+        if ctx.X_priv is not None:
+            priv = ctx.X_priv[np.flatnonzero(in_pos)]
+            priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
+            K_priv = np.ascontiguousarray(Kernel(self.kernel_priv, self.gamma_priv).fit(priv)(priv))
+        labels = y_pm.copy()
+        x0, total_moves = None, 0
+        for it in range(1, self.max_rounds + 1):
+            qp = self._adapt(self._qp(ctx, labels, in_pos, K_priv), ctx)
+            x, info = _solve(qp, self.tol, self.max_iter, x0=x0, name=type(self).__name__)
+            total_moves += int(info["n_iter"])
+            coef = x[:len(labels)] * labels
+            b = float(info["multipliers"][0])
+            f = ctx.K @ coef + b
+            new = labels.copy()
+            for rows, m in zip(groups, keep):
+                new[rows] = np.where(f[rows] > self.threshold, 1, -1)
+                if (new[rows] == 1).sum() < m:
+                    new[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1
+            if np.array_equal(new, labels):
+                return BinaryMIL(coef, b, total_moves, labels,
+                                 info={"rounds": it, "objective": info["objective"], "x": x})
+            labels, x0 = new, x
+        warnings.warn(f"{type(self).__name__} did not settle in {self.max_rounds} rounds; "
+                      "increase max_rounds", ConvergenceWarning, stacklevel=3)
+        return BinaryMIL(coef, b, total_moves, labels,
+                         info={"rounds": self.max_rounds, "objective": info["objective"], "x": x})
+
+
+class MiSVMPIDAClassifier(MiSVMPIClassifier):
+    """mi-SVM-PI-DA: mi-SVM-PI plus the visual correcting function matching ``X_target``.
+
+    Parameters
+    ----------
+    C2, gamma2, eps, B
+        As :class:`~webly.mil.smil.SMILPIDAClassifier`.
+    Others
+        As :class:`MiSVMPIClassifier`. Without ``X_target`` this is mi-SVM-PI.
+
+    References
+    ----------
+    L. Niu, W. Li, D. Xu. Exploiting privileged information from web data for action and event
+    recognition. IJCV 2016.
+    """
+
+    _parameter_constraints = {
+        **MiSVMPIClassifier._parameter_constraints,
+        "C2": [Interval(Real, 0, None, closed="neither")],
+        "gamma2": [Interval(Real, 0, None, closed="neither")],
+        "eps": [Interval(Real, 0, 1, closed="left")],
+        "B": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=1.0, threshold=0.0, max_rounds=20,
+                 kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
+                 gamma_priv=None, C2=1000.0, gamma2=1000.0, eps=0.0, B=None, tol=1e-3,
+                 max_iter=None, n_jobs=None):
+        super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, threshold=threshold,
+                         max_rounds=max_rounds, kernel=kernel, gamma=gamma,
+                         gamma_scale=gamma_scale, kernel_priv=kernel_priv, gamma_priv=gamma_priv,
+                         tol=tol, max_iter=max_iter, n_jobs=n_jobs)
+        self.C2 = C2
+        self.gamma2 = gamma2
+        self.eps = eps
+        self.B = B
+
+    def fit(self, X, y, *, bags=None, X_priv=None, X_target=None):
+        """Fit as mi-SVM-PI, matching the training rows to the unlabelled ``X_target`` rows."""
+        return self._fit_mil(X, y, bags, X_priv=X_priv, X_target=X_target)
+
+    def _adapt(self, qp, ctx):
+        if ctx.k_target is None:
+            return qp
+        return add_domain_adaptation(qp, ctx.K, ctx.k_target, ctx.n_target, C2=self.C2,
+                                     gamma2=self.gamma2, eps=self.eps, B=self.B)

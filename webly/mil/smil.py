@@ -1,0 +1,314 @@
+"""sMIL, sbMIL and sMIL-PI (+ -DA): bag-mean MIL SVMs solved by webly's SMO solver.
+
+Units of the dual are the positive bags (each its mean embedding, kernel ``A K A'``) and the
+negative instances (singletons). A unit's dual coefficient spreads back to its rows as
+``a_u y_u / |B_u|``, so every model scores single instances with
+``f(x) = sum_i coef_i k(x_i, x) + b``.
+
+* **sMIL** (Bunescu & Mooney 2007): positive-bag margin ``2/|B| - 1``; hinge weights
+  ``C / #positive bags`` and ``C / #negative instances``.
+* **sbMIL** (Bunescu & Mooney 2007): sMIL with the balanced margin ``2 eta - 1``, then the top
+  ``eta`` fraction of each positive bag's instances labelled positive, the rest negative, and an
+  instance-level SVM on those labels.
+* **sMIL-PI** (Li, Niu, Xu, ECCV 2014): positive-bag margin ``2 rho - 1`` and the slack of each
+  positive bag modelled by a correcting function on the bag's mean privileged features (SVM+
+  style, ``c_I = C / #positive bags``, trade-off ``gamma_plus``); negatives keep a plain hinge
+  with weight ``C_neg``. Without ``X_priv`` the positive bags get a plain hinge with weight
+  ``C / #positive bags`` (sMIL with the ``rho`` margin).
+* **sMIL-PI-DA**: adds the domain-adaptation correcting block on the visual features: with
+  ``b = (a + z2) / C2`` the dual variables double as KMM importance weights matching the
+  training units to the mean of the unlabelled target rows ``X_target`` (see
+  :func:`webly.solvers.add_domain_adaptation`).
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import SVC
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..kernels import Kernel, bag_index, bag_mean_matrix
+from ..solvers import add_domain_adaptation, smil_pi_qp, smo_solve, svm_qp
+from ._common import BinaryMIL, MILClassifierBase
+
+_BASE = {
+    "C": [Interval(Real, 0, None, closed="neither")],
+    "kernel": [StrOptions({"rbf", "linear"})],
+    "gamma": [Interval(Real, 0, None, closed="neither"), None],
+    "gamma_scale": [Interval(Real, 0, None, closed="neither")],
+    "tol": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+    "n_jobs": [Integral, None],
+}
+
+
+def bag_units(y_pm, bags):
+    """Dual units: one per positive bag, one per negative row.
+
+    Returns ``(A, y_units, positive)``: ``A`` the sparse (units, n) averaging matrix (rows of a
+    positive bag weigh 1/|B| in its unit), unit labels, and the positive-bag flags.
+    """
+    unit_of_row = np.where(y_pm == 1, bags, -1 - np.arange(len(y_pm)))
+    codes, _ = bag_index(unit_of_row)
+    A = bag_mean_matrix(unit_of_row)
+    first = np.unique(codes, return_index=True)[1]
+    y_units = y_pm[first]
+    return A, y_units.astype(float), y_units == 1
+
+
+def _solve(qp, tol, max_iter, x0=None, name="solver"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        x, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
+    if info["status"] != "converged":
+        warnings.warn(f"{name}: SMO stopped with status {info['status']!r} (KKT violation "
+                      f"{info['kkt_violation']:.2e} > tol {tol}); raise max_iter or tol",
+                      ConvergenceWarning, stacklevel=3)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return x, info
+
+
+def _binary_from_units(A, y_units, x, info, n_units):
+    a = x[:n_units]
+    coef = np.asarray(A.T @ (a * y_units)).ravel()
+    return BinaryMIL(coef, float(info["multipliers"][0]), int(info["n_iter"]),
+                     info={"objective": info["objective"], "kkt": info["kkt_violation"],
+                           "status": info["status"], "x": x})
+
+
+class SMILClassifier(MILClassifierBase):
+    """sMIL: sparse MIL with positive bags as mean embeddings (Bunescu & Mooney 2007).
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Hinge weight, split as ``C/#positive bags`` and ``C/#negative instances``.
+    kernel, gamma, gamma_scale
+        Visual kernel (RBF bandwidth by the 1/mean-squared-distance rule x ``gamma_scale``).
+    tol : float, default=1e-3
+        KKT tolerance of the SMO solver.
+    max_iter : int or None
+        SMO moves; None uses the solver's default.
+    n_jobs : int or None
+        Threads over one-vs-rest classes.
+
+    References
+    ----------
+    R. C. Bunescu, R. J. Mooney. Multiple instance learning for sparse positive bags. ICML 2007.
+    """
+
+    _parameter_constraints = dict(_BASE)
+
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, tol=1e-3,
+                 max_iter=None, n_jobs=None):
+        self.C = C
+        self.kernel = kernel
+        self.gamma = gamma
+        self.gamma_scale = gamma_scale
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+
+    def _margins(self, A, positive):
+        sizes = np.asarray((A > 0).sum(axis=1)).ravel()
+        return np.where(positive, 2.0 / sizes - 1.0, 1.0)
+
+    def _fit_binary(self, ctx, y_pm):
+        A, y_u, pos = bag_units(y_pm, ctx.bags)
+        K_u = np.ascontiguousarray((A @ (A @ ctx.K).T).T)
+        upper = np.where(pos, self.C / max(pos.sum(), 1), self.C / max((~pos).sum(), 1))
+        qp = svm_qp(K_u, y_u, C=upper, p=self._margins(A, pos))
+        x, info = _solve(qp, self.tol, self.max_iter, name=type(self).__name__)
+        return _binary_from_units(A, y_u, x, info, len(y_u))
+
+
+class SbMILClassifier(SMILClassifier):
+    """sbMIL: sMIL with a balanced margin, then an instance SVM on its top-ranked instances.
+
+    Parameters
+    ----------
+    eta : float in (0, 1], default=0.5
+        Expected fraction of positive instances in a positive bag: margin ``2 eta - 1`` in the
+        first stage, and the top ``ceil(eta |B|)`` instances of each positive bag labelled
+        positive in the second.
+    C, kernel, gamma, gamma_scale, tol, max_iter, n_jobs
+        As :class:`SMILClassifier`; the second stage is a C-SVM (libsvm) with the same ``C``.
+
+    References
+    ----------
+    R. C. Bunescu, R. J. Mooney. Multiple instance learning for sparse positive bags. ICML 2007.
+    """
+
+    _parameter_constraints = {**_BASE, "eta": [Interval(Real, 0, 1, closed="right")]}
+
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, eta=0.5, tol=1e-3,
+                 max_iter=None, n_jobs=None):
+        super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale, tol=tol,
+                         max_iter=max_iter, n_jobs=n_jobs)
+        self.eta = eta
+
+    def _margins(self, A, positive):
+        return np.where(positive, 2.0 * self.eta - 1.0, 1.0)
+
+    def _fit_binary(self, ctx, y_pm):
+        first = super()._fit_binary(ctx, y_pm)
+        f = ctx.K @ first.coef + first.intercept
+        labels = y_pm.copy()
+        codes, _ = bag_index(np.where(y_pm == 1, ctx.bags, -1))
+        for u in np.unique(codes[y_pm == 1]):
+            rows = np.flatnonzero((codes == u) & (y_pm == 1))
+            top = int(np.ceil(self.eta * len(rows) - 1e-9))
+            labels[rows] = -1
+            labels[rows[np.argsort(-f[rows], kind="stable")[:max(top, 1)]]] = 1
+        svc = SVC(C=self.C, kernel="precomputed", tol=self.tol).fit(ctx.K, labels)
+        coef = np.zeros(len(labels))
+        coef[svc.support_] = svc.dual_coef_.ravel()
+        return BinaryMIL(coef, float(svc.intercept_[0]), first.n_iter, labels)
+
+
+class SMILPIClassifier(MILClassifierBase):
+    """sMIL-PI: sMIL whose positive-bag slacks are modelled by privileged features.
+
+    Parameters
+    ----------
+    C : float, default=100.0
+        Total weight of the positive bags' correcting function, ``c_I = C / #positive bags``.
+    gamma_plus : float, default=100.0
+        Trade-off of the correcting function (its regulariser is ``||w*||^2 gamma_plus / 2``).
+    rho : float in (0, 1], default=0.6
+        Assumed minimum fraction of true positives in a positive bag; margin ``2 rho - 1``.
+    C_neg : float, default=1.0
+        Hinge weight of each negative instance (C* of the paper).
+    kernel, gamma, gamma_scale
+        Visual kernel.
+    kernel_priv : {"linear", "rbf"}, default="linear"
+        Kernel on the bags' mean privileged features.
+    gamma_priv : float or None
+        RBF bandwidth of the privileged kernel (None: the bandwidth rule).
+    tol, max_iter, n_jobs
+        As :class:`SMILClassifier`.
+
+    Attributes
+    ----------
+    models_ : list of BinaryMIL
+        Per class; ``info["objective"]``, ``info["kkt"]`` from the solver.
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label.
+
+    References
+    ----------
+    W. Li, L. Niu, D. Xu. Exploiting privileged information from web data for image
+    categorization. ECCV 2014. L. Niu, W. Li, D. Xu. Exploiting privileged information from web
+    data for action and event recognition. IJCV 2016.
+    """
+
+    _parameter_constraints = {
+        **_BASE,
+        "gamma_plus": [Interval(Real, 0, None, closed="neither")],
+        "rho": [Interval(Real, 0, 1, closed="right")],
+        "C_neg": [Interval(Real, 0, None, closed="neither")],
+        "kernel_priv": [StrOptions({"rbf", "linear"})],
+        "gamma_priv": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
+                 gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, tol=1e-3,
+                 max_iter=None, n_jobs=None):
+        self.C = C
+        self.gamma_plus = gamma_plus
+        self.rho = rho
+        self.C_neg = C_neg
+        self.kernel = kernel
+        self.gamma = gamma
+        self.gamma_scale = gamma_scale
+        self.kernel_priv = kernel_priv
+        self.gamma_priv = gamma_priv
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y, *, bags=None, X_priv=None):
+        """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
+        return self._fit_mil(X, y, bags, X_priv=X_priv)
+
+    def _qp(self, ctx, y_pm):
+        A, y_u, pos = bag_units(y_pm, ctx.bags)
+        K_u = np.ascontiguousarray((A @ (A @ ctx.K).T).T)
+        n_pos = max(int(pos.sum()), 1)
+        if ctx.X_priv is None:
+            p = np.where(pos, 2.0 * self.rho - 1.0, 1.0)
+            upper = np.where(pos, self.C / n_pos, self.C_neg)
+            return A, y_u, svm_qp(K_u, y_u, C=upper, p=p)
+        priv = A[np.flatnonzero(pos)] @ ctx.X_priv
+        priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
+        kp = Kernel(self.kernel_priv, self.gamma_priv).fit(priv)
+        K_priv = np.ascontiguousarray(kp(priv))
+        qp = smil_pi_qp(K_u, y_u, pos, K_priv, C=self.C, gamma_plus=self.gamma_plus,
+                        rho=self.rho, C_neg=self.C_neg)
+        return A, y_u, qp
+
+    def _fit_binary(self, ctx, y_pm):
+        A, y_u, qp = self._qp(ctx, y_pm)
+        x, info = _solve(qp, self.tol, self.max_iter, name=type(self).__name__)
+        return _binary_from_units(A, y_u, x, info, len(y_u))
+
+
+class SMILPIDAClassifier(SMILPIClassifier):
+    """sMIL-PI-DA: sMIL-PI plus a visual correcting function that matches the target domain.
+
+    Parameters
+    ----------
+    C2 : float, default=1000.0
+        Scale of the importance weights ``b = (a + z2) / C2``.
+    gamma2 : float, default=1000.0
+        Trade-off of the domain-adaptation correcting function.
+    eps : float, default=0.0
+        KMM tolerance: ``n (1 - eps) <= sum b <= n (1 + eps)``.
+    B : float or None, default=None
+        Cap of the mean weight (``sum b <= B n``).
+    Others
+        As :class:`SMILPIClassifier`.
+
+    Without ``X_target`` this is sMIL-PI.
+
+    References
+    ----------
+    L. Niu, W. Li, D. Xu. Exploiting privileged information from web data for action and event
+    recognition. IJCV 2016 (sMIL-PI-DA). J. Huang et al. Correcting sample selection bias by
+    unlabeled data. NIPS 2007 (KMM).
+    """
+
+    _parameter_constraints = {
+        **SMILPIClassifier._parameter_constraints,
+        "C2": [Interval(Real, 0, None, closed="neither")],
+        "gamma2": [Interval(Real, 0, None, closed="neither")],
+        "eps": [Interval(Real, 0, 1, closed="left")],
+        "B": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
+                 gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, C2=1000.0,
+                 gamma2=1000.0, eps=0.0, B=None, tol=1e-3, max_iter=None, n_jobs=None):
+        super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, kernel=kernel,
+                         gamma=gamma, gamma_scale=gamma_scale, kernel_priv=kernel_priv,
+                         gamma_priv=gamma_priv, tol=tol, max_iter=max_iter, n_jobs=n_jobs)
+        self.C2 = C2
+        self.gamma2 = gamma2
+        self.eps = eps
+        self.B = B
+
+    def fit(self, X, y, *, bags=None, X_priv=None, X_target=None):
+        """Fit as sMIL-PI, matching the training units to the unlabelled ``X_target`` rows."""
+        return self._fit_mil(X, y, bags, X_priv=X_priv, X_target=X_target)
+
+    def _qp(self, ctx, y_pm):
+        A, y_u, qp = super()._qp(ctx, y_pm)
+        if ctx.k_target is not None:
+            k_units = np.asarray(A @ ctx.k_target).ravel()
+            qp = add_domain_adaptation(qp, qp.K, k_units, ctx.n_target, C2=self.C2,
+                                       gamma2=self.gamma2, eps=self.eps, B=self.B)
+        return A, y_u, qp
