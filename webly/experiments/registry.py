@@ -98,6 +98,24 @@ register_method("GD", "webly.svmplus:GDClassifier",
                 description="generalized distillation from a privileged teacher (Lopez-Paz et al. 2016)")
 
 
+register_method("MDA-HS", "webly.multisource:MDAHS",
+                description="multi-source adaptation: source weights + target pseudo-labels (Chen et al. 2013)")
+register_method("MDA-HS+", "webly.multisource:MDAHSPlus",
+                description="MDA-HS with text as privileged information (Niu et al. 2017)")
+register_method("MDA-HS+ENR", "webly.multisource:MDAHSPlusENR",
+                description="MDA-HS+ with elastic-net-like source weights")
+register_method("pooled-SVM", "webly.baselines:SVMClassifier",
+                description="SVM on all sources pooled")
+register_method("uniform-sources", "webly.multisource:UniformSourcesClassifier",
+                description="average of per-source classifiers")
+register_method("single-source", "webly.multisource:SingleSourceClassifier",
+                description="one source's classifier (the best-source oracle is picked offline)")
+register_dataset("office-caltech10", "webly.multisource.datasets:load_office_caltech10",
+                 seeded=True, description="Office-Caltech10 SURF: 3 source domains -> 1 target")
+register_dataset("digit-domains", "webly.multisource.datasets:load_digit_domains", seeded=True,
+                 description="MNIST / USPS / optdigits / mfeat digits: 3 sources -> 1 target")
+
+
 def load_npz(path, train_per_class=None, random_state=None):
     """An npz dataset; ``train_per_class`` keeps that many training rows per class (seeded)."""
     from ..dataset import WebDataset

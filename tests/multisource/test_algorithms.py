@@ -1,0 +1,143 @@
+"""MDA-HS building blocks against cvxpy reference formulations of the same objectives."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from webly.multisource import _mdahs as A
+
+
+def _psd(n, rng, rank=None):
+    F = rng.normal(size=(n, rank or n))
+    return F @ F.T / n + 0.1 * np.eye(n)
+
+
+@pytest.mark.parametrize("solver", ["libsvm", "smo"])
+def test_simplex_qp_matches_cvxpy(solver):
+    rng = np.random.default_rng(0)
+    Q = _psd(30, rng, rank=5)
+    a, info = A.solve_simplex_qp(Q, tol=1e-6, solver=solver)
+    x = cp.Variable(30)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, cp.psd_wrap(Q))), [x >= 0, cp.sum(x) == 1])
+    prob.solve()
+    assert info["status"] == "converged"
+    assert a.min() >= 0 and abs(a.sum() - 1) < 1e-12
+    assert info["objective"] == pytest.approx(prob.value, rel=1e-4)
+    assert np.abs(a - x.value).max() < 1e-2
+
+
+def _weights_reference(q, norm, eta):
+    mu = cp.Variable(q.shape, nonneg=True)
+    groups = sum(cp.norm(mu[:, t], 2) for t in range(q.shape[1]))
+    cons = [groups <= 1] if norm == "l21" else [(1 - eta) * groups + eta * cp.sum_squares(mu) <= 1]
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.multiply(q, cp.inv_pos(mu)))), cons)
+    prob.solve()
+    return mu.value, prob.value
+
+
+@pytest.mark.parametrize("norm,eta", [("l21", 0.0), ("elastic-net", 0.3), ("elastic-net", 0.8)])
+def test_closed_form_weights_match_cvxpy(norm, eta):
+    rng = np.random.default_rng(1)
+    q = rng.uniform(0.1, 2.0, size=(4, 3))
+    mu = A.update_group_weights(q, norm, eta)
+    ref_mu, ref_val = _weights_reference(q, norm, eta)
+    assert np.sum(q / mu) == pytest.approx(ref_val, rel=1e-4)
+    assert np.abs(mu - ref_mu).max() < 1e-3
+    assert A._constraint(mu, norm, eta) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_labelling_is_never_all_negative_nor_all_positive():
+    # the released code could propose an all-negative labelling when every score is negative
+    for scores in (-np.ones(20), -np.arange(20.0), np.ones(20)):
+        for br in (0.0, 0.5, 5.0):
+            y = A.balanced_labelling(scores, A.positive_band(0.1, 20, br))
+            assert 1 <= np.sum(y > 0) <= 19
+    lo, hi = A.positive_band(0.1, 100, 0.5)
+    assert (lo, hi) == (6, 15)  # r n / (1 + br) .. r n (1 + br)
+    y = A.balanced_labelling(np.linspace(1, -1, 100), (lo, hi))
+    assert np.sum(y > 0) == 15  # 50 positive scores, capped by the ratio rule
+
+
+def _tiny_problem(rng, theta=0.5):
+    n_s, n_t = 6, 6
+    Xs = [rng.normal(size=(n_s, 2)), rng.normal(size=(n_s, 2)) + 1.0]
+    Xt = rng.normal(size=(n_t, 2))
+    lin = lambda P, R: P @ R.T + 1.0  # noqa: E731
+    kernels = [{"source": s, "feature": 0, "K_ss": lin(Xs[s], Xs[s]), "K_st": lin(Xs[s], Xt)}
+               for s in range(2)]
+    K_tt = [lin(Xt, Xt)]
+    y_src = np.tile([1.0, -1.0], n_s)
+    prior = rng.normal(size=(n_t, 2))
+    D_src = np.full(2 * n_s, 1.0)
+    problem = A.MDAHSProblem(kernels, K_tt, [slice(0, n_s), slice(n_s, 2 * n_s)], y_src, prior,
+                             theta, D_src, 10.0)
+    # full (n, n) base kernels for the reference
+    n = 2 * n_s + n_t
+    full = []
+    for s in range(2):
+        K = np.zeros((n, n))
+        rows = np.r_[np.arange(s * n_s, (s + 1) * n_s), np.arange(2 * n_s, n)]
+        Z = np.vstack([Xs[s], Xt])
+        K[np.ix_(rows, rows)] = lin(Z, Z)
+        K[2 * n_s:, 2 * n_s:] += np.outer(prior[:, s], prior[:, s]) / theta
+        full.append(K)
+    D = np.r_[D_src, np.full(n_t, 0.1)]
+    return problem, full, D, y_src
+
+
+def test_problem_hessian_matches_explicit_sum():
+    rng = np.random.default_rng(2)
+    problem, full, D, y_src = _tiny_problem(rng)
+    Y = np.column_stack([np.sign(rng.normal(size=6)), np.sign(rng.normal(size=6))])
+    mu = rng.uniform(0.1, 1.0, size=(2, 2))
+    Q = problem.build_Q(mu, Y).copy()
+    ref = np.diag(D)
+    for k in range(2):
+        for t in range(2):
+            yt = np.r_[y_src, Y[:, t]]
+            ref += mu[k, t] * full[k] * np.outer(yt, yt)
+    assert np.allclose(Q, ref)
+    a = rng.dirichlet(np.ones(18))
+    c = problem.kernel_values(a, Y)
+    for k in range(2):
+        for t in range(2):
+            ay = a * np.r_[y_src, Y[:, t]]
+            assert c[k, t] == pytest.approx(ay @ full[k] @ ay)
+
+
+def test_mkl_alternation_reaches_the_cvxpy_saddle_value():
+    rng = np.random.default_rng(3)
+    problem, full, D, y_src = _tiny_problem(rng)
+    init = [np.sign(rng.normal(size=6)) for _ in range(2)]
+    init = [np.where(y == 0, 1.0, y) for y in init]
+    sol, info = A.mdahs_binary(problem, init, ratio=0.5, max_cutting_plane_iter=0,
+                               max_mkl_iter=300, mkl_tol=1e-9, tol=1e-8)
+    Y = sol["Y"]
+    # rho* = max_mu min_a a'Q(mu)a = min_a [max_t ||c_t(a)||_2 + a'Da]  (minimax, l_{2,1} dual norm)
+    n = 18
+    a = cp.Variable(n, nonneg=True)
+    u = cp.Variable((2, Y.shape[1]))
+    cons = [cp.sum(a) == 1]
+    for k in range(2):
+        w, V = np.linalg.eigh(full[k])
+        L = V * np.sqrt(np.maximum(w, 0))
+        for t in range(Y.shape[1]):
+            yt = np.r_[y_src, Y[:, t]]
+            cons.append(u[k, t] >= cp.sum_squares(L.T @ cp.multiply(yt, a)))
+    obj = cp.max(cp.hstack([cp.norm(u[:, t], 2) for t in range(Y.shape[1])])) + D @ cp.square(a)
+    prob = cp.Problem(cp.Minimize(obj), cons)
+    prob.solve()
+    assert sol["rho"] == pytest.approx(prob.value, rel=2e-3)
+    assert A._constraint(sol["mu"], "l21", 0) == pytest.approx(1.0)
+
+
+def test_cutting_plane_adds_labellings_and_keeps_band():
+    rng = np.random.default_rng(4)
+    problem, _, _, _ = _tiny_problem(rng)
+    init = [np.array([1.0, -1, -1, 1, -1, -1])]
+    sol, info = A.mdahs_binary(problem, init, ratio=0.5, balance_ratios=(0.0, 0.5),
+                               max_cutting_plane_iter=3)
+    lo, hi = A.positive_band(0.5, 6, 0.5)
+    for t in range(1, sol["Y"].shape[1]):
+        assert lo <= np.sum(sol["Y"][:, t] > 0) <= hi
+    assert info["n_qp"] >= 1 and info["status"] in ("converged", "max_iter")

@@ -1,0 +1,23 @@
+"""Multi-source adaptation from heterogeneous web sources (DESIGN.md section 3.3).
+
+* :class:`MDAHS`, :class:`MDAHSPlus` (text as privileged information), :class:`MDAHSPlusENR`
+  (elastic-net-like source weights): source weights, target pseudo-labels and a target
+  classifier learned together (Chen, Duan, Xu CVPR 2013; Niu et al. T-NNLS 2017);
+* baselines :class:`UniformSourcesClassifier` (average of per-source classifiers) and
+  :class:`SingleSourceClassifier` (one source; the ``best-source`` oracle picks among them
+  after evaluation); the pooled SVM is :class:`webly.baselines.SVMClassifier` on all rows;
+* :class:`MultiSourceData` / :class:`GroupedFeatures`: sources with their own feature types,
+  a target with all of them, keyframe-averaged (image-to-video) kernels;
+* the algorithms on plain arrays in :mod:`webly.multisource._mdahs`; dataset loaders in
+  :mod:`webly.multisource.datasets`.
+"""
+
+from ._classes import (MDAHS, MDAHSPlus, MDAHSPlusENR, SingleSourceClassifier,
+                       UniformSourcesClassifier)
+from ._mdahs import (balanced_labelling, mdahs_binary, positive_band, solve_simplex_qp,
+                     update_group_weights)
+from .data import GroupedFeatures, MultiSourceData
+
+__all__ = ["MDAHS", "MDAHSPlus", "MDAHSPlusENR", "UniformSourcesClassifier",
+           "SingleSourceClassifier", "MultiSourceData", "GroupedFeatures", "mdahs_binary",
+           "solve_simplex_qp", "update_group_weights", "positive_band", "balanced_labelling"]

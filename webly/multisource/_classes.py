@@ -1,0 +1,784 @@
+"""Multi-source estimators: MDA-HS, MDA-HS+, MDA-HS+ENR and the per-source baselines.
+
+All estimators fit ``fit(X, y, *, sources=None, X_target=None)`` (MDA-HS+ also ``X_priv``) on
+flat source rows sharing one feature space, or ``fit_multisource(data)`` on a
+:class:`~webly.multisource.MultiSourceData` with heterogeneous feature types. After fitting,
+every classifier is a kernel expansion over its support rows, one term per feature type::
+
+    f_c(x) = ( sum_m sum_j coef_{m,j,c} (k_m(x_m, z_{m,j}) + 1) ) / norm_c
+
+so ``decision_function`` takes new target rows: an array in the one-feature-space case, or a
+dict ``{feature type: block}`` (arrays or :class:`~webly.multisource.GroupedFeatures`) in the
+heterogeneous case.
+"""
+
+import logging
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
+                    encode_targets, one_vs_rest, stack_decisions, validate_data)
+from ..errors import DataError
+from ..kernels import Kernel
+from . import _mdahs as A
+from .data import (DEFAULT_FEATURE, GroupedFeatures, MultiSourceData, _check_block,
+                   block_kernel, concat_samples, n_features_of, rows_of, take_samples)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MDAHS", "MDAHSPlus", "MDAHSPlusENR", "UniformSourcesClassifier",
+           "SingleSourceClassifier"]
+
+
+class _KernelBlocks:
+    """Kernels of a MultiSourceData: one bandwidth per feature type, blocks per (source, type)."""
+
+    def __init__(self, data, kernels, with_target):
+        self.data = data
+        self.kernels = kernels
+        names = data.source_names
+        self.K_ss, self.K_st = {}, {}
+        for s in names:
+            for m, block in data.sources[s].items():
+                self.K_ss[s, m] = block_kernel(kernels[m], block, block) + 1.0
+                if with_target:
+                    self.K_st[s, m] = block_kernel(kernels[m], block, data.target[m]) + 1.0
+        self.K_tt = {}
+        if with_target:
+            for m in data.feature_types:
+                T = data.target[m]
+                self.K_tt[m] = block_kernel(kernels[m], T, T) + 1.0
+
+    def mean_source_kernel(self, s):
+        ms = list(self.data.sources[s])
+        return sum(self.K_ss[s, m] for m in ms) / len(ms)
+
+    def mean_source_target_kernel(self, s):
+        ms = list(self.data.sources[s])
+        return sum(self.K_st[s, m] for m in ms) / len(ms)
+
+
+class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
+    """Plumbing shared by the multi-source estimators: data, kernels, per-source classifiers."""
+
+    _parameter_constraints = {
+        "C_source": [Interval(Real, 0, None, closed="neither")],
+        "kernel": [StrOptions({"rbf", "linear"})],
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
+        "solver": [StrOptions({"libsvm", "smo"})],
+    }
+
+    # ------------------------------------------------------------------ data
+    def _data_from_arrays(self, X, y, sources, X_target, X_priv=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        n = X.shape[0]
+        sources = check_row_metadata("sources", sources, n)
+        if X_target is not None:
+            X_target = check_row_features("X_target", X_target, allow_sparse=False)
+            if X_target.shape[1] != X.shape[1]:
+                raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                            f"{X.shape[1]}; use the same feature extractor")
+        if X_priv is not None:
+            X_priv = check_row_features("X_priv", X_priv, n)
+        self._feature_input = "array"
+        return MultiSourceData.from_arrays(X, y, sources, X_target, X_priv)
+
+    def _setup(self, data):
+        """Classes, per-source label indices and fitted kernels (bandwidth per feature type)."""
+        if not isinstance(data, MultiSourceData):
+            raise DataError("data", "give a webly.multisource.MultiSourceData")
+        self.classes_, y_idx = encode_targets(data.all_labels())
+        self.sources_ = list(data.source_names)
+        self.feature_types_ = list(data.feature_types)
+        self._dims = {m: None for m in data.feature_types}
+        for s in data.source_names:
+            for m, b in data.sources[s].items():
+                self._dims[m] = n_features_of(b)
+        bounds = np.cumsum([0] + [data.n_source(s) for s in data.source_names])
+        self._slices = [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(len(bounds) - 1)]
+        use_target = self._uses_target() and data.target is not None
+        kernels = {}
+        for m in data.feature_types:
+            rows = [rows_of(data.sources[s][m]) for s in data.source_names if m in data.sources[s]]
+            if use_target:
+                rows.append(rows_of(data.target[m]))
+            kernels[m] = Kernel(self.kernel, self.gamma).fit(np.vstack(rows))
+        self.kernels_ = kernels
+        return y_idx, _KernelBlocks(data, kernels, use_target)
+
+    def _uses_target(self):
+        return False
+
+    def _source_classifier(self, blocks, s_pos, y_pm):
+        """Unit-norm L2-loss SVM of one source: coefficients over its rows."""
+        s = self.sources_[s_pos]
+        y_s = y_pm[self._slices[s_pos]]
+        beta, info = A.l2svm_source_classifier(blocks.mean_source_kernel(s), y_s, C=self.C_source,
+                                               tol=self.tol, max_iter=self.max_iter,
+                                               solver=self.solver)
+        if info["status"] != "converged":
+            warnings.warn(f"source {s!r}: L2-SVM did not converge ({info['status']})",
+                          ConvergenceWarning, stacklevel=3)
+        return beta
+
+    # ------------------------------------------------------------------ expansion
+    def _store_expansion(self, data, coefs, norms):
+        """Keep the support rows of each feature type and their coefficients per model.
+
+        ``coefs[m]`` is ``(source_coefs, target_coefs)``: ``source_coefs[s]`` (n_s, n_models)
+        for each source having m, ``target_coefs`` (n_t, n_models) or None.
+        """
+        self.expansion_ = {}
+        for m in data.feature_types:
+            src_c, tgt_c = coefs[m]
+            blocks, cols = [], []
+            for s in data.source_names:
+                if s in src_c:
+                    C = src_c[s]
+                    keep = np.flatnonzero(np.any(C != 0, axis=1))
+                    blocks.append(take_samples(data.sources[s][m], keep))
+                    cols.append(C[keep])
+            if tgt_c is not None:
+                keep = np.flatnonzero(np.any(tgt_c != 0, axis=1))
+                blocks.append(take_samples(data.target[m], keep))
+                cols.append(tgt_c[keep])
+            self.expansion_[m] = (concat_samples(blocks), np.vstack(cols))
+        self.norm_ = np.asarray(norms, dtype=np.float64)
+        self.offset_ = np.zeros(len(self.norm_))
+
+    def _features_for_predict(self, X):
+        if isinstance(X, dict):
+            out, n = {}, None
+            for m in self.feature_types_:
+                if m not in X:
+                    raise DataError("X", f"lacks feature type {m!r}; give every feature type the "
+                                         f"model was fitted with: {self.feature_types_}")
+                block, n = _check_block(f"X[{m!r}]", X[m], n)
+                if n_features_of(block) != self._dims[m]:
+                    raise DataError(f"X[{m!r}]", f"has {n_features_of(block)} features, expected "
+                                                 f"{self._dims[m]}")
+                out[m] = block
+            return out, n
+        if getattr(self, "_feature_input", "array") != "array":
+            raise DataError("X", "this model was fitted on several feature types; give a dict "
+                                 "{feature type: rows}")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return {DEFAULT_FEATURE: X}, X.shape[0]
+
+    def decision_function(self, X):
+        """Scores of new target rows: (n,) for two classes, (n, C) otherwise.
+
+        X is an (n, d) array when the model was fitted on one feature space, else a dict
+        ``{feature type: array or GroupedFeatures}`` with every fitted feature type.
+        """
+        check_is_fitted(self)
+        feats, n = self._features_for_predict(X)
+        total = np.zeros((n, len(self.norm_))) + self.offset_
+        for m, (pool, coef) in self.expansion_.items():
+            if coef.shape[0]:
+                total += (block_kernel(self.kernels_[m], feats[m], pool) + 1.0) @ coef
+        return stack_decisions(list((total / self.norm_).T))
+
+
+class _SourceEnsemble(_MultiSourceBase):
+    """Per-source L2-loss SVMs (unit-norm weights) averaged with fixed source weights."""
+
+    def _chosen_sources(self):
+        return list(range(len(self.sources_)))
+
+    def _fit_data(self, data):
+        y_idx, blocks = self._setup(data)
+        chosen = self._chosen_sources()
+
+        def fit_binary(k, y_pm):
+            return {s: self._source_classifier(blocks, s, y_pm) for s in chosen}
+
+        models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
+        w = 1.0 / len(chosen)
+        coefs = {}
+        for m in data.feature_types:
+            src = {}
+            for s in chosen:
+                name = self.sources_[s]
+                if m in data.sources[name]:
+                    nf = len(data.sources[name])
+                    src[name] = np.column_stack([mod[s] for mod in models]) * (w / nf)
+            coefs[m] = (src, None)
+        self._store_expansion(data, coefs, np.ones(len(models)))
+        self.source_weights_ = {self.sources_[s]: (w if s in chosen else 0.0)
+                                for s in range(len(self.sources_))}
+        return self
+
+    def fit_multisource(self, data):
+        """Fit on a :class:`~webly.multisource.MultiSourceData` (its target is not used)."""
+        self._validate_params()
+        self._feature_input = "dict"
+        return self._fit_data(data)
+
+
+class UniformSourcesClassifier(_SourceEnsemble):
+    """Baseline ``uniform-sources``: the average of per-source classifiers.
+
+    One L2-loss SVM per source (on the source's own feature types; several types share an
+    averaged kernel), with normalised weights ``||w_s|| = 1`` as in MDA-HS's prior; the decision
+    is ``(1/S) sum_s f_s(x)`` per one-vs-rest class. The target rows are not used.
+
+    Parameters
+    ----------
+    C_source : float, default=1.0
+        Squared-loss weight of the per-source L2-loss SVMs.
+    kernel : {"rbf", "linear"}, default="rbf"
+    gamma : float or None, default=None
+        RBF bandwidth; None applies 1 / mean squared distance over the source rows (per feature
+        type).
+    tol : float, default=1e-3
+        Relative KKT tolerance of the QPs.
+    max_iter : int or None, default=None
+        Iteration limit per QP (None: none).
+    n_jobs : int or None, default=None
+        Threads for the one-vs-rest problems.
+    solver : {"libsvm", "smo"}, default="libsvm"
+        QP solver (:func:`~webly.multisource._mdahs.solve_simplex_qp`): libsvm's one-class
+        solver on the precomputed Hessian (fast, cold starts) or webly's SMO (warm starts).
+
+    Attributes
+    ----------
+    classes_, sources_ : arrays of class labels and source names
+    source_weights_ : dict
+        ``{source: 1/S}``.
+    kernels_ : dict of webly.kernels.Kernel, one per feature type
+    expansion_ : dict
+        ``{feature type: (support rows, coefficients (n_sv, n_models))}``.
+
+    References
+    ----------
+    L. Chen, L. Duan, D. Xu. Event recognition in videos by learning from heterogeneous web
+    sources. CVPR 2013 (the "average of source classifiers" baseline).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 2)); y = (X[:, 0] > 0).astype(int); s = np.repeat(["a", "b"], 40)
+    >>> clf = UniformSourcesClassifier().fit(X, y, sources=s)
+    >>> float((clf.predict(X) == y).mean()) > 0.9
+    True
+    """
+
+    def __init__(self, C_source=1.0, kernel="rbf", gamma=None, tol=1e-3, max_iter=None,
+                 n_jobs=None, solver="libsvm"):
+        self.C_source = C_source
+        self.kernel = kernel
+        self.gamma = gamma
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.solver = solver
+
+    def fit(self, X, y, *, sources=None):
+        """Fit one classifier per source on rows X (labels y, source of each row ``sources``)."""
+        self._validate_params()
+        return self._fit_data(self._data_from_arrays(X, y, sources, None))
+
+
+class SingleSourceClassifier(_SourceEnsemble):
+    """One source's L2-loss SVM alone (used for the ``best-source`` oracle reference).
+
+    ``best-source`` picks, *after* evaluation, the single source whose classifier is best on the
+    target's labels: an oracle that no method can use (target labels are unknown at fit time).
+    This estimator never sees target labels; a benchmark runs it once per source position and
+    the report takes the best (clearly marked as an oracle reference).
+
+    Parameters
+    ----------
+    source : int or str, default=0
+        The source to train on: a name, or a position in the *sorted* source names (so that a
+        config can say "the first source" whatever the names of a sweep's sources are).
+    C_source, kernel, gamma, tol, max_iter, n_jobs
+        As :class:`UniformSourcesClassifier`.
+
+    Attributes
+    ----------
+    source_ : str
+        The source used.
+    classes_, sources_, source_weights_, kernels_, expansion_
+        As :class:`UniformSourcesClassifier` (weight 1 on ``source_``).
+    """
+
+    _parameter_constraints = {**_MultiSourceBase._parameter_constraints,
+                              "source": [Integral, str]}
+
+    def __init__(self, source=0, C_source=1.0, kernel="rbf", gamma=None, tol=1e-3,
+                 max_iter=None, n_jobs=None, solver="libsvm"):
+        self.source = source
+        self.C_source = C_source
+        self.kernel = kernel
+        self.gamma = gamma
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.solver = solver
+
+    def _chosen_sources(self):
+        return [0]
+
+    def fit(self, X, y, *, sources=None):
+        """Fit the chosen source's classifier (rows of other sources are ignored)."""
+        self._validate_params()
+        data = self._data_from_arrays(X, y, sources, None)
+        names = data.source_names
+        if isinstance(self.source, str):
+            if self.source not in names:
+                raise DataError("source", f"unknown source {self.source!r}; sources are {names}")
+            chosen = self.source
+        else:
+            ordered = sorted(names)
+            if not 0 <= self.source < len(ordered):
+                raise DataError("source", f"position {self.source} is out of range: there are "
+                                          f"{len(ordered)} sources ({ordered})")
+            chosen = ordered[self.source]
+        one = MultiSourceData(sources={chosen: data.sources[chosen]},
+                              labels={chosen: data.labels[chosen]})
+        self._fit_data(one)
+        self.source_ = chosen
+        self.source_weights_ = {s: float(s == chosen) for s in names}
+        return self
+
+
+class MDAHS(_MultiSourceBase):
+    """MDA-HS: multi-domain adaptation with heterogeneous sources (transductive + inductive).
+
+    Learns source weights, pseudo-labels of the unlabelled target rows and a target classifier
+    together (Chen, Duan & Xu 2013; Niu et al. 2017), one-vs-rest over classes:
+
+    1. **Source prior.** Per source s, an L2-loss SVM ``f_s`` on the source's own feature types,
+       normalised to ``||w_s|| = 1``; its values ``p_s`` on the target rows add
+       ``p_s p_s' / theta`` to the target block of source s's kernels.
+    2. **Base kernels.** One per (source, feature type): feature type m on the rows of source s
+       plus the target rows (Gaussian, bandwidth 1 / mean squared distance over all rows of that
+       type, plus 1 for the bias). Image-to-video kernels average over keyframes
+       (:class:`~webly.multisource.GroupedFeatures`).
+    3. **Label-generating max-margin clustering with group MKL.** For candidate target
+       labellings ``y_t``, ``min_mu max_{a in simplex} -1/2 a'(sum_{k,t} mu_{k,t} K_k∘y_t y_t'
+       + D)a`` with ``D = diag(1/C_source)`` on source rows and ``diag(1/C_target)`` on target
+       rows, ``sum_t ||mu_{.,t}||_2 <= 1`` (or the elastic-net-like constraint, see
+       ``weight_norm``); ``mu`` by its closed-form update, the labellings by a cutting plane
+       that starts from each source classifier's labelling of the target and adds the most
+       violated labelling, whose number of positives lies in ``[r n_t / (1 + br),
+       r n_t (1 + br)]`` (``r`` the class's fraction of source rows, each ``br`` in
+       ``balance_ratios`` tried; never all-negative). See :mod:`webly.multisource._mdahs`.
+    4. **Prediction.** The target classifier ``f(x) = sum_{k,t} mu_{k,t} sum_i a_i y_{t,i}
+       K_k(x_i, x)`` (source priors included) divided by the margin ``rho = a'Qa``; it scores the
+       target rows seen at fit (transductive) and new target rows (inductive).
+
+    **Source weights**: ``source_weights_[s]`` is the share of source s in the kernel weights,
+    ``sum_{m,t} mu_{(s,m),t} / sum mu``, averaged over the one-vs-rest problems.
+
+    **Without** ``X_target`` (e.g. in scikit-learn's checks) there is nothing to adapt to: the
+    model is the uniform average of the source classifiers (:class:`UniformSourcesClassifier`)
+    and the source weights are uniform. Without ``sources`` all rows are one source.
+
+    **Heterogeneous feature types** (sources with different features, target with all): build a
+    :class:`~webly.multisource.MultiSourceData` and call :meth:`fit_multisource`;
+    ``decision_function``/``predict`` then take a dict ``{feature type: rows}``.
+
+    Parameters
+    ----------
+    C_source : float, default=1.0
+        ``C_s``: squared-loss weight of source rows (and of the per-source classifiers).
+    C_target : float, default=10.0
+        ``C_t``: squared-loss weight of target rows (pseudo-labels).
+    theta : float, default=0.01
+        Strength of the source prior: ``p_s p_s' / theta`` is added to the target kernel.
+    kernel : {"rbf", "linear"}, default="rbf"
+    gamma : float or None, default=None
+        RBF bandwidth; None applies 1 / mean squared distance per feature type (source and target
+        rows).
+    balance_ratios : tuple of float >= 0, default=(0.0, 0.5)
+        ``br`` values of the pseudo-label class-balance rule, tried together at every cutting-plane
+        round (the first also balances the initial source labellings).
+    weight_norm : {"l21", "elastic-net"}, default="l21"
+        Constraint of the kernel weights: ``sum_t ||mu_{.,t}||_2 <= 1``, or the elastic-net-like
+        ``(1 - l2_ratio) sum_t ||mu_{.,t}||_2 + l2_ratio ||mu||_2^2 <= 1`` (MDA-HS+ENR).
+    l2_ratio : float in [0, 1], default=0.5
+        Weight of the squared l2 term of the elastic-net-like constraint.
+    max_cutting_plane_iter : int, default=5
+        Labellings added at most (cutting-plane rounds).
+    max_mkl_iter : int, default=10
+        QP / weight-update alternations per round.
+    mkl_tol : float, default=1e-3
+        Relative change of the margin that ends the alternation.
+    tol : float, default=1e-3
+        Relative KKT tolerance of every QP.
+    max_iter : int or None, default=None
+        Iteration limit per QP (None: none).
+    n_jobs : int or None, default=None
+        Threads for the one-vs-rest problems.
+    solver : {"libsvm", "smo"}, default="libsvm"
+        QP solver (:func:`~webly.multisource._mdahs.solve_simplex_qp`): libsvm's one-class
+        solver on the precomputed Hessian (fast, cold starts) or webly's SMO (warm starts).
+    source_block : {"weighted", "fixed"}, default="weighted"
+        ``weighted``: the exact formulation above (kernel k, source block included, is scaled
+        by ``mu``). ``fixed``: the source-source block of each base kernel keeps weight
+        ``1/|F_s|`` and ``mu`` scales only the blocks that touch the target (an experimental
+        variant: the weight update then uses the target-facing part of ``c``).
+    balance_sources : bool, default=True
+        Give every source the same total loss weight: the rows of source s get
+        ``C_source * mean_size / n_s`` instead of ``C_source``. Without it a large source owns
+        most of the dual mass and hence most of the kernel weight, whatever its relevance to
+        the target.
+
+    Attributes
+    ----------
+    classes_ : (C,) array
+    sources_ : list of str
+    feature_types_ : list of str
+    source_weights_ : dict
+        ``{source: weight}``, weights summing to 1.
+    source_weights_per_model_ : (n_models, S) array
+    kernel_weights_ : list of (n_kernels, T) arrays
+        ``mu`` of each one-vs-rest problem (rows: ``kernel_names_``, columns: labellings).
+    kernel_names_ : list of (source, feature type)
+    target_labels_ : (n_t,) array
+        Predicted classes of the target rows seen at fit (None without them).
+    n_iter_ : (n_models,) int array
+        Cutting-plane rounds.
+    rho_ : (n_models,) array
+        Margins ``a'Qa``.
+    kernels_, expansion_, norm_
+        Kernels per feature type and the kernel expansion used by ``decision_function``.
+
+    References
+    ----------
+    L. Chen, L. Duan, D. Xu. Event recognition in videos by learning from heterogeneous web
+    sources. CVPR 2013.
+
+    L. Niu, X. Xu, L. Chen, L. Duan, D. Xu. Action and event recognition in videos by learning
+    from heterogeneous web sources. IEEE T-NNLS 28(6), 2017.
+
+    Y.-F. Li, I. W. Tsang, J. T. Kwok, Z.-H. Zhou. Tighter and convex maximum margin clustering.
+    AISTATS 2009 (label-generating MMC).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 2)); y = (X[:, 0] > 0).astype(int); s = np.repeat(["a", "b"], 40)
+    >>> Xt = rng.normal(size=(40, 2))
+    >>> clf = MDAHS().fit(X, y, sources=s, X_target=Xt)
+    >>> float((clf.predict(Xt) == (Xt[:, 0] > 0)).mean()) > 0.9
+    True
+    >>> sorted(clf.source_weights_)
+    ['a', 'b']
+    """
+
+    _parameter_constraints = {
+        **_MultiSourceBase._parameter_constraints,
+        "C_target": [Interval(Real, 0, None, closed="neither")],
+        "theta": [Interval(Real, 0, None, closed="neither")],
+        "balance_ratios": ["array-like"],
+        "weight_norm": [StrOptions({"l21", "elastic-net"})],
+        "l2_ratio": [Interval(Real, 0, 1, closed="both")],
+        "max_cutting_plane_iter": [Interval(Integral, 0, None, closed="left")],
+        "max_mkl_iter": [Interval(Integral, 1, None, closed="left")],
+        "mkl_tol": [Interval(Real, 0, None, closed="left")],
+        "balance_sources": ["boolean"],
+        "source_block": [StrOptions({"fixed", "weighted"})],
+    }
+
+    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
+                 balance_ratios=(0.0, 0.5), weight_norm="l21", l2_ratio=0.5,
+                 max_cutting_plane_iter=5, max_mkl_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
+                 source_block="weighted"):
+        self.C_source = C_source
+        self.C_target = C_target
+        self.theta = theta
+        self.kernel = kernel
+        self.gamma = gamma
+        self.balance_ratios = balance_ratios
+        self.weight_norm = weight_norm
+        self.l2_ratio = l2_ratio
+        self.max_cutting_plane_iter = max_cutting_plane_iter
+        self.max_mkl_iter = max_mkl_iter
+        self.mkl_tol = mkl_tol
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.solver = solver
+        self.balance_sources = balance_sources
+        self.source_block = source_block
+
+    def _uses_target(self):
+        return True
+
+    def _check_balance(self):
+        br = np.atleast_1d(np.asarray(self.balance_ratios, dtype=np.float64))
+        if br.ndim != 1 or br.size == 0 or not np.all(np.isfinite(br)) or np.any(br < 0):
+            raise DataError("balance_ratios", f"give one or more numbers >= 0, got "
+                                              f"{self.balance_ratios!r}")
+        return [float(b) for b in br]
+
+    def fit(self, X, y, *, sources=None, X_target=None):
+        """Fit on labelled source rows X (labels y, source name of each row) and target rows.
+
+        Parameters
+        ----------
+        X : (n, d) array
+            Source rows (all sources share the feature space).
+        y : (n,) array
+            Labels of the source rows.
+        sources : (n,) array or None
+            Source of each row; None means one source.
+        X_target : (n_t, d) array or None
+            Unlabelled target rows; None falls back to the uniform source average.
+        """
+        self._validate_params()
+        return self._fit_data(self._data_from_arrays(X, y, sources, X_target))
+
+    def fit_multisource(self, data):
+        """Fit on a :class:`~webly.multisource.MultiSourceData` (heterogeneous feature types)."""
+        self._validate_params()
+        self._feature_input = "dict"
+        return self._fit_data(data)
+
+    # the privileged term of the source block (MDA-HS+ overrides)
+    def _source_slack(self, data):
+        return np.full(sum(data.n_source(s) for s in data.source_names), 1.0 / self.C_source)
+
+    def _fit_data(self, data):
+        br = self._check_balance()
+        y_idx, blocks = self._setup(data)
+        names = self.sources_
+        S = len(names)
+        self.kernel_names_ = [(s, m) for s in names for m in data.sources[s]]
+        if data.target is None:
+            logger.info("MDA-HS: no target rows; using the uniform average of source classifiers")
+            self._fit_without_target(data, y_idx, blocks)
+            return self
+        D_src = self._source_slack(data)
+        if self.balance_sources:
+            sizes = np.array([data.n_source(s) for s in names], dtype=np.float64)
+            scale = np.repeat(sizes / sizes.mean(), sizes.astype(int))
+            D_src = D_src * scale if D_src.ndim == 1 else (
+                np.sqrt(scale)[:, None] * D_src * np.sqrt(scale)[None, :])
+        feat_pos = {m: i for i, m in enumerate(data.feature_types)}
+        K_tt = [blocks.K_tt[m] for m in data.feature_types]
+        n_t = data.n_target
+
+        def fit_binary(k, y_pm):
+            y_pm = y_pm.astype(np.float64)
+            betas = [self._source_classifier(blocks, s, y_pm) for s in range(S)]
+            prior = np.column_stack([blocks.mean_source_target_kernel(names[s]).T @ betas[s]
+                                     for s in range(S)])
+            # centred on the target rows: a source whose classifier is constant there (it does
+            # not rank the target at all) must not look like it agrees with unbalanced labellings
+            prior_mean = prior.mean(axis=0)
+            prior_scale = np.ones(S)
+            prior = prior - prior_mean
+            kern = [{"source": names.index(s), "feature": feat_pos[m],
+                     "K_ss": blocks.K_ss[s, m], "K_st": blocks.K_st[s, m]}
+                    for s, m in self.kernel_names_]
+            problem = A.MDAHSProblem(kern, K_tt, self._slices, y_pm, prior, self.theta, D_src,
+                                     self.C_target, self.source_block == "fixed")
+            ratio = float(np.mean(y_pm > 0))
+            band = A.positive_band(ratio, n_t, br[0])
+            init = [A.balanced_labelling(prior[:, s], band) for s in range(S)]
+            sol, info = A.mdahs_binary(
+                problem, init, ratio=ratio, balance_ratios=br, weight_norm=self.weight_norm,
+                l2_ratio=self.l2_ratio, max_cutting_plane_iter=self.max_cutting_plane_iter,
+                max_mkl_iter=self.max_mkl_iter, mkl_tol=self.mkl_tol, tol=self.tol,
+                max_iter=self.max_iter, solver=self.solver)
+            return {"betas": betas, "prior": prior, "prior_mean": prior_mean,
+                    "prior_scale": prior_scale, "sol": sol,
+                    "info": info, "y": y_pm}
+
+        models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
+        self._assemble(data, models)
+        return self
+
+    def _fit_without_target(self, data, y_idx, blocks):
+        S = len(self.sources_)
+
+        def fit_binary(k, y_pm):
+            return [self._source_classifier(blocks, s, y_pm.astype(np.float64)) for s in range(S)]
+
+        models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
+        coefs = {}
+        for m in data.feature_types:
+            src = {}
+            for s, name in enumerate(self.sources_):
+                if m in data.sources[name]:
+                    nf = len(data.sources[name])
+                    src[name] = np.column_stack([mod[s] for mod in models]) / (S * nf)
+            coefs[m] = (src, None)
+        self._store_expansion(data, coefs, np.ones(len(models)))
+        self.source_weights_per_model_ = np.full((len(models), S), 1.0 / S)
+        self.source_weights_ = {s: 1.0 / S for s in self.sources_}
+        self.kernel_weights_ = []
+        self.target_labels_ = None
+        self.n_iter_ = np.zeros(len(models), dtype=np.int64)
+        self.rho_ = np.ones(len(models))
+
+    def _assemble(self, data, models):
+        """Fold every model into one kernel expansion per feature type; source weights."""
+        names = self.sources_
+        S = len(names)
+        n_S = self._slices[-1].stop
+        n_models = len(models)
+        src_coef = {(s, m): np.zeros((data.n_source(s), n_models)) for s, m in self.kernel_names_}
+        tgt_coef = {m: np.zeros((data.n_target, n_models)) for m in data.feature_types}
+        weights = np.zeros((n_models, S))
+        offsets = np.zeros(n_models)
+        warn = []
+        for c, mod in enumerate(models):
+            sol, info = mod["sol"], mod["info"]
+            a, mu, Y = sol["a"], sol["mu"], sol["Y"]
+            v = a[:n_S] * mod["y"]
+            for j, (s, m) in enumerate(self.kernel_names_):
+                sp_ = names.index(s)
+                sl = self._slices[sp_]
+                nf = len(data.sources[s])
+                u = a[n_S:] * (Y @ mu[j])
+                src_coef[s, m][:, c] += mu[j].sum() * v[sl]
+                tgt_coef[m][:, c] += u
+                # prior term p_s(x) (p_s' u) / (theta nf): p_s(x) = sum_m' (K_m'+1) beta / nf
+                pi = float(mod["prior"][:, sp_] @ u) / (self.theta * nf * mod["prior_scale"][sp_])
+                for m2 in data.sources[s]:
+                    src_coef[s, m2][:, c] += pi * mod["betas"][sp_] / nf
+                offsets[c] -= pi * nf * mod["prior_mean"][sp_] / nf
+                weights[c, sp_] += mu[j].sum()
+            if not info["mkl_converged"] or info["status"] != "converged":
+                warn.append(f"class {self.classes_[c] if n_models > 1 else self.classes_[1]!r}: "
+                            f"cutting plane {info['status']}, MKL "
+                            f"{'converged' if info['mkl_converged'] else 'max_mkl_iter'}")
+        coefs = {m: ({s: src_coef[s, m] for s in names if m in data.sources[s]}, tgt_coef[m])
+                 for m in data.feature_types}
+        self.rho_ = np.array([mod["sol"]["rho"] for mod in models])
+        self._store_expansion(data, coefs, self.rho_)
+        self.offset_ = offsets
+        weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
+        self.source_weights_per_model_ = weights
+        self.source_weights_ = {s: float(w) for s, w in zip(names, weights.mean(axis=0))}
+        self.kernel_weights_ = [mod["sol"]["mu"] for mod in models]
+        self.n_iter_ = np.array([mod["info"]["n_iter"] for mod in models], dtype=np.int64)
+        scores = stack_decisions([mod["sol"]["target_scores"] / mod["sol"]["rho"]
+                                  for mod in models])
+        idx = (scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)
+        self.target_labels_ = self.classes_[idx]
+        if warn:
+            warnings.warn("MDA-HS stopped at an iteration limit: " + "; ".join(warn[:3]) +
+                          (" ..." if len(warn) > 3 else "") + " (raise max_cutting_plane_iter "
+                          "/ max_mkl_iter)", ConvergenceWarning, stacklevel=3)
+
+
+class MDAHSPlus(MDAHS):
+    """MDA-HS+: MDA-HS with the source rows' text as privileged information.
+
+    The slack of each source row is modelled by a correcting function of its text (learning
+    using privileged information with the squared loss, Li et al. 2016): the source block of
+    ``D`` becomes the L2-loss SVM+ closed form ``(1/C_s)(I - (I + (C_s/gamma_plus)(K~ + 1))^{-1})``
+    of the text kernel ``K~`` (:func:`webly.solvers.l2svmplus.l2svmplus_privileged_term`; linear
+    text kernels go through the Woodbury identity). Rows without text keep ``1/C_s``. Text is
+    needed only at fit; prediction is as MDA-HS. Without ``X_priv`` this is MDA-HS.
+
+    Parameters
+    ----------
+    gamma_plus : float, default=1.0
+        ``lambda'``: regularisation of the text correcting function.
+    kernel_priv : {"linear", "rbf"}, default="linear"
+        Text kernel.
+    (others)
+        As :class:`MDAHS`.
+
+    References
+    ----------
+    L. Niu, X. Xu, L. Chen, L. Duan, D. Xu. Action and event recognition in videos by learning
+    from heterogeneous web sources. IEEE T-NNLS 28(6), 2017.
+
+    W. Li, D. Dai, M. Tan, D. Xu, L. Van Gool. Fast algorithms for linear and kernel SVM+.
+    CVPR 2016.
+    """
+
+    _parameter_constraints = {
+        **MDAHS._parameter_constraints,
+        "gamma_plus": [Interval(Real, 0, None, closed="neither")],
+        "kernel_priv": [StrOptions({"linear", "rbf"})],
+    }
+
+    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
+                 balance_ratios=(0.0, 0.5), weight_norm="l21", l2_ratio=0.5,
+                 max_cutting_plane_iter=5, max_mkl_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
+                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear"):
+        super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
+                         gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
+                         l2_ratio=l2_ratio, max_cutting_plane_iter=max_cutting_plane_iter,
+                         max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
+                         n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
+                         source_block=source_block)
+        self.gamma_plus = gamma_plus
+        self.kernel_priv = kernel_priv
+
+    def fit(self, X, y, *, sources=None, X_target=None, X_priv=None):
+        """As :meth:`MDAHS.fit`, plus ``X_priv`` (n, d~): text features of the source rows."""
+        self._validate_params()
+        return self._fit_data(self._data_from_arrays(X, y, sources, X_target, X_priv))
+
+    def _source_slack(self, data):
+        from ..solvers.l2svmplus import l2svmplus_privileged_term
+
+        n_S = sum(data.n_source(s) for s in data.source_names)
+        if not data.privileged:
+            return np.full(n_S, 1.0 / self.C_source)
+        D = np.zeros((n_S, n_S))
+        rows, texts = [], []
+        for i, s in enumerate(data.source_names):
+            sl = self._slices[i]
+            if s in data.privileged:
+                rows.append(np.arange(sl.start, sl.stop))
+                texts.append(data.privileged[s])
+            else:
+                D[np.arange(sl.start, sl.stop), np.arange(sl.start, sl.stop)] = 1.0 / self.C_source
+        rows = np.concatenate(rows)
+        T = np.vstack(texts)
+        if self.kernel_priv == "linear":
+            P = l2svmplus_privileged_term(len(rows), self.C_source, self.gamma_plus, F_priv=T)
+        else:
+            self.kernel_priv_ = Kernel("rbf").fit(T)
+            P = l2svmplus_privileged_term(len(rows), self.C_source, self.gamma_plus,
+                                          K_priv=self.kernel_priv_(T))
+        D[np.ix_(rows, rows)] = P
+        return D
+
+
+class MDAHSPlusENR(MDAHSPlus):
+    """MDA-HS+ENR: MDA-HS+ with elastic-net-like kernel weights (``weight_norm="elastic-net"``).
+
+    The weight constraint ``(1 - l2_ratio) sum_t ||mu_{.,t}||_2 + l2_ratio ||mu||_2^2 <= 1``
+    mixes the group-sparse l_{2,1} ball with a squared l2 term that keeps weight on several
+    labellings and sources (Niu et al. 2017); the closed-form update is in
+    :func:`webly.multisource._mdahs.update_group_weights`. Parameters as :class:`MDAHSPlus`,
+    with ``weight_norm`` defaulting to ``"elastic-net"``.
+    """
+
+    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
+                 balance_ratios=(0.0, 0.5), weight_norm="elastic-net", l2_ratio=0.5,
+                 max_cutting_plane_iter=5, max_mkl_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
+                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear"):
+        super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
+                         gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
+                         l2_ratio=l2_ratio, max_cutting_plane_iter=max_cutting_plane_iter,
+                         max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
+                         n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
+                         source_block=source_block, gamma_plus=gamma_plus,
+                         kernel_priv=kernel_priv)
