@@ -32,8 +32,11 @@ class MiSVMPIClassifier(MILClassifierBase):
         Trade-off of the correcting function.
     rho : float in (0, 1], default=0.6
         Each positive bag keeps at least ``ceil(rho |B|)`` positive instances.
-    C_neg : float, default=1.0
-        Hinge weight of each negative instance.
+    C_neg : float or None, default=None
+        Hinge weight of each negative instance; None uses ``C`` (one weight for every instance,
+        as in an instance-level SVM+: with the authors' C = 0.1 and a fixed C_neg = 1 the
+        negatives outweigh the positives tenfold, which measured 0.62 vs 0.89 test accuracy on
+        web-digits at 40% noise).
     threshold : float, default=0.0
         Relabelling threshold on ``f``.
     max_rounds : int, default=20
@@ -55,14 +58,14 @@ class MiSVMPIClassifier(MILClassifierBase):
         **_BASE,
         "gamma_plus": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, 1, closed="right")],
-        "C_neg": [Interval(Real, 0, None, closed="neither")],
+        "C_neg": [Interval(Real, 0, None, closed="neither"), None],
         "threshold": [Real],
         "max_rounds": [Interval(Integral, 1, None, closed="left")],
         "kernel_priv": [StrOptions({"rbf", "linear"})],
         "gamma_priv": [Interval(Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=1.0, threshold=0.0, max_rounds=20,
+    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
                  kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
                  gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None):
         self.C = C
@@ -86,14 +89,15 @@ class MiSVMPIClassifier(MILClassifierBase):
 
     def _qp(self, ctx, labels, in_pos, K_priv):
         n = len(labels)
+        c_neg = self.C if self.C_neg is None else self.C_neg
         if K_priv is None:
-            upper = np.where(in_pos, self.C, self.C_neg)
+            upper = np.where(in_pos, self.C, c_neg)
             return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper)
         P = np.flatnonzero(in_pos)
         c = np.full(P.size, float(self.C))
         block = CorrectingBlock(P, K_priv, float(self.gamma_plus), (K_priv @ c) / self.gamma_plus,
                                 float(c.sum()), float(c.sum()))
-        upper = np.where(in_pos, np.inf, self.C_neg)
+        upper = np.where(in_pos, np.inf, c_neg)
         return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper,
                         blocks=(block,))
 
@@ -157,7 +161,7 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
         "B": [Interval(Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=1.0, threshold=0.0, max_rounds=20,
+    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
                  kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
                  gamma_priv=None, C2=1000.0, gamma2=1000.0, eps=0.0, B=None, tol=1e-3,
                  max_iter=None, n_jobs=None):
