@@ -78,3 +78,17 @@ def test_bad_parameters_name_the_field(kw, field):
     with pytest.raises(DataError) as info:
         make_web_digits(**kw)
     assert info.value.field == field
+
+
+def test_make_query_bags_turns_a_clean_set_into_noisy_bags(repo_root):
+    import os
+    from webly.dataset import WebDataset
+    from webly.synthetic import make_query_bags
+    clean = WebDataset.from_npz(os.path.join(repo_root, "datasets", "wikipedia_xmodal",
+                                             "wikipedia.npz"))
+    ds = make_query_bags(clean, n_bags_per_class=4, bag_size=10, noise_rate=0.3, random_state=0)
+    assert ds.n_rows == 400 and ds.n_bags == 40 and abs(ds.is_noisy.mean() - 0.3) < 1e-9
+    rows = ds.meta["row"].to_numpy()
+    assert np.array_equal(ds.X, clean.X[rows]) and np.array_equal(ds.y_true, clean.y[rows])
+    assert len(np.unique(rows)) == len(rows)  # drawn without replacement while rows last
+    assert ds.X_test is clean.X_test

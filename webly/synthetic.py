@@ -140,34 +140,11 @@ def make_web_digits(*, n_bags_per_class=8, bag_size=12, noise_rate=0.3, noise_ty
     idx = np.arange(len(labels))
     pool_idx, test_idx = train_test_split(idx, test_size=test_size, stratify=labels,
                                           random_state=rng.randint(2**31 - 1))
-    pool = {c: list(rng.permutation(pool_idx[labels[pool_idx] == c])) for c in range(C)}
-    queue = {c: [] for c in range(C)}
+    bags, query, true, img_idx, bag_j = simulate_query_bags(
+        labels, pool_idx, C, n_bags_per_class, bag_size, noise_rate, noise_type, rng)
+    src_names = np.array([sources[j % len(sources)] for j in bag_j])
 
-    def draw(c):
-        if not queue[c]:
-            queue[c] = list(rng.permutation(pool[c]))
-        return queue[c].pop()
-
-    n_wrong = int(round(noise_rate * bag_size))
-    rows = []
-    bag_id = 0
-    for c in range(C):
-        for j in range(n_bags_per_class):
-            src = sources[j % len(sources)]
-            wrong = np.zeros(bag_size, dtype=bool)
-            wrong[rng.choice(bag_size, size=n_wrong, replace=False)] = True
-            for w in wrong:
-                if not w:
-                    k = c
-                elif noise_type == "pair":
-                    k = (c + 1) % C
-                else:
-                    k = rng.choice([o for o in range(C) if o != c])
-                rows.append((bag_id, c, k, src, draw(k)))
-            bag_id += 1
-    bags, query, true, src_names, img_idx = (np.array(v) for v in zip(*rows))
-
-    X = np.empty((len(rows), 64))
+    X = np.empty((len(bags), 64))
     for s in dict.fromkeys(sources):
         m = src_names == s
         X[m] = corrupt(images[img_idx[m]], s, severity, rng).reshape(m.sum(), 64)
@@ -181,6 +158,72 @@ def make_web_digits(*, n_bags_per_class=8, bag_size=12, noise_rate=0.3, noise_ty
         X=X, y=names[query], bags=bags, X_priv=X_priv, source=src_names, y_true=names[true],
         meta=meta, X_test=X_test, y_test=names[labels[test_idx]], class_names=names,
         class_vectors=vectors, name="web-digits")
+
+
+def simulate_query_bags(labels, pool_idx, n_classes, n_bags_per_class, bag_size, noise_rate,
+                        noise_type, rng):
+    """Draw noisy query bags from a labelled pool (steps 2-3 of :func:`make_web_digits`).
+
+    Returns ``(bags, query, true, index, bag_number)`` per row: bag id, query class, true class,
+    the row's index into ``labels`` and the bag's number within its query.
+    """
+    C = n_classes
+    pool = {c: list(rng.permutation(pool_idx[labels[pool_idx] == c])) for c in range(C)}
+    queue = {c: [] for c in range(C)}
+    for c in range(C):
+        if not pool[c]:
+            raise DataError("y", f"class {c} has no rows to draw query bags from")
+
+    def draw(c):
+        if not queue[c]:
+            queue[c] = list(rng.permutation(pool[c]))
+        return queue[c].pop()
+
+    n_wrong = int(round(noise_rate * bag_size))
+    rows = []
+    bag_id = 0
+    for c in range(C):
+        for j in range(n_bags_per_class):
+            wrong = np.zeros(bag_size, dtype=bool)
+            wrong[rng.choice(bag_size, size=n_wrong, replace=False)] = True
+            for w in wrong:
+                if not w:
+                    k = c
+                elif noise_type == "pair":
+                    k = (c + 1) % C
+                else:
+                    k = rng.choice([o for o in range(C) if o != c])
+                rows.append((bag_id, c, k, draw(k), j))
+            bag_id += 1
+    return tuple(np.array(v) for v in zip(*rows))
+
+
+def make_query_bags(ds, *, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
+                    noise_type="uniform", random_state=0):
+    """Turn a cleanly labelled dataset into web-like query bags with wrong images.
+
+    The same simulation as steps 2-3 of :func:`make_web_digits`, applied to the training rows of
+    ``ds`` (their ``y`` taken as true labels): for each class, ``n_bags_per_class`` bags of
+    ``bag_size`` rows, exactly ``round(noise_rate * bag_size)`` of them from other classes. The
+    rows keep their features and privileged features; ``y`` becomes the query, ``y_true`` the
+    original label; the test set is kept.
+    """
+    _check_params(n_bags_per_class=n_bags_per_class, bag_size=bag_size, noise_rate=noise_rate,
+                  noise_type=noise_type, sources=("clean",), target="clean", severity=1.0,
+                  test_size=0.5, tag_noise=0.0, query_tag_rate=0.0, n_background_tags=0,
+                  tags_per_class=1, words_per_image=1)
+    rng = check_random_state(random_state)
+    names = ds.class_names
+    order = np.argsort(names)
+    codes = order[np.searchsorted(names[order], ds.y)]
+    bags, query, true, idx, _ = simulate_query_bags(
+        codes, np.arange(ds.n_rows), len(names), n_bags_per_class, bag_size, noise_rate,
+        noise_type, rng)
+    meta = pd.DataFrame({"row": idx, "is_noisy": query != true})
+    return WebDataset(X=ds.X[idx], y=names[query], bags=bags,
+                      X_priv=None if ds.X_priv is None else ds.X_priv[idx],
+                      y_true=names[true], meta=meta, X_test=ds.X_test, y_test=ds.y_test,
+                      class_names=names, class_vectors=ds.class_vectors, name=ds.name)
 
 
 def _tags(true, query, names, rng, n_background, per_class, n_words, tag_noise, query_rate):

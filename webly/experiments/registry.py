@@ -61,6 +61,8 @@ register_dataset("npz", "webly.experiments.registry:load_npz",
                  description="your features in an .npz (keys X, y, bags, X_priv, ...)")
 register_dataset("parquet", "webly.experiments.registry:load_parquet",
                  description="your features in a parquet file (columns X_*, y, bags, ...)")
+register_dataset("npz-query-bags", "webly.experiments.registry:load_npz_query_bags", seeded=True,
+                 description="a clean npz turned into noisy query bags (web-like MIL)")
 register_dataset("mil_csv", "webly.io:read_mil_csv",
                  description="bag CSV: bag_id,bag_label,f0,... (Musk, Elephant, Fox)")
 
@@ -121,6 +123,16 @@ def load_npz(path, train_per_class=None, random_state=None):
     from ..dataset import WebDataset
     ds = WebDataset.from_npz(path)
     return ds if train_per_class is None else ds.subsample_per_class(train_per_class, random_state)
+
+
+def load_npz_query_bags(path, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
+                        noise_type="uniform", random_state=None):
+    """An npz of cleanly labelled rows turned into noisy query bags (see make_query_bags)."""
+    from ..dataset import WebDataset
+    from ..synthetic import make_query_bags
+    return make_query_bags(WebDataset.from_npz(path), n_bags_per_class=n_bags_per_class,
+                           bag_size=bag_size, noise_rate=noise_rate, noise_type=noise_type,
+                           random_state=random_state)
 
 
 def load_parquet(path, train_per_class=None, random_state=None):
