@@ -15,6 +15,11 @@ from .errors import DataError
 from .fileio import atomic_path
 
 FORMAT_VERSION = 1
+# scikit-learn internals that skops does not trust by default but that hold only arrays/numbers
+_EXTRA_TRUSTED = {
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+}
 _META = "webly_model.json"
 _MODEL = "model.skops"
 
@@ -66,7 +71,8 @@ def load(path, *, trusted=()):
                                           f"webly reads format {FORMAT_VERSION}. Re-save the "
                                           "model with a matching webly version")
     untrusted = sio.get_untrusted_types(data=payload)
-    allowed = [t for t in untrusted if t.startswith("webly.") or t in set(trusted)]
+    allowed = [t for t in untrusted
+               if t.startswith("webly.") or t in _EXTRA_TRUSTED or t in set(trusted)]
     refused = sorted(set(untrusted) - set(allowed))
     if refused:
         raise DataError("trusted", f"{str(path)!r} contains types webly does not trust: "

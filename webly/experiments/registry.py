@@ -118,6 +118,16 @@ register_dataset("digit-domains", "webly.multisource.datasets:load_digit_domains
                  description="MNIST / USPS / optdigits / mfeat digits: 3 sources -> 1 target")
 
 
+register_method("SemanticVAE", "webly.semantic.vae:SemanticVAE",
+                description="VAE + classifier on class vectors, noisy rows down-weighted (Niu et al. CVPR 2018)")
+register_method("SemanticVAE-DA", "webly.semantic.vae:SemanticVAEDA",
+                description="SemanticVAE reconstructing the target too, then low-rank refinement")
+register_method("VAE-weighted", "webly.semantic.vae:VAEWeightedClassifier",
+                description="the same VAE weighting with a plain softmax head (no semantics)")
+register_method("MLP", "sklearn.neural_network:MLPClassifier",
+                description="scikit-learn MLP (softmax) on the noisy web labels")
+
+
 def load_npz(path, train_per_class=None, random_state=None):
     """An npz dataset; ``train_per_class`` keeps that many training rows per class (seeded)."""
     from ..dataset import WebDataset

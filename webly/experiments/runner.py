@@ -153,7 +153,11 @@ def _fit(spec, entry, train_ds, eval_part, seed, protocol):
 
 def _metric_values(est, ev, metrics, train_ds, fit_on="web"):
     """Metric name -> value for a fitted estimator on evaluation rows ``ev`` (X, y, bags)."""
-    scores = est.decision_function(ev["X"])
+    # scores for AP: decision_function, or class probabilities for estimators without one (MLP)
+    score_fn = getattr(est, "decision_function", None) or est.predict_proba
+    scores = score_fn(ev["X"])
+    if scores.ndim == 2 and scores.shape[1] == 2 and score_fn == getattr(est, "predict_proba", None):
+        scores = scores[:, 1]
     pred = est.predict(ev["X"])
     classes = est.classes_
     values = {}
