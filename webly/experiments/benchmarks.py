@@ -37,7 +37,7 @@ def _section_from_report(report_path, fig_src, fig_dst, rel_prefix):
     return "\n".join(lines).strip()
 
 
-def run_all(config_paths, scripts, output, figures_dir, threads, overrides=()):
+def run_all(config_paths, scripts, output, figures_dir, threads, overrides=(), skipped=()):
     """Run configs and scripts; write ``output``. Returns the list of (name, seconds, ok)."""
     from threadpoolctl import threadpool_limits
 
@@ -88,6 +88,9 @@ def run_all(config_paths, scripts, output, figures_dir, threads, overrides=()):
         *[f"| {n} | {s:.0f} |" for n, s, *_ in timings],
         "",
     ]
+    if skipped:
+        head += ["Not run in this invocation (no numbers below): "
+                 + ", ".join(f"`{p}`" for p in skipped) + ".", ""]
     write_text(output, "\n".join(head) + "\n" + "\n\n".join(sections) + "\n")
     return timings
 
@@ -107,13 +110,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     configs = sorted(glob.glob(args.configs))
     scripts = sorted(glob.glob(args.scripts))
+    skipped = []
     if args.only:
         keep = set(args.only.split(","))
         stem = lambda f: os.path.splitext(os.path.basename(f))[0]  # noqa: E731
+        skipped = [f for f in configs + scripts if stem(f) not in keep]
         configs = [c for c in configs if stem(c) in keep]
         scripts = [s for s in scripts if stem(s) in keep]
     try:
-        run_all(configs, scripts, args.output, args.figures_dir, args.threads, args.overrides)
+        run_all(configs, scripts, args.output, args.figures_dir, args.threads, args.overrides,
+                skipped)
     except WeblyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
