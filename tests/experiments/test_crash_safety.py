@@ -60,12 +60,17 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_resume_matches(tmp_path):
     pd.testing.assert_frame_equal(resumed[cols], clean[cols])
 
 
-def test_two_fresh_runs_give_byte_identical_results_apart_from_timings(tmp_path):
-    a = _write_cfg(tmp_path / "a.yaml", tmp_path / "a", seeds=[0, 1])
-    b = _write_cfg(tmp_path / "b.yaml", tmp_path / "b", seeds=[0, 1])
-    _run(a, tmp_path)
-    _run(b, tmp_path)
-    ra = pd.read_csv(_run_dir(tmp_path / "a") / "results.csv")
-    rb = pd.read_csv(_run_dir(tmp_path / "b") / "results.csv")
+def test_two_fresh_quickstart_runs_give_byte_identical_results_apart_from_timings(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    quick = os.path.join(root, "configs", "quickstart.yaml")
+    frames = []
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "webly.cli", quick, "--quiet", "seeds=[0]",
+                        f"output_dir={tmp_path / name}"], cwd=tmp_path, check=True,
+                       capture_output=True)
+        (run_dir,) = (tmp_path / name / "quickstart").iterdir()
+        frames.append(pd.read_csv(run_dir / "results.csv"))
     drop = ["fit_seconds", "predict_seconds"]
-    assert ra.drop(columns=drop).to_csv(index=False) == rb.drop(columns=drop).to_csv(index=False)
+    a, b = (f.drop(columns=drop).to_csv(index=False) for f in frames)
+    assert a == b
+    assert len(frames[0]["method"].unique()) >= 6  # every quickstart method, torch ones included

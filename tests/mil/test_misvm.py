@@ -2,6 +2,8 @@ import os
 import warnings
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
@@ -69,3 +71,20 @@ def test_bags_mixing_labels_are_refused():
     X = np.eye(4)
     with pytest.raises(DataError, match="bags"):
         MISVMClassifier().fit(X, np.array([0, 1, 1, 0]), bags=np.array([0, 0, 1, 1]))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.1, 1.0, 10.0]), st.sampled_from([None, 0.3, 0.6]))
+def test_mi_svm_objective_never_increases_across_rounds(seed, C, rho):
+    rng = np.random.default_rng(seed)
+    n_bags, size = 6, 5
+    Xp = rng.normal(0.8, 1.0, size=(n_bags * size, 2))
+    Xn = rng.normal(-0.8, 1.0, size=(25, 2))
+    X = np.r_[Xp, Xn]
+    y = np.r_[np.ones(len(Xp)), np.zeros(len(Xn))].astype(int)
+    bags = np.r_[np.repeat(np.arange(n_bags), size), 100 + np.arange(len(Xn))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MiSVMClassifier(C=C, rho=rho, tol=1e-6, max_iter=30).fit(X, y, bags=bags)
+    obj = np.array(est.models_[0].info["objectives"])
+    assert np.all(np.diff(obj) <= 1e-4 * (1 + np.abs(obj[:-1])))

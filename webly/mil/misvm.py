@@ -98,21 +98,24 @@ class MiSVMClassifier(MILClassifierBase):
         groups = positive_bag_groups(y_pm, ctx.bags)
         keep = min_positives(np.array([len(g) for g in groups]), self.rho)
         labels = y_pm.copy()
+        objectives = []  # primal objective after each SVM solve (non-increasing, see tests)
         for it in range(1, self.max_iter + 1):
             alpha, b = _svc_on_units(K, labels, self.C, self.tol)
             f = K @ alpha + b
+            objectives.append(0.5 * alpha @ K @ alpha
+                              + self.C * np.maximum(0.0, 1.0 - labels * f).sum())
             new = labels.copy()
             for rows, m in zip(groups, keep):
                 new[rows] = np.where(f[rows] > self.threshold, 1, -1)
                 if (new[rows] == 1).sum() < m:
                     new[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1
             if np.array_equal(new, labels):
-                return BinaryMIL(alpha, b, it, labels)
+                return BinaryMIL(alpha, b, it, labels, info={"objectives": objectives})
             labels = new
         warnings.warn(f"mi-SVM did not settle in {self.max_iter} rounds; increase max_iter",
                       ConvergenceWarning, stacklevel=3)
         alpha, b = _svc_on_units(K, labels, self.C, self.tol)
-        return BinaryMIL(alpha, b, self.max_iter, labels)
+        return BinaryMIL(alpha, b, self.max_iter, labels, info={"objectives": objectives})
 
 
 class MISVMClassifier(MILClassifierBase):
