@@ -41,7 +41,7 @@ def main(argv=None):
     if "--list" in argv:
         _list()
         return 0
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(message)s")
     try:
