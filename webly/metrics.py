@@ -44,30 +44,50 @@ def mean_average_precision(y_true, scores, classes):
     return float(np.mean(list(ap.values()))) if ap else float("nan")
 
 
-def bag_predictions(scores, bags, classes):
-    """Bag labels from instance scores: a bag takes the class of its highest-scoring instance.
-
-    For two classes this is the MIL rule "positive iff some instance scores above 0".
-    Returns ``(bag_ids, labels)`` in order of first appearance.
-    """
+def bag_scores(scores, bags, rule="max"):
+    """Per-bag scores from instance scores: ``max`` (the MIL rule: a bag is as positive as its
+    best instance) or ``mean`` (the mean embedding, for models trained on bag means such as
+    sMIL). Returns ``(bag_ids, scores)`` with bags in order of first appearance."""
+    if rule not in ("max", "mean"):
+        raise ValueError(f"unknown bag rule {rule!r}; use 'max' or 'mean'")
     codes, uniques = bag_index(bags)
     scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 1:
-        best = np.full(len(uniques), -np.inf)
-        np.maximum.at(best, codes, scores)
-        return uniques, np.asarray(classes)[(best > 0).astype(int)]
-    best = np.full((len(uniques), scores.shape[1]), -np.inf)
-    np.maximum.at(best, codes, scores)
-    return uniques, np.asarray(classes)[np.argmax(best, axis=1)]
+    shape = (len(uniques),) + scores.shape[1:]
+    if rule == "max":
+        out = np.full(shape, -np.inf)
+        np.maximum.at(out, codes, scores)
+    else:
+        out = np.zeros(shape)
+        np.add.at(out, codes, scores)
+        counts = np.bincount(codes, minlength=len(uniques)).astype(float)
+        out /= counts.reshape((-1,) + (1,) * (scores.ndim - 1))
+    return uniques, out
 
 
-def bag_accuracy(y_true, scores, bags, classes):
-    """Fraction of bags whose predicted label (max-instance rule) equals the bag's label."""
-    codes, uniques = bag_index(bags)
-    first = np.unique(codes, return_index=True)[1]
-    truth = np.asarray(y_true)[first]
-    _, pred = bag_predictions(scores, bags, classes)
-    return float(np.mean(truth == pred))
+def labels_from_bag_scores(S, classes):
+    """Bag labels: sign of (n_bags,) scores for two classes, else the arg-max class."""
+    S = np.asarray(S)
+    if S.ndim == 1:
+        return np.asarray(classes)[(S > 0).astype(int)]
+    return np.asarray(classes)[np.argmax(S, axis=1)]
+
+
+def bag_predictions(scores, bags, classes, rule="max"):
+    """Bag labels from instance scores (see :func:`bag_scores`); ``(bag_ids, labels)``."""
+    uniques, S = bag_scores(scores, bags, rule)
+    return uniques, labels_from_bag_scores(S, classes)
+
+
+def bag_truth(y_true, bags):
+    """The label of each bag (its first row's), bags in order of first appearance."""
+    codes, _ = bag_index(bags)
+    return np.asarray(y_true)[np.unique(codes, return_index=True)[1]]
+
+
+def bag_accuracy(y_true, scores, bags, classes, rule="max"):
+    """Fraction of bags whose predicted label (see :func:`bag_predictions`) is the bag's label."""
+    _, pred = bag_predictions(scores, bags, classes, rule)
+    return float(np.mean(bag_truth(y_true, bags) == pred))
 
 
 def noise_auc(is_noisy, noise_scores):

@@ -102,3 +102,18 @@ def test_web_digits_accuracy_and_noise_detection(cls, kw, web_digits):
     est = cls(**kw).fit(web_digits.X, web_digits.y, **fit_kw)
     assert (est.predict(web_digits.X_test) == web_digits.y_test).mean() > 0.85
     assert roc_auc_score(web_digits.is_noisy, est.noise_scores_) > 0.9
+
+
+def test_smil_scores_bags_by_mean_embedding_with_a_margin_aware_threshold(repo_root):
+    import os
+    from webly.io import read_mil_csv
+    from webly.metrics import bag_truth
+    ds = read_mil_csv(os.path.join(repo_root, "datasets", "mil_classic", "musk1.csv.gz"))
+    tr, te = ds.split_by_bag(0.3, random_state=0)
+    est = SMILClassifier(C=1000, gamma_scale=4).fit(ds.X[tr], ds.y[tr], bags=ds.bags[tr])
+    ids, S = est.bag_decision_function(ds.X[te], ds.bags[te])
+    sizes = np.array([np.sum(ds.bags[te] == b) for b in ids])
+    means = np.array([est.decision_function(ds.X[te][ds.bags[te] == b]).mean() for b in ids])
+    assert np.allclose(S, means + 1 - 1 / sizes)
+    _, labels = est.predict_bags(ds.X[te], ds.bags[te])
+    assert np.mean(labels == bag_truth(ds.y[te], ds.bags[te])) > 0.75

@@ -170,7 +170,13 @@ def _metric_values(est, ev, metrics, train_ds, fit_on="web"):
             for c, v in M.average_precision_per_class(ev["y"], scores, classes).items():
                 values[f"ap/{c}"] = v
         elif metric == "bag_accuracy":
-            values["bag_accuracy"] = M.bag_accuracy(ev["y"], scores, ev["bags"], classes)
+            if hasattr(est, "bag_decision_function"):  # the method's own bag rule (MIL)
+                _, S = est.bag_decision_function(ev["X"], ev["bags"])
+                pred_bags = M.labels_from_bag_scores(S, classes)
+                values["bag_accuracy"] = float(np.mean(M.bag_truth(ev["y"], ev["bags"])
+                                                       == pred_bags))
+            else:
+                values["bag_accuracy"] = M.bag_accuracy(ev["y"], scores, ev["bags"], classes)
         elif metric == "noise_auc":
             ns = getattr(est, "noise_scores_", None)
             # only for methods fit on web labels (an oracle's scores are about other labels)

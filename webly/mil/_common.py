@@ -19,7 +19,7 @@ from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, che
                     validate_data)
 from ..errors import DataError
 from ..kernels import Kernel, bag_index
-from ..metrics import bag_predictions
+from ..metrics import bag_scores, labels_from_bag_scores
 
 
 @dataclass
@@ -111,10 +111,25 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False)
         return self._decision_from_kernel(self.kernel_(X, self.X_fit_))
 
-    def predict_bags(self, X, bags):
-        """``(bag_ids, labels)``: each bag takes the class of its highest-scoring instance."""
+    #: how instance scores make a bag score: "max" (best instance) or "mean" (mean embedding)
+    bag_rule = "max"
+
+    def _bag_offset(self, sizes):
+        """Added to bag scores before thresholding (0: the instance decision threshold)."""
+        return np.zeros(len(sizes))
+
+    def bag_decision_function(self, X, bags):
+        """``(bag_ids, scores)``: one score per bag (and class), by the method's bag rule."""
         bags = check_row_metadata("bags", bags, np.shape(X)[0])
-        return bag_predictions(self.decision_function(X), bags, self.classes_)
+        ids, S = bag_scores(self.decision_function(X), bags, self.bag_rule)
+        codes, _ = bag_index(bags)
+        offset = self._bag_offset(np.bincount(codes).astype(float))
+        return ids, S + (offset if S.ndim == 1 else offset[:, None])
+
+    def predict_bags(self, X, bags):
+        """``(bag_ids, labels)`` of the bags of X (see :meth:`bag_decision_function`)."""
+        ids, S = self.bag_decision_function(X, bags)
+        return ids, labels_from_bag_scores(S, self.classes_)
 
 
 def positive_bag_groups(y_pm, bags):

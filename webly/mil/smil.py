@@ -102,6 +102,12 @@ class SMILClassifier(MILClassifierBase):
     """
 
     _parameter_constraints = dict(_BASE)
+    bag_rule = "mean"  # trained on bag means: a bag is scored by its mean embedding
+
+    def _bag_offset(self, sizes):
+        # a positive bag's margin is 2/|B| - 1, a negative one's -1: threshold halfway, at
+        # 1/|B| - 1 (0 for a single instance, the usual SVM threshold)
+        return 1.0 - 1.0 / sizes
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, tol=1e-3,
                  max_iter=None, n_jobs=None):
@@ -144,6 +150,10 @@ class SbMILClassifier(SMILClassifier):
     """
 
     _parameter_constraints = {**_BASE, "eta": [Interval(Real, 0, 1, closed="right")]}
+    bag_rule = "max"  # its final model is an instance-level SVM
+
+    def _bag_offset(self, sizes):
+        return np.zeros(len(sizes))
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, eta=0.5, tol=1e-3,
                  max_iter=None, n_jobs=None):
@@ -214,6 +224,11 @@ class SMILPIClassifier(MILClassifierBase):
         "kernel_priv": [StrOptions({"rbf", "linear"})],
         "gamma_priv": [Interval(Real, 0, None, closed="neither"), None],
     }
+    bag_rule = "mean"
+
+    def _bag_offset(self, sizes):
+        # positive-bag margin 2 rho - 1, negative -1: threshold halfway, at rho - 1 (bags only)
+        return np.where(sizes > 1, 1.0 - self.rho, 0.0)
 
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
                  gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, tol=1e-3,
