@@ -73,9 +73,10 @@ def test_bags_mixing_labels_are_refused():
         MISVMClassifier().fit(X, np.array([0, 1, 1, 0]), bags=np.array([0, 0, 1, 1]))
 
 
-@settings(max_examples=15, deadline=None)
-@given(st.integers(0, 10_000), st.sampled_from([0.1, 1.0, 10.0]), st.sampled_from([None, 0.3, 0.6]))
-def test_mi_svm_objective_never_increases_across_rounds(seed, C, rho):
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.sampled_from([0.1, 1.0, 10.0]), st.sampled_from([None, 0.3, 0.6]),
+       st.sampled_from(["mi", "MI"]))
+def test_alternating_objective_never_increases_across_rounds(seed, C, rho, kind):
     rng = np.random.default_rng(seed)
     n_bags, size = 6, 5
     Xp = rng.normal(0.8, 1.0, size=(n_bags * size, 2))
@@ -85,6 +86,9 @@ def test_mi_svm_objective_never_increases_across_rounds(seed, C, rho):
     bags = np.r_[np.repeat(np.arange(n_bags), size), 100 + np.arange(len(Xn))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = MiSVMClassifier(C=C, rho=rho, tol=1e-6, max_iter=30).fit(X, y, bags=bags)
+        est = (MiSVMClassifier(C=C, rho=rho, tol=1e-6, max_iter=30) if kind == "mi"
+               else MISVMClassifier(C=C, tol=1e-6, max_iter=30)).fit(X, y, bags=bags)
     obj = np.array(est.models_[0].info["objectives"])
+    if kind == "MI":  # round 1 starts from bag centroids; the guarantee holds among witnesses
+        obj = obj[1:]
     assert np.all(np.diff(obj) <= 1e-4 * (1 + np.abs(obj[:-1])))

@@ -159,18 +159,22 @@ class MISVMClassifier(MILClassifierBase):
         neg_sel = sp.csr_matrix((np.ones(len(neg)), (np.arange(len(neg)), neg)), shape=(len(neg), n))
         labels = np.r_[-np.ones(len(neg)), np.ones(len(groups))]
         witnesses = None
+        objectives = []  # primal objective after each SVM solve (non-increasing, see tests)
         for it in range(1, self.max_iter + 1):
             S = sp.vstack([neg_sel, pos_sel]).tocsr()
             KS = np.asarray((S @ K.T).T)  # (n, units)
             K_units = np.asarray(S @ KS)
             alpha, b = _svc_on_units(K_units, labels, self.C, self.tol)
+            f_units = K_units @ alpha + b
+            objectives.append(0.5 * alpha @ K_units @ alpha
+                              + self.C * np.maximum(0.0, 1.0 - labels * f_units).sum())
             coef = np.asarray(S.T @ alpha).ravel()
             f = K @ coef + b
             new = np.array([g[np.argmax(f[g])] for g in groups])
             if witnesses is not None and np.array_equal(new, witnesses):
                 lab = -np.ones(n, dtype=int)
                 lab[witnesses] = 1
-                return BinaryMIL(coef, b, it, lab)
+                return BinaryMIL(coef, b, it, lab, info={"objectives": objectives})
             witnesses = new
             pos_sel = sp.csr_matrix((np.ones(len(groups)), (np.arange(len(groups)), witnesses)),
                                     shape=(len(groups), n))
@@ -178,4 +182,4 @@ class MISVMClassifier(MILClassifierBase):
                       ConvergenceWarning, stacklevel=3)
         lab = -np.ones(n, dtype=int)
         lab[witnesses] = 1
-        return BinaryMIL(coef, b, self.max_iter, lab)
+        return BinaryMIL(coef, b, self.max_iter, lab, info={"objectives": objectives})
