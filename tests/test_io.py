@@ -34,3 +34,17 @@ def test_malformed_csv_is_refused_naming_the_field(tmp_path, text, field):
     with pytest.raises(DataError) as info:
         read_mil_csv(p)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("labels,lo,hi", [("one", 0.5, 0.65), ("majority", 0.65, 0.8)])
+def test_music_genre_crowd_labels_are_real_crowd_answers(repo_root, labels, lo, hi):
+    from webly.io import load_music_genre_crowd
+    path = os.path.join(repo_root, "datasets", "music_genre_crowd", "music_genre_crowd.npz")
+    ds = load_music_genre_crowd(path, labels=labels, random_state=0)
+    assert ds.X.shape == (700, 124) and ds.X_test.shape == (300, 124)
+    assert lo < np.mean(ds.y == ds.y_true) < hi
+    assert abs(ds.X.mean()) < 1e-8  # standardised on the training songs
+    again = load_music_genre_crowd(path, labels=labels, random_state=0)
+    assert np.array_equal(ds.y, again.y)
+    with pytest.raises(DataError, match="dataset.labels"):
+        load_music_genre_crowd(path, labels="all")

@@ -53,3 +53,62 @@ def read_mil_csv(path, name=None):
 def _stem(path):
     """File name without its extensions: ``musk1.csv.gz`` -> ``musk1``."""
     return os.path.basename(path).split(".")[0]
+
+
+def load_music_genre_crowd(path="datasets/music_genre_crowd/music_genre_crowd.npz", labels="one",
+                           standardize=True, random_state=None):
+    """Music genres with real crowd labels (Rodrigues et al. 2013): 700 songs, 300 gold test songs.
+
+    Parameters
+    ----------
+    path : str
+        The shipped npz (see ``datasets/music_genre_crowd/PROVENANCE.md``).
+    labels : {"one", "majority"}
+        Web label of each training song: one crowd answer drawn at random per song (seeded), or
+        the majority vote of its answers (ties broken at random, seeded).
+    standardize : bool
+        Scale features to zero mean and unit variance, fitted on the 700 training songs and
+        applied to the test songs (the Marsyas features have very different scales).
+    random_state : int or None
+
+    Returns
+    -------
+    WebDataset
+        ``y`` the crowd label, ``y_true`` the gold genre (for noise evaluation only), ``meta``
+        with the song name and its number of answers, the gold test set and the genre vectors.
+    """
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.utils import check_random_state
+
+    if labels not in ("one", "majority"):
+        raise DataError("dataset.labels", f"must be 'one' or 'majority', got {labels!r}")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError("dataset.path", f"file {path!r} does not exist")
+    rng = check_random_state(random_state)
+    with np.load(path, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    names = d["class_names"].astype(str)
+    n = d["X"].shape[0]
+    frame = pd.DataFrame({"song": d["answer_song"], "label": d["answer_label"].astype(str)})
+    y = np.empty(n, dtype=object)
+    for song, answers in frame.groupby("song")["label"]:
+        answers = answers.to_numpy()
+        if labels == "one":
+            y[song] = answers[rng.randint(len(answers))]
+        else:
+            values, counts = np.unique(answers, return_counts=True)
+            top = values[counts == counts.max()]
+            y[song] = top[rng.randint(len(top))]
+    if any(v is None for v in y):
+        raise DataError("answer_song", f"some songs in {path!r} have no crowd answer")
+    X, X_test = d["X"], d["X_test"]
+    if standardize:
+        scaler = StandardScaler().fit(X)
+        X, X_test = scaler.transform(X), scaler.transform(X_test)
+    meta = pd.DataFrame({"song": d["song"].astype(str),
+                         "n_answers": np.bincount(d["answer_song"], minlength=n)})
+    return WebDataset(X=X, y=y.astype(str), y_true=d["y_gold"].astype(str), meta=meta,
+                      X_test=X_test, y_test=d["y_test"].astype(str), class_names=names,
+                      class_vectors=d["class_vectors"].astype(np.float64),
+                      name=f"music-genre-crowd ({labels})")

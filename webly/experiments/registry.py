@@ -63,6 +63,8 @@ register_dataset("parquet", "webly.experiments.registry:load_parquet",
                  description="your features in a parquet file (columns X_*, y, bags, ...)")
 register_dataset("npz-query-bags", "webly.experiments.registry:load_npz_query_bags", seeded=True,
                  description="a clean npz turned into noisy query bags (web-like MIL)")
+register_dataset("music-genre-crowd", "webly.io:load_music_genre_crowd", seeded=True,
+                 description="700 songs with real MTurk genre labels, 300 gold test songs")
 register_dataset("mil_csv", "webly.io:read_mil_csv",
                  description="bag CSV: bag_id,bag_label,f0,... (Musk, Elephant, Fox)")
 
