@@ -182,3 +182,14 @@ def test_subsample_per_class_keeps_bags_whole(web_digits):
     assert (np.unique(sub.y, return_counts=True)[1] == 24).all()
     with pytest.raises(DataError, match="train_per_class"):
         web_digits.subsample_per_class(0)
+
+
+def test_standardized_fits_on_training_rows_and_maps_the_test_set_alike():
+    rng = np.random.default_rng(0)
+    ds = small(X=rng.normal(5, 3, size=(8, 3)), X_test=rng.normal(5, 3, size=(4, 3)),
+               y_test=np.array(["a", "b", "a", "b"]))
+    st = ds.standardized()
+    assert np.allclose(st.X.mean(axis=0), 0) and np.allclose(st.X.std(axis=0), 1)
+    mu, sd = ds.X.mean(axis=0), ds.X.std(axis=0)
+    assert np.allclose(st.X_test, (ds.X_test - mu) / sd)
+    assert np.array_equal(st.y, ds.y) and ds.X.mean() > 1  # the original is untouched

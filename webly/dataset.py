@@ -303,6 +303,20 @@ class WebDataset:
         rows = np.flatnonzero(np.isin(bag_ids, chosen))
         return self.subset(rows)
 
+    def standardized(self):
+        """Features scaled to zero mean and unit variance, fitted on the training rows ``X``.
+
+        The same affine map is applied to ``X_test``; ``X_priv`` is left as it is. Use it for
+        features whose dimensions have very different scales (histograms, audio descriptors).
+        With ``split: holdout`` or ``kfold`` the statistics include the held-out web rows
+        (unsupervised, no labels used).
+        """
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(self.X)
+        return replace(self, X=scaler.transform(self.X),
+                       X_test=None if self.X_test is None else scaler.transform(self.X_test))
+
     def with_test(self, X_test, y_test):
         """The same training rows with another test/target set."""
         return replace(self, X_test=X_test, y_test=y_test)

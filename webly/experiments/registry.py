@@ -130,11 +130,14 @@ register_method("MLP", "sklearn.neural_network:MLPClassifier",
                 description="scikit-learn MLP (softmax) on the noisy web labels")
 
 
-def load_npz(path, train_per_class=None, random_state=None):
-    """An npz dataset; ``train_per_class`` keeps that many training rows per class (seeded)."""
+def load_npz(path, train_per_class=None, standardize=False, random_state=None):
+    """An npz dataset; ``train_per_class`` keeps that many training rows per class (seeded);
+    ``standardize`` scales features on the (kept) training rows (WebDataset.standardized)."""
     from ..dataset import WebDataset
     ds = WebDataset.from_npz(path)
-    return ds if train_per_class is None else ds.subsample_per_class(train_per_class, random_state)
+    if train_per_class is not None:
+        ds = ds.subsample_per_class(train_per_class, random_state)
+    return ds.standardized() if standardize else ds
 
 
 def load_npz_query_bags(path, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
@@ -147,11 +150,13 @@ def load_npz_query_bags(path, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
                            random_state=random_state)
 
 
-def load_parquet(path, train_per_class=None, random_state=None):
-    """A parquet dataset; ``train_per_class`` as for npz."""
+def load_parquet(path, train_per_class=None, standardize=False, random_state=None):
+    """A parquet dataset; ``train_per_class`` and ``standardize`` as for npz."""
     from ..dataset import WebDataset
     ds = WebDataset.from_parquet(path)
-    return ds if train_per_class is None else ds.subsample_per_class(train_per_class, random_state)
+    if train_per_class is not None:
+        ds = ds.subsample_per_class(train_per_class, random_state)
+    return ds.standardized() if standardize else ds
 
 
 def _suggest(word, choices):
