@@ -44,6 +44,26 @@ def check_row_metadata(name, value, n):
     return value
 
 
+def check_bags(bags, y, n):
+    """Bag ids as an int array (each row its own bag when None); all rows of a bag share a label.
+
+    The one bag check of webly (data model and estimators alike).
+    """
+    if bags is None:
+        return np.arange(n)
+    bags = check_row_metadata("bags", bags, n)
+    if bags.dtype.kind not in "iu":
+        raise DataError("bags", f"must hold integer bag ids, got dtype {bags.dtype}")
+    import pandas as pd
+
+    mixed = pd.DataFrame({"b": bags, "y": y}).groupby("b")["y"].nunique()
+    if (mixed > 1).any():
+        bad = mixed.index[mixed > 1][:5].tolist()
+        raise DataError("bags", f"bags {bad} mix several web labels; all rows of a bag come from "
+                                "one query (use distinct bag ids per query)")
+    return bags
+
+
 def check_row_features(name, value, n=None, *, allow_sparse=True):
     """Validate a 2-D finite feature matrix (``X_priv``, ``X_target``); ``n`` checks its rows."""
     if value is None:
@@ -127,5 +147,5 @@ def stack_decisions(columns):
 
 __all__ = [
     "BaseEstimator", "WebClassifierMixin", "FIT_METADATA", "fit_kwargs_for", "check_row_metadata",
-    "check_row_features", "encode_targets", "one_vs_rest", "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",
+    "check_bags", "check_row_features", "encode_targets", "one_vs_rest", "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",
 ]

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 from sklearn.utils import check_random_state
 
-from .base import check_row_metadata
+from .base import check_bags, check_row_metadata
 from .errors import DataError
 from .fileio import atomic_path
 
@@ -152,8 +152,6 @@ class WebDataset:
             raise DataError("y", "is required (the web label of each row)")
         self.y = _labels_as_array(_vector("y", self.y, n))
         self.bags = _vector("bags", self.bags, n)
-        if self.bags is not None and self.bags.dtype.kind not in "iu":
-            raise DataError("bags", f"must hold integer bag ids, got dtype {self.bags.dtype}")
         self.source = _vector("source", self.source, n)
         self.y_true = _vector("y_true", self.y_true, n)
         if self.y_true is not None:
@@ -211,14 +209,10 @@ class WebDataset:
             self.class_vectors = cv
 
     def _check_bags(self):
-        if self.bags is None:
-            return
-        frame = pd.DataFrame({"bag": self.bags, "y": self.y})
-        n_labels = frame.groupby("bag")["y"].nunique()
-        mixed = n_labels.index[n_labels > 1]
-        if len(mixed):
-            raise DataError("bags", f"bags {mixed[:5].tolist()} mix several web labels; all rows "
-                                    "of a bag come from one query (use distinct bag ids per query)")
+        if self.bags is not None:
+            if self.bags.dtype.kind not in "iu":
+                raise DataError("bags", f"must hold integer bag ids, got dtype {self.bags.dtype}")
+            check_bags(self.bags, self.y, self.n_rows)
 
     # ------------------------------------------------------------------ views
     @property

@@ -84,10 +84,16 @@ def bag_truth(y_true, bags):
     return np.asarray(y_true)[np.unique(codes, return_index=True)[1]]
 
 
+def bag_accuracy_from_bag_scores(y_true, bags, bag_scores_, classes):
+    """Fraction of bags whose label from per-bag scores (bags in order of first appearance)
+    equals the bag's label."""
+    return float(np.mean(bag_truth(y_true, bags) == labels_from_bag_scores(bag_scores_, classes)))
+
+
 def bag_accuracy(y_true, scores, bags, classes, rule="max"):
     """Fraction of bags whose predicted label (see :func:`bag_predictions`) is the bag's label."""
-    _, pred = bag_predictions(scores, bags, classes, rule)
-    return float(np.mean(bag_truth(y_true, bags) == pred))
+    _, S = bag_scores(scores, bags, rule)
+    return bag_accuracy_from_bag_scores(y_true, bags, S, classes)
 
 
 def noise_auc(is_noisy, noise_scores):

@@ -209,9 +209,7 @@ def make_query_bags(ds, *, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
     original label; the test set is kept.
     """
     _check_params(n_bags_per_class=n_bags_per_class, bag_size=bag_size, noise_rate=noise_rate,
-                  noise_type=noise_type, sources=("clean",), target="clean", severity=1.0,
-                  test_size=0.5, tag_noise=0.0, query_tag_rate=0.0, n_background_tags=0,
-                  tags_per_class=1, words_per_image=1)
+                  noise_type=noise_type)
     rng = check_random_state(random_state)
     names = ds.class_names
     order = np.argsort(names)
@@ -249,27 +247,31 @@ def _tags(true, query, names, rng, n_background, per_class, n_words, tag_noise, 
 
 
 def _check_params(**p):
+    """Validate the simulation parameters given (each rule applies to the keys present)."""
     def bad(name, msg):
         raise DataError(f"dataset.{name}", msg)
     for k in ("n_bags_per_class", "bag_size", "words_per_image", "tags_per_class"):
-        if not (isinstance(p[k], (int, np.integer)) and p[k] >= 1):
+        if k in p and not (isinstance(p[k], (int, np.integer)) and p[k] >= 1):
             bad(k, f"must be a positive integer, got {p[k]!r}")
-    if not (isinstance(p["n_background_tags"], (int, np.integer)) and p["n_background_tags"] >= 0):
+    if "n_background_tags" in p and not (isinstance(p["n_background_tags"], (int, np.integer))
+                                         and p["n_background_tags"] >= 0):
         bad("n_background_tags", f"must be a non-negative integer, got {p['n_background_tags']!r}")
-    if not 0 <= p["noise_rate"] < 1:
+    if "noise_rate" in p and not 0 <= p["noise_rate"] < 1:
         bad("noise_rate", f"must be in [0, 1), got {p['noise_rate']!r}")
     for k in ("tag_noise", "query_tag_rate"):
-        if not 0 <= p[k] <= 1:
+        if k in p and not 0 <= p[k] <= 1:
             bad(k, f"must be in [0, 1], got {p[k]!r}")
-    if not 0 < p["test_size"] < 1:
+    if "test_size" in p and not 0 < p["test_size"] < 1:
         bad("test_size", f"must be in (0, 1), got {p['test_size']!r}")
-    if p["noise_type"] not in ("uniform", "pair"):
+    if "noise_type" in p and p["noise_type"] not in ("uniform", "pair"):
         bad("noise_type", f"must be 'uniform' or 'pair', got {p['noise_type']!r}")
-    if isinstance(p["sources"], str) or len(p["sources"]) == 0:
-        bad("sources", "must be a non-empty list of corruption names, e.g. [clean, noise, blur]")
-    for s in list(p["sources"]) + [p["target"]]:
-        if s not in CORRUPTIONS:
-            bad("sources" if s != p["target"] else "target",
-                f"unknown corruption {s!r}; use one of {', '.join(CORRUPTIONS)}")
-    if not p["severity"] > 0:
+    if "sources" in p:
+        if isinstance(p["sources"], str) or len(p["sources"]) == 0:
+            bad("sources", "must be a non-empty list of corruption names, e.g. [clean, noise, blur]")
+        for s in p["sources"]:
+            if s not in CORRUPTIONS:
+                bad("sources", f"unknown corruption {s!r}; use one of {', '.join(CORRUPTIONS)}")
+    if "target" in p and p["target"] not in CORRUPTIONS:
+        bad("target", f"unknown corruption {p['target']!r}; use one of {', '.join(CORRUPTIONS)}")
+    if "severity" in p and not p["severity"] > 0:
         bad("severity", f"must be positive, got {p['severity']!r}")

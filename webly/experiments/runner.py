@@ -172,9 +172,8 @@ def _metric_values(est, ev, metrics, train_ds, fit_on="web"):
         elif metric == "bag_accuracy":
             if hasattr(est, "bag_decision_function"):  # the method's own bag rule (MIL)
                 _, S = est.bag_decision_function(ev["X"], ev["bags"])
-                pred_bags = M.labels_from_bag_scores(S, classes)
-                values["bag_accuracy"] = float(np.mean(M.bag_truth(ev["y"], ev["bags"])
-                                                       == pred_bags))
+                values["bag_accuracy"] = M.bag_accuracy_from_bag_scores(ev["y"], ev["bags"], S,
+                                                                        classes)
             else:
                 values["bag_accuracy"] = M.bag_accuracy(ev["y"], scores, ev["bags"], classes)
         elif metric == "noise_auc":

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
+from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_features,
+                    check_row_metadata,
                     encode_targets, one_vs_rest, own_class_scores, stack_decisions,
                     validate_data)
 from ..errors import DataError
@@ -34,20 +35,6 @@ class BinaryMIL:
 
     def decision(self, K_test_train):
         return K_test_train @ self.coef + self.intercept
-
-
-def check_bags(bags, y, n):
-    """Bag ids as an int array (each row its own bag when None); a bag must hold one label."""
-    if bags is None:
-        return np.arange(n)
-    bags = check_row_metadata("bags", bags, n)
-    if bags.dtype.kind not in "iu":
-        raise DataError("bags", f"must hold integer bag ids, got dtype {bags.dtype}")
-    mixed = pd.DataFrame({"b": bags, "y": y}).groupby("b")["y"].nunique()
-    if (mixed > 1).any():
-        raise DataError("bags", f"bags {mixed.index[mixed > 1][:5].tolist()} mix labels; all rows "
-                                "of a bag share its label (one query per bag)")
-    return bags
 
 
 def min_positives(sizes, rho):
