@@ -37,10 +37,20 @@ def test_quickstart_writes_results_report_and_reruns_identically(repo_root, tmp_
     assert "| SVM " in report and "figures/accuracy.png" in report
     assert os.path.getsize(os.path.join(first.run_dir, "figures", "accuracy.png")) > 1000
     assert not [f for f in os.listdir(first.run_dir) if f.startswith(".tmp-")]
+    # noise-score histograms (clean vs wrong rows) and the learned source weights are drawn
+    for fig in ("noise_scores", "source_weights"):
+        assert f"figures/{fig}.png" in report
+        assert os.path.getsize(os.path.join(first.run_dir, "figures", f"{fig}.png")) > 1000
+    # the histogram data: within-run percentiles of every training row, with its true flag
+    pct, noisy = first.noise["SVM"]
+    assert "SVM-oracle" not in first.noise  # scores about other labels: no histogram
+    assert len(pct) == len(noisy) and set(noisy) == {0, 1} and 0 < min(pct) <= max(pct) == 1.0
+    assert np.mean([p for p, n in zip(pct, noisy) if n]) > np.mean([p for p, n in zip(pct, noisy) if not n])
 
     second = run_experiment(quickstart(repo_root, tmp_path), progress=False)
     assert second.n_computed == 0 and second.n_reused == first.n_computed
     pd.testing.assert_frame_equal(first.results, second.results)
+    assert second.noise == first.noise  # read back from the unit files
 
 
 def test_same_seed_recomputed_from_scratch_gives_identical_values(repo_root, tmp_path):
@@ -157,6 +167,8 @@ def test_sweep_over_a_dataset_parameter_runs_each_point_and_combines(tmp_path):
     acc = res[res.metric == "accuracy"].set_index("dataset.noise_rate")["value"]
     assert acc[0.0] > acc[0.5]  # more wrong labels, worse SVM
     assert os.path.exists(os.path.join(out.run_dir, "figures", "accuracy_vs_dataset_noise_rate.png"))
+    # noise-score histograms need wrong rows and noise_auc among the metrics: none here
+    assert not os.path.exists(os.path.join(out.run_dir, "figures", "noise_scores.png"))
     again = run_experiment(cfg, progress=False)
     assert again.n_computed == 0
 

@@ -78,8 +78,77 @@ def _figure(results, metric, path):
     _save_figure(fig, path)
 
 
-def write_report(run_dir, cfg, results, resolved_cfg):
-    """Write ``report.md`` with the summary table and one bar chart per headline metric."""
+def _noise_histograms(panels, path):
+    """Histograms of noise-score percentiles, truly clean vs truly wrong web labels.
+
+    ``panels``: {row title: {method: (percentiles, noisy flags)}}; one row per title, one column
+    per method. Percentiles are ranks within each run, so runs of different scale pool fairly.
+    """
+    plt = _pyplot()
+    titles = list(panels)
+    methods = list(dict.fromkeys(m for t in titles for m in panels[t]))
+    fig, axes = plt.subplots(len(titles), len(methods), squeeze=False,
+                             figsize=(2.9 * len(methods) + 0.6, 2.3 * len(titles) + 0.6))
+    bins = np.linspace(0.0, 1.0, 21)
+    for i, title in enumerate(titles):
+        for j, method in enumerate(methods):
+            ax = axes[i][j]
+            if method not in panels[title]:
+                ax.axis("off")
+                continue
+            pct, noisy = (np.asarray(v, dtype=float) for v in panels[title][method])
+            ax.hist(pct[noisy == 0], bins=bins, density=True, alpha=0.6, color="#4c72b0",
+                    label=f"clean ({int((noisy == 0).sum())})")
+            ax.hist(pct[noisy == 1], bins=bins, density=True, alpha=0.6, color="#dd8452",
+                    label=f"wrong label ({int((noisy == 1).sum())})")
+            ax.set_title(method if not title else f"{method}\n{title}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if i == len(titles) - 1:
+                ax.set_xlabel("noise-score percentile in its run", fontsize=7)
+            if j == 0:
+                ax.legend(fontsize=6)
+    fig.suptitle("noise scores of training rows: truly clean vs truly wrong web labels",
+                 fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def _source_weight_figure(panels, path):
+    """Grouped bars of learned source weights (mean ± std), one panel per title."""
+    plt = _pyplot()
+    titles = list(panels)
+    fig, axes = plt.subplots(1, len(titles), squeeze=False,
+                             figsize=(3.6 * len(titles) + 0.6, 3.2))
+    for ax, title in zip(axes[0], titles):
+        sub = panels[title]
+        sub = sub[sub["metric"].str.startswith("source_weight/")]
+        methods = list(dict.fromkeys(sub["method"]))
+        sources = list(dict.fromkeys(sub["metric"]))
+        width = 0.8 / max(1, len(sources))
+        for k, src in enumerate(sources):
+            agg = (sub[sub["metric"] == src].groupby("method")["value"].agg(["mean", "std"])
+                   .reindex(methods).fillna(0.0))
+            ax.bar(np.arange(len(methods)) + k * width, agg["mean"], width, yerr=agg["std"],
+                   capsize=2, label=src.split("/", 1)[1])
+        ax.set_xticks(np.arange(len(methods)) + 0.4 - width / 2, methods, rotation=20,
+                      ha="right", fontsize=7)
+        ax.set_ylabel("learned source weight", fontsize=8)
+        ax.set_title(title or "learned source weights", fontsize=8)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def _has_source_weights(results):
+    return bool(results["metric"].str.startswith("source_weight/").any())
+
+
+def write_report(run_dir, cfg, results, resolved_cfg, noise=None):
+    """Write ``report.md`` with the summary table and one bar chart per headline metric.
+
+    ``noise`` (method -> noise-score percentiles and truly-wrong flags) adds the histograms of
+    noise scores split by truly clean and truly wrong rows; learned source weights get a figure.
+    """
     fig_dir = os.path.join(run_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     figures = []
@@ -87,6 +156,12 @@ def write_report(run_dir, cfg, results, resolved_cfg):
         if metric in set(results["metric"]):
             _figure(results, metric, os.path.join(fig_dir, f"{metric}.png"))
             figures.append(metric)
+    if noise:
+        _noise_histograms({"": noise}, os.path.join(fig_dir, "noise_scores.png"))
+        figures.append("noise_scores")
+    if _has_source_weights(results):
+        _source_weight_figure({"": results}, os.path.join(fig_dir, "source_weights.png"))
+        figures.append("source_weights")
     with open(os.path.join(run_dir, "versions.json"), encoding="utf-8") as fh:
         versions = json.load(fh)
     table = summary_table(results, cfg.published)
@@ -133,13 +208,25 @@ def _sweep_figure(results, key, metric, path):
     _save_figure(fig, path)
 
 
-def write_sweep_report(run_dir, cfg, results, keys):
-    """Report of a sweep: one summary table per point, and metric-vs-key figures."""
+def write_sweep_report(run_dir, cfg, results, keys, noise=None):
+    """Report of a sweep: one summary table per point, and metric-vs-key figures.
+
+    ``noise`` ({point title: {method: (percentiles, noisy flags)}}) adds noise-score histograms,
+    one row per point; learned source weights get one panel per point.
+    """
     fig_dir = os.path.join(run_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     lines = [f"# {cfg.name} (sweep over {', '.join(keys)})", "",
              f"Protocol: split `{cfg.protocol.split}`; seeds {cfg.seeds}. "
              "Values are mean ± std over seeds and folds.", ""]
+    if noise:
+        _noise_histograms(noise, os.path.join(fig_dir, "noise_scores.png"))
+        lines += ["![noise scores](figures/noise_scores.png)", ""]
+    if _has_source_weights(results):
+        panels = {", ".join(f"{k} = {v}" for k, v in zip(keys, p if isinstance(p, tuple) else (p,))):
+                  f for p, f in results.groupby(keys, sort=False)}
+        _source_weight_figure(panels, os.path.join(fig_dir, "source_weights.png"))
+        lines += ["![source weights](figures/source_weights.png)", ""]
     numeric = len(keys) == 1 and pd.api.types.is_numeric_dtype(results[keys[0]])
     if numeric:
         for metric in ("accuracy", "map", "bag_accuracy", "noise_auc"):

@@ -22,7 +22,7 @@ import os
 import platform
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,9 @@ class RunResult:
     results: pd.DataFrame
     n_computed: int
     n_reused: int
+    #: method -> (noise-score percentiles within each run, truly-wrong flags) pooled over runs,
+    #: for the noise-score histograms (methods with ``noise_scores_`` on data with true labels)
+    noise: dict = field(default_factory=dict)
 
 
 def _data_key(cfg):
@@ -213,7 +216,20 @@ def run_unit(cfg, unit, ds):
             "params": json.dumps(params, sort_keys=True, default=str), "seed": unit.seed,
             "fold": unit.fold, "fit_seconds": round(fit_s, 4), "predict_seconds": round(pred_s, 4),
             "n_train": len(train_rows), "n_test": len(ev["y"]), "convergence_warnings": n_conv}
-    return [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
+    rows = [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
+    noise = None
+    if "noise_auc" in values:  # per-row scores for the clean/noisy histograms of the report
+        noise = {"percentile": _percentiles(est.noise_scores_),
+                 "noisy": train_ds.is_noisy.astype(int).tolist()}
+    return rows, noise
+
+
+def _percentiles(scores):
+    """Rank of each score within its run, in (0, 1] (ties share their mean rank); 4 decimals."""
+    from scipy.stats import rankdata
+
+    s = np.asarray(scores, dtype=float)
+    return np.round(rankdata(s) / len(s), 4).tolist()
 
 
 def _remove_stale_temporaries(run_dir):
@@ -229,9 +245,11 @@ def _run_sweep(cfg, progress):
     from .config import sweep_variants
     from .report import write_sweep_report
 
-    frames, computed, reused = [], 0, 0
+    frames, computed, reused, noise = [], 0, 0, {}
     for assignment, variant in sweep_variants(cfg):
         out = run_experiment(variant, progress=progress)
+        if out.noise:
+            noise[", ".join(f"{k} = {v}" for k, v in assignment.items())] = out.noise
         frame = out.results.copy()
         for pos, (k, v) in enumerate(assignment.items()):
             frame.insert(1 + pos, k, json.dumps(v) if isinstance(v, (list, dict)) else v)
@@ -244,7 +262,7 @@ def _run_sweep(cfg, progress):
     write_json(os.path.join(run_dir, "versions.json"), _versions())
     with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
         results.to_csv(tmp, index=False)
-    write_sweep_report(run_dir, cfg, results, list(cfg.sweep))
+    write_sweep_report(run_dir, cfg, results, list(cfg.sweep), noise=noise)
     return RunResult(run_dir, results, computed, reused)
 
 
@@ -332,10 +350,12 @@ def run_experiment(cfg, *, progress=None):
                 stream = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
                 bar = tqdm(zip(todo, stream), total=len(todo), desc=cfg.name, unit="run",
                            disable=None if progress is None else not progress)
-                for u, rows in bar:  # each finished unit is saved at once: a kill loses only
-                    write_json(os.path.join(unit_dir, u.key + ".json"),  # work in progress
-                               {"unit": {"method": cfg.methods[u.method_index].display,
-                                         "seed": u.seed, "fold": u.fold}, "rows": rows})
+                for u, (rows, noise) in bar:  # each finished unit is saved at once: a kill
+                    unit = {"unit": {"method": cfg.methods[u.method_index].display,  # loses only
+                                     "seed": u.seed, "fold": u.fold}, "rows": rows}  # work in
+                    if noise is not None:  # progress
+                        unit["noise"] = noise
+                    write_json(os.path.join(unit_dir, u.key + ".json"), unit)
         finally:
             if client is not None:
                 cluster = getattr(client, "cluster", None)
@@ -343,13 +363,18 @@ def run_experiment(cfg, *, progress=None):
                 if cluster is not None:
                     cluster.close()
 
-    rows = []
+    rows, noise = [], {}
     for u in units:
         with open(os.path.join(unit_dir, u.key + ".json"), encoding="utf-8") as fh:
-            rows.extend(json.load(fh)["rows"])
+            saved = json.load(fh)
+        rows.extend(saved["rows"])
+        if "noise" in saved:
+            pct, noisy = noise.setdefault(saved["unit"]["method"], ([], []))
+            pct.extend(saved["noise"]["percentile"])
+            noisy.extend(saved["noise"]["noisy"])
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
         results.to_csv(tmp, index=False)
     from .report import write_report
-    write_report(run_dir, cfg, results, res)
-    return RunResult(run_dir, results, len(todo), len(done))
+    write_report(run_dir, cfg, results, res, noise=noise)
+    return RunResult(run_dir, results, len(todo), len(done), noise)
