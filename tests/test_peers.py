@@ -1,0 +1,39 @@
+"""Peers wrap other packages (cleanlab); they see web features and web labels only."""
+
+import builtins
+
+import numpy as np
+import pytest
+
+from webly import metrics as M
+from webly.errors import ConfigError
+from webly.peers import CleanLearningClassifier
+
+
+def test_cleanlearning_flags_wrong_web_labels_and_predicts(web_digits):
+    pytest.importorskip("cleanlab")
+    ds = web_digits
+    clf = CleanLearningClassifier(random_state=0).fit(ds.X, ds.y)
+    assert set(clf.predict(ds.X_test)) <= set(ds.class_names)
+    proba = clf.predict_proba(ds.X_test)
+    assert proba.shape == (len(ds.X_test), len(clf.classes_))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert clf.noise_scores_.shape == (len(ds.y),)
+    assert M.noise_auc(ds.is_noisy, clf.noise_scores_) > 0.8
+    # removed rows are mostly truly wrong ones
+    assert ds.is_noisy[clf.label_issues_].mean() > 0.7
+    again = CleanLearningClassifier(random_state=0).fit(ds.X, ds.y)
+    assert np.array_equal(again.predict(ds.X_test), clf.predict(ds.X_test))
+
+
+def test_missing_peer_package_says_how_to_install(monkeypatch, web_digits):
+    real = builtins.__import__
+
+    def no_cleanlab(name, *a, **k):
+        if name.startswith("cleanlab"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_cleanlab)
+    with pytest.raises(ConfigError, match=r"webly\[peers\]"):
+        CleanLearningClassifier().fit(web_digits.X, web_digits.y)
