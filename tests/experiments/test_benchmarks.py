@@ -15,11 +15,11 @@ def test_benchmark_command_runs_configs_and_scripts_into_one_markdown(tmp_path):
     script = tmp_path / "speed.py"
     script.write_text("print('| n | seconds |')\nprint('| --- | --- |')\nprint('| 10 | 0.1 |')\n")
     out = tmp_path / "BENCH.md"
-    rc = main(["--configs", str(cfg_dir / "*.yaml"), "--scripts", str(script),
+    rc = main(["--configs", str(cfg_dir / "*.yaml"), "--scripts", str(script), "--jobs", "2",
                "--output", str(out), "--figures-dir", str(tmp_path / "figs")])
     assert rc == 0
     text = out.read_text()
     assert "## tiny" in text and "| SVM" in text and "| 10 | 0.1 |" in text
-    assert "Machine:" in text and "BLAS thread" in text
+    assert "Machine:" in text and "BLAS thread" in text and "computed 2 at a time" in text
     assert os.path.exists(tmp_path / "figs" / "tiny" / "accuracy.png")
     assert "](figs/tiny/accuracy.png)" in text

@@ -37,7 +37,8 @@ def _section_from_report(report_path, fig_src, fig_dst, rel_prefix):
     return "\n".join(lines).strip()
 
 
-def run_all(config_paths, scripts, output, figures_dir, threads, overrides=(), skipped=()):
+def run_all(config_paths, scripts, output, figures_dir, threads, overrides=(), skipped=(),
+            jobs=1):
     """Run configs and scripts; write ``output``. Returns the list of (name, seconds, ok)."""
     from threadpoolctl import threadpool_limits
 
@@ -83,7 +84,8 @@ def run_all(config_paths, scripts, output, figures_dir, threads, overrides=(), s
         "such). Values are mean ± std over seeds and folds.",
         "",
         f"Machine: {v['cpu']}, {v['cpu_count']} cores, {threads} BLAS thread(s) per process; "
-        f"Python {v['python']} on {v['platform']}.",
+        f"Python {v['python']} on {v['platform']}. Runs of a config computed {jobs} at a time "
+        "(their fit seconds include that sharing); speed scripts ran alone.",
         "",
         f"Libraries: {libs}.",
         "",
@@ -111,6 +113,9 @@ def main(argv=None):
     p.add_argument("--output", default="BENCHMARKS.md")
     p.add_argument("--figures-dir", default="docs/benchmarks")
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads per process")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="runs of a config computed in parallel (processes; default: one per "
+                        "core). Speed scripts always run alone.")
     p.add_argument("overrides", nargs="*", help="key=value overrides applied to every config")
     args = p.parse_args(argv)
     configs = sorted(glob.glob(args.configs))
@@ -123,8 +128,9 @@ def main(argv=None):
         configs = [c for c in configs if stem(c) in keep]
         scripts = [s for s in scripts if stem(s) in keep]
     try:
-        run_all(configs, scripts, args.output, args.figures_dir, args.threads, args.overrides,
-                skipped)
+        overrides = [f"parallel.n_jobs={args.jobs}", *args.overrides]
+        run_all(configs, scripts, args.output, args.figures_dir, args.threads, overrides,
+                skipped, jobs=args.jobs)
     except WeblyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
