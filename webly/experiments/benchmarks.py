@@ -1,7 +1,9 @@
 """Run every benchmark and write BENCHMARKS.md: ``python -m webly.experiments.benchmarks``.
 
 Runs each config in ``configs/benchmarks/*.yaml`` (resumable: finished runs are reused) and each
-speed script ``benchmarks/*.py`` (their stdout is markdown), with BLAS/OpenMP threads pinned, then
+speed script ``benchmarks/*.py`` (their stdout is markdown; a script draws figures into
+``$WEBLY_FIGURE_DIR`` and links them as ``$WEBLY_FIGURE_LINK/<file>``), with BLAS/OpenMP threads
+pinned, then
 writes one ``BENCHMARKS.md``: the machine and library versions, then per benchmark its report
 (tables with mean ± std over seeds and folds, published numbers where the config gives them,
 figures copied next to the file) and the wall time of this invocation.
@@ -67,6 +69,12 @@ def run_all(config_paths, scripts, output, figures_dir, threads, overrides=(), s
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "OPENBLAS_NUM_THREADS": str(threads)}
     for script in scripts:
+        # a script may draw figures: it saves them under WEBLY_FIGURE_DIR and links them in its
+        # markdown through WEBLY_FIGURE_LINK (the same folder, relative to the output file)
+        stem = os.path.splitext(os.path.basename(script))[0]
+        fig_dst = os.path.join(figures_dir, stem)
+        env = {**env, "WEBLY_FIGURE_DIR": os.path.abspath(fig_dst),
+               "WEBLY_FIGURE_LINK": os.path.relpath(fig_dst, out_dir)}
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env)
         secs = time.perf_counter() - t0
