@@ -141,3 +141,49 @@ def test_cutting_plane_adds_labellings_and_keeps_band():
     for t in range(1, sol["Y"].shape[1]):
         assert lo <= np.sum(sol["Y"][:, t] > 0) <= hi
     assert info["n_qp"] >= 1 and info["status"] in ("converged", "max_iter")
+
+
+def test_hessian_of_a_source_with_two_feature_types_sums_both_cross_blocks():
+    # source 0 has feature types 0 and 1, source 1 only type 0: Q must be the explicit sum of the
+    # base kernels (s, m), whose cross blocks source-target add up for source 0
+    rng = np.random.default_rng(5)
+    n_s, n_t = 5, 4
+    lin = lambda P, R: P @ R.T + 1.0  # noqa: E731
+    Xs = {(0, 0): rng.normal(size=(n_s, 2)), (0, 1): rng.normal(size=(n_s, 3)),
+          (1, 0): rng.normal(size=(n_s, 2))}
+    Xt = {0: rng.normal(size=(n_t, 2)), 1: rng.normal(size=(n_t, 3))}
+    names = [(0, 0), (0, 1), (1, 0)]
+    kernels = [{"source": s, "feature": m, "K_ss": lin(Xs[s, m], Xs[s, m]),
+                "K_st": lin(Xs[s, m], Xt[m])} for s, m in names]
+    K_tt = [lin(Xt[0], Xt[0]), lin(Xt[1], Xt[1])]
+    y_src = np.tile([1.0, -1.0], n_s)[:2 * n_s]
+    prior = rng.normal(size=(n_t, 2))
+    theta = 0.5
+    slices = [slice(0, n_s), slice(n_s, 2 * n_s)]
+    problem = A.MDAHSProblem(kernels, K_tt, slices, y_src, prior, theta, np.ones(2 * n_s), 10.0)
+    n = 2 * n_s + n_t
+    nf = {0: 2, 1: 1}
+    full = []
+    for s, m in names:
+        K = np.zeros((n, n))
+        rows = np.r_[np.arange(s * n_s, (s + 1) * n_s), np.arange(2 * n_s, n)]
+        Z = np.vstack([Xs[s, m], Xt[m]])
+        K[np.ix_(rows, rows)] = lin(Z, Z)
+        K[2 * n_s:, 2 * n_s:] += np.outer(prior[:, s], prior[:, s]) / (theta * nf[s])
+        full.append(K)
+    Y = np.column_stack([np.sign(rng.normal(size=n_t)) + 0.5, np.sign(rng.normal(size=n_t)) + 0.5])
+    Y = np.sign(Y)
+    mu = rng.uniform(0.1, 1.0, size=(3, 2))
+    Q = problem.build_Q(mu, Y).copy()
+    ref = np.diag(np.r_[np.ones(2 * n_s), np.full(n_t, 0.1)])
+    for k in range(3):
+        for t in range(2):
+            yt = np.r_[y_src, Y[:, t]]
+            ref += mu[k, t] * full[k] * np.outer(yt, yt)
+    assert np.allclose(Q, ref)
+    a = rng.dirichlet(np.ones(n))
+    c = problem.kernel_values(a, Y)
+    for k in range(3):
+        for t in range(2):
+            ay = a * np.r_[y_src, Y[:, t]]
+            assert c[k, t] == pytest.approx(ay @ full[k] @ ay)

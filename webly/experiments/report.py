@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..fileio import atomic_path, write_text
+from ..multisource.reporting import add_best_source_rows
 
 
 def summary_table(results, published=None):
@@ -149,6 +150,7 @@ def write_report(run_dir, cfg, results, resolved_cfg, noise=None):
     ``noise`` (method -> noise-score percentiles and truly-wrong flags) adds the histograms of
     noise scores split by truly clean and truly wrong rows; learned source weights get a figure.
     """
+    results = add_best_source_rows(results)  # oracle reference row, report only (not results.csv)
     fig_dir = os.path.join(run_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     figures = []
@@ -237,7 +239,8 @@ def write_sweep_report(run_dir, cfg, results, keys, noise=None):
     for point, frame in results.groupby(keys, sort=False):
         point = point if isinstance(point, tuple) else (point,)
         lines += ["## " + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)), "",
-                  summary_table(frame, cfg.published).to_markdown(disable_numparse=True), ""]
+                  summary_table(add_best_source_rows(frame), cfg.published)
+                  .to_markdown(disable_numparse=True), ""]
     lines += _published_note(cfg) + _notes(cfg)
     write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
 

@@ -5,7 +5,8 @@
   classifier learned together (Chen, Duan, Xu CVPR 2013; Niu et al. T-NNLS 2017);
 * baselines :class:`UniformSourcesClassifier` (average of per-source classifiers) and
   :class:`SingleSourceClassifier` (one source; the ``best-source`` oracle picks among them
-  after evaluation); the pooled SVM is :class:`webly.baselines.SVMClassifier` on all rows;
+  after evaluation, :func:`webly.multisource.reporting.add_best_source_rows`); the pooled
+  SVM is :class:`webly.baselines.SVMClassifier` on all rows;
 * :class:`MultiSourceData` / :class:`GroupedFeatures`: sources with their own feature types,
   a target with all of them, keyframe-averaged (image-to-video) kernels;
 * the algorithms on plain arrays in :mod:`webly.multisource._mdahs`; dataset loaders in

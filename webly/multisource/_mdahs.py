@@ -326,10 +326,11 @@ class MDAHSProblem:
             s, m, sl = k["source"], k["feature"], self.src_slices[k["source"]]
             w_own = 1.0 / self.n_feat[s] if self.fixed_source_block else mu[j].sum()
             Q[sl, sl] += w_own * k["Q_ss"]
-            Q[sl, n_S:] = k["yK_st"] * (Y @ mu[j])[None, :]
-            Q[n_S:, sl] = Q[sl, n_S:].T
+            # += : a source with several feature types has one cross block per type
+            Q[sl, n_S:] += k["yK_st"] * (Y @ mu[j])[None, :]
             wm[m] = wm.get(m, 0.0) + mu[j]
             Z.append(self.prior[:, [s]] * Y * np.sqrt(mu[j] / (self.theta * self.n_feat[s])))
+        Q[n_S:, :n_S] = Q[:n_S, n_S:].T
         for m, w in wm.items():
             QT += self.K_tt[m] * ((Y * w) @ Y.T)
         Z = np.hstack(Z)
