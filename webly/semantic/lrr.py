@@ -15,8 +15,8 @@ References
 ----------
 .. [1] G. Liu, Z. Lin, S. Yan, J. Sun, Y. Yu, Y. Ma. Robust recovery of subspace structures by
    low-rank representation. IEEE TPAMI 35(1), 2013 (Algorithm 1 and Theorem 3.1).
-.. [2] L. Niu, A. Veeraraghavan, A. Sabharwal. Webly supervised learning meets zero-shot learning:
-   a hybrid approach for fine-grained classification. CVPR 2018.
+.. [2] L. Niu, Q. Tang, A. Veeraraghavan, A. Sabharwal. Learning from noisy web data with
+   category-level supervision. CVPR 2018 (low-rank refinement of the target latents).
 """
 
 import numpy as np
