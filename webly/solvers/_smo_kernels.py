@@ -13,14 +13,21 @@ Hessian is ``y_u y_w K[u, w]``, their gradient ``(K∘yy' a - p)_u`` and they ca
 ``v`` the ``a``-problem is an SVM with box ``a_u <= v_u`` and these moves solve it as libsvm
 would, without fighting the (often ill-conditioned, low-rank) correcting-function terms.
 
-The gradient ``grad = H x + lin`` of the real variables is maintained; a move reads one row of K
-per changed ``a`` and one row of ``G_j`` per unit whose ``v_j`` changed.
+Two move loops share the selection rules: :func:`smo_loop` on all variables (the gradient
+``grad = H x + lin`` is maintained; a move reads one row of K per changed ``a`` and one row of
+``G_j`` per unit whose ``v_j`` changed) and :func:`smo_dense` on a working set whose Hessian is
+held densely (a move reads one row of that small matrix per changed variable).
+:func:`refresh_hessian` builds that matrix and :func:`add_hess_columns` carries a working set's
+step back into the full gradient.
 """
 
 import numpy as np
 from numba import njit
 
 TAU = 1e-12  # curvature floor (as libsvm's TAU)
+# the move with the largest gain is taken unless its violation is below VFRAC times the largest
+# violation among the candidates; then the most violating candidate is taken
+VFRAC = 0.1
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -242,7 +249,8 @@ def smo_loop(x, grad, upper, sgn, hdiag, unit, vz1, vz2, gptr, gidx, circ_g, cir
     ``sgn``, ``hdiag`` (Hessian diagonal; reading K's diagonal in the selection loop would miss
     the cache on every entry), ``unit``, ``vz1``, ``vz2``, ``p1``, ``p2`` cover real and compound
     variables. Returns ``(n_moves, code)`` with code 0 (inner tolerance met), 1 (max_iter), 2 (no
-    move with positive gain although the inner violation exceeds tol: numerically stalled).
+    move with positive gain although the inner violation exceeds tol: numerically stalled). The
+    choice of the move is described in :func:`smo_dense`.
     """
     N = x.shape[0]
     ng = gptr.shape[0] - 1
@@ -261,47 +269,23 @@ def smo_loop(x, grad, upper, sgn, hdiag, unit, vz1, vz2, gptr, gidx, circ_g, cir
     bp = np.empty(24, dtype=np.int64)
     bd = np.empty(24)
     babs = np.empty(24)
+    vidx = np.empty(12, dtype=np.int64)
+    vcoef = np.empty(12)
     empty = np.zeros(0)
     it = 0
     while it < max_iter:
         _group_bounds(x, grad, upper, sgn, unit, vz1, vz2, N, gptr, gidx, L, U, Li, Ui)
-        viol = 0.0
-        for g in range(ng):
-            if Li[g] >= 0 and Ui[g] >= 0:
-                v = 0.5 * (L[g] - U[g])
-                if v > viol:
-                    viol = v
-        for c in range(nc):
-            for o in range(2):
-                sign = 1.0 if o == 0 else -1.0
-                V = 0.0
-                tot = 0.0
-                ok = True
-                for k in range(4):
-                    g = circ_g[c, k]
-                    if g < 0:
-                        break
-                    cc = sign * circ_c[c, k]
-                    tot += abs(cc)
-                    if cc > 0:
-                        if Li[g] < 0:
-                            ok = False
-                            break
-                        V += cc * L[g]
-                    else:
-                        if Ui[g] < 0:
-                            ok = False
-                            break
-                        V += cc * U[g]
-                if ok and V / tot > viol:
-                    viol = V / tot
-        if viol <= tol:
+        if _inner_violation(L, U, Li, Ui, circ_g, circ_c) <= tol:
             return it, 0
-
         best_gain = 0.0
         best_t = 0.0
         best_len = 0
         best_lim = -1
+        best_v = 0.0
+        vmax_v = 0.0
+        vmax_t = 0.0
+        vmax_len = 0
+        vmax_lim = -1
         # 1) pairs inside a group: second-order working-set selection (Fan, Chen, Lin 2005)
         for g in range(ng):
             i = Li[g]
@@ -377,26 +361,38 @@ def smo_loop(x, grad, upper, sgn, hdiag, unit, vz1, vz2, gptr, gidx, circ_g, cir
             rl = _expand(idx, coef, 2, N, unit, vz1, vz2, ridx, rcoef)
             t, gain, klim = _line(ridx, rcoef, rl, x, grad, upper, n, y, K, p1, p2, G1, G2,
                                   ig1, ig2)
+            vv = 0.5 * (L[g] - U[g])
             if gain > best_gain:
                 best_gain = gain
                 best_t = t
                 best_len = rl
                 best_lim = klim
+                best_v = vv
                 for k in range(rl):
                     bidx[k] = ridx[k]
                     bcoef[k] = rcoef[k]
+            if gain > 0.0 and vv > vmax_v:
+                vmax_v = vv
+                vmax_t = t
+                vmax_len = rl
+                vmax_lim = klim
+                for k in range(rl):
+                    vidx[k] = ridx[k]
+                    vcoef[k] = rcoef[k]
         # 2) circuits across groups (e.g. opposite-label a's balanced by z's: caSMO)
         for c in range(nc):
             for o in range(2):
                 sign = 1.0 if o == 0 else -1.0
                 ln = 0
                 V = 0.0
+                tot_c = 0.0
                 ok = True
                 for k in range(4):
                     g = circ_g[c, k]
                     if g < 0:
                         break
                     cc = sign * circ_c[c, k]
+                    tot_c += abs(cc)
                     if cc > 0:
                         w = Li[g]
                         V += cc * L[g]
@@ -414,17 +410,429 @@ def smo_loop(x, grad, upper, sgn, hdiag, unit, vz1, vz2, gptr, gidx, circ_g, cir
                 rl = _expand(idx, coef, ln, N, unit, vz1, vz2, ridx, rcoef)
                 t, gain, klim = _line(ridx, rcoef, rl, x, grad, upper, n, y, K, p1, p2, G1, G2,
                                       ig1, ig2)
+                vv = V / tot_c
                 if gain > best_gain:
                     best_gain = gain
                     best_t = t
                     best_len = rl
                     best_lim = klim
+                    best_v = vv
                     for k in range(rl):
                         bidx[k] = ridx[k]
                         bcoef[k] = rcoef[k]
+                if gain > 0.0 and vv > vmax_v:
+                    vmax_v = vv
+                    vmax_t = t
+                    vmax_len = rl
+                    vmax_lim = klim
+                    for k in range(rl):
+                        vidx[k] = ridx[k]
+                        vcoef[k] = rcoef[k]
+        if vmax_len > 0 and best_v < VFRAC * vmax_v:
+            best_len = vmax_len
+            best_t = vmax_t
+            best_lim = vmax_lim
+            for k in range(vmax_len):
+                bidx[k] = vidx[k]
+                bcoef[k] = vcoef[k]
         if best_len == 0:
             return it, 2
         _apply(bidx, bcoef, best_len, best_t, best_lim, x, grad, upper, n, m1, y, K, p1, p2, S1,
                S2, G1, G2, ig1, ig2, bj, bp, bd, babs)
         it += 1
     return it, 1
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers of the driver
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def add_hess_columns(F, d, grad, n, m1, y, K, p1, p2, S1, S2, G1, G2, ig1, ig2):
+    """``grad += H[:, F] d`` (one row of K per changed a, one of G_j per changed v_j)."""
+    acc = np.zeros(n)
+    m1_ = S1.shape[0]
+    m2_ = S2.shape[0]
+    dv1 = np.zeros(m1_)
+    dv2 = np.zeros(m2_)
+    any_a = False
+    for k in range(F.shape[0]):
+        u = F[k]
+        dk = d[k]
+        if dk == 0.0:
+            continue
+        if u < n:
+            any_a = True
+            c = dk * y[u]
+            Ku = K[u]
+            for q in range(n):
+                acc[q] += c * Ku[q]
+        if p1[u] >= 0:
+            dv1[p1[u]] += dk
+        if p2[u] >= 0:
+            dv2[p2[u]] += dk
+    if any_a:
+        for q in range(n):
+            grad[q] += y[q] * acc[q]
+    for j in range(2):
+        mj = m1_ if j == 0 else m2_
+        if mj == 0:
+            continue
+        h = np.zeros(mj)
+        for p in range(mj):
+            c = dv1[p] if j == 0 else dv2[p]
+            if c == 0.0:
+                continue
+            row = G1[p] if j == 0 else G2[p]
+            for l in range(mj):
+                h[l] += c * row[l]
+        ig = ig1 if j == 0 else ig2
+        S = S1 if j == 0 else S2
+        off = n if j == 0 else n + m1
+        for l in range(mj):
+            w = h[l] * ig
+            grad[S[l]] += w
+            grad[off + l] += w
+
+
+# ----------------------------------------------------------------------------------------------
+# the same moves on a working set whose Hessian is held densely
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _line_dense(ridx, rcoef, rl, x, grad, upper, H):
+    """Exact (clipped) minimisation along a real direction with a dense Hessian."""
+    gd = 0.0
+    for k in range(rl):
+        gd += rcoef[k] * grad[ridx[k]]
+    if gd >= 0.0:
+        return 0.0, 0.0, -1
+    dhd = 0.0
+    for k in range(rl):
+        ck = rcoef[k]
+        if ck == 0.0:
+            continue
+        Hk = H[ridx[k]]
+        for l in range(rl):
+            dhd += ck * rcoef[l] * Hk[ridx[l]]
+    tmax = np.inf
+    klim = -1
+    for k in range(rl):
+        u = ridx[k]
+        if rcoef[k] > 0:
+            room = (upper[u] - x[u]) / rcoef[k]
+        elif rcoef[k] < 0:
+            room = x[u] / (-rcoef[k])
+        else:
+            continue
+        if room < tmax:
+            tmax = room
+            klim = k
+    if dhd <= TAU:
+        dhd = TAU
+    t = -gd / dhd
+    if t >= tmax:
+        t = tmax
+    else:
+        klim = -1
+    if not (t > 0.0) or not np.isfinite(t):
+        return 0.0, 0.0, -1
+    gain = -(t * gd + 0.5 * t * t * dhd)
+    return t, gain, klim
+
+
+@njit(cache=True, nogil=True)
+def _apply_dense(ridx, rcoef, rl, t, klim, x, grad, upper, H):
+    R = x.shape[0]
+    for k in range(rl):
+        u = ridx[k]
+        if rcoef[k] == 0.0:
+            continue
+        old = x[u]
+        if k == klim:
+            new = upper[u] if rcoef[k] > 0 else 0.0
+        else:
+            new = old + t * rcoef[k]
+            if new < 0.0:
+                new = 0.0
+            elif new > upper[u]:
+                new = upper[u]
+        x[u] = new
+        delta = new - old
+        if delta == 0.0:
+            continue
+        Hu = H[u]
+        for q in range(R):
+            grad[q] += delta * Hu[q]
+
+
+@njit(cache=True, nogil=True)
+def _inner_violation(L, U, Li, Ui, circ_g, circ_c):
+    """Cheap upper bound of the KKT violation: pair gaps / 2 and circuit violations / sum|c|."""
+    viol = 0.0
+    for g in range(L.shape[0]):
+        if Li[g] >= 0 and Ui[g] >= 0:
+            v = 0.5 * (L[g] - U[g])
+            if v > viol:
+                viol = v
+    for c in range(circ_g.shape[0]):
+        for o in range(2):
+            sign = 1.0 if o == 0 else -1.0
+            V = 0.0
+            tot = 0.0
+            ok = True
+            for k in range(4):
+                g = circ_g[c, k]
+                if g < 0:
+                    break
+                cc = sign * circ_c[c, k]
+                tot += abs(cc)
+                if cc > 0:
+                    if Li[g] < 0:
+                        ok = False
+                        break
+                    V += cc * L[g]
+                else:
+                    if Ui[g] < 0:
+                        ok = False
+                        break
+                    V += cc * U[g]
+            if ok and V / tot > viol:
+                viol = V / tot
+    return viol
+
+
+@njit(cache=True, nogil=True)
+def smo_dense(x, grad, upper, sgn, hdiag, unit, vz1, vz2, gptr, gidx, circ_g, circ_c, H, tol,
+              max_iter):
+    """SMO moves on a working set with dense Hessian ``H`` over its R real variables.
+
+    Same moves and selection as :func:`smo_loop`: real variables are ``0..R-1``; compound
+    variables (``R..``) move ``unit[w]`` together with ``-vz1[w]``, ``-vz2[w]`` (local indices,
+    -1 for none). Every move reads one row of ``H`` per changed real variable.
+
+    A move is normally the one with the largest decrease of the objective; when that move's
+    violation is below ``VFRAC`` times the largest violation among the candidates, the most
+    violating candidate is taken instead (its step may be clipped short by a variable close to
+    its bound; without this rule such a candidate is never taken and SMO stalls on the
+    remaining, ever smaller, gains).
+
+    Returns ``(n_moves, code)`` as :func:`smo_loop`.
+    """
+    R = x.shape[0]
+    ng = gptr.shape[0] - 1
+    nc = circ_g.shape[0]
+    L = np.empty(ng)
+    U = np.empty(ng)
+    Li = np.empty(ng, dtype=np.int64)
+    Ui = np.empty(ng, dtype=np.int64)
+    hrow = np.empty(R)
+    idx = np.empty(4, dtype=np.int64)
+    coef = np.empty(4)
+    ridx = np.empty(12, dtype=np.int64)
+    rcoef = np.empty(12)
+    bidx = np.empty(12, dtype=np.int64)
+    bcoef = np.empty(12)
+    vidx = np.empty(12, dtype=np.int64)
+    vcoef = np.empty(12)
+    it = 0
+    while it < max_iter:
+        _group_bounds(x, grad, upper, sgn, unit, vz1, vz2, R, gptr, gidx, L, U, Li, Ui)
+        if _inner_violation(L, U, Li, Ui, circ_g, circ_c) <= tol:
+            return it, 0
+        best_gain = 0.0
+        best_t = 0.0
+        best_len = 0
+        best_lim = -1
+        best_v = 0.0
+        vmax_v = 0.0
+        vmax_t = 0.0
+        vmax_len = 0
+        vmax_lim = -1
+        # 1) pairs inside a group: second-order working-set selection (Fan, Chen, Lin 2005)
+        for g in range(ng):
+            i = Li[g]
+            if i < 0 or Ui[g] < 0 or L[g] - U[g] <= 0.0:
+                continue
+            si = sgn[i]
+            hii = hdiag[i]
+            if i < R:
+                Hi = H[i]
+            else:  # the Hessian row of a compound direction
+                Hi = hrow
+                Ha = H[unit[i]]
+                for q in range(R):
+                    hrow[q] = Ha[q]
+                z = vz1[i]
+                if z >= 0:
+                    Hz = H[z]
+                    for q in range(R):
+                        hrow[q] -= Hz[q]
+                z = vz2[i]
+                if z >= 0:
+                    Hz = H[z]
+                    for q in range(R):
+                        hrow[q] -= Hz[q]
+            jbest = -1
+            obj_min = np.inf
+            Lg = L[g]
+            for k in range(gptr[g], gptr[g + 1]):
+                t = gidx[k]
+                st = sgn[t]
+                if t < R:
+                    gt = grad[t]
+                    rp = upper[t] - x[t]
+                    rm = x[t]
+                    hit = Hi[t]
+                else:
+                    ut = unit[t]
+                    gt = grad[ut]
+                    rp = upper[ut] - x[ut]
+                    rm = x[ut]
+                    hit = Hi[ut]
+                    z = vz1[t]
+                    if z >= 0:
+                        gt -= grad[z]
+                        hit -= Hi[z]
+                        if x[z] < rp:
+                            rp = x[z]
+                    z = vz2[t]
+                    if z >= 0:
+                        gt -= grad[z]
+                        hit -= Hi[z]
+                        if x[z] < rp:
+                            rp = x[z]
+                if st > 0:
+                    if not rm > 0.0:
+                        continue
+                elif not rp > 0.0:
+                    continue
+                b = Lg + st * gt
+                if b <= 0.0:
+                    continue
+                a = hii + hdiag[t] - 2.0 * si * st * hit
+                if a <= TAU:
+                    a = TAU
+                val = -(b * b) / a
+                if val < obj_min:
+                    obj_min = val
+                    jbest = t
+            if jbest < 0:
+                continue
+            idx[0] = i
+            coef[0] = si
+            idx[1] = jbest
+            coef[1] = -sgn[jbest]
+            rl = _expand(idx, coef, 2, R, unit, vz1, vz2, ridx, rcoef)
+            t, gain, klim = _line_dense(ridx, rcoef, rl, x, grad, upper, H)
+            vv = 0.5 * (L[g] - U[g])
+            if gain > best_gain:
+                best_gain = gain
+                best_t = t
+                best_len = rl
+                best_lim = klim
+                best_v = vv
+                for k in range(rl):
+                    bidx[k] = ridx[k]
+                    bcoef[k] = rcoef[k]
+            if gain > 0.0 and vv > vmax_v:
+                vmax_v = vv
+                vmax_t = t
+                vmax_len = rl
+                vmax_lim = klim
+                for k in range(rl):
+                    vidx[k] = ridx[k]
+                    vcoef[k] = rcoef[k]
+        # 2) circuits across groups (e.g. opposite-label a's balanced by z's: caSMO)
+        for c in range(nc):
+            for o in range(2):
+                sign = 1.0 if o == 0 else -1.0
+                ln = 0
+                V = 0.0
+                tot_c = 0.0
+                ok = True
+                for k in range(4):
+                    g = circ_g[c, k]
+                    if g < 0:
+                        break
+                    cc = sign * circ_c[c, k]
+                    tot_c += abs(cc)
+                    if cc > 0:
+                        w = Li[g]
+                        V += cc * L[g]
+                    else:
+                        w = Ui[g]
+                        V += cc * U[g]
+                    if w < 0:
+                        ok = False
+                        break
+                    idx[ln] = w
+                    coef[ln] = cc * sgn[w]
+                    ln += 1
+                if not ok or V <= 0.0:
+                    continue
+                rl = _expand(idx, coef, ln, R, unit, vz1, vz2, ridx, rcoef)
+                t, gain, klim = _line_dense(ridx, rcoef, rl, x, grad, upper, H)
+                vv = V / tot_c
+                if gain > best_gain:
+                    best_gain = gain
+                    best_t = t
+                    best_len = rl
+                    best_lim = klim
+                    best_v = vv
+                    for k in range(rl):
+                        bidx[k] = ridx[k]
+                        bcoef[k] = rcoef[k]
+                if gain > 0.0 and vv > vmax_v:
+                    vmax_v = vv
+                    vmax_t = t
+                    vmax_len = rl
+                    vmax_lim = klim
+                    for k in range(rl):
+                        vidx[k] = ridx[k]
+                        vcoef[k] = rcoef[k]
+        if vmax_len > 0 and best_v < VFRAC * vmax_v:
+            best_len = vmax_len
+            best_t = vmax_t
+            best_lim = vmax_lim
+            for k in range(vmax_len):
+                bidx[k] = vidx[k]
+                bcoef[k] = vcoef[k]
+        if best_len == 0:
+            return it, 2
+        _apply_dense(bidx, bcoef, best_len, best_t, best_lim, x, grad, upper, H)
+        it += 1
+    return it, 1
+
+
+@njit(cache=True, nogil=True)
+def refresh_hessian(H, F, slots, n, y, K, p1, p2, G1, G2, ig1, ig2):
+    """Recompute rows and columns ``slots`` of ``H = H[F][:, F]`` in place (new variables)."""
+    m = F.shape[0]
+    for s in range(slots.shape[0]):
+        k = slots[s]
+        u = F[k]
+        pu1 = p1[u]
+        pu2 = p2[u]
+        Hk = H[k]
+        for l in range(m):
+            w = F[l]
+            h = 0.0
+            if u < n and w < n:
+                h = y[u] * y[w] * K[u, w]
+            if pu1 >= 0:
+                q = p1[w]
+                if q >= 0:
+                    h += G1[pu1, q] * ig1
+            if pu2 >= 0:
+                q = p2[w]
+                if q >= 0:
+                    h += G2[pu2, q] * ig2
+            Hk[l] = h
+    if slots.shape[0] == m:
+        return
+    for l in range(m):  # the columns, written row by row
+        Hl = H[l]
+        for s in range(slots.shape[0]):
+            k = slots[s]
+            Hl[k] = H[k, l]
