@@ -92,6 +92,7 @@ def main(sizes, clarabel=True):
     print("| n | SVC (libsvm) s | SMO s | SMO / SVC | SMO+ (X_priv) s | SMO+ / SVC | Clarabel s "
           "| SMO mem / K | SMO+ mem / (K + K~) | SMO moves | SMO+ moves |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for n in sizes:
         X, y, T = make_data(n)
         K = gaussian_kernel(X)
@@ -108,6 +109,37 @@ def main(sizes, clarabel=True):
               f"{m_plus / (K.nbytes + Kp.nbytes):.2f} | {info['n_iter']} | {info_p['n_iter']} "
               f"({info_p.get('n_newton', 0)}) |",
               flush=True)
+        rows.append((n, t_svc, t_smo, t_plus, None if t_cvx == "-" else float(t_cvx)))
+    figure(rows)
+
+
+def figure(rows):
+    """Solver time vs n (log-log) into $WEBLY_FIGURE_DIR, linked in the markdown output."""
+    fig_dir, link = os.environ.get("WEBLY_FIGURE_DIR"), os.environ.get("WEBLY_FIGURE_LINK")
+    if not fig_dir or not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r[0] for r in rows]
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for k, label in ((1, "SVC (libsvm)"), (2, "SMO (SVM)"), (3, "SMO+ (SVM+, 50-d X_priv)")):
+        ax.plot(n, [r[k] for r in rows], marker="o", label=label)
+    cvx = [(r[0], r[4]) for r in rows if r[4] is not None]
+    if cvx:
+        ax.plot(*zip(*cvx), marker="s", linestyle="--", label="cvxpy / Clarabel (SVM)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training rows n")
+    ax.set_ylabel("solve seconds")
+    ax.set_title("kernel QP solve time vs n (RBF kernel)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(fig_dir, exist_ok=True)
+    fig.savefig(os.path.join(fig_dir, "solver_time_vs_n.png"), dpi=110, metadata={"Software": None})
+    print(f"\n![solver time vs n]({link}/solver_time_vs_n.png)")
 
 
 if __name__ == "__main__":
