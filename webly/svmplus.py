@@ -6,6 +6,12 @@ C-SVM, L2-SVM+ the L2-loss SVM and GD a kernel ridge (least-squares) classifier.
 problems are one-vs-rest through :func:`webly.base.one_vs_rest` (SVM+, L2-SVM+) or a single
 multi-output fit (GD).
 
+SVM+ and L2-SVM+ have two paths: ``solver="smo"`` (default) solves the exact kernel dual;
+``solver="primal"`` solves the same problem on explicit features (the rows for a linear kernel,
+Nystroem or random Fourier features for an RBF kernel) in the primal, for 10^5-10^6 rows (see
+:mod:`webly.primal`), e.g. ``SVMPlusClassifier(solver="primal", features="nystroem",
+n_components=512)``.
+
 Config registry names: ``SVM+`` -> :class:`SVMPlusClassifier`, ``L2-SVM+`` ->
 :class:`L2SVMPlusClassifier`, ``GD`` -> :class:`GDClassifier` (see :data:`METHODS`).
 """
@@ -17,6 +23,7 @@ import numpy as np
 import scipy.linalg as sla
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
 
 from .base import (WebClassifierMixin, check_is_fitted, check_row_features, encode_targets,
                    one_vs_rest, stack_decisions, validate_data)
@@ -48,10 +55,71 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": [Integral, None],
+        "features": [StrOptions({"nystroem", "rbf_sampler"})],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
     }
 
     def __sklearn_tags__(self):
         return _kernel_tags(self, super().__sklearn_tags__())
+
+    # --- the primal (explicit feature) path, solver="primal" -------------------------------
+    def _feature_map(self, kernel, gamma):
+        from .primal import FeatureMap
+
+        kind = "linear" if kernel == "linear" else self.features
+        return FeatureMap(kind, gamma=gamma, n_components=self.n_components,
+                          random_state=self.random_state)
+
+    def _fit_primal(self, X, y, X_priv, solve):
+        """Feature maps on both views, then one primal solve per one-vs-rest problem.
+
+        ``solve(Z, y_pm, Z_priv, C, gamma_plus, tol, max_iter, n_threads)`` is
+        :func:`webly.primal.svmplus_primal` or :func:`webly.primal.l2svmplus_primal`. Returns
+        the list of ``(coef, intercept, coef_priv, intercept_priv, info)``.
+        """
+        from sklearn.utils import check_random_state
+
+        from .primal import blas_threads
+
+        self._validate_params()
+        for name in ("kernel", "kernel_priv"):
+            if getattr(self, name) == "precomputed":
+                raise DataError(name, "solver='primal' works on feature rows, not precomputed "
+                                      "kernels; use 'linear' or 'rbf' (approximated by "
+                                      "`features`), or solver='smo'")
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+                             ensure_min_samples=2)
+        n = X.shape[0]
+        self.classes_, y_idx = encode_targets(y)
+        X_priv = check_row_features("X_priv", X_priv, n)
+        # one integer seed for both maps: deterministic for an int or RandomState random_state
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self.feature_map_ = self._feature_map(self.kernel, self.gamma)
+        self.feature_map_.random_state = seed
+        Z = self.feature_map_.fit_transform(X)
+        self.feature_map_priv_, Zp = None, None
+        if X_priv is not None:
+            self.feature_map_priv_ = self._feature_map(self.kernel_priv, self.gamma_priv)
+            self.feature_map_priv_.random_state = seed + 1
+            Zp = self.feature_map_priv_.fit_transform(X_priv)
+
+        def fit_binary(k, y_pm):
+            return solve(Z, y_pm, Zp, C=self.C, gamma_plus=self.gamma_plus, tol=self.tol,
+                         max_iter=self.max_iter, n_threads=None)
+
+        # one process-wide BLAS limit around all problems (see webly.primal.blas_threads)
+        with blas_threads(1):
+            models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
+        for attr in ("support_", "dual_coef_", "support_vectors_", "kernel_", "kernel_priv_"):
+            self.__dict__.pop(attr, None)
+        self.coef_ = np.vstack([m[0] for m in models])
+        self.intercept_ = np.array([m[1] for m in models], dtype=np.float64)
+        self.coef_priv_ = None if Zp is None else np.vstack([m[2] for m in models])
+        self.correcting_function_ = stack_decisions([m[4]["correcting_values"] for m in models])
+        self.objective_ = np.array([-m[4]["objective"] for m in models])
+        self.n_iter_ = np.array([m[4]["n_iter"] for m in models], dtype=np.int64)
+        return models
 
     def _prepare(self, X, y, X_priv):
         self._validate_params()
@@ -68,6 +136,8 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
                                       f"{X_priv.shape}")
         self.kernel_ = Kernel(self.kernel, self.gamma).fit(X)
         K = np.ascontiguousarray(self.kernel_(X), dtype=np.float64)
+        for attr in ("feature_map_", "feature_map_priv_", "coef_", "coef_priv_"):
+            self.__dict__.pop(attr, None)
         self.kernel_priv_ = None
         if X_priv is not None:
             self.kernel_priv_ = Kernel(self.kernel_priv, self.gamma_priv).fit(X_priv)
@@ -92,6 +162,10 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=np.float64)
+        if getattr(self, "feature_map_", None) is not None:
+            Z = self.feature_map_.transform(X)
+            scores = np.asarray(safe_sparse_dot(Z, self.coef_.T, dense_output=True))
+            return stack_decisions(list((scores + self.intercept_).T))
         if self.kernel == "precomputed":
             Kt = X[:, self.support_]
         elif self.support_.size:
@@ -133,18 +207,42 @@ class SVMPlusClassifier(_KernelLUPIBase):
     tol : float, default=1e-3
         Stopping gap as in scikit-learn's SVC (the solver's KKT tolerance is ``tol / 2``).
     max_iter : int or None, default=None
-        Maximal solver moves per binary problem (None: no practical limit).
+        Maximal solver moves per binary problem (None: no practical limit); with
+        ``solver="primal"`` the maximal Newton steps (None: 1,000).
     n_jobs : int or None, default=None
         Threads for the one-vs-rest problems (the solver releases the GIL).
+    solver : {"smo", "primal"}, default="smo"
+        ``smo``: the exact kernel dual (needs the (n, n) kernels; up to a few 10^4 rows).
+        ``primal``: the large-data path of :mod:`webly.primal`: the same SVM+ problem on
+        explicit features, solved in the primal (augmented Lagrangian, Newton steps) in
+        O(n (d + d~)) memory. A linear kernel uses the rows themselves (then it is exactly the
+        problem ``smo`` solves with linear kernels); an RBF kernel (on either view) is
+        approximated by ``features`` with ``n_components`` features, with the same bandwidths
+        (``gamma``, ``gamma_priv`` or the 1 / mean squared distance rule). Precomputed kernels
+        are refused. ``tol`` is then the largest constraint violation in margin units.
+    features : {"nystroem", "rbf_sampler"}, default="nystroem"
+        Approximate feature map of an RBF kernel with ``solver="primal"``:
+        :class:`sklearn.kernel_approximation.Nystroem` or random Fourier features
+        (:class:`~sklearn.kernel_approximation.RBFSampler`). Ignored otherwise.
+    n_components : int, default=512
+        Features of that map on each RBF view (Nystroem uses at most n training rows).
+    random_state : int, RandomState or None, default=None
+        Seeds the feature maps (``solver="primal"``); the solvers are deterministic.
 
     Attributes
     ----------
     classes_ : (n_classes,) array
     support_ : (n_SV,) int array
-        Training rows with a nonzero dual coefficient in some one-vs-rest model.
+        Training rows with a nonzero dual coefficient in some one-vs-rest model (``smo``).
     support_vectors_ : (n_SV, d) array or None (precomputed kernel)
     dual_coef_ : (n_models, n_SV) array
-        ``a_i y_i``; one model (for ``classes_[1]``) in the binary case.
+        ``a_i y_i``; one model (for ``classes_[1]``) in the binary case (``smo``).
+    coef_ : (n_models, n_features) array
+        ``w`` on the mapped features (``primal``); ``f(x) = coef_ z(x) + intercept_``.
+    coef_priv_ : (n_models, n_features_priv) array or None
+        Weights of the correcting functions on the mapped privileged features (``primal``).
+    feature_map_, feature_map_priv_ : webly.primal.FeatureMap
+        Fitted feature maps (``primal``; ``feature_map_priv_`` is None without X_priv).
     intercept_ : (n_models,) array
     intercept_priv_ : (n_models,) array
         ``b*`` of each correcting function (NaN without X_priv).
@@ -152,11 +250,12 @@ class SVMPlusClassifier(_KernelLUPIBase):
         Correcting-function (slack) values on the training rows; without X_priv the SVM's
         hinge slacks ``max(0, 1 - y f(x))``.
     objective_ : (n_models,) array
-        Minimised dual objective (minus the dual above) of each model.
+        Minimised dual objective (minus the dual above) of each model; with ``primal``, minus
+        the primal objective, so that both solvers report the same number at the optimum.
     n_iter_ : (n_models,) int array
-        Solver moves of each model.
+        Solver moves (``smo``) or Newton steps (``primal``) of each model.
     kernel_, kernel_priv_ : webly.kernels.Kernel
-        Fitted kernels (``kernel_priv_`` is None without X_priv).
+        Fitted kernels (``smo``; ``kernel_priv_`` is None without X_priv).
 
     References
     ----------
@@ -175,10 +274,23 @@ class SVMPlusClassifier(_KernelLUPIBase):
     >>> clf = SVMPlusClassifier(C=1.0, gamma_plus=1.0).fit(X, y, X_priv=X_priv)
     >>> float((clf.predict(X) == y).mean()) > 0.9
     True
+
+    The large-data path (explicit features, primal solver):
+
+    >>> big = SVMPlusClassifier(solver="primal", features="nystroem", n_components=50,
+    ...                         random_state=0).fit(X, y, X_priv=X_priv)
+    >>> float((big.predict(X) == y).mean()) > 0.9
+    True
     """
 
+    _parameter_constraints = {
+        **_KernelLUPIBase._parameter_constraints,
+        "solver": [StrOptions({"smo", "primal"})],
+    }
+
     def __init__(self, C=1.0, gamma_plus=1.0, kernel="rbf", gamma=None, kernel_priv="linear",
-                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None):
+                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None, solver="smo",
+                 features="nystroem", n_components=512, random_state=None):
         self.C = C
         self.gamma_plus = gamma_plus
         self.kernel = kernel
@@ -188,11 +300,22 @@ class SVMPlusClassifier(_KernelLUPIBase):
         self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
 
     def fit(self, X, y, X_priv=None):
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers import smo_solve, svm_qp, svmplus_qp
 
+        self._validate_params()
+        if self.solver == "primal":
+            from .primal import svmplus_primal
+
+            models = self._fit_primal(X, y, X_priv, svmplus_primal)
+            self.intercept_priv_ = np.array([m[3] for m in models], dtype=np.float64)
+            return self
         X, X_priv, y_idx, K = self._prepare(X, y, X_priv)
         Kp = None
         if X_priv is not None:
@@ -241,26 +364,32 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     gamma_plus : float, default=1.0
         Regularisation of the correcting function.
     kernel, gamma, kernel_priv, gamma_priv : as in :class:`SVMPlusClassifier`
-    solver : {"smo", "libsvm"}, default="smo"
-        webly's SMO solver, or libsvm's one-class solver on the precomputed Q.
+    solver : {"smo", "libsvm", "primal"}, default="smo"
+        webly's SMO solver, or libsvm's one-class solver on the precomputed Q, or the
+        large-data primal path of :mod:`webly.primal` (the rho-margin primal of the module
+        docstring of :mod:`webly.solvers.l2svmplus` on explicit features; see
+        :class:`SVMPlusClassifier` for the features and ``features`` / ``n_components``).
     tol : float, default=1e-3
-        Stopping gap (KKT tolerance ``tol / 2``).
+        Stopping gap (KKT tolerance ``tol / 2``); with ``primal``, the largest constraint
+        violation relative to the margin.
     max_iter : int or None, default=None
     n_jobs : int or None, default=None
+    features, n_components, random_state : as in :class:`SVMPlusClassifier`
 
     Attributes
     ----------
     classes_, support_, support_vectors_, kernel_, kernel_priv_ : as in SVMPlusClassifier
+    coef_, coef_priv_, feature_map_, feature_map_priv_ : as in SVMPlusClassifier (``primal``)
     dual_coef_ : (n_models, n_SV) array
         ``a_i y_i``.
     intercept_ : (n_models,) array
         ``b = sum_i a_i y_i``.
     rho_ : (n_models,) array
-        The margin ``a'Qa`` of each model.
+        The margin ``a'Qa`` of each model (the primal's ``m``).
     correcting_function_ : (n,) or (n, n_models) array
         Squared-loss slacks ``xi = P a`` on the training rows.
     objective_ : (n_models,) array
-        ``1/2 a'Qa``.
+        ``1/2 a'Qa`` (with ``primal``: minus the primal objective, equal at the optimum).
     n_iter_ : (n_models,) int array
 
     References
@@ -280,11 +409,12 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
 
     _parameter_constraints = {
         **_KernelLUPIBase._parameter_constraints,
-        "solver": [StrOptions({"smo", "libsvm"})],
+        "solver": [StrOptions({"smo", "libsvm", "primal"})],
     }
 
     def __init__(self, C=1.0, gamma_plus=1.0, kernel="rbf", gamma=None, kernel_priv="linear",
-                 gamma_priv=None, solver="smo", tol=1e-3, max_iter=None, n_jobs=None):
+                 gamma_priv=None, solver="smo", tol=1e-3, max_iter=None, n_jobs=None,
+                 features="nystroem", n_components=512, random_state=None):
         self.C = C
         self.gamma_plus = gamma_plus
         self.kernel = kernel
@@ -295,11 +425,21 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
 
     def fit(self, X, y, X_priv=None):
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers.l2svmplus import l2svmplus_privileged_term, solve_l2svmplus
 
+        self._validate_params()
+        if self.solver == "primal":
+            from .primal import l2svmplus_primal
+
+            models = self._fit_primal(X, y, X_priv, l2svmplus_primal)
+            self.rho_ = np.array([m[4]["margin"] for m in models])
+            return self
         X, X_priv, y_idx, K = self._prepare(X, y, X_priv)
         n = X.shape[0]
         if X_priv is None:
