@@ -37,3 +37,16 @@ def test_missing_peer_package_says_how_to_install(monkeypatch, web_digits):
     monkeypatch.setattr(builtins, "__import__", no_cleanlab)
     with pytest.raises(ConfigError, match=r"webly\[peers\]"):
         CleanLearningClassifier().fit(web_digits.X, web_digits.y)
+
+
+def _fit_score(ds, seed):
+    return CleanLearningClassifier(random_state=seed).fit(ds.X, ds.y).score(ds.X_test, ds.y_test)
+
+
+def test_cleanlearning_runs_inside_joblib_workers(web_digits):
+    # benchmark runs fit in loky worker processes, where cleanlab's own process pool used to fail
+    pytest.importorskip("cleanlab")
+    from joblib import Parallel, delayed
+
+    scores = Parallel(n_jobs=2)(delayed(_fit_score)(web_digits, s) for s in (0, 1))
+    assert min(scores) > 0.8

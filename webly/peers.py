@@ -90,7 +90,10 @@ class CleanLearningClassifier(ClassifierMixin, BaseEstimator):
             self.label_issues_ = np.zeros(len(y), dtype=bool)
             self.noise_scores_ = np.zeros(len(y))
             return self
-        cl = CleanLearning(clf=self._mlp(), seed=seed, cv_n_folds=folds, verbose=False)
+        # n_jobs=1: cleanlab's own process pool shares data through fork-time globals, which
+        # breaks inside joblib/loky workers (NameError in cleanlab.filter); runs parallelise above
+        cl = CleanLearning(clf=self._mlp(), seed=seed, cv_n_folds=folds, verbose=False,
+                           find_label_issues_kwargs={"n_jobs": 1})
         cl.fit(X, codes)
         issues = cl.get_label_issues()
         self.label_issues_ = issues["is_label_issue"].to_numpy(dtype=bool)
