@@ -94,6 +94,12 @@ register_method("mi-SVM-PI", "webly.mil:MiSVMPIClassifier",
                 description="mi-SVM with privileged slacks of positive-bag instances (Li, Niu, Xu 2014)")
 register_method("mi-SVM-PI-DA", "webly.mil:MiSVMPIDAClassifier",
                 description="mi-SVM-PI + visual correcting function matching the target")
+register_method("MIL-CPB", "webly.mil:MILCPBClassifier",
+                description="cutting plane over instance labellings + l1-MKL of label kernels (Li et al. 2011)")
+register_method("MIL-CPB-PI", "webly.mil:MILCPBPIClassifier",
+                description="MIL-CPB with privileged slacks of positive-bag instances (Li, Niu, Xu 2014)")
+register_method("MIL-CPB-PI-DA", "webly.mil:MILCPBPIDAClassifier",
+                description="MIL-CPB-PI + visual correcting function matching the target (Niu et al. 2016)")
 register_method("SVM+", "webly.svmplus:SVMPlusClassifier",
                 description="SVM+ (LUPI): privileged features model the slacks (Vapnik & Vashist 2009)")
 register_method("L2-SVM+", "webly.svmplus:L2SVMPlusClassifier",
@@ -128,6 +134,8 @@ register_method("VAE-weighted", "webly.semantic.vae:VAEWeightedClassifier",
                 description="the same VAE weighting with a plain softmax head (no semantics)")
 register_method("MLP", "sklearn.neural_network:MLPClassifier",
                 description="scikit-learn MLP (softmax) on the noisy web labels")
+register_method("cleanlab", "webly.peers:CleanLearningClassifier",
+                description="peer: cleanlab's CleanLearning around the same MLP (needs webly[peers])")
 
 
 def load_npz(path, train_per_class=None, standardize=False, random_state=None):
