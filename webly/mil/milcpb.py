@@ -80,7 +80,7 @@ from ..kernels import Kernel
 from ..multisource._mdahs import update_group_weights
 from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
 from ._common import BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups
-from .smil import _BASE, _solve
+from .smil import _BASE, _DA, _solve
 
 logger = logging.getLogger(__name__)
 
@@ -534,10 +534,7 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
 
     _parameter_constraints = {
         **MILCPBPIClassifier._parameter_constraints,
-        "C2": [Interval(Real, 0, None, closed="neither")],
-        "gamma2": [Interval(Real, 0, None, closed="neither")],
-        "eps": [Interval(Real, 0, 1, closed="left")],
-        "B": [Interval(Real, 0, None, closed="neither"), None],
+        **_DA,
     }
 
     def __init__(self, C=0.01, gamma_plus=10.0, rho=0.6, C_neg=None, init="all", max_rounds=10,

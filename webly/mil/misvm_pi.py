@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..kernels import Kernel
 from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
 from ._common import BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups
-from .smil import _BASE, _solve
+from .smil import _BASE, _DA, _solve
 
 
 class MiSVMPIClassifier(MILClassifierBase):
@@ -155,10 +155,7 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
 
     _parameter_constraints = {
         **MiSVMPIClassifier._parameter_constraints,
-        "C2": [Interval(Real, 0, None, closed="neither")],
-        "gamma2": [Interval(Real, 0, None, closed="neither")],
-        "eps": [Interval(Real, 0, 1, closed="left")],
-        "B": [Interval(Real, 0, None, closed="neither"), None],
+        **_DA,
     }
 
     def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,

@@ -43,6 +43,14 @@ _BASE = {
     "n_jobs": [Integral, None],
 }
 
+# the -DA variants' visual correcting function (IJCV 2016): trade-offs and KMM's constraints
+_DA = {
+    "C2": [Interval(Real, 0, None, closed="neither")],
+    "gamma2": [Interval(Real, 0, None, closed="neither")],
+    "eps": [Interval(Real, 0, 1, closed="left")],
+    "B": [Interval(Real, 0, None, closed="neither"), None],
+}
+
 
 def bag_units(y_pm, bags):
     """Dual units: one per positive bag, one per negative row.
@@ -299,10 +307,7 @@ class SMILPIDAClassifier(SMILPIClassifier):
 
     _parameter_constraints = {
         **SMILPIClassifier._parameter_constraints,
-        "C2": [Interval(Real, 0, None, closed="neither")],
-        "gamma2": [Interval(Real, 0, None, closed="neither")],
-        "eps": [Interval(Real, 0, 1, closed="left")],
-        "B": [Interval(Real, 0, None, closed="neither"), None],
+        **_DA,
     }
 
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
