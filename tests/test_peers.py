@@ -50,3 +50,27 @@ def test_cleanlearning_runs_inside_joblib_workers(web_digits):
 
     scores = Parallel(n_jobs=2)(delayed(_fit_score)(web_digits, s) for s in (0, 1))
     assert min(scores) > 0.8
+
+
+@pytest.mark.parametrize("method", ["kmm", "coral"])
+def test_skada_peer_adapts_sources_to_the_target(method):
+    pytest.importorskip("skada")
+    from webly.peers import SkadaClassifier
+
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(120, 5))
+    ys = np.where(Xs[:, 0] > 0, "a", "b")
+    Xt = rng.normal(size=(60, 5)) + 0.5
+    est = SkadaClassifier(method=method).fit(Xs, ys, sources=np.repeat(["s1", "s2"], 60),
+                                              X_target=Xt)
+    assert est.decision_function(Xt).shape == (60,)
+    assert np.mean(est.predict(Xt) == np.where(Xt[:, 0] > 0, "a", "b")) > 0.7
+
+
+def test_skada_peer_names_a_bad_sources_field():
+    pytest.importorskip("skada")
+    from webly.errors import DataError
+    from webly.peers import SkadaClassifier
+
+    with pytest.raises(DataError, match="sources"):
+        SkadaClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1], sources=["a"], X_target=np.zeros((2, 2)))

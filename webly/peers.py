@@ -1,8 +1,9 @@
 """Peer methods from other packages, compared with webly's in benchmarks (the ``peers`` extra).
 
 These wrap well-kept implementations, they do not reimplement them: ``cleanlab`` (confident
-learning, Northcutt et al. JAIR 2021) for noisy labels. Importing this module never imports the
-peer package; fitting without it installed raises an error that says how to install it.
+learning, Northcutt et al. JAIR 2021) for noisy labels, ``skada`` (scikit-learn domain adaptation)
+for source/target shift. Importing this module never imports the peer package; fitting without it
+installed raises an error that says how to install it.
 """
 
 from numbers import Integral, Real
@@ -10,12 +11,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.neural_network import MLPClassifier
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
-__all__ = ["CleanLearningClassifier"]
+__all__ = ["CleanLearningClassifier", "SkadaClassifier"]
 
 
 def _require(module, extra="peers"):
@@ -110,3 +111,65 @@ class CleanLearningClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class SkadaClassifier(ClassifierMixin, BaseEstimator):
+    """A skada domain-adaptation pipeline around an RBF SVC: labelled sources, unlabelled target.
+
+    ``fit(X, y, *, sources=None, X_target=None)`` as webly's multi-source estimators: each source
+    becomes its own skada domain (1, 2, ...), the target rows domain -1 with no labels.
+
+    Parameters
+    ----------
+    method : {"kmm", "coral"}, default="kmm"
+        ``kmm``: skada's ``KMMReweight`` (kernel mean matching weights of the source rows, then
+        a weighted SVC; Huang et al. 2007). ``coral``: skada's ``CORAL`` (second-order alignment
+        of the features; Sun et al. 2016).
+    C : float, default=1.0
+        SVC penalty; the SVC bandwidth is scikit-learn's ``gamma="scale"``.
+    """
+
+    _parameter_constraints = {
+        "method": [StrOptions({"kmm", "coral"})],
+        "C": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, method="kmm", C=1.0):
+        self.method = method
+        self.C = C
+
+    def fit(self, X, y, *, sources=None, X_target=None):
+        self._validate_params()
+        skada = _require("skada")
+        from sklearn.svm import SVC
+
+        X, y = validate_data(self, X, y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        src = np.zeros(len(y), dtype=int) if sources is None else np.asarray(sources)
+        if len(src) != len(y):
+            raise DataError("sources", f"has {len(src)} entries but X has {len(y)} rows; "
+                                       "give one source name per row")
+        _, dom = np.unique(src, return_inverse=True)
+        Xt = np.zeros((0, X.shape[1])) if X_target is None else np.asarray(X_target, dtype=float)
+        if Xt.ndim != 2 or Xt.shape[1] != X.shape[1]:
+            raise DataError("X_target", f"needs {X.shape[1]} features per row like X")
+        svc = SVC(C=self.C, kernel="rbf", gamma="scale")
+        if self.method == "kmm":
+            self.model_ = skada.KMMReweight(svc.set_fit_request(sample_weight=True))
+        else:
+            self.model_ = skada.CORAL(svc)
+        self.model_.fit(np.vstack([X, Xt]), np.r_[codes, -np.ones(len(Xt), dtype=int)],
+                        sample_domain=np.r_[dom + 1, -np.ones(len(Xt), dtype=int)])
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        pred = self.model_.predict(X, sample_domain=-np.ones(len(X), dtype=int))
+        return self.classes_[np.asarray(pred, dtype=int)]
+
+    def decision_function(self, X):
+        """The SVC's one-vs-rest scores on target-domain rows, (n, n_classes) (n for 2 classes)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.model_.decision_function(X, sample_domain=-np.ones(len(X), dtype=int))

@@ -136,6 +136,9 @@ register_method("MLP", "sklearn.neural_network:MLPClassifier",
                 description="scikit-learn MLP (softmax) on the noisy web labels")
 register_method("cleanlab", "webly.peers:CleanLearningClassifier",
                 description="peer: cleanlab's CleanLearning around the same MLP (needs webly[peers])")
+register_method("skada", "webly.peers:SkadaClassifier",
+                description="peer: a skada domain-adaptation pipeline (KMM reweighting or CORAL) "
+                            "around an SVC (needs webly[peers])")
 
 
 def load_npz(path, train_per_class=None, standardize=False, random_state=None):
