@@ -63,7 +63,8 @@ def test_skada_peer_adapts_sources_to_the_target(method):
     Xt = rng.normal(size=(60, 5)) + 0.5
     est = SkadaClassifier(method=method).fit(Xs, ys, sources=np.repeat(["s1", "s2"], 60),
                                               X_target=Xt)
-    assert est.decision_function(Xt).shape == (60,)
+    proba = est.predict_proba(Xt)
+    assert proba.shape == (60, 2) and np.allclose(proba.sum(axis=1), 1.0)
     assert np.mean(est.predict(Xt) == np.where(Xt[:, 0] > 0, "a", "b")) > 0.7
 
 
