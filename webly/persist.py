@@ -32,7 +32,11 @@ def save(estimator, path):
 
     meta = {"format_version": FORMAT_VERSION, "webly_version": __version__,
             "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}"}
-    payload = sio.dumps(estimator)
+    try:
+        payload = sio.dumps(estimator)
+    except RecursionError:  # e.g. skada's pipelines (the skada peer): nothing is written
+        raise DataError("estimator", f"{meta['class']} cannot be saved: skops cannot serialise "
+                                     "the objects it holds; refit it instead") from None
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(_META, json.dumps(meta, indent=2))
