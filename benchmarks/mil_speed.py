@@ -22,7 +22,6 @@ Run from the repository root::
 
 import argparse
 import os
-import platform
 import sys
 import time
 import warnings
@@ -32,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
+
+from webly.experiments.benchmarks import machine_line  # noqa: E402
 
 TARGETS = {"sMIL-PI": 10.0, "mi-SVM-PI": 60.0, "MIL-CPB-PI": 120.0}
 
@@ -68,20 +69,6 @@ def estimators():
             "MIL-CPB-PI": MILCPBPIClassifier()}
 
 
-def machine():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import numba
-    import sklearn
-    return (f"CPU: {cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; numpy "
-            f"{np.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}; "
-            f"load average before run: {os.getloadavg()[0]:.1f}")
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -103,7 +90,7 @@ def main(argv=None):
         warnings.simplefilter("ignore")
         for est in estimators().values():
             est.fit(small[0], small[1], bags=small[2], X_priv=small[3])
-    print(machine())
+    print(machine_line(["numpy", "scikit-learn", "numba"]))
     print(f"data: {args.pos_bags} positive bags x {args.bag_size} + {args.neg} negatives = "
           f"{len(y)} rows, {int(truth[y == 1].mean() * 100)}% true positives in positive bags; "
           f"{len(y_test)} held-out rows; BLAS threads {args.threads}; seed {args.seed}")

@@ -24,11 +24,12 @@ the times are wall-clock seconds on a machine that may be shared (load average p
 
 import argparse
 import os
-import platform
 import time
 import warnings
 
 import numpy as np
+
+from webly.experiments.benchmarks import machine_line
 
 D, D_PRIV, TEST = 256, 50, 20_000
 C, GAMMA_PLUS = 0.1, 1.0
@@ -51,20 +52,6 @@ def make_web_rows(n, d=D, d_priv=D_PRIV, seed=0):
     return X, y, T, y_true
 
 
-def machine(threads):
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import scipy
-    import sklearn
-    return (f"CPU: {cpu}; {os.cpu_count()} cores; BLAS threads pinned to {threads}; Python "
-            f"{platform.python_version()}; numpy {np.__version__}, scipy {scipy.__version__}, "
-            f"scikit-learn {sklearn.__version__}; load average before run: "
-            f"{os.getloadavg()[0]:.1f}")
-
 
 def fit_and_score(est, X, y, T, Xt, yt):
     with warnings.catch_warnings(record=True) as caught:
@@ -84,7 +71,7 @@ def main(n, n_small, threads):
     from webly.svmplus import L2SVMPlusClassifier, SVMPlusClassifier
 
     threadpool_limits(threads)
-    print(machine(threads))
+    print(machine_line(["numpy", "scipy", "scikit-learn"], note=f"BLAS threads pinned to {threads}; "))
     print(f"SVM+ / L2-SVM+ with C = {C}, gamma_plus = {GAMMA_PLUS}; accuracy against the true "
           f"labels of {TEST:,} test rows")
     t0 = time.perf_counter()

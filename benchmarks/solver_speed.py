@@ -21,13 +21,14 @@ of one class carrying the other web label; the tags flag each row's true class, 
 """
 
 import os
-import platform
 import sys
 import time
 import tracemalloc
 import warnings
 
 import numpy as np
+
+from webly.experiments.benchmarks import machine_line
 
 
 def make_data(n, seed=0):
@@ -58,22 +59,6 @@ def timed(fn):
     return dt, peak, out
 
 
-def machine():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import cvxpy
-    import numba
-    import scipy
-    import sklearn
-    return (f"CPU: {cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; "
-            f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-            f"numba {numba.__version__}, cvxpy {cvxpy.__version__}; load average before run: "
-            f"{os.getloadavg()[0]:.1f}")
-
 
 def main(sizes, clarabel=True):
     from sklearn.svm import SVC
@@ -86,7 +71,7 @@ def main(sizes, clarabel=True):
     X, y, T = make_data(1200)  # load the numba code (working sets, Newton steps)
     smo_solve(svmplus_qp(gaussian_kernel(X), y, linear_kernel(T)))
     smo_solve(svm_qp(gaussian_kernel(X), y))
-    print(machine())
+    print(machine_line(["numpy", "scipy", "scikit-learn", "numba", "cvxpy"]))
     print(f"clock: {'process CPU time' if CLOCK is time.process_time else 'wall time'}")
     print()
     print("| n | SVC (libsvm) s | SMO s | SMO / SVC | SMO+ (X_priv) s | SMO+ / SVC | Clarabel s "

@@ -21,6 +21,17 @@ from ..errors import WeblyError
 from ..fileio import write_text
 
 
+def machine_line(libraries, note=""):
+    """One line naming the machine for a speed script's output: CPU, cores, ``note``, Python,
+    the versions of ``libraries`` (distribution names) and the load average before the run."""
+    from .runner import _versions
+
+    v = _versions()
+    libs = ", ".join(f"{k} {v['libraries'][k]}" for k in libraries if v["libraries"].get(k))
+    return (f"CPU: {v['cpu']}; {v['cpu_count']} cores; {note}Python {v['python']}; {libs}; "
+            f"load average before run: {os.getloadavg()[0]:.1f}")
+
+
 def _section_from_report(report_path, fig_src, fig_dst, rel_prefix):
     with open(report_path, encoding="utf-8") as fh:
         text = fh.read()
