@@ -76,6 +76,15 @@ def test_reconstruction_weights_down_weight_outlier_images():
     assert roc_auc_score(is_out, -clf.sample_weights_) > 0.95
 
 
+def test_reconstruction_weights_carry_no_signal_of_a_flipped_label_the_classifier_does(
+        noisy_digits, fitted):
+    # what the docstring of noise_scores_ claims: a wrong label on a typical image does not
+    # change its reconstruction (the encoder never sees the label); the classifier term does
+    wrong = noisy_digits[2]
+    assert 0.4 < roc_auc_score(wrong, 1 - fitted.sample_weights_) < 0.6
+    assert roc_auc_score(wrong, 1 - fitted.label_proba_) > 0.95
+
+
 def test_same_seed_gives_identical_fits(noisy_digits):
     X_tr, y_noisy, _, X_te, _, S = noisy_digits
     a = SemanticVAE(random_state=3, **FAST).fit(X_tr[:400], y_noisy[:400], class_vectors=S)
