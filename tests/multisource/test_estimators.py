@@ -57,9 +57,8 @@ KNOWN_LIMITATION = (
     "rows are fitted only by its own base kernels, so the KKT condition of its support rows, "
     "y_i sum_t mu_(s,t) f_(s,t)(x_i) + a_i/C_s = const, pins sum_t mu_(s,t) to the inverse of "
     "its own margins; a source like the target is helped by the target rows through K_st and "
-    "needs (gets) less weight, an unrelated one more. Controls: an equally hard but unrelated "
-    "(pixel-permuted) source gets 0.48-0.51; l1 / per-source grouping / trace normalisation / "
-    "theta / C do not flip the order. Strict, so the test reports if this changes")
+    "needs (gets) less weight, an unrelated one more (see the MDAHS docstring, 'Source "
+    "weights'). Strict, so the test reports if this changes")
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_LIMITATION)

@@ -386,9 +386,8 @@ class MDAHS(_MultiSourceBase):
     the saddle point the KKT condition of its support rows,
     ``y_i sum_t mu_{(s,.),t} f_{s,t}(x_i) + a_i / C_s = const``, sets its total weight from its
     own margins. A source whose rows are hard gets more weight; a source like the target gets
-    help from the target rows through ``K_st`` and so needs, and gets, a little less. On
-    controls, an unrelated source that is as hard as a relevant one gets about the same weight
-    (0.48-0.51).
+    help from the target rows through ``K_st`` and so needs, and gets, a little less (the
+    strict xfail ``test_planted_source_weights_prefer_the_source_like_the_target`` pins it).
 
     **Without** ``X_target`` (e.g. in scikit-learn's checks) there is nothing to adapt to: the
     model is the uniform average of the source classifiers (:class:`UniformSourcesClassifier`)
