@@ -188,8 +188,9 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
     def __getstate__(self):
         """Plain-data state: the torch module as numpy arrays (safe model files, pickling).
 
-        The optimiser is dropped (a loaded model predicts; refit to train again); the module is
-        rebuilt on the CPU when loaded.
+        The optimiser is dropped (a loaded model predicts; refit to train again). The module is
+        rebuilt on the device it was trained on when that device exists where it is loaded (so
+        a round trip on the same machine predicts bit for bit the same), on the CPU otherwise.
         """
         state = dict(self.__dict__)
         module = state.pop("module_", None)
@@ -205,6 +206,7 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
                 "latent_dim": int(module.decoder[0].in_features),
                 "n_classes": None if module.head is None else int(module.head.out_features)}
             state["module_has_class_vectors_"] = cv is not None
+            state["module_device_"] = str(self.device_)
         return state
 
     def __setstate__(self, state):
@@ -212,14 +214,15 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         weights = state.pop("module_state_", None)
         shape = state.pop("module_shape_", None)
         has_cv = state.pop("module_has_class_vectors_", False)
+        saved_device = torch.device(state.pop("module_device_", "cpu"))
         self.__dict__.update(state)
         if weights is not None:
             cv = torch.as_tensor(weights["class_vectors"]) if has_cv else None
-            self.device_ = torch.device("cpu")
+            self.device_ = _available(saved_device)
             self.module_ = SemanticVAEModule(shape["n_features"], shape["hidden_size"],
                                              shape["latent_dim"], cv, shape["n_classes"])
             self.module_.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
-            self.module_.eval()
+            self.module_.to(self.device_).eval()
             self.optimizer_ = None
 
     # ----------------------------------------------------------------- helpers
@@ -312,7 +315,9 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         latent = self._default_latent_dim(S)
         self.latent_dim_ = latent
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            # the module is initialised on the CPU: seed only the CPU generator, which fork_rng
+            # restores (torch.manual_seed would also reseed, and leave changed, every GPU's)
+            torch.default_generator.manual_seed(seed)
             self.module_ = SemanticVAEModule(
                 X.shape[1], self.hidden_size, latent,
                 None if S is None else torch.as_tensor(S, dtype=torch.float32),
@@ -453,6 +458,14 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
     def encode(self, X):
         """Latent means ``mu(x)`` (n, latent_dim) of the rows of X."""
         return self._latent(self._check_X(X))
+
+
+def _available(device):
+    """``device`` if this machine has it, else the CPU (a GPU-trained model loaded elsewhere)."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        if device.index is None or device.index < torch.cuda.device_count():
+            return device
+    return torch.device("cpu")
 
 
 def _logsumexp(a):
