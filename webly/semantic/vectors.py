@@ -16,8 +16,9 @@ gensim is imported inside the functions that need it, so importing this module s
 
 References
 ----------
-.. [1] L. Niu, A. Veeraraghavan, A. Sabharwal. Webly supervised learning meets zero-shot learning:
-   a hybrid approach for fine-grained classification. CVPR 2018.
+.. [1] L. Niu, Q. Tang, A. Veeraraghavan, A. Sabharwal. Learning from noisy web data with
+   category-level supervision. CVPR 2018 (arXiv:1803.03857): class-level semantic vectors
+   against which the VAE's latent code is classified (see :mod:`webly.semantic.vae`).
 .. [2] T. Mikolov, I. Sutskever, K. Chen, G. Corrado, J. Dean. Distributed representations of
    words and phrases and their compositionality. NIPS 2013.
 """
