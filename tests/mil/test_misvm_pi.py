@@ -69,3 +69,71 @@ def test_final_round_is_solved_to_the_cvxpy_optimum_of_its_qp():
     x_ref, _ = reference_solve(qp)
     ours, ref = qp_objective(qp, model.info["x"]), qp_objective(qp, x_ref)
     assert abs(ours - ref) <= 1e-4 * (1 + abs(ref))
+
+
+def test_without_privileged_features_it_is_mi_svm_at_the_same_C():
+    # same QP (plain hinge, one C for every instance), same relabelling rule and rho: the SMO and
+    # libsvm solutions must agree on the instance labels and, up to the tolerance, on f
+    from webly.mil import MiSVMClassifier
+
+    X, y, bags, _ = _toy(3)
+    for C in (0.1, 1.0, 10.0):
+        pi = MiSVMPIClassifier(C=C, rho=0.6, tol=1e-6).fit(X, y, bags=bags)
+        base = MiSVMClassifier(C=C, rho=0.6, tol=1e-6).fit(X, y, bags=bags)
+        np.testing.assert_array_equal(pi.models_[0].instance_labels,
+                                      base.models_[0].instance_labels)
+        assert pi.models_[0].info["rounds"] == base.models_[0].n_iter
+        np.testing.assert_allclose(pi.decision_function(X), base.decision_function(X), atol=1e-3)
+
+
+def test_C_neg_bounds_only_the_negative_instances():
+    from webly.mil._common import MILContext
+
+    X, y, bags, priv = _toy(4)
+    est = MiSVMPIClassifier(C=2.0, C_neg=0.5)
+    in_pos = y == 1
+    ctx = MILContext(np.eye(len(y)), bags)
+    labels = np.where(in_pos, 1, -1)
+    plain = est._qp(ctx, labels, in_pos, None)
+    np.testing.assert_array_equal(plain.upper, np.where(in_pos, 2.0, 0.5))
+    Kp = np.eye(in_pos.sum())
+    pi = est._qp(ctx, labels, in_pos, Kp)
+    assert np.isinf(pi.upper[in_pos]).all() and (pi.upper[~in_pos] == 0.5).all()
+    block = pi.blocks[0]
+    np.testing.assert_array_equal(block.index, np.flatnonzero(in_pos))
+    assert block.lo == block.hi == 2.0 * in_pos.sum()  # sum(a + z) = sum(c), c_i = C
+
+
+def test_correcting_function_gives_the_wrong_instances_the_larger_slack():
+    # first round (every positive-bag instance labelled +1): the privileged feature says which
+    # instances are wrong, so the slack function must rank them above the right ones
+    from sklearn.metrics import roc_auc_score
+
+    from webly.kernels import Kernel
+    from webly.mil._common import MILContext
+    from webly.solvers import smo_solve
+
+    X, y, bags, priv = _toy(5)
+    in_pos = y == 1
+    wrong = priv[in_pos, 0] < 0.5  # the toy's privileged column 0 is the truth (+ noise)
+    est = MiSVMPIClassifier(C=1, gamma_plus=1)
+    Kp = np.ascontiguousarray(Kernel("linear").fit(priv[in_pos])(priv[in_pos]))
+    qp = est._qp(MILContext(Kernel("rbf").fit(X)(X), bags, priv), np.where(in_pos, 1, -1),
+                 in_pos, Kp)
+    _, info = smo_solve(qp, tol=1e-5)
+    slack = info["correcting_values"][0]
+    assert slack.min() >= -1e-6
+    assert roc_auc_score(wrong, slack) > 0.9
+
+
+def test_unconstrained_correcting_function_tends_to_mi_svm_and_a_low_rank_linear_one_does_not():
+    # (1/2g) v'K~v with v = a + z - C: as g -> 0 a full-rank K~ forces a + z = C, i.e. the hinge's
+    # box a <= C (mi-SVM); a rank-2 linear K~ only forces X*'v = 0, a different model
+    X, y, bags, priv = _toy(6)
+    plain = MiSVMPIClassifier(C=1, tol=1e-6).fit(X, y, bags=bags)
+    near = MiSVMPIClassifier(C=1, gamma_plus=1e-3, kernel_priv="rbf", gamma_priv=100.0,
+                             tol=1e-6).fit(X, y, bags=bags, X_priv=priv)
+    linear = MiSVMPIClassifier(C=1, gamma_plus=1e-3, tol=1e-6).fit(X, y, bags=bags, X_priv=priv)
+    np.testing.assert_array_equal(near.models_[0].instance_labels, plain.models_[0].instance_labels)
+    np.testing.assert_allclose(near.decision_function(X), plain.decision_function(X), atol=5e-3)
+    assert np.abs(linear.decision_function(X) - plain.decision_function(X)).max() > 0.1
