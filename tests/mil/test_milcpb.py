@@ -8,6 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from webly.errors import DataError
 from webly.experiments import registry
 from webly.kernels import Kernel
 from webly.mil import MILCPBClassifier, MILCPBPIClassifier, MILCPBPIDAClassifier
@@ -18,7 +19,8 @@ from webly.solvers.reference import psd_factor
 EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
 
 
-@parametrize_with_checks([MILCPBClassifier(), MILCPBPIClassifier(), MILCPBPIDAClassifier()],
+@parametrize_with_checks([MILCPBClassifier(), MILCPBPIClassifier(), MILCPBPIDAClassifier(),
+                          MILCPBClassifier(loss="hinge"), MILCPBPIClassifier(loss="hinge")],
                          expected_failed_checks=lambda est: EXPECTED)
 def test_sklearn_estimator_contract(estimator, check):
     with warnings.catch_warnings():
@@ -97,14 +99,14 @@ def _fit_variant(variant, X, y, bags, priv):
     y_pm = np.where(y == 1, 1, -1)
     K = Kernel("rbf").fit(X)(X)
     if variant in ("plain", "instances"):
-        est = MILCPBClassifier(C=2.0, C_neg=0.5, **TIGHT).fit(
+        est = MILCPBClassifier(loss="hinge", C=2.0, C_neg=0.5, **TIGHT).fit(
             X, y, bags=None if variant == "instances" else bags)
         return est, dict(K=K, y_pm=y_pm, C=2.0, C_neg=0.5)
     Kp = Kernel("linear").fit(priv[y == 1])(priv[y == 1])
     kw = dict(C=0.5, gamma_plus=2.0, C_neg=0.3, **TIGHT)
     ref = dict(K=K, y_pm=y_pm, C=0.5, C_neg=0.3, K_priv=Kp, gamma_plus=2.0)
     if variant == "PI":
-        return MILCPBPIClassifier(**kw).fit(X, y, bags=bags, X_priv=priv), ref
+        return MILCPBPIClassifier(loss="hinge", **kw).fit(X, y, bags=bags, X_priv=priv), ref
     Xt = X[:6] + 0.5
     est = MILCPBPIDAClassifier(C2=2.0, gamma2=5.0, **kw).fit(X, y, bags=bags, X_priv=priv,
                                                               X_target=Xt)
@@ -143,7 +145,7 @@ def test_cutting_plane_value_bounds_the_relaxation_over_all_labellings_closely()
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_decision_function_is_the_mkl_combination_of_the_label_kernels():
     X, y, bags, priv, _ = _toy(4)
-    est = MILCPBClassifier(C=1.0, intercept_scaling=2.0).fit(X, y, bags=bags)
+    est = MILCPBClassifier(loss="hinge", C=1.0, intercept_scaling=2.0).fit(X, y, bags=bags)
     m = est.models_[0]
     a, Y, d = m.info["x"][:len(y)], m.info["labellings"].astype(float), m.info["d"]
     K = est.kernel_(X[:7], X)
@@ -173,7 +175,8 @@ def test_mkl_weight_update_is_the_closed_form_l1_step():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_every_labelling_keeps_rho_positives_and_negatives_stay_negative():
     X, y, bags, priv, _ = _toy(0)
-    est = MILCPBPIClassifier(C=1, gamma_plus=1, rho=0.6).fit(X, y, bags=bags, X_priv=priv)
+    est = MILCPBPIClassifier(loss="hinge", C=1, gamma_plus=1, rho=0.6).fit(X, y, bags=bags,
+                                                                           X_priv=priv)
     model = est.models_[0]
     y_pm = np.where(y == 1, 1, -1)
     labellings = model.info["labellings"]
@@ -221,7 +224,8 @@ def test_most_violated_labelling_sorts_leave_self_out_scores_within_bags():
 
 def test_objective_never_improves_as_labellings_are_added():
     X, y, bags, priv, _ = _toy(5)
-    est = MILCPBPIClassifier(C=1, gamma_plus=1, mkl_tol=1e-4, mkl_max_iter=300, max_rounds=6)
+    est = MILCPBPIClassifier(loss="hinge", C=1, gamma_plus=1, mkl_tol=1e-4, mkl_max_iter=300,
+                             max_rounds=6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y, bags=bags, X_priv=priv)
@@ -234,7 +238,8 @@ def test_objective_never_improves_as_labellings_are_added():
 def test_learns_the_toy_and_flags_the_wrong_instances_of_positive_bags():
     X, y, bags, priv, flag = _toy(6, n_bags=12, size=6, n_neg=60)
     Xt, _, _, _, truth_t = _toy(7, n_bags=12, size=6, n_neg=60)
-    for est, kw in [(MILCPBClassifier(), {}), (MILCPBPIClassifier(C=1), {"X_priv": priv})]:
+    for est, kw in [(MILCPBClassifier(loss="hinge"), {}),
+                    (MILCPBPIClassifier(loss="hinge", C=1), {"X_priv": priv})]:
         est.fit(X, y, bags=bags, **kw)
         assert (est.predict(Xt) == truth_t).mean() >= 0.85
         pos = y == 1
@@ -246,8 +251,8 @@ def test_learns_the_toy_and_flags_the_wrong_instances_of_positive_bags():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_privileged_features_change_the_solution_and_da_uses_the_target():
     X, y, bags, priv, _ = _toy(1)
-    plain = MILCPBPIClassifier(C=1, gamma_plus=1).fit(X, y, bags=bags)
-    pi = MILCPBPIClassifier(C=1, gamma_plus=1).fit(X, y, bags=bags, X_priv=priv)
+    plain = MILCPBPIClassifier(loss="hinge", C=1, gamma_plus=1).fit(X, y, bags=bags)
+    pi = MILCPBPIClassifier(loss="hinge", C=1, gamma_plus=1).fit(X, y, bags=bags, X_priv=priv)
     da = MILCPBPIDAClassifier(C=1, gamma_plus=1, C2=10, gamma2=10).fit(
         X, y, bags=bags, X_priv=priv, X_target=X[:20] + 1.0)
     no_target = MILCPBPIDAClassifier(C=1, gamma_plus=1).fit(X, y, bags=bags, X_priv=priv)
@@ -256,12 +261,13 @@ def test_privileged_features_change_the_solution_and_da_uses_the_target():
     assert not np.allclose(d[1], d[2], atol=1e-3)
     assert np.allclose(d[1], d[3])
     # without X_priv MIL-CPB-PI is MIL-CPB with the same C
-    assert np.allclose(d[0], MILCPBClassifier(C=1).fit(X, y, bags=bags).decision_function(X))
+    plain_cpb = MILCPBClassifier(loss="hinge", C=1).fit(X, y, bags=bags)
+    assert np.allclose(d[0], plain_cpb.decision_function(X))
 
 
 def test_without_bags_there_is_one_labelling_and_no_cutting_plane():
     X, y, _, _, _ = _toy(2)
-    model = MILCPBClassifier().fit(X, y).models_[0]
+    model = MILCPBClassifier(loss="hinge").fit(X, y).models_[0]
     assert model.info["labellings"].shape[1] == 1 and model.info["rounds"] == 1
     assert np.array_equal(model.instance_labels, np.where(y == 1, 1, -1))
 
@@ -271,7 +277,7 @@ def test_multiclass_runs_one_vs_rest():
     X, y, bags, _, _ = _toy(3)
     y3 = y.copy()
     y3[bags >= 120] = 2  # half of the negatives become a third query
-    est = MILCPBClassifier().fit(X, y3, bags=bags)
+    est = MILCPBClassifier(loss="hinge").fit(X, y3, bags=bags)
     assert len(est.models_) == 3 and est.decision_function(X).shape == (len(X), 3)
     assert set(est.predict(X)) <= {0, 1, 2}
 
@@ -279,15 +285,16 @@ def test_multiclass_runs_one_vs_rest():
 def test_warns_when_rounds_or_mkl_iterations_run_out():
     X, y, bags, _, _ = _toy(0)
     with pytest.warns(ConvergenceWarning, match="max_rounds"):
-        MILCPBClassifier(max_rounds=1).fit(X, y, bags=bags)
+        MILCPBClassifier(loss="hinge", max_rounds=1).fit(X, y, bags=bags)
     with pytest.warns(ConvergenceWarning) as record:
-        MILCPBClassifier(mkl_max_iter=1, mkl_tol=0.0, max_rounds=3).fit(X, y, bags=bags)
+        MILCPBClassifier(loss="hinge", mkl_max_iter=1, mkl_tol=0.0, max_rounds=3).fit(
+            X, y, bags=bags)
     assert any("mkl_max_iter" in str(w.message) for w in record)
 
 
 def test_top_initialisation_starts_from_the_top_rho_of_each_bag():
     X, y, bags, _, flag = _toy(8)
-    est = MILCPBClassifier(init="top", max_rounds=1)
+    est = MILCPBClassifier(loss="hinge", init="top", max_rounds=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y, bags=bags)
@@ -305,3 +312,113 @@ def test_registered_for_configs_with_the_authors_defaults(name, cls):
     if name != "MIL-CPB":
         params = cls().get_params()
         assert (params["C"], params["gamma_plus"], params["rho"]) == (0.01, 10.0, 0.6)
+    # the label-generating (squared hinge) form by default; -DA exists only with the hinge
+    assert cls().loss == ("hinge" if name == "MIL-CPB-PI-DA" else "squared_hinge")
+
+
+# ------------------------------------------------------------------------------------------
+# the squared hinge: the label-generating (LG-MMC) simplex form
+# ------------------------------------------------------------------------------------------
+
+def _l2svmplus_term(F, C, gamma_plus):
+    """``(1/C)(I - (I + (C/gamma)(F F' + 1))^{-1})`` by a plain inverse (not Woodbury)."""
+    m = len(F)
+    return (np.eye(m) - np.linalg.inv(np.eye(m) + (C / gamma_plus) * (F @ F.T + 1.0))) / C
+
+
+def _squared_reference(K, labellings, D):
+    """``min_{a in simplex} max_t 1/2 (a∘y_t)'(K + 1)(a∘y_t) + 1/2 a'Da``, written from the
+    formulas with cvxpy. Returns ``(value, a)``."""
+    n = K.shape[0]
+    Fhat, Fd = psd_factor(K + 1.0), psd_factor(D)
+    a, theta = cp.Variable(n), cp.Variable()
+    cons = [a >= 0, cp.sum(a) == 1]
+    for y in labellings:
+        cons.append(theta >= 0.5 * cp.sum_squares(Fhat.T @ cp.multiply(y, a))
+                    + 0.5 * cp.sum_squares(Fd.T @ a))
+    cp.Problem(cp.Minimize(theta), cons).solve(solver="CLARABEL")
+    return theta.value, a.value
+
+
+@pytest.mark.parametrize("variant", ["plain", "PI"])
+def test_squared_hinge_mkl_over_the_final_labellings_matches_the_cvxpy_optimum(variant):
+    X, y, bags, priv, _ = _toy(3, n_bags=3, size=4, n_neg=10, frac=0.6)
+    y_pm = np.where(y == 1, 1, -1)
+    K = Kernel("rbf").fit(X)(X)
+    kw = dict(loss="squared_hinge", C_neg=0.5, tol=1e-8, mkl_tol=1e-7, mkl_max_iter=5000,
+              max_rounds=4)
+    D = np.diag(np.where(y_pm == 1, 1 / 2.0, 1 / 0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if variant == "plain":
+            est = MILCPBClassifier(C=2.0, **kw).fit(X, y, bags=bags)
+        else:
+            est = MILCPBPIClassifier(C=2.0, gamma_plus=3.0, **kw).fit(X, y, bags=bags,
+                                                                        X_priv=priv)
+            P = np.flatnonzero(y_pm == 1)
+            D[np.ix_(P, P)] = _l2svmplus_term(priv[P], 2.0, 3.0)
+    model = est.models_[0]
+    labellings = model.info["labellings"].T.astype(float)
+    assert len(labellings) >= 2
+    ref, a_ref = _squared_reference(K, labellings, D)
+    assert abs(model.info["objective"] - ref) <= 1e-5 * abs(ref), (model.info["objective"], ref)
+    assert np.allclose(model.info["x"], a_ref, atol=1e-3 * np.abs(a_ref).max())
+    # the coefficients are those of the saddle point scaled to margin 1
+    Y, d = model.info["labellings"].astype(float), model.info["d"]
+    assert np.allclose(model.coef, model.info["x"] * (Y @ d) / model.info["scale"])
+    assert np.isclose(model.info["scale"], 2 * model.info["objective"])
+
+
+def test_squared_hinge_with_one_labelling_is_the_l2_svm():
+    # without bags there is one labelling: the squared-hinge SVM (slack weights C, C_neg), bias
+    # a regularised constant feature s; its usual dual max 1'b - 1/2 (b∘y)'(K + s^2)(b∘y)
+    # - 1/2 sum b_i^2 / C_i over b >= 0, solved by cvxpy
+    X, y, _, _, _ = _toy(2, n_bags=4, size=4, n_neg=12)
+    y_pm = np.where(y == 1, 1.0, -1.0)
+    est = MILCPBClassifier(C=2.0, C_neg=0.5, intercept_scaling=1.5, loss="squared_hinge",
+                           tol=1e-8).fit(X, y)
+    model = est.models_[0]
+    assert model.info["rounds"] == 1 and model.info["status"] == "converged"
+    K = est.kernel_(X, X)
+    b = cp.Variable(len(y))
+    inv_c = np.where(y_pm > 0, 1 / 2.0, 1 / 0.5)
+    cp.Problem(cp.Maximize(cp.sum(b) - 0.5 * cp.sum_squares(psd_factor(K + 2.25).T
+                                                            @ cp.multiply(y_pm, b))
+                           - 0.5 * cp.sum(cp.multiply(inv_c, cp.square(b)))),
+               [b >= 0]).solve(solver="CLARABEL")
+    coef = b.value * y_pm
+    assert np.allclose(model.coef, coef, atol=1e-5 * np.abs(coef).max())
+    assert np.isclose(model.intercept, 2.25 * coef.sum(), atol=1e-5 * np.abs(coef).sum())
+    assert np.allclose(est.decision_function(X), (K + 2.25) @ coef,
+                       atol=1e-4 * np.abs(coef).sum())
+
+
+def _separated_bags(seed, n_pos, n_bags=6, size=5, n_neg=30):
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((n_bags, size), bool)
+    truth[:, :n_pos] = True
+    truth = rng.permuted(truth, axis=1)
+    Xp = np.where(truth[..., None], rng.normal(1.5, .5, (n_bags, size, 2)),
+                  rng.normal(-1.5, .5, (n_bags, size, 2))).reshape(-1, 2)
+    X = np.r_[Xp, rng.normal(-1.5, .5, (n_neg, 2))]
+    y = np.r_[np.ones(len(Xp)), np.zeros(n_neg)].astype(int)
+    bags = np.r_[np.repeat(np.arange(n_bags), size), 100 + np.arange(n_neg)]
+    return X, y, bags, np.where(np.r_[truth.ravel(), np.zeros(n_neg, bool)], 1, -1)
+
+
+@pytest.mark.parametrize("n_pos", [5, 3], ids=["clean-bags", "rho-positives"])
+def test_squared_hinge_recovers_the_true_labelling_of_separable_bags(n_pos):
+    # positive bags that are clean (all 5 positive), or hold exactly ceil(rho |B|) = 3
+    # positives, far from the negatives: the heaviest labelling of the relaxation is the truth
+    X, y, bags, truth = _separated_bags(0, n_pos)
+    model = MILCPBClassifier(loss="squared_hinge").fit(X, y, bags=bags).models_[0]
+    assert model.info["status"] == "converged"
+    assert np.array_equal(model.instance_labels, truth)
+    assert model.info["d"].max() >= 0.7
+
+
+def test_squared_hinge_has_no_domain_adaptation_form():
+    X, y, bags, priv, _ = _toy(0)
+    with pytest.raises(DataError, match="loss"):
+        MILCPBPIDAClassifier(loss="squared_hinge").fit(X, y, bags=bags, X_priv=priv,
+                                                       X_target=X[:5])
