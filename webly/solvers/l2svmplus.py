@@ -87,7 +87,8 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
         Our decomposition solver, or libsvm's one-class solver (``OneClassSVM(nu=1/n)``) on the
         precomputed ``Q``.
     tol : float
-        KKT tolerance (libsvm is run with its stopping gap ``2 tol``).
+        KKT tolerance on the dual scaled by ``n / mean(diag Q)``, i.e. relative to the margin
+        ``a'Qa`` (of order 1/n unscaled); libsvm is run with its stopping gap ``2 tol``.
     max_iter : int or None
     x0 : (n,) array or None
         Warm start (smo only).
@@ -96,7 +97,8 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
     -------
     alpha : (n,) array
     info : dict
-        ``status``, ``n_iter``, ``objective`` (``1/2 a'Qa``), ``kkt_violation``, ``rho``
+        ``status``, ``n_iter``, ``objective`` (``1/2 a'Qa``), ``kkt_violation`` (of the scaled
+        dual), ``rho``
         (``a'Qa``, the margin), ``intercept`` (``b = sum a y``), ``correcting_values``
         (``xi = P a`` on the training rows), ``seconds``.
     """
@@ -104,6 +106,12 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
     y = np.asarray(y, dtype=np.float64).ravel()
     n = y.shape[0]
     qp = l2svmplus_qp(K, y, P)
+    # the margin a'Qa, and with it the gradient Qa, is of order 1/n: scale Q by n / mean(diag Q)
+    # so that tol is relative to the margin (as solve_simplex_qp does); the minimiser is unchanged
+    d = float(np.mean(np.diag(qp.K)))
+    scale = n / d if d > 0 else 1.0
+    Q = qp.K
+    qp = KernelQP(K=Q * scale, y=qp.y, p=qp.p, upper=qp.upper, y_total=qp.y_total)
     if solver == "smo":
         alpha, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
         info = dict(info)
@@ -128,7 +136,7 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
                           ConvergenceWarning, stacklevel=2)
     else:
         raise DataError("solver", f"unknown solver {solver!r}; use 'smo' or 'libsvm'")
-    Qa = qp.K @ alpha
+    Qa = Q @ alpha
     info["objective"] = 0.5 * float(alpha @ Qa)
     info["rho"] = float(alpha @ Qa)
     info["intercept"] = float(alpha @ y)
