@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from webly.experiments import registry
 from webly.experiments.config import load_config, parse_config
 from webly.experiments.runner import RESULT_COLUMNS, run_experiment
 
@@ -107,6 +108,26 @@ def test_npz_dataset_through_the_runner(tmp_path, web_digits):
                         "methods": ["SVM"], "seeds": [0]})
     res = run_experiment(cfg, progress=False).results
     assert res["dataset"].iloc[0] == "web-digits" and len(res) == 2
+
+
+@pytest.mark.parametrize("fmt", ["npz", "parquet"])
+def test_train_per_class_subsample_follows_the_seed_and_reruns_identically(tmp_path, web_digits,
+                                                                          fmt):
+    # a learning-curve point must draw its training rows with the run's seed: another seed,
+    # another subsample; the same seed in another process or invocation, the same one
+    path = tmp_path / f"mine.{fmt}"
+    getattr(web_digits, f"to_{fmt}")(path)
+    spec = {"name": fmt, "path": str(path), "train_per_class": 5}
+    a0, b0, a1 = (registry.load_dataset(spec, s) for s in (0, 0, 1))
+    np.testing.assert_array_equal(a0.X, b0.X)
+    assert a0.X.shape == a1.X.shape and not np.array_equal(a0.X, a1.X)
+    raw = {"name": "c", "dataset": spec, "methods": [{"name": "SVM", "C": 1.0}],
+           "seeds": [0, 1], "protocol": {"split": "test", "metrics": ["map"]}}
+    runs = [run_experiment(parse_config({**raw, "output_dir": str(tmp_path / d)}),
+                           progress=False).results for d in ("r1", "r2")]
+    ap = [r[r.metric == "map"].sort_values("seed")["value"].to_numpy() for r in runs]
+    np.testing.assert_array_equal(ap[0], ap[1])
+    assert ap[0][0] != ap[0][1]
 
 
 def run_cli(*args, cwd):

@@ -57,9 +57,11 @@ def register_dataset(name, target, *, seeded=False, description=""):
 
 register_dataset("web-digits", "webly.synthetic:make_web_digits", seeded=True,
                  description="embedded web-like digits (noisy query bags, tags, sources)")
-register_dataset("npz", "webly.experiments.registry:load_npz",
+# seeded: train_per_class draws its training rows with the run's seed (one subsample per seed,
+# the same on every rerun); without train_per_class the seed is unused
+register_dataset("npz", "webly.experiments.registry:load_npz", seeded=True,
                  description="your features in an .npz (keys X, y, bags, X_priv, ...)")
-register_dataset("parquet", "webly.experiments.registry:load_parquet",
+register_dataset("parquet", "webly.experiments.registry:load_parquet", seeded=True,
                  description="your features in a parquet file (columns X_*, y, bags, ...)")
 register_dataset("npz-query-bags", "webly.experiments.registry:load_npz_query_bags", seeded=True,
                  description="a clean npz turned into noisy query bags (web-like MIL)")
