@@ -1,3 +1,6 @@
+import glob
+import os
+
 import pytest
 
 from webly.errors import ConfigError
@@ -65,3 +68,14 @@ def test_load_config_reads_yaml_and_names_it_after_the_file(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.yaml")
+
+
+_SHIPPED = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "**",
+                                         "*.yaml"), recursive=True))
+
+
+@pytest.mark.parametrize("path", _SHIPPED, ids=[os.path.basename(p) for p in _SHIPPED])
+def test_every_shipped_config_validates(path):
+    # quickstart, benchmarks and the dev configs that docstrings cite: known datasets, methods,
+    # parameters and grid values (the same validation a run does before computing anything)
+    assert load_config(path).methods

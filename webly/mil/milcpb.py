@@ -428,11 +428,12 @@ class MILCPBClassifier(MILClassifierBase):
         its scale differs from the hinge's (see the module docstring). Default
         ``"squared_hinge"``: the label-independent ``D`` keeps the relaxation tight, while with
         the hinge the MKL mix of adversarial labellings drove the fit down round after round.
-        On web-digits dev crawls (40% noise, random_state 100-104, never the benchmark's seeds)
-        test accuracy / MAP: hinge (C=1) 0.723 / 0.640, squared hinge (C=1) 0.936 / 0.954,
-        mi-SVM 0.917 / 0.942. With either loss, later cutting-plane rounds can add labellings
-        that disagree with the truth (the squared hinge after 1, 2, 10 rounds: 0.941 / 0.972,
-        0.949 / 0.975, 0.936 / 0.954), so ``max_rounds`` is worth choosing by inner CV.
+        On web-digits dev crawls (``configs/dev/milcpb_loss.yaml``: 40% noise, random_state
+        100-104, never the benchmark's seeds) test accuracy / MAP: hinge (C=1) 0.723 / 0.640,
+        squared hinge (C=1) 0.936 / 0.954, mi-SVM 0.917 / 0.942. With either loss, later
+        cutting-plane rounds can add labellings that disagree with the truth (the squared hinge
+        after 1, 2, 10 rounds: 0.941 / 0.972, 0.949 / 0.975, 0.936 / 0.954), so ``max_rounds``
+        is worth choosing by inner CV.
     kernel, gamma, gamma_scale
         Visual kernel (RBF bandwidth by the 1/mean-squared-distance rule x ``gamma_scale``).
     tol : float, default=1e-3

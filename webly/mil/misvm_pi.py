@@ -49,9 +49,9 @@ class MiSVMPIClassifier(MILClassifierBase):
         (the deviations ``a_i + z_i - C`` need only be orthogonal to each privileged column),
         not to the hinge's ``a_i <= C``. A full-rank (RBF) kernel tends to mi-SVM as
         ``gamma_plus -> 0`` (slowly where the kernel's spectrum decays fast). On web-digits at
-        40% noise (dev crawls 100-104, C = C_neg = 1, ``gamma_plus`` 0.001 - 1000) linear
-        measured 0.886-0.900 test accuracy vs mi-SVM's 0.917; RBF with ``gamma_plus`` 0.1 - 0.3
-        measured 0.925-0.929.
+        40% noise (``configs/dev/mi_svm_pi_kernel.yaml``: dev crawls 100-104, C = C_neg = 1)
+        linear measured 0.899-0.900 test accuracy (``gamma_plus`` 0.001, 100) vs mi-SVM's
+        0.917; RBF with ``gamma_plus`` 0.1 - 0.3 measured 0.925-0.929.
     gamma, gamma_scale, gamma_priv, tol, max_iter, n_jobs
         As :class:`~webly.mil.smil.SMILPIClassifier` (``max_iter``: SMO moves per round).
 
