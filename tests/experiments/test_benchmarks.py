@@ -1,3 +1,5 @@
+import glob
+import json
 import os
 
 import yaml
@@ -29,3 +31,34 @@ def test_benchmark_command_runs_configs_and_scripts_into_one_markdown(tmp_path):
     assert "](figs/tiny/accuracy.png)" in text
     # a speed script's figure lands beside the configs' figures, linked relative to the output
     assert os.path.exists(tmp_path / "figs" / "speed" / "f.png") and "](figs/speed/f.png)" in text
+
+
+def test_verify_refits_the_stored_first_seed_and_names_any_value_that_moved(tmp_path, capsys):
+    cfg_dir = tmp_path / "configs"
+    cfg_dir.mkdir()
+    (cfg_dir / "tiny.yaml").write_text(yaml.safe_dump({
+        "name": "tiny", "output_dir": str(tmp_path / "runs"), "seeds": [0, 1],
+        "dataset": {"name": "web-digits", "n_bags_per_class": 3, "bag_size": 5},
+        "sweep": {"dataset.noise_rate": [0.2, 0.4]},
+        "methods": ["SVM", {"name": "SVM", "label": "SVM-C10", "C": 10}]}))
+    args = ["--configs", str(cfg_dir / "*.yaml"), "--scripts", str(tmp_path / "none*.py"),
+            "--output", str(tmp_path / "B.md"), "--figures-dir", str(tmp_path / "figs")]
+    assert main([*args, "--verify"]) == 1                   # nothing stored yet: not verified
+    assert "4 units not stored" in capsys.readouterr().out  # 2 points x 2 methods, seed 0
+    assert main(args) == 0
+    before = (tmp_path / "B.md").read_text()
+    assert main([*args, "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny: seed 0: 8 values recomputed, 0 differ, 0 units not stored" in out
+    assert (tmp_path / "B.md").read_text() == before      # verify writes nothing
+    # a stored value that no longer matches a refit is reported by method, seed and metric
+    units = sorted(glob.glob(str(tmp_path / "runs" / "tiny" / "*" / "units" / "*.json")))
+    for path in units:
+        unit = json.loads(open(path).read())
+        if unit["unit"]["method"] == "SVM-C10" and unit["unit"]["seed"] == 0:
+            unit["rows"][0]["value"] += 0.125
+            open(path, "w").write(json.dumps(unit))
+            break
+    assert main([*args, "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert "1 differ" in out and "SVM-C10 seed 0 fold 0" in out and "FAILED" in out

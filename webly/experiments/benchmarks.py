@@ -7,6 +7,9 @@ pinned, then
 writes one ``BENCHMARKS.md``: the machine and library versions, then per benchmark its report
 (tables with mean ± std over seeds and folds, published numbers where the config gives them,
 figures copied next to the file) and the wall time of this invocation.
+
+``--verify`` writes nothing: it refits the stored runs of each config's first seed and checks
+that every metric value comes out identical (exit status 1 if one differs or is not stored).
 """
 
 import argparse
@@ -122,6 +125,28 @@ def run_all(config_paths, scripts, output, figures_dir, threads, overrides=(), s
     return timings
 
 
+def verify_all(config_paths, overrides=()):
+    """Refit the stored runs of each config's first seed; print one line per config and every
+    mismatch. Returns 0 when all values were compared and identical, 1 otherwise."""
+    from .config import load_config
+    from .runner import verify_experiment
+
+    bad = False
+    for path in config_paths:
+        cfg = load_config(path, overrides=list(overrides))
+        t0 = time.perf_counter()
+        res = verify_experiment(cfg)
+        ok = res.n_compared > 0 and not res.mismatches and not res.n_missing
+        bad |= not ok
+        print(f"{cfg.name}: seed {cfg.seeds[0]}: {res.n_compared} values recomputed, "
+              f"{len(res.mismatches)} differ, {res.n_missing} units not stored "
+              f"({time.perf_counter() - t0:.0f} s){'' if ok else '  <- FAILED'}", flush=True)
+        for m in res.mismatches:
+            print(f"  {m['method']} seed {m['seed']} fold {m['fold']} {m['metric']}: stored "
+                  f"{m['stored']!r}, recomputed {m['recomputed']!r} ({m['run_dir']})")
+    return 1 if bad else 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m webly.experiments.benchmarks",
                                 description="Run every benchmark and write BENCHMARKS.md.")
@@ -136,6 +161,9 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="runs of a config computed in parallel (processes; default: one per "
                         "core). Speed scripts always run alone.")
+    p.add_argument("--verify", action="store_true",
+                   help="write nothing: refit the stored runs of each config's first seed and "
+                        "check that every metric value comes out identical (exit 1 if not)")
     p.add_argument("overrides", nargs="*", help="key=value overrides applied to every config")
     args = p.parse_args(argv)
     configs = sorted(glob.glob(args.configs))
@@ -149,6 +177,8 @@ def main(argv=None):
         scripts = [s for s in scripts if stem(s) in keep]
     try:
         overrides = [f"parallel.n_jobs={args.jobs}", *args.overrides]
+        if args.verify:
+            return verify_all(configs, overrides)
         run_all(configs, scripts, args.output, args.figures_dir, args.threads, overrides,
                 skipped, jobs=args.jobs)
     except WeblyError as exc:

@@ -266,6 +266,60 @@ def _run_sweep(cfg, progress):
     return RunResult(run_dir, results, computed, reused)
 
 
+@dataclass
+class VerifyResult:
+    """What :func:`verify_experiment` found: values compared, mismatches, units not stored."""
+
+    n_compared: int
+    mismatches: list
+    n_missing: int
+
+
+def verify_experiment(cfg, seeds=None):
+    """Recompute stored units and compare their metric values with the stored ones, exactly.
+
+    For each run folder of ``cfg`` (each sweep point), the finished units of ``seeds`` (default:
+    the config's first seed) are fitted and scored again, in ``cfg.parallel.n_jobs`` processes;
+    nothing is written. A mismatch is a dict with the point's ``run_dir``, ``method``, ``seed``,
+    ``fold``, ``metric``, the ``stored`` and ``recomputed`` values. Units never computed count as
+    missing (run the config first).
+    """
+    from .config import sweep_variants
+
+    variants = [v for _, v in sweep_variants(cfg)] if cfg.sweep else [cfg]
+    seeds = set(cfg.seeds[:1] if seeds is None else seeds)
+    compared, mismatches, missing = 0, [], 0
+    for v in variants:
+        run_dir = run_dir_of(v)
+        stored, todo = {}, []
+        for u in plan(v):
+            if u.seed not in seeds:
+                continue
+            path = os.path.join(run_dir, "units", u.key + ".json")
+            if not os.path.exists(path):
+                missing += 1
+                continue
+            with open(path, encoding="utf-8") as fh:
+                stored[u.key] = {r["metric"]: r["value"] for r in json.load(fh)["rows"]}
+            todo.append(u)
+        if not todo:
+            continue
+        datasets = _datasets(v, sorted({u.seed for u in todo}))
+        again = Parallel(n_jobs=v.parallel.n_jobs)(
+            delayed(run_unit)(v, u, datasets[u.seed]) for u in todo)
+        for u, (rows, _) in zip(todo, again):
+            for r in rows:
+                old = stored[u.key].get(r["metric"])
+                compared += 1
+                same = old is not None and (old == r["value"] or (np.isnan(old)
+                                                                  and np.isnan(r["value"])))
+                if not same:
+                    mismatches.append({"run_dir": run_dir, "method": r["method"],
+                                       "seed": u.seed, "fold": u.fold, "metric": r["metric"],
+                                       "stored": old, "recomputed": r["value"]})
+    return VerifyResult(compared, mismatches, missing)
+
+
 def _versions():
     import importlib.metadata as md
 
