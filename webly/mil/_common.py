@@ -37,6 +37,13 @@ class BinaryMIL:
         return K_test_train @ self.coef + self.intercept
 
 
+def privileged_kernel(priv, kernel, gamma):
+    """C-contiguous kernel ``K~`` of the correcting function over privileged rows (sparse or
+    dense), with the -PI estimators' ``kernel_priv`` / ``gamma_priv``."""
+    priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
+    return np.ascontiguousarray(Kernel(kernel, gamma).fit(priv)(priv))
+
+
 def min_positives(sizes, rho):
     """Instances each positive bag must keep positive: ceil(rho |B|), at least 1."""
     if rho is None:
@@ -128,5 +135,5 @@ def positive_bag_groups(y_pm, bags):
     return np.split(pos_rows[order], splits)
 
 
-__all__ = ["BinaryMIL", "MILContext", "MILClassifierBase", "check_bags", "min_positives", "positive_bag_groups",
-           "Integral", "Real"]
+__all__ = ["BinaryMIL", "MILContext", "MILClassifierBase", "check_bags", "min_positives",
+           "positive_bag_groups", "privileged_kernel", "Integral", "Real"]

@@ -101,11 +101,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import DataError
-from ..kernels import Kernel
 from ..multisource._mdahs import solve_simplex_qp, update_group_weights
 from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
 from ..solvers.l2svmplus import l2svmplus_privileged_term
-from ._common import BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups
+from ._common import (BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups,
+                      privileged_kernel)
 from .smil import _BASE, _DA, _solve
 
 logger = logging.getLogger(__name__)
@@ -592,20 +592,11 @@ class MILCPBPIClassifier(MILCPBClassifier):
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
         return self._fit_mil(X, y, bags, X_priv=X_priv)
 
-    def _privileged(self, ctx, in_pos):
-        """Rows of the positive bags and their dense privileged features."""
-        P = np.flatnonzero(in_pos)
-        priv = ctx.X_priv[P]
-        return P, priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
-
-    def _privileged_kernel(self, priv):
-        return np.ascontiguousarray(Kernel(self.kernel_priv, self.gamma_priv).fit(priv)(priv))
-
     def _blocks(self, ctx, in_pos):
         if ctx.X_priv is None:
             return super()._blocks(ctx, in_pos)
-        P, priv = self._privileged(ctx, in_pos)
-        K_priv = self._privileged_kernel(priv)
+        P = np.flatnonzero(in_pos)
+        K_priv = privileged_kernel(ctx.X_priv[P], self.kernel_priv, self.gamma_priv)
         c = np.full(P.size, float(self.C))
         Kc = K_priv @ c
         block = CorrectingBlock(P, K_priv, float(self.gamma_plus), Kc / self.gamma_plus,
@@ -616,13 +607,14 @@ class MILCPBPIClassifier(MILCPBClassifier):
     def _penalty(self, ctx, in_pos):
         if ctx.X_priv is None:
             return super()._penalty(ctx, in_pos)
-        P, priv = self._privileged(ctx, in_pos)
+        P = np.flatnonzero(in_pos)
         if self.kernel_priv == "linear":  # Woodbury on the features: O(n d~^2)
             block = l2svmplus_privileged_term(P.size, float(self.C), float(self.gamma_plus),
-                                              F_priv=priv)
+                                              F_priv=ctx.X_priv[P])
         else:
+            K_priv = privileged_kernel(ctx.X_priv[P], self.kernel_priv, self.gamma_priv)
             block = l2svmplus_privileged_term(P.size, float(self.C), float(self.gamma_plus),
-                                              K_priv=self._privileged_kernel(priv))
+                                              K_priv=K_priv)
         return np.where(in_pos, 0.0, 1.0 / self._c_neg()), P, block
 
 

@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..kernels import Kernel
 from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
-from ._common import BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups
+from ._common import (BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups,
+                      privileged_kernel)
 from .smil import _BASE, _DA, _solve
 
 
@@ -122,9 +122,8 @@ class MiSVMPIClassifier(MILClassifierBase):
         keep = min_positives(np.array([len(g) for g in groups]), self.rho)
         K_priv = None
         if ctx.X_priv is not None:
-            priv = ctx.X_priv[np.flatnonzero(in_pos)]
-            priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
-            K_priv = np.ascontiguousarray(Kernel(self.kernel_priv, self.gamma_priv).fit(priv)(priv))
+            K_priv = privileged_kernel(ctx.X_priv[np.flatnonzero(in_pos)], self.kernel_priv,
+                                       self.gamma_priv)
         labels = y_pm.copy()
         x0, total_moves = None, 0
         for it in range(1, self.max_rounds + 1):

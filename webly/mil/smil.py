@@ -29,9 +29,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..kernels import Kernel, bag_index, bag_mean_matrix
+from ..kernels import bag_index, bag_mean_matrix
 from ..solvers import add_domain_adaptation, smil_pi_qp, smo_solve, svm_qp
-from ._common import BinaryMIL, MILClassifierBase
+from ._common import BinaryMIL, MILClassifierBase, privileged_kernel
 
 _BASE = {
     "C": [Interval(Real, 0, None, closed="neither")],
@@ -266,10 +266,8 @@ class SMILPIClassifier(MILClassifierBase):
             p = np.where(pos, 2.0 * self.rho - 1.0, 1.0)
             upper = np.where(pos, self.C / n_pos, self.C_neg)
             return A, y_u, svm_qp(K_u, y_u, C=upper, p=p)
-        priv = A[np.flatnonzero(pos)] @ ctx.X_priv
-        priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
-        kp = Kernel(self.kernel_priv, self.gamma_priv).fit(priv)
-        K_priv = np.ascontiguousarray(kp(priv))
+        K_priv = privileged_kernel(A[np.flatnonzero(pos)] @ ctx.X_priv, self.kernel_priv,
+                                   self.gamma_priv)
         qp = smil_pi_qp(K_u, y_u, pos, K_priv, C=self.C, gamma_plus=self.gamma_plus,
                         rho=self.rho, C_neg=self.C_neg)
         return A, y_u, qp
