@@ -110,8 +110,7 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
     # so that tol is relative to the margin (as solve_simplex_qp does); the minimiser is unchanged
     d = float(np.mean(np.diag(qp.K)))
     scale = n / d if d > 0 else 1.0
-    Q = qp.K
-    qp = KernelQP(K=Q * scale, y=qp.y, p=qp.p, upper=qp.upper, y_total=qp.y_total)
+    np.multiply(qp.K, scale, out=qp.K)  # in place: l2svmplus_qp built it for this solve alone
     if solver == "smo":
         alpha, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
         info = dict(info)
@@ -136,7 +135,7 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
                           ConvergenceWarning, stacklevel=2)
     else:
         raise DataError("solver", f"unknown solver {solver!r}; use 'smo' or 'libsvm'")
-    Qa = Q @ alpha
+    Qa = (qp.K @ alpha) / scale
     info["objective"] = 0.5 * float(alpha @ Qa)
     info["rho"] = float(alpha @ Qa)
     info["intercept"] = float(alpha @ y)
