@@ -494,9 +494,9 @@ def blas_threads(n_threads):
     """Context manager limiting BLAS threads to ``n_threads`` (None: leave them alone).
 
     The primal solvers interleave BLAS calls (matrix-vector products, small factorisations) with
-    element-wise numpy work. Threaded OpenBLAS busy-waits between calls, which on a machine whose
-    cores are shared slowed a solve down by more than 20x in our measurements; matrix-vector
-    products are memory-bound, so one thread loses little. The limit is process-wide: enter it
+    element-wise numpy work. Threaded OpenBLAS busy-waits between calls, which slows a solve down
+    badly on a machine whose cores are shared; matrix-vector products are memory-bound, so one
+    thread loses little. The limit is process-wide: enter it
     once around concurrent solves (as the estimators do around their one-vs-rest problems), not
     in each thread.
     """
