@@ -10,11 +10,13 @@ from ..fileio import atomic_path, write_text
 from ..multisource.reporting import add_best_source_rows
 
 
-def summary_table(results, published=None):
+def summary_table(results, published=None, searches=None):
     """Wide table: one row per method (config order), ``mean ± std`` per metric.
 
     With ``published`` (a PublishedSpec) and a single dataset in ``results``, a column gives the
-    published value of each method for that dataset, marked as published.
+    published value of each method for that dataset, marked as published. With ``searches``
+    (method label -> inner search grid), a column names the grid ends the inner search chose in
+    at least half of the runs (see :func:`grid_ends`).
     """
     if results.empty:
         return pd.DataFrame()
@@ -39,12 +41,49 @@ def summary_table(results, published=None):
         warned = units.groupby("method")["convergence_warnings"].apply(lambda s: int((s > 0).sum()))
         if warned.any():
             wide["runs with convergence warnings"] = warned.reindex(order)
+    if searches:
+        ends = grid_ends(results, searches)
+        if any(ends.values()):
+            wide["grid end chosen in ≥ half the runs"] = [ends.get(m, "") for m in wide.index]
     datasets = results["dataset"].unique()
     if published is not None and len(datasets) == 1 and datasets[0] in published.values:
         pub = published.values[datasets[0]]
         wide[f"published {published.metric}"] = [f"{pub[m]:.4f}" if m in pub else ""
                                                  for m in wide.index]
     return wide
+
+
+def grid_ends(results, searches, share=0.5):
+    """Method label -> the grid ends its inner search chose in at least ``share`` of the runs.
+
+    For each searched parameter with at least three numeric values, the fraction of runs (seed x
+    fold) whose chosen value is the grid's smallest or largest. A search that keeps landing on an
+    end of its grid is cut short there: the text (e.g. ``"C 60% low; gamma_scale 94% high"``)
+    says which way to widen it. Computed from the choices alone (training folds only), never from
+    test scores.
+    """
+    units = results.drop_duplicates(["method", "seed", "fold"])
+    out = {}
+    for method, grid in searches.items():
+        chosen = units.loc[units["method"] == method, "params"].map(json.loads)
+        if chosen.empty:
+            continue
+        parts = []
+        for key, values in grid.items():
+            if len(values) < 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                          for v in values):
+                continue
+            picked = chosen.map(lambda q: q.get(key))
+            for side, end in (("low", min(values)), ("high", max(values))):
+                frac = float((picked == end).mean())
+                if frac >= share:
+                    parts.append(f"{key} {frac:.0%} {side}")
+        out[method] = "; ".join(parts)
+    return out
+
+
+def _searches(cfg):
+    return {m.display: m.search for m in cfg.methods if m.search}
 
 
 def _pyplot():
@@ -166,7 +205,7 @@ def write_report(run_dir, cfg, results, resolved_cfg, noise=None):
         figures.append("source_weights")
     with open(os.path.join(run_dir, "versions.json"), encoding="utf-8") as fh:
         versions = json.load(fh)
-    table = summary_table(results, cfg.published)
+    table = summary_table(results, cfg.published, _searches(cfg))
     lines = [
         f"# {cfg.name}",
         "",
@@ -239,7 +278,7 @@ def write_sweep_report(run_dir, cfg, results, keys, noise=None):
     for point, frame in results.groupby(keys, sort=False):
         point = point if isinstance(point, tuple) else (point,)
         lines += ["## " + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)), "",
-                  summary_table(add_best_source_rows(frame), cfg.published)
+                  summary_table(add_best_source_rows(frame), cfg.published, _searches(cfg))
                   .to_markdown(disable_numparse=True), ""]
     lines += _published_note(cfg) + _notes(cfg)
     write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
