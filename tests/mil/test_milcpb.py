@@ -422,3 +422,16 @@ def test_squared_hinge_has_no_domain_adaptation_form():
     with pytest.raises(DataError, match="loss"):
         MILCPBPIDAClassifier(loss="squared_hinge").fit(X, y, bags=bags, X_priv=priv,
                                                        X_target=X[:5])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_squared_pi_tends_to_milcpb_as_gamma_plus_goes_to_zero():
+    # the L2-SVM+ term (1/C)(I - (I + (C/g)(K~ + 1))^-1) tends to I/C as g -> 0 when K~ has full
+    # rank (a sharp RBF): MIL-CPB-PI becomes MIL-CPB, which is why the benchmark grids reach
+    # small gamma_plus; at gamma_plus = 1 the privileged features move the solution
+    X, y, bags, priv, _ = _toy(2)
+    kw = dict(C=1, max_rounds=2, kernel_priv="rbf", gamma_priv=100.0)
+    base = MILCPBClassifier(C=1, max_rounds=2).fit(X, y, bags=bags).decision_function(X)
+    gap = {g: np.abs(MILCPBPIClassifier(gamma_plus=g, **kw).fit(X, y, bags=bags, X_priv=priv)
+                     .decision_function(X) - base).max() for g in (1.0, 1e-4)}
+    assert gap[1e-4] < 1e-2 < gap[1.0]
