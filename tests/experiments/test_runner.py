@@ -192,6 +192,10 @@ def test_sweep_over_a_dataset_parameter_runs_each_point_and_combines(tmp_path):
     assert not os.path.exists(os.path.join(out.run_dir, "figures", "noise_scores.png"))
     again = run_experiment(cfg, progress=False)
     assert again.n_computed == 0
+    # how many jobs computed it is not part of what it is: same folder, nothing recomputed
+    two = run_experiment(cfg.model_copy(update={"parallel": cfg.parallel.model_copy(
+        update={"n_jobs": 2})}), progress=False)
+    assert two.run_dir == out.run_dir and two.n_computed == 0
 
 
 def test_invalid_sweep_point_is_refused_before_running(tmp_path):

@@ -256,7 +256,9 @@ def _run_sweep(cfg, progress):
         frames.append(frame)
         computed, reused = computed + out.n_computed, reused + out.n_reused
     results = pd.concat(frames, ignore_index=True)
-    run_dir = os.path.join(cfg.output_dir, cfg.name, "sweep-" + _hash(resolved(cfg)))
+    # the sweep's folder is named by what it computes, not by how (parallel settings)
+    key = {k: v for k, v in resolved(cfg).items() if k != "parallel"}
+    run_dir = os.path.join(cfg.output_dir, cfg.name, "sweep-" + _hash(key))
     os.makedirs(run_dir, exist_ok=True)
     write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(resolved(cfg), sort_keys=False))
     write_json(os.path.join(run_dir, "versions.json"), _versions())
