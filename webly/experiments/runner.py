@@ -257,10 +257,11 @@ def _run_sweep(cfg, progress):
         computed, reused = computed + out.n_computed, reused + out.n_reused
     results = pd.concat(frames, ignore_index=True)
     # the sweep's folder is named by what it computes, not by how (parallel settings)
-    key = {k: v for k, v in resolved(cfg).items() if k != "parallel"}
+    res = resolved(cfg)
+    key = {k: v for k, v in res.items() if k != "parallel"}
     run_dir = os.path.join(cfg.output_dir, cfg.name, "sweep-" + _hash(key))
     os.makedirs(run_dir, exist_ok=True)
-    write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(resolved(cfg), sort_keys=False))
+    write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
     write_json(os.path.join(run_dir, "versions.json"), _versions())
     with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
         results.to_csv(tmp, index=False)
