@@ -1,4 +1,7 @@
+import io
 import json
+import os
+import sys
 import zipfile
 
 import numpy as np
@@ -91,3 +94,156 @@ def test_an_estimator_skops_cannot_serialise_is_refused_by_name_and_nothing_is_w
         persist.save(est, tmp_path / "m.webly")
     assert info.value.field == "estimator"
     assert list(tmp_path.iterdir()) == []
+
+
+# --- crafted model files: a skops node that makes load() call a webly function -------------------
+
+def _json_node(value):
+    return {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
+            "content": json.dumps(value), "is_json": True}
+
+
+def _call_node(module, name, *args, loader="ConstructorFromReduceNode"):
+    """A skops node that rebuilds by calling ``module.name(*args)`` (skops calls the 'class')."""
+    return {"__class__": name, "__module__": module, "__loader__": loader,
+            "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+                        "content": [_json_node(a) for a in args]}}
+
+
+def _write_crafted(path, *nodes):
+    """A webly model file whose skops payload is a tuple of ``nodes`` (valid metadata)."""
+    schema = {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+              "content": list(nodes), "protocol": 2, "_skops_version": "0.16.0"}
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("schema.json", json.dumps(schema))
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("webly_model.json", json.dumps({"format_version": persist.FORMAT_VERSION,
+                                                    "webly_version": "0.1.0", "class": "x"}))
+        zf.writestr("model.skops", inner.getvalue())
+
+
+def test_a_node_calling_a_webly_function_is_refused_and_writes_nothing(tmp_path):
+    target = tmp_path / "written.txt"
+    path = tmp_path / "m.webly"
+    _write_crafted(path, _call_node("webly.fileio", "write_text", str(target), "pwned"))
+    with pytest.raises(DataError, match="webly.fileio.write_text") as info:
+        persist.load(path)
+    assert info.value.field == "path"
+    assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.webly"]
+
+
+def test_the_write_then_import_chain_is_refused_and_neither_step_runs(tmp_path, monkeypatch):
+    # first node writes a module into a folder on sys.path, the second imports it through
+    # registry._import: before the allow-list this ran the module's code in the loading process
+    monkeypatch.syspath_prepend(str(tmp_path))
+    marker = tmp_path / "ran.txt"
+    module = tmp_path / "webly_evil_mod.py"
+    code = f"open({str(marker)!r}, 'w').write('ran')\nx = 1\n"
+    path = tmp_path / "m.webly"
+    _write_crafted(path, _call_node("webly.fileio", "write_text", str(module), code),
+                   _call_node("webly.experiments.registry", "_import", "webly_evil_mod:x"))
+    with pytest.raises(DataError, match="not a webly estimator or helper class"):
+        persist.load(path)
+    assert not module.exists() and not marker.exists()
+    assert "webly_evil_mod" not in sys.modules
+    # the second node alone (a module already on disk) is refused too: nothing is imported
+    module.write_text(code)
+    _write_crafted(path, _call_node("webly.experiments.registry", "_import", "webly_evil_mod:x"))
+    with pytest.raises(DataError, match="webly.experiments.registry._import"):
+        persist.load(path)
+    assert not marker.exists() and "webly_evil_mod" not in sys.modules
+
+
+@pytest.mark.parametrize("module,name,loader", [
+    ("webly.fileio", "write_text", "ObjectNode"),          # a function, even as an object node
+    ("webly", "SVMClassifier", "ObjectNode"),              # an allowed class under another name
+    ("webly.baselines", "SVMClassifier", "DictNode"),      # an allowed class, called to rebuild
+    ("webly.baselines", "SVMClassifier", "ConstructorFromReduceNode"),
+    ("webly.persist", "FORMAT_VERSION", "ObjectNode"),     # a module attribute
+    ("webly.persist", "os", "ObjectNode"),
+    ("webly.kernels.Kernel", "__init__", "ObjectNode"),    # a method reached as a 'class'
+])
+def test_only_allowed_webly_classes_rebuilt_from_attributes_load(tmp_path, module, name, loader):
+    path = tmp_path / "m.webly"
+    _write_crafted(path, _call_node(module, name, loader=loader))
+    with pytest.raises(DataError) as info:
+        persist.load(path)
+    assert info.value.field == "path" and name in str(info.value)
+
+
+def test_webly_names_cannot_be_trusted_by_the_caller(tmp_path):
+    path = tmp_path / "m.webly"
+    _write_crafted(path, _call_node("webly.fileio", "write_text", str(tmp_path / "w"), "x"))
+    with pytest.raises(DataError) as info:
+        persist.load(path, trusted=["webly.fileio.write_text"])
+    assert info.value.field == "trusted"
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("call", [("os", "system", "touch {t}"),
+                                  ("builtins", "exec", "open({t!r}, 'w')")])
+def test_non_webly_callables_are_refused_as_untrusted_types(tmp_path, call):
+    target = tmp_path / "touched"
+    module, name, arg = call
+    path = tmp_path / "m.webly"
+    _write_crafted(path, _call_node(module, name, arg.format(t=str(target))))
+    with pytest.raises(DataError, match=f"{module}.{name}") as info:
+        persist.load(path)
+    assert info.value.field == "trusted" and not target.exists()
+
+
+def test_a_pickle_in_place_of_the_model_is_refused(tmp_path):
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'boom'}",))
+
+    path = tmp_path / "m.webly"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("webly_model.json", json.dumps({"format_version": persist.FORMAT_VERSION}))
+        zf.writestr("model.skops", pickle.dumps(Boom()))
+    with pytest.raises(DataError) as info:
+        persist.load(path)
+    assert info.value.field == "path" and not (tmp_path / "boom").exists()
+
+
+def test_every_webly_estimator_class_is_allowed_and_every_allowed_name_is_that_class():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import webly
+    from sklearn.base import BaseEstimator
+
+    found = set()
+    for mod in pkgutil.walk_packages(webly.__path__, "webly."):
+        if ".experiments" in mod.name or mod.name.endswith("_smo_kernels"):
+            continue
+        for obj in vars(importlib.import_module(mod.name)).values():
+            if (inspect.isclass(obj) and issubclass(obj, BaseEstimator)
+                    and obj.__module__ == mod.name and not obj.__name__.startswith("_")
+                    and not obj.__name__.endswith("Base") and obj.__name__ != "SkadaClassifier"):
+                found.add(f"{obj.__module__}.{obj.__qualname__}")
+    assert found <= set(persist.ALLOWED_TYPES), found - set(persist.ALLOWED_TYPES)
+    for name in persist.ALLOWED_TYPES:
+        assert persist._resolve_class(name) is not None, name
+
+
+@pytest.mark.parametrize("version,says", [(2, "upgrade webly"), (0, "refit the estimator"),
+                                          ("1", "no model format"), (None, "no model format")])
+def test_format_versions_other_than_this_one_say_what_to_do(tmp_path, small_web, version, says):
+    from webly.baselines import SVMClassifier
+    path = tmp_path / "m.webly"
+    persist.save(SVMClassifier().fit(small_web.X, small_web.y), path)
+    with zipfile.ZipFile(path) as zf:
+        payload = zf.read("model.skops")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("webly_model.json", json.dumps({"format_version": version,
+                                                    "webly_version": "9.9"}))
+        zf.writestr("model.skops", payload)
+    with pytest.raises(DataError, match=says) as info:
+        persist.load(path)
+    assert info.value.field == "format_version"

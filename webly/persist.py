@@ -2,12 +2,25 @@
 
 A model file is a zip archive holding ``webly_model.json`` (format version, webly version,
 estimator class) and ``model.skops``: the estimator in skops' format, which rebuilds objects from
-an explicit list of allowed types instead of unpickling arbitrary code. On load, types defined by
-webly itself and those skops trusts by default are allowed; any other type in the file is refused
-with its name, unless the caller passes it in ``trusted`` after checking where the file came from.
+an explicit list of allowed types instead of unpickling arbitrary code.
+
+What a file may name, checked before anything in it is imported or built:
+
+- webly's own types only from :data:`ALLOWED_TYPES`, an explicit list of the estimator classes and
+  the helper classes their fitted state holds. Each is checked to resolve to exactly that class
+  (never a function, a module attribute or a class reached under another name), and only as an
+  object rebuilt from its attributes (skops' ``ObjectNode``, the way :func:`save` writes it): a
+  file cannot make ``load`` call a webly function such as a file writer or an importer;
+- the types skops trusts by default (numpy arrays, builtin containers, scikit-learn estimators);
+- anything else only when the caller names it in ``trusted`` after checking where the file came
+  from. webly's own names cannot be trusted that way.
+
 Files are written atomically.
 """
 
+import importlib
+import inspect
+import io
 import json
 import zipfile
 
@@ -15,6 +28,42 @@ from .errors import DataError
 from .fileio import atomic_path
 
 FORMAT_VERSION = 1
+#: every webly type a model file may hold: the estimator classes (a test checks this list against
+#: the BaseEstimator subclasses webly defines) and the helper classes their fitted state needs
+ALLOWED_TYPES = (
+    "webly.baselines.SVMClassifier",
+    "webly.baselines.KMMSVMClassifier",
+    "webly.svmplus.SVMPlusClassifier",
+    "webly.svmplus.L2SVMPlusClassifier",
+    "webly.svmplus.GDClassifier",
+    "webly.mil.misvm.MiSVMClassifier",
+    "webly.mil.misvm.MISVMClassifier",
+    "webly.mil.misvm_pi.MiSVMPIClassifier",
+    "webly.mil.misvm_pi.MiSVMPIDAClassifier",
+    "webly.mil.smil.SMILClassifier",
+    "webly.mil.smil.SbMILClassifier",
+    "webly.mil.smil.SMILPIClassifier",
+    "webly.mil.smil.SMILPIDAClassifier",
+    "webly.mil.milcpb.MILCPBClassifier",
+    "webly.mil.milcpb.MILCPBPIClassifier",
+    "webly.mil.milcpb.MILCPBPIDAClassifier",
+    "webly.multisource._classes.MDAHS",
+    "webly.multisource._classes.MDAHSPlus",
+    "webly.multisource._classes.MDAHSPlusENR",
+    "webly.multisource._classes.UniformSourcesClassifier",
+    "webly.multisource._classes.SingleSourceClassifier",
+    "webly.semantic.vae.SemanticVAE",
+    "webly.semantic.vae.SemanticVAEDA",
+    "webly.semantic.vae.VAEWeightedClassifier",
+    "webly.peers.CleanLearningClassifier",
+    # helper classes held in fitted state
+    "webly.kernels.Kernel",
+    "webly.mil._common.BinaryMIL",
+    "webly.semantic.vae._GlobalScaler",
+)
+_ALLOWED = frozenset(ALLOWED_TYPES)
+# how save() writes a webly object: a new instance whose attributes are set (no call of anything)
+_WEBLY_LOADER = "ObjectNode"
 # scikit-learn internals that skops does not trust by default but that hold only arrays/numbers
 _EXTRA_TRUSTED = {
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
@@ -55,8 +104,10 @@ def load(path, *, trusted=()):
     Raises
     ------
     DataError
-        ``path`` when the file is missing or not a webly model file, ``format_version`` when it
-        was written by an incompatible webly, ``trusted`` when it holds types not allowed.
+        ``path`` when the file is missing, not a webly model file, damaged, or names a webly
+        object that is not an allowed class (see the module docstring); ``format_version`` when
+        it was written in a format this webly does not read (with what to do); ``trusted`` when
+        it holds other types not allowed, or ``trusted`` names a webly type.
     """
     import skops.io as sio
 
@@ -66,23 +117,104 @@ def load(path, *, trusted=()):
             payload = zf.read(_MODEL)
     except FileNotFoundError:
         raise DataError("path", f"model file {str(path)!r} does not exist") from None
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError):
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
         raise DataError("path", f"{str(path)!r} is not a webly model file (written by "
-                                "webly.persist.save)") from None
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise DataError("format_version", f"{str(path)!r} has model format {version!r}; this "
-                                          f"webly reads format {FORMAT_VERSION}. Re-save the "
-                                          "model with a matching webly version")
-    untrusted = sio.get_untrusted_types(data=payload)
-    allowed = [t for t in untrusted
-               if t.startswith("webly.") or t in _EXTRA_TRUSTED or t in set(trusted)]
+                                "webly.persist.save)")
+    _check_version(path, meta)
+    trusted = set(trusted)
+    own = sorted(t for t in trusted if _is_webly(t))
+    if own:
+        raise DataError("trusted", f"{own[0]!r} is a webly name: webly decides which of its own "
+                                   "types a model file may hold (webly.persist.ALLOWED_TYPES); "
+                                   "remove it from trusted=[...]")
+    _check_webly_nodes(path, payload)  # before skops imports or builds anything
+    try:
+        untrusted = sio.get_untrusted_types(data=payload)
+    except Exception as exc:  # a damaged payload: skops' own parse errors vary
+        raise DataError("path", f"{str(path)!r} holds a damaged model ({type(exc).__name__}); "
+                                "save the estimator again") from None
+    allowed = [t for t in untrusted if t in _ALLOWED or t in _EXTRA_TRUSTED or t in trusted]
     refused = sorted(set(untrusted) - set(allowed))
     if refused:
         raise DataError("trusted", f"{str(path)!r} contains types webly does not trust: "
                                    f"{', '.join(refused)}; pass them in trusted=[...] only if "
                                    "you trust the file's origin")
     return sio.loads(payload, trusted=allowed)
+
+
+def _is_webly(name):
+    return name == "webly" or name.startswith("webly.")
+
+
+def _check_version(path, meta):
+    version = meta.get("format_version")
+    written_by = meta.get("webly_version", "an unknown version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DataError("format_version", f"{str(path)!r} records no model format version; it was "
+                                          "not written by webly.save: refit the estimator and "
+                                          "save it with webly.save")
+    if version > FORMAT_VERSION:
+        from . import __version__
+        raise DataError("format_version", f"{str(path)!r} has model format {version} (written by "
+                                          f"webly {written_by}); this webly ({__version__}) reads "
+                                          f"format {FORMAT_VERSION} and older: upgrade webly to "
+                                          "load it")
+    if version < FORMAT_VERSION:  # no older format exists yet; when one does, read it here
+        raise DataError("format_version", f"{str(path)!r} has model format {version} (written by "
+                                          f"webly {written_by}), which this webly no longer "
+                                          "reads: refit the estimator with this webly and save "
+                                          "it again (webly.save)")
+
+
+def _resolve_class(name):
+    """The class ``name`` (``module.QualName``) names, or None when it is anything else."""
+    module, _, attr = name.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+    if not inspect.isclass(obj) or f"{obj.__module__}.{obj.__qualname__}" != name:
+        return None
+    return obj
+
+
+def _check_webly_nodes(path, payload):
+    """Refuse any node of the skops schema that names a webly type outside the allow-list.
+
+    skops rebuilds some nodes by calling the named object (``ConstructorFromReduceNode`` calls it
+    with arguments from the file, ``DictNode`` calls it with none), so a webly *function* named in
+    a file would run on load. Every node naming a webly module must name an allowed class, as an
+    ``ObjectNode``, by its exact module and class name; the class is resolved and checked.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+            schema = json.loads(zf.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError("path", f"{str(path)!r} holds a damaged model (no readable schema); save "
+                                "the estimator again") from None
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        module, cls = node.get("__module__"), node.get("__class__")
+        if not (isinstance(module, str) and _is_webly(module)):
+            continue
+        name = f"{module}.{cls}"
+        loader = node.get("__loader__")
+        if name not in _ALLOWED or _resolve_class(name) is None:
+            raise DataError("path", f"{str(path)!r} names {name!r}, which is not a webly "
+                                    "estimator or helper class a model may hold; refusing to "
+                                    "load it (only load model files from sources you trust)")
+        if loader != _WEBLY_LOADER:
+            raise DataError("path", f"{str(path)!r} rebuilds {name!r} with {loader!r} (webly "
+                                    f"writes its types as {_WEBLY_LOADER}); refusing to load it")
 
 
 def peek(path):
