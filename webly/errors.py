@@ -6,7 +6,19 @@ line. The command-line runner prints such errors without a traceback and exits w
 
 
 class WeblyError(Exception):
-    """Base class of the errors webly raises for bad input."""
+    """Base class of the errors webly raises for bad input.
+
+    Subclasses take ``(field, message)``; they pickle with both, so an error raised in a worker
+    process (joblib, dask) reaches the user as itself, with its message, not as a broken pool.
+    """
+
+    def __init__(self, field, message):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+    def __reduce__(self):
+        return type(self), (self.field, self.message)
 
 
 class DataError(WeblyError, ValueError):
@@ -20,14 +32,6 @@ class DataError(WeblyError, ValueError):
         What is wrong and how to fix it.
     """
 
-    def __init__(self, field, message):
-        self.field = field
-        super().__init__(f"{field}: {message}")
-
 
 class ConfigError(WeblyError, ValueError):
     """An experiment configuration is invalid; the message starts with the dotted field name."""
-
-    def __init__(self, field, message):
-        self.field = field
-        super().__init__(f"{field}: {message}" if field else message)

@@ -107,6 +107,17 @@ class ExperimentConfig(_Strict):
     published: Optional[PublishedSpec] = None
     notes: Optional[str] = None
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v):
+        # a run's folder is <output_dir>/<name>/...: a name must not reach outside output_dir
+        bad = [c for c in ("/", "\\", "\0") if c in v]
+        if not v.strip() or v in (".", "..") or bad or v.startswith("."):
+            raise ValueError(f"{v!r} is not a plain name: a run name becomes one folder under "
+                             "output_dir, so use letters, digits, '-' or '_' (no path separators, "
+                             "no leading '.')")
+        return v
+
     @field_validator("sweep")
     @classmethod
     def _sweep_keys(cls, v):
