@@ -21,6 +21,9 @@ def build_parser():
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
     p.add_argument("--verbose", action="store_true", help="log what the runner does")
+    p.add_argument("--join", action="store_true",
+                   help="if another run is using the run folder, share its units instead of "
+                        "waiting for it to finish (each unit is still computed once)")
     p.add_argument("--list", action="store_true", dest="list_only",
                    help="list registered datasets and methods, then exit")
     return p
@@ -50,7 +53,7 @@ def main(argv=None):
         from .experiments.report import summary_table
 
         cfg = load_config(args.config, args.overrides)
-        result = run_experiment(cfg, progress=False if args.quiet else None)
+        result = run_experiment(cfg, progress=False if args.quiet else None, join=args.join)
     except WeblyError as exc:
         if args.debug:
             raise

@@ -43,7 +43,7 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_resume_matches(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run_dir = _run_dir(tmp_path / "killed")
-    finished = [f for f in os.listdir(run_dir / "units") if not f.startswith(".tmp-")]
+    finished = [f for f in os.listdir(run_dir / "units") if not f.startswith(".")]
     assert 3 <= len(finished) < 16, "the kill should land mid-run"
     for f in finished:  # every real output is complete
         json.loads((run_dir / "units" / f).read_text())
@@ -51,7 +51,7 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_resume_matches(tmp_path):
         pd.read_csv(run_dir / "results.csv")
 
     _run(cfg, tmp_path)  # resume
-    assert not [f for f in os.listdir(run_dir / "units") if f.startswith(".tmp-")]
+    assert not [f for f in os.listdir(run_dir / "units") if f.startswith((".tmp-", ".claim-"))]
     clean_cfg = _write_cfg(tmp_path / "clean.yaml", tmp_path / "clean")
     _run(clean_cfg, tmp_path)
     resumed = pd.read_csv(run_dir / "results.csv")

@@ -214,7 +214,13 @@ def test_save_models_writes_loadable_models_without_changing_the_run(repo_root, 
     plain = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]", few), progress=False)
     saved = run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]", few,
                                       "protocol.save_models=true"), progress=False)
-    assert saved.run_dir == plain.run_dir and saved.n_reused == 2  # same units, reused
+    # same folder; the finished units had no model, so they are fitted again to write one
+    assert saved.run_dir == plain.run_dir and saved.n_computed == 2
+    assert len(os.listdir(os.path.join(saved.run_dir, "models"))) == 2
+    cols = ["method", "seed", "metric", "value"]
+    pd.testing.assert_frame_equal(saved.results[cols], plain.results[cols])
+    assert run_experiment(quickstart(repo_root, tmp_path, "seeds=[0]", few,
+                                     "protocol.save_models=true"), progress=False).n_reused == 2
     fresh = run_experiment(quickstart(repo_root, tmp_path / "fresh", "seeds=[0]", few,
                                       "protocol.save_models=true"), progress=False)
     models = sorted(os.listdir(os.path.join(fresh.run_dir, "models")))

@@ -76,11 +76,17 @@ class ProtocolSpec(_Strict):
 
 
 class ParallelSpec(_Strict):
-    """Where units of work run: joblib locally, or a dask.distributed cluster."""
+    """Where units of work run: joblib locally, or a dask.distributed cluster.
+
+    ``threads``: BLAS/OpenMP threads of each unit, wherever it runs. Fixed, so that ``n_jobs``
+    and the backend never change a value (a run folder's hash ignores ``parallel``); another
+    ``threads`` may change the last bits of some values.
+    """
 
     backend: Literal["local", "dask"] = "local"
     n_jobs: int = Field(1, ge=-1)
     address: Optional[str] = None
+    threads: int = Field(1, ge=1)
 
 
 class PublishedSpec(_Strict):

@@ -183,6 +183,13 @@ def _has_source_weights(results):
     return bool(results["metric"].str.startswith("source_weight/").any())
 
 
+_PARALLEL_NOTE = ("Run folders are named by the dataset and protocol, not by `parallel`: a unit is "
+                  "reused whatever `n_jobs` or backend computed it. Units run with "
+                  "`parallel.threads` BLAS threads (here {threads}) wherever they run, so `n_jobs` "
+                  "and the backend change no value; a unit from a run with another `threads` "
+                  "may differ in its last bits.")
+
+
 def write_report(run_dir, cfg, results, resolved_cfg, noise=None):
     """Write ``report.md`` with the summary table and one bar chart per headline metric.
 
@@ -215,6 +222,8 @@ def write_report(run_dir, cfg, results, resolved_cfg, noise=None):
         + (f", {cfg.protocol.folds} folds by bag" if cfg.protocol.split == "kfold" else "")
         + (f", test size {cfg.protocol.test_size}" if cfg.protocol.split == "holdout" else "")
         + f"; seeds {cfg.seeds}. Values are mean ± std over seeds and folds.",
+        "",
+        _PARALLEL_NOTE.format(threads=cfg.parallel.threads),
         "",
         table.to_markdown(disable_numparse=True) if not table.empty else "(no results)",
         "",
@@ -259,7 +268,8 @@ def write_sweep_report(run_dir, cfg, results, keys, noise=None):
     os.makedirs(fig_dir, exist_ok=True)
     lines = [f"# {cfg.name} (sweep over {', '.join(keys)})", "",
              f"Protocol: split `{cfg.protocol.split}`; seeds {cfg.seeds}. "
-             "Values are mean ± std over seeds and folds.", ""]
+             "Values are mean ± std over seeds and folds.", "",
+             _PARALLEL_NOTE.format(threads=cfg.parallel.threads), ""]
     if noise:
         _noise_histograms(noise, os.path.join(fig_dir, "noise_scores.png"))
         lines += ["![noise scores](figures/noise_scores.png)", ""]

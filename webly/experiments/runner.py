@@ -11,7 +11,14 @@ Layout of a run (DESIGN.md section 5)::
 
 A unit's key hashes the dataset, protocol, method (name, label, parameters, search grid), seed
 and fold; a unit whose file exists is read back instead of recomputed, so a rerun, or a run
-resumed after a kill, does only the missing work. Every file is written atomically.
+resumed after a kill, does only the missing work. Every file is written atomically, and
+``config.yaml``, ``results.csv`` and the report are written together at the end, so the config
+always describes the results beside it.
+
+The folder's hash ignores ``parallel``: ``n_jobs`` and the backend never change a value, because
+every unit runs with ``parallel.threads`` BLAS/OpenMP threads (default 1) wherever it runs.
+Two runs on one folder never compute a unit twice: the second waits, or with ``join`` shares the
+units (:mod:`webly.experiments.folder`). Worker processes exit when the run's process dies.
 """
 
 import contextlib
@@ -20,6 +27,7 @@ import json
 import logging
 import os
 import platform
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,6 +37,7 @@ import pandas as pd
 import yaml
 from joblib import Parallel, delayed, parallel_config
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .. import metrics as M
@@ -37,6 +46,7 @@ from ..errors import ConfigError
 from ..fileio import atomic_path, write_json, write_text
 from . import registry
 from .config import resolved
+from .folder import RunFolder
 
 log = logging.getLogger("webly")
 
@@ -187,8 +197,17 @@ def _metric_values(est, ev, metrics, train_ds, fit_on="web"):
     return values
 
 
-def run_unit(cfg, unit, ds):
-    """Fit and score one (method, seed, fold); returns its long-format rows."""
+def run_unit(cfg, unit, ds, *, save_model=True):
+    """Fit and score one (method, seed, fold); returns its long-format rows.
+
+    Runs with ``cfg.parallel.threads`` BLAS/OpenMP threads, so its values do not depend on how
+    many units run beside it. ``save_model=False`` writes nothing even under ``save_models``.
+    """
+    with threadpool_limits(limits=cfg.parallel.threads):
+        return _run_unit(cfg, unit, ds, save_model)
+
+
+def _run_unit(cfg, unit, ds, save_model):
     spec = cfg.methods[unit.method_index]
     entry = registry.METHODS[spec.name]
     train_rows, ev = _split(ds, cfg.protocol, unit.seed, unit.fold)
@@ -208,9 +227,9 @@ def run_unit(cfg, unit, ds):
     pred_s = time.perf_counter() - t0
     for src, w in (getattr(est, "source_weights_", None) or {}).items():
         values[f"source_weight/{src}"] = w  # learned weights of multi-source methods
-    if cfg.protocol.save_models:
+    if cfg.protocol.save_models and save_model:
         from ..persist import save
-        save(est, os.path.join(run_dir_of(cfg), "models", unit.key + ".webly"))
+        save(est, _model_path(cfg, unit))
     params = {**spec.params, **chosen}
     base = {"experiment": cfg.name, "dataset": ds.name, "method": spec.display,
             "params": json.dumps(params, sort_keys=True, default=str), "seed": unit.seed,
@@ -232,22 +251,54 @@ def _percentiles(scores):
     return np.round(rankdata(s) / len(s), 4).tolist()
 
 
-def _remove_stale_temporaries(run_dir):
-    """Delete temporary files a killed run left behind (they never replaced a real output)."""
-    for folder in (run_dir, os.path.join(run_dir, "units"), os.path.join(run_dir, "figures")):
-        if os.path.isdir(folder):
-            for f in os.listdir(folder):
-                if f.startswith(".tmp-"):
-                    os.remove(os.path.join(folder, f))
+def _model_path(cfg, unit):
+    return os.path.join(run_dir_of(cfg), "models", unit.key + ".webly")
 
 
-def _run_sweep(cfg, progress):
+def _unit_path(cfg, unit):
+    return os.path.join(run_dir_of(cfg), "units", unit.key + ".json")
+
+
+def _finished(cfg, unit):
+    """A unit is finished when its file exists (and its model, when the run saves models)."""
+    return os.path.exists(_unit_path(cfg, unit)) and (
+        not cfg.protocol.save_models or os.path.exists(_model_path(cfg, unit)))
+
+
+_WATCHING = []
+
+
+def _exit_with_parent(parent_pid):
+    """In a worker process started by ``parent_pid``: exit as soon as that process is gone.
+
+    A SIGKILL of the run cannot be caught, and joblib's idle workers would otherwise live on for
+    minutes; a daemon thread polls the parent id (twice a second) and ends the worker.
+    """
+    if _WATCHING or os.getpid() == parent_pid or os.getppid() != parent_pid:
+        return  # in the run's own process, or a worker of another process tree (dask nanny)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    _WATCHING.append(threading.Thread(target=watch, name="webly-exit-with-parent", daemon=True))
+    _WATCHING[0].start()
+
+
+def _unit_job(cfg, unit, ds, parent_pid, save_model=True):
+    _exit_with_parent(parent_pid)
+    rows, noise = run_unit(cfg, unit, ds, save_model=save_model)
+    return unit.key, rows, noise
+
+
+def _run_sweep(cfg, progress, join=False):
     from .config import sweep_variants
     from .report import write_sweep_report
 
     frames, computed, reused, noise = [], 0, 0, {}
     for assignment, variant in sweep_variants(cfg):
-        out = run_experiment(variant, progress=progress)
+        out = run_experiment(variant, progress=progress, join=join)
         if out.noise:
             noise[", ".join(f"{k} = {v}" for k, v in assignment.items())] = out.noise
         frame = out.results.copy()
@@ -260,12 +311,12 @@ def _run_sweep(cfg, progress):
     res = resolved(cfg)
     key = {k: v for k, v in res.items() if k != "parallel"}
     run_dir = os.path.join(cfg.output_dir, cfg.name, "sweep-" + _hash(key))
-    os.makedirs(run_dir, exist_ok=True)
-    write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
-    write_json(os.path.join(run_dir, "versions.json"), _versions())
-    with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
-        results.to_csv(tmp, index=False)
-    write_sweep_report(run_dir, cfg, results, list(cfg.sweep), noise=noise)
+    with RunFolder(run_dir):
+        with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
+            results.to_csv(tmp, index=False)
+        write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
+        write_json(os.path.join(run_dir, "versions.json"), _versions())
+        write_sweep_report(run_dir, cfg, results, list(cfg.sweep), noise=noise)
     return RunResult(run_dir, results, computed, reused)
 
 
@@ -309,8 +360,9 @@ def verify_experiment(cfg, seeds=None):
             continue
         datasets = _datasets(v, sorted({u.seed for u in todo}))
         again = Parallel(n_jobs=v.parallel.n_jobs)(
-            delayed(run_unit)(v, u, datasets[u.seed]) for u in todo)
-        for u, (rows, _) in zip(todo, again):
+            delayed(_unit_job)(v, u, datasets[u.seed], os.getpid(), save_model=False)
+            for u in todo)
+        for u, (_, rows, _) in zip(todo, again):
             for r in rows:
                 old = stored[u.key].get(r["metric"])
                 compared += 1
@@ -375,63 +427,115 @@ def _executor(cfg):
                                dashboard_address=None, silence_logs=logging.ERROR))
 
 
-def run_experiment(cfg, *, progress=None):
+def run_experiment(cfg, *, progress=None, join=False):
     """Run every unit of a validated config not already finished; write outputs; return them.
 
     A config with a ``sweep`` runs each point as its own experiment (its own run folder, reused
     on rerun) and writes the combined ``results.csv`` and report, with one column per swept key,
     into ``<output_dir>/<name>/sweep-<hash>/``.
+
+    Another run already using the folder is waited for; with ``join=True`` this run instead
+    computes the units no other joining run has claimed, then waits for theirs.
     """
     if cfg.sweep:
-        return _run_sweep(cfg, progress)
+        return _run_sweep(cfg, progress, join)
     run_dir = run_dir_of(cfg)
-    unit_dir = os.path.join(run_dir, "units")
     units = plan(cfg)
-    done = {u.key for u in units if os.path.exists(os.path.join(unit_dir, u.key + ".json"))}
-    todo = [u for u in units if u.key not in done]
-    log.info("%s: %d units, %d already finished", cfg.name, len(units), len(done))
-    _remove_stale_temporaries(run_dir)
+    todo = [u for u in units if not _finished(cfg, u)]
+    log.info("%s: %d units, %d already finished", cfg.name, len(units), len(units) - len(todo))
     # build the data first: a bad dataset parameter or file fails before anything is written
     datasets = _datasets(cfg, sorted({u.seed for u in todo})) if todo else {}
-    os.makedirs(unit_dir, exist_ok=True)
-    res = resolved(cfg)
-    write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
-    write_json(os.path.join(run_dir, "versions.json"), _versions())
-    if todo:
-        client = _executor(cfg)
-        jobs = (delayed(run_unit)(cfg, u, datasets[u.seed]) for u in todo)
-        try:
-            backend = parallel_config(backend="dask") if client else contextlib.nullcontext()
-            n_jobs = -1 if client else cfg.parallel.n_jobs
-            with backend:
-                stream = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-                bar = tqdm(zip(todo, stream), total=len(todo), desc=cfg.name, unit="run",
-                           disable=None if progress is None else not progress)
-                for u, (rows, noise) in bar:  # each finished unit is saved at once: a kill
-                    unit = {"unit": {"method": cfg.methods[u.method_index].display,  # loses only
-                                     "seed": u.seed, "fold": u.fold}, "rows": rows}  # work in
-                    if noise is not None:  # progress
-                        unit["noise"] = noise
-                    write_json(os.path.join(unit_dir, u.key + ".json"), unit)
-        finally:
-            if client is not None:
-                cluster = getattr(client, "cluster", None)
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+    with RunFolder(run_dir, join=join) as folder:
+        os.makedirs(os.path.join(run_dir, "units"), exist_ok=True)
+        n_computed = _compute(cfg, [u for u in todo if not _finished(cfg, u)], datasets, folder,
+                              progress)
+        rows, noise = [], {}
+        for u in units:
+            with open(_unit_path(cfg, u), encoding="utf-8") as fh:
+                saved = json.load(fh)
+            rows.extend(saved["rows"])
+            if "noise" in saved:
+                pct, noisy = noise.setdefault(saved["unit"]["method"], ([], []))
+                pct.extend(saved["noise"]["percentile"])
+                noisy.extend(saved["noise"]["noisy"])
+        results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        res = resolved(cfg)
+        # written together, after every unit: the config always describes the results
+        with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
+            results.to_csv(tmp, index=False)
+        write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
+        write_json(os.path.join(run_dir, "versions.json"), _versions())
+        from .report import write_report
+        write_report(run_dir, cfg, results, res, noise=noise)
+    return RunResult(run_dir, results, n_computed, len(units) - n_computed, noise)
 
-    rows, noise = [], {}
-    for u in units:
-        with open(os.path.join(unit_dir, u.key + ".json"), encoding="utf-8") as fh:
-            saved = json.load(fh)
-        rows.extend(saved["rows"])
-        if "noise" in saved:
-            pct, noisy = noise.setdefault(saved["unit"]["method"], ([], []))
-            pct.extend(saved["noise"]["percentile"])
-            noisy.extend(saved["noise"]["noisy"])
-    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    with atomic_path(os.path.join(run_dir, "results.csv")) as tmp:
-        results.to_csv(tmp, index=False)
-    from .report import write_report
-    write_report(run_dir, cfg, results, res, noise=noise)
-    return RunResult(run_dir, results, len(todo), len(done), noise)
+
+def _compute(cfg, todo, datasets, folder, progress):
+    """Compute the units of ``todo`` that no other run claims; wait for the ones others claim.
+
+    Each unit is claimed before it is dispatched and its file written as soon as it finishes (a
+    kill loses only the work in progress). Returns the number of units this run computed.
+    """
+    if not todo:
+        return 0
+    parent = os.getpid()
+    taken_by_others = []
+
+    def claimed(units):
+        for u in units:
+            if not folder.claim(u.key):
+                taken_by_others.append(u)
+            elif _finished(cfg, u):  # finished by another run since we looked
+                folder.release(u.key)
+            else:
+                yield u
+
+    bar = tqdm(total=len(todo), desc=cfg.name, unit="run",
+               disable=None if progress is None else not progress)
+    n_computed = _dispatch(cfg, claimed(todo), datasets, folder, parent, bar)
+    retry = []
+    for u in taken_by_others:  # wait for the other run's units; take over any it gave up
+        folder.claim(u.key, wait=True)
+        if _finished(cfg, u):
+            folder.release(u.key)
+            bar.update()
+        else:
+            retry.append(u)
+    if retry:
+        n_computed += _dispatch(cfg, iter(retry), datasets, folder, parent, bar)
+    bar.close()
+    return n_computed
+
+
+def _dispatch(cfg, units, datasets, folder, parent, bar):
+    """Run the (claimed) units the iterator yields; save each as it finishes."""
+    client = _executor(cfg)
+    unit_by_key, n = {}, 0
+
+    def jobs():
+        for u in units:
+            unit_by_key[u.key] = u
+            yield delayed(_unit_job)(cfg, u, datasets[u.seed], parent)
+
+    try:
+        backend = parallel_config(backend="dask") if client else contextlib.nullcontext()
+        with backend:
+            stream = Parallel(n_jobs=-1 if client else cfg.parallel.n_jobs,
+                              return_as="generator")(jobs())
+            for key, rows, noise in stream:
+                u = unit_by_key[key]
+                unit = {"unit": {"method": cfg.methods[u.method_index].display,
+                                 "seed": u.seed, "fold": u.fold}, "rows": rows}
+                if noise is not None:
+                    unit["noise"] = noise
+                write_json(_unit_path(cfg, u), unit)
+                folder.release(key)
+                n += 1
+                bar.update()
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return n
