@@ -6,6 +6,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 import yaml
 
 CONFIG = {"name": "crash", "dataset": {"name": "web-digits", "noise_rate": 0.4},
@@ -74,3 +75,141 @@ def test_two_fresh_quickstart_runs_give_byte_identical_results_apart_from_timing
     a, b = (f.drop(columns=drop).to_csv(index=False) for f in frames)
     assert a == b
     assert len(frames[0]["method"].unique()) >= 6  # every quickstart method, torch ones included
+
+
+# --- one folder, several processes ---------------------------------------------------------------
+
+FAST = {**CONFIG, "methods": ["SVM"], "seeds": list(range(6))}
+
+
+def _session_members(sid):
+    """Live processes of session ``sid`` (a run started with start_new_session and its workers)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(pid))
+    return out
+
+
+def test_sigkill_of_a_run_with_two_jobs_leaves_no_process_behind(tmp_path):
+    cfg = _write_cfg(tmp_path / "c.yaml", tmp_path / "out",
+                     methods=["SVM", "mi-SVM"], parallel={"n_jobs": 2})
+    proc = subprocess.Popen([sys.executable, "-m", "webly.cli", str(cfg), "--quiet"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "out").glob("crash/*/units/*.json")) and time.time() < deadline:
+        time.sleep(0.05)
+    workers = _session_members(proc.pid)
+    assert len(workers) >= 3, "the kill should land while workers run"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(10)
+    assert _session_members(proc.pid) == []
+
+
+def _cli(cfg, cwd, *extra):
+    return subprocess.Popen([sys.executable, "-m", "webly.cli", str(cfg), *extra], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _computed(stdout):
+    last = stdout.strip().splitlines()[-1]  # "<n> runs computed, <m> reused; outputs in ..."
+    return int(last.split()[0])
+
+
+@pytest.mark.parametrize("join", [False, True])
+def test_two_runs_on_one_folder_compute_each_unit_once_and_match_one_run(tmp_path, join):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({**FAST, "output_dir": str(tmp_path / "out")}))
+    procs = [_cli(cfg, tmp_path, *(["--join"] if join else [])) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert "Traceback" not in err
+    assert sum(_computed(o) for o, _ in outs) == len(FAST["seeds"])  # each unit computed once
+    run_dir = _run_dir(tmp_path / "out")
+    assert not [f for f in os.listdir(run_dir / "units") if f.startswith(".")]
+    solo = tmp_path / "solo.yaml"
+    solo.write_text(yaml.safe_dump({**FAST, "output_dir": str(tmp_path / "solo")}))
+    _run(solo, tmp_path)
+    cols = ["method", "seed", "fold", "metric", "value"]
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "results.csv")[cols],
+                                  pd.read_csv(_run_dir(tmp_path / "solo") / "results.csv")[cols])
+
+
+def test_cleanup_removes_only_temporaries_whose_run_is_gone(tmp_path):
+    from webly.experiments.folder import RunFolder
+
+    d = tmp_path / "run"
+    with RunFolder(str(d), join=True) as first:
+        live = d / "units" / ".tmp-live.json"
+        live.parent.mkdir()
+        live.write_text("{")  # the first run's file in progress
+        assert first.claim("k")
+        with RunFolder(str(d), join=True) as second:  # joins: must not touch the first's files
+            assert live.exists()
+            assert not second.claim("k")  # claimed by the first
+            first.release("k")
+            assert second.claim("k")
+    dead = d / "figures" / ".tmp-dead.png"
+    dead.parent.mkdir()
+    dead.write_text("x")  # no run holds the folder now: its owner is gone
+    with RunFolder(str(d)):
+        assert not live.exists() and not dead.exists()
+        assert not list((d / "units").glob(".claim-*"))
+
+
+def test_a_second_run_waits_for_the_first_instead_of_computing(tmp_path):
+    import threading
+
+    from webly.experiments.folder import RunFolder
+
+    d = str(tmp_path / "run")
+    entered = []
+    with RunFolder(d):
+        t = threading.Thread(target=lambda: RunFolder(d).__enter__() and entered.append(1))
+        t.start()
+        t.join(0.5)
+        assert not entered  # blocked while the first holds the folder
+    t.join(5)
+    assert entered
+
+
+def test_a_killed_extension_leaves_the_config_describing_the_results(tmp_path):
+    out = tmp_path / "out"
+    cfg = _write_cfg(tmp_path / "c.yaml", out, seeds=[0, 1])
+    _run(cfg, tmp_path)
+    run_dir = _run_dir(out)
+    _write_cfg(cfg, out, seeds=list(range(8)))  # extend to more seeds, then kill mid-way
+    proc = _run(cfg, tmp_path, wait=False)
+    deadline = time.time() + 60
+    while len(list((run_dir / "units").glob("*.json"))) < 6 and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(list((run_dir / "units").glob("*.json"))) < 16, "the kill should land mid-run"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    results = pd.read_csv(run_dir / "results.csv")
+    assert config["seeds"] == sorted(results["seed"].unique().tolist()) == [0, 1]
+
+
+def test_n_jobs_one_and_two_give_bit_identical_values(tmp_path):
+    from webly.experiments.config import parse_config
+    from webly.experiments.runner import run_experiment
+
+    raw = {"name": "jobs", "dataset": {"name": "web-digits", "noise_rate": 0.4},
+           "methods": ["MDA-HS+", "SVM"], "seeds": [0, 1]}
+    values = []
+    for n in (1, 2):
+        cfg = parse_config({**raw, "output_dir": str(tmp_path / str(n)),
+                            "parallel": {"n_jobs": n}})
+        values.append(run_experiment(cfg, progress=False).results[["method", "seed", "metric",
+                                                                   "value"]])
+    assert any(values[0]["metric"].str.startswith("source_weight"))
+    pd.testing.assert_frame_equal(values[0], values[1], check_exact=True)
