@@ -105,10 +105,7 @@ def run_dir_of(cfg):
 
 def _split(ds, protocol, seed, fold):
     """(train_rows, eval) where eval holds X, y, bags of the rows scored."""
-    if protocol.split == "test":
-        if ds.X_test is None or ds.y_test is None:
-            raise ConfigError("protocol.split", f"dataset {ds.name!r} has no labelled test set; "
-                                                "use split: holdout or split: kfold")
+    if protocol.split == "test":  # a test set is there: _check_needs ran first
         return np.arange(ds.n_rows), {"X": ds.X_test, "y": ds.y_test,
                                       "bags": np.arange(len(ds.y_test))}
     if protocol.split == "holdout":
@@ -359,6 +356,8 @@ def verify_experiment(cfg, seeds=None):
         if not todo:
             continue
         datasets = _datasets(v, sorted({u.seed for u in todo}))
+        for ds in {id(d): d for d in datasets.values()}.values():
+            _check_needs(v, ds)
         again = Parallel(n_jobs=v.parallel.n_jobs)(
             delayed(_unit_job)(v, u, datasets[u.seed], os.getpid(), save_model=False)
             for u in todo)
@@ -445,6 +444,8 @@ def run_experiment(cfg, *, progress=None, join=False):
     log.info("%s: %d units, %d already finished", cfg.name, len(units), len(units) - len(todo))
     # build the data first: a bad dataset parameter or file fails before anything is written
     datasets = _datasets(cfg, sorted({u.seed for u in todo})) if todo else {}
+    for ds in {id(d): d for d in datasets.values()}.values():
+        _check_needs(cfg, ds)
     with RunFolder(run_dir, join=join) as folder:
         os.makedirs(os.path.join(run_dir, "units"), exist_ok=True)
         n_computed = _compute(cfg, [u for u in todo if not _finished(cfg, u)], datasets, folder,
@@ -468,6 +469,24 @@ def run_experiment(cfg, *, progress=None, join=False):
         from .report import write_report
         write_report(run_dir, cfg, results, res, noise=noise)
     return RunResult(run_dir, results, n_computed, len(units) - n_computed, noise)
+
+
+def _check_needs(cfg, ds):
+    """Refuse, before any unit runs, what the config asks of data that cannot give it."""
+    if cfg.protocol.split == "test" and (ds.X_test is None or ds.y_test is None):
+        raise ConfigError("protocol.split", f"dataset {ds.name!r} has no labelled test set; use "
+                                            "split: holdout or split: kfold")
+    if ds.y_true is None:
+        if "noise_auc" in cfg.protocol.metrics:
+            raise ConfigError("protocol.metrics", f"noise_auc scores noise detection against the "
+                                                  f"true labels of web rows (y_true), which "
+                                                  f"dataset {ds.name!r} does not have; drop "
+                                                  "noise_auc or add y_true to the data")
+        oracles = [m.display for m in cfg.methods if registry.METHODS[m.name].labels == "true"]
+        if oracles:
+            raise ConfigError("methods", f"{oracles[0]} fits on the true labels of web rows "
+                                         f"(y_true), which dataset {ds.name!r} does not have; "
+                                         "drop it or add y_true to the data")
 
 
 def _compute(cfg, todo, datasets, folder, progress):

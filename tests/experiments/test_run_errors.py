@@ -1,0 +1,92 @@
+"""Run-level bad input at the CLI: one line naming the field, exit status 2, nothing written.
+
+9 cases (the count is checked below): run names that would leave ``output_dir``, metrics or
+methods the data cannot serve, and errors raised inside worker processes (``n_jobs: 2``), which
+must reach the user as themselves, not as a broken process pool.
+"""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import yaml
+
+from webly import cli
+from webly.errors import ConfigError, DataError
+
+
+def _some_bags(ds):
+    return np.flatnonzero(np.isin(ds.bags, np.arange(0, 80, 4)))  # every class, whole bags
+
+
+@pytest.fixture(scope="module")
+def plain_npz(tmp_path_factory, web_digits):
+    """An npz with web rows and a labelled test set, but no y_true and no class vectors."""
+    path = tmp_path_factory.mktemp("data") / "plain.npz"
+    rows = _some_bags(web_digits)
+    np.savez(path, X=web_digits.X[rows], y=web_digits.y[rows], bags=web_digits.bags[rows],
+             X_test=web_digits.X_test[::5], y_test=web_digits.y_test[::5])
+    return path
+
+
+@pytest.fixture(scope="module")
+def no_test_npz(tmp_path_factory, web_digits):
+    path = tmp_path_factory.mktemp("data") / "notest.npz"
+    rows = _some_bags(web_digits)
+    np.savez(path, X=web_digits.X[rows], y=web_digits.y[rows], bags=web_digits.bags[rows])
+    return path
+
+
+DIGITS = {"name": "web-digits", "noise_rate": 0.4}
+CASES = [
+    # (id, config changes, dataset ("digits" | "plain" | "notest"), field the message starts with)
+    ("name-escapes", {"name": "../../escaped"}, "digits", "name"),
+    ("name-separator", {"name": "a/b"}, "digits", "name"),
+    ("name-dotdot", {"name": ".."}, "digits", "name"),
+    ("noise-auc-without-y-true", {"protocol": {"metrics": ["accuracy", "noise_auc"]}}, "plain",
+     "protocol.metrics"),
+    ("oracle-without-y-true", {"methods": ["SVM", "SVM-oracle"]}, "plain", "methods"),
+    ("split-test-without-test-set", {}, "notest", "protocol.split"),
+    ("split-test-without-test-set-2-jobs", {"parallel": {"n_jobs": 2}}, "notest",
+     "protocol.split"),
+    # raised in fit, inside a worker: a DataError used not to unpickle (BrokenProcessPool)
+    ("unit-error-in-worker", {"methods": ["SemanticVAE"], "parallel": {"n_jobs": 2}}, "plain",
+     "class_vectors"),
+    ("unit-error-in-process", {"methods": ["SemanticVAE"]}, "plain", "class_vectors"),
+]
+
+
+def test_the_docstring_counts_the_cases():
+    assert __doc__.split("\n\n")[1].startswith(f"{len(CASES)} cases")
+
+
+@pytest.mark.parametrize("changes,data,field", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_run_level_errors_are_one_line_naming_the_field_and_write_nothing(
+        tmp_path, capsys, changes, data, field, plain_npz, no_test_npz):
+    dataset = {"digits": DIGITS, "plain": {"name": "npz", "path": str(plain_npz)},
+               "notest": {"name": "npz", "path": str(no_test_npz)}}[data]
+    work = tmp_path / "work"
+    out = work / "runs"
+    work.mkdir()
+    raw = {"name": "bad", "dataset": dataset, "methods": ["SVM"], "seeds": [0, 1],
+           "output_dir": str(out), "protocol": {"metrics": ["accuracy"]}, **changes}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    before = set(os.listdir(tmp_path))
+    rc = cli.main([str(cfg), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith(f"error: {field}: "), err
+    assert set(os.listdir(tmp_path)) == before  # nothing beside the work folder
+    written = [os.path.join(d, f) for d, _, files in os.walk(work) for f in files
+               if not f.startswith(".")]  # a run folder's lock file may remain
+    assert written == []
+
+
+@pytest.mark.parametrize("error", [DataError("X", "contains NaN; impute"),
+                                   ConfigError("methods[0].C", "must be > 0"),
+                                   ConfigError("", "the top level must be a mapping")])
+def test_errors_pickle_with_their_field_and_message(error):
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error) and back.field == error.field and str(back) == str(error)
