@@ -67,12 +67,12 @@ def test_target_corruption_shifts_the_test_set():
 
 
 @pytest.mark.parametrize("kw,field", [
-    (dict(noise_rate=1.2), "dataset.noise_rate"),
-    (dict(sources=("clean", "fog")), "dataset.sources"),
-    (dict(target="fog"), "dataset.target"),
-    (dict(bag_size=0), "dataset.bag_size"),
-    (dict(noise_type="weird"), "dataset.noise_type"),
-    (dict(sources="clean"), "dataset.sources"),
+    (dict(noise_rate=1.2), "noise_rate"),
+    (dict(sources=("clean", "fog")), "sources"),
+    (dict(target="fog"), "target"),
+    (dict(bag_size=0), "bag_size"),
+    (dict(noise_type="weird"), "noise_type"),
+    (dict(sources="clean"), "sources"),
 ])
 def test_bad_parameters_name_the_field(kw, field):
     with pytest.raises(DataError) as info:

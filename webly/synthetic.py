@@ -126,11 +126,11 @@ def make_web_digits(*, n_bags_per_class=8, bag_size=12, noise_rate=0.3, noise_ty
     >>> ds.X.shape, round(float(ds.is_noisy.mean()), 2)
     ((960, 64), 0.25)
     """
-    _check_params(n_bags_per_class=n_bags_per_class, bag_size=bag_size, noise_rate=noise_rate,
-                  noise_type=noise_type, sources=sources, target=target, severity=severity,
-                  test_size=test_size, tag_noise=tag_noise, query_tag_rate=query_tag_rate,
-                  n_background_tags=n_background_tags, tags_per_class=tags_per_class,
-                  words_per_image=words_per_image)
+    check_params(n_bags_per_class=n_bags_per_class, bag_size=bag_size, noise_rate=noise_rate,
+                 noise_type=noise_type, sources=sources, target=target, severity=severity,
+                 test_size=test_size, tag_noise=tag_noise, query_tag_rate=query_tag_rate,
+                 n_background_tags=n_background_tags, tags_per_class=tags_per_class,
+                 words_per_image=words_per_image, random_state=random_state)
     rng = check_random_state(random_state)
     names, vectors = digits_class_vectors()
     C = len(names)
@@ -208,8 +208,8 @@ def make_query_bags(ds, *, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
     rows keep their features and privileged features; ``y`` becomes the query, ``y_true`` the
     original label; the test set is kept.
     """
-    _check_params(n_bags_per_class=n_bags_per_class, bag_size=bag_size, noise_rate=noise_rate,
-                  noise_type=noise_type)
+    check_params(n_bags_per_class=n_bags_per_class, bag_size=bag_size, noise_rate=noise_rate,
+                 noise_type=noise_type, random_state=random_state)
     rng = check_random_state(random_state)
     names = ds.class_names
     order = np.argsort(names)
@@ -246,32 +246,52 @@ def _tags(true, query, names, rng, n_background, per_class, n_words, tag_noise, 
     return vocab, counts / np.maximum(norms, 1e-12), texts
 
 
-def _check_params(**p):
-    """Validate the simulation parameters given (each rule applies to the keys present)."""
+def check_params(**p):
+    """Validate simulation parameters by name; each rule applies to the keys present.
+
+    Raises a :class:`~webly.errors.DataError` naming the parameter (``noise_rate``); a config
+    reports it as ``dataset.noise_rate``. Keys without a rule are ignored, so a dataset spec can be
+    passed whole (the config registry calls this before anything runs).
+    """
     def bad(name, msg):
-        raise DataError(f"dataset.{name}", msg)
+        raise DataError(name, msg)
+
+    def integer(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    def number(v):
+        return (isinstance(v, (int, float, np.integer, np.floating))
+                and not isinstance(v, (bool, np.bool_)) and np.isfinite(v))
+
     for k in ("n_bags_per_class", "bag_size", "words_per_image", "tags_per_class"):
-        if k in p and not (isinstance(p[k], (int, np.integer)) and p[k] >= 1):
+        if k in p and not (integer(p[k]) and p[k] >= 1):
             bad(k, f"must be a positive integer, got {p[k]!r}")
-    if "n_background_tags" in p and not (isinstance(p["n_background_tags"], (int, np.integer))
+    if "n_background_tags" in p and not (integer(p["n_background_tags"])
                                          and p["n_background_tags"] >= 0):
         bad("n_background_tags", f"must be a non-negative integer, got {p['n_background_tags']!r}")
-    if "noise_rate" in p and not 0 <= p["noise_rate"] < 1:
-        bad("noise_rate", f"must be in [0, 1), got {p['noise_rate']!r}")
-    for k in ("tag_noise", "query_tag_rate"):
-        if k in p and not 0 <= p[k] <= 1:
-            bad(k, f"must be in [0, 1], got {p[k]!r}")
-    if "test_size" in p and not 0 < p["test_size"] < 1:
-        bad("test_size", f"must be in (0, 1), got {p['test_size']!r}")
+    ranges = {"noise_rate": ("[0, 1)", lambda v: 0 <= v < 1),
+              "tag_noise": ("[0, 1]", lambda v: 0 <= v <= 1),
+              "query_tag_rate": ("[0, 1]", lambda v: 0 <= v <= 1),
+              "test_size": ("(0, 1)", lambda v: 0 < v < 1),
+              "severity": ("(0, inf)", lambda v: v > 0)}
+    for k, (interval, ok) in ranges.items():
+        if k in p and not (number(p[k]) and ok(p[k])):
+            kind = "" if number(p[k]) else "a number "
+            bad(k, f"must be {kind}in {interval}, got {p[k]!r}")
     if "noise_type" in p and p["noise_type"] not in ("uniform", "pair"):
         bad("noise_type", f"must be 'uniform' or 'pair', got {p['noise_type']!r}")
     if "sources" in p:
-        if isinstance(p["sources"], str) or len(p["sources"]) == 0:
+        if isinstance(p["sources"], str) or not hasattr(p["sources"], "__len__") \
+                or len(p["sources"]) == 0:
             bad("sources", "must be a non-empty list of corruption names, e.g. [clean, noise, blur]")
         for s in p["sources"]:
-            if s not in CORRUPTIONS:
+            if not isinstance(s, str) or s not in CORRUPTIONS:
                 bad("sources", f"unknown corruption {s!r}; use one of {', '.join(CORRUPTIONS)}")
-    if "target" in p and p["target"] not in CORRUPTIONS:
+    if "target" in p and not (isinstance(p["target"], str) and p["target"] in CORRUPTIONS):
         bad("target", f"unknown corruption {p['target']!r}; use one of {', '.join(CORRUPTIONS)}")
-    if "severity" in p and not p["severity"] > 0:
-        bad("severity", f"must be positive, got {p['severity']!r}")
+    if "random_state" in p:
+        v = p["random_state"]
+        if not (v is None or isinstance(v, np.random.RandomState)
+                or (integer(v) and 0 <= v <= 2**32 - 1)):
+            bad("random_state", f"must be an integer in [0, 2**32 - 1] (a numpy seed) or None, "
+                                f"got {v!r}")

@@ -32,11 +32,16 @@ class MethodEntry:
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A registered dataset: its loader and whether it takes the run seed as ``random_state``."""
+    """A registered dataset: its loader and whether it takes the run seed as ``random_state``.
+
+    ``check`` optionally names a function that validates the loader's parameters by keyword
+    (raising DataError naming the parameter), so a config is checked before anything runs.
+    """
 
     target: str
     seeded: bool = False
     description: str = ""
+    check: str = ""
 
     def load(self):
         return _import(self.target)
@@ -51,12 +56,13 @@ def register_method(name, target, *, labels="web", description=""):
     METHODS[name] = MethodEntry(target, labels, description)
 
 
-def register_dataset(name, target, *, seeded=False, description=""):
-    DATASETS[name] = DatasetEntry(target, seeded, description)
+def register_dataset(name, target, *, seeded=False, description="", check=""):
+    DATASETS[name] = DatasetEntry(target, seeded, description, check)
 
 
 register_dataset("web-digits", "webly.synthetic:make_web_digits", seeded=True,
-                 description="embedded web-like digits (noisy query bags, tags, sources)")
+                 description="embedded web-like digits (noisy query bags, tags, sources)",
+                 check="webly.synthetic:check_params")
 # seeded: train_per_class draws its training rows with the run's seed (one subsample per seed,
 # the same on every rerun); without train_per_class the seed is unused
 register_dataset("npz", "webly.experiments.registry:load_npz", seeded=True,
@@ -64,7 +70,8 @@ register_dataset("npz", "webly.experiments.registry:load_npz", seeded=True,
 register_dataset("parquet", "webly.experiments.registry:load_parquet", seeded=True,
                  description="your features in a parquet file (columns X_*, y, bags, ...)")
 register_dataset("npz-query-bags", "webly.experiments.registry:load_npz_query_bags", seeded=True,
-                 description="a clean npz turned into noisy query bags (web-like MIL)")
+                 description="a clean npz turned into noisy query bags (web-like MIL)",
+                 check="webly.synthetic:check_params")
 register_dataset("music-genre-crowd", "webly.io:load_music_genre_crowd", seeded=True,
                  description="700 songs with real MTurk genre labels, 300 gold test songs")
 register_dataset("mil_csv", "webly.io:read_mil_csv",
@@ -199,6 +206,11 @@ def check_dataset(spec):
     for key, p in params.items():
         if p.default is inspect.Parameter.empty and key not in spec:
             raise ConfigError(f"dataset.{key}", f"is required for {name}")
+    if DATASETS[name].check:
+        try:
+            _import(DATASETS[name].check)(**{k: v for k, v in spec.items() if k != "name"})
+        except DataError as exc:
+            raise _config_error(exc, params) from None
 
 
 def resolved_dataset(spec):
@@ -222,8 +234,18 @@ def load_dataset(spec, seed):
     try:
         return entry.load()(**params)
     except DataError as exc:
-        field = exc.field if exc.field.startswith("dataset.") else f"dataset ({exc.field})"
-        raise ConfigError(field, str(exc).split(": ", 1)[-1]) from None
+        raise _config_error(exc, _loader_params(entry)) from None
+
+
+def _config_error(exc, params):
+    """A loader's DataError as a ConfigError: ``dataset.<param>`` for one of the loader's
+    parameters, ``dataset (<field>)`` for a field of the data it read."""
+    field = exc.field
+    if field in params:
+        field = f"dataset.{field}"
+    elif not field.startswith("dataset."):
+        field = f"dataset ({field})"
+    return ConfigError(field, exc.message)
 
 
 def check_method(spec, where="method"):
