@@ -23,7 +23,7 @@ def cfg(**kw):
     (cfg(methods=[{"name": "SVM", "Cc": 1}]), "methods[0].Cc", "has no parameter 'Cc'"),
     (cfg(methods=[{"name": "SVM", "C": -1}]), "methods[0].C", "range"),
     (cfg(methods=[{"name": "SVM", "search": {"D": [1]}}]), "methods[0].search.D", "no parameter"),
-    (cfg(methods=[{"name": "SVM", "search": {"C": [1, -2]}}]), "methods[0].C", "range"),
+    (cfg(methods=[{"name": "SVM", "search": {"C": [1, -2]}}]), "methods[0].search.C", "range"),
     (cfg(methods=["SVM", "SVM"]), "methods", "appears twice"),
     (cfg(methods=[]), "methods", "at least 1"),
     (cfg(dataset={"name": "web-digit"}), "dataset.name", "did you mean 'web-digits'"),

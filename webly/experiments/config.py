@@ -88,6 +88,14 @@ class ParallelSpec(_Strict):
     address: Optional[str] = None
     threads: int = Field(1, ge=1)
 
+    @field_validator("n_jobs")
+    @classmethod
+    def _some_jobs(cls, v):
+        if v == 0:  # joblib refuses 0 only when the run starts
+            raise ValueError("must be -1 (one process per core) or a positive number of "
+                             "processes, got 0")
+        return v
+
 
 class PublishedSpec(_Strict):
     """Published numbers shown beside a run's own, clearly marked (never used by the run).
@@ -163,6 +171,26 @@ class ExperimentConfig(_Strict):
     def _seed_scalar(cls, v):
         return [v] if isinstance(v, int) else v
 
+    @field_validator("seeds")
+    @classmethod
+    def _numpy_seeds(cls, v):
+        bad = [s for s in v if not 0 <= s <= 2**32 - 1]
+        if bad:  # numpy's RandomState (datasets, estimators, inner folds) takes no others
+            raise ValueError(f"must be integers in [0, 2**32 - 1] (numpy seeds), got {bad[0]}")
+        return v
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_folder(cls, v):
+        # refused here, before anything runs; makedirs would fail only after the data is built
+        path = os.path.abspath(v)
+        while not os.path.exists(path) and os.path.dirname(path) != path:
+            path = os.path.dirname(path)
+        if not os.path.isdir(path):
+            raise ValueError(f"{path!r} is a file, not a folder; name a folder for the runs "
+                             "(it is created if missing)")
+        return v
+
 
 def _suggest(word, choices):
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
@@ -228,11 +256,16 @@ def apply_overrides(data, overrides):
             raise ConfigError(item, "overrides are written key=value, e.g. seeds=[0,1] or "
                                     "parallel.backend=dask")
         key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(p.strip() for p in parts):
+            what = "no key before '='" if not key.strip() else f"an empty part in key {key!r}"
+            raise ConfigError(item, f"malformed override: {what}; overrides are written "
+                                    "key=value with a dotted key, e.g. seeds=[0,1] or "
+                                    "methods.0.C=10")
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
-        parts = key.strip().split(".")
         node = data
         for j, p in enumerate(parts[:-1]):
             if isinstance(node, list):

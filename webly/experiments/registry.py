@@ -265,9 +265,12 @@ def check_method(spec, where="method"):
             if not values:
                 raise ConfigError(f"{where}.search.{key}", "give at least one value to try")
             for v in values:
-                make_estimator(spec.model_copy(update={"params": {**spec.params, key: v},
-                                                       "search": None}),
-                               random_state=0, where=where)
+                try:
+                    make_estimator(spec.model_copy(update={"params": {**spec.params, key: v},
+                                                           "search": None}),
+                                   random_state=0, where=where)
+                except ConfigError as exc:  # the fixed parameters passed: the grid value is bad
+                    raise ConfigError(f"{where}.search.{key}", exc.message) from None
 
 
 def make_estimator(spec, random_state, where="method"):
