@@ -20,6 +20,8 @@ Any parquet with columns ``X_*`` and ``y`` (and optionally the others) loads.
 
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -407,29 +409,29 @@ class WebDataset:
             raise DataError("path", f"file {path!r} does not exist")
         try:
             z = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DataError("path", f"{path!r} is not a readable npz file ({exc})") from None
+        except _DAMAGED_NPZ as exc:
+            raise DataError("path", f"{path!r} is not a readable npz file ({exc}); write it "
+                                    "again (np.savez or WebDataset.to_npz)") from None
         with z:
             keys = set(z.files)
             for req in ("X", "y"):
                 if req not in keys:
                     raise DataError(req, f"missing from {path!r}; an npz needs arrays 'X' and 'y' "
                                          f"(found {sorted(keys)})")
-            known = set(_ARRAY_FIELDS) | {"format_version", "name", "X_priv_data",
-                                          "X_priv_indices", "X_priv_indptr", "X_priv_shape"}
+            known = set(_ARRAY_FIELDS) | {"format_version", "name", *_SPARSE_PRIV_KEYS}
             unknown = [k for k in keys if k not in known and not k.startswith("meta__")]
             if unknown:
                 raise DataError(unknown[0], f"unknown key in {path!r}; allowed keys: "
                                             f"{', '.join(_ARRAY_FIELDS)} and meta__<column>")
-            kw = {f: z[f] for f in _ARRAY_FIELDS if f in keys}
-            if "X_priv_data" in keys:
-                shape = tuple(int(s) for s in z["X_priv_shape"])
-                kw["X_priv"] = sp.csr_matrix(
-                    (z["X_priv_data"], z["X_priv_indices"], z["X_priv_indptr"]), shape=shape)
+            kw = {f: _npz_array(z, f, path) for f in _ARRAY_FIELDS if f in keys}
+            sparse_keys = [k for k in _SPARSE_PRIV_KEYS if k in keys]
+            if sparse_keys:
+                kw["X_priv"] = _npz_csr(z, sparse_keys, path, dense="X_priv" in keys)
             meta_cols = [k for k in z.files if k.startswith("meta__")]  # written order
             if meta_cols:
-                kw["meta"] = pd.DataFrame({k[len("meta__"):]: z[k] for k in meta_cols})
-            ds_name = name or (str(z["name"]) if "name" in keys else
+                kw["meta"] = pd.DataFrame({k[len("meta__"):]: _npz_array(z, k, path)
+                                           for k in meta_cols})
+            ds_name = name or (str(_npz_array(z, "name", path)) if "name" in keys else
                                os.path.splitext(os.path.basename(path))[0])
         for k in ("y", "bags", "source", "y_true", "y_test", "class_names"):
             if k in kw and kw[k].ndim == 0:
@@ -491,7 +493,18 @@ class WebDataset:
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise DataError("path", f"{path!r} is not a readable parquet file ({exc})") from None
         md = table.schema.metadata or {}
-        info = json.loads(md[b"webly"]) if b"webly" in md else {}
+        info = {}
+        if b"webly" in md:
+            try:
+                info = json.loads(md[b"webly"])
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise DataError("metadata", f"the 'webly' key-value metadata of {path!r} is not "
+                                            f"JSON ({exc}); write the file with "
+                                            "WebDataset.to_parquet, or drop that key") from None
+            if not isinstance(info, dict):
+                raise DataError("metadata", f"the 'webly' key-value metadata of {path!r} must be "
+                                            f"a JSON object, got {type(info).__name__}; write the "
+                                            "file with WebDataset.to_parquet, or drop that key")
         frame = table.to_pandas()
         return cls.from_frame(frame, info=info,
                               name=name or info.get("name") or
@@ -511,9 +524,15 @@ class WebDataset:
             is_test = (frame["split"].astype(str) == "test").to_numpy()
         else:
             is_test = np.zeros(len(frame), dtype=bool)
+        priv_cols = _prefixed(frame.columns, "X_priv")
+        for name_, cols in (("X", x_cols), ("X_priv", priv_cols)):
+            for c in cols:
+                if not pd.api.types.is_numeric_dtype(frame[c].dtype):
+                    raise DataError(name_, f"column {c!r} is not numeric (dtype {frame[c].dtype}); "
+                                           "feature columns hold numbers: convert them, or "
+                                           "rename columns that are not features")
         train, test = frame[~is_test], frame[is_test]
         kw = {"X": train[x_cols].to_numpy(dtype=np.float64), "y": _column(train["y"])}
-        priv_cols = _prefixed(frame.columns, "X_priv")
         if priv_cols:
             priv = train[priv_cols].to_numpy(dtype=np.float64)
             kw["X_priv"] = sp.csr_matrix(priv) if info.get("X_priv_sparse") else priv
@@ -546,6 +565,50 @@ class WebDataset:
         if self.X_test is not None:
             parts.append(f"test {self.X_test.shape[0]} rows")
         return ", ".join(parts)
+
+
+#: what reading a damaged or truncated npz raises (numpy, zipfile, zlib)
+_DAMAGED_NPZ = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+_SPARSE_PRIV_KEYS = ("X_priv_data", "X_priv_indices", "X_priv_indptr", "X_priv_shape")
+
+
+def _npz_array(z, key, path):
+    """One array of an open npz; a DataError naming ``key`` if it cannot be read."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(key, f"is stored as Python objects (dtype object) in {path!r}, which "
+                                 "webly does not unpickle; save it as numbers or strings, e.g. "
+                                 f"{key}.astype(str)") from None
+        raise DataError(key, f"cannot be read from {path!r} ({exc}); the file is damaged or "
+                             "truncated: write it again") from None
+    except _DAMAGED_NPZ as exc:
+        raise DataError(key, f"cannot be read from {path!r} ({type(exc).__name__}: {exc}); the "
+                             "file is damaged or truncated: write it again") from None
+
+
+def _npz_csr(z, present, path, dense):
+    """The sparse ``X_priv`` of an npz from its four CSR arrays, fully checked."""
+    if dense:
+        raise DataError("X_priv", f"{path!r} holds both a dense X_priv and sparse X_priv_* "
+                                  "arrays; keep one of them")
+    missing = [k for k in _SPARSE_PRIV_KEYS if k not in present]
+    if missing:
+        raise DataError(missing[0], f"missing from {path!r}; a sparse X_priv needs all of "
+                                    f"{', '.join(_SPARSE_PRIV_KEYS)} (as a CSR matrix has them)")
+    data, indices, indptr, shape = (_npz_array(z, k, path) for k in _SPARSE_PRIV_KEYS)
+    if shape.shape != (2,) or shape.dtype.kind not in "iu" or np.any(shape < 0):
+        raise DataError("X_priv_shape", f"must be two non-negative integers (rows, columns) in "
+                                        f"{path!r}, got {shape.tolist()!r}")
+    try:
+        csr = sp.csr_matrix((data, indices, indptr), shape=tuple(int(v) for v in shape))
+        csr.check_format(full_check=True)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise DataError("X_priv", f"X_priv_data, X_priv_indices, X_priv_indptr and X_priv_shape "
+                                  f"in {path!r} do not form a valid CSR matrix ({exc}); write "
+                                  "them from a scipy.sparse.csr_matrix") from None
+    return csr
 
 
 def _rows_frame(M, prefix):

@@ -34,6 +34,9 @@ def read_mil_csv(path, name=None):
     feats = [c for c in frame.columns if c not in ("bag_id", "bag_label")]
     if not feats:
         raise DataError("X", f"{path!r} has no feature columns after bag_id,bag_label")
+    if frame.empty:
+        raise DataError("dataset.path", f"{path!r} has a header but no rows; a MIL CSV holds one "
+                                        "row per instance after the header")
     labels = frame["bag_label"].to_numpy()
     if not np.isin(labels, [0, 1]).all():
         raise DataError("bag_label", f"must be 0 or 1 in {path!r}, found "
