@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (loaded on first access)
 _LAZY = {
     "WebDataset": "webly.dataset",
+    "DataWarning": "webly.base",
     "make_web_digits": "webly.synthetic",
     "Kernel": "webly.kernels",
     "SVMClassifier": "webly.baselines",

@@ -13,17 +13,99 @@ so that ``decision_function`` is (n,) as in scikit-learn.
 """
 
 import inspect
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from .errors import DataError
 
 FIT_METADATA = ("bags", "X_priv", "sources", "X_target")
+
+#: row count the feature-scale bound leaves room for: squared distances, kernel entries and their
+#: sums over up to this many terms stay finite in float64
+_SUM_HEADROOM = 1e12
+
+
+class DataWarning(UserWarning):
+    """Input webly accepts but that probably does not do what was meant.
+
+    The message starts with the field, like :class:`~webly.errors.DataError`: ``X_priv: sMIL-PI
+    was fit without privileged features ...``.
+    """
+
+
+def warn_data(field, message, stacklevel=3):
+    """Issue a :class:`DataWarning` ``"<field>: <message>"``."""
+    warnings.warn(f"{field}: {message}", DataWarning, stacklevel=stacklevel)
+
+
+def max_feature_scale(n_features):
+    """Largest ``|value|`` a feature matrix with ``n_features`` columns may hold.
+
+    Below it, a row's squared norm, a squared distance between two rows (at most
+    ``4 d max^2``) and sums of ``_SUM_HEADROOM`` such terms stay finite in float64, so kernels
+    and the bandwidth rule cannot overflow into inf or NaN.
+    """
+    return float(np.sqrt(np.finfo(np.float64).max / (4.0 * max(n_features, 1) * _SUM_HEADROOM)))
+
+
+def check_feature_scale(name, value):
+    """Refuse a feature matrix whose magnitudes would overflow kernels (the one scale check).
+
+    ``value`` is a 2-D float array or sparse matrix already checked to be finite. Raises a
+    :class:`~webly.errors.DataError` naming ``name`` when some ``|value|`` exceeds
+    :func:`max_feature_scale` of its feature count.
+    """
+    if value is None or np.ndim(value) != 2 or value.shape[0] == 0:
+        return value
+    data = value.data if sp.issparse(value) else value
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiu" or data.size == 0:
+        return value
+    top = float(np.max(np.abs(data)))
+    limit = max_feature_scale(value.shape[1])
+    if top > limit:
+        raise DataError(name, f"holds values up to {top:.3g}; above {limit:.3g} (for "
+                              f"{value.shape[1]} features) squared distances and kernels can "
+                              "overflow float64; standardise or rescale the features (e.g. "
+                              "divide by their largest absolute value)")
+    return value
+
+
+def warn_identical_rows(name, value):
+    """Warn (:class:`DataWarning`) when every row of a training matrix is the same row."""
+    if value is None or np.ndim(value) != 2 or value.shape[0] < 2:
+        return
+    if sp.issparse(value):
+        same = (value.max(axis=0) - value.min(axis=0)).count_nonzero() == 0
+    else:
+        same = bool(np.all(value == value[:1]))
+    if same:
+        warn_data(name, f"all {value.shape[0]} training rows are identical, so no classifier can "
+                        "tell them apart and every prediction is the same class; check the "
+                        "feature extraction", stacklevel=4)
+
+
+def validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
+    """scikit-learn's ``validate_data`` plus webly's feature-scale check of ``X``.
+
+    Fitting (``reset=True`` with ``y``) also warns when all training rows are identical. Every
+    webly estimator validates its rows through this function.
+    """
+    out = _sklearn_validate_data(estimator, X, y, reset=reset, **check_params)
+    no_X = isinstance(X, str) and X == "no_validation"
+    no_y = y is None or (isinstance(y, str) and y == "no_validation")
+    if not no_X:
+        X_checked = out if no_y else out[0]
+        check_feature_scale("X", X_checked)
+        if reset and not no_y:
+            warn_identical_rows("X", X_checked)
+    return out
 
 
 def fit_kwargs_for(estimator, available):
@@ -75,6 +157,7 @@ def check_row_features(name, value, n=None, *, allow_sparse=True):
                             dtype=np.float64, input_name=name)
     except ValueError as exc:
         raise DataError(name, str(exc).split("\n")[0]) from exc
+    check_feature_scale(name, value)
     if n is not None and value.shape[0] != n:
         raise DataError(name, f"has {value.shape[0]} rows but X has {n}; give one row per row of X")
     return value
@@ -146,6 +229,8 @@ def stack_decisions(columns):
 
 
 __all__ = [
-    "BaseEstimator", "WebClassifierMixin", "FIT_METADATA", "fit_kwargs_for", "check_row_metadata",
-    "check_bags", "check_row_features", "encode_targets", "one_vs_rest", "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",
+    "BaseEstimator", "WebClassifierMixin", "FIT_METADATA", "DataWarning", "fit_kwargs_for",
+    "check_row_metadata", "check_bags", "check_row_features", "check_feature_scale",
+    "max_feature_scale", "warn_data", "warn_identical_rows", "encode_targets", "one_vs_rest",
+    "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",
 ]

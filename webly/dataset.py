@@ -30,7 +30,8 @@ import scipy.sparse as sp
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 from sklearn.utils import check_random_state
 
-from .base import check_bags, check_row_metadata
+from .base import check_bags, check_feature_scale, check_row_metadata, warn_data
+from .base import warn_identical_rows
 from .errors import DataError
 from .fileio import atomic_path
 
@@ -49,7 +50,7 @@ def _finite_matrix(name, value, allow_sparse=False):
         value = sp.csr_matrix(value, dtype=np.float64)
         if not np.all(np.isfinite(value.data)):
             raise DataError(name, "contains NaN or infinite values; impute or drop those rows")
-        return value
+        return check_feature_scale(name, value)
     try:
         value = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -62,7 +63,7 @@ def _finite_matrix(name, value, allow_sparse=False):
         bad = np.unique(np.nonzero(~np.isfinite(value))[0])
         raise DataError(name, f"contains NaN or infinite values (rows {bad[:5].tolist()}"
                               f"{'...' if len(bad) > 5 else ''}); impute or drop those rows")
-    return value
+    return check_feature_scale(name, value)
 
 
 def _vector(name, value, n):
@@ -150,6 +151,7 @@ class WebDataset:
         n = self.X.shape[0]
         if n == 0:
             raise DataError("X", "has no rows; a dataset needs at least one web row")
+        warn_identical_rows("X", self.X)
         if self.y is None:
             raise DataError("y", "is required (the web label of each row)")
         self.y = _labels_as_array(_vector("y", self.y, n))
@@ -179,6 +181,13 @@ class WebDataset:
             raise DataError("y_test", "given without X_test")
         self._check_classes()
         self._check_bags()
+        if self.y_test is not None:
+            unseen = np.setdiff1d(np.unique(self.y_test), self.y)
+            if unseen.size:
+                warn_data("y_test", f"labels {unseen[:5].tolist()} never occur in y, so no "
+                                    "classifier trained on these rows can predict them (their "
+                                    "test rows are always wrong); add training rows of those "
+                                    "classes or drop them from the test set", stacklevel=4)
         return self
 
     def _check_classes(self):
