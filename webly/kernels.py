@@ -8,14 +8,64 @@ Bag-mean kernels implement the mean embedding of a bag, ``phi(B) = 1/|B| sum_{i 
 ``K_bag = A K A'`` with ``A`` the (n_bags, n) row-averaging matrix of :func:`bag_mean_matrix`.
 """
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.extmath import safe_sparse_dot
 
+from .base import warn_data
 from .errors import DataError
 
 KERNELS = ("linear", "rbf", "precomputed")
+
+#: an RBF training kernel whose sampled off-diagonal entries all lie below IDENTITY_TOL is
+#: numerically the identity (a new row's kernel values, hence its scores beyond the intercept,
+#: are ~0 unless it nearly repeats a training row); one whose entries all lie within ONES_TOL of
+#: 1 is numerically all ones (only the last few of float64's 16 digits tell rows apart)
+IDENTITY_TOL = 1e-8
+ONES_TOL = 1e-12
+#: rows sampled (fixed seed) to check a fitted bandwidth: their pairwise distances, O(256^2 d)
+_DEGENERATE_SAMPLE = 256
+
+
+def total_memory_bytes():
+    """Memory this process may use: physical memory, or a lower cgroup (container) limit.
+
+    None where neither can be read (then kernels are not checked against it).
+    """
+    total = None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        pass
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit_file) as fh:
+                limit = int(fh.read().strip())
+        except (OSError, ValueError):  # absent, or "max" (no limit)
+            continue
+        total = limit if total is None else min(total, limit)
+    return total if total and total > 0 else None
+
+
+def check_kernel_memory(n_rows, n_cols):
+    """Refuse, before allocating, a float64 kernel matrix larger than the machine's memory.
+
+    Raises a :class:`~webly.errors.DataError` naming ``X`` with the size in GB and the ways out.
+    The threshold is the whole memory (:func:`total_memory_bytes`), so runs that could fit are
+    never refused; a matrix above it could only end in a MemoryError or in swapping.
+    """
+    need = 8.0 * n_rows * n_cols
+    total = total_memory_bytes()
+    if total is None or need <= total:
+        return
+    fix = ("fit on a subsample of the rows, or for SVM+ / L2-SVM+ use solver: primal (kernel: "
+           "linear, or features: nystroem for RBF), which never builds the n x n kernel"
+           if n_rows == n_cols else "use fewer rows at a time (e.g. predict in batches)")
+    raise DataError("X", f"the {n_rows} x {n_cols} kernel matrix would need {need / 1e9:.3g} GB, "
+                         f"more than this machine's {total / 1e9:.3g} GB of memory; {fix}")
 
 
 def _row_sq_norms(X):
@@ -48,6 +98,7 @@ def default_gamma(X):
 def linear_kernel(X, Y=None):
     """``X Y'`` as a dense array (X, Y dense or sparse)."""
     Y = X if Y is None else Y
+    check_kernel_memory(X.shape[0], Y.shape[0])
     K = safe_sparse_dot(X, Y.T, dense_output=True)
     return np.asarray(K, dtype=np.float64)
 
@@ -56,6 +107,7 @@ def gaussian_kernel(X, Y=None, gamma=None):
     """``exp(-gamma ||x - y||^2)``; ``gamma=None`` applies :func:`default_gamma` to X."""
     if gamma is None:
         gamma = default_gamma(X)
+    check_kernel_memory(X.shape[0], X.shape[0] if Y is None else Y.shape[0])
     D = euclidean_distances(X, Y, squared=True)
     np.maximum(D, 0, out=D)
     D *= -gamma
@@ -97,14 +149,55 @@ class Kernel:
         self.gamma = gamma
         self.gamma_scale = gamma_scale
 
-    def fit(self, X):
-        """Fix the bandwidth from training rows X."""
+    def fit(self, X, param="gamma"):
+        """Fix the bandwidth from training rows X.
+
+        Warns (:class:`~webly.base.DataWarning` naming ``param``, the estimator parameter that
+        set the bandwidth) when the bandwidth makes the kernel of the training rows numerically
+        the identity or the all-ones matrix.
+        """
         if self.kind == "rbf":
             self.gamma_ = (float(self.gamma) if self.gamma is not None
                            else self.gamma_scale * default_gamma(X))
+            self._check_bandwidth(X, param)
         else:
             self.gamma_ = None
         return self
+
+    def _check_bandwidth(self, X, param):
+        """Warn when ``exp(-gamma_ d)`` over a sample of distinct row pairs is all ~0 or all ~1."""
+        n = X.shape[0]
+        rows = np.arange(n)
+        if n > _DEGENERATE_SAMPLE:
+            rows = np.sort(np.random.default_rng(0).choice(n, _DEGENERATE_SAMPLE, replace=False))
+        S = X[rows]
+        i, j = np.triu_indices(len(rows), k=1)
+        D = euclidean_distances(S, squared=True)[i, j]
+        sq = _row_sq_norms(S)
+        # pairs of identical rows (up to rounding) say nothing about the bandwidth
+        t = self.gamma_ * D[D > 1e-12 * (sq[i] + sq[j])]
+        if t.size == 0:
+            return
+        if np.exp(-t.min()) < IDENTITY_TOL:
+            shape = (f"the identity (every sampled off-diagonal entry is below {IDENTITY_TOL:g}): "
+                     "no two rows look alike, so nothing learnt carries over to other rows")
+            size = "smaller"
+        elif -np.expm1(-t.max()) < ONES_TOL:
+            shape = (f"all ones (every sampled entry is within {ONES_TOL:g} of 1): every pair "
+                     "of rows looks alike, so rows can barely be told apart")
+            size = "larger"
+        else:
+            return
+        if self.gamma is not None:
+            source, fix = f"{param}={self.gamma_:.3g}", f"use a {size} {param}"
+        else:
+            source = (f"{param}={self.gamma_:.3g} (gamma_scale={self.gamma_scale:g} x the "
+                      "1/mean-squared-distance rule)")
+            fix = f"use a {size} gamma_scale, or set {param}"
+            if size == "larger":  # a few far-away rows inflate the mean distance of the rule
+                fix += ", or standardise X if a few rows lie far from the others"
+        warn_data(param, f"{source} makes the RBF kernel of the training rows numerically "
+                         f"{shape}; {fix}", stacklevel=4)
 
     def __call__(self, X, Y=None):
         """Kernel matrix between rows of X and Y (Y=None: X with itself)."""

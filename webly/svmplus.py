@@ -140,7 +140,7 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
             self.__dict__.pop(attr, None)
         self.kernel_priv_ = None
         if X_priv is not None:
-            self.kernel_priv_ = Kernel(self.kernel_priv, self.gamma_priv).fit(X_priv)
+            self.kernel_priv_ = Kernel(self.kernel_priv, self.gamma_priv).fit(X_priv, "gamma_priv")
         return X, X_priv, y_idx, K
 
     def _store_support(self, X, coefs, intercepts):

@@ -41,7 +41,7 @@ def privileged_kernel(priv, kernel, gamma):
     """C-contiguous kernel ``K~`` of the correcting function over privileged rows (sparse or
     dense), with the -PI estimators' ``kernel_priv`` / ``gamma_priv``."""
     priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
-    return np.ascontiguousarray(Kernel(kernel, gamma).fit(priv)(priv))
+    return np.ascontiguousarray(Kernel(kernel, gamma).fit(priv, "gamma_priv")(priv))
 
 
 def min_positives(sizes, rho):
