@@ -7,6 +7,7 @@ with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients 
 rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
 """
 
+import inspect
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
@@ -17,7 +18,7 @@ from sklearn.base import BaseEstimator
 from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_features,
                     check_row_metadata,
                     encode_targets, one_vs_rest, own_class_scores, stack_decisions,
-                    validate_data)
+                    validate_data, warn_data)
 from ..errors import DataError
 from ..kernels import Kernel, bag_index
 from ..metrics import bag_scores, labels_from_bag_scores
@@ -69,12 +70,29 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     implement ``_fit_binary(ctx, y_pm) -> BinaryMIL`` with ``ctx`` a :class:`MILContext`.
     """
 
+    #: the method's config name, and what a -PI method is without privileged features
+    _method_name = "MIL"
+    _without_priv = None
+
     def fit(self, X, y, *, bags=None):
         """Fit on rows X with per-row bag labels y and bag ids ``bags``."""
         return self._fit_mil(X, y, bags)
 
+    def _warn_missing_metadata(self, bags, X_priv):
+        """Warn when a fit lacks what makes the method itself (bags; X_priv for -PI methods)."""
+        name = self._method_name
+        if bags is None:
+            warn_data("bags", f"{name} was fit without bags, so every row is its own bag and "
+                              "multiple-instance learning has nothing to work with; pass bags "
+                              "(the bag id of each row)", stacklevel=5)
+        if X_priv is None and "X_priv" in inspect.signature(self.fit).parameters:
+            warn_data("X_priv", f"{name} was fit without privileged features, so it drops its "
+                                f"privileged term and reduces to {self._without_priv}; pass "
+                                "X_priv (the privileged features of each row)", stacklevel=5)
+
     def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
+        self._warn_missing_metadata(bags, X_priv)
         X, y = validate_data(self, X, y)
         bags = check_bags(bags, y, len(y))
         X_priv = check_row_features("X_priv", X_priv, len(y))

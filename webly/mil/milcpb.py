@@ -467,6 +467,8 @@ class MILCPBClassifier(MILClassifierBase):
     [1, 0]
     """
 
+    _method_name = "MIL-CPB"
+
     _parameter_constraints = {
         **_BASE,
         "rho": [Interval(Real, 0, 1, closed="right")],
@@ -568,6 +570,9 @@ class MILCPBPIClassifier(MILCPBClassifier):
     using progressive multi-instance learning. ICCV 2011.
     """
 
+    _method_name = "MIL-CPB-PI"
+    _without_priv = "MIL-CPB"
+
     _parameter_constraints = {
         **MILCPBClassifier._parameter_constraints,
         "gamma_plus": [Interval(Real, 0, None, closed="neither")],
@@ -639,6 +644,9 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
     L. Niu, W. Li, D. Xu. Exploiting privileged information from web data for action and event
     recognition. IJCV 2016.
     """
+
+    _method_name = "MIL-CPB-PI-DA"
+    _without_priv = "MIL-CPB with the target-matching term"
 
     _parameter_constraints = {
         **MILCPBPIClassifier._parameter_constraints,

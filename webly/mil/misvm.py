@@ -77,6 +77,8 @@ class MiSVMClassifier(MILClassifierBase):
     learning. NIPS 2003.
     """
 
+    _method_name = "mi-SVM"
+
     _parameter_constraints = {**_CONSTRAINTS,
                               "rho": [Interval(Real, 0, 1, closed="right"), None],
                               "threshold": [Real]}
@@ -131,6 +133,8 @@ class MISVMClassifier(MILClassifierBase):
     S. Andrews, I. Tsochantaridis, T. Hofmann. Support vector machines for multiple-instance
     learning. NIPS 2003.
     """
+
+    _method_name = "MI-SVM"
 
     _parameter_constraints = dict(_CONSTRAINTS)
 

@@ -66,6 +66,9 @@ class MiSVMPIClassifier(MILClassifierBase):
     learning. NIPS 2003.
     """
 
+    _method_name = "mi-SVM-PI"
+    _without_priv = "mi-SVM"
+
     _parameter_constraints = {
         **_BASE,
         "gamma_plus": [Interval(Real, 0, None, closed="neither")],
@@ -163,6 +166,9 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
     L. Niu, W. Li, D. Xu. Exploiting privileged information from web data for action and event
     recognition. IJCV 2016.
     """
+
+    _method_name = "mi-SVM-PI-DA"
+    _without_priv = "mi-SVM with the target-matching term"
 
     _parameter_constraints = {
         **MiSVMPIClassifier._parameter_constraints,

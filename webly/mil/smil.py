@@ -109,6 +109,8 @@ class SMILClassifier(MILClassifierBase):
     R. C. Bunescu, R. J. Mooney. Multiple instance learning for sparse positive bags. ICML 2007.
     """
 
+    _method_name = "sMIL"
+
     _parameter_constraints = dict(_BASE)
     bag_rule = "mean"  # trained on bag means: a bag is scored by its mean embedding
 
@@ -156,6 +158,8 @@ class SbMILClassifier(SMILClassifier):
     ----------
     R. C. Bunescu, R. J. Mooney. Multiple instance learning for sparse positive bags. ICML 2007.
     """
+
+    _method_name = "sbMIL"
 
     _parameter_constraints = {**_BASE, "eta": [Interval(Real, 0, 1, closed="right")]}
     bag_rule = "max"  # its final model is an instance-level SVM
@@ -223,6 +227,9 @@ class SMILPIClassifier(MILClassifierBase):
     categorization. ECCV 2014. L. Niu, W. Li, D. Xu. Exploiting privileged information from web
     data for action and event recognition. IJCV 2016.
     """
+
+    _method_name = "sMIL-PI"
+    _without_priv = "sMIL"
 
     _parameter_constraints = {
         **_BASE,
@@ -302,6 +309,9 @@ class SMILPIDAClassifier(SMILPIClassifier):
     recognition. IJCV 2016 (sMIL-PI-DA). J. Huang et al. Correcting sample selection bias by
     unlabeled data. NIPS 2007 (KMM).
     """
+
+    _method_name = "sMIL-PI-DA"
+    _without_priv = "sMIL with the target-matching term"
 
     _parameter_constraints = {
         **SMILPIClassifier._parameter_constraints,

@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
-                    encode_targets, one_vs_rest, stack_decisions, validate_data)
+                    encode_targets, one_vs_rest, stack_decisions, validate_data, warn_data)
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
@@ -735,10 +735,21 @@ class MDAHSPlus(MDAHS):
         self.gamma_plus = gamma_plus
         self.kernel_priv = kernel_priv
 
+    _method_name = "MDA-HS+"
+    _without_priv = "MDA-HS"
+
     def fit(self, X, y, *, sources=None, X_target=None, X_priv=None):
         """As :meth:`MDAHS.fit`, plus ``X_priv`` (n, d~): text features of the source rows."""
         self._validate_params()
         return self._fit_data(self._data_from_arrays(X, y, sources, X_target, X_priv))
+
+    def _fit_data(self, data):
+        if not data.privileged:
+            warn_data("X_priv", f"{self._method_name} was fit without privileged features, so "
+                                f"it drops its privileged term and reduces to "
+                                f"{self._without_priv}; pass X_priv (the privileged features "
+                                "of each row)", stacklevel=4)
+        return super()._fit_data(data)
 
     def _source_slack(self, data):
         from ..solvers.l2svmplus import l2svmplus_privileged_term
@@ -776,6 +787,9 @@ class MDAHSPlusENR(MDAHSPlus):
     :func:`webly.multisource._mdahs.update_group_weights`. Parameters as :class:`MDAHSPlus`,
     with ``weight_norm`` defaulting to ``"elastic-net"``.
     """
+
+    _method_name = "MDA-HS+ENR"
+    _without_priv = "MDA-HS with elastic-net source weights"
 
     def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
                  balance_ratios=(0.0, 0.5), weight_norm="elastic-net", l2_ratio=0.5,
