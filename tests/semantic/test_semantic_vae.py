@@ -276,3 +276,69 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 def test_vae_weighted_classifier_passes_scikit_learn_common_checks(estimator, check):
     # SemanticVAE/SemanticVAEDA are left out: they need class vectors matched to each check's labels
     check(estimator)
+
+
+# --- the training loop's parts (skorch shape) ----------------------------------------------------
+
+def test_optimizer_is_a_parameter_by_name_or_class(noisy_digits):
+    import torch
+
+    X_tr, y_noisy, *_ = noisy_digits
+    params = dict(latent_dim=8, hidden_size=16, max_epochs=2, early_stopping=False, random_state=0)
+    adam = VAEWeightedClassifier(**params).fit(X_tr, y_noisy)
+    sgd = VAEWeightedClassifier(optimizer="sgd", lr=0.01, **params).fit(X_tr, y_noisy)
+    cls = VAEWeightedClassifier(optimizer=torch.optim.SGD, lr=0.01, **params).fit(X_tr, y_noisy)
+    assert isinstance(adam.optimizer_, torch.optim.Adam)
+    assert isinstance(sgd.optimizer_, torch.optim.SGD)
+    np.testing.assert_array_equal(sgd.predict_proba(X_tr[:20]), cls.predict_proba(X_tr[:20]))
+    assert not np.array_equal(sgd.predict_proba(X_tr[:20]), adam.predict_proba(X_tr[:20]))
+    with pytest.raises(ValueError, match="optimizer"):
+        VAEWeightedClassifier(optimizer="lbfgsx", **params).fit(X_tr, y_noisy)
+
+
+def test_callbacks_see_every_epoch_and_can_stop_training(noisy_digits):
+    from webly.semantic._vae_training import Callback
+
+    X_tr, y_noisy, *_ = noisy_digits
+    seen = []
+
+    class StopAtThree(Callback):
+        def on_epoch_end(self, net, record):
+            seen.append(record["epoch"])
+            return record["epoch"] == 3
+
+    class WithCallback(VAEWeightedClassifier):
+        def get_callbacks(self):
+            return super().get_callbacks() + [StopAtThree()]
+
+    est = WithCallback(latent_dim=8, hidden_size=16, max_epochs=10, early_stopping=False,
+                       random_state=0).fit(X_tr, y_noisy)
+    assert seen == [1, 2, 3] and est.n_epochs_ == 3 == est.best_epoch_
+
+
+def test_early_stopping_restores_the_best_epoch(noisy_digits):
+    X_tr, y_noisy, *_ = noisy_digits
+    est = VAEWeightedClassifier(latent_dim=8, hidden_size=16, max_epochs=40, patience=2, lr=0.05,
+                                random_state=0).fit(X_tr, y_noisy)
+    best = [h["epoch"] for h in est.history_ if h.get("best")]
+    assert est.best_epoch_ == best[-1] and est.n_epochs_ == len(est.history_)
+    assert est.n_epochs_ < 40 and est.n_epochs_ - est.best_epoch_ == 2  # stopped by patience
+
+
+def test_prediction_of_the_da_variant_changes_no_attribute(noisy_digits):
+    X_tr, y_noisy, _, X_te, _, _ = noisy_digits
+    S16 = np.random.RandomState(0).normal(size=(10, 16))
+    da = SemanticVAEDA(hidden_size=32, max_epochs=3, random_state=0).fit(
+        X_tr, y_noisy, X_target=X_te, class_vectors=S16)
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(da).items()
+              if k.endswith("_") and k not in ("module_", "optimizer_")}
+    da.predict(X_te[:40])
+    da.encode(X_te[:40])
+    after = {k: v for k, v in vars(da).items() if k in before}
+    assert before.keys() == after.keys()
+    for k in before:
+        if isinstance(before[k], np.ndarray):
+            np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+        else:
+            assert before[k] is after[k] or before[k] == after[k], k
+    assert da.lrr_error_norms_.shape == (len(X_te),)  # of the fit's X_target, not the last call

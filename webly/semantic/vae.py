@@ -16,9 +16,13 @@ centred and divided by one common scale, see ``feature_scaling``). ``objective="
 keeps the KL term of the paper's ELBO; ``objective="authors"`` drops it, as in the authors'
 released code (see :class:`SemanticVAE` for which is the default and why).
 
-Estimators in the skorch manner: ``__init__`` stores arguments, ``fit`` validates, builds
-``module_`` and ``optimizer_``, trains with early stopping on a held-out split of the web rows,
-and keeps a per-epoch ``history_``. torch is imported by this module only.
+Estimators in the skorch manner: ``__init__`` stores arguments; ``fit`` validates, builds
+``module_`` (``initialize_module``) and ``optimizer_`` (``initialize_optimizer``: ``optimizer``,
+``lr``, ``weight_decay``), then calls ``run_epoch`` until a callback stops it (``get_callbacks``:
+early stopping on a held-out split of the web rows, a progress bar), keeping a per-epoch
+``history_``. The loss is one function (``_vae_training.vae_loss``); the -DA variant adds its
+target reconstruction through two hooks (``_target_batches``, ``_target_generative``).
+Prediction changes no attribute. torch is imported by the semantic estimators only.
 
 References
 ----------
@@ -33,8 +37,6 @@ References
    low-rank representation. IEEE TPAMI 2013.
 """
 
-import copy
-import logging
 import math
 import warnings
 from numbers import Integral, Real
@@ -47,19 +49,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from ..base import WebClassifierMixin, check_is_fitted, check_row_features, encode_targets
 from ..base import validate_data
 from ..errors import DataError
+from ._vae_training import (OPTIMIZERS, EarlyStopping, ProgressBar, SemanticVAEModule,
+                            generative_term, kl_divergence, vae_loss)
 from .lrr import lrr
 from .vectors import check_class_vectors, load_class_vectors
-
-logger = logging.getLogger(__name__)
-
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 # --------------------------------------------------------------------------- array functions
@@ -97,59 +95,6 @@ class _GlobalScaler:
         return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
 
 
-# --------------------------------------------------------------------------- torch module
-class SemanticVAEModule(nn.Module):
-    """Encoder x -> (mu, log sigma^2), decoder z -> x_hat, and a classification head on z.
-
-    Parameters
-    ----------
-    n_features : int
-    hidden_size : int
-        Width of the one hidden ReLU layer of the encoder and of the decoder.
-    latent_dim : int
-    class_vectors : (C, a) tensor or None
-        Semantic head ``logits = (z W) S'`` (``W`` a learned (latent_dim, a) projection, only
-        when ``latent_dim != a``); None gives a plain linear softmax head with ``n_classes``.
-    n_classes : int
-    """
-
-    def __init__(self, n_features, hidden_size, latent_dim, class_vectors=None, n_classes=None):
-        super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(n_features, hidden_size), nn.ReLU(),
-                                     nn.Linear(hidden_size, 2 * latent_dim))
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_size), nn.ReLU(),
-                                     nn.Linear(hidden_size, n_features))
-        if class_vectors is not None:
-            self.register_buffer("class_vectors", class_vectors)
-            a = class_vectors.shape[1]
-            self.projection = None if a == latent_dim else nn.Linear(latent_dim, a, bias=False)
-            self.head = None
-        else:
-            self.class_vectors = None
-            self.projection = None
-            self.head = nn.Linear(latent_dim, n_classes)
-
-    def encode(self, x):
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar.clamp(-30.0, 20.0)
-
-    def classify(self, z):
-        if self.head is not None:
-            return self.head(z)
-        if self.projection is not None:
-            z = self.projection(z)
-        return z @ self.class_vectors.T
-
-    def log_lik(self, x, z):
-        """``log p(x | z)`` under a unit-variance Gaussian decoder, one value per row."""
-        return -0.5 * ((x - self.decoder(z)) ** 2).sum(1) - 0.5 * x.shape[1] * _LOG_2PI
-
-    def forward(self, x, noise=None):
-        mu, logvar = self.encode(x)
-        z = mu if noise is None else mu + noise * torch.exp(0.5 * logvar)
-        return z, mu, logvar, self.log_lik(x, z), self.classify(z)
-
-
 # --------------------------------------------------------------------------- estimators
 class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
     """Shared training loop of the VAE classifiers (not public)."""
@@ -160,6 +105,7 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         "objective": [StrOptions({"authors", "elbo"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "tau": [Interval(Real, 0, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -173,8 +119,6 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         "device": [str],
         "random_state": ["random_state"],
     }
-
-    _semantic = False
 
     # ----------------------------------------------------------------- subclass hooks
     def _resolve_classes(self, y, class_vectors, class_names):
@@ -254,29 +198,74 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
                                         random_state=rng.randint(2**31 - 1))
         return np.sort(train), np.sort(valid)
 
-    def _batch_loss(self, module, xb, yb, gen, xt=None):
-        """Loss terms of one batch (training mode); returns (loss, ce, recon, kl, weights)."""
-        noise = torch.randn(xb.shape[0], module.encoder[-1].out_features // 2,
-                            generator=gen, device=xb.device)
-        z, mu, logvar, logp, logits = module(xb, noise)
-        w = torch.exp(self.tau * (logp - logp.max())).detach()
-        ce = F.cross_entropy(logits, yb, reduction="none")
-        recon = -logp
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
-        gen_term = recon + kl if self.objective == "elbo" else recon
-        if xt is not None:
-            noise_t = torch.randn(xt.shape[0], noise.shape[1], generator=gen, device=xt.device)
-            _, mu_t, logvar_t, logp_t, _ = module(xt, noise_t)
-            kl_t = 0.5 * (mu_t.pow(2) + logvar_t.exp() - 1.0 - logvar_t).sum(1)
-            gen_t = -logp_t + kl_t if self.objective == "elbo" else -logp_t
-            gen_all = torch.cat([gen_term, gen_t])
-        else:
-            gen_all = gen_term
-        loss = (w * ce).mean() + self.beta * gen_all.mean()
-        return loss, ce, recon, kl, w
+    # ----------------------------------------------------------------- training (skorch shape)
+    def initialize_module(self, n_features, S, seed):
+        """Build ``module_`` on ``device_``; its initial weights depend on ``seed`` only."""
+        with torch.random.fork_rng(devices=[]):
+            # the module is initialised on the CPU: seed only the CPU generator, which fork_rng
+            # restores (torch.manual_seed would also reseed, and leave changed, every GPU's)
+            torch.default_generator.manual_seed(seed)
+            self.module_ = SemanticVAEModule(
+                n_features, self.hidden_size, self.latent_dim_,
+                None if S is None else torch.as_tensor(S, dtype=torch.float32),
+                len(self.classes_)).to(self.device_)
+        return self.module_
 
-    def _evaluate(self, module, X, y, batch_size=8192):
+    def initialize_optimizer(self):
+        """Build ``optimizer_`` (``optimizer``, ``lr``, ``weight_decay``) over ``module_``."""
+        cls = OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
+        self.optimizer_ = cls(self.module_.parameters(), lr=self.lr,
+                              weight_decay=self.weight_decay)
+        return self.optimizer_
+
+    def get_callbacks(self):
+        """Callbacks of the loop: early stopping on held-out web rows, and a progress bar."""
+        stop = [EarlyStopping(self.monitor, self.patience)] if self.early_stopping else []
+        return stop + [ProgressBar()]
+
+    def _target_batches(self, n_steps, perm_gen):
+        """Hook of the -DA variant: per step, unlabelled target rows to reconstruct, or None."""
+        return None
+
+    def _target_generative(self, xt, gen):
+        """Hook of the -DA variant: per-row generative terms of target rows ``xt``."""
+        noise = torch.randn(xt.shape[0], self.module_.latent_dim, generator=gen, device=xt.device)
+        _, mu, logvar, logp, _ = self.module_(xt, noise)
+        return generative_term(logp, kl_divergence(mu, logvar), self.objective)
+
+    def train_step(self, xb, yb, gen, xt=None):
+        """One optimiser step on a batch (and target rows ``xt``); returns the loss and parts."""
+        noise = torch.randn(xb.shape[0], self.module_.latent_dim, generator=gen, device=xb.device)
+        out = self.module_(xb, noise)
+        extra = None if xt is None else self._target_generative(xt, gen)
+        loss, parts = vae_loss(out, yb, tau=self.tau, beta=self.beta, objective=self.objective,
+                               extra_generative=extra)
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer_.step()
+        return loss, parts
+
+    def run_epoch(self, X_tr, y_tr, gen, perm_gen):
+        """One pass over the training rows in a seeded order; returns the epoch's means."""
+        n_tr = X_tr.shape[0]
+        bs = min(self.batch_size, n_tr)
+        n_steps = math.ceil(n_tr / bs)
+        order = torch.randperm(n_tr, generator=perm_gen).to(self.device_)
+        targets = self._target_batches(n_steps, perm_gen)
+        sums = torch.zeros(5, device=self.device_)
+        for step in range(n_steps):
+            idx = order[step * bs:(step + 1) * bs]
+            xt = None if targets is None else targets(step)
+            loss, parts = self.train_step(X_tr[idx], y_tr[idx], gen, xt)
+            with torch.no_grad():      # accumulate on the device: one sync per epoch
+                sums += torch.stack([loss * idx.shape[0], parts["ce"].sum(), parts["recon"].sum(),
+                                     parts["kl"].sum(), parts["weight"].sum()])
+        return dict(zip(("train_loss", "train_ce", "train_recon", "train_kl", "mean_weight"),
+                        (sums / n_tr).cpu().tolist()))
+
+    def _evaluate(self, X, y, batch_size=8192):
         """Held-out loss, weighted CE and accuracy at the latent mean (no sampling)."""
+        module = self.module_
         module.eval()
         tot = wce = acc = 0.0
         with torch.no_grad():
@@ -284,8 +273,7 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
                 xb, yb = X[i:i + batch_size], y[i:i + batch_size]
                 z, mu, logvar, logp, logits = module(xb)
                 w = torch.exp(self.tau * (logp - logp.max()))
-                kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
-                gen = -logp + kl if self.objective == "elbo" else -logp
+                gen = generative_term(logp, kl_divergence(mu, logvar), self.objective)
                 ce = w * F.cross_entropy(logits, yb, reduction="none")
                 wce += float(ce.sum())
                 tot += float((ce + self.beta * gen).sum())
@@ -312,18 +300,9 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
                         StandardScaler(with_std=self.feature_scaling == "standard")).fit(X)
         Xs = self.scaler_.transform(X)
         train, valid = self._split(y_idx, rng)
-        latent = self._default_latent_dim(S)
-        self.latent_dim_ = latent
-        with torch.random.fork_rng(devices=[]):
-            # the module is initialised on the CPU: seed only the CPU generator, which fork_rng
-            # restores (torch.manual_seed would also reseed, and leave changed, every GPU's)
-            torch.default_generator.manual_seed(seed)
-            self.module_ = SemanticVAEModule(
-                X.shape[1], self.hidden_size, latent,
-                None if S is None else torch.as_tensor(S, dtype=torch.float32),
-                len(self.classes_)).to(self.device_)
-        self.optimizer_ = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
-                                           weight_decay=self.weight_decay)
+        self.latent_dim_ = self._default_latent_dim(S)
+        self.initialize_module(X.shape[1], S, seed)
+        self.initialize_optimizer()
         gen = torch.Generator(device=self.device_).manual_seed(seed)
         perm_gen = torch.Generator().manual_seed(seed + 1)
 
@@ -331,63 +310,12 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         yt_all = torch.as_tensor(y_idx, dtype=torch.long, device=self.device_)
         X_tr, y_tr = Xt_all[train], yt_all[train]
         X_va, y_va = Xt_all[valid], yt_all[valid]
-        X_tg = None if X_target is None else self._tensor(self.scaler_.transform(X_target))
-        n_tr = X_tr.shape[0]
-        bs = min(self.batch_size, n_tr)
-        n_steps = math.ceil(n_tr / bs)
-
-        self.history_ = []
-        best, best_state, bad_epochs = np.inf, None, 0
-        self.module_.train()
-        bar = tqdm(range(self.max_epochs), desc=type(self).__name__, disable=None, leave=False)
-        for epoch in bar:
-            order = torch.randperm(n_tr, generator=perm_gen).to(self.device_)
-            if X_tg is not None:
-                t_order = torch.randperm(X_tg.shape[0], generator=perm_gen).to(self.device_)
-                t_bs = math.ceil(X_tg.shape[0] / n_steps)
-            sums = torch.zeros(5, device=self.device_)
-            for step in range(n_steps):
-                idx = order[step * bs:(step + 1) * bs]
-                xt = None if X_tg is None else X_tg[t_order[step * t_bs:(step + 1) * t_bs]]
-                loss, ce, recon, kl, w = self._batch_loss(self.module_, X_tr[idx], y_tr[idx],
-                                                          gen, xt)
-                self.optimizer_.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer_.step()
-                k = idx.shape[0]
-                with torch.no_grad():      # accumulate on the device: one sync per epoch
-                    sums += torch.stack([loss * k, ce.sum(), recon.sum(), kl.sum(), w.sum()])
-            rec = dict(zip(("train_loss", "train_ce", "train_recon", "train_kl", "mean_weight"),
-                           (sums / n_tr).cpu().tolist()))
-            rec["epoch"] = epoch + 1
-            if valid.size:
-                rec.update(self._evaluate(self.module_, X_va, y_va))
-                score = -rec["valid_acc"] if self.monitor == "valid_acc" else rec[self.monitor]
-                if best_state is None or score < best - 1e-4 * abs(best):
-                    best, bad_epochs = score, 0
-                    best_state = copy.deepcopy(self.module_.state_dict())
-                    rec["best"] = True
-                else:
-                    bad_epochs += 1
-            self.history_.append(rec)
-            bar.set_postfix(loss=f"{rec['train_loss']:.3g}",
-                            valid=f"{rec.get('valid_loss', float('nan')):.3g}")
-            if not math.isfinite(rec["train_loss"]):
-                raise FloatingPointError(f"{type(self).__name__}: training loss became "
-                                         f"{rec['train_loss']} at epoch {epoch + 1}; "
-                                         "lower lr or beta")
-            if valid.size and bad_epochs >= self.patience:
-                logger.info("%s: early stop at epoch %d (best %d)", type(self).__name__,
-                            epoch + 1, epoch + 1 - bad_epochs)
-                break
-        bar.close()
-        if best_state is not None:
-            self.module_.load_state_dict(best_state)
-            self.best_epoch_ = max(h["epoch"] for h in self.history_ if h.get("best"))
-        else:
-            self.best_epoch_ = len(self.history_)
-        self.n_epochs_ = len(self.history_)
-        self.module_.eval()
+        self._X_target_fit = (None if X_target is None else
+                              self._tensor(self.scaler_.transform(X_target)))
+        try:
+            self._train(X_tr, y_tr, X_va, y_va, gen, perm_gen)
+        finally:
+            del self._X_target_fit  # data of this fit only, never part of the fitted state
 
         # noise weights and scores of every web row, from the latent mean
         logp, proba = self._loglik_and_proba(Xs)
@@ -398,6 +326,32 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         self.valid_mask_ = np.zeros(len(y_idx), dtype=bool)
         self.valid_mask_[valid] = True
         return Xs
+
+    def _train(self, X_tr, y_tr, X_va, y_va, gen, perm_gen):
+        """The epoch loop: ``run_epoch``, held-out scores, callbacks; fills ``history_``."""
+        callbacks = self.get_callbacks()
+        self.history_ = []
+        self.module_.train()
+        for cb in callbacks:
+            cb.on_train_begin(self)
+        for epoch in range(self.max_epochs):
+            rec = self.run_epoch(X_tr, y_tr, gen, perm_gen)
+            rec["epoch"] = epoch + 1
+            if X_va.shape[0]:
+                rec.update(self._evaluate(X_va, y_va))
+            stop = [cb.on_epoch_end(self, rec) for cb in callbacks]
+            self.history_.append(rec)
+            if not math.isfinite(rec["train_loss"]):
+                raise FloatingPointError(f"{type(self).__name__}: training loss became "
+                                         f"{rec['train_loss']} at epoch {epoch + 1}; "
+                                         "lower lr or beta")
+            if any(stop):
+                break
+        self.best_epoch_ = len(self.history_)  # early stopping sets the restored epoch
+        for cb in callbacks:
+            cb.on_train_end(self)
+        self.n_epochs_ = len(self.history_)
+        self.module_.eval()
 
     def _latent(self, Xs, batch_size=8192):
         out = []
@@ -513,8 +467,11 @@ _DOC_COMMON = """
         otherwise dominates the classification loss.
     tau : float, default=0.01
         Temperature of the reconstruction weights (0.01 as in the authors' code).
+    optimizer : {"adam", "adamw", "sgd"} or torch.optim.Optimizer subclass, default="adam"
+        Built by ``initialize_optimizer`` with ``lr`` and ``weight_decay``. A name keeps the
+        model file loadable (a class must be passed to ``webly.load(trusted=...)``).
     lr : float, default=1e-3
-        Adam learning rate.
+        Learning rate.
     weight_decay : float, default=0.0
     batch_size : int, default=256
     max_epochs : int, default=100
@@ -631,12 +588,11 @@ class SemanticVAE(_BaseVAEClassifier):
         "class_names": ["array-like", None],
         "normalize_class_vectors": ["boolean"],
     }
-    _semantic = True
 
     def __init__(self, class_vectors=None, class_names=None, *, latent_dim=None, hidden_size=512,
-                 objective="authors", beta=1.0, tau=0.01, lr=1e-3, weight_decay=0.0,
-                 batch_size=256, max_epochs=100, early_stopping=True, validation_fraction=0.1,
-                 patience=10, monitor="valid_acc", n_predict_samples=0,
+                 objective="authors", beta=1.0, tau=0.01, optimizer="adam", lr=1e-3,
+                 weight_decay=0.0, batch_size=256, max_epochs=100, early_stopping=True,
+                 validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
                  normalize_class_vectors=True, feature_scaling="global", device="auto",
                  random_state=None):
         self.class_vectors = class_vectors
@@ -646,6 +602,7 @@ class SemanticVAE(_BaseVAEClassifier):
         self.objective = objective
         self.beta = beta
         self.tau = tau
+        self.optimizer = optimizer
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -755,18 +712,18 @@ class SemanticVAEDA(SemanticVAE):
     Attributes
     ----------
     (as :class:`SemanticVAE`, plus)
-    lrr_info_ : dict
-        Status, iterations, residual and objective of the last LRR solve (fit solves it on
-        ``X_target``).
+    lrr_info_ : dict or None
+        Status, iterations, residual and objective of the LRR solve on ``X_target`` in fit
+        (None when ``use_lrr=False``); prediction changes no attribute.
     target_decision_ : (m, C) array
         Class scores of the ``X_target`` rows given to fit.
     training_latents_ : (n, latent_dim) array
         The LRR dictionary ``Z_s`` (latent means of the web rows).
     lrr_scale_ : float
         Largest singular value of ``Z_s`` (the LRR runs on latents divided by it).
-    lrr_error_norms_ : (m,) array
-        Column norms of ``E`` of the last LRR solve: how much of each predicted row's latent the
-        training latents do not explain.
+    lrr_error_norms_ : (m,) array or None
+        Column norms of ``E`` of the LRR solve on ``X_target``: how much of each target row's
+        latent the training latents do not explain.
 
     References
     ----------
@@ -784,13 +741,14 @@ class SemanticVAEDA(SemanticVAE):
     }
 
     def __init__(self, class_vectors=None, class_names=None, *, latent_dim=None, hidden_size=512,
-                 objective="authors", beta=1.0, tau=0.01, lr=1e-3, weight_decay=0.0,
-                 batch_size=256, max_epochs=100, early_stopping=True, validation_fraction=0.1,
-                 patience=10, monitor="valid_acc", n_predict_samples=0,
+                 objective="authors", beta=1.0, tau=0.01, optimizer="adam", lr=1e-3,
+                 weight_decay=0.0, batch_size=256, max_epochs=100, early_stopping=True,
+                 validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
                  normalize_class_vectors=True, lrr_lambda=1.0, lrr_max_iter=1000, use_lrr=True,
                  feature_scaling="global", device="auto", random_state=None):
         super().__init__(class_vectors, class_names, latent_dim=latent_dim,
-                         hidden_size=hidden_size, objective=objective, beta=beta, tau=tau, lr=lr,
+                         hidden_size=hidden_size, objective=objective, beta=beta, tau=tau,
+                         optimizer=optimizer, lr=lr,
                          weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
                          patience=patience, monitor=monitor, n_predict_samples=n_predict_samples,
@@ -819,6 +777,8 @@ class SemanticVAEDA(SemanticVAE):
             raise DataError("X_target", "SemanticVAEDA adapts to unlabelled target rows: pass "
                                         "X_target= (e.g. the test features), or use SemanticVAE")
         Xs = self._fit(X, y, class_vectors, class_names, X_target=X_target)
+        Xs_target = self.scaler_.transform(check_row_features("X_target", X_target,
+                                                              allow_sparse=False))
         Zs = self._latent(Xs)
         # the dictionary enters the LRR only through its column space: keep U diag(s) (a x r);
         # Z_s Z = B Z_r with Z_r the LRR solution over B (Theorem 3.1 of Liu et al.)
@@ -829,30 +789,38 @@ class SemanticVAEDA(SemanticVAE):
         self.training_latents_ = Zs
         self.lrr_scale_ = float(s[0])
         self._dictionary = U[:, :r] * (s[:r] / s[0])
-        self.target_decision_ = self.decision_function(X_target)
+        Z, self.lrr_info_, self.lrr_error_norms_ = self._refine(self._latent(Xs_target))
+        logits = self._logits_from_latent(Z)
+        self.target_decision_ = _binary_or_multi(logits - _logsumexp(logits))
         return self
 
+    def _target_batches(self, n_steps, perm_gen):
+        # every step reconstructs its share of the target rows, in a new order each epoch
+        X_tg = self._X_target_fit
+        t_order = torch.randperm(X_tg.shape[0], generator=perm_gen).to(self.device_)
+        t_bs = math.ceil(X_tg.shape[0] / n_steps)
+        return lambda step: X_tg[t_order[step * t_bs:(step + 1) * t_bs]]
+
     def _refine(self, Zt):
+        """``(refined latents, LRR info, error column norms)``; changes nothing on self."""
         if not self.use_lrr:
-            self.lrr_info_ = self.lrr_error_norms_ = None
-            return Zt
+            return Zt, None, None
         Zr, E, info = lrr(Zt.T / self.lrr_scale_, self._dictionary, lam=self.lrr_lambda,
                           max_iter=self.lrr_max_iter, reduce=False)
         if info["status"] != "converged":
             warnings.warn(f"LRR did not converge in {info['n_iter']} iterations (residual "
                           f"{info['residual']:.2e}); raise lrr_max_iter", ConvergenceWarning)
-        self.lrr_info_ = info
-        self.lrr_error_norms_ = np.linalg.norm(E, axis=0) * self.lrr_scale_
-        return (self._dictionary @ Zr).T * self.lrr_scale_
+        return ((self._dictionary @ Zr).T * self.lrr_scale_, info,
+                np.linalg.norm(E, axis=0) * self.lrr_scale_)
 
     def _log_proba(self, X):
         Xs = self._check_X(X)
-        logits = self._logits_from_latent(self._refine(self._latent(Xs)))
+        logits = self._logits_from_latent(self._refine(self._latent(Xs))[0])
         return logits - _logsumexp(logits)
 
     def encode(self, X):
         """Refined latents ``Z_s Z`` of the rows of X (LRR over the training latents)."""
-        return self._refine(self._latent(self._check_X(X)))
+        return self._refine(self._latent(self._check_X(X)))[0]
 
 
 class VAEWeightedClassifier(_BaseVAEClassifier):
@@ -880,14 +848,15 @@ class VAEWeightedClassifier(_BaseVAEClassifier):
     }
 
     def __init__(self, latent_dim=128, hidden_size=512, objective="authors", beta=1.0, tau=0.01,
-                 lr=1e-3, weight_decay=0.0, batch_size=256, max_epochs=100, early_stopping=True,
-                 validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
+                 optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=256, max_epochs=100,
+                 early_stopping=True, validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
                  feature_scaling="global", device="auto", random_state=None):
         self.latent_dim = latent_dim
         self.hidden_size = hidden_size
         self.objective = objective
         self.beta = beta
         self.tau = tau
+        self.optimizer = optimizer
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
