@@ -58,6 +58,7 @@ ALLOWED_TYPES = (
     "webly.peers.CleanLearningClassifier",
     # helper classes held in fitted state
     "webly.kernels.Kernel",
+    "webly.primal.FeatureMap",
     "webly.mil._common.BinaryMIL",
     "webly.semantic.vae._GlobalScaler",
 )
