@@ -90,3 +90,17 @@ def test_run_level_errors_are_one_line_naming_the_field_and_write_nothing(
 def test_errors_pickle_with_their_field_and_message(error):
     back = pickle.loads(pickle.dumps(error))
     assert type(back) is type(error) and back.field == error.field and str(back) == str(error)
+
+
+def test_warnings_of_a_fit_reach_the_user_of_a_run(tmp_path, caplog, plain_npz):
+    # sMIL-PI on data without X_priv quietly becomes sMIL: the fit warns, and a run (which
+    # records warnings to count convergence problems) shows it once per unit
+    raw = {"name": "warned", "dataset": {"name": "npz", "path": str(plain_npz)},
+           "methods": ["sMIL-PI"], "seeds": [0], "output_dir": str(tmp_path / "runs"),
+           "protocol": {"metrics": ["accuracy"]}}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    with caplog.at_level("WARNING", logger="webly"):
+        assert cli.main([str(cfg), "--quiet"]) == 0
+    shown = [r.getMessage() for r in caplog.records if "X_priv" in r.getMessage()]
+    assert len(shown) == 1 and "sMIL-PI seed 0 fold 0: DataWarning: X_priv: " in shown[0]

@@ -215,6 +215,11 @@ def _run_unit(cfg, unit, ds, save_model):
         est, chosen = _fit(spec, entry, train_ds, ev, unit.seed, cfg.protocol)
     fit_s = time.perf_counter() - t0
     n_conv = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    # other warnings of the fit (a -PI method without X_priv, a degenerate bandwidth ...): shown
+    # once per unit, also from worker processes, instead of being lost with the record
+    for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
+                                 if not issubclass(w.category, ConvergenceWarning)):
+        log.warning("%s seed %d fold %d: %s", spec.display, unit.seed, unit.fold, message)
     if n_conv:
         log.warning("%s seed %d fold %d: %d convergence warnings (first: %s)", spec.display,
                     unit.seed, unit.fold, n_conv,
