@@ -13,12 +13,15 @@ so that ``decision_function`` is (n,) as in scikit-learn.
 """
 
 import inspect
+import os
+import sys
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
@@ -40,9 +43,52 @@ class DataWarning(UserWarning):
     """
 
 
-def warn_data(field, message, stacklevel=3):
-    """Issue a :class:`DataWarning` ``"<field>: <message>"``."""
-    warnings.warn(f"{field}: {message}", DataWarning, stacklevel=stacklevel)
+_WEBLY_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` that points a warning raised by the caller of this function's caller
+    at the first frame outside webly: the user's ``fit`` call (or the library that made it)."""
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_WEBLY_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_data(field, message):
+    """Issue a :class:`DataWarning` ``"<field>: <message>"`` at the user's call."""
+    warnings.warn(f"{field}: {message}", DataWarning, stacklevel=_user_stacklevel())
+
+
+def warn_not_converged(estimator, notes):
+    """One ``ConvergenceWarning`` for a fit whose solves did not all converge, at the user's call.
+
+    Solvers never warn: they return a status, and the estimator gathers a note per solve that
+    stopped at a limit (what stopped, and which parameter to raise) and calls this once at the
+    end of ``fit``. Nothing is issued when ``notes`` is empty.
+    """
+    notes = list(dict.fromkeys(n for n in notes if n))  # one line per distinct note
+    if not notes:
+        return
+    more = f"; and {len(notes) - 3} more" if len(notes) > 3 else ""
+    warnings.warn(f"{type(estimator).__name__} did not converge: " + "; ".join(notes[:3]) + more,
+                  ConvergenceWarning, stacklevel=_user_stacklevel())
+
+
+def status_note(info, fix):
+    """``[note]`` for a solve whose ``info["status"]`` is not ``"converged"``, else ``[]``."""
+    if info["status"] == "converged":
+        return []
+    kkt = info.get("kkt_violation")
+    return [f"solver stopped ({info['status']} after {info.get('n_iter', '?')} iterations"
+            + (f", KKT violation {kkt:.3g}" if kkt is not None else "") + f"); {fix}"]
+
+
+def per_class_notes(classes, notes_per_model):
+    """Prefix each model's notes with its class (one-vs-rest models; one model: no prefix)."""
+    if len(notes_per_model) == 1:
+        return list(notes_per_model[0])
+    return [f"class {c!r}: {n}" for c, notes in zip(classes, notes_per_model) for n in notes]
 
 
 def max_feature_scale(n_features):
@@ -88,7 +134,7 @@ def warn_identical_rows(name, value):
     if same:
         warn_data(name, f"all {value.shape[0]} training rows are identical, so no classifier can "
                         "tell them apart and every prediction is the same class; check the "
-                        "feature extraction", stacklevel=4)
+                        "feature extraction")
 
 
 def validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):

@@ -14,7 +14,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
 
 from .base import WebClassifierMixin, encode_targets, one_vs_rest, own_class_scores, stack_decisions
-from .base import check_is_fitted, check_row_features, validate_data
+from .base import check_is_fitted, check_row_features, validate_data, warn_not_converged
 from .kernels import Kernel, default_gamma
 
 
@@ -167,7 +167,11 @@ class KMMSVMClassifier(SVMClassifier):
             X_target = check_row_features("X_target", X_target, allow_sparse=False)
             gamma = (self.gamma if self.kernel == "linear" or self.gamma
                      else self.gamma_scale * default_gamma(X))
-            w, _ = kmm_weights(X, X_target, kernel=self.kernel, gamma=gamma, B=self.B, eps=self.eps)
+            w, info = kmm_weights(X, X_target, kernel=self.kernel, gamma=gamma, B=self.B,
+                                  eps=self.eps)
+            if info["status"] != "optimal":
+                warn_not_converged(self, [f"the KMM QP is {info['status']}; the weights are "
+                                          "approximate (try another B or eps)"])
         self.sample_weights_ = w
         if sample_weight is not None:
             w = w * _check_sample_weight(sample_weight, X)

@@ -187,7 +187,7 @@ class WebDataset:
                 warn_data("y_test", f"labels {unseen[:5].tolist()} never occur in y, so no "
                                     "classifier trained on these rows can predict them (their "
                                     "test rows are always wrong); add training rows of those "
-                                    "classes or drop them from the test set", stacklevel=4)
+                                    "classes or drop them from the test set")
         return self
 
     def _check_classes(self):

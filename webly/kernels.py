@@ -197,7 +197,7 @@ class Kernel:
             if size == "larger":  # a few far-away rows inflate the mean distance of the rule
                 fix += ", or standardise X if a few rows lie far from the others"
         warn_data(param, f"{source} makes the RBF kernel of the training rows numerically "
-                         f"{shape}; {fix}", stacklevel=4)
+                         f"{shape}; {fix}")
 
     def __call__(self, X, Y=None):
         """Kernel matrix between rows of X and Y (Y=None: X with itself)."""

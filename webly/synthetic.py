@@ -225,7 +225,6 @@ def make_query_bags(ds, *, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
 
 
 def _tags(true, query, names, rng, n_background, per_class, n_words, tag_noise, query_rate):
-    C = len(names)
     class_words = [[str(nm)] + [f"{nm}_tag{j}" for j in range(1, per_class)] for nm in names]
     vocab = [w for ws in class_words for w in ws] + [f"word{j}" for j in range(n_background)]
     V = len(vocab)

@@ -12,20 +12,6 @@ def _psd(n, rng, rank=None):
     return F @ F.T / n + 0.1 * np.eye(n)
 
 
-@pytest.mark.parametrize("solver", ["libsvm", "smo"])
-def test_simplex_qp_matches_cvxpy(solver):
-    rng = np.random.default_rng(0)
-    Q = _psd(30, rng, rank=5)
-    a, info = A.solve_simplex_qp(Q, tol=1e-6, solver=solver)
-    x = cp.Variable(30)
-    prob = cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, cp.psd_wrap(Q))), [x >= 0, cp.sum(x) == 1])
-    prob.solve()
-    assert info["status"] == "converged"
-    assert a.min() >= 0 and abs(a.sum() - 1) < 1e-12
-    assert info["objective"] == pytest.approx(prob.value, rel=1e-4)
-    assert np.abs(a - x.value).max() < 1e-2
-
-
 def _weights_reference(q, norm, eta):
     mu = cp.Variable(q.shape, nonneg=True)
     groups = sum(cp.norm(mu[:, t], 2) for t in range(q.shape[1]))

@@ -16,7 +16,7 @@ how to fix it; :class:`~webly.errors.ConfigError` carries it.
 
 import difflib
 import os
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_features,
                     check_row_metadata,
                     encode_targets, one_vs_rest, own_class_scores, stack_decisions,
-                    validate_data, warn_data)
+                    validate_data, warn_data, warn_not_converged, per_class_notes)
 from ..errors import DataError
 from ..kernels import Kernel, bag_index
 from ..metrics import bag_scores, labels_from_bag_scores
@@ -84,11 +83,11 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         if bags is None:
             warn_data("bags", f"{name} was fit without bags, so every row is its own bag and "
                               "multiple-instance learning has nothing to work with; pass bags "
-                              "(the bag id of each row)", stacklevel=5)
+                              "(the bag id of each row)")
         if X_priv is None and "X_priv" in inspect.signature(self.fit).parameters:
             warn_data("X_priv", f"{name} was fit without privileged features, so it drops its "
                                 f"privileged term and reduces to {self._without_priv}; pass "
-                                "X_priv (the privileged features of each row)", stacklevel=5)
+                                "X_priv (the privileged features of each row)")
 
     def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
@@ -109,6 +108,10 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
             ctx.n_target = X_target.shape[0]
         self.models_ = one_vs_rest(lambda k, y_pm: self._fit_binary(ctx, y_pm),
                                    self.classes_, y_idx, n_jobs=self.n_jobs)
+        # solvers only report a status: one warning for the fit, at the user's call
+        warn_not_converged(self, per_class_notes(
+            self.classes_ if len(self.models_) > 1 else self.classes_[1:],
+            [m.info.get("not_converged", []) for m in self.models_]))
         self.X_fit_ = X
         self.n_iter_ = np.array([m.n_iter for m in self.models_])
         self.noise_scores_ = -own_class_scores(self._decision_from_kernel(K), y_idx)

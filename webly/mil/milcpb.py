@@ -71,7 +71,7 @@ which replaces the positive-bag block of ``D`` by
 ``(1/C)(I - (I + (C/gamma_plus)(K~ + 1))^{-1})``. ``D`` does not depend on the labelling, so
 the relaxation ``min_a max_{y in Y} g2(a; y) = max_d min_a 1/2 a'(sum_t d_t K^∘y_t y_t' + D)a``
 is the same cutting plane and l1-MKL as above (same ``q_t``, most violated labelling and weight
-update), each QP solved by :func:`webly.multisource.solve_simplex_qp` (SMO, warm-started). The
+update), each QP solved by :func:`webly.solvers.solve_simplex_qp` (SMO, warm-started). The
 tolerances are relative to the margin ``rho = a'Qa`` instead of ``1'a``. The solution of the
 rho-margin form is ``rho`` times that of the usual squared-hinge SVM (margin 1, slack weights
 ``C``), so ``coef = a∘(sum_t d_t y_t) / rho``: the decision values of the one-vs-rest classes
@@ -93,15 +93,14 @@ raise ``intercept_scaling`` to regularise the bias less.
 
 import logging
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import DataError
-from ..multisource._mdahs import solve_simplex_qp, update_group_weights
+from ..multisource._mdahs import update_group_weights
+from ..solvers.simplex import solve_simplex_qp
 from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
 from ..solvers.l2svmplus import l2svmplus_privileged_term
 from ._common import (BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups,
@@ -309,7 +308,7 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
             label_kernel(K, Y, d, shift, out=buf)
             qp = KernelQP(K=buf, y=qp_y, p=qp_p, upper=qp_upper, blocks=tuple(blocks),
                           constant=constant)
-            x, info = _solve(qp, tol, max_iter, x0=_warm_start(x0, n, blocks), name=name)
+            x, info = _solve(qp, tol, max_iter, x0=_warm_start(x0, n, blocks))
             info["scale"] = max(float(x[:n].sum()), 1e-12)  # 1'a: the reward term of the dual
             return x, info
     else:
@@ -327,12 +326,13 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
         Y = _top_labelling(f, groups, keep, y_base)[:, None]
 
     objectives = []
-    status, gap, violation, mkl_ok = "max_rounds", 0.0, np.inf, True
+    status, gap, violation, mkl_ok, qp_limits = "max_rounds", 0.0, np.inf, True, 0
     for rnd in range(1, max_rounds + 1):
         mkl_ok = Y.shape[1] == 1
         for i_mkl in range(mkl_max_iter):
             x, info = solve(Y, d, x)
             moves, n_qp = moves + int(info["n_iter"]), n_qp + 1
+            qp_limits += info["status"] != "converged"
             a = x[:n]
             q = _label_norms(K, Y, a, shift)
             scale = info["scale"]
@@ -363,17 +363,18 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
         T = Y.shape[1]
         Y = np.column_stack([Y, y_new])
         d = np.r_[d * T / (T + 1.0), 1.0 / (T + 1.0)]
+    notes = []  # the estimator reports them (warn_not_converged): solvers never warn
     if status != "converged":
-        warnings.warn(f"{name}: the cutting plane stopped after max_rounds={max_rounds} "
-                      f"labellings with a violated labelling left (violation {violation:.3g} > "
-                      f"cp_tol x {scale_name} = {cp_tol * scale:.3g}); increase max_rounds",
-                      ConvergenceWarning,
-                      stacklevel=3)
+        notes.append(f"the cutting plane stopped after max_rounds={max_rounds} labellings with "
+                     f"a violated labelling left (violation {violation:.3g} > cp_tol x "
+                     f"{scale_name} = {cp_tol * scale:.3g}); raise max_rounds")
     if not mkl_ok:
-        warnings.warn(f"{name}: the MKL over {Y.shape[1]} labellings stopped after "
-                      f"mkl_max_iter={mkl_max_iter} QPs with duality gap {gap:.3g} > mkl_tol x "
-                      f"{scale_name} = {mkl_tol * scale:.3g}; increase mkl_max_iter",
-                      ConvergenceWarning, stacklevel=3)
+        notes.append(f"the MKL over {Y.shape[1]} labellings stopped after "
+                     f"mkl_max_iter={mkl_max_iter} QPs with duality gap {gap:.3g} > mkl_tol x "
+                     f"{scale_name} = {mkl_tol * scale:.3g}; raise mkl_max_iter")
+    if qp_limits:
+        notes.append(f"{qp_limits} of {n_qp} QPs stopped at their iteration limit; raise "
+                     "max_iter or tol")
     coef = a * (Y @ d)
     if loss == "squared_hinge":
         coef /= scale  # margin 1: the squared-hinge SVM of weights C (see the module docstring)
@@ -383,7 +384,8 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
                            "objective": objectives[-1], "mkl_gap": float(gap),
                            "violation": float(violation), "rounds": rnd, "n_qp": n_qp,
                            "status": status, "mkl_converged": mkl_ok, "x": x, "scale": scale,
-                           "loss": loss, "seconds": time.perf_counter() - t0})
+                           "loss": loss, "not_converged": notes,
+                           "seconds": time.perf_counter() - t0})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,12 +12,10 @@ a plain SVM, so scikit-learn's ``SVC(kernel="precomputed")`` is the fast path.
   repeat until the witnesses stop changing.
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -114,10 +112,10 @@ class MiSVMClassifier(MILClassifierBase):
             if np.array_equal(new, labels):
                 return BinaryMIL(alpha, b, it, labels, info={"objectives": objectives})
             labels = new
-        warnings.warn(f"mi-SVM did not settle in {self.max_iter} rounds; increase max_iter",
-                      ConvergenceWarning, stacklevel=3)
         alpha, b = _svc_on_units(K, labels, self.C, self.tol)
-        return BinaryMIL(alpha, b, self.max_iter, labels, info={"objectives": objectives})
+        return BinaryMIL(alpha, b, self.max_iter, labels, info={
+            "objectives": objectives,
+            "not_converged": [f"did not settle in {self.max_iter} rounds; raise max_iter"]})
 
 
 class MISVMClassifier(MILClassifierBase):
@@ -182,8 +180,8 @@ class MISVMClassifier(MILClassifierBase):
             witnesses = new
             pos_sel = sp.csr_matrix((np.ones(len(groups)), (np.arange(len(groups)), witnesses)),
                                     shape=(len(groups), n))
-        warnings.warn(f"MI-SVM did not settle in {self.max_iter} rounds; increase max_iter",
-                      ConvergenceWarning, stacklevel=3)
         lab = -np.ones(n, dtype=int)
         lab[witnesses] = 1
-        return BinaryMIL(coef, b, self.max_iter, lab, info={"objectives": objectives})
+        return BinaryMIL(coef, b, self.max_iter, lab, info={
+            "objectives": objectives,
+            "not_converged": [f"did not settle in {self.max_iter} rounds; raise max_iter"]})

@@ -8,11 +8,9 @@ positive-bag instances are relabelled by the sign of ``f`` (above ``threshold``)
 round warm-starts the SMO solver from the previous duals.
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
@@ -128,10 +126,11 @@ class MiSVMPIClassifier(MILClassifierBase):
             K_priv = privileged_kernel(ctx.X_priv[np.flatnonzero(in_pos)], self.kernel_priv,
                                        self.gamma_priv)
         labels = y_pm.copy()
-        x0, total_moves = None, 0
+        x0, total_moves, notes = None, 0, []
         for it in range(1, self.max_rounds + 1):
             qp = self._adapt(self._qp(ctx, labels, in_pos, K_priv), ctx)
-            x, info = _solve(qp, self.tol, self.max_iter, x0=x0, name=type(self).__name__)
+            x, info = _solve(qp, self.tol, self.max_iter, x0=x0)
+            notes += info["not_converged"]
             total_moves += int(info["n_iter"])
             coef = x[:len(labels)] * labels
             b = float(info["multipliers"][0])
@@ -143,12 +142,13 @@ class MiSVMPIClassifier(MILClassifierBase):
                     new[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1
             if np.array_equal(new, labels):
                 return BinaryMIL(coef, b, total_moves, labels,
-                                 info={"rounds": it, "objective": info["objective"], "x": x})
+                                 info={"rounds": it, "objective": info["objective"], "x": x,
+                                       "not_converged": notes})
             labels, x0 = new, x
-        warnings.warn(f"{type(self).__name__} did not settle in {self.max_rounds} rounds; "
-                      "increase max_rounds", ConvergenceWarning, stacklevel=3)
+        notes.append(f"did not settle in {self.max_rounds} rounds; raise max_rounds")
         return BinaryMIL(coef, b, total_moves, labels,
-                         info={"rounds": self.max_rounds, "objective": info["objective"], "x": x})
+                         info={"rounds": self.max_rounds, "objective": info["objective"], "x": x,
+                               "not_converged": notes})
 
 
 class MiSVMPIDAClassifier(MiSVMPIClassifier):

@@ -21,11 +21,9 @@ negative instances (singletons). A unit's dual coefficient spreads back to its r
   :func:`webly.solvers.add_domain_adaptation`).
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -66,17 +64,12 @@ def bag_units(y_pm, bags):
     return A, y_units.astype(float), y_units == 1
 
 
-def _solve(qp, tol, max_iter, x0=None, name="solver"):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        x, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
-    if info["status"] != "converged":
-        warnings.warn(f"{name}: SMO stopped with status {info['status']!r} (KKT violation "
-                      f"{info['kkt_violation']:.2e} > tol {tol}); raise max_iter or tol",
-                      ConvergenceWarning, stacklevel=3)
-    for w in caught:
-        if not issubclass(w.category, ConvergenceWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+def _solve(qp, tol, max_iter, x0=None):
+    """SMO on a MIL dual; ``info["not_converged"]`` holds a note when it stopped at a limit."""
+    x, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
+    info["not_converged"] = [] if info["status"] == "converged" else [
+        f"SMO stopped ({info['status']}, KKT violation {info['kkt_violation']:.2e} > tol {tol}); "
+        "raise max_iter or tol"]
     return x, info
 
 
@@ -85,6 +78,7 @@ def _binary_from_units(A, y_units, x, info, n_units):
     coef = np.asarray(A.T @ (a * y_units)).ravel()
     return BinaryMIL(coef, float(info["multipliers"][0]), int(info["n_iter"]),
                      info={"objective": info["objective"], "kkt": info["kkt_violation"],
+                           "not_converged": info["not_converged"],
                            "status": info["status"], "x": x})
 
 
@@ -138,7 +132,7 @@ class SMILClassifier(MILClassifierBase):
         K_u = np.ascontiguousarray((A @ (A @ ctx.K).T).T)
         upper = np.where(pos, self.C / max(pos.sum(), 1), self.C / max((~pos).sum(), 1))
         qp = svm_qp(K_u, y_u, C=upper, p=self._margins(A, pos))
-        x, info = _solve(qp, self.tol, self.max_iter, name=type(self).__name__)
+        x, info = _solve(qp, self.tol, self.max_iter)
         return _binary_from_units(A, y_u, x, info, len(y_u))
 
 
@@ -189,7 +183,8 @@ class SbMILClassifier(SMILClassifier):
         svc = SVC(C=self.C, kernel="precomputed", tol=self.tol).fit(ctx.K, labels)
         coef = np.zeros(len(labels))
         coef[svc.support_] = svc.dual_coef_.ravel()
-        return BinaryMIL(coef, float(svc.intercept_[0]), first.n_iter, labels)
+        return BinaryMIL(coef, float(svc.intercept_[0]), first.n_iter, labels,
+                         info={"not_converged": first.info["not_converged"]})
 
 
 class SMILPIClassifier(MILClassifierBase):
@@ -281,7 +276,7 @@ class SMILPIClassifier(MILClassifierBase):
 
     def _fit_binary(self, ctx, y_pm):
         A, y_u, qp = self._qp(ctx, y_pm)
-        x, info = _solve(qp, self.tol, self.max_iter, name=type(self).__name__)
+        x, info = _solve(qp, self.tol, self.max_iter)
         return _binary_from_units(A, y_u, x, info, len(y_u))
 
 

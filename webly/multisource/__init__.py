@@ -15,8 +15,8 @@
 
 from ._classes import (MDAHS, MDAHSPlus, MDAHSPlusENR, SingleSourceClassifier,
                        UniformSourcesClassifier)
-from ._mdahs import (balanced_labelling, mdahs_binary, positive_band, solve_simplex_qp,
-                     update_group_weights)
+from ..solvers.simplex import solve_simplex_qp
+from ._mdahs import balanced_labelling, mdahs_binary, positive_band, update_group_weights
 from .data import GroupedFeatures, MultiSourceData
 
 __all__ = ["MDAHS", "MDAHSPlus", "MDAHSPlusENR", "UniformSourcesClassifier",

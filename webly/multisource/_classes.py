@@ -13,20 +13,19 @@ heterogeneous case.
 """
 
 import logging
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
-                    encode_targets, one_vs_rest, stack_decisions, validate_data, warn_data)
+                    encode_targets, one_vs_rest, stack_decisions, validate_data, warn_data,
+                    warn_not_converged)
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
-from .data import (DEFAULT_FEATURE, GroupedFeatures, MultiSourceData, _check_block,
+from .data import (DEFAULT_FEATURE, MultiSourceData, _check_block,
                    block_kernel, concat_samples, n_features_of, rows_of, take_samples)
 
 logger = logging.getLogger(__name__)
@@ -117,6 +116,18 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
     def _uses_target(self):
         return False
 
+    def _fit_data(self, data):
+        """Fit the models (``_fit_models``); one ConvergenceWarning for every solve that stopped
+        at a limit (solvers only report a status)."""
+        self._not_converged = []
+        try:
+            self._fit_models(data)
+        finally:
+            notes = self._not_converged
+            del self._not_converged  # not part of the fitted state
+        warn_not_converged(self, notes)
+        return self
+
     def _source_classifier(self, blocks, s_pos, y_pm):
         """Unit-norm L2-loss SVM of one source: coefficients over its rows."""
         s = self.sources_[s_pos]
@@ -124,9 +135,9 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         beta, info = A.l2svm_source_classifier(blocks.mean_source_kernel(s), y_s, C=self.C_source,
                                                tol=self.tol, max_iter=self.max_iter,
                                                solver=self.solver)
-        if info["status"] != "converged":
-            warnings.warn(f"source {s!r}: L2-SVM did not converge ({info['status']})",
-                          ConvergenceWarning, stacklevel=3)
+        if info["status"] != "converged":  # reported once, at the end of fit
+            self._not_converged.append(f"source {s!r}: L2-SVM stopped ({info['status']}; "
+                                       "raise max_iter)")
         return beta
 
     # ------------------------------------------------------------------ expansion
@@ -194,7 +205,7 @@ class _SourceEnsemble(_MultiSourceBase):
     def _chosen_sources(self):
         return list(range(len(self.sources_)))
 
-    def _fit_data(self, data):
+    def _fit_models(self, data):
         y_idx, blocks = self._setup(data)
         chosen = self._chosen_sources()
 
@@ -246,7 +257,7 @@ class UniformSourcesClassifier(_SourceEnsemble):
     n_jobs : int or None, default=None
         Threads for the one-vs-rest problems.
     solver : {"libsvm", "smo"}, default="libsvm"
-        QP solver (:func:`~webly.multisource._mdahs.solve_simplex_qp`): libsvm's one-class
+        QP solver (:func:`~webly.solvers.solve_simplex_qp`): libsvm's one-class
         solver on the precomputed Hessian (fast, cold starts) or webly's SMO (warm starts).
 
     Attributes
@@ -430,7 +441,7 @@ class MDAHS(_MultiSourceBase):
     n_jobs : int or None, default=None
         Threads for the one-vs-rest problems.
     solver : {"libsvm", "smo"}, default="libsvm"
-        QP solver (:func:`~webly.multisource._mdahs.solve_simplex_qp`): libsvm's one-class
+        QP solver (:func:`~webly.solvers.solve_simplex_qp`): libsvm's one-class
         solver on the precomputed Hessian (fast, cold starts) or webly's SMO (warm starts).
     source_block : {"weighted", "fixed"}, default="weighted"
         ``weighted``: the exact formulation above (kernel k, source block included, is scaled
@@ -561,7 +572,7 @@ class MDAHS(_MultiSourceBase):
     def _source_slack(self, data):
         return np.full(sum(data.n_source(s) for s in data.source_names), 1.0 / self.C_source)
 
-    def _fit_data(self, data):
+    def _fit_models(self, data):
         br = self._check_balance()
         y_idx, blocks = self._setup(data)
         names = self.sources_
@@ -589,7 +600,6 @@ class MDAHS(_MultiSourceBase):
             # centred on the target rows: a source whose classifier is constant there (it does
             # not rank the target at all) must not look like it agrees with unbalanced labellings
             prior_mean = prior.mean(axis=0)
-            prior_scale = np.ones(S)
             prior = prior - prior_mean
             kern = [{"source": names.index(s), "feature": feat_pos[m],
                      "K_ss": blocks.K_ss[s, m], "K_st": blocks.K_st[s, m]}
@@ -604,8 +614,7 @@ class MDAHS(_MultiSourceBase):
                 l2_ratio=self.l2_ratio, max_cutting_plane_iter=self.max_cutting_plane_iter,
                 max_mkl_iter=self.max_mkl_iter, mkl_tol=self.mkl_tol, tol=self.tol,
                 max_iter=self.max_iter, solver=self.solver)
-            return {"betas": betas, "prior": prior, "prior_mean": prior_mean,
-                    "prior_scale": prior_scale, "sol": sol,
+            return {"betas": betas, "prior": prior, "prior_mean": prior_mean, "sol": sol,
                     "info": info, "y": y_pm}
 
         models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
@@ -658,7 +667,7 @@ class MDAHS(_MultiSourceBase):
                 src_coef[s, m][:, c] += mu[j].sum() * v[sl]
                 tgt_coef[m][:, c] += u
                 # prior term p_s(x) (p_s' u) / (theta nf): p_s(x) = sum_m' (K_m'+1) beta / nf
-                pi = float(mod["prior"][:, sp_] @ u) / (self.theta * nf * mod["prior_scale"][sp_])
+                pi = float(mod["prior"][:, sp_] @ u) / (self.theta * nf)
                 for m2 in data.sources[s]:
                     src_coef[s, m2][:, c] += pi * mod["betas"][sp_] / nf
                 offsets[c] -= pi * nf * mod["prior_mean"][sp_] / nf
@@ -681,10 +690,8 @@ class MDAHS(_MultiSourceBase):
                                   for mod in models])
         idx = (scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)
         self.target_labels_ = self.classes_[idx]
-        if warn:
-            warnings.warn("MDA-HS stopped at an iteration limit: " + "; ".join(warn[:3]) +
-                          (" ..." if len(warn) > 3 else "") + " (raise max_cutting_plane_iter "
-                          "/ max_mkl_iter)", ConvergenceWarning, stacklevel=3)
+        self._not_converged += [f"{w} (raise max_cutting_plane_iter / max_mkl_iter)"
+                                for w in warn]
 
 
 class MDAHSPlus(MDAHS):
@@ -748,7 +755,7 @@ class MDAHSPlus(MDAHS):
             warn_data("X_priv", f"{self._method_name} was fit without privileged features, so "
                                 f"it drops its privileged term and reduces to "
                                 f"{self._without_priv}; pass X_priv (the privileged features "
-                                "of each row)", stacklevel=4)
+                                "of each row)")
         return super()._fit_data(data)
 
     def _source_slack(self, data):

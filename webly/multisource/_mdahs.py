@@ -24,93 +24,17 @@ a cutting plane adds the most violated labelling (:func:`mdahs_binary`).
 import logging
 import math
 import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from ..errors import DataError
+from ..solvers.simplex import solve_simplex_qp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["solve_simplex_qp", "l2svm_source_classifier", "update_group_weights",
+__all__ = ["l2svm_source_classifier", "update_group_weights",
            "scale_to_constraint", "positive_band", "balanced_labelling", "mdahs_binary",
            "MDAHSProblem"]
-
-
-# ----------------------------------------------------------------------------------------------
-# the inner QP
-# ----------------------------------------------------------------------------------------------
-
-def solve_simplex_qp(Q, x0=None, tol=1e-3, max_iter=None, overwrite_Q=False, solver="libsvm"):
-    """``min 1/2 a'Qa`` s.t. ``a >= 0``, ``sum a = 1``: the one-class QP of L2-loss SVM duals.
-
-    ``Q`` is first rescaled by ``n / mean(diag Q)`` so that the tolerance is relative to the
-    margin (the unscaled gradient ``Qa`` is of order ``1/n``).
-
-    Parameters
-    ----------
-    Q : (n, n) symmetric positive semi-definite array
-    x0 : (n,) array or None
-        Warm start (``solver="smo"`` only; libsvm always starts cold).
-    tol : float
-        Stopping tolerance on the rescaled problem (libsvm's gap ``max - min`` of the reduced
-        gradients; SMO's KKT violation).
-    max_iter : int or None
-        Iteration limit (None: none for libsvm, the SMO default otherwise).
-    overwrite_Q : bool
-        Scale ``Q`` in place (saves an n x n copy; Q is then scaled on return).
-    solver : {"libsvm", "smo"}
-        libsvm's one-class solver (``OneClassSVM(kernel="precomputed", nu=1/n)``: its box
-        ``a_i <= 1`` cannot bind when ``sum a = 1``), or webly's SMO solver
-        (:func:`webly.solvers.smo_solve`, warm-startable).
-
-    Returns
-    -------
-    a : (n,) array
-    info : dict
-        ``status``, ``n_iter``, ``objective`` (``1/2 a'Qa``), ``rho`` (``a'Qa``), ``seconds``.
-    """
-    t0 = time.perf_counter()
-    n = Q.shape[0]
-    if n == 1:
-        rho = float(Q[0, 0])
-        return np.ones(1), {"status": "converged", "n_iter": 0, "objective": 0.5 * rho,
-                            "rho": rho, "seconds": 0.0}
-    d = float(np.mean(np.diag(Q)))
-    scale = n / d if d > 0 else 1.0
-    Qs = np.multiply(Q, scale, out=Q if overwrite_Q else None)
-    if solver == "libsvm":
-        from sklearn.svm import OneClassSVM
-
-        oc = OneClassSVM(kernel="precomputed", nu=1.0 / n, tol=tol,
-                         max_iter=-1 if max_iter is None else int(max_iter))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            oc.fit(Qs)
-        a = np.zeros(n)
-        a[oc.support_] = oc.dual_coef_.ravel()
-        status = "max_iter" if any(issubclass(w.category, ConvergenceWarning)
-                                   for w in caught) else "converged"
-        n_iter = int(np.sum(oc.n_iter_))
-    elif solver == "smo":
-        from ..solvers import KernelQP, smo_solve
-
-        qp = KernelQP(K=Qs, y=np.ones(n), p=np.zeros(n), upper=np.full(n, np.inf), y_total=1.0)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            a, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
-        status, n_iter = info["status"], info["n_iter"]
-    else:
-        raise DataError("solver", f"unknown solver {solver!r}; use 'libsvm' or 'smo'")
-    a = np.maximum(a, 0.0)
-    a /= a.sum()
-    rho = float(a @ (Qs @ a)) / scale
-    if status != "converged":
-        warnings.warn(f"simplex QP ({solver}) stopped at its iteration limit", ConvergenceWarning,
-                      stacklevel=2)
-    return a, {"status": status, "n_iter": n_iter, "objective": 0.5 * rho, "rho": rho,
-               "seconds": time.perf_counter() - t0}
 
 
 def l2svm_source_classifier(K, y, C=1.0, tol=1e-3, max_iter=None, solver="libsvm"):
@@ -433,10 +357,8 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
         mkl_ok = False
         for i_mkl in range(max_mkl_iter):
             Q = problem.build_Q(mu, Y)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
-                a, qinfo = solve_simplex_qp(Q, x0=a, tol=tol, max_iter=max_iter, overwrite_Q=True,
-                                            solver=solver)
+            a, qinfo = solve_simplex_qp(Q, x0=a, tol=tol, max_iter=max_iter, overwrite_Q=True,
+                                        solver=solver)
             n_qp += 1
             rho = qinfo["rho"]
             if qinfo["status"] != "converged":

@@ -38,13 +38,11 @@ References
 """
 
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
@@ -52,7 +50,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
 from ..base import WebClassifierMixin, check_is_fitted, check_row_features, encode_targets
-from ..base import validate_data
+from ..base import validate_data, warn_not_converged
 from ..errors import DataError
 from ._vae_training import (OPTIMIZERS, EarlyStopping, ProgressBar, SemanticVAEModule,
                             generative_term, kl_divergence, vae_loss)
@@ -808,8 +806,8 @@ class SemanticVAEDA(SemanticVAE):
         Zr, E, info = lrr(Zt.T / self.lrr_scale_, self._dictionary, lam=self.lrr_lambda,
                           max_iter=self.lrr_max_iter, reduce=False)
         if info["status"] != "converged":
-            warnings.warn(f"LRR did not converge in {info['n_iter']} iterations (residual "
-                          f"{info['residual']:.2e}); raise lrr_max_iter", ConvergenceWarning)
+            warn_not_converged(self, [f"LRR stopped after {info['n_iter']} iterations (residual "
+                                      f"{info['residual']:.2e}); raise lrr_max_iter"])
         return ((self._dictionary @ Zr).T * self.lrr_scale_, info,
                 np.linalg.norm(E, axis=0) * self.lrr_scale_)
 

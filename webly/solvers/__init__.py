@@ -4,7 +4,12 @@
   sMIL-PI, the -DA block) over ``x = [a; z_1; z_2]``;
 * :func:`smo_solve` is the fast decomposition solver (numba), :func:`reference_solve` the cvxpy
   ground truth for small problems;
-* :func:`l2svmplus_qp` / :func:`solve_l2svmplus` give the closed-form L2-loss SVM+ dual.
+* :func:`solve_simplex_qp` solves the one-class simplex QP of every L2-loss SVM dual (L2-SVM+,
+  MDA-HS, MIL-CPB); :func:`l2svmplus_qp` / :func:`solve_l2svmplus` give the closed-form
+  L2-loss SVM+ dual.
+
+Solvers never warn: each returns ``info["status"]`` and the estimator reports a fit that did not
+converge (:func:`webly.base.warn_not_converged`).
 
 Nothing here sees an estimator object.
 """
@@ -15,7 +20,8 @@ from .smo import kkt_violation, qp_kkt, smo_solve
 
 _LAZY = {"reference_solve": ".reference", "psd_factor": ".reference",
          "l2svmplus_qp": ".l2svmplus", "solve_l2svmplus": ".l2svmplus",
-         "l2svmplus_privileged_term": ".l2svmplus"}
+         "l2svmplus_privileged_term": ".l2svmplus", "solve_simplex_qp": ".simplex",
+         "simplex_qp": ".simplex"}
 
 
 def __getattr__(name):

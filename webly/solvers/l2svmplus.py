@@ -18,16 +18,13 @@ and the correcting function on the training rows is ``xi = P a``.
 
 import logging
 import time
-import warnings
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from ..errors import DataError
-from .problems import KernelQP
-from .smo import qp_kkt, smo_solve
+from .simplex import simplex_qp, solve_simplex_qp
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +65,11 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None):
 def l2svmplus_qp(K, y, P):
     """The L2-SVM+ dual as a :class:`KernelQP`: ``Q`` on all-ones labels, ``sum a = 1``."""
     y = np.asarray(y, dtype=np.float64).ravel()
-    Q = (np.asarray(K, dtype=np.float64) + 1.0) * np.outer(y, y) + P
-    n = y.shape[0]
-    return KernelQP(K=Q, y=np.ones(n), p=np.zeros(n), upper=np.full(n, np.inf), y_total=1.0)
+    return simplex_qp((np.asarray(K, dtype=np.float64) + 1.0) * np.outer(y, y) + P)
 
 
 def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
-    """Solve the L2-loss SVM+ dual for one binary problem.
+    """Solve the L2-loss SVM+ dual for one binary problem (:func:`solve_simplex_qp`).
 
     Parameters
     ----------
@@ -97,47 +92,18 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
     -------
     alpha : (n,) array
     info : dict
-        ``status``, ``n_iter``, ``objective`` (``1/2 a'Qa``), ``kkt_violation`` (of the scaled
-        dual), ``rho``
-        (``a'Qa``, the margin), ``intercept`` (``b = sum a y``), ``correcting_values``
-        (``xi = P a`` on the training rows), ``seconds``.
+        As :func:`solve_simplex_qp` (``status``, ``n_iter``, ``objective`` ``1/2 a'Qa``,
+        ``rho`` ``a'Qa`` the margin, ``seconds``), plus ``intercept`` (``b = sum a y``) and
+        ``correcting_values`` (``xi = P a`` on the training rows).
     """
     t0 = time.perf_counter()
     y = np.asarray(y, dtype=np.float64).ravel()
-    n = y.shape[0]
-    qp = l2svmplus_qp(K, y, P)
-    # the margin a'Qa, and with it the gradient Qa, is of order 1/n: scale Q by n / mean(diag Q)
-    # so that tol is relative to the margin (as solve_simplex_qp does); the minimiser is unchanged
-    d = float(np.mean(np.diag(qp.K)))
-    scale = n / d if d > 0 else 1.0
-    np.multiply(qp.K, scale, out=qp.K)  # in place: l2svmplus_qp built it for this solve alone
-    if solver == "smo":
-        alpha, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
-        info = dict(info)
-    elif solver == "libsvm":
-        from sklearn.svm import OneClassSVM
-
-        oc = OneClassSVM(kernel="precomputed", nu=1.0 / n, tol=2 * tol,
-                         max_iter=-1 if max_iter is None else int(max_iter))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            oc.fit(qp.K)
-        alpha = np.zeros(n)
-        alpha[oc.support_] = oc.dual_coef_.ravel()
-        alpha /= alpha.sum()  # libsvm's rounding
-        kkt, nu = qp_kkt(qp, alpha)
-        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-        info = {"status": "converged" if converged else "max_iter",
-                "n_iter": int(np.sum(oc.n_iter_)), "kkt_violation": float(kkt),
-                "multipliers": nu}
-        if not converged:
-            warnings.warn(f"libsvm one-class solver did not converge; KKT violation {kkt:.3g}",
-                          ConvergenceWarning, stacklevel=2)
-    else:
+    if solver not in ("smo", "libsvm"):
         raise DataError("solver", f"unknown solver {solver!r}; use 'smo' or 'libsvm'")
-    Qa = (qp.K @ alpha) / scale
-    info["objective"] = 0.5 * float(alpha @ Qa)
-    info["rho"] = float(alpha @ Qa)
+    Q = (np.asarray(K, dtype=np.float64) + 1.0) * np.outer(y, y) + P
+    # libsvm stops on the gap max - min of the reduced gradients: twice a KKT violation
+    alpha, info = solve_simplex_qp(Q, x0=x0, tol=tol if solver == "smo" else 2 * tol,
+                                   max_iter=max_iter, overwrite_Q=True, solver=solver)
     info["intercept"] = float(alpha @ y)
     info["correcting_values"] = P @ alpha
     info["seconds"] = time.perf_counter() - t0

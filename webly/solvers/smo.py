@@ -84,10 +84,8 @@ Networks 22, 2009.
 import itertools
 import logging
 import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from ..errors import DataError
 from .problems import KernelQP
@@ -338,7 +336,6 @@ def _cold_start(qp, lay):
     x = _mass_on_a_start(qp, lay)
     if x is not None:
         return x
-    n = lay.n
     x = np.zeros(lay.N)
     if qp.y_total != 0:
         side = np.flatnonzero((qp.y == np.sign(qp.y_total)) & (qp.upper > 0))
@@ -945,10 +942,6 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None):
     info = {"status": status, "n_iter": int(total), "objective": objective,
             "kkt_violation": float(eps), "multipliers": np.asarray(nu, dtype=float),
             "correcting_values": corr, "seconds": time.perf_counter() - t0, **counts}
-    if status != "converged":
-        warnings.warn(f"SMO solver did not converge ({status}) after {total} moves: KKT violation "
-                      f"{eps:.3g} > tol {tol:.3g}; increase max_iter or tol", ConvergenceWarning,
-                      stacklevel=2)
     logger.info("smo: %s in %d moves, %.3fs, objective %.10g, KKT violation %.3g", status, total,
                 info["seconds"], objective, eps)
     return sol, info
