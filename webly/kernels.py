@@ -252,12 +252,16 @@ def bag_mean_kernel(K, bags_rows, bags_cols=None):
     ----------
     K : (n, m) array
         Instance kernel.
-    bags_rows : (n,) array
-        Bag id of each row of K.
-    bags_cols : (m,) array or None
-        Bag id of each column of K; None uses ``bags_rows`` (K square, same rows and columns).
-        Pass ``np.arange(m)`` to keep columns as instances (bag-to-instance kernel).
+    bags_rows : (n,) array or sparse matrix
+        Bag id of each row of K, or the (bags, n) averaging matrix
+        (:func:`bag_mean_matrix`).
+    bags_cols : (m,) array, sparse matrix or None
+        The same for the columns of K; None uses ``bags_rows`` (K square, same rows and
+        columns). Pass ``np.arange(m)`` to keep columns as instances (bag-to-instance kernel).
     """
-    A = bag_mean_matrix(bags_rows)
-    B = A if bags_cols is None else bag_mean_matrix(bags_cols)
-    return np.asarray((A @ (B @ np.asarray(K).T).T))
+    A = bags_rows if sp.issparse(bags_rows) else bag_mean_matrix(bags_rows)
+    if bags_cols is None:
+        B = A
+    else:
+        B = bags_cols if sp.issparse(bags_cols) else bag_mean_matrix(bags_cols)
+    return np.asarray((B @ (A @ np.asarray(K)).T).T)

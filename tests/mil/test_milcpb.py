@@ -12,7 +12,7 @@ from webly.errors import DataError
 from webly.experiments import registry
 from webly.kernels import Kernel
 from webly.mil import MILCPBClassifier, MILCPBPIClassifier, MILCPBPIDAClassifier
-from webly.mil._common import min_positives, positive_bag_groups
+from webly.mil._toolkit import min_positives, positive_bag_groups
 from webly.mil.milcpb import l1_mkl_update, label_kernel, most_violated_labelling
 from webly.solvers.reference import psd_factor
 

@@ -13,7 +13,7 @@ from webly.errors import DataError
 from webly.io import read_mil_csv
 from webly.metrics import bag_accuracy
 from webly.mil import MISVMClassifier, MiSVMClassifier
-from webly.mil._common import positive_bag_groups
+from webly.mil._toolkit import positive_bag_groups
 
 EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
 

@@ -9,7 +9,6 @@ rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for ever
 
 import inspect
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -35,20 +34,6 @@ class BinaryMIL:
 
     def decision(self, K_test_train):
         return K_test_train @ self.coef + self.intercept
-
-
-def privileged_kernel(priv, kernel, gamma):
-    """C-contiguous kernel ``K~`` of the correcting function over privileged rows (sparse or
-    dense), with the -PI estimators' ``kernel_priv`` / ``gamma_priv``."""
-    priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
-    return np.ascontiguousarray(Kernel(kernel, gamma).fit(priv, "gamma_priv")(priv))
-
-
-def min_positives(sizes, rho):
-    """Instances each positive bag must keep positive: ceil(rho |B|), at least 1."""
-    if rho is None:
-        return np.ones_like(sizes)
-    return np.maximum(1, np.ceil(rho * sizes - 1e-9).astype(int))
 
 
 @dataclass
@@ -147,14 +132,4 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         return ids, labels_from_bag_scores(S, self.classes_)
 
 
-def positive_bag_groups(y_pm, bags):
-    """Rows of each positive bag, as a list of index arrays (bags in order of appearance)."""
-    pos_rows = np.flatnonzero(y_pm == 1)
-    codes, _ = bag_index(bags[pos_rows])
-    order = np.argsort(codes, kind="stable")
-    splits = np.cumsum(np.bincount(codes))[:-1]
-    return np.split(pos_rows[order], splits)
-
-
-__all__ = ["BinaryMIL", "MILContext", "MILClassifierBase", "check_bags", "min_positives",
-           "positive_bag_groups", "privileged_kernel", "Integral", "Real"]
+__all__ = ["BinaryMIL", "MILContext", "MILClassifierBase"]

@@ -101,11 +101,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..errors import DataError
 from ..multisource._mdahs import update_group_weights
 from ..solvers.simplex import solve_simplex_qp
-from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
+from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ..solvers.l2svmplus import l2svmplus_privileged_term
-from ._common import (BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups,
-                      privileged_kernel)
-from .smil import _BASE, _DA, _solve
+from ._common import BinaryMIL, MILClassifierBase
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, min_positives, positive_bag_groups,
+                       privileged_kernel, relabel_positive_bags, solve_mil_qp)
 
 logger = logging.getLogger(__name__)
 
@@ -159,15 +159,6 @@ def _linearised_labelling(g, a, groups, keep, y_base):
     return y
 
 
-def _top_labelling(f, groups, keep, y_base):
-    """Exactly the top ``keep`` instances of each positive bag by ``f`` positive."""
-    y = y_base.astype(np.float64).copy()
-    for rows, m in zip(groups, keep):
-        y[rows] = -1.0
-        y[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1.0
-    return y
-
-
 def most_violated_labelling(K, a, f, y_soft, groups, keep, y_base, shift=1.0):
     """The more violated of two admissible labellings read off the current scores.
 
@@ -179,7 +170,7 @@ def most_violated_labelling(K, a, f, y_soft, groups, keep, y_base, shift=1.0):
 
     * the maximiser of ``sum_i a_i y_i h_i`` (:func:`_linearised_labelling`);
     * the sparsest admissible labelling by ``h``: exactly the top ``keep`` of each bag
-      (:func:`_top_labelling`), which the linearisation misses when ``h > 0`` on whole bags.
+      (:func:`~webly.mil._toolkit.relabel_positive_bags`, ``rule="exactly"``), which the linearisation misses when ``h > 0`` on whole bags.
 
     Returns ``(y, q(y))`` of the one with the larger ``q``. (Ascending further on ``q``, by
     re-sorting the leave-self-out scores of the labelling found until it stops changing, finds
@@ -190,7 +181,7 @@ def most_violated_labelling(K, a, f, y_soft, groups, keep, y_base, shift=1.0):
     h = f - a * y_soft * diag
     best, best_q = None, -np.inf
     for y in (_linearised_labelling(h, a, groups, keep, y_base),
-              _top_labelling(h, groups, keep, y_base)):
+              relabel_positive_bags(h, groups, keep, y_base, rule="exactly")):
         q = float(_label_norms(K, y[:, None], a, shift)[0])
         if q > best_q:
             best, best_q = y, q
@@ -308,7 +299,7 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
             label_kernel(K, Y, d, shift, out=buf)
             qp = KernelQP(K=buf, y=qp_y, p=qp_p, upper=qp_upper, blocks=tuple(blocks),
                           constant=constant)
-            x, info = _solve(qp, tol, max_iter, x0=_warm_start(x0, n, blocks))
+            x, info = solve_mil_qp(qp, tol, max_iter, x0=_warm_start(x0, n, blocks))
             info["scale"] = max(float(x[:n].sum()), 1e-12)  # 1'a: the reward term of the dual
             return x, info
     else:
@@ -323,7 +314,7 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
         moves, n_qp = moves + int(info["n_iter"]), n_qp + 1
         a = x[:n]
         f = K @ (a * Y[:, 0]) + shift * (a * Y[:, 0]).sum()
-        Y = _top_labelling(f, groups, keep, y_base)[:, None]
+        Y = relabel_positive_bags(f, groups, keep, y_base, rule="exactly")[:, None]
 
     objectives = []
     status, gap, violation, mkl_ok, qp_limits = "max_rounds", 0.0, np.inf, True, 0
@@ -472,7 +463,7 @@ class MILCPBClassifier(MILClassifierBase):
     _method_name = "MIL-CPB"
 
     _parameter_constraints = {
-        **_BASE,
+        **MIL_PARAMS,
         "rho": [Interval(Real, 0, 1, closed="right")],
         "C_neg": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"all", "top"})],
@@ -604,12 +595,9 @@ class MILCPBPIClassifier(MILCPBClassifier):
             return super()._blocks(ctx, in_pos)
         P = np.flatnonzero(in_pos)
         K_priv = privileged_kernel(ctx.X_priv[P], self.kernel_priv, self.gamma_priv)
-        c = np.full(P.size, float(self.C))
-        Kc = K_priv @ c
-        block = CorrectingBlock(P, K_priv, float(self.gamma_plus), Kc / self.gamma_plus,
-                                float(c.sum()), float(c.sum()))
-        upper = np.where(in_pos, np.inf, self._c_neg())
-        return upper, (block,), float(c @ Kc) / (2.0 * self.gamma_plus)
+        block, constant = privileged_block(P, K_priv, np.full(P.size, float(self.C)),
+                                           self.gamma_plus)
+        return np.where(in_pos, np.inf, self._c_neg()), (block,), constant
 
     def _penalty(self, ctx, in_pos):
         if ctx.X_priv is None:
@@ -652,7 +640,7 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
 
     _parameter_constraints = {
         **MILCPBPIClassifier._parameter_constraints,
-        **_DA,
+        **DA_PARAMS,
     }
 
     def __init__(self, C=0.01, gamma_plus=10.0, rho=0.6, C_neg=None, init="all", max_rounds=10,

@@ -20,7 +20,8 @@ from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..kernels import bag_mean_matrix
-from ._common import BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups
+from ._common import BinaryMIL, MILClassifierBase
+from ._toolkit import min_positives, positive_bag_groups, relabel_positive_bags
 
 _CONSTRAINTS = {
     "C": [Interval(Real, 0, None, closed="neither")],
@@ -104,11 +105,7 @@ class MiSVMClassifier(MILClassifierBase):
             f = K @ alpha + b
             objectives.append(0.5 * alpha @ K @ alpha
                               + self.C * np.maximum(0.0, 1.0 - labels * f).sum())
-            new = labels.copy()
-            for rows, m in zip(groups, keep):
-                new[rows] = np.where(f[rows] > self.threshold, 1, -1)
-                if (new[rows] == 1).sum() < m:
-                    new[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1
+            new = relabel_positive_bags(f, groups, keep, labels, threshold=self.threshold)
             if np.array_equal(new, labels):
                 return BinaryMIL(alpha, b, it, labels, info={"objectives": objectives})
             labels = new

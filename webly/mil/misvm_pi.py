@@ -13,10 +13,10 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..solvers import CorrectingBlock, KernelQP, add_domain_adaptation
-from ._common import (BinaryMIL, MILClassifierBase, min_positives, positive_bag_groups,
-                      privileged_kernel)
-from .smil import _BASE, _DA, _solve
+from ..solvers import KernelQP, add_domain_adaptation, privileged_block
+from ._common import BinaryMIL, MILClassifierBase
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, min_positives, positive_bag_groups,
+                       privileged_kernel, relabel_positive_bags, solve_mil_qp)
 
 
 class MiSVMPIClassifier(MILClassifierBase):
@@ -68,7 +68,7 @@ class MiSVMPIClassifier(MILClassifierBase):
     _without_priv = "mi-SVM"
 
     _parameter_constraints = {
-        **_BASE,
+        **MIL_PARAMS,
         "gamma_plus": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, 1, closed="right")],
         "C_neg": [Interval(Real, 0, None, closed="neither"), None],
@@ -107,12 +107,11 @@ class MiSVMPIClassifier(MILClassifierBase):
             upper = np.where(in_pos, self.C, c_neg)
             return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper)
         P = np.flatnonzero(in_pos)
-        c = np.full(P.size, float(self.C))
-        block = CorrectingBlock(P, K_priv, float(self.gamma_plus), (K_priv @ c) / self.gamma_plus,
-                                float(c.sum()), float(c.sum()))
+        block, constant = privileged_block(P, K_priv, np.full(P.size, float(self.C)),
+                                           self.gamma_plus)
         upper = np.where(in_pos, np.inf, c_neg)
         return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper,
-                        blocks=(block,))
+                        blocks=(block,), constant=constant)
 
     def _adapt(self, qp, ctx):
         return qp
@@ -129,17 +128,13 @@ class MiSVMPIClassifier(MILClassifierBase):
         x0, total_moves, notes = None, 0, []
         for it in range(1, self.max_rounds + 1):
             qp = self._adapt(self._qp(ctx, labels, in_pos, K_priv), ctx)
-            x, info = _solve(qp, self.tol, self.max_iter, x0=x0)
+            x, info = solve_mil_qp(qp, self.tol, self.max_iter, x0=x0)
             notes += info["not_converged"]
             total_moves += int(info["n_iter"])
             coef = x[:len(labels)] * labels
             b = float(info["multipliers"][0])
             f = ctx.K @ coef + b
-            new = labels.copy()
-            for rows, m in zip(groups, keep):
-                new[rows] = np.where(f[rows] > self.threshold, 1, -1)
-                if (new[rows] == 1).sum() < m:
-                    new[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1
+            new = relabel_positive_bags(f, groups, keep, labels, threshold=self.threshold)
             if np.array_equal(new, labels):
                 return BinaryMIL(coef, b, total_moves, labels,
                                  info={"rounds": it, "objective": info["objective"], "x": x,
@@ -172,7 +167,7 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
 
     _parameter_constraints = {
         **MiSVMPIClassifier._parameter_constraints,
-        **_DA,
+        **DA_PARAMS,
     }
 
     def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,

@@ -21,57 +21,16 @@ negative instances (singletons). A unit's dual coefficient spreads back to its r
   :func:`webly.solvers.add_domain_adaptation`).
 """
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..kernels import bag_index, bag_mean_matrix
-from ..solvers import add_domain_adaptation, smil_pi_qp, smo_solve, svm_qp
-from ._common import BinaryMIL, MILClassifierBase, privileged_kernel
-
-_BASE = {
-    "C": [Interval(Real, 0, None, closed="neither")],
-    "kernel": [StrOptions({"rbf", "linear"})],
-    "gamma": [Interval(Real, 0, None, closed="neither"), None],
-    "gamma_scale": [Interval(Real, 0, None, closed="neither")],
-    "tol": [Interval(Real, 0, None, closed="neither")],
-    "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-    "n_jobs": [Integral, None],
-}
-
-# the -DA variants' visual correcting function (IJCV 2016): trade-offs and KMM's constraints
-_DA = {
-    "C2": [Interval(Real, 0, None, closed="neither")],
-    "gamma2": [Interval(Real, 0, None, closed="neither")],
-    "eps": [Interval(Real, 0, 1, closed="left")],
-    "B": [Interval(Real, 0, None, closed="neither"), None],
-}
-
-
-def bag_units(y_pm, bags):
-    """Dual units: one per positive bag, one per negative row.
-
-    Returns ``(A, y_units, positive)``: ``A`` the sparse (units, n) averaging matrix (rows of a
-    positive bag weigh 1/|B| in its unit), unit labels, and the positive-bag flags.
-    """
-    unit_of_row = np.where(y_pm == 1, bags, -1 - np.arange(len(y_pm)))
-    codes, _ = bag_index(unit_of_row)
-    A = bag_mean_matrix(unit_of_row)
-    first = np.unique(codes, return_index=True)[1]
-    y_units = y_pm[first]
-    return A, y_units.astype(float), y_units == 1
-
-
-def _solve(qp, tol, max_iter, x0=None):
-    """SMO on a MIL dual; ``info["not_converged"]`` holds a note when it stopped at a limit."""
-    x, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
-    info["not_converged"] = [] if info["status"] == "converged" else [
-        f"SMO stopped ({info['status']}, KKT violation {info['kkt_violation']:.2e} > tol {tol}); "
-        "raise max_iter or tol"]
-    return x, info
-
+from ..solvers import add_domain_adaptation, smil_pi_qp, svm_qp
+from ._common import BinaryMIL, MILClassifierBase
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, bag_units, min_positives, positive_bag_groups,
+                       privileged_kernel, relabel_positive_bags, solve_mil_qp, unit_kernel)
 
 def _binary_from_units(A, y_units, x, info, n_units):
     a = x[:n_units]
@@ -105,7 +64,7 @@ class SMILClassifier(MILClassifierBase):
 
     _method_name = "sMIL"
 
-    _parameter_constraints = dict(_BASE)
+    _parameter_constraints = dict(MIL_PARAMS)
     bag_rule = "mean"  # trained on bag means: a bag is scored by its mean embedding
 
     def _bag_offset(self, sizes):
@@ -129,10 +88,10 @@ class SMILClassifier(MILClassifierBase):
 
     def _fit_binary(self, ctx, y_pm):
         A, y_u, pos = bag_units(y_pm, ctx.bags)
-        K_u = np.ascontiguousarray((A @ (A @ ctx.K).T).T)
+        K_u = unit_kernel(ctx.K, A)
         upper = np.where(pos, self.C / max(pos.sum(), 1), self.C / max((~pos).sum(), 1))
         qp = svm_qp(K_u, y_u, C=upper, p=self._margins(A, pos))
-        x, info = _solve(qp, self.tol, self.max_iter)
+        x, info = solve_mil_qp(qp, self.tol, self.max_iter)
         return _binary_from_units(A, y_u, x, info, len(y_u))
 
 
@@ -155,7 +114,7 @@ class SbMILClassifier(SMILClassifier):
 
     _method_name = "sbMIL"
 
-    _parameter_constraints = {**_BASE, "eta": [Interval(Real, 0, 1, closed="right")]}
+    _parameter_constraints = {**MIL_PARAMS, "eta": [Interval(Real, 0, 1, closed="right")]}
     bag_rule = "max"  # its final model is an instance-level SVM
 
     def _bag_offset(self, sizes):
@@ -173,13 +132,9 @@ class SbMILClassifier(SMILClassifier):
     def _fit_binary(self, ctx, y_pm):
         first = super()._fit_binary(ctx, y_pm)
         f = ctx.K @ first.coef + first.intercept
-        labels = y_pm.copy()
-        codes, _ = bag_index(np.where(y_pm == 1, ctx.bags, -1))
-        for u in np.unique(codes[y_pm == 1]):
-            rows = np.flatnonzero((codes == u) & (y_pm == 1))
-            top = int(np.ceil(self.eta * len(rows) - 1e-9))
-            labels[rows] = -1
-            labels[rows[np.argsort(-f[rows], kind="stable")[:max(top, 1)]]] = 1
+        groups = positive_bag_groups(y_pm, ctx.bags)
+        keep = min_positives(np.array([len(g) for g in groups]), self.eta)
+        labels = relabel_positive_bags(f, groups, keep, y_pm, rule="exactly")
         svc = SVC(C=self.C, kernel="precomputed", tol=self.tol).fit(ctx.K, labels)
         coef = np.zeros(len(labels))
         coef[svc.support_] = svc.dual_coef_.ravel()
@@ -227,7 +182,7 @@ class SMILPIClassifier(MILClassifierBase):
     _without_priv = "sMIL"
 
     _parameter_constraints = {
-        **_BASE,
+        **MIL_PARAMS,
         "gamma_plus": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, 1, closed="right")],
         "C_neg": [Interval(Real, 0, None, closed="neither")],
@@ -262,7 +217,7 @@ class SMILPIClassifier(MILClassifierBase):
 
     def _qp(self, ctx, y_pm):
         A, y_u, pos = bag_units(y_pm, ctx.bags)
-        K_u = np.ascontiguousarray((A @ (A @ ctx.K).T).T)
+        K_u = unit_kernel(ctx.K, A)
         n_pos = max(int(pos.sum()), 1)
         if ctx.X_priv is None:
             p = np.where(pos, 2.0 * self.rho - 1.0, 1.0)
@@ -276,7 +231,7 @@ class SMILPIClassifier(MILClassifierBase):
 
     def _fit_binary(self, ctx, y_pm):
         A, y_u, qp = self._qp(ctx, y_pm)
-        x, info = _solve(qp, self.tol, self.max_iter)
+        x, info = solve_mil_qp(qp, self.tol, self.max_iter)
         return _binary_from_units(A, y_u, x, info, len(y_u))
 
 
@@ -310,7 +265,7 @@ class SMILPIDAClassifier(SMILPIClassifier):
 
     _parameter_constraints = {
         **SMILPIClassifier._parameter_constraints,
-        **_DA,
+        **DA_PARAMS,
     }
 
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,

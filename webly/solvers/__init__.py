@@ -15,7 +15,8 @@ Nothing here sees an estimator object.
 """
 
 from .problems import (CorrectingBlock, KernelQP, add_domain_adaptation, correcting_values,
-                       qp_objective, smil_pi_qp, split_solution, svm_qp, svmplus_qp)
+                       privileged_block, qp_objective, smil_pi_qp, split_solution, svm_qp,
+                       svmplus_qp)
 from .smo import kkt_violation, qp_kkt, smo_solve
 
 _LAZY = {"reference_solve": ".reference", "psd_factor": ".reference",
@@ -33,6 +34,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CorrectingBlock", "KernelQP", "svm_qp", "svmplus_qp", "smil_pi_qp",
+__all__ = ["CorrectingBlock", "KernelQP", "svm_qp", "svmplus_qp", "smil_pi_qp", "privileged_block",
            "add_domain_adaptation", "split_solution", "qp_objective", "correcting_values",
            "smo_solve", "kkt_violation", "qp_kkt", *_LAZY]

@@ -183,6 +183,28 @@ def svm_qp(K, y, C=1.0, p=None):
     return KernelQP(K=K, y=y, p=p, upper=np.broadcast_to(np.asarray(C, float), (n,)).copy())
 
 
+def privileged_block(index, K_priv, c, gamma_plus):
+    """The SVM+ correcting (privileged) block over the units ``index``: the one builder every
+    SVM+-style dual uses (SVM+, sMIL-PI, mi-SVM-PI, MIL-CPB-PI).
+
+    With weights ``c`` of the units, the block adds ``1/(2 gamma)(a_S + z)'K~(a_S + z) -
+    (1/gamma)(a_S + z)'K~c`` with ``sum(a_S + z) = sum(c)``, i.e. the correcting function
+    ``xi = K~(a_S + z - c)/gamma + b*`` of the slacks (Vapnik & Vashist 2009).
+
+    Returns
+    -------
+    block : CorrectingBlock
+    constant : float
+        ``c'K~c / (2 gamma)``: added to a QP's ``constant``, the reported objective is exactly
+        minus the SVM+ dual.
+    """
+    c = np.asarray(c, dtype=np.float64)
+    Kc = K_priv @ c
+    block = CorrectingBlock(np.asarray(index), K_priv, float(gamma_plus), Kc / gamma_plus,
+                            float(c.sum()), float(c.sum()))
+    return block, float(c @ Kc) / (2.0 * gamma_plus)
+
+
 def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0):
     """SVM+ dual (Vapnik & Vashist 2009) as a :class:`KernelQP` with one correcting block.
 
@@ -197,12 +219,9 @@ def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0):
     K_priv = _square("K_priv", K_priv)
     if K_priv.shape[0] != n:
         raise DataError("K_priv", f"has {K_priv.shape[0]} rows but there are {n} training rows")
-    c = np.full(n, float(C))
-    Kc = K_priv @ c
-    block = CorrectingBlock(np.arange(n), K_priv, float(gamma_plus), Kc / gamma_plus,
-                            float(c.sum()), float(c.sum()))
+    block, constant = privileged_block(np.arange(n), K_priv, np.full(n, float(C)), gamma_plus)
     return KernelQP(K=K, y=y, p=np.ones(n), upper=np.full(n, np.inf), blocks=(block,),
-                    constant=float(c @ Kc) / (2.0 * gamma_plus))
+                    constant=constant)
 
 
 def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0):
@@ -234,12 +253,10 @@ def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg
     K_priv = _square("K_priv", K_priv)
     if K_priv.shape[0] != P.size:
         raise DataError("K_priv", f"is {K_priv.shape} but there are {P.size} positive bags")
-    c = np.full(P.size, float(C) / P.size)
     p = np.where(positive, 2.0 * rho - 1.0, 1.0)
     upper = np.where(positive, np.inf, float(C_neg))
-    block = CorrectingBlock(P, K_priv, float(gamma_plus), (K_priv @ c) / gamma_plus,
-                            float(c.sum()), float(c.sum()))
-    return KernelQP(K=K, y=y, p=p, upper=upper, blocks=(block,))
+    block, constant = privileged_block(P, K_priv, np.full(P.size, float(C) / P.size), gamma_plus)
+    return KernelQP(K=K, y=y, p=p, upper=upper, blocks=(block,), constant=constant)
 
 
 def add_domain_adaptation(qp, K_ss, k_target, n_target, C2=1e3, gamma2=1e3, eps=0.0, B=None):

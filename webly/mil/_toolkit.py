@@ -1,0 +1,115 @@
+"""The MIL toolkit: array functions every MIL estimator of webly shares.
+
+Positive-bag groups and their minimum positives, the relabelling of positive bags from instance
+scores (mi-SVM, mi-SVM-PI, sbMIL, MIL-CPB), the dual units of the bag-level methods and their
+bag-mean kernel, the privileged kernel of the -PI methods, one SMO call that reports (never
+warns), and the parameter constraints the estimators share. Nothing here sees an estimator.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..kernels import Kernel, bag_index, bag_mean_kernel, bag_mean_matrix
+from ..solvers import smo_solve
+
+# parameters of every kernel MIL estimator
+MIL_PARAMS = {
+    "C": [Interval(Real, 0, None, closed="neither")],
+    "kernel": [StrOptions({"rbf", "linear"})],
+    "gamma": [Interval(Real, 0, None, closed="neither"), None],
+    "gamma_scale": [Interval(Real, 0, None, closed="neither")],
+    "tol": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+    "n_jobs": [Integral, None],
+}
+
+# the -DA variants' visual correcting function (IJCV 2016): trade-offs and KMM's constraints
+DA_PARAMS = {
+    "C2": [Interval(Real, 0, None, closed="neither")],
+    "gamma2": [Interval(Real, 0, None, closed="neither")],
+    "eps": [Interval(Real, 0, 1, closed="left")],
+    "B": [Interval(Real, 0, None, closed="neither"), None],
+}
+
+
+def positive_bag_groups(y_pm, bags):
+    """Rows of each positive bag, as a list of index arrays (bags in order of appearance)."""
+    pos_rows = np.flatnonzero(y_pm == 1)
+    codes, _ = bag_index(bags[pos_rows])
+    order = np.argsort(codes, kind="stable")
+    splits = np.cumsum(np.bincount(codes))[:-1]
+    return np.split(pos_rows[order], splits)
+
+
+def min_positives(sizes, rho):
+    """Instances each positive bag must keep positive: ceil(rho |B|), at least 1."""
+    if rho is None:
+        return np.ones_like(sizes)
+    return np.maximum(1, np.ceil(rho * sizes - 1e-9).astype(int))
+
+
+def relabel_positive_bags(f, groups, keep, labels, *, rule="at_least", threshold=0.0):
+    """Instance labels of the positive bags read off the scores ``f`` (other rows unchanged).
+
+    ``rule="at_least"`` (mi-SVM, Andrews et al., as in the authors' code): a row is positive when
+    ``f > threshold``, and a bag with fewer than ``keep`` positives gets its top ``keep`` rows
+    positive. ``rule="exactly"`` (sbMIL's second stage, MIL-CPB's admissible labellings):
+    exactly the top ``keep`` rows of each bag positive. Ties keep the earlier row.
+
+    Parameters
+    ----------
+    f : (n,) array
+    groups : list of index arrays (:func:`positive_bag_groups`)
+    keep : (len(groups),) int array (:func:`min_positives`)
+    labels : (n,) array of {-1, +1}; a relabelled copy is returned (same dtype)
+    """
+    if rule not in ("at_least", "exactly"):
+        raise ValueError(f"unknown rule {rule!r}; use 'at_least' or 'exactly'")
+    out = labels.copy()
+    for rows, m in zip(groups, keep):
+        if rule == "exactly":
+            out[rows] = -1
+        else:
+            out[rows] = np.where(f[rows] > threshold, 1, -1)
+            if (out[rows] == 1).sum() >= m:
+                continue
+        out[rows[np.argsort(-f[rows], kind="stable")[:m]]] = 1
+    return out
+
+
+def bag_units(y_pm, bags):
+    """Dual units: one per positive bag, one per negative row.
+
+    Returns ``(A, y_units, positive)``: ``A`` the sparse (units, n) averaging matrix (rows of a
+    positive bag weigh 1/|B| in its unit), unit labels, and the positive-bag flags.
+    """
+    unit_of_row = np.where(y_pm == 1, bags, -1 - np.arange(len(y_pm)))
+    codes, _ = bag_index(unit_of_row)
+    A = bag_mean_matrix(unit_of_row)
+    first = np.unique(codes, return_index=True)[1]
+    y_units = y_pm[first]
+    return A, y_units.astype(float), y_units == 1
+
+
+def solve_mil_qp(qp, tol, max_iter, x0=None):
+    """SMO on a MIL dual; ``info["not_converged"]`` holds a note when it stopped at a limit."""
+    x, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
+    info["not_converged"] = [] if info["status"] == "converged" else [
+        f"SMO stopped ({info['status']}, KKT violation {info['kkt_violation']:.2e} > tol {tol}); "
+        "raise max_iter or tol"]
+    return x, info
+
+
+def unit_kernel(K, A):
+    """Kernel between dual units (positive bags: mean embedding; negatives: instances), C-order.
+    ``A`` is the averaging matrix of :func:`bag_units`."""
+    return np.ascontiguousarray(bag_mean_kernel(K, A))
+
+
+def privileged_kernel(priv, kernel, gamma):
+    """C-contiguous kernel ``K~`` of the correcting function over privileged rows (sparse or
+    dense), with the -PI estimators' ``kernel_priv`` / ``gamma_priv``."""
+    priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
+    return np.ascontiguousarray(Kernel(kernel, gamma).fit(priv, "gamma_priv")(priv))
