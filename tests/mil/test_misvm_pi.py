@@ -6,7 +6,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.mil import MiSVMPIClassifier, MiSVMPIDAClassifier
 from webly.mil._toolkit import positive_bag_groups
-from webly.solvers import qp_kkt
 
 EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
 

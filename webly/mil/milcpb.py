@@ -99,7 +99,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import DataError
-from ..multisource._mdahs import update_group_weights
+from ..solvers.mkl import update_group_weights
 from ..solvers.simplex import solve_simplex_qp
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ..solvers.l2svmplus import l2svmplus_privileged_term

@@ -15,8 +15,9 @@
 
 from ._classes import (MDAHS, MDAHSPlus, MDAHSPlusENR, SingleSourceClassifier,
                        UniformSourcesClassifier)
+from ..solvers.mkl import update_group_weights
 from ..solvers.simplex import solve_simplex_qp
-from ._mdahs import balanced_labelling, mdahs_binary, positive_band, update_group_weights
+from ._mdahs import balanced_labelling, mdahs_binary, positive_band
 from .data import GroupedFeatures, MultiSourceData
 
 __all__ = ["MDAHS", "MDAHSPlus", "MDAHSPlusENR", "UniformSourcesClassifier",

@@ -22,6 +22,7 @@ from .smo import kkt_violation, qp_kkt, smo_solve
 _LAZY = {"reference_solve": ".reference", "psd_factor": ".reference",
          "l2svmplus_qp": ".l2svmplus", "solve_l2svmplus": ".l2svmplus",
          "l2svmplus_privileged_term": ".l2svmplus", "solve_simplex_qp": ".simplex",
+         "update_group_weights": ".mkl",
          "simplex_qp": ".simplex"}
 
 
