@@ -134,18 +134,6 @@ def test_split_by_bag_is_seeded_and_keeps_bags_whole(web_digits):
     assert not set(web_digits.bags[a[0]]) & set(web_digits.bags[a[1]])
 
 
-def test_one_vs_rest_bag_problem(web_digits):
-    p = web_digits.one_vs_rest("three", max_negative_bags=10, random_state=0)
-    pos = p["y"] == 1
-    assert set(web_digits.y[p["rows"][pos]]) == {"three"}
-    assert (p["bag_labels"] == -1).sum() == 10
-    assert len(np.unique(p["bags"][~pos])) == 10
-    q = web_digits.one_vs_rest("three", max_negative_bags=10, random_state=0)
-    assert np.array_equal(p["rows"], q["rows"])
-    with pytest.raises(DataError, match="not one of class_names"):
-        web_digits.one_vs_rest("eleven")
-
-
 def test_fit_args_route_metadata(web_digits):
     args = web_digits.fit_args(target=True)
     assert set(args) == {"X", "y", "bags", "X_priv", "sources", "X_target", "class_vectors",

@@ -8,7 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.errors import DataError
 from webly.kernels import Kernel
-from webly.svmplus import METHODS, GDClassifier, L2SVMPlusClassifier, SVMPlusClassifier
+from webly.svmplus import GDClassifier, L2SVMPlusClassifier, SVMPlusClassifier
 
 
 @parametrize_with_checks([SVMPlusClassifier(), L2SVMPlusClassifier(), GDClassifier()])
@@ -130,7 +130,3 @@ def test_bad_privileged_features_are_named():
     with pytest.raises(DataError, match="X_priv"):
         GDClassifier().fit(X, y, X_priv=np.full_like(X_priv, np.nan))
 
-
-def test_registry_names():
-    assert METHODS == {"SVM+": SVMPlusClassifier, "L2-SVM+": L2SVMPlusClassifier,
-                       "GD": GDClassifier}

@@ -23,7 +23,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from .errors import DataError
@@ -192,17 +192,40 @@ def check_bags(bags, y, n):
     return bags
 
 
-def check_row_features(name, value, n=None, *, allow_sparse=True):
-    """Validate a 2-D finite feature matrix (``X_priv``, ``X_target``); ``n`` checks its rows."""
+def check_row_features(name, value, n=None, *, allow_sparse=True, keep_float32=False):
+    """The one validator of a feature matrix: 2-D, numeric, with features, finite, in a scale
+    kernels cannot overflow (:func:`check_feature_scale`), and ``n`` rows when given.
+
+    Returns a float64 array, or CSR matrix when ``allow_sparse``; ``keep_float32`` keeps float32
+    input as it is (the primal solvers, which work in the input precision to save memory).
+    Every failure is a :class:`DataError` naming ``name``; None passes through.
+    """
     if value is None:
         return None
-    if not sp.issparse(value) and np.asarray(value).ndim != 2:
-        raise DataError(name, f"must be 2-D (rows x features), got shape {np.shape(value)}")
-    try:
-        value = check_array(value, accept_sparse="csr" if allow_sparse else False,
-                            dtype=np.float64, input_name=name)
-    except ValueError as exc:
-        raise DataError(name, str(exc).split("\n")[0]) from exc
+    keep = (np.float32, np.float64) if keep_float32 else (np.float64,)
+    if sp.issparse(value):
+        if not allow_sparse:
+            raise DataError(name, "sparse matrices are not supported here; pass a dense array")
+        value = sp.csr_matrix(value)
+        if value.dtype not in keep:
+            value = value.astype(np.float64)
+        finite = np.isfinite(value.data)
+        bad_rows = np.unique(np.searchsorted(value.indptr, np.flatnonzero(~finite), "right") - 1)
+    else:
+        try:
+            value = np.asarray(value)
+            if value.dtype not in keep:
+                value = value.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(name, f"must be numeric ({exc})") from None
+        if value.ndim != 2:
+            raise DataError(name, f"must be 2-D (rows x features), got shape {value.shape}")
+        bad_rows = np.unique(np.nonzero(~np.isfinite(value))[0])
+    if value.shape[1] == 0:
+        raise DataError(name, "has no feature columns")
+    if bad_rows.size:
+        raise DataError(name, f"contains NaN or infinite values (rows {bad_rows[:5].tolist()}"
+                              f"{'...' if len(bad_rows) > 5 else ''}); impute or drop those rows")
     check_feature_scale(name, value)
     if n is not None and value.shape[0] != n:
         raise DataError(name, f"has {value.shape[0]} rows but X has {n}; give one row per row of X")
@@ -222,6 +245,14 @@ class WebClassifierMixin(ClassifierMixin):
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]
         return self.classes_[np.argmax(scores, axis=1)]
+
+
+def check_pm1(y):
+    """Binary labels in {-1, +1} as a float64 vector (the solvers' convention)."""
+    y = np.asarray(y).ravel()
+    if not np.all(np.isin(y, (-1, 1))):
+        raise DataError("y", "binary labels must be -1 or +1")
+    return y.astype(np.float64)
 
 
 def encode_targets(y):

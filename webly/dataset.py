@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 from sklearn.utils import check_random_state
 
-from .base import check_bags, check_feature_scale, check_row_metadata, warn_data
+from .base import check_bags, check_row_features, check_row_metadata, warn_data
 from .base import warn_identical_rows
 from .errors import DataError
 from .fileio import atomic_path
@@ -39,31 +39,6 @@ _ARRAY_FIELDS = ("X", "y", "bags", "X_priv", "source", "y_true", "X_test", "y_te
                  "class_names", "class_vectors")
 _ROW_FIELDS = ("y", "bags", "source", "y_true")
 FORMAT_VERSION = 1
-
-
-def _finite_matrix(name, value, allow_sparse=False):
-    if value is None:
-        return None
-    if sp.issparse(value):
-        if not allow_sparse:
-            raise DataError(name, "sparse matrices are not supported here; pass a dense array")
-        value = sp.csr_matrix(value, dtype=np.float64)
-        if not np.all(np.isfinite(value.data)):
-            raise DataError(name, "contains NaN or infinite values; impute or drop those rows")
-        return check_feature_scale(name, value)
-    try:
-        value = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(name, f"must be numeric ({exc})") from None
-    if value.ndim != 2:
-        raise DataError(name, f"must be 2-D (rows x features), got shape {value.shape}")
-    if value.shape[1] == 0:
-        raise DataError(name, "has no feature columns")
-    if not np.all(np.isfinite(value)):
-        bad = np.unique(np.nonzero(~np.isfinite(value))[0])
-        raise DataError(name, f"contains NaN or infinite values (rows {bad[:5].tolist()}"
-                              f"{'...' if len(bad) > 5 else ''}); impute or drop those rows")
-    return check_feature_scale(name, value)
 
 
 def _vector(name, value, n):
@@ -147,7 +122,7 @@ class WebDataset:
         """Check every field; raise :class:`~webly.errors.DataError` naming the first bad one."""
         if self.X is None:
             raise DataError("X", "is required")
-        self.X = _finite_matrix("X", self.X)
+        self.X = check_row_features("X", self.X, allow_sparse=False)
         n = self.X.shape[0]
         if n == 0:
             raise DataError("X", "has no rows; a dataset needs at least one web row")
@@ -160,7 +135,7 @@ class WebDataset:
         self.y_true = _vector("y_true", self.y_true, n)
         if self.y_true is not None:
             self.y_true = _labels_as_array(self.y_true)
-        self.X_priv = _finite_matrix("X_priv", self.X_priv, allow_sparse=True)
+        self.X_priv = check_row_features("X_priv", self.X_priv)
         if self.X_priv is not None and self.X_priv.shape[0] != n:
             raise DataError("X_priv", f"has {self.X_priv.shape[0]} rows but X has {n}; "
                                       "give privileged features for every row")
@@ -170,7 +145,7 @@ class WebDataset:
             if len(self.meta) != n:
                 raise DataError("meta", f"has {len(self.meta)} rows but X has {n}")
             self.meta = self.meta.reset_index(drop=True)
-        self.X_test = _finite_matrix("X_test", self.X_test)
+        self.X_test = check_row_features("X_test", self.X_test, allow_sparse=False)
         if self.X_test is not None:
             if self.X_test.shape[1] != self.X.shape[1]:
                 raise DataError("X_test", f"has {self.X_test.shape[1]} features but X has "
@@ -213,7 +188,7 @@ class WebDataset:
                 raise DataError(fname, f"labels {missing[:5].tolist()} are not in class_names; "
                                        "add them to class_names or fix the labels")
         if self.class_vectors is not None:
-            cv = _finite_matrix("class_vectors", self.class_vectors)
+            cv = check_row_features("class_vectors", self.class_vectors, allow_sparse=False)
             if cv.shape[0] != len(self.class_names):
                 raise DataError("class_vectors", f"has {cv.shape[0]} rows but there are "
                                                  f"{len(self.class_names)} class_names; one row per class")
@@ -356,37 +331,6 @@ class WebDataset:
         gss = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
         return next(gss.split(self.X, self.y, groups=self.bag_ids))
 
-    def one_vs_rest(self, label, *, max_negative_bags=None, random_state=None):
-        """Binary bag problem of one query class.
-
-        Bags whose web label is ``label`` are positive; bags of other queries are negative,
-        subsampled to at most ``max_negative_bags`` bags with the given seed.
-
-        Returns
-        -------
-        dict with ``rows`` (indices into this dataset), ``X``, ``y`` (+1 / -1 per row), ``bags``,
-        ``X_priv`` and ``bag_labels`` (+1 / -1 per bag id, as a pandas Series).
-        """
-        if label not in set(self.class_names.tolist()):
-            raise DataError("label", f"{label!r} is not one of class_names")
-        bag_ids, bag_order, bag_y = self._bag_labels()
-        pos_bags = bag_order[bag_y == label]
-        neg_bags = bag_order[bag_y != label]
-        if len(pos_bags) == 0:
-            raise DataError("y", f"no bag has web label {label!r}; nothing to learn it from")
-        if max_negative_bags is not None and len(neg_bags) > max_negative_bags:
-            rng = check_random_state(random_state)
-            neg_bags = np.sort(rng.choice(neg_bags, size=max_negative_bags, replace=False))
-        keep = np.isin(bag_ids, np.concatenate([pos_bags, neg_bags]))
-        rows = np.flatnonzero(keep)
-        y_pm = np.where(self.y[rows] == label, 1, -1)
-        bag_labels = pd.Series(np.r_[np.ones(len(pos_bags)), -np.ones(len(neg_bags))].astype(int),
-                               index=np.r_[pos_bags, neg_bags])
-        return {"rows": rows, "X": self.X[rows], "y": y_pm, "bags": bag_ids[rows],
-                "X_priv": None if self.X_priv is None else self.X_priv[rows],
-                "bag_labels": bag_labels}
-
-    # ------------------------------------------------------------------ io: npz
     def to_npz(self, path):
         """Write every field to an ``.npz`` file, atomically (temp file + rename)."""
         arrays = {"X": self.X, "y": self.y, "class_names": self.class_names,

@@ -5,6 +5,14 @@ line. The command-line runner prints such errors without a traceback and exits w
 """
 
 
+def did_you_mean(word, choices):
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to ``word``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class WeblyError(Exception):
     """Base class of the errors webly raises for bad input.
 

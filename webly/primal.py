@@ -74,6 +74,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import get_blas_funcs
 
+from .base import check_pm1, check_row_features
 from .errors import DataError
 from .kernels import default_gamma
 
@@ -154,25 +155,6 @@ class FeatureMap:
 # linear algebra helpers (dense float32/float64 or CSR rows)
 # ----------------------------------------------------------------------------------------------
 
-def _check_features(name, F, n=None):
-    if sp.issparse(F):
-        F = F.tocsr()
-        if F.dtype not in (np.float32, np.float64):
-            F = F.astype(np.float64)
-    else:
-        F = np.asarray(F)
-        if F.dtype not in (np.float32, np.float64):
-            F = F.astype(np.float64)
-        if F.ndim != 2:
-            raise DataError(name, f"must be 2-D (rows x features), got shape {F.shape}")
-    if n is not None and F.shape[0] != n:
-        raise DataError(name, f"has {F.shape[0]} rows, expected {n}")
-    data = F.data if sp.issparse(F) else F
-    if not np.all(np.isfinite(data)):
-        raise DataError(name, "contains NaN or inf")
-    return F
-
-
 def _mv(F, w):
     """``F @ w`` as float64 without upcasting a float32 F (that would copy it)."""
     return np.asarray(F @ w.astype(F.dtype, copy=False), dtype=np.float64).ravel()
@@ -181,13 +163,6 @@ def _mv(F, w):
 def _rmv(F, v):
     """``F.T @ v`` as float64."""
     return np.asarray(F.T @ v.astype(F.dtype, copy=False), dtype=np.float64).ravel()
-
-
-def _pm1(y):
-    y = np.asarray(y).ravel()
-    if not np.all(np.isin(y, (-1, 1))):
-        raise DataError("y", "binary labels must be -1 or +1")
-    return y.astype(np.float64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -663,15 +638,15 @@ def _finish(info, name):
 
 
 def _check_common(F, y, F_priv, C, gamma_plus, tol):
-    F = _check_features("F", F)
-    y = _pm1(y)
+    F = check_row_features("F", F, keep_float32=True)
+    y = check_pm1(y)
     n = F.shape[0]
     if y.shape[0] != n:
         raise DataError("y", f"has {y.shape[0]} labels for {n} rows")
     for key, val in (("C", C), ("gamma_plus", gamma_plus), ("tol", tol)):
         if not (np.isscalar(val) and np.isfinite(val) and val > 0):
             raise DataError(key, f"must be a positive number, got {val!r}")
-    Fp = None if F_priv is None else _check_features("F_priv", F_priv, n)
+    Fp = check_row_features("F_priv", F_priv, n, keep_float32=True)
     return F, y, Fp
 
 
@@ -769,7 +744,7 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
 def primal_objective(F, y, coef, intercept, F_priv=None, coef_priv=None, intercept_priv=0.0,
                      C=1.0, gamma_plus=1.0):
     """SVM+ primal value and maximal constraint violation at given parameters (for checks)."""
-    y = _pm1(y)
+    y = check_pm1(y)
     f = _mv(F, np.asarray(coef, float)) + intercept
     if F_priv is None:
         return 0.5 * coef @ coef + C * np.maximum(0, 1 - y * f).sum(), 0.0

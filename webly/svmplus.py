@@ -13,7 +13,7 @@ Nystroem or random Fourier features for an RBF kernel) in the primal, for 10^5-1
 n_components=512)``.
 
 Config registry names: ``SVM+`` -> :class:`SVMPlusClassifier`, ``L2-SVM+`` ->
-:class:`L2SVMPlusClassifier`, ``GD`` -> :class:`GDClassifier` (see :data:`METHODS`).
+:class:`L2SVMPlusClassifier`, ``GD`` -> :class:`GDClassifier` (:mod:`webly.experiments.registry`).
 """
 
 import logging
@@ -33,7 +33,7 @@ from .kernels import Kernel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SVMPlusClassifier", "L2SVMPlusClassifier", "GDClassifier", "METHODS"]
+__all__ = ["SVMPlusClassifier", "L2SVMPlusClassifier", "GDClassifier"]
 
 
 def _kernel_tags(est, tags):
@@ -622,7 +622,3 @@ class GDClassifier(WebClassifierMixin, BaseEstimator):
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
         return scores
-
-
-#: registry name -> estimator class (for webly.experiments.registry)
-METHODS = {"SVM+": SVMPlusClassifier, "L2-SVM+": L2SVMPlusClassifier, "GD": GDClassifier}

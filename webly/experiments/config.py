@@ -14,14 +14,13 @@ Every error names the field as a dotted path (``protocol.folds``, ``methods[1].C
 how to fix it; :class:`~webly.errors.ConfigError` carries it.
 """
 
-import difflib
 import os
 from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from . import registry
 
 METRICS = ("accuracy", "map", "ap", "bag_accuracy", "noise_auc")
@@ -68,7 +67,7 @@ class ProtocolSpec(_Strict):
     def _known_metrics(cls, v):
         for m in v:
             if m not in METRICS:
-                raise ValueError(f"unknown metric {m!r}{_suggest(m, METRICS)}; "
+                raise ValueError(f"unknown metric {m!r}{did_you_mean(m, METRICS)}; "
                                  f"choose from {', '.join(METRICS)}")
         if not v:
             raise ValueError("give at least one metric")
@@ -192,11 +191,6 @@ class ExperimentConfig(_Strict):
         return v
 
 
-def _suggest(word, choices):
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _loc(loc, data):
     """Dotted path of a pydantic error location, with method params flattened back."""
     parts = []
@@ -218,7 +212,7 @@ def _from_validation_error(exc, data):
         model = {(): ExperimentConfig, ("protocol",): ProtocolSpec,
                  ("parallel",): ParallelSpec}.get(tuple(parent))
         allowed = list(model.model_fields) if model else []
-        msg = f"unknown field{_suggest(err['loc'][-1], allowed)}"
+        msg = f"unknown field{did_you_mean(err['loc'][-1], allowed)}"
         if allowed:
             msg += f"; allowed: {', '.join(allowed)}"
         return ConfigError(where, msg)

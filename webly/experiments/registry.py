@@ -5,12 +5,11 @@ the registry (and webly) never imports torch or gensim. Later families add thems
 :func:`register_method`.
 """
 
-import difflib
 import importlib
 import inspect
 from dataclasses import dataclass
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, did_you_mean
 
 
 def _import(target):
@@ -179,11 +178,6 @@ def load_parquet(path, train_per_class=None, standardize=False, random_state=Non
     return ds.standardized() if standardize else ds
 
 
-def _suggest(word, choices):
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _loader_params(entry):
     sig = inspect.signature(entry.load())
     return {k: p for k, p in sig.parameters.items() if k not in ("name",)}
@@ -195,13 +189,13 @@ def check_dataset(spec):
     if name is None:
         raise ConfigError("dataset.name", f"is required; one of {', '.join(DATASETS)}")
     if name not in DATASETS:
-        raise ConfigError("dataset.name", f"unknown dataset {name!r}{_suggest(name, DATASETS)}; "
+        raise ConfigError("dataset.name", f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; "
                                           f"available: {', '.join(DATASETS)}")
     params = _loader_params(DATASETS[name])
     for key in spec:
         if key != "name" and key not in params:
             raise ConfigError(f"dataset.{key}", f"unknown parameter of {name}"
-                                                f"{_suggest(key, params)}; it takes: "
+                                                f"{did_you_mean(key, params)}; it takes: "
                                                 f"{', '.join(params)}")
     for key, p in params.items():
         if p.default is inspect.Parameter.empty and key not in spec:
@@ -252,7 +246,7 @@ def check_method(spec, where="method"):
     """Validate a method spec: known name, known parameters, valid values."""
     if spec.name not in METHODS:
         raise ConfigError(f"{where}.name", f"unknown method {spec.name!r}"
-                                           f"{_suggest(spec.name, METHODS)}; available: "
+                                           f"{did_you_mean(spec.name, METHODS)}; available: "
                                            f"{', '.join(METHODS)}")
     make_estimator(spec, random_state=0, where=where)
     if spec.search:
@@ -261,7 +255,7 @@ def check_method(spec, where="method"):
         for key, values in spec.search.items():
             if key not in valid:
                 raise ConfigError(f"{where}.search.{key}", f"{spec.name} has no parameter {key!r}"
-                                                           f"{_suggest(key, valid)}")
+                                                           f"{did_you_mean(key, valid)}")
             if not values:
                 raise ConfigError(f"{where}.search.{key}", "give at least one value to try")
             for v in values:
@@ -281,7 +275,7 @@ def make_estimator(spec, random_state, where="method"):
     for key in spec.params:
         if key not in valid:
             raise ConfigError(f"{where}.{key}", f"{spec.name} has no parameter {key!r}"
-                                                f"{_suggest(key, valid)}; it takes: "
+                                                f"{did_you_mean(key, valid)}; it takes: "
                                                 f"{', '.join(sorted(valid))}")
     params = dict(spec.params)
     if "random_state" in valid and "random_state" not in params:

@@ -5,7 +5,7 @@ Attributes load lazily: ``webly.semantic.load_class_vectors`` needs neither torc
 the estimators import torch, :func:`load_keyed_vectors` and :func:`train_word2vec` import gensim.
 """
 
-import importlib
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "SemanticVAE": "webly.semantic.vae",
@@ -21,16 +21,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'webly.semantic' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = list(_LAZY)

@@ -17,6 +17,7 @@ Nothing here sees an estimator object.
 from .problems import (CorrectingBlock, KernelQP, add_domain_adaptation, correcting_values,
                        privileged_block, qp_objective, smil_pi_qp, split_solution, svm_qp,
                        svmplus_qp)
+from .._lazy import lazy_attributes
 from .smo import kkt_violation, qp_kkt, smo_solve
 
 _LAZY = {"reference_solve": ".reference", "psd_factor": ".reference",
@@ -26,13 +27,7 @@ _LAZY = {"reference_solve": ".reference", "psd_factor": ".reference",
          "simplex_qp": ".simplex"}
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["CorrectingBlock", "KernelQP", "svm_qp", "svmplus_qp", "smil_pi_qp", "privileged_block",

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..base import check_pm1
 from ..errors import DataError
 
 __all__ = [
@@ -160,13 +161,6 @@ def _vector(name, v, n, allow_inf=False):
     return v
 
 
-def _pm1(y):
-    y = np.asarray(y).ravel()
-    if not np.all(np.isin(y, (-1, 1))):
-        raise DataError("y", "binary labels must be -1 or +1")
-    return y.astype(np.float64)
-
-
 # ----------------------------------------------------------------------------------------------
 # builders
 # ----------------------------------------------------------------------------------------------
@@ -177,7 +171,7 @@ def svm_qp(K, y, C=1.0, p=None):
     ``p`` defaults to ones (hinge loss with margin 1); ``C`` may be a per-unit array. sMIL is this
     problem on the mean-embedding kernel with ``p = 2/|B| - 1`` for positive bags.
     """
-    y = _pm1(y)
+    y = check_pm1(y)
     n = y.shape[0]
     p = np.ones(n) if p is None else p
     return KernelQP(K=K, y=y, p=p, upper=np.broadcast_to(np.asarray(C, float), (n,)).copy())
@@ -214,7 +208,7 @@ def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0):
     exactly minus the dual above. The correcting (slack) function on the training rows is
     ``xi = K~(a + b - C)/gamma + b*`` with ``b*`` the block multiplier.
     """
-    y = _pm1(y)
+    y = check_pm1(y)
     n = y.shape[0]
     K_priv = _square("K_priv", K_priv)
     if K_priv.shape[0] != n:
@@ -244,7 +238,7 @@ def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg
     C, gamma_plus, rho, C_neg : float
         ``c_I = C / |P|``; authors' defaults C = 100, gamma = 100, rho = 0.6, C* = 1.
     """
-    y = _pm1(y)
+    y = check_pm1(y)
     n = y.shape[0]
     positive = np.asarray(positive, dtype=bool).ravel()
     if positive.shape != (n,) or not positive.any():
