@@ -247,3 +247,36 @@ def test_format_versions_other_than_this_one_say_what_to_do(tmp_path, small_web,
     with pytest.raises(DataError, match=says) as info:
         persist.load(path)
     assert info.value.field == "format_version"
+
+
+def test_a_file_naming_a_class_by_its_old_module_loads_as_the_moved_class(tmp_path, small_web):
+    from webly.svmplus import SVMPlusClassifier
+
+    est = SVMPlusClassifier(solver="primal", random_state=0).fit(
+        small_web.X, small_web.y, X_priv=small_web.X_priv)
+    path = tmp_path / "m.webly"
+    persist.save(est, path)
+    with zipfile.ZipFile(path) as zf:
+        meta, payload = zf.read("webly_model.json"), zf.read("model.skops")
+    inner = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(inner, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "schema.json":  # as written before FeatureMap moved to solvers
+                assert b'"webly.solvers.primal"' in data
+                data = data.replace(b'"webly.solvers.primal"', b'"webly.primal"')
+            dst.writestr(item, data)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("webly_model.json", meta)
+        zf.writestr("model.skops", inner.getvalue())
+    back = persist.load(path)
+    np.testing.assert_array_equal(back.decision_function(small_web.X_test[:30]),
+                                  est.decision_function(small_web.X_test[:30]))
+
+
+def test_the_old_primal_module_still_answers_with_a_future_warning():
+    import webly.primal
+    from webly.solvers.primal import FeatureMap
+
+    with pytest.warns(FutureWarning, match="webly.solvers.primal"):
+        assert webly.primal.FeatureMap is FeatureMap

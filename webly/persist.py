@@ -58,11 +58,14 @@ ALLOWED_TYPES = (
     "webly.peers.CleanLearningClassifier",
     # helper classes held in fitted state
     "webly.kernels.Kernel",
-    "webly.primal.FeatureMap",
+    "webly.solvers.primal.FeatureMap",
     "webly.mil._common.BinaryMIL",
     "webly.semantic.vae._GlobalScaler",
 )
 _ALLOWED = frozenset(ALLOWED_TYPES)
+#: classes that moved since format 1 was first written: old name -> new name (a file naming the
+#: old one is read as naming the new one; nothing else about it changes)
+MOVED_TYPES = {"webly.primal.FeatureMap": "webly.solvers.primal.FeatureMap"}
 # how save() writes a webly object: a new instance whose attributes are set (no call of anything)
 _WEBLY_LOADER = "ObjectNode"
 # scikit-learn internals that skops does not trust by default but that hold only arrays/numbers
@@ -130,6 +133,7 @@ def load(path, *, trusted=()):
         raise DataError("trusted", f"{own[0]!r} is a webly name: webly decides which of its own "
                                    "types a model file may hold (webly.persist.ALLOWED_TYPES); "
                                    "remove it from trusted=[...]")
+    payload = _apply_moves(path, payload)
     _check_webly_nodes(path, payload)  # before skops imports or builds anything
     try:
         untrusted = sio.get_untrusted_types(data=payload)
@@ -181,6 +185,46 @@ def _resolve_class(name):
     return obj
 
 
+def _read_schema(path, payload):
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+            return json.loads(zf.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError("path", f"{str(path)!r} holds a damaged model (no readable schema); save "
+                                "the estimator again") from None
+
+
+def _nodes(schema):
+    """Every dict of the skops schema (nodes and their parts), depth first."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+            yield node
+
+
+def _apply_moves(path, payload):
+    """The payload with the names of moved classes (:data:`MOVED_TYPES`) brought up to date."""
+    schema = _read_schema(path, payload)
+    moved = False
+    for node in _nodes(schema):
+        name = f"{node.get('__module__')}.{node.get('__class__')}"
+        if name in MOVED_TYPES:
+            node["__module__"], _, node["__class__"] = MOVED_TYPES[name].rpartition(".")
+            moved = True
+    if not moved:
+        return payload
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = json.dumps(schema) if item.filename == "schema.json" else src.read(item)
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
 def _check_webly_nodes(path, payload):
     """Refuse any node of the skops schema that names a webly type outside the allow-list.
 
@@ -189,21 +233,7 @@ def _check_webly_nodes(path, payload):
     a file would run on load. Every node naming a webly module must name an allowed class, as an
     ``ObjectNode``, by its exact module and class name; the class is resolved and checked.
     """
-    try:
-        with zipfile.ZipFile(io.BytesIO(payload)) as zf:
-            schema = json.loads(zf.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
-        raise DataError("path", f"{str(path)!r} holds a damaged model (no readable schema); save "
-                                "the estimator again") from None
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        stack.extend(node.values())
+    for node in _nodes(_read_schema(path, payload)):
         module, cls = node.get("__module__"), node.get("__class__")
         if not (isinstance(module, str) and _is_webly(module)):
             continue

@@ -9,7 +9,7 @@ multi-output fit (GD).
 SVM+ and L2-SVM+ have two paths: ``solver="smo"`` (default) solves the exact kernel dual;
 ``solver="primal"`` solves the same problem on explicit features (the rows for a linear kernel,
 Nystroem or random Fourier features for an RBF kernel) in the primal, for 10^5-10^6 rows (see
-:mod:`webly.primal`), e.g. ``SVMPlusClassifier(solver="primal", features="nystroem",
+:mod:`webly.solvers.primal`), e.g. ``SVMPlusClassifier(solver="primal", features="nystroem",
 n_components=512)``.
 
 Config registry names: ``SVM+`` -> :class:`SVMPlusClassifier`, ``L2-SVM+`` ->
@@ -66,7 +66,7 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
 
     # --- the primal (explicit feature) path, solver="primal" -------------------------------
     def _feature_map(self, kernel, gamma):
-        from .primal import FeatureMap
+        from .solvers.primal import FeatureMap
 
         kind = "linear" if kernel == "linear" else self.features
         return FeatureMap(kind, gamma=gamma, n_components=self.n_components,
@@ -76,12 +76,12 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         """Feature maps on both views, then one primal solve per one-vs-rest problem.
 
         ``solve(Z, y_pm, Z_priv, C, gamma_plus, tol, max_iter, n_threads)`` is
-        :func:`webly.primal.svmplus_primal` or :func:`webly.primal.l2svmplus_primal`. Returns
+        :func:`webly.solvers.primal.svmplus_primal` or :func:`webly.solvers.primal.l2svmplus_primal`. Returns
         the list of ``(coef, intercept, coef_priv, intercept_priv, info)``.
         """
         from sklearn.utils import check_random_state
 
-        from .primal import blas_threads
+        from .solvers.primal import blas_threads
 
         self._validate_params()
         for name in ("kernel", "kernel_priv"):
@@ -109,7 +109,7 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
             return solve(Z, y_pm, Zp, C=self.C, gamma_plus=self.gamma_plus, tol=self.tol,
                          max_iter=self.max_iter, n_threads=None)
 
-        # one process-wide BLAS limit around all problems (see webly.primal.blas_threads)
+        # one process-wide BLAS limit around all problems (see webly.solvers.primal.blas_threads)
         with blas_threads(1):
             models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
         for attr in ("support_", "dual_coef_", "support_vectors_", "kernel_", "kernel_priv_"):
@@ -221,7 +221,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
         Threads for the one-vs-rest problems (the solver releases the GIL).
     solver : {"smo", "primal"}, default="smo"
         ``smo``: the exact kernel dual (needs the (n, n) kernels; up to a few 10^4 rows).
-        ``primal``: the large-data path of :mod:`webly.primal`: the same SVM+ problem on
+        ``primal``: the large-data path of :mod:`webly.solvers.primal`: the same SVM+ problem on
         explicit features, solved in the primal (augmented Lagrangian, Newton steps) in
         O(n (d + d~)) memory. A linear kernel uses the rows themselves (then it is exactly the
         problem ``smo`` solves with linear kernels); an RBF kernel (on either view) is
@@ -249,7 +249,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
         ``w`` on the mapped features (``primal``); ``f(x) = coef_ z(x) + intercept_``.
     coef_priv_ : (n_models, n_features_priv) array or None
         Weights of the correcting functions on the mapped privileged features (``primal``).
-    feature_map_, feature_map_priv_ : webly.primal.FeatureMap
+    feature_map_, feature_map_priv_ : webly.solvers.primal.FeatureMap
         Fitted feature maps (``primal``; ``feature_map_priv_`` is None without X_priv).
     intercept_ : (n_models,) array
     intercept_priv_ : (n_models,) array
@@ -319,7 +319,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
 
         self._validate_params()
         if self.solver == "primal":
-            from .primal import svmplus_primal
+            from .solvers.primal import svmplus_primal
 
             models = self._fit_primal(X, y, X_priv, svmplus_primal)
             self.intercept_priv_ = np.array([m[3] for m in models], dtype=np.float64)
@@ -375,7 +375,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     kernel, gamma, kernel_priv, gamma_priv : as in :class:`SVMPlusClassifier`
     solver : {"smo", "libsvm", "primal"}, default="smo"
         webly's SMO solver, or libsvm's one-class solver on the precomputed Q, or the
-        large-data primal path of :mod:`webly.primal` (the rho-margin primal of the module
+        large-data primal path of :mod:`webly.solvers.primal` (the rho-margin primal of the module
         docstring of :mod:`webly.solvers.l2svmplus` on explicit features; see
         :class:`SVMPlusClassifier` for the features and ``features`` / ``n_components``).
     tol : float, default=1e-3
@@ -444,7 +444,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
 
         self._validate_params()
         if self.solver == "primal":
-            from .primal import l2svmplus_primal
+            from .solvers.primal import l2svmplus_primal
 
             models = self._fit_primal(X, y, X_priv, l2svmplus_primal)
             self.rho_ = np.array([m[4]["margin"] for m in models])

@@ -13,10 +13,10 @@ import scipy.sparse as sp
 from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import webly.primal as primal_mod
+import webly.solvers.primal as primal_mod
 from webly.errors import DataError
 from webly.kernels import Kernel, linear_kernel
-from webly.primal import FeatureMap, l2svmplus_primal, primal_objective, svmplus_primal
+from webly.solvers.primal import FeatureMap, l2svmplus_primal, primal_objective, svmplus_primal
 from webly.solvers import smo_solve, svm_qp, svmplus_qp
 from webly.solvers.l2svmplus import l2svmplus_privileged_term, solve_l2svmplus
 from webly.svmplus import L2SVMPlusClassifier, SVMPlusClassifier

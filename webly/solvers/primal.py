@@ -1,0 +1,753 @@
+"""Primal solvers of the SVM+ family on explicit features: the large-data path.
+
+The kernel solvers (:mod:`webly.solvers`) need the (n, n) kernel matrices, which stops at a few
+ten thousand rows. Here the model is linear in explicit features: the rows themselves (linear
+kernel) or an approximate RBF feature map from scikit-learn (:class:`FeatureMap`: Nystroem, or
+random Fourier features), on the main view and on the privileged view, and the *primal* is solved
+in O(n (d + d~)) memory, never forming an (n, n) matrix.
+
+SVM+ (hinge loss), with ``f_i = w'phi_i + b`` and the correcting function
+``s_i = u'psi_i + c`` on the privileged features ``psi_i``::
+
+    min_{w, b, u, c}  1/2 ||w||^2 + gamma/2 ||u||^2 + C sum_i s_i
+    s.t.  y_i f_i >= 1 - s_i   (multiplier a_i),    s_i >= 0   (multiplier b_i).
+
+This is exactly the problem whose dual :func:`webly.solvers.svmplus_qp` states (``w = sum a_i y_i
+phi_i``, ``u = (1/gamma) sum (a_i + b_i - C) psi_i``), so with linear kernels both solvers give
+the same optimum. The slack ``s_i`` is not a free variable, so the hinge-loss elimination of the
+C-SVM is impossible. An exact L1 penalty ``C s_i + mu [max(0, 1 - y_i f_i - s_i) + max(0, -s_i)]``
+is exact only for ``mu`` above the largest multiplier, which SVM+ does not bound (``a, b >= 0``
+have no upper box; we see a_i of 100-300 at C = 1-10 on small problems, growing with n) and
+is not differentiable; a smoothed or quadratic penalty is not exact at all. We therefore solve
+the constrained primal itself by the **augmented Lagrangian method** (method of multipliers,
+Hestenes-Powell-Rockafellar) for inequality constraints::
+
+    L_rho(theta; a, b) = P(theta) + 1/(2 rho) sum_i [max(0, a_i + rho g_i)^2 - a_i^2]
+                                  + 1/(2 rho) sum_i [max(0, b_i - rho s_i)^2 - b_i^2],
+    g_i = 1 - y_i f_i - s_i,
+
+minimised over ``theta = (w, b, u, c)``, then the multiplier step ``a <- max(0, a + rho g)``,
+``b <- max(0, b - rho s)``; ``rho`` is multiplied by 10 whenever a round does not cut the
+violation by 4. This converges to the *exact* constrained optimum with a finite ``rho`` (not
+an approximation), and at every inner optimum ``w = sum_i a_i y_i phi_i`` and ``u = (1/gamma)
+sum (a_i + b_i - C) psi_i`` hold exactly with the updated multipliers: the multipliers are the
+SVM+ dual variables. A round's residual ``max |a_new - a| / rho`` is the largest violation of
+a constraint or of complementary slackness, in units of the margin; the solve stops when it is
+at most ``tol`` and the last inner step moved no decision value or slack by more than ``tol/10``.
+
+``L_rho`` is convex, continuously differentiable and piecewise quadratic in the few (d + d~ + 2)
+parameters. Each subproblem is minimised by **Newton's method with the generalised Hessian**
+(semismooth Newton) ``D + rho sum_{active i} dg_i dg_i'`` and an exact line search (the function
+is piecewise quadratic along a line, so the step is found in O(n) without further passes over the
+features). The Hessian is formed with BLAS ``syrk`` and kept up to date by rank-k updates over the
+rows whose active state changed (while most rows change, in the first steps, it is estimated on a
+fixed sample of 16,384 rows). Each step costs one product with the features and one with their
+transpose. We first used L-BFGS (scipy's L-BFGS-B) on ``L_rho``: it needed thousands of
+iterations per solve, because the large multipliers above make ``rho`` grow to 1e4-1e6 and
+the subproblems that ill-conditioned; the Newton steps are invariant to that conditioning and
+converge in 30-100 steps in all. With more than 2,048 parameters (large Nystroem maps, sparse
+text) the Newton system is solved by Jacobi-preconditioned conjugate gradients instead.
+
+Without privileged features the slack is free and is eliminated in closed form: the augmented
+Lagrangian becomes a Huber-smoothed hinge with the multiplier update ``a <- clip(a + rho (1 - y f),
+0, C)`` (the C-SVM box): the same method solves the exact C-SVM primal.
+
+L2-loss SVM+ (Li et al. CVPR 2016; the problem of :mod:`webly.solvers.l2svmplus`)::
+
+    min 1/2 (||w||^2 + b^2) - m + gamma/2 (||u||^2 + c^2) + C/2 sum_i s_i^2
+    s.t. y_i f_i >= m - s_i,
+
+is solved the same way (one multiplier family; ``sum a = 1`` and ``b = sum a_i y_i`` hold at the
+optimum; tolerances are relative to the margin ``m``). Without privileged features the slack
+``s_i = max(0, m - y_i f_i)`` is free and the objective is smooth: no multipliers are needed.
+
+All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
+dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
+solve that does not converge warns (``ConvergenceWarning``).
+"""
+
+import logging
+import time
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.linalg import get_blas_funcs
+
+from ..base import check_pm1, check_row_features
+from ..errors import DataError
+from ..kernels import default_gamma
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FeatureMap", "FEATURE_MAPS", "svmplus_primal", "l2svmplus_primal", "primal_objective",
+           "blas_threads"]
+
+#: explicit feature maps of the primal path
+FEATURE_MAPS = ("linear", "nystroem", "rbf_sampler")
+
+
+class FeatureMap:
+    """Explicit features for a kernel: the identity (linear kernel) or an approximate RBF map.
+
+    Parameters
+    ----------
+    kind : {"linear", "nystroem", "rbf_sampler"}
+        ``linear``: the rows themselves (sparse rows stay sparse). ``nystroem``:
+        :class:`sklearn.kernel_approximation.Nystroem` on ``n_components`` training rows drawn at
+        random (``z(x)'z(x')`` approximates ``exp(-gamma ||x - x'||^2)``). ``rbf_sampler``:
+        random Fourier features, :class:`sklearn.kernel_approximation.RBFSampler`.
+    gamma : float or None
+        RBF bandwidth; None applies webly's rule ``1 / mean squared distance`` of the training
+        rows (:func:`webly.kernels.default_gamma`), as the kernel path does.
+    n_components : int
+        Number of features of the approximate maps (Nystroem uses at most n training rows).
+    random_state : int, RandomState or None
+    """
+
+    def __init__(self, kind="nystroem", gamma=None, n_components=512, random_state=None):
+        if kind not in FEATURE_MAPS:
+            raise DataError("features", f"unknown feature map {kind!r}; use one of "
+                                        f"{', '.join(FEATURE_MAPS)}")
+        self.kind = kind
+        self.gamma = gamma
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit(self, X):
+        """Fit the map on training rows X (bandwidth rule, Nystroem landmarks)."""
+        self.n_features_in_ = X.shape[1]
+        if self.kind == "linear":
+            self.gamma_, self.transformer_ = None, None
+            self.n_features_out_ = X.shape[1]
+            return self
+        from sklearn.kernel_approximation import Nystroem, RBFSampler
+
+        self.gamma_ = float(self.gamma) if self.gamma is not None else default_gamma(X)
+        if self.kind == "nystroem":
+            m = int(min(self.n_components, X.shape[0]))
+            tr = Nystroem(kernel="rbf", gamma=self.gamma_, n_components=m,
+                          random_state=self.random_state)
+        else:
+            m = int(self.n_components)
+            tr = RBFSampler(gamma=self.gamma_, n_components=m, random_state=self.random_state)
+        self.transformer_ = tr.fit(X)
+        self.n_features_out_ = m
+        return self
+
+    def transform(self, X):
+        """Features of rows X: (n, n_features_out_), dense (or X itself for ``linear``)."""
+        if self.transformer_ is None:
+            return X
+        Z = self.transformer_.transform(X)
+        dtype = X.dtype if X.dtype == np.float32 else np.float64
+        return np.ascontiguousarray(Z, dtype=dtype)
+
+    def fit_transform(self, X):
+        return self.fit(X).transform(X)
+
+    def __repr__(self):
+        return (f"FeatureMap({self.kind!r}, gamma={self.gamma!r}, "
+                f"n_components={self.n_components!r})")
+
+
+# ----------------------------------------------------------------------------------------------
+# linear algebra helpers (dense float32/float64 or CSR rows)
+# ----------------------------------------------------------------------------------------------
+
+def _mv(F, w):
+    """``F @ w`` as float64 without upcasting a float32 F (that would copy it)."""
+    return np.asarray(F @ w.astype(F.dtype, copy=False), dtype=np.float64).ravel()
+
+
+def _rmv(F, v):
+    """``F.T @ v`` as float64."""
+    return np.asarray(F.T @ v.astype(F.dtype, copy=False), dtype=np.float64).ravel()
+
+
+# ----------------------------------------------------------------------------------------------
+# the problems in one form
+# ----------------------------------------------------------------------------------------------
+
+class _Family:
+    """n constraints ``g_i = const + m [has_m] - y_i f_i [has_f] - s_i [has_s] <= 0``.
+
+    Their multipliers live in ``[0, upper]`` (``upper < inf`` when a free slack with a linear
+    cost was eliminated); ``update=False`` keeps them at 0 with a fixed ``rho``, which is exact
+    when the family stands for a free slack with a squared cost (the L2-loss SVM).
+    """
+
+    def __init__(self, const, has_f, has_s, has_m, upper=np.inf, update=True, rho=None):
+        self.const, self.has_f, self.has_s, self.has_m = float(const), has_f, has_s, has_m
+        self.upper, self.update, self.rho = float(upper), update, rho
+
+
+class _Primal:
+    """``min 1/2 theta'D theta + e'theta + s_lin sum(s) + s_quad/2 ||s||^2`` s.t. the families.
+
+    ``theta = [w, b, u, c, m]`` (``u, c`` only with privileged features, ``m`` only for the
+    margin variable of the L2-loss models); ``f = F w + b``, ``s = F_priv u + c``.
+    """
+
+    def __init__(self, F, y, Fp, families, reg_b=0.0, reg_u=1.0, reg_c=0.0, has_m=False,
+                 s_lin=0.0, s_quad=0.0):
+        self.F, self.y, self.Fp, self.families = F, y, Fp, families
+        self.n, self.d = F.shape
+        self.dp = 0 if Fp is None else Fp.shape[1]
+        self.has_m = has_m
+        self.s_lin, self.s_quad = float(s_lin), float(s_quad)
+        d, dp = self.d, self.dp
+        self.ib = d
+        self.iu = slice(d + 1, d + 1 + dp)
+        self.ic = d + 1 + dp if Fp is not None else None
+        self.size = d + 1 + (dp + 1 if Fp is not None else 0) + (1 if has_m else 0)
+        self.D = np.zeros(self.size)
+        self.D[:d] = 1.0
+        self.D[d] = reg_b
+        self.e = np.zeros(self.size)
+        if Fp is not None:
+            self.D[self.iu] = reg_u
+            self.D[self.ic] = reg_c
+        if has_m:
+            self.e[-1] = -1.0
+
+    # --- linear maps -------------------------------------------------------------------------
+    def outputs(self, th):
+        f = _mv(self.F, th[:self.d]) + th[self.ib]
+        s = None if self.Fp is None else _mv(self.Fp, th[self.iu]) + th[self.ic]
+        return f, s, (th[-1] if self.has_m else 0.0)
+
+    def g(self, fam, f, s, m):
+        g = np.full(self.n, fam.const + (m if fam.has_m else 0.0))
+        if fam.has_f:
+            g -= self.y * f
+        if fam.has_s:
+            g -= s
+        return g
+
+    def dg(self, fam, df, ds, dm):
+        return self.g(_Family(0.0, fam.has_f, fam.has_s, fam.has_m), df, ds, dm)
+
+    # --- value and gradient of the augmented Lagrangian -------------------------------------
+    def value_grad(self, th, f, s, m, mults, rhos):
+        val = 0.5 * th @ (self.D * th) + self.e @ th
+        df = np.zeros(self.n)
+        ds = None if s is None else self.s_lin + self.s_quad * s
+        dm = 0.0
+        if s is not None:
+            val += self.s_lin * s.sum() + 0.5 * self.s_quad * (s @ s)
+        masks = []
+        for fam, al, rho in zip(self.families, mults, rhos):
+            t = al + rho * self.g(fam, f, s, m)
+            A = np.clip(t, 0.0, fam.upper)
+            masks.append((t > 0.0) & (t < fam.upper))
+            val += (A @ (2.0 * t - A) - al @ al) / (2.0 * rho)
+            if fam.has_f:
+                df -= A
+            if fam.has_s:
+                ds = ds - A
+            if fam.has_m:
+                dm += A.sum()
+        df *= self.y
+        grad = self.D * th + self.e
+        grad[:self.d] += _rmv(self.F, df)
+        grad[self.ib] += df.sum()
+        if s is not None:
+            grad[self.iu] += _rmv(self.Fp, ds)
+            grad[self.ic] += ds.sum()
+        if self.has_m:
+            grad[-1] += dm
+        return val, grad, masks
+
+    def multipliers(self, f, s, m, mults, rhos):
+        out = []
+        for fam, al, rho in zip(self.families, mults, rhos):
+            if fam.update:
+                al = np.clip(al + rho * self.g(fam, f, s, m), 0.0, fam.upper)
+            out.append(al)
+        return out
+
+    def objective(self, th, f, s):
+        """The primal objective (slacks eliminated in closed form where they are free)."""
+        val = 0.5 * th @ (self.D * th) + self.e @ th
+        if s is not None:
+            return val + self.s_lin * s.sum() + 0.5 * self.s_quad * (s @ s)
+        m = th[-1] if self.has_m else 0.0
+        for fam in self.families:  # one family: hinge (upper = C) or squared hinge (update off)
+            xi = np.maximum(0.0, self.g(fam, f, s, m))
+            val += fam.upper * xi.sum() if np.isfinite(fam.upper) else 0.5 * fam.rho * (xi @ xi)
+        return val
+
+    def violation(self, f, s, m):
+        """Largest violation of the constraints that involve the correcting function."""
+        if s is None:
+            return 0.0
+        return float(max(0.0, *(np.max(self.g(fam, f, s, m)) for fam in self.families)))
+
+    # --- line search: the augmented Lagrangian is piecewise quadratic along a line -----------
+    def line_search(self, th, f, s, m, mults, rhos, step, dfv, dsv, dmv, slope0):
+        c0 = step @ (self.D * th) + self.e @ step
+        c1 = step @ (self.D * step)
+        if s is not None:
+            c0 += self.s_lin * dsv.sum() + self.s_quad * (dsv @ s)
+            c1 += self.s_quad * (dsv @ dsv)
+        parts = []
+        for fam, al, rho in zip(self.families, mults, rhos):
+            dg = self.dg(fam, dfv, dsv, dmv)
+            parts.append((al + rho * self.g(fam, f, s, m), rho * dg, dg, fam.upper))
+
+        def slope(t):
+            val, curv = c0 + t * c1, c1
+            for T, dT, dg, U in parts:
+                tt = T + t * dT
+                val += dg @ np.clip(tt, 0.0, U)
+                inside = (tt > 0.0) & (tt < U)
+                curv += dT[inside] @ dg[inside]
+            return val, curv
+
+        lo, hi, t = 0.0, np.inf, 1.0
+        for _ in range(60):
+            p, curv = slope(t)
+            if abs(p) <= 1e-3 * abs(slope0):
+                return t
+            if p < 0:
+                lo = t
+            else:
+                hi = t
+            t_new = t - p / curv if curv > 0 else np.inf
+            if not (lo < t_new < hi):
+                t_new = 0.5 * (lo + hi) if np.isfinite(hi) else 4.0 * max(t, lo)
+            if hi - lo <= 1e-14 * max(hi, 1.0):
+                return t_new
+            t = t_new
+        return t
+
+    # --- Jacobian of the constraints --------------------------------------------------------
+    def apply(self, v):
+        """Directional change of ``(f, s, m)`` along ``v``."""
+        df = _mv(self.F, v[:self.d]) + v[self.ib]
+        ds = None if self.Fp is None else _mv(self.Fp, v[self.iu]) + v[self.ic]
+        return df, ds, (v[-1] if self.has_m else 0.0)
+
+    def adjoint(self, rf, rs, rm):
+        """``theta``-gradient of ``rf'f + rs's + rm m``."""
+        out = np.zeros(self.size)
+        if rf is not None:
+            out[:self.d] = _rmv(self.F, rf)
+            out[self.ib] = rf.sum()
+        if rs is not None:
+            out[self.iu] = _rmv(self.Fp, rs)
+            out[self.ic] = rs.sum()
+        if self.has_m:
+            out[-1] = rm
+        return out
+
+    def floor(self, rhos):
+        """Lower bounds of the Hessian diagonal at the unregularised biases ``b, c, m``.
+
+        Where no row lies in the quadratic piece of its constraint (e.g. the first step of the
+        C-SVM, where every row starts beyond the Huber knee) the objective is linear in a bias
+        and the exact Newton step is unbounded; a floor of 1e-3 of the curvature that all n
+        rows would give keeps the step finite (the exact line search then finds the knee).
+        """
+        out = np.zeros(self.size)
+        for fam, rho in zip(self.families, rhos):
+            h = 1e-3 * self.n * rho
+            if fam.has_f:
+                out[self.ib] = max(out[self.ib], h)
+            if fam.has_s:
+                out[self.ic] = max(out[self.ic], h)
+            if fam.has_m:
+                out[-1] = max(out[-1], h)
+        return out
+
+    def jac_rows(self, fam, idx, dtype):
+        """Rows ``+-dg_i/dtheta`` of the rows ``idx`` (the sign cancels in outer products)."""
+        J = np.zeros((len(idx), self.size), dtype=dtype)
+        if fam.has_f:
+            Fr = self.F[idx]
+            Fr = Fr.toarray() if sp.issparse(Fr) else Fr
+            yk = self.y[idx].astype(dtype)
+            J[:, :self.d] = Fr * yk[:, None]
+            J[:, self.ib] = yk
+        if fam.has_s:
+            Pr = self.Fp[idx]
+            J[:, self.iu] = Pr.toarray() if sp.issparse(Pr) else Pr
+            J[:, self.ic] = 1.0
+        if fam.has_m:
+            J[:, -1] = -1.0
+        return J
+
+
+_CHUNK = 8192
+
+
+class _Hessian:
+    """Generalised Hessian ``D + sum_k rho_k G_k (+ s_quad Psi'Psi)`` of the augmented
+    Lagrangian, ``G_k = sum_{i active in k} dg_ki dg_ki'``.
+
+    Exact ``G_k`` are kept up to date by rank-k updates over the rows whose active state changed.
+    While many rows change at once (the first Newton steps), ``G_k`` is estimated from a fixed
+    random sample of ``sample`` rows instead (an inexact Newton step; the exact line search
+    keeps it a descent method), and rebuilt exactly once the active sets settle.
+    """
+
+    def __init__(self, prob, sample=16384, seed=0):
+        self.prob = prob
+        self.dtype = np.float32 if (not sp.issparse(prob.F) and prob.F.dtype == np.float32) \
+            else np.float64
+        self.syrk = get_blas_funcs("syrk", dtype=self.dtype)
+        self.G = [np.zeros((prob.size, prob.size)) for _ in prob.families]
+        self.masks = [np.zeros(prob.n, bool) for _ in prob.families]
+        self.exact = True
+        self.budget = max(sample, prob.n // 20)
+        if sample < prob.n:
+            rng = np.random.default_rng(seed)
+            self.sample = np.sort(rng.choice(prob.n, sample, replace=False))
+        else:
+            self.sample = None
+        self.n_rows = 0  # rows gathered so far (cost counter)
+        self.base = np.diag(prob.D)
+        if prob.s_quad and prob.Fp is not None:
+            sfam = _Family(0.0, False, True, False)
+            self.base += prob.s_quad * _sym(self._gram(sfam, np.arange(prob.n)))
+
+    def _gram(self, fam, idx):
+        out = np.zeros((self.prob.size, self.prob.size))
+        for lo in range(0, len(idx), _CHUNK):
+            J = self.prob.jac_rows(fam, idx[lo:lo + _CHUNK], self.dtype)
+            out += self.syrk(1.0, J.T, trans=0, lower=0)
+        self.n_rows += len(idx)
+        return out
+
+    def update(self, masks):
+        changed = sum(int(np.count_nonzero(new != old)) for new, old in zip(masks, self.masks))
+        if changed > self.budget and self.sample is not None:
+            scale = self.prob.n / len(self.sample)
+            for k, (fam, new) in enumerate(zip(self.prob.families, masks)):
+                self.G[k] = scale * self._gram(fam, self.sample[new[self.sample]])
+            self.exact = False
+        elif not self.exact:
+            for k, (fam, new) in enumerate(zip(self.prob.families, masks)):
+                self.G[k] = self._gram(fam, np.flatnonzero(new))
+            self.exact = True
+        else:
+            for k, (fam, new) in enumerate(zip(self.prob.families, masks)):
+                old = self.masks[k]
+                add = np.flatnonzero(new & ~old)
+                rem = np.flatnonzero(old & ~new)
+                if len(add) + len(rem) > int(new.sum()):
+                    self.G[k] = self._gram(fam, np.flatnonzero(new))
+                else:
+                    if len(add):
+                        self.G[k] += self._gram(fam, add)
+                    if len(rem):
+                        self.G[k] -= self._gram(fam, rem)
+        self.masks = [mk.copy() for mk in masks]
+
+    def solve(self, rhos, g):
+        H = self.base + _sym(sum(rho * G for rho, G in zip(rhos, self.G)))
+        idx = np.diag_indices_from(H)
+        H[idx] = np.maximum(H[idx], self.prob.floor(rhos))
+        # float32 Gram updates are accurate to ~1e-7 relative: a matching ridge keeps H definite
+        rel = 1e-6 if self.dtype == np.float32 else 1e-12
+        ridge = rel * max(1.0, float(np.max(np.diag(H))))
+        for _ in range(10):
+            try:
+                return sla.cho_solve(sla.cho_factor(H + ridge * np.eye(len(g))), g)
+            except np.linalg.LinAlgError:
+                ridge *= 100.0
+        return g / np.maximum(np.diag(H), ridge)
+
+
+_CONTROLLER = []
+
+
+def blas_threads(n_threads):
+    """Context manager limiting BLAS threads to ``n_threads`` (None: leave them alone).
+
+    The primal solvers interleave BLAS calls (matrix-vector products, small factorisations) with
+    element-wise numpy work. Threaded OpenBLAS busy-waits between calls, which slows a solve down
+    badly on a machine whose cores are shared; matrix-vector products are memory-bound, so one
+    thread loses little. The limit is process-wide: enter it
+    once around concurrent solves (as the estimators do around their one-vs-rest problems), not
+    in each thread.
+    """
+    import contextlib
+
+    if n_threads is None:
+        return contextlib.nullcontext()
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=int(n_threads), user_api="blas")
+
+
+def _sym(U):
+    """Full symmetric matrix from an upper triangle."""
+    return np.triu(U) + np.triu(U, 1).T
+
+
+def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
+    """Solve ``H x = g`` approximately by Jacobi-preconditioned CG with Hessian-vector products
+    (two passes over the features per product); for many features."""
+    diag = prob.D.copy()
+    for fam, mask, rho in zip(prob.families, masks, rhos):
+        idx = np.flatnonzero(mask)
+        for lo in range(0, len(idx), _CHUNK):
+            J = prob.jac_rows(fam, idx[lo:lo + _CHUNK], np.float64)
+            diag += rho * np.einsum("ij,ij->j", J, J)
+    if prob.s_quad and prob.Fp is not None:
+        sfam = _Family(0.0, False, True, False)
+        for lo in range(0, prob.n, _CHUNK):
+            J = prob.jac_rows(sfam, np.arange(lo, min(lo + _CHUNK, prob.n)), np.float64)
+            diag += prob.s_quad * np.einsum("ij,ij->j", J, J)
+    ridge = 1e-8 * max(1.0, float(diag.max()))
+    floor = prob.floor(rhos)
+    extra = ridge + np.maximum(floor - diag, 0.0)  # as in _Hessian.solve
+    diag = diag + extra
+
+    def hv(v):
+        df, ds, dm = prob.apply(v)
+        out = (prob.D + extra) * v
+        rf = np.zeros(prob.n)
+        rs = None if ds is None else prob.s_quad * ds
+        rm = 0.0
+        for fam, mask, rho in zip(prob.families, masks, rhos):
+            a = rho * mask * prob.dg(fam, df, ds, dm)
+            if fam.has_f:
+                rf -= prob.y * a
+            if fam.has_s:
+                rs = rs - a
+            if fam.has_m:
+                rm += a.sum()
+        return out + prob.adjoint(rf, rs, rm)
+
+    x = np.zeros_like(g)
+    r = g.copy()
+    z = r / diag
+    p = z.copy()
+    rz = r @ z
+    g_norm = np.sqrt(g @ g)
+    for _ in range(max_cg):
+        Hp = hv(p)
+        pHp = p @ Hp
+        if not (np.isfinite(pHp) and pHp > 0):
+            break
+        a = rz / pHp
+        x += a * p
+        r -= a * Hp
+        if np.sqrt(r @ r) <= rtol * g_norm:
+            break
+        z = r / diag
+        rz_new = r @ z
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x if x.any() else g / diag
+
+
+# ----------------------------------------------------------------------------------------------
+# the method of multipliers with (semismooth) Newton inner solves
+# ----------------------------------------------------------------------------------------------
+
+_DIRECT_MAX = 2048   # most parameters for which the Hessian is formed and factorised
+
+
+def _alm(prob, rho0, tol, max_iter, name):
+    """Minimise ``prob`` by the augmented Lagrangian method; returns (theta, mults, outputs, info).
+
+    Each subproblem (a convex, continuously differentiable, piecewise quadratic function) is
+    minimised by Newton's method with the generalised Hessian and an exact line search; rounds
+    end with the multiplier step. ``max_iter`` bounds the total number of Newton steps.
+    """
+    t0 = time.perf_counter()
+    n = prob.n
+    th = np.zeros(prob.size)
+    mults = [np.zeros(n) for _ in prob.families]
+    rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.families]
+    hess = _Hessian(prob) if prob.size <= _DIRECT_MAX else None
+    total, n_outer, resid, prev = 0, 0, np.inf, np.inf
+    status = "max_iter"
+    any_update = any(fam.update for fam in prob.families)
+    for n_outer in range(1, 101):
+        f, s, m = prob.outputs(th)  # fresh, without accumulated rounding
+        inner_ok = False
+        while total < max_iter:
+            val, grad, masks = prob.value_grad(th, f, s, m, mults, rhos)
+            if hess is not None:
+                hess.update(masks)
+                step = -hess.solve(rhos, grad)
+            else:
+                step = -_newton_cg(prob, masks, rhos, grad)
+            slope0 = grad @ step
+            if not slope0 < 0:
+                inner_ok = True  # zero gradient
+                break
+            dfv, dsv, dmv = prob.apply(step)
+            t = prob.line_search(th, f, s, m, mults, rhos, step, dfv, dsv, dmv, slope0)
+            th = th + t * step
+            f = f + t * dfv
+            if s is not None:
+                s = s + t * dsv
+            m = m + t * dmv
+            total += 1
+            # converged when a step moves no decision value or slack by more than tol / 10
+            scale = abs(m) if prob.has_m else 1.0
+            change = abs(t) * max(np.max(np.abs(dfv)), 0.0 if dsv is None else np.max(np.abs(dsv)),
+                                  abs(dmv))
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("  step %.3g, change %.3g, value %.10g, active rows %s", t, change,
+                             val, [int(mk.sum()) for mk in masks])
+            if change <= 0.1 * tol * max(scale, 1e-300):
+                inner_ok = True
+                break
+        scale = abs(m) if prob.has_m else 1.0
+        if any_update:
+            new = prob.multipliers(f, s, m, mults, rhos)
+            resid = max(float(np.max(np.abs(a1 - a0))) / rho
+                        for a1, a0, rho in zip(new, mults, rhos)) / max(scale, 1e-300)
+            mults = new
+        else:
+            resid = 0.0
+        logger.debug("%s: round %d, %d Newton steps, rho %.3g, multiplier change %.3g "
+                     "(margin units), inner %s", name, n_outer, total, rhos[0], resid,
+                     "converged" if inner_ok else "not converged")
+        if inner_ok and resid <= tol:
+            status = "converged"
+            break
+        if total >= max_iter:
+            break
+        if resid > 0.25 * prev:
+            rhos = [min(r * 10.0, 1e10 * rho0) if fam.update else r
+                    for r, fam in zip(rhos, prob.families)]
+        prev = resid
+    else:
+        status = "stalled"
+    f, s, m = prob.outputs(th)
+    info = {"status": status, "n_iter": int(total), "n_outer": int(n_outer), "rho": float(rhos[0]),
+            "kkt_violation": float(resid), "seconds": time.perf_counter() - t0}
+    if hess is not None:
+        info["hessian_rows"] = hess.n_rows
+    return th, mults, (f, s, m), info
+
+
+def _finish(info, name):
+    logger.info("%s primal: %s in %d Newton steps (%d rounds), %.3fs, objective %.10g",
+                name, info["status"], info["n_iter"], info["n_outer"], info["seconds"],
+                info["objective"])
+
+
+def _check_common(F, y, F_priv, C, gamma_plus, tol):
+    F = check_row_features("F", F, keep_float32=True)
+    y = check_pm1(y)
+    n = F.shape[0]
+    if y.shape[0] != n:
+        raise DataError("y", f"has {y.shape[0]} labels for {n} rows")
+    for key, val in (("C", C), ("gamma_plus", gamma_plus), ("tol", tol)):
+        if not (np.isscalar(val) and np.isfinite(val) and val > 0):
+            raise DataError(key, f"must be a positive number, got {val!r}")
+    Fp = check_row_features("F_priv", F_priv, n, keep_float32=True)
+    return F, y, Fp
+
+
+def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None, rho=None,
+                   n_threads=1):
+    """Solve the SVM+ primal (hinge loss) on explicit features.
+
+    Parameters
+    ----------
+    F : (n, d) array or CSR matrix
+        Features of the training rows (``phi``); float32 is kept (not copied).
+    y : (n,) array of {-1, +1}
+    F_priv : (n, d~) array, CSR matrix or None
+        Privileged features (``psi``); None gives the C-SVM.
+    C, gamma_plus : float
+        As in :func:`webly.solvers.svmplus_qp`.
+    tol : float
+        Stopping tolerance in units of the margin: the largest constraint / complementarity
+        violation (change of a multiplier over ``rho``), and the largest change of a decision
+        value or slack in the last inner steps (``tol / 10``).
+    max_iter : int or None
+        Maximal total number of Newton steps (None: 1,000).
+    rho : float or None
+        Initial augmented-Lagrangian weight (None: ``10 C``); multiplied by 10 whenever the
+        violation falls by less than a factor 4 in a round.
+    n_threads : int or None, default=1
+        BLAS threads during the solve (see :func:`blas_threads`); None leaves them alone.
+
+    Returns
+    -------
+    coef, intercept, coef_priv, intercept_priv : array, float, array or None, float (NaN)
+        ``f(x) = coef'phi(x) + intercept``; correcting function ``coef_priv'psi + intercept_priv``.
+    info : dict
+        ``status``, ``n_iter`` (Newton steps), ``n_outer`` (multiplier rounds),
+        ``objective`` (the primal value), ``kkt_violation``, ``constraint_violation``,
+        ``dual`` (the multipliers ``a``), ``dual_priv`` (``b``; None without F_priv),
+        ``correcting_values`` (slacks on the training rows), ``seconds``.
+    """
+    F, y, Fp = _check_common(F, y, F_priv, C, gamma_plus, tol)
+    max_iter = 1000 if max_iter is None else int(max_iter)
+    rho = 10.0 * C if rho is None else float(rho)
+    if Fp is None:
+        prob = _Primal(F, y, None, [_Family(1.0, True, False, False, upper=C)])
+    else:
+        margin = _Family(1.0, True, True, False)   # 1 - y f - s <= 0
+        nonneg = _Family(0.0, False, True, False)  # -s <= 0
+        prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C)
+    with blas_threads(n_threads):
+        th, mults, (f, s, m), info = _alm(prob, rho, tol, max_iter, "SVM+")
+    info["objective"] = float(prob.objective(th, f, s))
+    info["constraint_violation"] = prob.violation(f, s, m)
+    _finish(info, "SVM+")
+    d = prob.d
+    if Fp is None:
+        info.update(dual=mults[0], dual_priv=None, correcting_values=np.maximum(0.0, 1.0 - y * f))
+        return th[:d].copy(), float(th[d]), None, np.nan, info
+    info.update(dual=mults[0], dual_priv=mults[1], correcting_values=s)
+    return th[:d].copy(), float(th[d]), th[prob.iu].copy(), float(th[prob.ic]), info
+
+
+def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None,
+                     rho=None, n_threads=1):
+    """Solve the L2-loss SVM+ primal (see the module docstring) on explicit features.
+
+    Parameters and returns as :func:`svmplus_primal`; ``tol`` is relative to the margin ``m``.
+    ``info`` also has ``margin`` (``m``, the dual's ``a'Qa``); ``objective`` is the primal value
+    (minus the dual's ``1/2 a'Qa`` at the optimum) and ``dual`` the multipliers ``a``
+    (``sum a = 1``). ``rho`` defaults to ``10 C``.
+    """
+    F, y, Fp = _check_common(F, y, F_priv, C, gamma_plus, tol)
+    max_iter = 1000 if max_iter is None else int(max_iter)
+    rho = 10.0 * C if rho is None else float(rho)
+    if Fp is None:
+        # the slack is free: xi = max(0, m - y f), an exact smooth penalty, no multipliers
+        prob = _Primal(F, y, None, [_Family(0.0, True, False, True, update=False, rho=C)],
+                       reg_b=1.0, has_m=True)
+    else:
+        prob = _Primal(F, y, Fp, [_Family(0.0, True, True, True)], reg_b=1.0, reg_u=gamma_plus,
+                       reg_c=gamma_plus, has_m=True, s_quad=C)
+    with blas_threads(n_threads):
+        th, mults, (f, s, m), info = _alm(prob, rho, tol, max_iter, "L2-SVM+")
+    info["objective"] = float(prob.objective(th, f, s))
+    info["constraint_violation"] = prob.violation(f, s, m)
+    info["margin"] = float(m)
+    _finish(info, "L2-SVM+")
+    d = prob.d
+    if Fp is None:
+        xi = np.maximum(0.0, m - y * f)
+        info.update(dual=C * xi, dual_priv=None, correcting_values=xi)
+        return th[:d].copy(), float(th[d]), None, np.nan, info
+    info.update(dual=mults[0], dual_priv=None, correcting_values=s)
+    return th[:d].copy(), float(th[d]), th[prob.iu].copy(), float(th[prob.ic]), info
+
+
+def primal_objective(F, y, coef, intercept, F_priv=None, coef_priv=None, intercept_priv=0.0,
+                     C=1.0, gamma_plus=1.0):
+    """SVM+ primal value and maximal constraint violation at given parameters (for checks)."""
+    y = check_pm1(y)
+    f = _mv(F, np.asarray(coef, float)) + intercept
+    if F_priv is None:
+        return 0.5 * coef @ coef + C * np.maximum(0, 1 - y * f).sum(), 0.0
+    s = _mv(F_priv, np.asarray(coef_priv, float)) + intercept_priv
+    val = 0.5 * coef @ coef + 0.5 * gamma_plus * coef_priv @ coef_priv + C * s.sum()
+    return float(val), float(max(0.0, np.max(1 - y * f - s), np.max(-s)))
