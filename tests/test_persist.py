@@ -280,3 +280,16 @@ def test_the_old_primal_module_still_answers_with_a_future_warning():
 
     with pytest.warns(FutureWarning, match="webly.solvers.primal"):
         assert webly.primal.FeatureMap is FeatureMap
+
+
+def test_a_fitted_text_embedder_round_trips(tmp_path):
+    from webly.features import TextEmbedder
+
+    texts = ["a red bird on a tree", "a blue car on the road", "bird song at dawn",
+             "car engine noise"] * 3
+    est = TextEmbedder(model="tfidf").fit(texts)
+    persist.save(est, tmp_path / "t.webly")
+    back = persist.load(tmp_path / "t.webly")
+    a, b = est.transform(texts[:4]), back.transform(texts[:4])
+    a, b = (m.toarray() if hasattr(m, "toarray") else m for m in (a, b))
+    np.testing.assert_array_equal(a, b)

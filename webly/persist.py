@@ -56,6 +56,7 @@ ALLOWED_TYPES = (
     "webly.semantic.vae.SemanticVAEDA",
     "webly.semantic.vae.VAEWeightedClassifier",
     "webly.peers.CleanLearningClassifier",
+    "webly.features._text.TextEmbedder",
     # helper classes held in fitted state
     "webly.kernels.Kernel",
     "webly.solvers.primal.FeatureMap",
