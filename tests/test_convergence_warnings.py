@@ -24,11 +24,11 @@ CASES = [
     (lambda: webly.L2SVMPlusClassifier(max_iter=3), ("X_priv",), "max_iter"),
     (lambda: webly.SMILClassifier(max_iter=3), ("bags",), "max_iter"),
     (lambda: webly.SMILPIClassifier(max_iter=3), ("bags", "X_priv"), "max_iter"),
-    (lambda: webly.MiSVMClassifier(max_iter=1), ("bags",), "max_iter"),
+    (lambda: webly.MiSVMClassifier(max_rounds=1), ("bags",), "max_rounds"),
     (lambda: webly.MiSVMPIClassifier(max_rounds=1), ("bags", "X_priv"), "max_rounds"),
     (lambda: webly.MILCPBClassifier(max_rounds=1), ("bags",), "max_rounds"),
-    (lambda: webly.MDAHS(max_cutting_plane_iter=0, max_mkl_iter=1), ("sources", "X_target"),
-     "max_mkl_iter"),
+    (lambda: webly.MDAHS(max_rounds=0, mkl_max_iter=1), ("sources", "X_target"),
+     "mkl_max_iter"),
     (lambda: webly.SemanticVAEDA(hidden_size=16, max_epochs=2, lrr_max_iter=1, random_state=0),
      ("X_target", "class_vectors"), "lrr_max_iter"),
 ]
@@ -64,3 +64,24 @@ def test_data_warnings_point_at_the_callers_line_too(small):
     with pytest.warns(DataWarning, match="X_priv: sMIL-PI") as record:
         webly.SMILPIClassifier().fit(small.X, small.y, bags=small.bags)
     assert [w.filename for w in record if issubclass(w.category, DataWarning)] == [__file__]
+
+
+@pytest.mark.parametrize("make,old,new", [
+    (webly.MiSVMClassifier, "max_iter", "max_rounds"),
+    (webly.MISVMClassifier, "max_iter", "max_rounds"),
+    (webly.MDAHS, "max_cutting_plane_iter", "max_rounds"),
+    (webly.MDAHSPlus, "max_mkl_iter", "mkl_max_iter"),
+])
+def test_renamed_parameters_keep_working_for_a_release_with_a_future_warning(small, make, old,
+                                                                            new):
+    args = {"bags": small.bags} if "SVM" in make.__name__ else {
+        "sources": small.source, "X_target": small.X_test[:150]}
+    value = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(FutureWarning, match=f"{old} is renamed {new}") as record:
+            by_old = make(**{old: value}).fit(small.X, small.y, **args)
+        by_new = make(**{new: value}).fit(small.X, small.y, **args)
+    assert [w.filename for w in record if issubclass(w.category, FutureWarning)] == [__file__]
+    np.testing.assert_array_equal(by_old.decision_function(small.X_test[:40]),
+                                  by_new.decision_function(small.X_test[:40]))

@@ -75,6 +75,21 @@ def warn_not_converged(estimator, notes):
                   ConvergenceWarning, stacklevel=_user_stacklevel())
 
 
+def renamed_parameter(estimator, old, new):
+    """The value of parameter ``new``, or of its former name ``old`` when the caller set it
+    (``old`` defaults to ``"deprecated"``), with a FutureWarning at the caller's line.
+
+    The old names keep working for one release: see the README's table of parameter names.
+    """
+    value = getattr(estimator, old)
+    if isinstance(value, str) and value == "deprecated":
+        return getattr(estimator, new)
+    warnings.warn(f"{type(estimator).__name__}: {old} is renamed {new} (one name per meaning "
+                  f"across webly); set {new}={value!r} instead, {old} goes in the next release",
+                  FutureWarning, stacklevel=_user_stacklevel())
+    return value
+
+
 def status_note(info, fix):
     """``[note]`` for a solve whose ``info["status"]`` is not ``"converged"``, else ``[]``."""
     if info["status"] == "converged":

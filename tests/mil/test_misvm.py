@@ -55,8 +55,8 @@ def test_mi_svm_keeps_the_required_positives_in_every_positive_bag(musk):
 
 def test_mi_svm_warns_when_rounds_run_out(musk):
     ds, tr, _ = musk
-    with pytest.warns(ConvergenceWarning, match="max_iter"):
-        MiSVMClassifier(C=10, max_iter=1, threshold=0.5).fit(ds.X[tr], ds.y[tr], bags=ds.bags[tr])
+    with pytest.warns(ConvergenceWarning, match="max_rounds"):
+        MiSVMClassifier(C=10, max_rounds=1, threshold=0.5).fit(ds.X[tr], ds.y[tr], bags=ds.bags[tr])
 
 
 def test_multiclass_web_bags_and_noise_scores(web_digits):

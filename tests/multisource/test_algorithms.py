@@ -97,8 +97,8 @@ def test_mkl_alternation_reaches_the_cvxpy_saddle_value():
     problem, full, D, y_src = _tiny_problem(rng)
     init = [np.sign(rng.normal(size=6)) for _ in range(2)]
     init = [np.where(y == 0, 1.0, y) for y in init]
-    sol, info = A.mdahs_binary(problem, init, ratio=0.5, max_cutting_plane_iter=0,
-                               max_mkl_iter=300, mkl_tol=1e-9, tol=1e-8)
+    sol, info = A.mdahs_binary(problem, init, ratio=0.5, max_rounds=0,
+                               mkl_max_iter=300, mkl_tol=1e-9, tol=1e-8)
     Y = sol["Y"]
     # rho* = max_mu min_a a'Q(mu)a = min_a [max_t ||c_t(a)||_2 + a'Da]  (minimax, l_{2,1} dual norm)
     n = 18
@@ -123,7 +123,7 @@ def test_cutting_plane_adds_labellings_and_keeps_band():
     problem, _, _, _ = _tiny_problem(rng)
     init = [np.array([1.0, -1, -1, 1, -1, -1])]
     sol, info = A.mdahs_binary(problem, init, ratio=0.5, balance_ratios=(0.0, 0.5),
-                               max_cutting_plane_iter=3)
+                               max_rounds=3)
     lo, hi = A.positive_band(0.5, 6, 0.5)
     for t in range(1, sol["Y"].shape[1]):
         assert lo <= np.sum(sol["Y"][:, t] > 0) <= hi

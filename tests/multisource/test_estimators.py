@@ -92,7 +92,7 @@ def test_mdahs_beats_the_uniform_average_when_a_source_is_corrupted():
 
 def test_binary_problem_and_decision_shapes():
     Xs, ys, src, Xt, yt = _digits_domains(classes=(3, 8))
-    clf = MDAHS(max_cutting_plane_iter=2).fit(Xs, ys, sources=src, X_target=Xt)
+    clf = MDAHS(max_rounds=2).fit(Xs, ys, sources=src, X_target=Xt)
     assert clf.decision_function(Xt).shape == (len(Xt),)
     assert set(clf.predict(Xt)) <= {3, 8}
     assert len(clf.kernel_weights_) == 1 and clf.kernel_weights_[0].shape[0] == 2
@@ -110,13 +110,13 @@ def test_mdahs_plus_uses_text_and_reduces_to_mdahs_without_it():
     Xs, ys, src, Xt, _ = _digits_domains(classes=(0, 1))
     rng = np.random.RandomState(0)
     text = np.eye(2)[(ys == 1).astype(int)] + 0.3 * rng.rand(len(ys), 2)
-    plain = MDAHS(max_cutting_plane_iter=1).fit(Xs, ys, sources=src, X_target=Xt)
-    no_text = MDAHSPlus(max_cutting_plane_iter=1).fit(Xs, ys, sources=src, X_target=Xt)
-    with_text = MDAHSPlus(max_cutting_plane_iter=1).fit(Xs, ys, sources=src, X_target=Xt,
+    plain = MDAHS(max_rounds=1).fit(Xs, ys, sources=src, X_target=Xt)
+    no_text = MDAHSPlus(max_rounds=1).fit(Xs, ys, sources=src, X_target=Xt)
+    with_text = MDAHSPlus(max_rounds=1).fit(Xs, ys, sources=src, X_target=Xt,
                                                         X_priv=text)
     assert np.allclose(plain.decision_function(Xt), no_text.decision_function(Xt))
     assert not np.allclose(plain.decision_function(Xt), with_text.decision_function(Xt))
-    enr = MDAHSPlusENR(max_cutting_plane_iter=1).fit(Xs, ys, sources=src, X_target=Xt,
+    enr = MDAHSPlusENR(max_rounds=1).fit(Xs, ys, sources=src, X_target=Xt,
                                                      X_priv=text)
     assert enr.weight_norm == "elastic-net"
     assert sum(enr.source_weights_.values()) == pytest.approx(1.0)
@@ -141,7 +141,7 @@ def test_heterogeneous_sources_and_keyframe_averaged_target():
                             "3d": f3d(y_vid)}},
         labels={"google": y_img, "flickr": y_vid},
         target={"2d": GroupedFeatures(f2d(y_t[frames_t]), frames_t), "3d": f3d(y_t)})
-    clf = MDAHS(max_cutting_plane_iter=2).fit_multisource(data)
+    clf = MDAHS(max_rounds=2).fit_multisource(data)
     assert clf.kernel_names_ == [("google", "2d"), ("flickr", "2d"), ("flickr", "3d")]
     pred = clf.predict(data.target)
     assert (pred == y_t).mean() > 0.8

@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator
 from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_features,
                     check_row_metadata,
                     encode_targets, one_vs_rest, own_class_scores, stack_decisions,
-                    validate_data, warn_data, warn_not_converged, per_class_notes)
+                    per_class_notes, renamed_parameter, validate_data, warn_data,
+                    warn_not_converged)
 from ..errors import DataError
 from ..kernels import Kernel, bag_index
 from ..metrics import bag_scores, labels_from_bag_scores
@@ -45,6 +46,7 @@ class MILContext:
     X_priv: object = None
     k_target: np.ndarray = None  # (n,) each training row's kernel summed over the target rows
     n_target: int = 0
+    params: dict = field(default_factory=dict)  # renamed parameters, resolved once per fit
 
 
 class MILClassifierBase(WebClassifierMixin, BaseEstimator):
@@ -54,6 +56,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     implement ``_fit_binary(ctx, y_pm) -> BinaryMIL`` with ``ctx`` a :class:`MILContext`.
     """
 
+    #: (old, new) parameter names of this release: the old one still works, with a FutureWarning
+    _renamed = ()
     #: the method's config name, and what a -PI method is without privileged features
     _method_name = "MIL"
     _without_priv = None
@@ -83,7 +87,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         self.classes_, y_idx = encode_targets(y)
         self.kernel_ = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X)
         K = self.kernel_(X)
-        ctx = MILContext(K, bags, X_priv)
+        ctx = MILContext(K, bags, X_priv, params={
+            new: renamed_parameter(self, old, new) for old, new in self._renamed})
         if X_target is not None:
             X_target = check_row_features("X_target", X_target, allow_sparse=False)
             if X_target.shape[1] != X.shape[1]:

@@ -17,7 +17,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.svm import SVC
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
@@ -28,7 +28,8 @@ _CONSTRAINTS = {
     "kernel": [StrOptions({"rbf", "linear"})],
     "gamma": [Interval(Real, 0, None, closed="neither"), None],
     "gamma_scale": [Interval(Real, 0, None, closed="neither")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "max_rounds": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left"), Hidden(StrOptions({"deprecated"}))],
     "tol": [Interval(Real, 0, None, closed="neither")],
     "n_jobs": [Integral, None],
 }
@@ -57,8 +58,9 @@ class MiSVMClassifier(MILClassifierBase):
         one (Andrews et al.).
     threshold : float, default=0.0
         Positive-bag instances scoring above it are labelled positive.
-    max_iter : int, default=20
-        Relabelling rounds; a run that has not settled by then warns (ConvergenceWarning).
+    max_rounds : int, default=20
+        Relabelling rounds (formerly ``max_iter``, which now means solver iterations across
+        webly); a run that has not settled by then warns (ConvergenceWarning).
     tol : float, default=1e-3
         libsvm stopping tolerance.
     n_jobs : int or None
@@ -77,19 +79,21 @@ class MiSVMClassifier(MILClassifierBase):
     """
 
     _method_name = "mi-SVM"
+    _renamed = (("max_iter", "max_rounds"),)
 
     _parameter_constraints = {**_CONSTRAINTS,
                               "rho": [Interval(Real, 0, 1, closed="right"), None],
                               "threshold": [Real]}
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, rho=None, threshold=0.0,
-                 max_iter=20, tol=1e-3, n_jobs=None):
+                 max_rounds=20, tol=1e-3, n_jobs=None, max_iter="deprecated"):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
         self.gamma_scale = gamma_scale
         self.rho = rho
         self.threshold = threshold
+        self.max_rounds = max_rounds
         self.max_iter = max_iter
         self.tol = tol
         self.n_jobs = n_jobs
@@ -100,7 +104,7 @@ class MiSVMClassifier(MILClassifierBase):
         keep = min_positives(np.array([len(g) for g in groups]), self.rho)
         labels = y_pm.copy()
         objectives = []  # primal objective after each SVM solve (non-increasing, see tests)
-        for it in range(1, self.max_iter + 1):
+        for it in range(1, ctx.params["max_rounds"] + 1):
             alpha, b = _svc_on_units(K, labels, self.C, self.tol)
             f = K @ alpha + b
             objectives.append(0.5 * alpha @ K @ alpha
@@ -110,9 +114,10 @@ class MiSVMClassifier(MILClassifierBase):
                 return BinaryMIL(alpha, b, it, labels, info={"objectives": objectives})
             labels = new
         alpha, b = _svc_on_units(K, labels, self.C, self.tol)
-        return BinaryMIL(alpha, b, self.max_iter, labels, info={
+        return BinaryMIL(alpha, b, ctx.params["max_rounds"], labels, info={
             "objectives": objectives,
-            "not_converged": [f"did not settle in {self.max_iter} rounds; raise max_iter"]})
+            "not_converged": [f"did not settle in {ctx.params['max_rounds']} rounds; raise "
+                              "max_rounds"]})
 
 
 class MISVMClassifier(MILClassifierBase):
@@ -120,7 +125,7 @@ class MISVMClassifier(MILClassifierBase):
 
     Parameters
     ----------
-    C, kernel, gamma, gamma_scale, max_iter, tol, n_jobs
+    C, kernel, gamma, gamma_scale, max_rounds, tol, n_jobs
         As :class:`MiSVMClassifier`.
 
     References
@@ -130,15 +135,17 @@ class MISVMClassifier(MILClassifierBase):
     """
 
     _method_name = "MI-SVM"
+    _renamed = (("max_iter", "max_rounds"),)
 
     _parameter_constraints = dict(_CONSTRAINTS)
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, max_iter=20, tol=1e-3,
-                 n_jobs=None):
+    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, max_rounds=20, tol=1e-3,
+                 n_jobs=None, max_iter="deprecated"):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
         self.gamma_scale = gamma_scale
+        self.max_rounds = max_rounds
         self.max_iter = max_iter
         self.tol = tol
         self.n_jobs = n_jobs
@@ -159,7 +166,7 @@ class MISVMClassifier(MILClassifierBase):
         labels = np.r_[-np.ones(len(neg)), np.ones(len(groups))]
         witnesses = None
         objectives = []  # primal objective after each SVM solve (non-increasing, see tests)
-        for it in range(1, self.max_iter + 1):
+        for it in range(1, ctx.params["max_rounds"] + 1):
             S = sp.vstack([neg_sel, pos_sel]).tocsr()
             KS = np.asarray((S @ K.T).T)  # (n, units)
             K_units = np.asarray(S @ KS)
@@ -179,6 +186,7 @@ class MISVMClassifier(MILClassifierBase):
                                     shape=(len(groups), n))
         lab = -np.ones(n, dtype=int)
         lab[witnesses] = 1
-        return BinaryMIL(coef, b, self.max_iter, lab, info={
+        return BinaryMIL(coef, b, ctx.params["max_rounds"], lab, info={
             "objectives": objectives,
-            "not_converged": [f"did not settle in {self.max_iter} rounds; raise max_iter"]})
+            "not_converged": [f"did not settle in {ctx.params['max_rounds']} rounds; raise "
+                              "max_rounds"]})

@@ -17,11 +17,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
-                    encode_targets, one_vs_rest, stack_decisions, validate_data, warn_data,
-                    warn_not_converged)
+                    encode_targets, one_vs_rest, renamed_parameter, stack_decisions,
+                    validate_data, warn_data, warn_not_converged)
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
@@ -428,10 +428,10 @@ class MDAHS(_MultiSourceBase):
         ``(1 - l2_ratio) sum_t ||mu_{.,t}||_2 + l2_ratio ||mu||_2^2 <= 1`` (MDA-HS+ENR).
     l2_ratio : float in [0, 1], default=0.5
         Weight of the squared l2 term of the elastic-net-like constraint.
-    max_cutting_plane_iter : int, default=5
-        Labellings added at most (cutting-plane rounds).
-    max_mkl_iter : int, default=10
-        QP / weight-update alternations per round.
+    max_rounds : int, default=5
+        Labellings added at most (cutting-plane rounds; formerly ``max_cutting_plane_iter``).
+    mkl_max_iter : int, default=10
+        QP / weight-update alternations per round (formerly ``max_mkl_iter``).
     mkl_tol : float, default=1e-3
         Relative change of the margin that ends the alternation.
     tol : float, default=1e-3
@@ -505,8 +505,12 @@ class MDAHS(_MultiSourceBase):
         "balance_ratios": ["array-like"],
         "weight_norm": [StrOptions({"l21", "elastic-net"})],
         "l2_ratio": [Interval(Real, 0, 1, closed="both")],
-        "max_cutting_plane_iter": [Interval(Integral, 0, None, closed="left")],
-        "max_mkl_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_rounds": [Interval(Integral, 0, None, closed="left")],
+        "mkl_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_cutting_plane_iter": [Interval(Integral, 0, None, closed="left"),
+                                   Hidden(StrOptions({"deprecated"}))],
+        "max_mkl_iter": [Interval(Integral, 1, None, closed="left"),
+                         Hidden(StrOptions({"deprecated"}))],
         "mkl_tol": [Interval(Real, 0, None, closed="left")],
         "balance_sources": ["boolean"],
         "source_block": [StrOptions({"fixed", "weighted"})],
@@ -514,9 +518,10 @@ class MDAHS(_MultiSourceBase):
 
     def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
                  balance_ratios=(0.0, 0.5), weight_norm="l21", l2_ratio=0.5,
-                 max_cutting_plane_iter=5, max_mkl_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
-                 source_block="weighted"):
+                 source_block="weighted", max_cutting_plane_iter="deprecated",
+                 max_mkl_iter="deprecated"):
         self.C_source = C_source
         self.C_target = C_target
         self.theta = theta
@@ -525,6 +530,8 @@ class MDAHS(_MultiSourceBase):
         self.balance_ratios = balance_ratios
         self.weight_norm = weight_norm
         self.l2_ratio = l2_ratio
+        self.max_rounds = max_rounds
+        self.mkl_max_iter = mkl_max_iter
         self.max_cutting_plane_iter = max_cutting_plane_iter
         self.max_mkl_iter = max_mkl_iter
         self.mkl_tol = mkl_tol
@@ -574,6 +581,8 @@ class MDAHS(_MultiSourceBase):
 
     def _fit_models(self, data):
         br = self._check_balance()
+        max_rounds = renamed_parameter(self, "max_cutting_plane_iter", "max_rounds")
+        mkl_max_iter = renamed_parameter(self, "max_mkl_iter", "mkl_max_iter")
         y_idx, blocks = self._setup(data)
         names = self.sources_
         S = len(names)
@@ -611,8 +620,8 @@ class MDAHS(_MultiSourceBase):
             init = [A.balanced_labelling(prior[:, s], band) for s in range(S)]
             sol, info = A.mdahs_binary(
                 problem, init, ratio=ratio, balance_ratios=br, weight_norm=self.weight_norm,
-                l2_ratio=self.l2_ratio, max_cutting_plane_iter=self.max_cutting_plane_iter,
-                max_mkl_iter=self.max_mkl_iter, mkl_tol=self.mkl_tol, tol=self.tol,
+                l2_ratio=self.l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
+                mkl_tol=self.mkl_tol, tol=self.tol,
                 max_iter=self.max_iter, solver=self.solver)
             return {"betas": betas, "prior": prior, "prior_mean": prior_mean, "sol": sol,
                     "info": info, "y": y_pm}
@@ -675,7 +684,7 @@ class MDAHS(_MultiSourceBase):
             if not info["mkl_converged"] or info["status"] != "converged":
                 warn.append(f"class {self.classes_[c] if n_models > 1 else self.classes_[1]!r}: "
                             f"cutting plane {info['status']}, MKL "
-                            f"{'converged' if info['mkl_converged'] else 'max_mkl_iter'}")
+                            f"{'converged' if info['mkl_converged'] else 'mkl_max_iter'}")
         coefs = {m: ({s: src_coef[s, m] for s in names if m in data.sources[s]}, tgt_coef[m])
                  for m in data.feature_types}
         self.rho_ = np.array([mod["sol"]["rho"] for mod in models])
@@ -690,7 +699,7 @@ class MDAHS(_MultiSourceBase):
                                   for mod in models])
         idx = (scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)
         self.target_labels_ = self.classes_[idx]
-        self._not_converged += [f"{w} (raise max_cutting_plane_iter / max_mkl_iter)"
+        self._not_converged += [f"{w} (raise max_rounds / mkl_max_iter)"
                                 for w in warn]
 
 
@@ -730,12 +739,14 @@ class MDAHSPlus(MDAHS):
 
     def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
                  balance_ratios=(0.0, 0.5), weight_norm="l21", l2_ratio=0.5,
-                 max_cutting_plane_iter=5, max_mkl_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
-                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear"):
+                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
+                 max_cutting_plane_iter="deprecated", max_mkl_iter="deprecated"):
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
-                         l2_ratio=l2_ratio, max_cutting_plane_iter=max_cutting_plane_iter,
+                         l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
+                         max_cutting_plane_iter=max_cutting_plane_iter,
                          max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
                          n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
                          source_block=source_block)
@@ -791,7 +802,7 @@ class MDAHSPlusENR(MDAHSPlus):
     The weight constraint ``(1 - l2_ratio) sum_t ||mu_{.,t}||_2 + l2_ratio ||mu||_2^2 <= 1``
     mixes the group-sparse l_{2,1} ball with a squared l2 term that keeps weight on several
     labellings and sources (Niu et al. 2017); the closed-form update is in
-    :func:`webly.multisource._mdahs.update_group_weights`. Parameters as :class:`MDAHSPlus`,
+    :func:`webly.solvers.mkl.update_group_weights`. Parameters as :class:`MDAHSPlus`,
     with ``weight_norm`` defaulting to ``"elastic-net"``.
     """
 
@@ -800,12 +811,14 @@ class MDAHSPlusENR(MDAHSPlus):
 
     def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
                  balance_ratios=(0.0, 0.5), weight_norm="elastic-net", l2_ratio=0.5,
-                 max_cutting_plane_iter=5, max_mkl_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
-                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear"):
+                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
+                 max_cutting_plane_iter="deprecated", max_mkl_iter="deprecated"):
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
-                         l2_ratio=l2_ratio, max_cutting_plane_iter=max_cutting_plane_iter,
+                         l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
+                         max_cutting_plane_iter=max_cutting_plane_iter,
                          max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
                          n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
                          source_block=source_block, gamma_plus=gamma_plus,

@@ -208,7 +208,7 @@ class MDAHSProblem:
 
 
 def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
-                 weight_norm="l21", l2_ratio=0.5, max_cutting_plane_iter=5, max_mkl_iter=10,
+                 weight_norm="l21", l2_ratio=0.5, max_rounds=5, mkl_max_iter=10,
                  mkl_tol=1e-3, cutting_plane_tol=1e-3, tol=1e-3, max_iter=None, solver="libsvm"):
     """Label-generating max-margin clustering with group MKL for one binary MDA-HS problem.
 
@@ -218,12 +218,12 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
        target, balanced); ``mu`` starts uniform on the constraint boundary.
     2. MKL by alternation: solve the simplex QP for ``Q(mu)`` (warm-started), then the
        closed-form ``mu`` update from ``q = mu^2 c``; stop when the margin ``rho = a'Qa``
-       changes by less than ``mkl_tol`` (relative) or after ``max_mkl_iter`` QPs.
+       changes by less than ``mkl_tol`` (relative) or after ``mkl_max_iter`` QPs.
     3. Most violated labelling: the current target scores, thresholded at 0 with the number of
        positives clamped into :func:`positive_band` for each ``br`` in ``balance_ratios``; the
        candidate with the largest ``||c(y)||_2`` (the dual norm of the l_{2,1} ball) is added
        if it beats the working set's best by more than ``cutting_plane_tol`` (relative) and is
-       new; else stop. At most ``max_cutting_plane_iter`` labellings are added.
+       new; else stop. At most ``max_rounds`` labellings are added.
 
     Parameters
     ----------
@@ -231,7 +231,7 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
     init_labellings : list of (n_t,) arrays of {-1, +1}
     ratio : float
         Fraction of positive source rows (the class ratio of the band).
-    balance_ratios, weight_norm, l2_ratio, max_cutting_plane_iter, max_mkl_iter, mkl_tol,
+    balance_ratios, weight_norm, l2_ratio, max_rounds, mkl_max_iter, mkl_tol,
     cutting_plane_tol, tol, max_iter, solver
         See :class:`~webly.multisource.MDAHS`.
 
@@ -257,10 +257,10 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
     qp_failures = 0
     status = "max_iter"
     mkl_ok = True
-    for it in range(max_cutting_plane_iter + 1):
+    for it in range(max_rounds + 1):
         rho_prev = None
         mkl_ok = False
-        for i_mkl in range(max_mkl_iter):
+        for i_mkl in range(mkl_max_iter):
             Q = problem.build_Q(mu, Y)
             a, qinfo = solve_simplex_qp(Q, x0=a, tol=tol, max_iter=max_iter, overwrite_Q=True,
                                         solver=solver)
@@ -272,14 +272,14 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
             if rho_prev is not None and abs(rho - rho_prev) <= mkl_tol * abs(rho_prev):
                 mkl_ok = True
                 break
-            if i_mkl == max_mkl_iter - 1:
+            if i_mkl == mkl_max_iter - 1:
                 break  # keep (a, mu) consistent: a solves the QP of the final mu
             rho_prev = rho
             c = problem.kernel_values(a, Y)
             mu = update_group_weights(mu ** 2 * c, weight_norm, l2_ratio)
         c = problem.kernel_values(a, Y)
         best_in_set = float(np.max(np.linalg.norm(c, axis=0)))
-        if it == max_cutting_plane_iter:
+        if it == max_rounds:
             break
         g = problem.target_scores(a, mu, Y)
         best, best_val = None, -np.inf
