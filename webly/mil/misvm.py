@@ -21,17 +21,13 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
-from ._toolkit import min_positives, positive_bag_groups, relabel_positive_bags
+from ._toolkit import MIL_PARAMS, min_positives, positive_bag_groups, relabel_positive_bags
 
+# libsvm solves the SVMs: max_iter is only the former name of max_rounds (one release)
 _CONSTRAINTS = {
-    "C": [Interval(Real, 0, None, closed="neither")],
-    "kernel": [StrOptions({"rbf", "linear"})],
-    "gamma": [Interval(Real, 0, None, closed="neither"), None],
-    "gamma_scale": [Interval(Real, 0, None, closed="neither")],
+    **MIL_PARAMS,
     "max_rounds": [Interval(Integral, 1, None, closed="left")],
     "max_iter": [Interval(Integral, 1, None, closed="left"), Hidden(StrOptions({"deprecated"}))],
-    "tol": [Interval(Real, 0, None, closed="neither")],
-    "n_jobs": [Integral, None],
 }
 
 
