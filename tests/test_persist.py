@@ -293,3 +293,33 @@ def test_a_fitted_text_embedder_round_trips(tmp_path):
     a, b = est.transform(texts[:4]), back.transform(texts[:4])
     a, b = (m.toarray() if hasattr(m, "toarray") else m for m in (a, b))
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_semantic_da_model_written_before_the_split_of_vae_py_loads(tmp_path, small_web):
+    from webly.semantic import SemanticVAEDA
+
+    est = SemanticVAEDA(hidden_size=16, max_epochs=2, random_state=0).fit(
+        small_web.X, small_web.y, X_target=small_web.X_test[:60],
+        class_vectors=small_web.class_vectors)
+    path = tmp_path / "m.webly"
+    persist.save(est, path)
+    with zipfile.ZipFile(path) as zf:
+        meta, payload = zf.read("webly_model.json"), zf.read("model.skops")
+    inner = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(inner, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "schema.json":  # the names the file had before the split
+                for old, new in persist.MOVED_TYPES.items():
+                    if old.startswith("webly.semantic"):
+                        module, _, cls = new.rpartition(".")
+                        data = data.replace(f'"{module}"'.encode(), b'"webly.semantic.vae"')
+            dst.writestr(item, data)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("webly_model.json", meta)
+        zf.writestr("model.skops", inner.getvalue())
+    assert b"webly.semantic.vae_da" not in inner.getvalue()
+    back = persist.load(path)
+    assert type(back) is SemanticVAEDA
+    np.testing.assert_array_equal(back.predict_proba(small_web.X_test[:60]),
+                                  est.predict_proba(small_web.X_test[:60]))

@@ -53,7 +53,7 @@ ALLOWED_TYPES = (
     "webly.multisource._classes.UniformSourcesClassifier",
     "webly.multisource._classes.SingleSourceClassifier",
     "webly.semantic.vae.SemanticVAE",
-    "webly.semantic.vae.SemanticVAEDA",
+    "webly.semantic.vae_da.SemanticVAEDA",
     "webly.semantic.vae.VAEWeightedClassifier",
     "webly.peers.CleanLearningClassifier",
     "webly.features._text.TextEmbedder",
@@ -61,12 +61,14 @@ ALLOWED_TYPES = (
     "webly.kernels.Kernel",
     "webly.solvers.primal.FeatureMap",
     "webly.mil._common.BinaryMIL",
-    "webly.semantic.vae._GlobalScaler",
+    "webly.semantic._vae_base._GlobalScaler",
 )
 _ALLOWED = frozenset(ALLOWED_TYPES)
 #: classes that moved since format 1 was first written: old name -> new name (a file naming the
 #: old one is read as naming the new one; nothing else about it changes)
-MOVED_TYPES = {"webly.primal.FeatureMap": "webly.solvers.primal.FeatureMap"}
+MOVED_TYPES = {"webly.primal.FeatureMap": "webly.solvers.primal.FeatureMap",
+               "webly.semantic.vae.SemanticVAEDA": "webly.semantic.vae_da.SemanticVAEDA",
+               "webly.semantic.vae._GlobalScaler": "webly.semantic._vae_base._GlobalScaler"}
 # how save() writes a webly object: a new instance whose attributes are set (no call of anything)
 _WEBLY_LOADER = "ObjectNode"
 # scikit-learn internals that skops does not trust by default but that hold only arrays/numbers

@@ -1,7 +1,7 @@
 """The torch side of the semantic VAE: the module, its loss in one function, and the callbacks of
 the training loop (early stopping, progress), in the manner of skorch.
 
-The estimators in :mod:`webly.semantic.vae` own the data, the seeds and the loop
+The estimators in :mod:`webly.semantic.vae` (base in ``_vae_base``) own the data, the seeds and the loop
 (``initialize_module``, ``initialize_optimizer``, ``run_epoch``); this module holds what the loop
 calls, so each concept is written once: the KL term (:func:`kl_divergence`), the generative term
 (:func:`generative_term`), the weighted objective (:func:`vae_loss`).
