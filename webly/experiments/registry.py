@@ -75,6 +75,9 @@ register_dataset("music-genre-crowd", "webly.io:load_music_genre_crowd", seeded=
                  description="700 songs with real MTurk genre labels, 300 gold test songs")
 register_dataset("mil_csv", "webly.io:read_mil_csv",
                  description="bag CSV: bag_id,bag_label,f0,... (Musk, Elephant, Fox)")
+register_dataset("crawl", "webly.crawl:load_crawl",
+                 description="a crawl manifest (image paths, queries, text) embedded offline",
+                 check="webly.crawl:check_params")
 
 register_method("SVM", "webly.baselines:SVMClassifier",
                 description="kernel SVM on instances with the web labels")
