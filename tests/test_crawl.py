@@ -114,11 +114,11 @@ def test_rank_absent_means_file_order_and_no_text_means_no_x_priv(crawl):
     assert ds.bags.tolist() == [0] * 5 + [1] * 5 + [2] * 2
 
 
-def test_split_column_gives_the_test_set_and_tfidf_svd_is_dense(crawl):
+def test_parquet_split_column_gives_the_test_set_and_tfidf_svd_is_dense(crawl):
     web = pd.read_csv(crawl / "crawl.csv")
     test = pd.read_csv(crawl / "test.csv").assign(split="test")
-    pd.concat([web, test]).to_csv(crawl / "both.csv", index=False)
-    ds = crawl_dataset(crawl / "both.csv", image_model="flat", text_model="tfidf-svd",
+    pd.concat([web, test]).to_parquet(crawl / "both.parquet")
+    ds = crawl_dataset(crawl / "both.parquet", image_model="flat", text_model="tfidf-svd",
                        n_components=5)
     assert ds.X_test.shape == (12, 64) and ds.X_priv.shape == (36, 5)
 
