@@ -242,3 +242,17 @@ def test_published_numbers_appear_marked_beside_measured_ones(repo_root, tmp_pat
     assert "published bag_accuracy" in report and "0.8740" in report
     assert "copied from the paper, not measured here" in report
     assert set(out.results["metric"]) == {"bag_accuracy"}  # published values are not results
+
+
+def test_a_data_file_edited_in_place_is_not_served_from_the_old_results(tmp_path, web_digits):
+    path = tmp_path / "d.npz"
+    rows = np.flatnonzero(np.isin(web_digits.bags, np.arange(0, 80, 4)))
+    web_digits.subset(rows).to_npz(path)
+    raw = {"name": "file", "dataset": {"name": "npz", "path": str(path)}, "methods": ["SVM"],
+           "seeds": [0], "output_dir": str(tmp_path / "runs")}
+    first = run_experiment(parse_config(raw), progress=False)
+    again = run_experiment(parse_config(raw), progress=False)
+    assert again.run_dir == first.run_dir and again.n_computed == 0  # same file: reused
+    web_digits.subset(rows[: len(rows) // 2]).to_npz(path)  # same name, other contents
+    edited = run_experiment(parse_config(raw), progress=False)
+    assert edited.run_dir != first.run_dir and edited.n_computed == 1

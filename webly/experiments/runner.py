@@ -82,7 +82,36 @@ class RunResult:
 def _data_key(cfg):
     res = resolved(cfg)
     protocol = {k: v for k, v in res["protocol"].items() if k != "save_models"}
-    return {"dataset": res["dataset"], "protocol": protocol}
+    key = {"dataset": res["dataset"], "protocol": protocol}
+    files = _file_fingerprints(res["dataset"])
+    if files:  # a data file edited in place must not reuse the results of its old contents
+        key["files"] = files
+    return key
+
+
+_FINGERPRINTS = {}
+
+
+def _file_fingerprints(dataset):
+    """sha1 of every file a dataset parameter names (``path``, ``manifest`` ...), by parameter.
+
+    Cached per (path, size, mtime) within a process, so planning a run hashes each file once.
+    Files that a file refers to (a crawl manifest's images) are not covered.
+    """
+    out = {}
+    for k, v in sorted(dataset.items()):
+        if not (isinstance(v, str) and os.path.isfile(v)):
+            continue
+        st = os.stat(v)
+        tag = (os.path.abspath(v), st.st_size, st.st_mtime_ns)
+        if tag not in _FINGERPRINTS:
+            h = hashlib.sha1()
+            with open(v, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            _FINGERPRINTS[tag] = h.hexdigest()[:16]
+        out[k] = _FINGERPRINTS[tag]
+    return out
 
 
 def plan(cfg):
