@@ -47,11 +47,11 @@ ALLOWED_TYPES = (
     "webly.mil.milcpb.MILCPBClassifier",
     "webly.mil.milcpb.MILCPBPIClassifier",
     "webly.mil.milcpb.MILCPBPIDAClassifier",
-    "webly.multisource._classes.MDAHS",
-    "webly.multisource._classes.MDAHSPlus",
-    "webly.multisource._classes.MDAHSPlusENR",
-    "webly.multisource._classes.UniformSourcesClassifier",
-    "webly.multisource._classes.SingleSourceClassifier",
+    "webly.multisource.mdahs.MDAHS",
+    "webly.multisource.mdahs.MDAHSPlus",
+    "webly.multisource.mdahs.MDAHSPlusENR",
+    "webly.multisource.ensembles.UniformSourcesClassifier",
+    "webly.multisource.ensembles.SingleSourceClassifier",
     "webly.semantic.vae.SemanticVAE",
     "webly.semantic.vae_da.SemanticVAEDA",
     "webly.semantic.vae.VAEWeightedClassifier",
@@ -68,7 +68,11 @@ _ALLOWED = frozenset(ALLOWED_TYPES)
 #: old one is read as naming the new one; nothing else about it changes)
 MOVED_TYPES = {"webly.primal.FeatureMap": "webly.solvers.primal.FeatureMap",
                "webly.semantic.vae.SemanticVAEDA": "webly.semantic.vae_da.SemanticVAEDA",
-               "webly.semantic.vae._GlobalScaler": "webly.semantic._vae_base._GlobalScaler"}
+               "webly.semantic.vae._GlobalScaler": "webly.semantic._vae_base._GlobalScaler",
+               **{f"webly.multisource._classes.{c}": f"webly.multisource.mdahs.{c}"
+                  for c in ("MDAHS", "MDAHSPlus", "MDAHSPlusENR")},
+               **{f"webly.multisource._classes.{c}": f"webly.multisource.ensembles.{c}"
+                  for c in ("UniformSourcesClassifier", "SingleSourceClassifier")}}
 # how save() writes a webly object: a new instance whose attributes are set (no call of anything)
 _WEBLY_LOADER = "ObjectNode"
 # scikit-learn internals that skops does not trust by default but that hold only arrays/numbers

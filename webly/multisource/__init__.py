@@ -13,8 +13,8 @@
   :mod:`webly.multisource.datasets`.
 """
 
-from ._classes import (MDAHS, MDAHSPlus, MDAHSPlusENR, SingleSourceClassifier,
-                       UniformSourcesClassifier)
+from .ensembles import SingleSourceClassifier, UniformSourcesClassifier
+from .mdahs import MDAHS, MDAHSPlus, MDAHSPlusENR
 from ..solvers.mkl import update_group_weights
 from ..solvers.simplex import solve_simplex_qp
 from ._mdahs import balanced_labelling, mdahs_binary, positive_band

@@ -1,0 +1,196 @@
+"""Multi-source estimators: MDA-HS, MDA-HS+, MDA-HS+ENR and the per-source baselines.
+
+All estimators fit ``fit(X, y, *, sources=None, X_target=None)`` (MDA-HS+ also ``X_priv``) on
+flat source rows sharing one feature space, or ``fit_multisource(data)`` on a
+:class:`~webly.multisource.MultiSourceData` with heterogeneous feature types. After fitting,
+every classifier is a kernel expansion over its support rows, one term per feature type::
+
+    f_c(x) = ( sum_m sum_j coef_{m,j,c} (k_m(x_m, z_{m,j}) + 1) ) / norm_c
+
+so ``decision_function`` takes new target rows: an array in the one-feature-space case, or a
+dict ``{feature type: block}`` (arrays or :class:`~webly.multisource.GroupedFeatures`) in the
+heterogeneous case.
+"""
+
+import logging
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
+                    encode_targets, stack_decisions,
+                    validate_data, warn_not_converged)
+from ..errors import DataError
+from ..kernels import Kernel
+from . import _mdahs as A
+from .data import (DEFAULT_FEATURE, MultiSourceData, _check_block,
+                   block_kernel, concat_samples, n_features_of, rows_of, take_samples)
+
+logger = logging.getLogger(__name__)
+
+
+class _KernelBlocks:
+    """Kernels of a MultiSourceData: one bandwidth per feature type, blocks per (source, type)."""
+
+    def __init__(self, data, kernels, with_target):
+        self.data = data
+        self.kernels = kernels
+        names = data.source_names
+        self.K_ss, self.K_st = {}, {}
+        for s in names:
+            for m, block in data.sources[s].items():
+                self.K_ss[s, m] = block_kernel(kernels[m], block, block) + 1.0
+                if with_target:
+                    self.K_st[s, m] = block_kernel(kernels[m], block, data.target[m]) + 1.0
+        self.K_tt = {}
+        if with_target:
+            for m in data.feature_types:
+                T = data.target[m]
+                self.K_tt[m] = block_kernel(kernels[m], T, T) + 1.0
+
+    def mean_source_kernel(self, s):
+        ms = list(self.data.sources[s])
+        return sum(self.K_ss[s, m] for m in ms) / len(ms)
+
+    def mean_source_target_kernel(self, s):
+        ms = list(self.data.sources[s])
+        return sum(self.K_st[s, m] for m in ms) / len(ms)
+
+
+class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
+    """Plumbing shared by the multi-source estimators: data, kernels, per-source classifiers."""
+
+    _parameter_constraints = {
+        "C_source": [Interval(Real, 0, None, closed="neither")],
+        "kernel": [StrOptions({"rbf", "linear"})],
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
+        "solver": [StrOptions({"libsvm", "smo"})],
+    }
+
+    # ------------------------------------------------------------------ data
+    def _data_from_arrays(self, X, y, sources, X_target, X_priv=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        n = X.shape[0]
+        sources = check_row_metadata("sources", sources, n)
+        if X_target is not None:
+            X_target = check_row_features("X_target", X_target, allow_sparse=False)
+            if X_target.shape[1] != X.shape[1]:
+                raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                            f"{X.shape[1]}; use the same feature extractor")
+        if X_priv is not None:
+            X_priv = check_row_features("X_priv", X_priv, n)
+        self._feature_input = "array"
+        return MultiSourceData.from_arrays(X, y, sources, X_target, X_priv)
+
+    def _setup(self, data):
+        """Classes, per-source label indices and fitted kernels (bandwidth per feature type)."""
+        if not isinstance(data, MultiSourceData):
+            raise DataError("data", "give a webly.multisource.MultiSourceData")
+        self.classes_, y_idx = encode_targets(data.all_labels())
+        self.sources_ = list(data.source_names)
+        self.feature_types_ = list(data.feature_types)
+        self._dims = {m: None for m in data.feature_types}
+        for s in data.source_names:
+            for m, b in data.sources[s].items():
+                self._dims[m] = n_features_of(b)
+        bounds = np.cumsum([0] + [data.n_source(s) for s in data.source_names])
+        self._slices = [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(len(bounds) - 1)]
+        use_target = self._uses_target() and data.target is not None
+        kernels = {}
+        for m in data.feature_types:
+            rows = [rows_of(data.sources[s][m]) for s in data.source_names if m in data.sources[s]]
+            if use_target:
+                rows.append(rows_of(data.target[m]))
+            kernels[m] = Kernel(self.kernel, self.gamma).fit(np.vstack(rows))
+        self.kernels_ = kernels
+        return y_idx, _KernelBlocks(data, kernels, use_target)
+
+    def _uses_target(self):
+        return False
+
+    def _fit_data(self, data):
+        """Fit the models (``_fit_models``); one ConvergenceWarning for every solve that stopped
+        at a limit (solvers only report a status)."""
+        self._not_converged = []
+        try:
+            self._fit_models(data)
+        finally:
+            notes = self._not_converged
+            del self._not_converged  # not part of the fitted state
+        warn_not_converged(self, notes)
+        return self
+
+    def _source_classifier(self, blocks, s_pos, y_pm):
+        """Unit-norm L2-loss SVM of one source: coefficients over its rows."""
+        s = self.sources_[s_pos]
+        y_s = y_pm[self._slices[s_pos]]
+        beta, info = A.l2svm_source_classifier(blocks.mean_source_kernel(s), y_s, C=self.C_source,
+                                               tol=self.tol, max_iter=self.max_iter,
+                                               solver=self.solver)
+        if info["status"] != "converged":  # reported once, at the end of fit
+            self._not_converged.append(f"source {s!r}: L2-SVM stopped ({info['status']}; "
+                                       "raise max_iter)")
+        return beta
+
+    # ------------------------------------------------------------------ expansion
+    def _store_expansion(self, data, coefs, norms):
+        """Keep the support rows of each feature type and their coefficients per model.
+
+        ``coefs[m]`` is ``(source_coefs, target_coefs)``: ``source_coefs[s]`` (n_s, n_models)
+        for each source having m, ``target_coefs`` (n_t, n_models) or None.
+        """
+        self.expansion_ = {}
+        for m in data.feature_types:
+            src_c, tgt_c = coefs[m]
+            blocks, cols = [], []
+            for s in data.source_names:
+                if s in src_c:
+                    C = src_c[s]
+                    keep = np.flatnonzero(np.any(C != 0, axis=1))
+                    blocks.append(take_samples(data.sources[s][m], keep))
+                    cols.append(C[keep])
+            if tgt_c is not None:
+                keep = np.flatnonzero(np.any(tgt_c != 0, axis=1))
+                blocks.append(take_samples(data.target[m], keep))
+                cols.append(tgt_c[keep])
+            self.expansion_[m] = (concat_samples(blocks), np.vstack(cols))
+        self.norm_ = np.asarray(norms, dtype=np.float64)
+        self.offset_ = np.zeros(len(self.norm_))
+
+    def _features_for_predict(self, X):
+        if isinstance(X, dict):
+            out, n = {}, None
+            for m in self.feature_types_:
+                if m not in X:
+                    raise DataError("X", f"lacks feature type {m!r}; give every feature type the "
+                                         f"model was fitted with: {self.feature_types_}")
+                block, n = _check_block(f"X[{m!r}]", X[m], n)
+                if n_features_of(block) != self._dims[m]:
+                    raise DataError(f"X[{m!r}]", f"has {n_features_of(block)} features, expected "
+                                                 f"{self._dims[m]}")
+                out[m] = block
+            return out, n
+        if getattr(self, "_feature_input", "array") != "array":
+            raise DataError("X", "this model was fitted on several feature types; give a dict "
+                                 "{feature type: rows}")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return {DEFAULT_FEATURE: X}, X.shape[0]
+
+    def decision_function(self, X):
+        """Scores of new target rows: (n,) for two classes, (n, C) otherwise.
+
+        X is an (n, d) array when the model was fitted on one feature space, else a dict
+        ``{feature type: array or GroupedFeatures}`` with every fitted feature type.
+        """
+        check_is_fitted(self)
+        feats, n = self._features_for_predict(X)
+        total = np.zeros((n, len(self.norm_))) + self.offset_
+        for m, (pool, coef) in self.expansion_.items():
+            if coef.shape[0]:
+                total += (block_kernel(self.kernels_[m], feats[m], pool) + 1.0) @ coef
+        return stack_decisions(list((total / self.norm_).T))
