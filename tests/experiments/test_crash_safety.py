@@ -96,15 +96,21 @@ def _session_members(sid):
     return out
 
 
-def test_sigkill_of_a_run_with_two_jobs_leaves_no_process_behind(tmp_path):
+@pytest.mark.parametrize("moment", ["workers starting", "units running"])
+def test_sigkill_of_a_run_with_two_jobs_leaves_no_process_behind(tmp_path, moment):
     cfg = _write_cfg(tmp_path / "c.yaml", tmp_path / "out",
                      methods=["SVM", "mi-SVM"], parallel={"n_jobs": 2})
     proc = subprocess.Popen([sys.executable, "-m", "webly.cli", str(cfg), "--quiet"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 120
-    while not list((tmp_path / "out").glob("crash/*/units/*.json")) and time.time() < deadline:
-        time.sleep(0.05)
+    if moment == "workers starting":  # as soon as they exist, before they import anything
+        while len(_session_members(proc.pid)) < 3 and time.time() < deadline:
+            time.sleep(0.01)
+    else:
+        while (not list((tmp_path / "out").glob("crash/*/units/*.json"))
+               and time.time() < deadline):
+            time.sleep(0.05)
     workers = _session_members(proc.pid)
     assert len(workers) >= 3, "the kill should land while workers run"
     proc.send_signal(signal.SIGKILL)

@@ -21,7 +21,6 @@ Two runs on one folder never compute a unit twice: the second waits, or with ``j
 units (:mod:`webly.experiments.folder`). Worker processes exit when the run's process dies.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -299,14 +298,21 @@ def _finished(cfg, unit):
 _WATCHING = []
 
 
-def _exit_with_parent(parent_pid):
+def _exit_with_parent(parent_pid, started_by_parent=False):
     """In a worker process started by ``parent_pid``: exit as soon as that process is gone.
 
     A SIGKILL of the run cannot be caught, and joblib's idle workers would otherwise live on for
-    minutes; a daemon thread polls the parent id (twice a second) and ends the worker.
+    minutes; a daemon thread polls the parent id (twice a second) and ends the worker. It runs
+    as the local workers' initializer (``started_by_parent``: a worker whose parent is already
+    gone exits at once) and again at each unit (a no-op once watching; for dask workers, whose
+    parent is a nanny, it does nothing).
     """
-    if _WATCHING or os.getpid() == parent_pid or os.getppid() != parent_pid:
-        return  # in the run's own process, or a worker of another process tree (dask nanny)
+    if _WATCHING or os.getpid() == parent_pid:
+        return
+    if os.getppid() != parent_pid:
+        if started_by_parent:  # the run died while this worker was starting
+            os._exit(1)
+        return  # a worker of another process tree (dask nanny)
 
     def watch():
         while os.getppid() == parent_pid:
@@ -315,6 +321,12 @@ def _exit_with_parent(parent_pid):
 
     _WATCHING.append(threading.Thread(target=watch, name="webly-exit-with-parent", daemon=True))
     _WATCHING[0].start()
+
+
+def _local_workers(parent_pid):
+    """joblib's process workers, each watching the run's process from the moment it starts."""
+    return parallel_config(backend="loky", initializer=_exit_with_parent,
+                           initargs=(parent_pid, True))
 
 
 def _unit_job(cfg, unit, ds, parent_pid, save_model=True):
@@ -392,9 +404,10 @@ def verify_experiment(cfg, seeds=None):
         datasets = _datasets(v, sorted({u.seed for u in todo}))
         for ds in {id(d): d for d in datasets.values()}.values():
             _check_needs(v, ds)
-        again = Parallel(n_jobs=v.parallel.n_jobs)(
-            delayed(_unit_job)(v, u, datasets[u.seed], os.getpid(), save_model=False)
-            for u in todo)
+        with _local_workers(os.getpid()):
+            again = Parallel(n_jobs=v.parallel.n_jobs)(
+                delayed(_unit_job)(v, u, datasets[u.seed], os.getpid(), save_model=False)
+                for u in todo)
         for u, (_, rows, _) in zip(todo, again):
             for r in rows:
                 old = stored[u.key].get(r["metric"])
@@ -571,7 +584,7 @@ def _dispatch(cfg, units, datasets, folder, parent, bar):
             yield delayed(_unit_job)(cfg, u, datasets[u.seed], parent)
 
     try:
-        backend = parallel_config(backend="dask") if client else contextlib.nullcontext()
+        backend = parallel_config(backend="dask") if client else _local_workers(parent)
         with backend:
             stream = Parallel(n_jobs=-1 if client else cfg.parallel.n_jobs,
                               return_as="generator")(jobs())
