@@ -29,7 +29,7 @@ _LAZY = {
     "MILCPBPIDAClassifier": "webly.mil",
     "SVMPlusClassifier": "webly.svmplus",
     "L2SVMPlusClassifier": "webly.svmplus",
-    "GDClassifier": "webly.svmplus",
+    "GDClassifier": "webly.distillation",
     "MDAHS": "webly.multisource",
     "MDAHSPlus": "webly.multisource",
     "MDAHSPlusENR": "webly.multisource",

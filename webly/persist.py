@@ -35,7 +35,7 @@ ALLOWED_TYPES = (
     "webly.baselines.KMMSVMClassifier",
     "webly.svmplus.SVMPlusClassifier",
     "webly.svmplus.L2SVMPlusClassifier",
-    "webly.svmplus.GDClassifier",
+    "webly.distillation.GDClassifier",
     "webly.mil.misvm.MiSVMClassifier",
     "webly.mil.misvm.MISVMClassifier",
     "webly.mil.misvm_pi.MiSVMPIClassifier",
@@ -69,6 +69,7 @@ _ALLOWED = frozenset(ALLOWED_TYPES)
 MOVED_TYPES = {"webly.primal.FeatureMap": "webly.solvers.primal.FeatureMap",
                "webly.semantic.vae.SemanticVAEDA": "webly.semantic.vae_da.SemanticVAEDA",
                "webly.semantic.vae._GlobalScaler": "webly.semantic._vae_base._GlobalScaler",
+               "webly.svmplus.GDClassifier": "webly.distillation.GDClassifier",
                **{f"webly.multisource._classes.{c}": f"webly.multisource.mdahs.{c}"
                   for c in ("MDAHS", "MDAHSPlus", "MDAHSPlusENR")},
                **{f"webly.multisource._classes.{c}": f"webly.multisource.ensembles.{c}"

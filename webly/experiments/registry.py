@@ -115,7 +115,7 @@ register_method("SVM+", "webly.svmplus:SVMPlusClassifier",
                 description="SVM+ (LUPI): privileged features model the slacks (Vapnik & Vashist 2009)")
 register_method("L2-SVM+", "webly.svmplus:L2SVMPlusClassifier",
                 description="L2-loss SVM+ in closed form (Li et al. CVPR 2016)")
-register_method("GD", "webly.svmplus:GDClassifier",
+register_method("GD", "webly.distillation:GDClassifier",
                 description="generalized distillation from a privileged teacher (Lopez-Paz et al. 2016)")
 
 
