@@ -48,8 +48,8 @@ ALLOWED_TYPES = (
     "webly.mil.milcpb.MILCPBPIClassifier",
     "webly.mil.milcpb.MILCPBPIDAClassifier",
     "webly.multisource.mdahs.MDAHS",
-    "webly.multisource.mdahs.MDAHSPlus",
-    "webly.multisource.mdahs.MDAHSPlusENR",
+    "webly.multisource.mdahs_plus.MDAHSPlus",
+    "webly.multisource.mdahs_plus.MDAHSPlusENR",
     "webly.multisource.ensembles.UniformSourcesClassifier",
     "webly.multisource.ensembles.SingleSourceClassifier",
     "webly.semantic.vae.SemanticVAE",
@@ -70,8 +70,9 @@ MOVED_TYPES = {"webly.primal.FeatureMap": "webly.solvers.primal.FeatureMap",
                "webly.semantic.vae.SemanticVAEDA": "webly.semantic.vae_da.SemanticVAEDA",
                "webly.semantic.vae._GlobalScaler": "webly.semantic._vae_base._GlobalScaler",
                "webly.svmplus.GDClassifier": "webly.distillation.GDClassifier",
-               **{f"webly.multisource._classes.{c}": f"webly.multisource.mdahs.{c}"
-                  for c in ("MDAHS", "MDAHSPlus", "MDAHSPlusENR")},
+               "webly.multisource._classes.MDAHS": "webly.multisource.mdahs.MDAHS",
+               **{f"webly.multisource._classes.{c}": f"webly.multisource.mdahs_plus.{c}"
+                  for c in ("MDAHSPlus", "MDAHSPlusENR")},
                **{f"webly.multisource._classes.{c}": f"webly.multisource.ensembles.{c}"
                   for c in ("UniformSourcesClassifier", "SingleSourceClassifier")}}
 # how save() writes a webly object: a new instance whose attributes are set (no call of anything)

@@ -14,7 +14,8 @@
 """
 
 from .ensembles import SingleSourceClassifier, UniformSourcesClassifier
-from .mdahs import MDAHS, MDAHSPlus, MDAHSPlusENR
+from .mdahs import MDAHS
+from .mdahs_plus import MDAHSPlus, MDAHSPlusENR
 from ..solvers.mkl import update_group_weights
 from ..solvers.simplex import solve_simplex_qp
 from ._mdahs import balanced_labelling, mdahs_binary, positive_band

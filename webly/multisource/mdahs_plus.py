@@ -1,0 +1,136 @@
+"""MDA-HS+ (text of the source rows as privileged information, Niu et al. T-NNLS 2017) and
+MDA-HS+ENR (elastic-net-like source weights): :class:`~webly.multisource.mdahs.MDAHS` with the
+L2-loss SVM+ term in the source block."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..base import warn_data
+from ..kernels import Kernel
+from .mdahs import MDAHS
+
+__all__ = ["MDAHSPlus", "MDAHSPlusENR"]
+
+
+class MDAHSPlus(MDAHS):
+    """MDA-HS+: MDA-HS with the source rows' text as privileged information.
+
+    The slack of each source row is modelled by a correcting function of its text (learning
+    using privileged information with the squared loss, Li et al. 2016): the source block of
+    ``D`` becomes the L2-loss SVM+ closed form ``(1/C_s)(I - (I + (C_s/gamma_plus)(K~ + 1))^{-1})``
+    of the text kernel ``K~`` (:func:`webly.solvers.l2svmplus.l2svmplus_privileged_term`; linear
+    text kernels go through the Woodbury identity). Rows without text keep ``1/C_s``. Text is
+    needed only at fit; prediction is as MDA-HS. Without ``X_priv`` this is MDA-HS.
+
+    Parameters
+    ----------
+    gamma_plus : float, default=1.0
+        ``lambda'``: regularisation of the text correcting function.
+    kernel_priv : {"linear", "rbf"}, default="linear"
+        Text kernel.
+    (others)
+        As :class:`MDAHS`.
+
+    References
+    ----------
+    L. Niu, X. Xu, L. Chen, L. Duan, D. Xu. Action and event recognition in videos by learning
+    from heterogeneous web sources. IEEE T-NNLS 28(6), 2017.
+
+    W. Li, D. Dai, M. Tan, D. Xu, L. Van Gool. Fast algorithms for linear and kernel SVM+.
+    CVPR 2016.
+    """
+
+    _parameter_constraints = {
+        **MDAHS._parameter_constraints,
+        "gamma_plus": [Interval(Real, 0, None, closed="neither")],
+        "kernel_priv": [StrOptions({"linear", "rbf"})],
+    }
+
+    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
+                 balance_ratios=(0.0, 0.5), weight_norm="l21", l2_ratio=0.5,
+                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
+                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
+                 max_cutting_plane_iter="deprecated", max_mkl_iter="deprecated"):
+        super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
+                         gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
+                         l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
+                         max_cutting_plane_iter=max_cutting_plane_iter,
+                         max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
+                         n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
+                         source_block=source_block)
+        self.gamma_plus = gamma_plus
+        self.kernel_priv = kernel_priv
+
+    _method_name = "MDA-HS+"
+    _without_priv = "MDA-HS"
+
+    def fit(self, X, y, *, sources=None, X_target=None, X_priv=None):
+        """As :meth:`MDAHS.fit`, plus ``X_priv`` (n, d~): text features of the source rows."""
+        self._validate_params()
+        return self._fit_data(self._data_from_arrays(X, y, sources, X_target, X_priv))
+
+    def _fit_data(self, data):
+        if not data.privileged:
+            warn_data("X_priv", f"{self._method_name} was fit without privileged features, so "
+                                f"it drops its privileged term and reduces to "
+                                f"{self._without_priv}; pass X_priv (the privileged features "
+                                "of each row)")
+        return super()._fit_data(data)
+
+    def _source_slack(self, data):
+        from ..solvers.l2svmplus import l2svmplus_privileged_term
+
+        n_S = sum(data.n_source(s) for s in data.source_names)
+        if not data.privileged:
+            return np.full(n_S, 1.0 / self.C_source)
+        D = np.zeros((n_S, n_S))
+        rows, texts = [], []
+        for i, s in enumerate(data.source_names):
+            sl = self._slices[i]
+            if s in data.privileged:
+                rows.append(np.arange(sl.start, sl.stop))
+                texts.append(data.privileged[s])
+            else:
+                D[np.arange(sl.start, sl.stop), np.arange(sl.start, sl.stop)] = 1.0 / self.C_source
+        rows = np.concatenate(rows)
+        T = np.vstack(texts)
+        if self.kernel_priv == "linear":
+            P = l2svmplus_privileged_term(len(rows), self.C_source, self.gamma_plus, F_priv=T)
+        else:
+            self.kernel_priv_ = Kernel("rbf").fit(T)
+            P = l2svmplus_privileged_term(len(rows), self.C_source, self.gamma_plus,
+                                          K_priv=self.kernel_priv_(T))
+        D[np.ix_(rows, rows)] = P
+        return D
+
+
+class MDAHSPlusENR(MDAHSPlus):
+    """MDA-HS+ENR: MDA-HS+ with elastic-net-like kernel weights (``weight_norm="elastic-net"``).
+
+    The weight constraint ``(1 - l2_ratio) sum_t ||mu_{.,t}||_2 + l2_ratio ||mu||_2^2 <= 1``
+    mixes the group-sparse l_{2,1} ball with a squared l2 term that keeps weight on several
+    labellings and sources (Niu et al. 2017); the closed-form update is in
+    :func:`webly.solvers.mkl.update_group_weights`. Parameters as :class:`MDAHSPlus`,
+    with ``weight_norm`` defaulting to ``"elastic-net"``.
+    """
+
+    _method_name = "MDA-HS+ENR"
+    _without_priv = "MDA-HS with elastic-net source weights"
+
+    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
+                 balance_ratios=(0.0, 0.5), weight_norm="elastic-net", l2_ratio=0.5,
+                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
+                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
+                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
+                 max_cutting_plane_iter="deprecated", max_mkl_iter="deprecated"):
+        super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
+                         gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
+                         l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
+                         max_cutting_plane_iter=max_cutting_plane_iter,
+                         max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
+                         n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
+                         source_block=source_block, gamma_plus=gamma_plus,
+                         kernel_priv=kernel_priv)
