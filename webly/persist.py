@@ -142,8 +142,7 @@ def load(path, *, trusted=()):
         raise DataError("trusted", f"{own[0]!r} is a webly name: webly decides which of its own "
                                    "types a model file may hold (webly.persist.ALLOWED_TYPES); "
                                    "remove it from trusted=[...]")
-    payload = _apply_moves(path, payload)
-    _check_webly_nodes(path, payload)  # before skops imports or builds anything
+    payload = _checked_payload(path, payload)  # before skops imports or builds anything
     try:
         untrusted = sio.get_untrusted_types(data=payload)
     except Exception as exc:  # a damaged payload: skops' own parse errors vary
@@ -215,15 +214,37 @@ def _nodes(schema):
             yield node
 
 
-def _apply_moves(path, payload):
-    """The payload with the names of moved classes (:data:`MOVED_TYPES`) brought up to date."""
+def _checked_payload(path, payload):
+    """The payload, its moved class names (:data:`MOVED_TYPES`) brought up to date, after every
+    node of its skops schema that names a webly type was checked (one pass, before skops imports
+    or builds anything).
+
+    skops rebuilds some nodes by calling the named object (``ConstructorFromReduceNode`` calls it
+    with arguments from the file, ``DictNode`` calls it with none), so a webly *function* named in
+    a file would run on load. Every node naming a webly module must name an allowed class, as an
+    ``ObjectNode``, by its exact module and class name; the class is resolved and checked.
+    """
     schema = _read_schema(path, payload)
-    moved = False
+    moved, resolved = False, set()
     for node in _nodes(schema):
         name = f"{node.get('__module__')}.{node.get('__class__')}"
         if name in MOVED_TYPES:
-            node["__module__"], _, node["__class__"] = MOVED_TYPES[name].rpartition(".")
+            name = MOVED_TYPES[name]
+            node["__module__"], _, node["__class__"] = name.rpartition(".")
             moved = True
+        module = node.get("__module__")
+        if not (isinstance(module, str) and _is_webly(module)):
+            continue
+        if name not in resolved:
+            if name not in _ALLOWED or _resolve_class(name) is None:
+                raise DataError("path", f"{str(path)!r} names {name!r}, which is not a webly "
+                                        "estimator or helper class a model may hold; refusing to "
+                                        "load it (only load model files from sources you trust)")
+            resolved.add(name)
+        loader = node.get("__loader__")
+        if loader != _WEBLY_LOADER:
+            raise DataError("path", f"{str(path)!r} rebuilds {name!r} with {loader!r} (webly "
+                                    f"writes its types as {_WEBLY_LOADER}); refusing to load it")
     if not moved:
         return payload
     out = io.BytesIO()
@@ -232,29 +253,6 @@ def _apply_moves(path, payload):
             data = json.dumps(schema) if item.filename == "schema.json" else src.read(item)
             dst.writestr(item, data)
     return out.getvalue()
-
-
-def _check_webly_nodes(path, payload):
-    """Refuse any node of the skops schema that names a webly type outside the allow-list.
-
-    skops rebuilds some nodes by calling the named object (``ConstructorFromReduceNode`` calls it
-    with arguments from the file, ``DictNode`` calls it with none), so a webly *function* named in
-    a file would run on load. Every node naming a webly module must name an allowed class, as an
-    ``ObjectNode``, by its exact module and class name; the class is resolved and checked.
-    """
-    for node in _nodes(_read_schema(path, payload)):
-        module, cls = node.get("__module__"), node.get("__class__")
-        if not (isinstance(module, str) and _is_webly(module)):
-            continue
-        name = f"{module}.{cls}"
-        loader = node.get("__loader__")
-        if name not in _ALLOWED or _resolve_class(name) is None:
-            raise DataError("path", f"{str(path)!r} names {name!r}, which is not a webly "
-                                    "estimator or helper class a model may hold; refusing to "
-                                    "load it (only load model files from sources you trust)")
-        if loader != _WEBLY_LOADER:
-            raise DataError("path", f"{str(path)!r} rebuilds {name!r} with {loader!r} (webly "
-                                    f"writes its types as {_WEBLY_LOADER}); refusing to load it")
 
 
 def peek(path):
