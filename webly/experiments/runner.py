@@ -295,42 +295,32 @@ def _finished(cfg, unit):
         not cfg.protocol.save_models or os.path.exists(_model_path(cfg, unit)))
 
 
-_WATCHING = []
-
-
-def _exit_with_parent(parent_pid, started_by_parent=False):
-    """In a worker process started by ``parent_pid``: exit as soon as that process is gone.
+def _exit_with_parent(parent_pid):
+    """Initializer of the local worker processes: exit as soon as the run's process is gone.
 
     A SIGKILL of the run cannot be caught, and joblib's idle workers would otherwise live on for
-    minutes; a daemon thread polls the parent id (twice a second) and ends the worker. It runs
-    as the local workers' initializer (``started_by_parent``: a worker whose parent is already
-    gone exits at once) and again at each unit (a no-op once watching; for dask workers, whose
-    parent is a nanny, it does nothing).
+    minutes; a daemon thread polls the parent id (twice a second) and ends the worker. A worker
+    whose parent is already gone when it starts exits at once.
     """
-    if _WATCHING or os.getpid() == parent_pid:
-        return
     if os.getppid() != parent_pid:
-        if started_by_parent:  # the run died while this worker was starting
-            os._exit(1)
-        return  # a worker of another process tree (dask nanny)
+        os._exit(1)
 
     def watch():
         while os.getppid() == parent_pid:
             time.sleep(0.5)
         os._exit(1)
 
-    _WATCHING.append(threading.Thread(target=watch, name="webly-exit-with-parent", daemon=True))
-    _WATCHING[0].start()
+    threading.Thread(target=watch, name="webly-exit-with-parent", daemon=True).start()
 
 
-def _local_workers(parent_pid):
-    """joblib's process workers, each watching the run's process from the moment it starts."""
+def _local_workers():
+    """joblib's process workers, each watching the run's process from the moment it starts
+    (dask workers are their cluster's to manage)."""
     return parallel_config(backend="loky", initializer=_exit_with_parent,
-                           initargs=(parent_pid, True))
+                           initargs=(os.getpid(),))
 
 
-def _unit_job(cfg, unit, ds, parent_pid, save_model=True):
-    _exit_with_parent(parent_pid)
+def _unit_job(cfg, unit, ds, save_model=True):
     rows, noise = run_unit(cfg, unit, ds, save_model=save_model)
     return unit.key, rows, noise
 
@@ -404,10 +394,9 @@ def verify_experiment(cfg, seeds=None):
         datasets = _datasets(v, sorted({u.seed for u in todo}))
         for ds in {id(d): d for d in datasets.values()}.values():
             _check_needs(v, ds)
-        with _local_workers(os.getpid()):
+        with _local_workers():
             again = Parallel(n_jobs=v.parallel.n_jobs)(
-                delayed(_unit_job)(v, u, datasets[u.seed], os.getpid(), save_model=False)
-                for u in todo)
+                delayed(_unit_job)(v, u, datasets[u.seed], save_model=False) for u in todo)
         for u, (_, rows, _) in zip(todo, again):
             for r in rows:
                 old = stored[u.key].get(r["metric"])
@@ -544,7 +533,6 @@ def _compute(cfg, todo, datasets, folder, progress):
     """
     if not todo:
         return 0
-    parent = os.getpid()
     taken_by_others = []
 
     def claimed(units):
@@ -558,7 +546,7 @@ def _compute(cfg, todo, datasets, folder, progress):
 
     bar = tqdm(total=len(todo), desc=cfg.name, unit="run",
                disable=None if progress is None else not progress)
-    n_computed = _dispatch(cfg, claimed(todo), datasets, folder, parent, bar)
+    n_computed = _dispatch(cfg, claimed(todo), datasets, folder, bar)
     retry = []
     for u in taken_by_others:  # wait for the other run's units; take over any it gave up
         folder.claim(u.key, wait=True)
@@ -568,12 +556,12 @@ def _compute(cfg, todo, datasets, folder, progress):
         else:
             retry.append(u)
     if retry:
-        n_computed += _dispatch(cfg, iter(retry), datasets, folder, parent, bar)
+        n_computed += _dispatch(cfg, iter(retry), datasets, folder, bar)
     bar.close()
     return n_computed
 
 
-def _dispatch(cfg, units, datasets, folder, parent, bar):
+def _dispatch(cfg, units, datasets, folder, bar):
     """Run the (claimed) units the iterator yields; save each as it finishes."""
     client = _executor(cfg)
     unit_by_key, n = {}, 0
@@ -581,10 +569,10 @@ def _dispatch(cfg, units, datasets, folder, parent, bar):
     def jobs():
         for u in units:
             unit_by_key[u.key] = u
-            yield delayed(_unit_job)(cfg, u, datasets[u.seed], parent)
+            yield delayed(_unit_job)(cfg, u, datasets[u.seed])
 
     try:
-        backend = parallel_config(backend="dask") if client else _local_workers(parent)
+        backend = parallel_config(backend="dask") if client else _local_workers()
         with backend:
             stream = Parallel(n_jobs=-1 if client else cfg.parallel.n_jobs,
                               return_as="generator")(jobs())
