@@ -105,9 +105,8 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
 
     def _report(self, infos, fix):
         """One ConvergenceWarning for the one-vs-rest solves that stopped at a limit."""
-        warn_not_converged(self, per_class_notes(
-            self.classes_ if len(infos) > 1 else self.classes_[1:],
-            [status_note(info, fix) for info in infos]))
+        warn_not_converged(self, per_class_notes(self.classes_,
+                                                 [status_note(info, fix) for info in infos]))
 
     def _prepare(self, X, y, X_priv):
         self._validate_params()

@@ -100,7 +100,8 @@ def status_note(info, fix):
 
 
 def per_class_notes(classes, notes_per_model):
-    """Prefix each model's notes with its class (one-vs-rest models; one model: no prefix)."""
+    """Prefix each model's notes with its class (one-vs-rest models, in the order of
+    ``classes``); a single model (a binary problem) gets no prefix."""
     if len(notes_per_model) == 1:
         return list(notes_per_model[0])
     return [f"class {c!r}: {n}" for c, notes in zip(classes, notes_per_model) for n in notes]

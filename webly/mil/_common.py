@@ -100,8 +100,7 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                    self.classes_, y_idx, n_jobs=self.n_jobs)
         # solvers only report a status: one warning for the fit, at the user's call
         warn_not_converged(self, per_class_notes(
-            self.classes_ if len(self.models_) > 1 else self.classes_[1:],
-            [m.info.get("not_converged", []) for m in self.models_]))
+            self.classes_, [m.info.get("not_converged", []) for m in self.models_]))
         self.X_fit_ = X
         self.n_iter_ = np.array([m.n_iter for m in self.models_])
         self.noise_scores_ = -own_class_scores(self._decision_from_kernel(K), y_idx)
