@@ -272,8 +272,8 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         yt_all = torch.as_tensor(y_idx, dtype=torch.long, device=self.device_)
         X_tr, y_tr = Xt_all[train], yt_all[train]
         X_va, y_va = Xt_all[valid], yt_all[valid]
-        self._X_target_fit = (None if X_target is None else
-                              self._tensor(self.scaler_.transform(X_target)))
+        Xs_target = None if X_target is None else self.scaler_.transform(X_target)
+        self._X_target_fit = None if X_target is None else self._tensor(Xs_target)
         try:
             self._train(X_tr, y_tr, X_va, y_va, gen, perm_gen)
         finally:
@@ -287,7 +287,7 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         self.noise_scores_ = 1.0 - self.sample_weights_ * self.label_proba_
         self.valid_mask_ = np.zeros(len(y_idx), dtype=bool)
         self.valid_mask_[valid] = True
-        return Xs
+        return Xs, Xs_target
 
     def _train(self, X_tr, y_tr, X_va, y_va, gen, perm_gen):
         """The epoch loop: ``run_epoch``, held-out scores, callbacks; fills ``history_``."""

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ..base import check_row_features, warn_not_converged
+from ..base import warn_not_converged
 from ..errors import DataError
 from ._vae_base import _binary_or_multi, _logsumexp
 from .lrr import lrr
@@ -114,9 +114,7 @@ class SemanticVAEDA(SemanticVAE):
         if X_target is None:
             raise DataError("X_target", "SemanticVAEDA adapts to unlabelled target rows: pass "
                                         "X_target= (e.g. the test features), or use SemanticVAE")
-        Xs = self._fit(X, y, class_vectors, class_names, X_target=X_target)
-        Xs_target = self.scaler_.transform(check_row_features("X_target", X_target,
-                                                              allow_sparse=False))
+        Xs, Xs_target = self._fit(X, y, class_vectors, class_names, X_target=X_target)
         Zs = self._latent(Xs)
         # the dictionary enters the LRR only through its column space: keep U diag(s) (a x r);
         # Z_s Z = B Z_r with Z_r the LRR solution over B (Theorem 3.1 of Liu et al.)
