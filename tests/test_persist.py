@@ -249,6 +249,25 @@ def test_format_versions_other_than_this_one_say_what_to_do(tmp_path, small_web,
     assert info.value.field == "format_version"
 
 
+def _rewrite_modules(path, renames):
+    """Rewrite a saved model file as an earlier webly wrote it: each module name in ``renames``
+    (new -> old) replaced in its skops schema. Every new name must have been there."""
+    with zipfile.ZipFile(path) as zf:
+        meta, payload = zf.read("webly_model.json"), zf.read("model.skops")
+    inner = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(inner, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "schema.json":
+                for new, old in renames.items():
+                    assert f'"{new}"'.encode() in data
+                    data = data.replace(f'"{new}"'.encode(), f'"{old}"'.encode())
+            dst.writestr(item, data)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("webly_model.json", meta)
+        zf.writestr("model.skops", inner.getvalue())
+
+
 def test_a_file_naming_a_class_by_its_old_module_loads_as_the_moved_class(tmp_path, small_web):
     from webly.svmplus import SVMPlusClassifier
 
@@ -256,19 +275,8 @@ def test_a_file_naming_a_class_by_its_old_module_loads_as_the_moved_class(tmp_pa
         small_web.X, small_web.y, X_priv=small_web.X_priv)
     path = tmp_path / "m.webly"
     persist.save(est, path)
-    with zipfile.ZipFile(path) as zf:
-        meta, payload = zf.read("webly_model.json"), zf.read("model.skops")
-    inner = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(inner, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename == "schema.json":  # as written before FeatureMap moved to solvers
-                assert b'"webly.solvers.primal"' in data
-                data = data.replace(b'"webly.solvers.primal"', b'"webly.primal"')
-            dst.writestr(item, data)
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("webly_model.json", meta)
-        zf.writestr("model.skops", inner.getvalue())
+    # as written before FeatureMap moved to solvers
+    _rewrite_modules(path, {"webly.solvers.primal": "webly.primal"})
     back = persist.load(path)
     np.testing.assert_array_equal(back.decision_function(small_web.X_test[:30]),
                                   est.decision_function(small_web.X_test[:30]))
@@ -303,22 +311,9 @@ def test_a_semantic_da_model_written_before_the_split_of_vae_py_loads(tmp_path, 
         class_vectors=small_web.class_vectors)
     path = tmp_path / "m.webly"
     persist.save(est, path)
-    with zipfile.ZipFile(path) as zf:
-        meta, payload = zf.read("webly_model.json"), zf.read("model.skops")
-    inner = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(inner, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename == "schema.json":  # the names the file had before the split
-                for old, new in persist.MOVED_TYPES.items():
-                    if old.startswith("webly.semantic"):
-                        module, _, cls = new.rpartition(".")
-                        data = data.replace(f'"{module}"'.encode(), b'"webly.semantic.vae"')
-            dst.writestr(item, data)
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("webly_model.json", meta)
-        zf.writestr("model.skops", inner.getvalue())
-    assert b"webly.semantic.vae_da" not in inner.getvalue()
+    # the names the file had before the split (both classes lived in webly.semantic.vae)
+    _rewrite_modules(path, {"webly.semantic.vae_da": "webly.semantic.vae",
+                            "webly.semantic._vae_base": "webly.semantic.vae"})
     back = persist.load(path)
     assert type(back) is SemanticVAEDA
     np.testing.assert_array_equal(back.predict_proba(small_web.X_test[:60]),
