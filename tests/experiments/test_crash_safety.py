@@ -178,8 +178,13 @@ def test_a_second_run_waits_for_the_first_instead_of_computing(tmp_path):
 
     d = str(tmp_path / "run")
     entered = []
+
+    def second_run():
+        with RunFolder(d):
+            entered.append(1)
+
     with RunFolder(d):
-        t = threading.Thread(target=lambda: RunFolder(d).__enter__() and entered.append(1))
+        t = threading.Thread(target=second_run)
         t.start()
         t.join(0.5)
         assert not entered  # blocked while the first holds the folder
