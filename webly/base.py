@@ -129,7 +129,7 @@ def check_feature_scale(name, value):
     data = value.data if sp.issparse(value) else value
     if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiu" or data.size == 0:
         return value
-    top = float(np.max(np.abs(data)))
+    top = max(float(data.max()), -float(data.min()))  # max |value|, no n x d temporary
     limit = max_feature_scale(value.shape[1])
     if top > limit:
         raise DataError(name, f"holds values up to {top:.3g}; above {limit:.3g} (for "
@@ -146,7 +146,7 @@ def warn_identical_rows(name, value):
     if sp.issparse(value):
         same = (value.max(axis=0) - value.min(axis=0)).count_nonzero() == 0
     else:
-        same = bool(np.all(value == value[:1]))
+        same = bool(np.array_equal(value.max(axis=0), value.min(axis=0)))  # no n x d temporary
     if same:
         warn_data(name, f"all {value.shape[0]} training rows are identical, so no classifier can "
                         "tell them apart and every prediction is the same class; check the "
