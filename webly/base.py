@@ -236,7 +236,10 @@ def check_row_features(name, value, n=None, *, allow_sparse=True, keep_float32=F
             raise DataError(name, f"must be numeric ({exc})") from None
         if value.ndim != 2:
             raise DataError(name, f"must be 2-D (rows x features), got shape {value.shape}")
-        bad_rows = np.unique(np.nonzero(~np.isfinite(value))[0])
+        # a finite sum means finite entries (no n x d mask); only then look for the bad rows
+        finite_sum = value.size == 0 or np.isfinite(value.sum(dtype=np.float64))
+        bad_rows = np.array([], dtype=np.int64) if finite_sum else np.unique(
+            np.nonzero(~np.isfinite(value))[0])
     if value.shape[1] == 0:
         raise DataError(name, "has no feature columns")
     if bad_rows.size:
