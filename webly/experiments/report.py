@@ -190,11 +190,58 @@ _PARALLEL_NOTE = ("Run folders are named by the dataset and protocol, not by `pa
                   "may differ in its last bits.")
 
 
-def write_report(run_dir, cfg, results, resolved_cfg, noise=None):
+def _mean_std(values, fmt="{:.3f}"):
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return fmt.format(np.mean(v)) + ("" if len(v) == 1 else " ± " + fmt.format(np.std(v)))
+
+
+def premise_lines(premise):
+    """The "Premise" paragraph under a results table, from seed -> premise report.
+
+    Means ± std over seeds of :func:`webly.diagnostics.premise_report`: the share of wrong
+    web labels, the ROC-AUC at which the privileged text (text premise of the -PI methods) and a
+    PCA reconstruction error (off-manifold premise of the semantic VAE) tell wrong training rows
+    from right ones, and the sources' noise rates. Empty without reports.
+    """
+    reps = list((premise or {}).values())
+    if not reps:
+        return []
+    head = ("**Premise** (training web rows against their true labels, evaluation only; "
+            "`webly.diagnostics`, 0.5 = no separation"
+            + (f", mean ± std over {len(reps)} seeds" if len(reps) > 1 else "") + "): ")
+    if reps[0]["noise_rate"] is None:
+        return [head + "not measured: the data has no true labels of web rows (`y_true`).", ""]
+    get = lambda key: [r[key] for r in reps]  # noqa: E731
+    parts = [f"{_mean_std(get('noise_rate'), '{:.1%}')} wrong web labels"]
+    if all(r["n_noisy"] in (0, r["n_rows"]) for r in reps):
+        return [head + parts[0] + ": no premise to measure (no right or no wrong rows).", ""]
+    text = _mean_std(get("text_noise_auc"))
+    if text is None:
+        parts.append("text premise (-PI): not measured (no privileged features `X_priv`)")
+    else:
+        parts.append(f"text premise (-PI), ROC-AUC of a text-only classifier of wrongness "
+                     f"{text} (within a query {_mean_std(get('text_noise_auc_within_query'))})")
+    off = _mean_std(get("offmanifold_noise_auc"))
+    if off is not None:
+        parts.append(f"off-manifold premise (semantic VAE), ROC-AUC of the reconstruction "
+                     f"error of a {reps[0]['n_components']}-component PCA: global {off}, "
+                     f"per query {_mean_std(get('offmanifold_noise_auc_per_query'))}")
+    if reps[0]["source_noise_rates"]:
+        rates = {s: _mean_std([r["source_noise_rates"][s] for r in reps], "{:.1%}")
+                 for s in reps[0]["source_noise_rates"]}
+        parts.append("noise rate per source " + ", ".join(f"{s} {v}" for s, v in rates.items()))
+    return [head + "; ".join(parts) + ".", ""]
+
+
+def write_report(run_dir, cfg, results, resolved_cfg, noise=None, premise=None):
     """Write ``report.md`` with the summary table and one bar chart per headline metric.
 
     ``noise`` (method -> noise-score percentiles and truly-wrong flags) adds the histograms of
     noise scores split by truly clean and truly wrong rows; learned source weights get a figure.
+    ``premise`` (seed -> :func:`webly.diagnostics.premise_report`) adds the premise line under
+    the table (:func:`premise_lines`).
     """
     results = add_best_source_rows(results)  # oracle reference row, report only (not results.csv)
     fig_dir = os.path.join(run_dir, "figures")
@@ -228,7 +275,7 @@ def write_report(run_dir, cfg, results, resolved_cfg, noise=None):
         table.to_markdown(disable_numparse=True) if not table.empty else "(no results)",
         "",
     ]
-    lines += _published_note(cfg) + _notes(cfg)
+    lines += premise_lines(premise) + _published_note(cfg) + _notes(cfg)
     for m in figures:
         lines += [f"![{m}](figures/{m}.png)", ""]
     libs = versions["libraries"]
@@ -258,11 +305,13 @@ def _sweep_figure(results, key, metric, path):
     _save_figure(fig, path)
 
 
-def write_sweep_report(run_dir, cfg, results, keys, noise=None):
+def write_sweep_report(run_dir, cfg, results, keys, noise=None, premise=None):
     """Report of a sweep: one summary table per point, and metric-vs-key figures.
 
     ``noise`` ({point title: {method: (percentiles, noisy flags)}}) adds noise-score histograms,
-    one row per point; learned source weights get one panel per point.
+    one row per point; learned source weights get one panel per point. ``premise`` ({point
+    title: {seed: premise report}}, in sweep order, as the points of ``results``) adds each
+    point's premise line under its table.
     """
     fig_dir = os.path.join(run_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
@@ -285,11 +334,13 @@ def write_sweep_report(run_dir, cfg, results, keys, noise=None):
                 name = f"{metric}_vs_{keys[0].replace('.', '_')}.png"
                 _sweep_figure(results, keys[0], metric, os.path.join(fig_dir, name))
                 lines += [f"![{metric}](figures/{name})", ""]
-    for point, frame in results.groupby(keys, sort=False):
+    premises = list((premise or {}).values())
+    for i, (point, frame) in enumerate(results.groupby(keys, sort=False)):
         point = point if isinstance(point, tuple) else (point,)
         lines += ["## " + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)), "",
                   summary_table(add_best_source_rows(frame), cfg.published, _searches(cfg))
                   .to_markdown(disable_numparse=True), ""]
+        lines += premise_lines(premises[i] if i < len(premises) else None)
     lines += _published_note(cfg) + _notes(cfg)
     write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
 

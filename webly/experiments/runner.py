@@ -76,6 +76,8 @@ class RunResult:
     #: method -> (noise-score percentiles within each run, truly-wrong flags) pooled over runs,
     #: for the noise-score histograms (methods with ``noise_scores_`` on data with true labels)
     noise: dict = field(default_factory=dict)
+    #: seed -> premise figures of that seed's training rows (:func:`premise_of_run`)
+    premise: dict = field(default_factory=dict)
 
 
 def _data_key(cfg):
@@ -329,11 +331,13 @@ def _run_sweep(cfg, progress, join=False):
     from .config import sweep_variants
     from .report import write_sweep_report
 
-    frames, computed, reused, noise = [], 0, 0, {}
+    frames, computed, reused, noise, premise = [], 0, 0, {}, {}
     for assignment, variant in sweep_variants(cfg):
         out = run_experiment(variant, progress=progress, join=join)
+        title = ", ".join(f"{k} = {v}" for k, v in assignment.items())
         if out.noise:
-            noise[", ".join(f"{k} = {v}" for k, v in assignment.items())] = out.noise
+            noise[title] = out.noise
+        premise[title] = out.premise
         frame = out.results.copy()
         for pos, (k, v) in enumerate(assignment.items()):
             frame.insert(1 + pos, k, json.dumps(v) if isinstance(v, (list, dict)) else v)
@@ -349,7 +353,8 @@ def _run_sweep(cfg, progress, join=False):
             results.to_csv(tmp, index=False)
         write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
         write_json(os.path.join(run_dir, "versions.json"), _versions())
-        write_sweep_report(run_dir, cfg, results, list(cfg.sweep), noise=noise)
+        write_sweep_report(run_dir, cfg, results, list(cfg.sweep), noise=noise,
+                           premise=premise)
     return RunResult(run_dir, results, computed, reused)
 
 
@@ -502,9 +507,42 @@ def run_experiment(cfg, *, progress=None, join=False):
             results.to_csv(tmp, index=False)
         write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(res, sort_keys=False))
         write_json(os.path.join(run_dir, "versions.json"), _versions())
+        premise = premise_of_run(cfg, datasets)
         from .report import write_report
-        write_report(run_dir, cfg, results, res, noise=noise)
-    return RunResult(run_dir, results, n_computed, len(units) - n_computed, noise)
+        write_report(run_dir, cfg, results, res, noise=noise, premise=premise)
+    return RunResult(run_dir, results, n_computed, len(units) - n_computed, noise, premise)
+
+
+def premise_of_run(cfg, datasets=None):
+    """Seed -> :func:`webly.diagnostics.premise_report` of that seed's training rows.
+
+    The rows a unit of the seed trains on (fold 0 under ``kfold``), so, like ``noise_auc``, the
+    figures use the true labels of training rows only (evaluation information, no method sees
+    them). Kept in ``premise.json`` of the run folder and reused while the diagnostics version
+    is the same; ``datasets`` (seed -> dataset, as the run loaded them) saves loading them again.
+    """
+    from ..diagnostics import PREMISE_VERSION, premise_report
+
+    path = os.path.join(run_dir_of(cfg), "premise.json")
+    stored = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            saved = json.load(fh)
+        if saved.get("version") == PREMISE_VERSION:
+            stored = saved["seeds"]
+    missing = [s for s in cfg.seeds if str(s) not in stored]
+    if missing:
+        have = dict(datasets or {})
+        need = [s for s in missing if s not in have]
+        if need:
+            have.update(_datasets(cfg, need))
+        with threadpool_limits(limits=cfg.parallel.threads):
+            for s in missing:
+                train = _split(have[s], cfg.protocol, s, 0)[0]
+                part = have[s].subset(train) if len(train) < have[s].n_rows else have[s]
+                stored[str(s)] = premise_report(part, random_state=s)
+        write_json(path, {"version": PREMISE_VERSION, "seeds": stored})
+    return {s: stored[str(s)] for s in cfg.seeds}
 
 
 def _check_needs(cfg, ds):
