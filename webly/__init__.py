@@ -35,11 +35,16 @@ _LAZY = {
     "MDAHSPlusENR": "webly.multisource",
     "UniformSourcesClassifier": "webly.multisource",
     "SingleSourceClassifier": "webly.multisource",
-    "MultiSourceData": "webly.multisource",
-    "GroupedFeatures": "webly.multisource",
+    "FeatureBlocks": "webly.blocks",
+    "GroupedFeatures": "webly.blocks",
+    "MultiSourceData": "webly.multisource",  # deprecated (FutureWarning): WebDataset.from_sources
     "SemanticVAE": "webly.semantic.vae",
     "SemanticVAEDA": "webly.semantic.vae",
     "VAEWeightedClassifier": "webly.semantic.vae",
+    "LinearProbeClassifier": "webly.heads",
+    "GCEClassifier": "webly.heads",
+    "CoTeachingClassifier": "webly.heads",
+    "ZeroShotClassifier": "webly.heads",
     "load_class_vectors": "webly.semantic.vectors",
     "kmm_weights": "webly.weighting",
     "save": "webly.persist",
@@ -52,4 +57,4 @@ _LAZY = {
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *(k for k in _LAZY if k != "MultiSourceData")]

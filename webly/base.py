@@ -104,7 +104,8 @@ def per_class_notes(classes, notes_per_model):
     ``classes``); a single model (a binary problem) gets no prefix."""
     if len(notes_per_model) == 1:
         return list(notes_per_model[0])
-    return [f"class {c!r}: {n}" for c, notes in zip(classes, notes_per_model) for n in notes]
+    return [f"class {np.asarray(c).item()!r}: {n}" for c, notes in zip(classes, notes_per_model)
+            for n in notes]
 
 
 def max_feature_scale(n_features):
@@ -159,6 +160,7 @@ def validate_data(estimator, X="no_validation", y="no_validation", reset=True, *
     Fitting (``reset=True`` with ``y``) also warns when all training rows are identical. Every
     webly estimator validates its rows through this function.
     """
+    reject_feature_blocks(X)
     out = _sklearn_validate_data(estimator, X, y, reset=reset, **check_params)
     no_X = isinstance(X, str) and X == "no_validation"
     no_y = y is None or (isinstance(y, str) and y == "no_validation")
@@ -208,6 +210,16 @@ def check_bags(bags, y, n):
     return bags
 
 
+def reject_feature_blocks(X, name="X"):
+    """One feature array expected: a :class:`~webly.FeatureBlocks` gets an error naming the field."""
+    from .blocks import FeatureBlocks
+
+    if isinstance(X, FeatureBlocks):
+        raise DataError(name, f"holds several feature types {X.feature_types}; this estimator "
+                              "takes one feature array: pass one type (X.block(type), when "
+                              "every row has it) or use a multi-source method (MDA-HS)")
+
+
 def check_row_features(name, value, n=None, *, allow_sparse=True, keep_float32=False):
     """The one validator of a feature matrix: 2-D, numeric, with features, finite, in a scale
     kernels cannot overflow (:func:`check_feature_scale`), and ``n`` rows when given.
@@ -218,6 +230,7 @@ def check_row_features(name, value, n=None, *, allow_sparse=True, keep_float32=F
     """
     if value is None:
         return None
+    reject_feature_blocks(value, name)
     keep = (np.float32, np.float64) if keep_float32 else (np.float64,)
     if sp.issparse(value):
         if not allow_sparse:

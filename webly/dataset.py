@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from .base import check_bags, check_row_features, check_row_metadata, warn_data
 from .base import warn_identical_rows
+from .blocks import FeatureBlocks
 from .errors import DataError
 
 
@@ -29,6 +30,32 @@ def _vector(name, value, n):
         if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in value):
             raise DataError(name, "contains missing values; every row needs a value")
     return value
+
+
+def _privileged(value, n):
+    """Privileged features of every row; an all-NaN row (dense) means the row has none."""
+    if value is None or sp.issparse(value):
+        value = check_row_features("X_priv", value)
+    else:
+        arr = np.asarray(value)
+        missing = (np.isnan(arr).all(axis=1) if arr.dtype.kind == "f" and arr.ndim == 2
+                   and arr.shape[1] else None)
+        if missing is not None and missing.all():
+            raise DataError("X_priv", "contains NaN in every row; give privileged features "
+                                      "(all-NaN marks only the rows that have none) or None")
+        if missing is not None and missing.any():
+            check_row_features("X_priv", arr[~missing])
+            value = arr.astype(np.float64)
+        else:
+            value = check_row_features("X_priv", value)
+    if value is not None and value.shape[0] != n:
+        raise DataError("X_priv", f"has {value.shape[0]} rows but X has {n}; "
+                                  "give privileged features for every row")
+    return value
+
+
+def _feature_width(X):
+    return X.n_features if isinstance(X, FeatureBlocks) else X.shape[1]
 
 
 def _labels_as_array(value):
@@ -47,22 +74,25 @@ class WebDataset:
 
     Parameters
     ----------
-    X : (n, d) float array
-        Visual features of each web instance (image, keyframe, video).
+    X : (n, d) float array or FeatureBlocks
+        Visual features of each web instance (image, keyframe, video); a
+        :class:`~webly.FeatureBlocks` when sources have their own feature types (see
+        :meth:`from_sources`).
     y : (n,) array
         Web label: the query each row was found with (noisy). Every value must be in
         ``class_names``; all rows of a bag share it.
     bags : (n,) int array, optional
         Bag id of each row; None makes every row its own bag.
     X_priv : (n, d*) array or sparse matrix, optional
-        Privileged features (text, tags): training only.
+        Privileged features (text, tags): training only. An all-NaN row (dense) is a row
+        without them (MDA-HS+ accepts sources without text; the -PI methods need every row).
     source : (n,) array, optional
         Web source of each row (e.g. ``"google"``, ``"flickr"``).
     y_true : (n,) array, optional
         True labels, for evaluating noise detection only; never used in fit.
     meta : pandas.DataFrame, optional
         Anything else per row, aligned with the rows.
-    X_test, y_test : (m, d), (m,) arrays, optional
+    X_test, y_test : (m, d) array or FeatureBlocks, (m,) array, optional
         Clean test/target set (unlabelled at fit time for adaptation).
     class_names : (C,) array, optional
         All classes; inferred as the sorted labels of ``y`` and ``y_test`` when omitted.
@@ -100,11 +130,14 @@ class WebDataset:
         """Check every field; raise :class:`~webly.errors.DataError` naming the first bad one."""
         if self.X is None:
             raise DataError("X", "is required")
-        self.X = check_row_features("X", self.X, allow_sparse=False)
-        n = self.X.shape[0]
-        if n == 0:
-            raise DataError("X", "has no rows; a dataset needs at least one web row")
-        warn_identical_rows("X", self.X)
+        if isinstance(self.X, FeatureBlocks):
+            n = self.X.n_rows
+        else:
+            self.X = check_row_features("X", self.X, allow_sparse=False)
+            n = self.X.shape[0]
+            if n == 0:
+                raise DataError("X", "has no rows; a dataset needs at least one web row")
+            warn_identical_rows("X", self.X)
         if self.y is None:
             raise DataError("y", "is required (the web label of each row)")
         self.y = _labels_as_array(_vector("y", self.y, n))
@@ -113,21 +146,22 @@ class WebDataset:
         self.y_true = _vector("y_true", self.y_true, n)
         if self.y_true is not None:
             self.y_true = _labels_as_array(self.y_true)
-        self.X_priv = check_row_features("X_priv", self.X_priv)
-        if self.X_priv is not None and self.X_priv.shape[0] != n:
-            raise DataError("X_priv", f"has {self.X_priv.shape[0]} rows but X has {n}; "
-                                      "give privileged features for every row")
+        self.X_priv = _privileged(self.X_priv, n)
         if self.meta is not None:
             if not isinstance(self.meta, pd.DataFrame):
                 raise DataError("meta", "must be a pandas DataFrame")
             if len(self.meta) != n:
                 raise DataError("meta", f"has {len(self.meta)} rows but X has {n}")
             self.meta = self.meta.reset_index(drop=True)
-        self.X_test = check_row_features("X_test", self.X_test, allow_sparse=False)
+        if not isinstance(self.X_test, FeatureBlocks):
+            self.X_test = check_row_features("X_test", self.X_test, allow_sparse=False)
         if self.X_test is not None:
-            if self.X_test.shape[1] != self.X.shape[1]:
-                raise DataError("X_test", f"has {self.X_test.shape[1]} features but X has "
-                                          f"{self.X.shape[1]}; use the same feature extractor")
+            if isinstance(self.X_test, FeatureBlocks) and not self.X_test.complete():
+                raise DataError("X_test", "every test/target row needs every feature type")
+            if _feature_width(self.X_test) != _feature_width(self.X):
+                raise DataError("X_test", f"has {_feature_width(self.X_test)} features but X has "
+                                          f"{_feature_width(self.X)}; use the same feature "
+                                          "extractor (and the same feature types)")
             if self.y_test is not None:
                 self.y_test = _labels_as_array(_vector("y_test", self.y_test, self.X_test.shape[0]))
         elif self.y_test is not None:
@@ -181,7 +215,7 @@ class WebDataset:
     # ------------------------------------------------------------------ views
     @property
     def n_rows(self):
-        return self.X.shape[0]
+        return len(self.X) if isinstance(self.X, FeatureBlocks) else self.X.shape[0]
 
     @property
     def bag_ids(self):
@@ -247,13 +281,85 @@ class WebDataset:
         The same affine map is applied to ``X_test``; ``X_priv`` is left as it is. Use it for
         features whose dimensions have very different scales (histograms, audio descriptors).
         With ``split: holdout`` or ``kfold`` the statistics include the held-out web rows
-        (unsupervised, no labels used).
+        (unsupervised, no labels used). Several feature types are scaled type by type, on the
+        rows (frames) that have each.
         """
         from sklearn.preprocessing import StandardScaler
 
-        scaler = StandardScaler().fit(self.X)
-        return replace(self, X=scaler.transform(self.X),
-                       X_test=None if self.X_test is None else scaler.transform(self.X_test))
+        if isinstance(self.X, FeatureBlocks):
+            fitted = {m: StandardScaler().fit(getattr(self.X.block(m), "X", self.X.block(m)))
+                      for m in self.X.feature_types}
+            scale = lambda blocks: blocks.map_blocks(  # noqa: E731
+                lambda m, rows: fitted[m].transform(rows))
+        else:
+            scaler = StandardScaler().fit(self.X)
+            scale = scaler.transform
+        return replace(self, X=scale(self.X),
+                       X_test=None if self.X_test is None else scale(self.X_test))
+
+    @classmethod
+    def from_sources(cls, sources, labels, *, target=None, target_labels=None, privileged=None,
+                     **fields):
+        """A dataset from per-source feature types (heterogeneous sources, MDA-HS).
+
+        Parameters
+        ----------
+        sources : dict
+            ``{source name: {feature type: block}}``; a block is an (n_s, d_m) array or
+            :class:`~webly.GroupedFeatures` (several frame rows per sample). Rows are stacked
+            source by source into ``X`` (a :class:`~webly.FeatureBlocks`) and ``source``.
+        labels : dict
+            ``{source name: (n_s,) web labels}`` -> ``y``.
+        target : dict, optional
+            ``{feature type: block}`` with every feature type -> ``X_test`` (target/test rows).
+        target_labels : (n_t,) array, optional
+            -> ``y_test`` (used for evaluation only).
+        privileged : dict, optional
+            ``{source name: (n_s, d~) array}`` -> ``X_priv``; sources left out have no text
+            (all-NaN rows).
+        **fields
+            Any other field (``class_names``, ``class_vectors``, ``y_true``, ``meta``, ``name``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> ds = WebDataset.from_sources({"img": {"2d": np.eye(2)}, "vid": {"2d": np.eye(2),
+        ...                                                                  "3d": np.ones((2, 3))}},
+        ...                              {"img": [0, 1], "vid": [1, 0]})
+        >>> ds.X.shape, ds.source.tolist()
+        ((4, 5), ['img', 'img', 'vid', 'vid'])
+        """
+        X, source = FeatureBlocks.from_sources(sources)
+        if not isinstance(labels, dict) or {str(s) for s in labels} != set(source.tolist()):
+            raise DataError("labels", "give one label array per source, keyed like `sources`")
+        by_name = {str(s): v for s, v in labels.items()}
+        y = []
+        for s in dict.fromkeys(source.tolist()):
+            ys = np.asarray(by_name[s])
+            if ys.ndim != 1 or len(ys) != int((source == s).sum()):
+                raise DataError(f"labels[{s!r}]", f"needs one label per row of source {s!r} "
+                                                  f"({int((source == s).sum())})")
+            y.append(ys)
+        X_priv = None
+        if privileged:
+            unknown = [s for s in privileged if str(s) not in by_name]
+            if unknown:
+                raise DataError("privileged", f"names unknown source {unknown[0]!r}")
+            texts = {str(s): (T.toarray() if sp.issparse(T) else np.asarray(T, dtype=np.float64))
+                     for s, T in privileged.items() if T is not None}
+            widths = {T.shape[1] for T in texts.values() if np.ndim(T) == 2}
+            if len(widths) != 1:
+                raise DataError("privileged", "every source's text needs the same columns")
+            X_priv = np.full((len(source), widths.pop()), np.nan)
+            for s, T in texts.items():
+                rows = np.flatnonzero(source == s)
+                if T.shape[0] != len(rows):
+                    raise DataError(f"privileged[{s!r}]", f"has {T.shape[0]} rows but source "
+                                                          f"{s!r} has {len(rows)}")
+                X_priv[rows] = T
+        X_test = None if target is None else FeatureBlocks(target)
+        return cls(X=X, y=np.concatenate(y), source=source, X_priv=X_priv, X_test=X_test,
+                   y_test=target_labels, **fields)
 
     def with_test(self, X_test, y_test):
         """The same training rows with another test/target set."""
@@ -306,7 +412,9 @@ class WebDataset:
 
     def summary(self):
         """One-line description used in logs and reports."""
-        parts = [f"{self.name}: {self.n_rows} web rows x {self.X.shape[1]} features",
+        width = (" + ".join(f"{d} {m}" for m, d in self.X.n_features.items())
+                 if isinstance(self.X, FeatureBlocks) else self.X.shape[1])
+        parts = [f"{self.name}: {self.n_rows} web rows x {width} features",
                  f"{self.n_bags} bags", f"{len(self.class_names)} classes"]
         if self.X_priv is not None:
             parts.append(f"privileged {self.X_priv.shape[1]}-d")
@@ -329,6 +437,10 @@ def datasets_equal(a, b):
             return False
         if u is None:
             continue
+        if isinstance(u, FeatureBlocks) or isinstance(v, FeatureBlocks):
+            if not (isinstance(u, FeatureBlocks) and u.equals(v)):
+                return False
+            continue
         if f.name == "meta":
             if list(u.columns) != list(v.columns):
                 return False
@@ -340,6 +452,7 @@ def datasets_equal(a, b):
             if not (sp.issparse(u) and sp.issparse(v)) or (u != v).nnz:
                 return False
             continue
-        if not np.array_equal(np.asarray(u), np.asarray(v)):
+        u, v = np.asarray(u), np.asarray(v)
+        if not np.array_equal(u, v, equal_nan=u.dtype.kind == "f" and v.dtype.kind == "f"):
             return False
     return True

@@ -8,9 +8,11 @@ Files
 ``npz``: one array per field, keys named after the fields (``X``, ``y``, ``bags``, ``X_priv``,
 ``source``, ``y_true``, ``X_test``, ``y_test``, ``class_names``, ``class_vectors``; all but ``X``
 and ``y`` optional). A sparse ``X_priv`` is stored as ``X_priv_data``, ``X_priv_indices``,
-``X_priv_indptr``, ``X_priv_shape``; metadata columns as ``meta__<column>``.
+``X_priv_indptr``, ``X_priv_shape``; metadata columns as ``meta__<column>``. A :class:`~webly.FeatureBlocks` ``X`` (or ``X_test``) is stored as
+``X__rows`` and, per feature type m, ``X__block__<m>`` (NaN rows where a row lacks m) or
+``X__frames__<m>`` with ``X__groups__<m>`` (frame blocks).
 
-``parquet``: one table, one row per web row and per test row; ``split`` is ``"train"`` or
+``parquet`` (one feature array only): one table, one row per web row and per test row; ``split`` is ``"train"`` or
 ``"test"``; features in columns ``X_0 .. X_{d-1}`` and ``X_priv_0 ..``; ``y``, ``bags``,
 ``source``, ``y_true`` as columns (test rows carry their label in ``y``); metadata columns as
 ``meta__<column>``; class names and vectors in the file's key-value metadata (``webly`` key, JSON).
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .blocks import FeatureBlocks, GroupedFeatures
 from .errors import DataError
 from .fileio import atomic_path
 
@@ -34,13 +37,52 @@ _ARRAY_FIELDS = ("X", "y", "bags", "X_priv", "source", "y_true", "X_test", "y_te
 FORMAT_VERSION = 1
 
 
+def _block_arrays(field, blocks):
+    """npz arrays of a FeatureBlocks: ``<field>__rows`` (row count), then per feature type m
+    ``<field>__block__<m>`` (rows x d, NaN where a row lacks m) or, for frame blocks,
+    ``<field>__frames__<m>`` and ``<field>__groups__<m>`` (row index of each frame)."""
+    out = {f"{field}__rows": np.array(blocks.n_rows)}
+    for m, block in blocks.to_dict().items():
+        if isinstance(block, GroupedFeatures):
+            out[f"{field}__frames__{m}"] = block.X
+            out[f"{field}__groups__{m}"] = block.groups
+        else:
+            out[f"{field}__block__{m}"] = block
+    return out
+
+
+def _blocks_from_npz(z, field, path):
+    """The FeatureBlocks written by :func:`_block_arrays`, or None when the file has none."""
+    prefix = f"{field}__"
+    keys = [k for k in z.files if k.startswith(prefix) and k != f"{field}__rows"]
+    if f"{field}__rows" not in z.files:
+        return None
+    blocks = {}
+    for k in keys:
+        kind, _, m = k[len(prefix):].partition("__")
+        if kind == "block":
+            blocks[m] = _npz_array(z, k, path)
+        elif kind == "frames":
+            groups_key = f"{field}__groups__{m}"
+            if groups_key not in z.files:
+                raise DataError(groups_key, f"missing from {path!r}: frame block {m!r} needs the "
+                                            "row index of each frame")
+            blocks[m] = GroupedFeatures(_npz_array(z, k, path), _npz_array(z, groups_key, path))
+        elif kind != "groups":
+            raise DataError(k, f"unknown key in {path!r}")
+    return FeatureBlocks(blocks, n_rows=int(_npz_array(z, f"{field}__rows", path)))
+
+
 def write_npz(self, path):
     """Write every field to an ``.npz`` file, atomically (temp file + rename)."""
-    arrays = {"X": self.X, "y": self.y, "class_names": self.class_names,
+    arrays = {"y": self.y, "class_names": self.class_names,
               "format_version": np.array(FORMAT_VERSION), "name": np.array(self.name)}
-    for f in ("bags", "source", "y_true", "X_test", "y_test", "class_vectors"):
-        if getattr(self, f) is not None:
-            arrays[f] = getattr(self, f)
+    for f in ("X", "bags", "source", "y_true", "X_test", "y_test", "class_vectors"):
+        value = getattr(self, f)
+        if isinstance(value, FeatureBlocks):
+            arrays.update(_block_arrays(f, value))
+        elif value is not None:
+            arrays[f] = value
     if self.X_priv is not None:
         if sp.issparse(self.X_priv):
             csr = sp.csr_matrix(self.X_priv)
@@ -70,15 +112,20 @@ def read_npz(cls, path, name=None):
     with z:
         keys = set(z.files)
         for req in ("X", "y"):
-            if req not in keys:
+            if req not in keys and not (req == "X" and "X__rows" in keys):
                 raise DataError(req, f"missing from {path!r}; an npz needs arrays 'X' and 'y' "
                                      f"(found {sorted(keys)})")
         known = set(_ARRAY_FIELDS) | {"format_version", "name", *_SPARSE_PRIV_KEYS}
-        unknown = [k for k in keys if k not in known and not k.startswith("meta__")]
+        blocky = ("meta__", "X__", "X_test__")
+        unknown = [k for k in keys if k not in known and not k.startswith(blocky)]
         if unknown:
             raise DataError(unknown[0], f"unknown key in {path!r}; allowed keys: "
                                         f"{', '.join(_ARRAY_FIELDS)} and meta__<column>")
         kw = {f: _npz_array(z, f, path) for f in _ARRAY_FIELDS if f in keys}
+        for f in ("X", "X_test"):
+            blocks = _blocks_from_npz(z, f, path)
+            if blocks is not None:
+                kw[f] = blocks
         sparse_keys = [k for k in _SPARSE_PRIV_KEYS if k in keys]
         if sparse_keys:
             kw["X_priv"] = _npz_csr(z, sparse_keys, path, dense="X_priv" in keys)
@@ -95,6 +142,9 @@ def read_npz(cls, path, name=None):
 
 def to_frame(self):
     """One pandas frame of training and test rows (see the module docstring for columns)."""
+    if isinstance(self.X, FeatureBlocks):
+        raise DataError("X", "holds several feature types; a frame (and parquet) holds one "
+                             "feature array: save this dataset with to_npz")
     parts = [_rows_frame(self.X, "X")]
     if self.X_priv is not None:
         dense = self.X_priv.toarray() if sp.issparse(self.X_priv) else self.X_priv

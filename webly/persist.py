@@ -59,6 +59,7 @@ ALLOWED_TYPES = (
     "webly.features._text.TextEmbedder",
     # helper classes held in fitted state
     "webly.kernels.Kernel",
+    "webly.blocks.GroupedFeatures",
     "webly.solvers.primal.FeatureMap",
     "webly.mil._common.BinaryMIL",
     "webly.semantic._vae_base._GlobalScaler",

@@ -1,6 +1,6 @@
 """Run-level bad input at the CLI: one line naming the field, exit status 2, nothing written.
 
-9 cases (the count is checked below): run names that would leave ``output_dir``, metrics or
+10 cases (the count is checked below): run names that would leave ``output_dir``, metrics or
 methods the data cannot serve, and errors raised inside worker processes (``n_jobs: 2``), which
 must reach the user as themselves, not as a broken process pool.
 """
@@ -38,6 +38,26 @@ def no_test_npz(tmp_path_factory, web_digits):
     return path
 
 
+@pytest.fixture(scope="module")
+def hetero_npz(tmp_path_factory):
+    """Two sources with their own feature types (images: 2-D; videos: 2-D keyframes + 3-D)."""
+    from webly import GroupedFeatures, WebDataset
+
+    rng = np.random.RandomState(0)
+    y_img, y_vid, y_t = (rng.randint(0, 2, n) for n in (30, 20, 12))
+    two = lambda y: np.c_[2.0 * y - 1 + 0.5 * rng.randn(len(y)), rng.randn(len(y))]  # noqa: E731
+    frames, frames_t = np.repeat(np.arange(20), 2), np.repeat(np.arange(12), 2)
+    ds = WebDataset.from_sources(
+        {"img": {"2d": two(y_img)},
+         "vid": {"2d": GroupedFeatures(two(y_vid[frames]), frames), "3d": rng.randn(20, 3)}},
+        {"img": y_img, "vid": y_vid},
+        target={"2d": GroupedFeatures(two(y_t[frames_t]), frames_t), "3d": rng.randn(12, 3)},
+        target_labels=y_t, name="hetero")
+    path = tmp_path_factory.mktemp("data") / "hetero.npz"
+    ds.to_npz(path)
+    return path
+
+
 DIGITS = {"name": "web-digits", "noise_rate": 0.4}
 CASES = [
     # (id, config changes, dataset ("digits" | "plain" | "notest"), field the message starts with)
@@ -48,6 +68,8 @@ CASES = [
      "protocol.metrics"),
     ("oracle-without-y-true", {"methods": ["SVM", "SVM-oracle"]}, "plain", "methods"),
     ("split-test-without-test-set", {}, "notest", "protocol.split"),
+    ("one-array-method-on-several-feature-types", {"methods": ["MDA-HS", "SVM"]}, "hetero",
+     "methods"),
     ("split-test-without-test-set-2-jobs", {"parallel": {"n_jobs": 2}}, "notest",
      "protocol.split"),
     # raised in fit, inside a worker: a DataError used not to unpickle (BrokenProcessPool)
@@ -63,9 +85,10 @@ def test_the_docstring_counts_the_cases():
 
 @pytest.mark.parametrize("changes,data,field", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_run_level_errors_are_one_line_naming_the_field_and_write_nothing(
-        tmp_path, capsys, changes, data, field, plain_npz, no_test_npz):
+        tmp_path, capsys, changes, data, field, plain_npz, no_test_npz, hetero_npz):
     dataset = {"digits": DIGITS, "plain": {"name": "npz", "path": str(plain_npz)},
-               "notest": {"name": "npz", "path": str(no_test_npz)}}[data]
+               "notest": {"name": "npz", "path": str(no_test_npz)},
+               "hetero": {"name": "npz", "path": str(hetero_npz)}}[data]
     work = tmp_path / "work"
     out = work / "runs"
     work.mkdir()
@@ -104,3 +127,19 @@ def test_warnings_of_a_fit_reach_the_user_of_a_run(tmp_path, caplog, plain_npz):
         assert cli.main([str(cfg), "--quiet"]) == 0
     shown = [r.getMessage() for r in caplog.records if "X_priv" in r.getMessage()]
     assert len(shown) == 1 and "sMIL-PI seed 0 fold 0: DataWarning: X_priv: " in shown[0]
+
+
+def test_a_run_on_sources_with_their_own_feature_types(tmp_path, hetero_npz):
+    raw = {"name": "hetero", "dataset": {"name": "npz", "path": str(hetero_npz)},
+           "methods": [{"name": "MDA-HS", "max_rounds": 2}, "uniform-sources"], "seeds": [0],
+           "output_dir": str(tmp_path / "runs"), "protocol": {"metrics": ["accuracy"]}}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    assert cli.main([str(cfg), "--quiet"]) == 0
+    results = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "runs") for f in fs
+               if f == "results.csv"]
+    import pandas as pd
+    table = pd.read_csv(results[0])
+    accuracy = table[table["metric"] == "accuracy"].set_index("method")["value"]
+    assert set(accuracy.index) == {"MDA-HS", "uniform-sources"}
+    assert (accuracy > 0.8).all()  # the class is readable in the 2-D features

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from webly.errors import DataError
-from webly.multisource import MultiSourceData
+from webly.multisource.data import MultiSourceData
 from webly.multisource.datasets import load_digit_domains, load_office_caltech10
 
 

@@ -9,9 +9,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.errors import DataError
+from webly import FeatureBlocks, WebDataset
 from webly.multisource import (MDAHS, GroupedFeatures, MDAHSPlus, MDAHSPlusENR,
-                               MultiSourceData, SingleSourceClassifier,
-                               UniformSourcesClassifier)
+                               SingleSourceClassifier, UniformSourcesClassifier)
+from webly.multisource.data import MultiSourceData
 from webly.synthetic import corrupt
 
 
@@ -122,8 +123,9 @@ def test_mdahs_plus_uses_text_and_reduces_to_mdahs_without_it():
     assert sum(enr.source_weights_.values()) == pytest.approx(1.0)
 
 
-def test_heterogeneous_sources_and_keyframe_averaged_target():
-    rng = np.random.RandomState(0)
+def _heterogeneous(rng):
+    """Google images (2-D features), Flickr videos (3 keyframes of 2-D features + 3-D motion
+    features), a target of videos (2 keyframes + 3-D); the class is readable in both types."""
     n_img, n_vid, n_t = 40, 30, 20
 
     def f2d(y):  # 2-D (image) features, class in the first coordinate
@@ -135,20 +137,81 @@ def test_heterogeneous_sources_and_keyframe_averaged_target():
     y_img, y_vid, y_t = ((rng.rand(n) > 0.5).astype(int) for n in (n_img, n_vid, n_t))
     frames_vid = np.repeat(np.arange(n_vid), 3)
     frames_t = np.repeat(np.arange(n_t), 2)
-    data = MultiSourceData(
-        sources={"google": {"2d": f2d(y_img)},
-                 "flickr": {"2d": GroupedFeatures(f2d(y_vid[frames_vid]), frames_vid),
-                            "3d": f3d(y_vid)}},
-        labels={"google": y_img, "flickr": y_vid},
-        target={"2d": GroupedFeatures(f2d(y_t[frames_t]), frames_t), "3d": f3d(y_t)})
-    clf = MDAHS(max_rounds=2).fit_multisource(data)
+    sources = {"google": {"2d": f2d(y_img)},
+               "flickr": {"2d": GroupedFeatures(f2d(y_vid[frames_vid]), frames_vid),
+                          "3d": f3d(y_vid)}}
+    labels = {"google": y_img, "flickr": y_vid}
+    target = {"2d": GroupedFeatures(f2d(y_t[frames_t]), frames_t), "3d": f3d(y_t)}
+    return sources, labels, target, y_t
+
+
+def test_heterogeneous_sources_and_keyframe_averaged_target():
+    sources, labels, target, y_t = _heterogeneous(np.random.RandomState(0))
+    ds = WebDataset.from_sources(sources, labels, target=target, target_labels=y_t)
+    assert isinstance(ds.X, FeatureBlocks) and ds.X.present("3d").sum() == 30
+    clf = MDAHS(max_rounds=2).fit(**ds.fit_args(target=True))
     assert clf.kernel_names_ == [("google", "2d"), ("flickr", "2d"), ("flickr", "3d")]
-    pred = clf.predict(data.target)
+    pred = clf.predict(ds.X_test)
     assert (pred == y_t).mean() > 0.8
+    assert np.array_equal(pred, clf.predict(target))  # a dict of blocks is the same rows
     with pytest.raises(DataError, match="lacks feature type '3d'"):
-        clf.predict({"2d": data.target["2d"]})
-    with pytest.raises(DataError, match="target"):
-        MultiSourceData(sources=data.sources, labels=data.labels, target={"2d": f2d(y_t)})
+        clf.predict({"2d": target["2d"]})
+    with pytest.raises(DataError, match="X_test"):
+        WebDataset.from_sources(sources, labels, target={"2d": target["2d"],
+                                                         "3d": np.full((20, 3), np.nan)})
+    with pytest.raises(DataError, match="X_target"):  # the target needs every feature type
+        MDAHS(max_rounds=2).fit(ds.X, ds.y, sources=ds.source,
+                                X_target=FeatureBlocks({"2d": target["2d"]}))
+
+
+def test_deprecated_fit_multisource_gives_the_same_model_as_fit():
+    sources, labels, target, y_t = _heterogeneous(np.random.RandomState(0))
+    ds = WebDataset.from_sources(sources, labels, target=target)
+    new = MDAHS(max_rounds=2).fit(**ds.fit_args(target=True))
+    with pytest.warns(FutureWarning, match="MultiSourceData is deprecated"):
+        from webly.multisource import MultiSourceData as Deprecated
+    data = Deprecated(sources=sources, labels=labels, target=target)
+    with pytest.warns(FutureWarning, match="fit_multisource"):
+        old = MDAHS(max_rounds=2).fit_multisource(data)
+    assert np.array_equal(old.decision_function(target), new.decision_function(ds.X_test))
+    assert old.source_weights_ == new.source_weights_
+
+
+def test_rows_of_one_source_must_share_feature_types():
+    sources, labels, target, _ = _heterogeneous(np.random.RandomState(0))
+    ds = WebDataset.from_sources(sources, labels, target=target)
+    mixed = ds.source.copy()
+    mixed[:5] = "flickr"  # five image rows (no 3-D features) claimed by the video source
+    with pytest.raises(DataError, match="rows of source 'flickr' differ in feature types"):
+        MDAHS(max_rounds=2).fit(ds.X, ds.y, sources=mixed, X_target=ds.X_test)
+
+
+def test_text_for_some_sources_only_in_mdahs_plus():
+    rng = np.random.RandomState(1)
+    sources, labels, target, y_t = _heterogeneous(rng)
+    text = rng.randn(30, 4)
+    ds = WebDataset.from_sources(sources, labels, target=target, privileged={"flickr": text})
+    assert np.isnan(ds.X_priv[:40]).all() and np.isfinite(ds.X_priv[40:]).all()
+    plus = MDAHSPlus(max_rounds=2).fit(**ds.fit_args(target=True))
+    explicit = MultiSourceData(sources=sources, labels=labels, target=target,
+                               privileged={"flickr": text})
+    with pytest.warns(FutureWarning):
+        old = MDAHSPlus(max_rounds=2).fit_multisource(explicit)
+    assert np.array_equal(plus.decision_function(ds.X_test), old.decision_function(target))
+    half = ds.X_priv.copy()
+    half[40:45] = np.nan  # five video rows without text, the other 25 with
+    with pytest.raises(DataError, match="X_priv"):
+        MDAHSPlus(max_rounds=2).fit(ds.X, ds.y, sources=ds.source, X_target=ds.X_test,
+                                    X_priv=half)
+
+
+def test_one_array_estimators_refuse_several_feature_types():
+    from webly.baselines import SVMClassifier
+
+    sources, labels, target, _ = _heterogeneous(np.random.RandomState(0))
+    ds = WebDataset.from_sources(sources, labels, target=target)
+    with pytest.raises(DataError, match="X: holds several feature types"):
+        SVMClassifier().fit(ds.X, ds.y)
 
 
 def test_errors_name_the_field():

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from .. import metrics as M
 from ..base import fit_kwargs_for
+from ..blocks import FeatureBlocks
 from ..errors import ConfigError
 from ..fileio import atomic_path, write_json, write_text
 from . import registry
@@ -550,6 +551,14 @@ def _check_needs(cfg, ds):
     if cfg.protocol.split == "test" and (ds.X_test is None or ds.y_test is None):
         raise ConfigError("protocol.split", f"dataset {ds.name!r} has no labelled test set; use "
                                             "split: holdout or split: kfold")
+    if isinstance(ds.X, FeatureBlocks):
+        flat = [m.display for m in cfg.methods
+                if not getattr(registry.METHODS[m.name].load(), "accepts_feature_blocks", False)]
+        if flat:
+            raise ConfigError("methods", f"{flat[0]} takes one feature array, but dataset "
+                                         f"{ds.name!r} has feature types {ds.X.feature_types}; "
+                                         "use the multi-source methods (MDA-HS, MDA-HS+, "
+                                         "uniform-sources, single-source) or one feature type")
     if ds.y_true is None:
         if "noise_auc" in cfg.protocol.metrics:
             raise ConfigError("protocol.metrics", f"noise_auc scores noise detection against the "

@@ -7,8 +7,10 @@
   :class:`SingleSourceClassifier` (one source; the ``best-source`` oracle picks among them
   after evaluation, :func:`webly.multisource.reporting.add_best_source_rows`); the pooled
   SVM is :class:`webly.baselines.SVMClassifier` on all rows;
-* :class:`MultiSourceData` / :class:`GroupedFeatures`: sources with their own feature types,
-  a target with all of them, keyframe-averaged (image-to-video) kernels;
+* sources with their own feature types and a target with all of them come as flat rows with
+  ``X`` a :class:`webly.FeatureBlocks` (:meth:`webly.WebDataset.from_sources` builds one), frame
+  blocks (:class:`webly.GroupedFeatures`) give keyframe-averaged (image-to-video) kernels; the
+  estimators' internal per-source view is :class:`webly.multisource.data.MultiSourceData`;
 * the algorithms on plain arrays in :mod:`webly.multisource._mdahs`; dataset loaders in
   :mod:`webly.multisource.datasets`.
 """
@@ -19,8 +21,23 @@ from .mdahs_plus import MDAHSPlus, MDAHSPlusENR
 from ..solvers.mkl import update_group_weights
 from ..solvers.simplex import solve_simplex_qp
 from ._mdahs import balanced_labelling, mdahs_binary, positive_band
-from .data import GroupedFeatures, MultiSourceData
+from ..blocks import FeatureBlocks, GroupedFeatures
 
 __all__ = ["MDAHS", "MDAHSPlus", "MDAHSPlusENR", "UniformSourcesClassifier",
-           "SingleSourceClassifier", "MultiSourceData", "GroupedFeatures", "mdahs_binary",
+           "SingleSourceClassifier", "FeatureBlocks", "GroupedFeatures", "mdahs_binary",
            "solve_simplex_qp", "update_group_weights", "positive_band", "balanced_labelling"]
+
+
+def __getattr__(name):
+    # the second data container, public until this release: one release of FutureWarning
+    if name == "MultiSourceData":
+        import warnings
+
+        from .data import MultiSourceData
+
+        warnings.warn("webly.multisource.MultiSourceData is deprecated and will be removed in the "
+                      "next release; build the data with webly.WebDataset.from_sources (same "
+                      "dicts) and fit(**ds.fit_args(target=True)), or pass X as a "
+                      "webly.FeatureBlocks", FutureWarning, stacklevel=2)
+        return MultiSourceData
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,21 +1,23 @@
 """Multi-source estimators: MDA-HS, MDA-HS+, MDA-HS+ENR and the per-source baselines.
 
 All estimators fit ``fit(X, y, *, sources=None, X_target=None)`` (MDA-HS+ also ``X_priv``) on
-flat source rows sharing one feature space, or ``fit_multisource(data)`` on a
-:class:`~webly.multisource.MultiSourceData` with heterogeneous feature types. After fitting,
+flat source rows: ``X`` an array when every source shares one feature space, or a
+:class:`~webly.FeatureBlocks` when sources have their own feature types (the estimators group
+the rows by source internally, :class:`~webly.multisource.data.MultiSourceData`). After fitting,
 every classifier is a kernel expansion over its support rows, one term per feature type::
 
     f_c(x) = ( sum_m sum_j coef_{m,j,c} (k_m(x_m, z_{m,j}) + 1) ) / norm_c
 
 so ``decision_function`` takes new target rows: an array in the one-feature-space case, or a
-dict ``{feature type: block}`` (arrays or :class:`~webly.multisource.GroupedFeatures`) in the
-heterogeneous case.
+complete FeatureBlocks (or a dict ``{feature type: block}``) in the heterogeneous case.
 """
 
 import logging
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -25,10 +27,24 @@ from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, che
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
-from .data import (DEFAULT_FEATURE, MultiSourceData, _check_block,
-                   block_kernel, concat_samples, n_features_of, rows_of, take_samples)
+from ..blocks import (FeatureBlocks, check_block, concat_samples, n_features_of, rows_of,
+                      take_samples)
+from .data import DEFAULT_FEATURE, MultiSourceData, block_kernel
 
 logger = logging.getLogger(__name__)
+
+
+def _check_text(X_priv, n):
+    """Text features of the source rows; all-NaN rows (whole sources) mean "no text"."""
+    if not sp.issparse(X_priv):
+        T = np.asarray(X_priv, dtype=np.float64)
+        if T.ndim == 2 and T.shape[1] and np.isnan(T).all(axis=1).any():
+            missing = np.isnan(T).all(axis=1)
+            check_row_features("X_priv", T[~missing])
+            if T.shape[0] != n:
+                raise DataError("X_priv", f"has {T.shape[0]} rows but X has {n}")
+            return T
+    return check_row_features("X_priv", X_priv, n)
 
 
 class _KernelBlocks:
@@ -62,6 +78,9 @@ class _KernelBlocks:
 class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
     """Plumbing shared by the multi-source estimators: data, kernels, per-source classifiers."""
 
+    #: ``fit`` takes X as a :class:`~webly.FeatureBlocks` (sources with their own feature types)
+    accepts_feature_blocks = True
+
     _parameter_constraints = {
         "C_source": [Interval(Real, 0, None, closed="neither")],
         "kernel": [StrOptions({"rbf", "linear"})],
@@ -73,24 +92,45 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
     }
 
     # ------------------------------------------------------------------ data
-    def _data_from_arrays(self, X, y, sources, X_target, X_priv=None):
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        n = X.shape[0]
+    def _source_data(self, X, y, sources, X_target, X_priv=None):
+        """Validate flat rows (``X`` an array or :class:`~webly.FeatureBlocks`) and group them by
+        source (:meth:`MultiSourceData.from_rows`)."""
+        if isinstance(X, FeatureBlocks):
+            y = check_row_metadata("y", y, X.n_rows)
+            if y is None:
+                raise DataError("y", "is required (the label of each source row)")
+            self.n_features_in_ = X.shape[1]
+            self._feature_input = "blocks"
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+            if X_target is not None:
+                X_target = check_row_features("X_target", X_target, allow_sparse=False)
+                if X_target.shape[1] != X.shape[1]:
+                    raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                                f"{X.shape[1]}; use the same feature extractor")
+            self._feature_input = "array"
+        n = len(y)
         sources = check_row_metadata("sources", sources, n)
-        if X_target is not None:
-            X_target = check_row_features("X_target", X_target, allow_sparse=False)
-            if X_target.shape[1] != X.shape[1]:
-                raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
-                                            f"{X.shape[1]}; use the same feature extractor")
         if X_priv is not None:
-            X_priv = check_row_features("X_priv", X_priv, n)
-        self._feature_input = "array"
-        return MultiSourceData.from_arrays(X, y, sources, X_target, X_priv)
+            X_priv = _check_text(X_priv, n)
+        return MultiSourceData.from_rows(X, y, sources, X_target, X_priv)
+
+    def fit_multisource(self, data):
+        """Deprecated: use ``fit(X, y, sources=..., X_target=...)`` with ``X`` a
+        :class:`~webly.FeatureBlocks` (:meth:`webly.WebDataset.from_sources` builds one from the
+        same dicts). Kept for one release."""
+        warnings.warn("fit_multisource(data) is deprecated and will be removed in the next "
+                      "release; call fit(X, y, sources=..., X_target=...) with X a "
+                      "webly.FeatureBlocks (webly.WebDataset.from_sources builds X, y, sources "
+                      "and X_test from the same dicts)", FutureWarning, stacklevel=2)
+        if not isinstance(data, MultiSourceData):
+            raise DataError("data", "give a webly.multisource.MultiSourceData")
+        self._validate_params()
+        self._feature_input = "blocks"
+        return self._fit_data(data)
 
     def _setup(self, data):
         """Classes, per-source label indices and fitted kernels (bandwidth per feature type)."""
-        if not isinstance(data, MultiSourceData):
-            raise DataError("data", "give a webly.multisource.MultiSourceData")
         self.classes_, y_idx = encode_targets(data.all_labels())
         self.sources_ = list(data.source_names)
         self.feature_types_ = list(data.feature_types)
@@ -163,29 +203,36 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         self.offset_ = np.zeros(len(self.norm_))
 
     def _features_for_predict(self, X):
+        if isinstance(X, FeatureBlocks):
+            if not X.complete():
+                raise DataError("X", "every row to predict needs every feature type the model "
+                                     f"was fitted with: {self.feature_types_}")
+            X = {m: X.block(m) for m in X.feature_types}
         if isinstance(X, dict):
             out, n = {}, None
             for m in self.feature_types_:
                 if m not in X:
                     raise DataError("X", f"lacks feature type {m!r}; give every feature type the "
                                          f"model was fitted with: {self.feature_types_}")
-                block, n = _check_block(f"X[{m!r}]", X[m], n)
+                block, n = check_block(f"X[{m!r}]", X[m], n)
                 if n_features_of(block) != self._dims[m]:
                     raise DataError(f"X[{m!r}]", f"has {n_features_of(block)} features, expected "
                                                  f"{self._dims[m]}")
                 out[m] = block
             return out, n
         if getattr(self, "_feature_input", "array") != "array":
-            raise DataError("X", "this model was fitted on several feature types; give a dict "
-                                 "{feature type: rows}")
+            raise DataError("X", "this model was fitted on several feature types; give a "
+                                 "FeatureBlocks (or a dict {feature type: rows}) with all of "
+                                 f"them: {self.feature_types_}")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return {DEFAULT_FEATURE: X}, X.shape[0]
 
     def decision_function(self, X):
         """Scores of new target rows: (n,) for two classes, (n, C) otherwise.
 
-        X is an (n, d) array when the model was fitted on one feature space, else a dict
-        ``{feature type: array or GroupedFeatures}`` with every fitted feature type.
+        X is an (n, d) array when the model was fitted on one feature space, else a
+        :class:`~webly.FeatureBlocks` in which every row has every fitted feature type (or a dict
+        ``{feature type: array or GroupedFeatures}``).
         """
         check_is_fitted(self)
         feats, n = self._features_for_predict(X)

@@ -27,71 +27,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..base import check_row_features, check_row_metadata
+from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples,  # noqa: F401
+                      n_features_of, rows_of, take_samples)
 from ..errors import DataError
-from ..kernels import bag_index, bag_mean_matrix
 
 __all__ = ["GroupedFeatures", "MultiSourceData", "base_kernel_names"]
 
+_check_block = check_block
+
 DEFAULT_FEATURE = "x"
-
-
-@dataclass(frozen=True)
-class GroupedFeatures:
-    """Several feature rows per sample (e.g. keyframes per video); kernels average over them.
-
-    Parameters
-    ----------
-    X : (n_rows, d) array
-        Feature rows (frames).
-    groups : (n_rows,) int array
-        Sample index (0..n_samples-1) of each row; every sample needs at least one row.
-    """
-
-    X: np.ndarray
-    groups: np.ndarray
-
-    @property
-    def n_samples(self):
-        return int(np.max(self.groups)) + 1 if len(self.groups) else 0
-
-    @property
-    def n_features(self):
-        return self.X.shape[1]
-
-    def averaging_matrix(self):
-        """Sparse (n_samples, n_rows) matrix averaging each sample's rows."""
-        A = bag_mean_matrix(self.groups)  # rows in order of first appearance
-        _, uniques = bag_index(self.groups)
-        return A[np.argsort(uniques)]
-
-
-def _check_block(name, value, n=None):
-    """An array or GroupedFeatures block: validated, returns ``(block, n_samples)``."""
-    if isinstance(value, GroupedFeatures):
-        X = check_row_features(f"{name}.X", value.X, allow_sparse=False)
-        groups = check_row_metadata(f"{name}.groups", value.groups, X.shape[0])
-        if groups is None or groups.dtype.kind not in "iu":
-            raise DataError(f"{name}.groups", "must hold integer sample indices 0..n-1")
-        m = int(groups.max()) + 1 if groups.size else 0
-        if groups.min() < 0 or np.unique(groups).size != m:
-            raise DataError(f"{name}.groups", "must cover every sample index 0..n-1 at least once")
-        block, m = GroupedFeatures(X, groups.astype(np.int64)), m
-    else:
-        block = check_row_features(name, value, allow_sparse=False)
-        m = block.shape[0]
-    if n is not None and m != n:
-        raise DataError(name, f"describes {m} samples but {n} are expected; give one row (or one "
-                              "group of rows) per sample")
-    return block, m
-
-
-def n_features_of(block):
-    return block.n_features if isinstance(block, GroupedFeatures) else block.shape[1]
-
-
-def rows_of(block):
-    """Raw feature rows of a block (frames for grouped blocks)."""
-    return block.X if isinstance(block, GroupedFeatures) else block
 
 
 def block_kernel(kernel, A, B):
@@ -102,34 +46,6 @@ def block_kernel(kernel, A, B):
     if isinstance(B, GroupedFeatures):
         K = np.asarray((B.averaging_matrix() @ K.T).T)
     return np.ascontiguousarray(K, dtype=np.float64)
-
-
-def take_samples(block, idx):
-    """The samples ``idx`` of a block (a grouped block keeps all rows of those samples)."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if not isinstance(block, GroupedFeatures):
-        return block[idx]
-    pos = np.full(block.n_samples, -1, dtype=np.int64)
-    pos[idx] = np.arange(len(idx))
-    keep = pos[block.groups] >= 0
-    return GroupedFeatures(block.X[keep], pos[block.groups[keep]])
-
-
-def concat_samples(blocks):
-    """Samples of several blocks stacked in order (grouped if any block is grouped)."""
-    if not any(isinstance(b, GroupedFeatures) for b in blocks):
-        return np.vstack(blocks)
-    Xs, gs, off = [], [], 0
-    for b in blocks:
-        if isinstance(b, GroupedFeatures):
-            Xs.append(b.X)
-            gs.append(b.groups + off)
-            off += b.n_samples
-        else:
-            Xs.append(b)
-            gs.append(np.arange(b.shape[0]) + off)
-            off += b.shape[0]
-    return GroupedFeatures(np.vstack(Xs), np.concatenate(gs))
 
 
 @dataclass
@@ -254,34 +170,79 @@ class MultiSourceData:
 
     # ------------------------------------------------------------------ builders
     @classmethod
-    def from_arrays(cls, X, y, sources=None, X_target=None, X_priv=None, feature=DEFAULT_FEATURE):
-        """Sources sharing one feature space: flat rows ``X``, labels ``y``, source of each row.
+    def from_rows(cls, X, y, sources=None, X_target=None, X_priv=None):
+        """The per-source view of flat rows: ``X`` (an array or :class:`~webly.FeatureBlocks`),
+        labels ``y``, the source of each row (None: one source ``"all"``), target rows
+        (array, complete FeatureBlocks, or ``{feature type: block}``), text ``X_priv``.
 
-        ``sources=None`` makes all rows one source named ``"all"``; ``X_priv`` (optional) gives
-        text features of the rows. Rows keep their order inside each source.
+        Rows keep their order inside each source; sources are in order of first appearance. An
+        array ``X`` is one feature type named ``"x"``. Every row of one source must have the same
+        feature types; ``X_priv`` rows that are all NaN mean "no text" and must cover whole
+        sources.
         """
-        X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)
-        n = X.shape[0]
+        n = len(y)
         sources = check_row_metadata("sources", sources, n)
         if sources is None:
             sources = np.full(n, "all")
+        blocks = X if isinstance(X, FeatureBlocks) else FeatureBlocks({DEFAULT_FEATURE: X})
+        if blocks.n_rows != n:
+            raise DataError("X", f"has {blocks.n_rows} rows but y has {n}")
         names = list(dict.fromkeys(np.asarray(sources).tolist()))
+        priv_missing = None
+        if X_priv is not None and not sp.issparse(X_priv):
+            X_priv = np.asarray(X_priv, dtype=np.float64)
+            if X_priv.ndim == 2:
+                priv_missing = np.isnan(X_priv).all(axis=1) & (X_priv.shape[1] > 0)
         src, lab, priv = {}, {}, {}
         for s in names:
             rows = np.flatnonzero(sources == s)
-            src[str(s)] = {feature: X[rows]}
+            types = [m for m in blocks.feature_types if blocks.present(m)[rows].any()]
+            partial = [m for m in types if not blocks.present(m)[rows].all()]
+            if partial:
+                raise DataError("X", f"rows of source {s!r} differ in feature types ({partial[0]!r} "
+                                     "on some rows only); every row of one source needs the "
+                                     "same feature types")
+            sub = blocks[rows]
+            src[str(s)] = {m: sub.block(m) for m in types}
             lab[str(s)] = y[rows]
             if X_priv is not None:
+                if priv_missing is not None and priv_missing[rows].any():
+                    if not priv_missing[rows].all():
+                        raise DataError("X_priv", f"rows of source {s!r} are partly without text "
+                                                  "(all-NaN rows); give text for every row of a "
+                                                  "source or for none")
+                    continue
                 priv[str(s)] = X_priv[rows]
-        target = None if X_target is None else {feature: X_target}
+        target = None
+        if X_target is not None:
+            if isinstance(X_target, FeatureBlocks):
+                if not X_target.complete():
+                    raise DataError("X_target", "every target row needs every feature type")
+                target = {m: X_target.block(m) for m in X_target.feature_types}
+            elif isinstance(X_target, dict):
+                target = dict(X_target)
+            elif isinstance(X, FeatureBlocks):
+                raise DataError("X_target", "X holds several feature types; give the target "
+                                            "rows as a FeatureBlocks with all of them")
+            else:
+                target = {DEFAULT_FEATURE: X_target}
+            missing = [m for m in blocks.feature_types if m not in target]
+            if missing:
+                raise DataError("X_target", f"lacks feature types {missing}; the target rows "
+                                            "need every feature type of every source")
         return cls(sources=src, labels=lab, target=target, privileged=priv or None)
 
     @classmethod
-    def from_webdataset(cls, ds, *, use_privileged=False, feature=DEFAULT_FEATURE):
+    def from_arrays(cls, X, y, sources=None, X_target=None, X_priv=None):
+        """Sources sharing one feature space (:meth:`from_rows` with an array ``X``)."""
+        return cls.from_rows(np.asarray(X, dtype=np.float64), y, sources, X_target, X_priv)
+
+    @classmethod
+    def from_webdataset(cls, ds, *, use_privileged=False):
         """Sources from ``ds.source``, labels ``ds.y``, target ``ds.X_test`` (its labels unused)."""
-        return cls.from_arrays(ds.X, ds.y, ds.source, ds.X_test,
-                               ds.X_priv if use_privileged else None, feature=feature)
+        return cls.from_rows(ds.X, ds.y, ds.source, ds.X_test,
+                             ds.X_priv if use_privileged else None)
 
 
 def base_kernel_names(data):

@@ -42,13 +42,6 @@ class _SourceEnsemble(_MultiSourceBase):
                                 for s in range(len(self.sources_))}
         return self
 
-    def fit_multisource(self, data):
-        """Fit on a :class:`~webly.multisource.MultiSourceData` (its target is not used)."""
-        self._validate_params()
-        self._feature_input = "dict"
-        return self._fit_data(data)
-
-
 class UniformSourcesClassifier(_SourceEnsemble):
     """Baseline ``uniform-sources``: the average of per-source classifiers.
 
@@ -111,7 +104,7 @@ class UniformSourcesClassifier(_SourceEnsemble):
     def fit(self, X, y, *, sources=None):
         """Fit one classifier per source on rows X (labels y, source of each row ``sources``)."""
         self._validate_params()
-        return self._fit_data(self._data_from_arrays(X, y, sources, None))
+        return self._fit_data(self._source_data(X, y, sources, None))
 
 
 class SingleSourceClassifier(_SourceEnsemble):
@@ -158,7 +151,7 @@ class SingleSourceClassifier(_SourceEnsemble):
     def fit(self, X, y, *, sources=None):
         """Fit the chosen source's classifier (rows of other sources are ignored)."""
         self._validate_params()
-        data = self._data_from_arrays(X, y, sources, None)
+        data = self._source_data(X, y, sources, None)
         names = data.source_names
         if isinstance(self.source, str):
             if self.source not in names:

@@ -58,9 +58,10 @@ class MDAHS(_MultiSourceBase):
     model is the uniform average of the source classifiers (:class:`UniformSourcesClassifier`)
     and the source weights are uniform. Without ``sources`` all rows are one source.
 
-    **Heterogeneous feature types** (sources with different features, target with all): build a
-    :class:`~webly.multisource.MultiSourceData` and call :meth:`fit_multisource`;
-    ``decision_function``/``predict`` then take a dict ``{feature type: rows}``.
+    **Heterogeneous feature types** (sources with different features, target with all): pass
+    ``X`` and ``X_target`` as :class:`~webly.FeatureBlocks` (or build the whole set with
+    :meth:`webly.WebDataset.from_sources`); ``decision_function``/``predict`` then take a
+    FeatureBlocks with every feature type.
 
     Parameters
     ----------
@@ -211,23 +212,19 @@ class MDAHS(_MultiSourceBase):
 
         Parameters
         ----------
-        X : (n, d) array
-            Source rows (all sources share the feature space).
+        X : (n, d) array or FeatureBlocks
+            Source rows: an array when all sources share the feature space, else a
+            :class:`~webly.FeatureBlocks` (every row of one source has the same feature types).
         y : (n,) array
             Labels of the source rows.
         sources : (n,) array or None
             Source of each row; None means one source.
-        X_target : (n_t, d) array or None
-            Unlabelled target rows; None falls back to the uniform source average.
+        X_target : (n_t, d) array, FeatureBlocks or None
+            Unlabelled target rows (with every feature type); None falls back to the uniform
+            source average.
         """
         self._validate_params()
-        return self._fit_data(self._data_from_arrays(X, y, sources, X_target))
-
-    def fit_multisource(self, data):
-        """Fit on a :class:`~webly.multisource.MultiSourceData` (heterogeneous feature types)."""
-        self._validate_params()
-        self._feature_input = "dict"
-        return self._fit_data(data)
+        return self._fit_data(self._source_data(X, y, sources, X_target))
 
     # the privileged term of the source block (MDA-HS+ overrides)
     def _source_slack(self, data):
@@ -336,7 +333,8 @@ class MDAHS(_MultiSourceBase):
                 offsets[c] -= pi * nf * mod["prior_mean"][sp_] / nf
                 weights[c, sp_] += mu[j].sum()
             if not info["mkl_converged"] or info["status"] != "converged":
-                warn.append(f"class {self.classes_[c] if n_models > 1 else self.classes_[1]!r}: "
+                label = np.asarray(self.classes_[c] if n_models > 1 else self.classes_[1]).item()
+                warn.append(f"class {label!r}: "
                             f"cutting plane {info['status']}, MKL "
                             f"{'converged' if info['mkl_converged'] else 'mkl_max_iter'}")
         coefs = {m: ({s: src_coef[s, m] for s in names if m in data.sources[s]}, tgt_coef[m])

@@ -70,7 +70,7 @@ class MDAHSPlus(MDAHS):
     def fit(self, X, y, *, sources=None, X_target=None, X_priv=None):
         """As :meth:`MDAHS.fit`, plus ``X_priv`` (n, d~): text features of the source rows."""
         self._validate_params()
-        return self._fit_data(self._data_from_arrays(X, y, sources, X_target, X_priv))
+        return self._fit_data(self._source_data(X, y, sources, X_target, X_priv))
 
     def _fit_data(self, data):
         if not data.privileged:
