@@ -30,6 +30,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
+from webly.blocks import FeatureBlocks
 from webly.kernels import Kernel
 from webly.mil import MiSVMPIClassifier, SMILPIClassifier, SMILPIDAClassifier
 from webly.mil._toolkit import (min_positives, positive_bag_groups, privileged_kernel,
@@ -523,22 +524,13 @@ def test_mdahs_plus_estimator_ranks_the_target_like_the_authors(name):
                     max_rounds=int(d["out_max_iter"]), mkl_max_iter=int(d["in_max_iter"]))
     sources = {f"s{s}": {"3d" if s == 3 else "2d": d[f"X_s{s}"]} for s in (1, 2, 3)}
     target = {"2d": d["X_target_2d"], "3d": d["X_target_3d"]}
-    try:  # heterogeneous feature types as flat rows (FeatureBlocks, NaN where a row lacks one)
-        from webly.blocks import FeatureBlocks
-    except ImportError:  # trees before webly.blocks: the MultiSourceData entry point
-        from webly.multisource.data import MultiSourceData
-
-        clf.fit_multisource(MultiSourceData(
-            sources=sources, labels={f"s{s}": d[f"y_s{s}"] for s in (1, 2, 3)}, target=target,
-            privileged={f"s{s}": d[f"T_s{s}"] for s in (1, 2, 3)}))
-        X_target = target
-    else:
-        X = FeatureBlocks({"2d": np.vstack([d["X_s1"], d["X_s2"], np.full((20, 20), np.nan)]),
-                           "3d": np.vstack([np.full((40, 12), np.nan), d["X_s3"]])})
-        X_target = FeatureBlocks(target)
-        clf.fit(X, np.concatenate([d["y_s1"], d["y_s2"], d["y_s3"]]),
-                sources=np.repeat(list(sources), 20), X_target=X_target,
-                X_priv=np.vstack([d["T_s1"], d["T_s2"], d["T_s3"]]))
+    # heterogeneous feature types as flat rows (FeatureBlocks, NaN where a row lacks one)
+    X = FeatureBlocks({"2d": np.vstack([d["X_s1"], d["X_s2"], np.full((20, 20), np.nan)]),
+                       "3d": np.vstack([np.full((40, 12), np.nan), d["X_s3"]])})
+    X_target = FeatureBlocks(target)
+    clf.fit(X, np.concatenate([d["y_s1"], d["y_s2"], d["y_s3"]]),
+            sources=np.repeat(list(sources), 20), X_target=X_target,
+            X_priv=np.vstack([d["T_s1"], d["T_s2"], d["T_s3"]]))
     score = clf.decision_function(X_target)  # class 2 (classes_[1]) against class 1
     # Spearman with the authors' class-2 and (negated) class-1 scores: measured >= 0.9778,
     # bound 0.97; average precision of class 2 on the target: measured equal, tolerance 0.01
