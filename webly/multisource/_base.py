@@ -202,6 +202,22 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         self.norm_ = np.asarray(norms, dtype=np.float64)
         self.offset_ = np.zeros(len(self.norm_))
 
+    def _store_source_average(self, data, models, chosen):
+        """The expansion of ``(1/|chosen|) sum_s f_s``: ``models[k][s]`` are the coefficients of
+        source position s's classifier in model k. Returns the weight ``1/|chosen|``."""
+        w = 1.0 / len(chosen)
+        coefs = {}
+        for m in data.feature_types:
+            src = {}
+            for s in chosen:
+                name = self.sources_[s]
+                if m in data.sources[name]:
+                    nf = len(data.sources[name])
+                    src[name] = np.column_stack([mod[s] for mod in models]) * (w / nf)
+            coefs[m] = (src, None)
+        self._store_expansion(data, coefs, np.ones(len(models)))
+        return w
+
     def _features_for_predict(self, X):
         if isinstance(X, FeatureBlocks):
             if not X.complete():

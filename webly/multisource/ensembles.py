@@ -1,9 +1,7 @@
 """The per-source baselines of MDA-HS: the uniform average of per-source classifiers and one
 source's classifier (see :mod:`webly.multisource._base` for the kernel expansion they share)."""
 
-import numpy as np
 from numbers import Integral
-
 
 from ..base import one_vs_rest
 from ..errors import DataError
@@ -27,20 +25,11 @@ class _SourceEnsemble(_MultiSourceBase):
             return {s: self._source_classifier(blocks, s, y_pm) for s in chosen}
 
         models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
-        w = 1.0 / len(chosen)
-        coefs = {}
-        for m in data.feature_types:
-            src = {}
-            for s in chosen:
-                name = self.sources_[s]
-                if m in data.sources[name]:
-                    nf = len(data.sources[name])
-                    src[name] = np.column_stack([mod[s] for mod in models]) * (w / nf)
-            coefs[m] = (src, None)
-        self._store_expansion(data, coefs, np.ones(len(models)))
+        w = self._store_source_average(data, models, chosen)
         self.source_weights_ = {self.sources_[s]: (w if s in chosen else 0.0)
                                 for s in range(len(self.sources_))}
         return self
+
 
 class UniformSourcesClassifier(_SourceEnsemble):
     """Baseline ``uniform-sources``: the average of per-source classifiers.

@@ -288,15 +288,7 @@ class MDAHS(_MultiSourceBase):
             return [self._source_classifier(blocks, s, y_pm.astype(np.float64)) for s in range(S)]
 
         models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
-        coefs = {}
-        for m in data.feature_types:
-            src = {}
-            for s, name in enumerate(self.sources_):
-                if m in data.sources[name]:
-                    nf = len(data.sources[name])
-                    src[name] = np.column_stack([mod[s] for mod in models]) / (S * nf)
-            coefs[m] = (src, None)
-        self._store_expansion(data, coefs, np.ones(len(models)))
+        self._store_source_average(data, models, range(S))
         self.source_weights_per_model_ = np.full((len(models), S), 1.0 / S)
         self.source_weights_ = {s: 1.0 / S for s in self.sources_}
         self.kernel_weights_ = []
