@@ -57,6 +57,10 @@ ALLOWED_TYPES = (
     "webly.semantic.vae.VAEWeightedClassifier",
     "webly.peers.CleanLearningClassifier",
     "webly.features._text.TextEmbedder",
+    "webly.heads.linear.LinearProbeClassifier",
+    "webly.heads.robust.GCEClassifier",
+    "webly.heads.robust.CoTeachingClassifier",
+    "webly.heads.zeroshot.ZeroShotClassifier",
     # helper classes held in fitted state
     "webly.kernels.Kernel",
     "webly.blocks.GroupedFeatures",

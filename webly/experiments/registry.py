@@ -150,6 +150,12 @@ register_method("cleanlab", "webly.peers:CleanLearningClassifier",
 register_method("skada", "webly.peers:SkadaClassifier",
                 description="peer: a skada domain-adaptation pipeline (KMM reweighting or CORAL) "
                             "around an SVC (needs webly[peers])")
+register_method("LR-probe", "webly.heads.linear:LinearProbeClassifier",
+                description="linear probe: multinomial logistic regression on standardised features")
+register_method("GCE", "webly.heads.robust:GCEClassifier",
+                description="torch head with the generalized cross-entropy (Zhang & Sabuncu 2018)")
+register_method("co-teaching", "webly.heads.robust:CoTeachingClassifier",
+                description="two MLP heads updated on each other's small-loss rows (Han et al. 2018)")
 
 
 def load_npz(path, train_per_class=None, standardize=False, random_state=None):
