@@ -20,8 +20,10 @@ def small_web(web_digits):
 
 
 # the skada peer (benchmarks only) holds skada pipelines that skops cannot serialise: saving it
-# gives a clear error instead (tested below)
-SAVABLE = sorted(set(registry.METHODS) - {"skada"})
+# gives a clear error instead (tested below). zero-shot needs image features and class vectors of
+# one joint embedding, which web-digits (64-d pixels, 384-d name vectors) lacks; its round trip is
+# in tests/test_heads.py
+SAVABLE = sorted(set(registry.METHODS) - {"skada", "zero-shot"})
 
 
 @pytest.mark.parametrize("name", SAVABLE)

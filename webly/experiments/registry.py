@@ -156,6 +156,9 @@ register_method("GCE", "webly.heads.robust:GCEClassifier",
                 description="torch head with the generalized cross-entropy (Zhang & Sabuncu 2018)")
 register_method("co-teaching", "webly.heads.robust:CoTeachingClassifier",
                 description="two MLP heads updated on each other's small-loss rows (Han et al. 2018)")
+register_method("zero-shot", "webly.heads.zeroshot:ZeroShotClassifier",
+                description="cosine similarity to class vectors of one joint image-text "
+                            "embedding (CLIP-like); no training on labels")
 
 
 def load_npz(path, train_per_class=None, standardize=False, random_state=None):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._torch import resolve_device
 from ._backbones import get_backbone
 from ._cache import EmbeddingCache
 from ._images import decode_image
@@ -86,8 +87,6 @@ class ImageEmbedder:
         self.progress = progress
 
     def _setup(self):
-        import torch
-
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size: a positive integer, got {self.batch_size!r}")
         if not isinstance(self.n_workers, (int, np.integer)) or self.n_workers < 0:
@@ -100,10 +99,7 @@ class ImageEmbedder:
             cache = EmbeddingCache(self.cache_dir, backbone.cache_id(),
                                    {"name": backbone.name,
                                     "preprocess": backbone.describe_preprocess()})
-        if self.device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        else:
-            device = str(torch.device(self.device))
+        device = str(resolve_device(self.device))
         backbone.module.eval().to(device)
         self.backbone_, self.device_, self._cache = backbone, device, cache
         self._setup_for = (self.backbone, self.cache_dir, self.device)

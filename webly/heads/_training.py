@@ -14,22 +14,6 @@ from torch.nn import functional as F
 _EVAL_CHUNK = 65536
 
 
-def resolve_device(name):
-    """``"auto"`` -> cuda when available, else the CPU; a cuda name without CUDA -> DataError."""
-    from ..errors import DataError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DataError("device", f"{name!r} asked for but no CUDA device is available; use "
-                                  "device='auto' or 'cpu'")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise DataError("device", f"{name!r} is not a torch device ({exc}); use 'auto', 'cpu' "
-                                  "or 'cuda'") from None
-
-
 def gce_loss(logits, y, q):
     """Per-row generalized cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu 2018).
 

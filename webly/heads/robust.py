@@ -134,7 +134,8 @@ class _TorchHeadClassifier(WebClassifierMixin, BaseEstimator):
         sizes = [Z.shape[1], *([self.hidden] if self.hidden else []), len(self.classes_)]
         init = [_init_params(rng, sizes) for _ in range(self._n_heads)]
 
-        from ._training import resolve_device, train_heads  # torch loads here, not on import
+        from .._torch import resolve_device
+        from ._training import train_heads  # torch loads here, not on import
 
         params, self.history_, losses, stopped = train_heads(
             init, Z, y_idx, forward=mlp_forward, row_losses=self._row_losses(),

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from ..base import WebClassifierMixin, check_is_fitted, check_row_features, encode_targets
 from ..base import validate_data
+from .._torch import resolve_device
 from ..errors import DataError
 from ._vae_training import (OPTIMIZERS, EarlyStopping, ProgressBar, SemanticVAEModule,
                             generative_term, kl_divergence, vae_loss)
@@ -132,14 +133,6 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
             self.optimizer_ = None
 
     # ----------------------------------------------------------------- helpers
-    def _device(self):
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise DataError("device", f"{self.device!r} asked for but no CUDA device is available; "
-                                      "use device='auto' or 'cpu'")
-        return torch.device(self.device)
-
     def _tensor(self, X):
         return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device_)
 
@@ -256,7 +249,7 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         self.classes_, y_idx, S = self._resolve_classes(y, class_vectors, class_names)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
-        self.device_ = self._device()
+        self.device_ = resolve_device(self.device)
 
         self.scaler_ = (_GlobalScaler() if self.feature_scaling == "global" else
                         StandardScaler(with_std=self.feature_scaling == "standard")).fit(X)
