@@ -70,3 +70,24 @@ def test_noise_rates_in_provenance_match_is_noisy(ds):
         mine = ds.y == q
         assert mine.sum() == rows and noisy[mine].sum() == wrong
         assert round(100 * noisy[mine].mean(), 1) == pct
+
+
+def test_config_loader_swaps_in_the_minilm_class_vectors(ds, tmp_path):
+    # the file's own class vectors are TF-IDF of the names (mostly zero rows); a config gives the
+    # semantic VAE real ones with dataset: {..., class_vectors: openclipart13}
+    from webly.errors import DataError
+    from webly.experiments.registry import load_npz
+    from webly.semantic import load_class_vectors
+
+    path = os.path.join(HERE, "openclipart_crawl.npz")
+    with_vectors = load_npz(path, class_vectors="openclipart13")
+    names, vectors = load_class_vectors("openclipart13")
+    assert with_vectors.class_vectors.shape == (13, 384)
+    for c, row in zip(with_vectors.class_names, with_vectors.class_vectors):
+        assert np.array_equal(row, vectors[names.tolist().index(c)])   # matched by name
+    sim = with_vectors.class_vectors @ with_vectors.class_vectors.T
+    assert np.all(np.abs(np.linalg.norm(with_vectors.class_vectors, axis=1) - 1) < 1e-5)
+    assert np.all(sim[~np.eye(13, dtype=bool)] < 0.9)                  # distinct classes
+    np.savez(tmp_path / "few.npz", class_names=np.array(["bird", "boat"]), vectors=np.eye(2))
+    with pytest.raises(DataError, match="dataset.class_vectors: has no vector for classes"):
+        load_npz(path, class_vectors=str(tmp_path / "few.npz"))

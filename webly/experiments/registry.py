@@ -161,11 +161,44 @@ register_method("zero-shot", "webly.heads.zeroshot:ZeroShotClassifier",
                             "embedding (CLIP-like); no training on labels")
 
 
-def load_npz(path, train_per_class=None, standardize=False, random_state=None):
+def with_class_vectors(ds, class_vectors):
+    """``ds`` with its class vectors replaced by a shipped set (a name of
+    :func:`webly.semantic.load_class_vectors`) or an npz file (keys ``class_names``,
+    ``vectors``), rows matched to ``ds.class_names`` by name."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from ..semantic.vectors import load_class_vectors
+
+    if class_vectors is None:
+        return ds
+    if str(class_vectors).endswith(".npz"):
+        import os
+        if not os.path.isfile(class_vectors):
+            raise DataError("dataset.class_vectors", f"file {class_vectors!r} does not exist")
+        with np.load(class_vectors, allow_pickle=False) as f:
+            if not {"class_names", "vectors"} <= set(f.files):
+                raise DataError("dataset.class_vectors", f"{class_vectors!r} needs arrays "
+                                                         "'class_names' and 'vectors'")
+            names, vectors = f["class_names"].astype(str), f["vectors"].astype(np.float64)
+    else:
+        names, vectors = load_class_vectors(class_vectors)
+    row = {n: i for i, n in enumerate(names)}
+    missing = [c for c in ds.class_names.astype(str) if c not in row]
+    if missing:
+        raise DataError("dataset.class_vectors", f"has no vector for classes {missing[:5]}; "
+                                                 f"it has {list(names)[:10]}")
+    return replace(ds, class_vectors=vectors[[row[c] for c in ds.class_names.astype(str)]])
+
+
+def load_npz(path, train_per_class=None, standardize=False, class_vectors=None,
+             random_state=None):
     """An npz dataset; ``train_per_class`` keeps that many training rows per class (seeded);
-    ``standardize`` scales features on the (kept) training rows (WebDataset.standardized)."""
+    ``standardize`` scales features on the (kept) training rows (WebDataset.standardized);
+    ``class_vectors`` replaces the file's class vectors (see :func:`with_class_vectors`)."""
     from ..dataset import WebDataset
-    ds = WebDataset.from_npz(path)
+    ds = with_class_vectors(WebDataset.from_npz(path), class_vectors)
     if train_per_class is not None:
         ds = ds.subsample_per_class(train_per_class, random_state)
     return ds.standardized() if standardize else ds
@@ -181,10 +214,11 @@ def load_npz_query_bags(path, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
                            random_state=random_state)
 
 
-def load_parquet(path, train_per_class=None, standardize=False, random_state=None):
-    """A parquet dataset; ``train_per_class`` and ``standardize`` as for npz."""
+def load_parquet(path, train_per_class=None, standardize=False, class_vectors=None,
+                 random_state=None):
+    """A parquet dataset; ``train_per_class``, ``standardize`` and ``class_vectors`` as for npz."""
     from ..dataset import WebDataset
-    ds = WebDataset.from_parquet(path)
+    ds = with_class_vectors(WebDataset.from_parquet(path), class_vectors)
     if train_per_class is not None:
         ds = ds.subsample_per_class(train_per_class, random_state)
     return ds.standardized() if standardize else ds
