@@ -92,3 +92,20 @@ def test_within_query_auc_ignores_how_noisy_each_query_is():
     assert _auc(noisy, scores) > 0.7
     assert noise_auc_within(noisy, scores, queries) == pytest.approx(0.5)
     assert source_noise_rates(noisy, queries) == {"0": 0.1, "1": 0.5}
+
+
+def test_source_target_auc_tells_a_target_like_source_from_a_shifted_one():
+    from webly.diagnostics import source_target_auc
+
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(200, 8))
+    like = rng.normal(size=(200, 8))                    # drawn as the target is
+    shifted = rng.normal(size=(200, 8)) + np.r_[1.5, np.zeros(7)]   # moved along one feature
+    X = np.vstack([like, shifted])
+    source = np.repeat(["like", "shifted"], 200)
+    auc = source_target_auc(X, source, target)
+    assert abs(auc["like"] - 0.5) < 0.08          # measured 0.47
+    assert auc["shifted"] > 0.8                   # measured 0.86
+    ds = WebDataset(X=X, y=np.repeat([0, 1], 200), source=source, X_test=target)
+    rep = premise_report(ds)                      # no y_true: the source figure is still given
+    assert rep["noise_rate"] is None and rep["source_target_auc"] == auc

@@ -19,8 +19,12 @@ method ever sees; they are evaluation information, never an input of a fit.
   squared reconstruction error of each held-out row. **Global** by default, as the VAE has one
   decoder for all classes; ``per_query=True`` fits one PCA per web label instead (is a wrong row
   off its own query's manifold?). Both are reported.
-- **Multi-source premise**: the sources differ in noise. :func:`source_noise_rates` gives each
-  source's share of wrong rows; the report gives their spread (max - min).
+- **Multi-source premise**: the sources differ, in noise (:func:`source_noise_rates`, each
+  source's share of wrong rows; the report gives their spread) and in how far each lies from the
+  target (:func:`source_target_auc`: the out-of-fold ROC-AUC of a classifier telling a source's
+  rows from the unlabelled target rows; 0.5 = like the target, 1 = apart). MDA-HS weighs sources
+  to adapt to the target, so it has something to gain only where these AUCs differ; no labels
+  are used, so it is measured on data without ``y_true`` too.
 
 Out of fold means :class:`~sklearn.model_selection.StratifiedGroupKFold` over the bags (a bag is
 never split; folds stratified by wrongness), with ``n_splits`` folds (fewer when there are
@@ -30,13 +34,19 @@ row counts: whether the scores separate wrong rows *within* a query, not only no
 clean ones.
 """
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from .blocks import FeatureBlocks
 
 __all__ = [
     "N_COMPONENTS",
@@ -45,13 +55,14 @@ __all__ = [
     "premise_report",
     "reconstruction_errors",
     "source_noise_rates",
+    "source_target_auc",
     "text_noise_scores",
 ]
 
 #: default PCA components of the off-manifold premise
 N_COMPONENTS = 10
 #: bumped whenever a figure's definition changes (run folders cache the reports by it)
-PREMISE_VERSION = 1
+PREMISE_VERSION = 2  # 2: source_target_auc
 
 
 def _folds(is_noisy, groups, n_splits, random_state):
@@ -175,6 +186,27 @@ def source_noise_rates(is_noisy, source):
     return {str(s): float(is_noisy[source == s].mean()) for s in np.unique(source)}
 
 
+def source_target_auc(X, source, X_target, *, C=1.0, n_splits=5, random_state=0):
+    """Source -> out-of-fold ROC-AUC of a logistic regression (standardised features) telling
+    that source's rows from the target rows: 0.5 = the source looks like the target."""
+    X, X_target, source = np.asarray(X), np.asarray(X_target), np.asarray(source)
+    out = {}
+    for s in np.unique(source):
+        Z = np.vstack([X[source == s], X_target])
+        is_source = np.r_[np.ones((source == s).sum(), bool), np.zeros(len(X_target), bool)]
+        k = int(min(n_splits, is_source.sum(), (~is_source).sum()))
+        if k < 2:
+            out[str(s)] = None
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+        cv = StratifiedKFold(k, shuffle=True, random_state=random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            score = cross_val_predict(model, Z, is_source, cv=cv, method="decision_function")
+        out[str(s)] = float(roc_auc_score(is_source, score))
+    return out
+
+
 def premise_report(dataset, random_state=0, *, n_components=N_COMPONENTS, n_splits=5, C=1.0):
     """Premise figures of a :class:`~webly.dataset.WebDataset`'s web rows, as a plain dict.
 
@@ -189,6 +221,8 @@ def premise_report(dataset, random_state=0, *, n_components=N_COMPONENTS, n_spli
       per web label), ``offmanifold_noise_auc_within_query`` (global errors, within queries):
       the off-manifold premise (:func:`reconstruction_errors`);
     - ``source_noise_rates`` (source -> share wrong), ``source_noise_spread`` (max - min);
+    - ``source_target_auc`` (source -> :func:`source_target_auc`; needs ``source`` and
+      ``X_test`` only, so it is given without ``y_true`` too);
     - ``n_components``, ``n_splits``, ``random_state``: the settings used.
 
     Pass the training rows only (``dataset.subset(train_rows)``): the figures use ``y_true``.
@@ -205,9 +239,13 @@ def premise_report(dataset, random_state=0, *, n_components=N_COMPONENTS, n_spli
            "text_noise_auc": None, "text_noise_auc_within_query": None,
            "offmanifold_noise_auc": None, "offmanifold_noise_auc_per_query": None,
            "offmanifold_noise_auc_within_query": None,
-           "source_noise_rates": None, "source_noise_spread": None,
+           "source_noise_rates": None, "source_noise_spread": None, "source_target_auc": None,
            "n_components": int(n_components), "n_splits": int(n_splits),
            "random_state": random_state}
+    if (ds.source is not None and ds.X_test is not None and len(np.unique(ds.source)) > 1
+            and not isinstance(ds.X, FeatureBlocks)):
+        out["source_target_auc"] = source_target_auc(ds.X, ds.source, ds.X_test, C=C,
+                                                     n_splits=n_splits, random_state=random_state)
     if ds.y_true is None:
         return out
     noisy = np.asarray(ds.is_noisy, dtype=bool)

@@ -211,8 +211,10 @@ def premise_lines(premise):
     head = ("**Premise** (training web rows against their true labels, evaluation only; "
             "`webly.diagnostics`, 0.5 = no separation"
             + (f", mean ± std over {len(reps)} seeds" if len(reps) > 1 else "") + "): ")
+    target = _source_target_part(reps)
     if reps[0]["noise_rate"] is None:
-        return [head + "not measured: the data has no true labels of web rows (`y_true`).", ""]
+        return [head + "not measured: the data has no true labels of web rows (`y_true`)"
+                + (f"; {target}" if target else "") + ".", ""]
     get = lambda key: [r[key] for r in reps]  # noqa: E731
     parts = [f"{_mean_std(get('noise_rate'), '{:.1%}')} wrong web labels"]
     if all(r["n_noisy"] in (0, r["n_rows"]) for r in reps):
@@ -232,7 +234,20 @@ def premise_lines(premise):
         rates = {s: _mean_std([r["source_noise_rates"][s] for r in reps], "{:.1%}")
                  for s in reps[0]["source_noise_rates"]}
         parts.append("noise rate per source " + ", ".join(f"{s} {v}" for s, v in rates.items()))
+    if target:
+        parts.append(target)
     return [head + "; ".join(parts) + ".", ""]
+
+
+def _source_target_part(reps):
+    """The multi-source premise: how far each source lies from the target (or None)."""
+    if not reps[0].get("source_target_auc"):
+        return None
+    aucs = {s: _mean_std([r["source_target_auc"][s] for r in reps])
+            for s in reps[0]["source_target_auc"]}
+    return ("sources vs target (multi-source premise), ROC-AUC of a classifier telling a "
+            "source's rows from the target rows, 0.5 = like the target: "
+            + ", ".join(f"{s} {v}" for s, v in aucs.items()))
 
 
 def write_report(run_dir, cfg, results, resolved_cfg, noise=None, premise=None):
