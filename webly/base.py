@@ -6,12 +6,18 @@ Every webly estimator fits on flat rows plus routed per-row metadata::
 
 ``bags=None`` means every row is its own bag, ``X_priv=None`` no privileged features,
 ``sources=None`` a single source, ``X_target`` unlabelled target rows (domain adaptation only).
-An estimator's ``fit`` names only the metadata it uses; :func:`fit_kwargs_for` picks those out of
-a dataset's arguments. Multi-class problems go through :func:`one_vs_rest`, which fits one binary
-problem per class in parallel with joblib; binary problems fit a single model for ``classes_[1]``
-so that ``decision_function`` is (n,) as in scikit-learn.
+The semantic and zero-shot methods also take ``class_vectors`` and ``class_names`` (one row per
+class). An estimator's ``fit`` names only the metadata it uses, keyword-only;
+:func:`fit_kwargs_for` picks those out of a dataset's arguments, and with scikit-learn's metadata
+routing enabled each estimator requests exactly those by default (:class:`WebClassifierMixin`),
+so ``Pipeline`` and ``GridSearchCV`` route them without ``set_fit_request`` calls.
+
+Multi-class problems go through :func:`one_vs_rest`, which fits one binary problem per class in
+parallel with joblib; binary problems fit a single model for ``classes_[1]`` so that
+``decision_function`` is (n,) as in scikit-learn.
 """
 
+import functools
 import inspect
 import os
 import sys
@@ -28,7 +34,8 @@ from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from .errors import DataError
 
-FIT_METADATA = ("bags", "X_priv", "sources", "X_target")
+#: metadata a webly ``fit`` may take (keyword-only); requested by default under metadata routing
+FIT_METADATA = ("bags", "X_priv", "sources", "X_target", "class_vectors", "class_names")
 
 #: row count the feature-scale bound leaves room for: squared distances, kernel entries and their
 #: sums over up to this many terms stay finite in float64
@@ -172,6 +179,32 @@ def validate_data(estimator, X="no_validation", y="no_validation", reset=True, *
     return out
 
 
+def positional_metadata_deprecated(*names):
+    """Decorate a ``fit(self, X, y, *, <names>...)`` whose metadata ``names`` used to be
+    positional: ``fit(X, y, X_priv)`` keeps working for one release, with a FutureWarning at the
+    caller's line. The signature seen by ``inspect`` (metadata routing, :func:`fit_kwargs_for`)
+    stays the keyword-only one."""
+    def decorate(fit):
+        @functools.wraps(fit)
+        def wrapper(self, X, y=None, *args, **kwargs):
+            if args:
+                if len(args) > len(names):
+                    raise TypeError(f"{type(self).__name__}.fit takes X, y and keyword-only "
+                                    f"metadata; got {2 + len(args)} positional arguments")
+                given = dict(zip(names, args))
+                twice = sorted(set(given) & set(kwargs))
+                if twice:
+                    raise TypeError(f"{type(self).__name__}.fit got multiple values for {twice}")
+                warnings.warn(f"{type(self).__name__}.fit: pass "
+                              + ", ".join(f"{k}=..." for k in given) + " by keyword; metadata "
+                              "given by position stops working in the next release",
+                              FutureWarning, stacklevel=_user_stacklevel())
+                kwargs.update(given)
+            return fit(self, X, y, **kwargs)
+        return wrapper
+    return decorate
+
+
 def fit_kwargs_for(estimator, available):
     """Subset of ``available`` (a dict of routed metadata) that ``estimator.fit`` accepts."""
     params = inspect.signature(estimator.fit).parameters
@@ -265,11 +298,36 @@ def check_row_features(name, value, n=None, *, allow_sparse=True, keep_float32=F
 
 
 class WebClassifierMixin(ClassifierMixin):
-    """Mixin for webly classifiers: metadata routing defaults and decision-based predict."""
+    """Mixin for webly classifiers: metadata routing defaults and decision-based predict.
 
-    # Requested by default when scikit-learn metadata routing is enabled, so users never have to
-    # call set_fit_request by hand (the skada counter-example in STYLE.md).
-    __metadata_request__fit = {"bags": True, "X_priv": True, "sources": True, "X_target": True}
+    With scikit-learn's metadata routing enabled (``sklearn.set_config(
+    enable_metadata_routing=True)``), an estimator requests for ``fit`` exactly the
+    :data:`FIT_METADATA` its ``fit`` signature names, so ``Pipeline`` and ``GridSearchCV`` route
+    ``bags``, ``X_priv``, ... to it without ``set_fit_request`` calls (the skada counter-example
+    in STYLE.md); ``set_fit_request`` still overrides them per instance. ``sample_weight`` keeps
+    scikit-learn's default (not requested: weighted fits are an explicit choice, as for scoring).
+    """
+
+    _fit_metadata = ()
+
+    def __init_subclass__(cls, **kwargs):
+        # once per class: the metadata its (own or inherited) fit names; inspect sees through
+        # positional_metadata_deprecated to the keyword-only signature
+        fit = getattr(cls, "fit", None)
+        params = inspect.signature(fit).parameters if callable(fit) else {}
+        cls._fit_metadata = tuple(name for name in params if name in FIT_METADATA)
+        super().__init_subclass__(**kwargs)
+
+    def _get_metadata_request(self):
+        # defaults set here rather than in a class-level __metadata_request__fit: those dicts
+        # merge down the MRO (a parent's X_priv would be routed to a subclass whose fit lacks it,
+        # the old TypeError), and their merge rules differ between scikit-learn 1.6 and 1.9
+        requests = super()._get_metadata_request()
+        if not hasattr(self, "_metadata_request"):  # defaults; set_*_request stores its own copy
+            for name in self._fit_metadata:
+                if requests.fit.requests.get(name) is None:
+                    requests.fit.add_request(param=name, alias=True)
+        return requests
 
     def predict(self, X):
         """Class of each row: arg-max of ``decision_function`` (sign in the binary case)."""
@@ -339,6 +397,7 @@ def stack_decisions(columns):
 
 __all__ = [
     "BaseEstimator", "WebClassifierMixin", "FIT_METADATA", "DataWarning", "fit_kwargs_for",
+    "positional_metadata_deprecated",
     "check_row_metadata", "check_bags", "check_row_features", "check_feature_scale",
     "max_feature_scale", "warn_data", "warn_identical_rows", "encode_targets", "one_vs_rest",
     "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",

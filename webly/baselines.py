@@ -15,6 +15,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from .base import WebClassifierMixin, encode_targets, one_vs_rest, own_class_scores, stack_decisions
 from .base import check_is_fitted, check_row_features, validate_data, warn_not_converged
+from .base import positional_metadata_deprecated
 from .kernels import Kernel, default_gamma
 
 
@@ -86,7 +87,8 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         self.tol = tol
         self.n_jobs = n_jobs
 
-    def fit(self, X, y, sample_weight=None):
+    @positional_metadata_deprecated("sample_weight")
+    def fit(self, X, y, *, sample_weight=None):
         """Fit one binary SVC per class on the rows X with labels y."""
         self._validate_params()
         X, y = validate_data(self, X, y)

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._lupi_base import _kernel_tags
 from .base import (WebClassifierMixin, check_is_fitted, check_row_features, encode_targets,
-                   validate_data)
+                   positional_metadata_deprecated, validate_data)
 from .errors import DataError
 from .kernels import Kernel
 
@@ -100,7 +100,8 @@ class GDClassifier(WebClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         return _kernel_tags(self, super().__sklearn_tags__())
 
-    def fit(self, X, y, X_priv=None):
+    @positional_metadata_deprecated("X_priv")
+    def fit(self, X, y, *, X_priv=None):
         """Fit the teacher on (X_priv, y) (if given) and the student on X."""
         self._validate_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,

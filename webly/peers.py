@@ -9,11 +9,12 @@ installed raises an error that says how to install it.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .base import WebClassifierMixin
 from .errors import ConfigError, DataError
 
 __all__ = ["CleanLearningClassifier", "SkadaClassifier"]
@@ -27,7 +28,7 @@ def _require(module, extra="peers"):
                                     f"pip install 'webly[{extra}]'") from None
 
 
-class CleanLearningClassifier(ClassifierMixin, BaseEstimator):
+class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
     """cleanlab's CleanLearning around the same MLP as webly's ``MLP`` baseline.
 
     Confident learning estimates out-of-fold class probabilities (``cv_n_folds`` folds of the web
@@ -113,7 +114,7 @@ class CleanLearningClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-class SkadaClassifier(ClassifierMixin, BaseEstimator):
+class SkadaClassifier(WebClassifierMixin, BaseEstimator):
     """A skada domain-adaptation pipeline around an RBF SVC: labelled sources, unlabelled target.
 
     ``fit(X, y, *, sources=None, X_target=None)`` as webly's multi-source estimators: each source

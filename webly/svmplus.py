@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ._lupi_base import _KernelLUPIBase
-from .base import one_vs_rest, stack_decisions
+from .base import one_vs_rest, positional_metadata_deprecated, stack_decisions
 
 __all__ = ["SVMPlusClassifier", "L2SVMPlusClassifier", "GDClassifier"]
 
@@ -154,7 +154,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X, y, X_priv=None):
+    @positional_metadata_deprecated("X_priv")
+    def fit(self, X, y, *, X_priv=None):
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers import smo_solve, svm_qp, svmplus_qp
 
@@ -279,7 +280,8 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X, y, X_priv=None):
+    @positional_metadata_deprecated("X_priv")
+    def fit(self, X, y, *, X_priv=None):
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers.l2svmplus import l2svmplus_privileged_term, solve_l2svmplus
 
