@@ -1,9 +1,12 @@
 """Solver speed: libsvm vs webly's SMO (SVM, SVM+) vs cvxpy/Clarabel on one RBF kernel QP.
 
-Run ``python benchmarks/solver_speed.py [--no-clarabel] [--cpu-time] [n ...]`` (default n = 1000
-2000 5000; ``--no-clarabel`` skips the slow cvxpy column; ``--cpu-time`` times with the process
-CPU clock instead of the wall clock, for machines shared with other jobs: every solve here is
-single-threaded, so on a quiet machine both clocks agree). For each n, on
+Run ``python benchmarks/solver_speed.py [--no-clarabel] [--cpu-time] [--no-svmplus] [--quick]
+[n ...]`` (default n = 1000 2000 5000; ``--no-clarabel`` skips the slow cvxpy column;
+``--cpu-time`` times with the process CPU clock instead of the wall clock, for machines shared
+with other jobs: every solve here is single-threaded, so on a quiet machine both clocks agree).
+A second section (:func:`svmplus_section`, skipped by ``--no-svmplus``; ``--quick`` runs it small)
+compares SVM+ with libsvm at n = 1,000 to 10,000 on two problems, min of 3, and reports the peak
+memory of ``SVMPlusClassifier().fit`` at n = 10,000. For each n of the first table, on
 the same data and the same precomputed RBF kernel (bandwidth rule 1 / mean squared distance):
 
 * ``SVC``: ``sklearn.svm.SVC(kernel="precomputed", C=1, tol=1e-3).fit(K, y)`` (libsvm);
@@ -31,17 +34,17 @@ import numpy as np
 from webly.experiments.benchmarks import machine_line
 
 
-def make_data(n, seed=0):
+def make_data(n, seed=0, d=20, d_priv=50):
     rng = np.random.default_rng(seed)
     y_true = np.where(rng.random(n) < 0.5, 1, -1)
-    X = rng.normal(size=(n, 20))
+    X = rng.normal(size=(n, d))
     X[:, :2] += y_true[:, None]
     y = y_true.copy()
     y[(y_true == -1) & (rng.random(n) < 0.3)] = 1
-    T = np.zeros((n, 50))
+    T = np.zeros((n, d_priv))
     T[:, 0] = y_true == 1
     T[:, 1] = y_true == -1
-    T += 0.3 * np.abs(rng.normal(size=(n, 50)))
+    T += 0.3 * np.abs(rng.normal(size=(n, d_priv)))
     T /= np.linalg.norm(T, axis=1, keepdims=True)
     return X, y, T
 
@@ -98,6 +101,77 @@ def main(sizes, clarabel=True):
     figure(rows)
 
 
+def make_hard(n):
+    """The harder problem of issue 19: ``make_classification(n, 20 features, 10 informative,
+    flip_y=0.1)``, privileged features = the first 10 features plus unit Gaussian noise."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=n, n_features=20, n_informative=10, flip_y=0.1,
+                               random_state=0)
+    X_priv = X[:, :10] + np.random.default_rng(0).normal(size=(n, 10))
+    return X, np.where(y > 0, 1.0, -1.0), X_priv
+
+
+def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
+    """SVM+ against libsvm (issue 19): solve times side by side, min of ``reps``, then the peak
+    memory of ``SVMPlusClassifier().fit``.
+
+    Web data: ``make_data(n, d=64, d_priv=20)``, RBF kernel (bandwidth rule) on X, linear kernel
+    on the 20-d privileged features; hard data: :func:`make_hard`, RBF ``gamma = 1/40`` on X,
+    linear kernel on its 10-d privileged features. ``C = 1``, ``gamma_plus = 1``; libsvm is
+    ``SVC(kernel="precomputed", C=1, tol=1e-3)``, our SMO runs at KKT tolerance 5e-4 (the same
+    stopping gap); kernels are computed before timing. Each repetition times the three solves
+    in turn on the same kernels.
+    """
+    from sklearn.svm import SVC
+
+    from webly.kernels import gaussian_kernel, linear_kernel
+    from webly.solvers import smo_solve, svm_qp, svmplus_qp
+    from webly.svmplus import SVMPlusClassifier
+
+    print()
+    print(f"### SVM+ vs libsvm (min of {reps}, solve times only)")
+    print()
+    print("| problem | n | libsvm (SVC, precomputed K) s | SMO (SVM) s | SMO+ (SVM+, X_priv) s "
+          "| SMO+ / libsvm | SMO+ moves (Newton steps) | SMO+ objective |")
+    print("|---|---|---|---|---|---|---|---|")
+    cases = [("web, 64-d X, 20-d X_priv", n) for n in sizes]
+    cases += [("hard (make_classification)", n) for n in hard_sizes]
+    for name, n in cases:
+        if name.startswith("web"):
+            X, y, T = make_data(n, d=64, d_priv=20)
+            K, Kp = gaussian_kernel(X), linear_kernel(T)
+        else:
+            X, y, T = make_hard(n)
+            K, Kp = gaussian_kernel(X, gamma=1.0 / 40.0), linear_kernel(T)
+        times = {"svc": [], "smo": [], "plus": []}
+        for _ in range(reps):
+            times["svc"].append(timed(lambda: SVC(C=1.0, kernel="precomputed",
+                                                  tol=1e-3).fit(K, y))[0])
+            times["smo"].append(timed(lambda: smo_solve(svm_qp(K, y, C=1.0), tol=5e-4))[0])
+            dt, _, (_, info) = timed(
+                lambda: smo_solve(svmplus_qp(K, y, Kp, C=1.0, gamma_plus=1.0), tol=5e-4))
+            times["plus"].append(dt)
+        t = {k: min(v) for k, v in times.items()}
+        print(f"| {name} | {n} | {t['svc']:.3f} | {t['smo']:.3f} | {t['plus']:.3f} | "
+              f"{t['plus'] / t['svc']:.1f}x | {info['n_iter']} ({info['n_newton']}) | "
+              f"{info['objective']:.10g} |", flush=True)
+        del K, Kp
+    if memory_n:
+        X, y, T = make_data(memory_n, d=64, d_priv=20)
+        SVMPlusClassifier().fit(X[:200], y[:200], X_priv=T[:200])  # compiled code loaded
+        tracemalloc.start()
+        SVMPlusClassifier().fit(X, y, X_priv=T)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        unit = 8.0 * memory_n ** 2
+        print()
+        print(f"Peak memory of `SVMPlusClassifier().fit` (RBF + linear privileged kernel) at "
+              f"n = {memory_n}: {peak / 1e9:.2f} GB = {peak / unit:.2f} n^2 x 8 bytes "
+              f"(tracemalloc, kernels included; the two float64 kernels are 2.00 n^2 x 8 bytes; "
+              f"bound of issue 19: 2.2 n^2 x 8 bytes + 0.3 GB = {(2.2 * unit + 3e8) / 1e9:.2f} GB)")
+
+
 def figure(rows):
     """Solver time vs n (log-log) into $WEBLY_FIGURE_DIR, linked in the markdown output."""
     fig_dir, link = os.environ.get("WEBLY_FIGURE_DIR"), os.environ.get("WEBLY_FIGURE_LINK")
@@ -133,3 +207,8 @@ if __name__ == "__main__":
         CLOCK = time.process_time
     main([int(a) for a in args if not a.startswith("-")] or [1000, 2000, 5000],
          clarabel="--no-clarabel" not in args)
+    if "--no-svmplus" not in args:
+        quick = "--quick" in args
+        svmplus_section([1000, 2000] if quick else [1000, 2000, 5000, 10000],
+                        [2000] if quick else [5000, 10000], 2000 if quick else 10000,
+                        reps=1 if quick else 3)
