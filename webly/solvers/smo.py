@@ -38,7 +38,7 @@ The driver keeps the gradient of all variables and repeatedly
    their memory): the most violating variables, balanced over groups and directions, the free
    ones, then those closest to entering; the variables whose slots stay keep their rows of the
    dense Hessian ``H_RR``, which is otherwise read from ``K`` and ``G_j``;
-3. solves the problem restricted to ``R`` (the rest fixed) to a tolerance of ``max(tol, eps/10)
+3. solves the problem restricted to ``R`` (the rest fixed) to a tolerance of ``max(tol, 0.3 eps)
    / 2`` with the same moves, each reading rows of the small ``H_RR`` instead of rows of the
    n x n kernels, and, each time these moves have cost about as much as a Cholesky
    factorisation of the free variables, a **Newton step**: the exact minimiser over the free
@@ -446,7 +446,7 @@ _Q_MIN = 800  # working sets of this many variables are always allowed
 _Q_MAX = 2000  # nor more (small dense rows are read cheaply), unless needed to hold all free
 # variables (up to twice that, and a third of the kernels' memory): a working set full of free
 # variables leaves no room for the violating ones
-_VIOL_FRACTION = 0.1  # the inner solve stops at max(tol, this * outer violation) / 2
+_VIOL_FRACTION = 0.3  # the inner solve stops at max(tol, this * outer violation) / 2
 _NEWTON_RATE = 600.0  # a Newton step on f free variables is due every f^3 / (rate * |R|) moves
 _NEWTON_MIN_WAIT = 200  # and no sooner than this many moves after the previous one
 _ACTIVE_SET_STEPS = 40  # primal active-set steps of a Newton step when few variables leave
@@ -612,7 +612,9 @@ class _WorkingSet:
         (a few times at most; while few variables were fixed since the last Cholesky
         factorisation they enter as extra equality constraints instead of a new factorisation).
         The step is the exact line search along the resulting direction, clipped to the boxes,
-        so the objective never increases. When only a few variables cross a bound, or forcing
+        so the objective never increases; where that search stops well short at a bound, the
+        projected full step (:func:`_projected_step`) is taken instead if it decreases the
+        objective more. When only a few variables cross a bound, or forcing
         them onto it makes a poor direction (line-search step below 1/2), primal active-set
         steps are taken instead (:func:`_active_set_steps`: to the first bound in the way, that
         variable fixed, again). SMO moves do the rest (variables entering the free set, the
