@@ -53,6 +53,22 @@ def test_mi_svm_keeps_the_required_positives_in_every_positive_bag(musk):
     assert (model.instance_labels[y_pm == -1] == -1).all()
 
 
+def test_mi_svm_authors_relabelling_settles_at_a_fixed_point_of_the_range_rule(musk):
+    from webly.mil._toolkit import min_positives, relabel_positive_bags
+
+    ds, tr, _ = musk
+    est = MiSVMClassifier(C=10, rho=0.5, relabel="authors").fit(ds.X[tr], ds.y[tr],
+                                                                 bags=ds.bags[tr])
+    labels = est.models_[0].instance_labels
+    y_pm = np.where(ds.y[tr] == 1, 1, -1)
+    groups = positive_bag_groups(y_pm, ds.bags[tr])
+    keep = min_positives(np.array([len(g) for g in groups]), 0.5)
+    f = est.decision_function(ds.X[tr])
+    np.testing.assert_array_equal(
+        relabel_positive_bags(f, groups, keep, labels, range_fraction=0.2), labels)
+    assert (labels[y_pm == -1] == -1).all()
+
+
 def test_mi_svm_warns_when_rounds_run_out(musk):
     ds, tr, _ = musk
     with pytest.warns(ConvergenceWarning, match="max_rounds"):

@@ -43,6 +43,26 @@ def test_relabelling_keeps_rho_positives_and_settles():
     assert model.info["rounds"] < est.max_rounds
 
 
+def test_authors_relabelling_settles_at_a_fixed_point_of_the_range_rule():
+    # relabel="authors": +1 above min + 0.2 (max - min) of the positive-bag scores; threshold is
+    # not used, and the final labels are those the rule reads off the final scores
+    from webly.mil._toolkit import min_positives, relabel_positive_bags
+
+    X, y, bags, priv = _toy(7)
+    fits = [MiSVMPIClassifier(C=1, gamma_plus=1, relabel="authors", threshold=t, tol=1e-6)
+            .fit(X, y, bags=bags, X_priv=priv) for t in (0.0, 5.0)]
+    labels = fits[0].models_[0].instance_labels
+    np.testing.assert_array_equal(labels, fits[1].models_[0].instance_labels)
+    y_pm = np.where(y == 1, 1, -1)
+    groups = positive_bag_groups(y_pm, bags)
+    keep = min_positives(np.array([len(g) for g in groups]), 0.6)
+    f = fits[0].decision_function(X)
+    np.testing.assert_array_equal(
+        relabel_positive_bags(f, groups, keep, labels, range_fraction=0.2), labels)
+    webly = MiSVMPIClassifier(C=1, gamma_plus=1, tol=1e-6).fit(X, y, bags=bags, X_priv=priv)
+    assert not np.array_equal(webly.models_[0].instance_labels, labels)
+
+
 def test_privileged_features_change_the_solution_and_da_uses_the_target():
     X, y, bags, priv = _toy(1)
     plain = MiSVMPIClassifier(C=1, gamma_plus=1).fit(X, y, bags=bags)

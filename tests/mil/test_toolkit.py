@@ -33,6 +33,25 @@ def test_relabel_at_least_keeps_scores_above_threshold_and_tops_up_each_bag():
         == [1, 1, 1, 1, 1]
 
 
+def test_relabel_range_fraction_thresholds_relative_to_the_positive_bag_scores():
+    # the released mi-SVM-PI code's rule: threshold min + r (max - min) over every positive-bag
+    # row (here -0.6 + 0.25 * 1.5 = -0.225; the negative rows' 0.8 is not in the range)
+    groups = positive_bag_groups(Y, BAGS)
+    keep = np.array([3, 2])
+    out = relabel_positive_bags(F, groups, keep, Y, range_fraction=0.25, threshold=5.0)
+    # bag 0: all but -0.5 above (4 >= 3); bag 2: none above -> its top 2 (-0.3, -0.4)
+    assert out.tolist() == [1, 1, 1, -1, 1, -1, -1, 1, -1, 1]
+    # shifting or scaling the scores changes no label (``threshold`` is not used)
+    for a, c in ((3.0, 0.0), (0.5, -7.0), (1.0, 100.0)):
+        assert relabel_positive_bags(a * F + c, groups, keep, Y,
+                                     range_fraction=0.25).tolist() == out.tolist()
+    # 0: every row above the bag-wide minimum is positive
+    assert relabel_positive_bags(F, groups, np.array([1, 1]), Y, range_fraction=0.0).tolist() \
+        == [1, 1, 1, 1, 1, -1, -1, 1, -1, 1]
+    with pytest.raises(ValueError, match="range_fraction"):
+        relabel_positive_bags(F, groups, keep, Y, range_fraction=1.5)
+
+
 def test_relabel_exactly_keeps_exactly_the_top_rows_with_stable_ties():
     groups = positive_bag_groups(Y, BAGS)
     out = relabel_positive_bags(F, groups, np.array([2, 1]), Y.astype(float), rule="exactly")

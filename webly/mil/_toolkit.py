@@ -33,6 +33,11 @@ DA_PARAMS = {
     "B": [Interval(Real, 0, None, closed="neither"), None],
 }
 
+# how mi-SVM and mi-SVM-PI(-DA) relabel positive-bag instances: each rule's ``range_fraction``
+# for :func:`relabel_positive_bags` (None: a fixed threshold on f)
+RELABEL_RANGE_FRACTION = {"webly": None, "authors": 0.2}
+RELABEL_PARAMS = {"relabel": [StrOptions(set(RELABEL_RANGE_FRACTION))]}
+
 
 def positive_bag_groups(y_pm, bags):
     """Rows of each positive bag, as a list of index arrays (bags in order of appearance)."""
@@ -50,13 +55,19 @@ def min_positives(sizes, rho):
     return np.maximum(1, np.ceil(rho * sizes - 1e-9).astype(int))
 
 
-def relabel_positive_bags(f, groups, keep, labels, *, rule="at_least", threshold=0.0):
+def relabel_positive_bags(f, groups, keep, labels, *, rule="at_least", threshold=0.0,
+                          range_fraction=None):
     """Instance labels of the positive bags read off the scores ``f`` (other rows unchanged).
 
-    ``rule="at_least"`` (mi-SVM, Andrews et al., as in the authors' code): a row is positive when
-    ``f > threshold``, and a bag with fewer than ``keep`` positives gets its top ``keep`` rows
-    positive. ``rule="exactly"`` (sbMIL's second stage, MIL-CPB's admissible labellings):
-    exactly the top ``keep`` rows of each bag positive. Ties keep the earlier row.
+    ``rule="at_least"`` (mi-SVM, Andrews et al.): a row is positive when ``f > threshold``, and a
+    bag with fewer than ``keep`` positives gets its top ``keep`` rows positive.
+    ``rule="exactly"`` (sbMIL's second stage, MIL-CPB's admissible labellings): exactly the top
+    ``keep`` rows of each bag positive. Ties keep the earlier row.
+
+    ``range_fraction`` (``rule="at_least"`` only; the released mi-SVM-PI code of Li et al. uses
+    0.2) replaces ``threshold`` by ``min f + range_fraction (max f - min f)``, min and max over
+    the rows of all ``groups`` together: a threshold relative to the positive-bag scores, so
+    shifting or scaling ``f`` changes no label.
 
     Parameters
     ----------
@@ -64,9 +75,17 @@ def relabel_positive_bags(f, groups, keep, labels, *, rule="at_least", threshold
     groups : list of index arrays (:func:`positive_bag_groups`)
     keep : (len(groups),) int array (:func:`min_positives`)
     labels : (n,) array of {-1, +1}; a relabelled copy is returned (same dtype)
+    threshold : float
+    range_fraction : float in [0, 1] or None
     """
     if rule not in ("at_least", "exactly"):
         raise ValueError(f"unknown rule {rule!r}; use 'at_least' or 'exactly'")
+    if range_fraction is not None:
+        if not 0 <= range_fraction <= 1:
+            raise ValueError(f"range_fraction must lie in [0, 1], got {range_fraction!r}")
+        f_pos = f[np.concatenate(groups)] if len(groups) else f[:0]
+        if f_pos.size:
+            threshold = f_pos.min() + range_fraction * (f_pos.max() - f_pos.min())
     out = labels.copy()
     for rows, m in zip(groups, keep):
         if rule == "exactly":

@@ -21,7 +21,8 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
-from ._toolkit import MIL_PARAMS, min_positives, positive_bag_groups, relabel_positive_bags
+from ._toolkit import (MIL_PARAMS, RELABEL_PARAMS, RELABEL_RANGE_FRACTION, min_positives,
+                       positive_bag_groups, relabel_positive_bags)
 
 # libsvm solves the SVMs: max_iter is only the former name of max_rounds (one release)
 _CONSTRAINTS = {
@@ -53,7 +54,14 @@ class MiSVMClassifier(MILClassifierBase):
         Each positive bag keeps at least ``ceil(rho |B|)`` positive instances; None keeps at least
         one (Andrews et al.).
     threshold : float, default=0.0
-        Positive-bag instances scoring above it are labelled positive.
+        Positive-bag instances scoring above it are labelled positive (``relabel="webly"``).
+    relabel : {"webly", "authors"}, default="webly"
+        How positive-bag instances are relabelled after each SVM (both keep at least
+        ``ceil(rho |B|)`` top-scored instances of each bag positive). ``"webly"``: positive when
+        ``f > threshold`` (Andrews et al.'s sign rule). ``"authors"``: positive when ``f`` is
+        above ``min f + 0.2 (max f - min f)`` over all positive-bag instances, the rule of the
+        released mi-SVM-PI code (Li et al.; see :class:`~webly.mil.MiSVMPIClassifier`, which
+        gives the measurement behind the default).
     max_rounds : int, default=20
         Relabelling rounds (formerly ``max_iter``, which now means solver iterations across
         webly); a run that has not settled by then warns (ConvergenceWarning).
@@ -77,18 +85,19 @@ class MiSVMClassifier(MILClassifierBase):
     _method_name = "mi-SVM"
     _renamed = (("max_iter", "max_rounds"),)
 
-    _parameter_constraints = {**_CONSTRAINTS,
+    _parameter_constraints = {**_CONSTRAINTS, **RELABEL_PARAMS,
                               "rho": [Interval(Real, 0, 1, closed="right"), None],
                               "threshold": [Real]}
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, rho=None, threshold=0.0,
-                 max_rounds=20, tol=1e-3, n_jobs=None, max_iter="deprecated"):
+                 max_rounds=20, tol=1e-3, n_jobs=None, max_iter="deprecated", relabel="webly"):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
         self.gamma_scale = gamma_scale
         self.rho = rho
         self.threshold = threshold
+        self.relabel = relabel
         self.max_rounds = max_rounds
         self.max_iter = max_iter
         self.tol = tol
@@ -105,7 +114,8 @@ class MiSVMClassifier(MILClassifierBase):
             f = K @ alpha + b
             objectives.append(0.5 * alpha @ K @ alpha
                               + self.C * np.maximum(0.0, 1.0 - labels * f).sum())
-            new = relabel_positive_bags(f, groups, keep, labels, threshold=self.threshold)
+            new = relabel_positive_bags(f, groups, keep, labels, threshold=self.threshold,
+                                        range_fraction=RELABEL_RANGE_FRACTION[self.relabel])
             if np.array_equal(new, labels):
                 return BinaryMIL(alpha, b, it, labels, info={"objectives": objectives})
             labels = new
