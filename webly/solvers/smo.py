@@ -38,7 +38,7 @@ The driver keeps the gradient of all variables and repeatedly
    their memory): the most violating variables, balanced over groups and directions, the free
    ones, then those closest to entering; the variables whose slots stay keep their rows of the
    dense Hessian ``H_RR``, which is otherwise read from ``K`` and ``G_j``;
-3. solves the problem restricted to ``R`` (the rest fixed) to a tolerance of ``max(tol, 0.3 eps)
+3. solves the problem restricted to ``R`` (the rest fixed) to a tolerance of ``max(tol, eps/10)
    / 2`` with the same moves, each reading rows of the small ``H_RR`` instead of rows of the
    n x n kernels, and, each time these moves have cost about as much as a Cholesky
    factorisation of the free variables, a **Newton step**: the exact minimiser over the free
@@ -446,7 +446,7 @@ _Q_MIN = 800  # working sets of this many variables are always allowed
 _Q_MAX = 2000  # nor more (small dense rows are read cheaply), unless needed to hold all free
 # variables (up to twice that, and a third of the kernels' memory): a working set full of free
 # variables leaves no room for the violating ones
-_VIOL_FRACTION = 0.3  # the inner solve stops at max(tol, this * outer violation) / 2
+_VIOL_FRACTION = 0.1  # the inner solve stops at max(tol, this * outer violation) / 2
 _NEWTON_RATE = 600.0  # a Newton step on f free variables is due every f^3 / (rate * |R|) moves
 _NEWTON_MIN_WAIT = 200  # and no sooner than this many moves after the previous one
 _ACTIVE_SET_STEPS = 40  # primal active-set steps of a Newton step when few variables leave
@@ -612,9 +612,7 @@ class _WorkingSet:
         (a few times at most; while few variables were fixed since the last Cholesky
         factorisation they enter as extra equality constraints instead of a new factorisation).
         The step is the exact line search along the resulting direction, clipped to the boxes,
-        so the objective never increases; where that search stops well short at a bound, the
-        projected full step (:func:`_projected_step`) is taken instead if it decreases the
-        objective more. When only a few variables cross a bound, or forcing
+        so the objective never increases. When only a few variables cross a bound, or forcing
         them onto it makes a poor direction (line-search step below 1/2), primal active-set
         steps are taken instead (:func:`_active_set_steps`: to the first bound in the way, that
         variable fixed, again). SMO moves do the rest (variables entering the free set, the
@@ -645,21 +643,14 @@ class _WorkingSet:
         d = np.zeros(F.size)
         fixed_slack = {}  # block j -> displacement of its (formerly free) slack
         fac, fset, d_ok, fac0, n_out0 = None, None, None, None, 0
-        nr = H.shape[0]
-
-        def HF(v):  # H_FF v through the working set's Hessian (no |F| x |F| copy of it)
-            full = np.zeros(nr)
-            full[F] = v
-            return (H @ full)[F]
-
+        HF = H[np.ix_(F, F)]
         for attempt in range(max_solves):
             f = ~fixed
             if not f.any():
                 return 0.0
             if fac is None or np.count_nonzero(fset & fixed) > max(16, fset.sum() // 8):
                 fset = f.copy()
-                fac = None  # (the previous factor is released before the next is formed)
-                fac = _cholesky(lambda: H[np.ix_(F[fset], F[fset])])
+                fac = _cholesky(lambda: HF[np.ix_(fset, fset)] if fixed.any() else HF.copy())
                 if fac is None:
                     return 0.0
                 if attempt == 0:
@@ -677,7 +668,7 @@ class _WorkingSet:
                 E[np.arange(late.size), late] = 1.0
                 B = np.vstack([B, E])
                 rhs = np.r_[rhs, d[fset][late]]
-            gf = g[fset] + HF(np.where(early, d, 0.0))[fset] if early.any() else g[fset]
+            gf = g[fset] + (HF @ np.where(early, d, 0.0))[fset] if early.any() else g[fset]
             Hig = sl.cho_solve(fac, gf, check_finite=False)
             HiB = sl.cho_solve(fac, B.T, check_finite=False)
             if not (np.all(np.isfinite(Hig)) and np.all(np.isfinite(HiB))):
@@ -731,7 +722,7 @@ class _WorkingSet:
         gd = float(g @ d)
         if not gd < 0:
             return 0.0
-        dhd = float(d @ HF(d))
+        dhd = float(d @ (HF @ d))
         # longest feasible step along d
         with np.errstate(divide="ignore", invalid="ignore"):
             room = np.where(d < 0, lo / d, np.where(d > 0, hi / d, np.inf))
@@ -750,15 +741,6 @@ class _WorkingSet:
             t, dec = 0.0, 0.0
         else:
             dec = -(t * gd + 0.5 * t * t * dhd)
-        if not slack_free and t < 0.5 * min(t_best, 1.0):
-            # the line search stops well short at a bound: the projected full step instead
-            # (the variables it pushes past a bound clipped there, the equality constraints
-            # restored on the others), where it decreases the objective more
-            step_p = _projected_step(AF, x[F], upper[F], min(t_best, 1.0) * d)
-            if step_p is not None:
-                dec_p = -float(g @ step_p + 0.5 * step_p @ HF(step_p))
-                if dec_p > dec:
-                    return self._commit(x, grad, F, step_p, dec_p)
         if fac0 is not None and not slack_free and t_best < 0.5:
             # forcing the leaving variables onto their bounds made a poor direction: try
             # stepping to each bound in the way instead
@@ -791,45 +773,16 @@ class _WorkingSet:
         return dec
 
 
-def _projected_step(A, xF, uF, d, rounds=6):
-    """``d`` clipped to the boxes, then the equality residual ``A step`` removed on the variables
-    strictly inside (least-norm correction, clipped again, a few rounds). Returns the step, or
-    None where the constraints cannot be restored that way."""
-    new = np.clip(xF + d, 0.0, uF)
-    scale = 1.0 + float(np.abs(xF).sum())
-    for _ in range(rounds):
-        step = new - xF
-        res = A @ step
-        if np.abs(res).max(initial=0.0) <= 1e-13 * scale:
-            return step
-        inside = (new > 0) & (new < uF)
-        if not inside.any():
-            return None
-        Aw = A[:, inside]
-        try:
-            corr = Aw.T @ np.linalg.lstsq(Aw @ Aw.T, res, rcond=1e-12)[0]
-        except np.linalg.LinAlgError:
-            return None
-        new[inside] -= corr
-        np.clip(new, 0.0, uF, out=new)
-    step = new - xF
-    return step if np.abs(A @ step).max(initial=0.0) <= 1e-13 * scale else None
-
-
 def _active_set_steps(HF, A, g, xF, uF, fac, max_steps=None):
     """Primal active-set steps on the free variables F (equality constraints ``A d = 0``).
 
     From ``xF``: the exact minimiser on the current face (variables fixed at a bound stay),
     a step to it or to the first bound in its way, that variable fixed, and again, at most
-    ``max_steps`` times. ``HF`` is the Hessian on F, an array or a function ``v -> HF v``;
-    ``fac`` its Cholesky factor (plus a tiny ridge); fixed variables enter the solves as extra
-    equality constraints (one more solve each), so a step costs O(|F|^2). Returns
-    ``(step, decrease)``; the objective decreases at every step.
+    ``max_steps`` times. ``fac`` is the Cholesky factor of ``HF`` (plus a tiny ridge); fixed
+    variables enter the solves as extra equality constraints (one more solve each), so a step
+    costs O(|F|^2). Returns ``(step, decrease)``; the objective decreases at every step.
     """
     import scipy.linalg as sl
-
-    if not callable(HF):
-        HF = HF.__matmul__
 
     max_steps = _ACTIVE_SET_STEPS if max_steps is None else max_steps
     m = xF.size
@@ -861,7 +814,7 @@ def _active_set_steps(HF, A, g, xF, uF, fac, max_steps=None):
         gd = float(gF @ d)
         if not gd < 0:
             break
-        Hd = HF(d)
+        Hd = HF @ d
         dhd = float(d @ Hd)
         t_best = -gd / dhd if dhd > 0 else np.inf
         with np.errstate(divide="ignore", invalid="ignore"):
