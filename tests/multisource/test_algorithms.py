@@ -174,3 +174,49 @@ def test_hessian_of_a_source_with_two_feature_types_sums_both_cross_blocks():
         for t in range(2):
             ay = a * np.r_[y_src, Y[:, t]]
             assert c[k, t] == pytest.approx(ay @ full[k] @ ay)
+
+
+def test_authors_search_returns_the_most_violated_candidate_of_every_coordinate():
+    # the vectorised search against the definition: for each count k, over kernels and
+    # coordinates i of the kernel's square root, the k lowest or the k highest a_r X_ri of the
+    # target rows +1, scored by |sum_r a_r y_r X_ri| with the source rows' own labels
+    rng = np.random.default_rng(3)
+    problem = _tiny_problem(rng)[0]
+    a = rng.dirichlet(np.ones(problem.n))
+    counts = [1, 2, 4, 5]
+    got = A.authors_violated_labellings(problem, a, counts)
+    n_S, n_t = problem.n_S, problem.n_t
+    for k, y_got in zip(counts, got):
+        best, y_best = -np.inf, None
+        for j, kern in enumerate(problem.kernels):
+            sl = problem.src_slices[kern["source"]]
+            X = problem.kernel_sqrt(j)
+            rows = np.r_[np.arange(sl.start, sl.stop), np.arange(n_S, n_S + n_t)]
+            for i in range(X.shape[1]):
+                t = a[rows] * X[:, i]
+                for pick in (np.argsort(t[-n_t:])[:k], np.argsort(t[-n_t:])[n_t - k:]):
+                    y = -np.ones(n_t)
+                    y[pick] = 1.0
+                    value = abs(t[:-n_t] @ problem.y_src[sl] + t[-n_t:] @ y)
+                    if value > best:
+                        best, y_best = value, y
+        np.testing.assert_array_equal(y_got, y_best)
+        assert np.sum(y_got > 0) == k
+    # the square root is of the whole kernel of the source + target rows, prior included
+    kern = problem.kernels[1]
+    X = problem.kernel_sqrt(1)
+    p = problem.prior[:, 1]
+    K = np.block([[kern["K_ss"], kern["K_st"]],
+                  [kern["K_st"].T, problem.K_tt[0] + np.outer(p, p) / problem.theta]])
+    np.testing.assert_allclose(X @ X.T, K, atol=1e-10)
+
+
+def test_authors_positive_counts_follow_the_release_and_never_empty_a_class():
+    # release: r = (1 + br) n_pos / n_neg; round(n_t r / (1 + r)) at the start, floor in the
+    # search; here clamped to [1, n_t - 1]
+    assert A.authors_positive_counts(28, 32, 30, [0.0, 0.5], rule="initial") == [14, 17]
+    assert A.authors_positive_counts(28, 32, 30, [0.0, 0.5], rule="search") == [14, 17]
+    assert A.authors_positive_counts(33, 27, 30, [0.2], rule="initial") == [18]  # 17.7
+    assert A.authors_positive_counts(33, 27, 30, [0.2], rule="search") == [17]
+    assert A.authors_positive_counts(1, 99, 20, [0.0], rule="search") == [1]  # 0.2 -> 1
+    assert A.authors_positive_counts(99, 1, 20, [0.0], rule="initial") == [19]

@@ -23,8 +23,8 @@ EXPECTED_FAILURES = {"check_non_transformer_estimators_n_iter":
                      "no single iteration count; MDA-HS without a target runs 0 rounds"}
 
 
-@parametrize_with_checks([MDAHS(), MDAHSPlus(), MDAHSPlusENR(), UniformSourcesClassifier(),
-                          SingleSourceClassifier()],
+@parametrize_with_checks([MDAHS(), MDAHSPlus(), MDAHSPlusENR(), MDAHSPlus(variant="authors"),
+                          UniformSourcesClassifier(), SingleSourceClassifier()],
                          expected_failed_checks=lambda est: EXPECTED_FAILURES)
 def test_sklearn_compatible(estimator, check):
     # scikit-learn's checks call fit(X, y) without sources or X_target: one source, no target,
@@ -71,6 +71,83 @@ def test_planted_source_weights_prefer_the_source_like_the_target():
     assert sum(w.values()) == pytest.approx(1.0)
     assert w["like-target"] > w["corrupted"]
     assert np.all(clf.source_weights_per_model_[:, 0] > clf.source_weights_per_model_[:, 1])
+
+
+AUTHORS_RELEVANCE = (
+    "measured (issue 20): with variant='authors' (the release's prior f_s f_s'/theta on the "
+    "whole source + target block) the prior coefficients gamma_s = (1/theta) sum_t mu_(s,t) "
+    "f_s'(a o y_t) rank the corrupted source first in 15 of 15 (seed, class) problems, seeds 0-4 "
+    "(means over classes like-target / corrupted 0.91-1.47 / 1.51-2.04; seed 0: 1.245 / 1.507), "
+    "and so do its kernel weights mu (0.378-0.468 / 0.532-0.622); with webly's centred "
+    "target-only prior gamma_s ranks the like-target source first in 5 of 15. The authors' "
+    "gamma_s sums a source-row part f_s'(a_s o y_s), which grows with the dual mass of source "
+    "s's rows (corrupted 0.26-0.64, like-target 0-0.14 "
+    "on seed 0-2: the KKT mechanism of the kernel weights, KNOWN_LIMITATION), and a target-row "
+    "part that alone ranks the like-target source first in 9 of 9 (seeds 0-2). The corrupted "
+    "source's f_s is nearly flat on the target (std 0.035-0.043 vs 0.25-0.27), so its larger "
+    "gamma_s moves the target decision less: gamma_s times that std ranks the like-target source "
+    "first in 15 of 15 (test below). Strict, so the test reports if this changes")
+
+
+@pytest.mark.xfail(strict=True, reason=AUTHORS_RELEVANCE)
+def test_planted_source_relevance_of_the_authors_variant_prefers_the_source_like_the_target():
+    Xs, ys, src, Xt, yt = _digits_domains()
+    clf = MDAHS(variant="authors").fit(Xs, ys, sources=src, X_target=Xt)
+    g = clf.source_relevance_
+    assert g["like-target"] > g["corrupted"]
+    assert np.all(clf.source_relevance_per_model_[:, 0] > clf.source_relevance_per_model_[:, 1])
+
+
+@pytest.mark.parametrize("variant", ["webly", "authors"])
+def test_prior_terms_weighted_by_their_spread_on_the_target_rank_the_like_target_source_first(
+        variant):
+    # what does rank the planted sources: the size of source s's term gamma_s f_s(x) in the target
+    # decision, gamma_s times the spread of f_s (the unit-norm L2-SVM of source s, rebuilt here
+    # with the fitted kernel) over the target rows. Measured on seeds 0-4: every class for
+    # variant='authors' (15 of 15 (seed, class) problems), the mean over classes for 'webly'
+    # (12 of 15 classes; seed 0, class 1 has gamma_like-target 0.000)
+    from webly.multisource._mdahs import l2svm_source_classifier
+
+    Xs, ys, src, Xt, yt = _digits_domains()
+    clf = MDAHS(variant=variant).fit(Xs, ys, sources=src, X_target=Xt)
+    kern, bias = clf.kernels_["x"], clf.kernel_bias_
+    spread = np.zeros((len(clf.classes_), 2))
+    for c, label in enumerate(clf.classes_):
+        for s, name in enumerate(clf.sources_):
+            rows = src == name
+            beta, _ = l2svm_source_classifier(kern(Xs[rows]) + bias,
+                                              np.where(ys[rows] == label, 1.0, -1.0))
+            spread[c, s] = np.std((kern(Xt, Xs[rows]) + bias) @ beta)
+    size = clf.source_relevance_per_model_ * spread
+    assert clf.sources_ == ["like-target", "corrupted"]
+    if variant == "authors":
+        assert np.all(size[:, 0] > size[:, 1])
+    else:
+        assert size[:, 0].mean() > size[:, 1].mean()
+
+
+def test_authors_variant_predicts_new_target_rows_as_it_labels_the_seen_ones():
+    # no constant in the kernels and the prior also on the source rows, both folded into the
+    # kernel expansion: the inductive scores of the target rows are the transductive ones
+    Xs, ys, src, Xt, yt = _digits_domains()
+    clf = MDAHS(variant="authors").fit(Xs, ys, sources=src, X_target=Xt)
+    assert clf.kernel_bias_ == 0.0
+    assert np.array_equal(clf.target_labels_, clf.predict(Xt))
+    assert (clf.predict(Xt) == yt).mean() > 0.85  # measured 0.922 (webly's variant 0.811)
+    # the release's search grows the labellings: 2 per source, then 2 per round (one per br)
+    assert [y.shape[1] for y in clf.labellings_] == [m.shape[1] for m in clf.kernel_weights_]
+    assert min(y.shape[1] for y in clf.labellings_) >= 4 + 2 * 4
+    assert set(np.unique(clf.labellings_[0])) == {-1, 1}
+
+
+@pytest.mark.parametrize("variant", ["webly", "authors"])
+def test_source_relevance_is_reported_per_source_and_model(variant):
+    Xs, ys, src, Xt, yt = _digits_domains(classes=(3, 8))
+    clf = MDAHS(max_rounds=2, variant=variant).fit(Xs, ys, sources=src, X_target=Xt)
+    assert clf.source_relevance_per_model_.shape == (1, 2)
+    assert clf.source_relevance_ == dict(zip(clf.sources_, clf.source_relevance_per_model_[0]))
+    uniform = MDAHS(variant=variant).fit(Xs, ys, sources=src)  # no target: the source average
+    assert uniform.source_relevance_ == {"like-target": 0.5, "corrupted": 0.5}
 
 
 def test_transductive_labels_equal_inductive_predictions_on_the_target():

@@ -6,7 +6,10 @@ flat source rows: ``X`` an array when every source shares one feature space, or 
 the rows by source internally, :class:`~webly.multisource.data.MultiSourceData`). After fitting,
 every classifier is a kernel expansion over its support rows, one term per feature type::
 
-    f_c(x) = ( sum_m sum_j coef_{m,j,c} (k_m(x_m, z_{m,j}) + 1) ) / norm_c
+    f_c(x) = ( sum_m sum_j coef_{m,j,c} (k_m(x_m, z_{m,j}) + b) + offset_c ) / norm_c
+
+with ``b = kernel_bias_``: 1 (every kernel carries the constant of a regularised bias), 0 for
+MDA-HS(+) with ``variant="authors"`` (the release's kernels have none),
 
 so ``decision_function`` takes new target rows: an array in the one-feature-space case, or a
 complete FeatureBlocks (or a dict ``{feature type: block}``) in the heterogeneous case.
@@ -50,21 +53,21 @@ def _check_text(X_priv, n):
 class _KernelBlocks:
     """Kernels of a MultiSourceData: one bandwidth per feature type, blocks per (source, type)."""
 
-    def __init__(self, data, kernels, with_target):
+    def __init__(self, data, kernels, with_target, bias=1.0):
         self.data = data
         self.kernels = kernels
         names = data.source_names
         self.K_ss, self.K_st = {}, {}
         for s in names:
             for m, block in data.sources[s].items():
-                self.K_ss[s, m] = block_kernel(kernels[m], block, block) + 1.0
+                self.K_ss[s, m] = block_kernel(kernels[m], block, block) + bias
                 if with_target:
-                    self.K_st[s, m] = block_kernel(kernels[m], block, data.target[m]) + 1.0
+                    self.K_st[s, m] = block_kernel(kernels[m], block, data.target[m]) + bias
         self.K_tt = {}
         if with_target:
             for m in data.feature_types:
                 T = data.target[m]
-                self.K_tt[m] = block_kernel(kernels[m], T, T) + 1.0
+                self.K_tt[m] = block_kernel(kernels[m], T, T) + bias
 
     def mean_source_kernel(self, s):
         ms = list(self.data.sources[s])
@@ -129,8 +132,9 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         self._feature_input = "blocks"
         return self._fit_data(data)
 
-    def _setup(self, data):
-        """Classes, per-source label indices and fitted kernels (bandwidth per feature type)."""
+    def _setup(self, data, kernel_bias=1.0):
+        """Classes, per-source label indices and fitted kernels (bandwidth per feature type);
+        every kernel block plus ``kernel_bias`` (the constant of a regularised bias, or 0)."""
         self.classes_, y_idx = encode_targets(data.all_labels())
         self.sources_ = list(data.source_names)
         self.feature_types_ = list(data.feature_types)
@@ -148,7 +152,8 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
                 rows.append(rows_of(data.target[m]))
             kernels[m] = Kernel(self.kernel, self.gamma).fit(np.vstack(rows))
         self.kernels_ = kernels
-        return y_idx, _KernelBlocks(data, kernels, use_target)
+        self.kernel_bias_ = float(kernel_bias)
+        return y_idx, _KernelBlocks(data, kernels, use_target, self.kernel_bias_)
 
     def _uses_target(self):
         return False
@@ -253,7 +258,8 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         feats, n = self._features_for_predict(X)
         total = np.zeros((n, len(self.norm_))) + self.offset_
+        bias = getattr(self, "kernel_bias_", 1.0)  # models saved before it had the +1
         for m, (pool, coef) in self.expansion_.items():
             if coef.shape[0]:
-                total += (block_kernel(self.kernels_[m], feats[m], pool) + 1.0) @ coef
+                total += (block_kernel(self.kernels_[m], feats[m], pool) + bias) @ coef
         return stack_decisions(list((total / self.norm_).T))

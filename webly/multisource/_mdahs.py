@@ -19,6 +19,14 @@ elastic-net-like ``{(1 - eta) sum_t ||mu_{.,t}||_2 + eta ||mu||_2^2 <= 1}`` (``"
 The inner max is a one-class QP (:func:`solve_simplex_qp`); ``mu`` has a closed-form update
 (:func:`update_group_weights`) from ``q_{k,t} = ||w_{k,t}||^2 = mu_{k,t}^2 (a∘y_t)'K_k(a∘y_t)``;
 a cutting plane adds the most violated labelling (:func:`mdahs_binary`).
+
+The authors' variant (``variant="authors"`` of the estimators; Niu et al.'s release) uses the same
+problem with other blocks and another labelling search: kernels without the constant 1, the prior
+``f_s f_s' / (theta |F_s|)`` added to the *whole* source-s + target block (the estimator passes
+``K_ss``, ``K_st`` with it added, and the uncentred ``f_s`` on the target rows as ``prior``),
+initial labellings from one L2-SVM per source on its prior kernel
+(:func:`source_ranking_labellings`), and a search over the coordinates of each kernel's square
+root (:func:`authors_violated_labellings`, ``search="authors"`` of :func:`mdahs_binary`).
 """
 
 import logging
@@ -34,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["l2svm_source_classifier", "update_group_weights",
            "scale_to_constraint", "positive_band", "balanced_labelling", "mdahs_binary",
-           "MDAHSProblem"]
+           "MDAHSProblem", "authors_positive_counts", "source_ranking_labellings",
+           "authors_violated_labellings"]
 
 
 def l2svm_source_classifier(K, y, C=1.0, tol=1e-3, max_iter=None, solver="libsvm"):
@@ -89,6 +98,57 @@ def balanced_labelling(scores, band):
     return y
 
 
+def authors_positive_counts(n_pos, n_neg, n_t, balance_ratios, rule="search"):
+    """Numbers of positive target rows of the authors' labellings, one per balance ratio.
+
+    The release turns each ``br`` into the ratio ``r = (1 + br) n_pos / n_neg`` (positive to
+    negative source rows) and labels ``round(n_t r / (1 + r))`` target rows +1 for its initial
+    labellings (``rule="initial"``, rounding half away from zero) and ``floor(n_t r / (1 + r))``
+    in its search (``rule="search"``). Clamped to ``[1, n_t - 1]``: never all-negative nor
+    all-positive.
+    """
+    counts = []
+    for br in balance_ratios:
+        r = (1.0 + br) * n_pos / n_neg
+        if rule == "initial":
+            k = math.floor(1.0 / (1.0 / r + 1.0) * n_t + 0.5)
+        else:
+            k = math.floor(n_t * r / (r + 1.0))
+        counts.append(int(min(max(k, 1), n_t - 1)))
+    return counts
+
+
+def source_ranking_labellings(K_ss, K_ts, D_ss, y_s, n_positives, tol=1e-3, max_iter=None,
+                              solver="libsvm"):
+    """The authors' initial labellings from one source: the ``k`` best-ranked target rows +1.
+
+    An L2-loss SVM on the source rows (``min 1/2 a'(K_ss∘yy' + D_ss)a`` over the simplex, with
+    ``D_ss`` the source's block of ``D``: ``1/C_s`` or its privileged term) ranks the target rows
+    by ``K_ts (a∘y)``; for each ``k`` in ``n_positives`` the ``k`` highest are +1, the rest -1.
+
+    Returns
+    -------
+    labellings : list of (n_t,) arrays
+    info : dict
+        As :func:`solve_simplex_qp`.
+    """
+    y_s = np.asarray(y_s, dtype=np.float64)
+    Q = K_ss * np.outer(y_s, y_s)
+    if np.ndim(D_ss) == 1:
+        Q[np.diag_indices_from(Q)] += D_ss
+    else:
+        Q += D_ss
+    a, info = solve_simplex_qp(Q, tol=tol, max_iter=max_iter, overwrite_Q=True, solver=solver)
+    scores = K_ts @ (a * y_s)
+    order = np.argsort(-scores, kind="stable")
+    out = []
+    for k in n_positives:
+        y = -np.ones(scores.shape[0])
+        y[order[:k]] = 1.0
+        out.append(y)
+    return out, info
+
+
 # ----------------------------------------------------------------------------------------------
 # the MDA-HS problem of one binary task
 # ----------------------------------------------------------------------------------------------
@@ -137,6 +197,25 @@ class MDAHSProblem:
             k["Q_ss"] = k["K_ss"] * np.outer(ys, ys)
             k["yK_st"] = ys[:, None] * k["K_st"]
         self._Q = None
+        self._sqrt = {}
+
+    def kernel_sqrt(self, j):
+        """Symmetric square root of base kernel j on its rows (source s, then the target rows),
+        prior included: ``X`` with ``X X' = K_j``, computed once (the coordinates of the
+        authors' labelling search)."""
+        if j not in self._sqrt:
+            k = self.kernels[j]
+            s, m = k["source"], k["feature"]
+            n_s = k["K_ss"].shape[0]
+            K = np.empty((n_s + self.n_t, n_s + self.n_t))
+            K[:n_s, :n_s] = k["K_ss"]
+            K[:n_s, n_s:] = k["K_st"]
+            K[n_s:, :n_s] = k["K_st"].T
+            p = self.prior[:, s]
+            K[n_s:, n_s:] = self.K_tt[m] + np.outer(p, p) / (self.theta * self.n_feat[s])
+            w, U = np.linalg.eigh(K)
+            self._sqrt[j] = (U * np.sqrt(np.maximum(w, 0.0))) @ U.T
+        return self._sqrt[j]
 
     def build_Q(self, mu, Y):
         """``sum_{k,t} mu_{k,t} K_k∘y_t y_t' + D`` as an (n, n) array (reused buffer).
@@ -207,9 +286,60 @@ class MDAHSProblem:
         return float(np.linalg.norm(self.kernel_values(a, y_t[:, None])[:, 0]))
 
 
+def authors_violated_labellings(problem, a, n_positives):
+    """The release's most violated labellings: one per count in ``n_positives``.
+
+    For base kernel j (source s) with square root ``X`` on its rows
+    (:meth:`MDAHSProblem.kernel_sqrt`), each coordinate i scores a labelling y (source rows keep
+    their labels) by ``|sum_r a_r y_r X_ri|``; with k positive target rows its two candidates
+    are the k target rows of lowest ``a_r X_ri`` +1, or the k highest (the release's second
+    candidate takes an index range that is empty when k <= n_t / 2, defect D9 of the authors'
+    code; here it is the top k). For each k the labelling of largest score over coordinates and
+    kernels is returned (first one on ties, coordinates in order, the low candidate first).
+    One eigendecomposition per kernel and binary problem (cached by the problem).
+    """
+    n_S, n_t = problem.n_S, problem.n_t
+    v = a[:n_S] * problem.y_src
+    best = [(-np.inf, None)] * len(n_positives)
+    for j, k in enumerate(problem.kernels):
+        sl = problem.src_slices[k["source"]]
+        X = problem.kernel_sqrt(j)
+        n_s = sl.stop - sl.start
+        src = v[sl] @ X[:n_s]
+        tgt = a[n_S:, None] * X[n_s:]
+        order = np.argsort(tgt, axis=0, kind="stable")
+        csum = np.vstack([np.zeros((1, X.shape[1])),
+                          np.cumsum(np.take_along_axis(tgt, order, axis=0), axis=0)])
+        total = csum[-1]
+        for b, kp in enumerate(n_positives):
+            low = np.abs(src + 2.0 * csum[kp] - total)
+            high = np.abs(src + total - 2.0 * csum[n_t - kp])
+            vals = np.column_stack([low, high]).ravel()
+            i = int(np.argmax(vals))
+            if vals[i] > best[b][0]:
+                col, top = divmod(i, 2)
+                rows = order[n_t - kp:, col] if top else order[:kp, col]
+                best[b] = (float(vals[i]), rows)
+    out = []
+    for _, rows in best:
+        y = -np.ones(n_t)
+        y[rows] = 1.0
+        out.append(y)
+    return out
+
+
+#: the release's cutting plane stops when the margin changes by less than this (relative)
+AUTHORS_ROUND_TOL = 1e-2
+#: ... after at least this many rounds (the first included)
+AUTHORS_MIN_ROUNDS = 5
+#: weight of each new labelling before the weights are scaled onto the constraint (release)
+AUTHORS_NEW_WEIGHT = 1e-3
+
+
 def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
                  weight_norm="l21", l2_ratio=0.5, max_rounds=5, mkl_max_iter=10,
-                 mkl_tol=1e-3, cutting_plane_tol=1e-3, tol=1e-3, max_iter=None, solver="libsvm"):
+                 mkl_tol=1e-3, cutting_plane_tol=1e-3, tol=1e-3, max_iter=None, solver="libsvm",
+                 search="webly", n_positives=None):
     """Label-generating max-margin clustering with group MKL for one binary MDA-HS problem.
 
     Algorithm (cutting plane over target labellings, DESIGN.md 3.3):
@@ -225,6 +355,14 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
        if it beats the working set's best by more than ``cutting_plane_tol`` (relative) and is
        new; else stop. At most ``max_rounds`` labellings are added.
 
+    With ``search="authors"`` (the release): ``mu`` starts at ``1/T``; the MKL runs at least 3
+    QPs; every round adds, for each count in ``n_positives``, the labelling of
+    :func:`authors_violated_labellings` (duplicates of earlier ones included, as in the release:
+    identical columns share their weight at the optimum, so they do not change it) with weight
+    ``AUTHORS_NEW_WEIGHT`` before ``mu`` is scaled onto the constraint; the rounds stop when
+    ``rho`` changes by less than ``AUTHORS_ROUND_TOL`` (relative) after at least
+    ``AUTHORS_MIN_ROUNDS`` rounds, or after ``max_rounds`` added rounds.
+
     Parameters
     ----------
     problem : MDAHSProblem
@@ -234,6 +372,11 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
     balance_ratios, weight_norm, l2_ratio, max_rounds, mkl_max_iter, mkl_tol,
     cutting_plane_tol, tol, max_iter, solver
         See :class:`~webly.multisource.MDAHS`.
+    search : {"webly", "authors"}
+        The labelling search (above).
+    n_positives : list of int or None
+        Positive target rows of each labelling the authors' search adds
+        (:func:`authors_positive_counts`); ``search="authors"`` only.
 
     Returns
     -------
@@ -250,13 +393,18 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
             Y.append(np.asarray(y, dtype=np.float64))
     Y = np.column_stack(Y)
     n_k = len(problem.kernels)
-    mu = scale_to_constraint(np.ones((n_k, Y.shape[1])), weight_norm, l2_ratio)
+    authors = search == "authors"
+    if authors:
+        mu = np.full((n_k, Y.shape[1]), 1.0 / Y.shape[1])
+    else:
+        mu = scale_to_constraint(np.ones((n_k, Y.shape[1])), weight_norm, l2_ratio)
     bands = [positive_band(ratio, problem.n_t, br) for br in balance_ratios]
     a = None
     n_qp = 0
     qp_failures = 0
     status = "max_iter"
     mkl_ok = True
+    round_rho = []
     for it in range(max_rounds + 1):
         rho_prev = None
         mkl_ok = False
@@ -269,7 +417,8 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
             if qinfo["status"] != "converged":
                 qp_failures += 1
                 logger.debug("mdahs: inner QP stopped at its iteration limit")
-            if rho_prev is not None and abs(rho - rho_prev) <= mkl_tol * abs(rho_prev):
+            if (rho_prev is not None and abs(rho - rho_prev) <= mkl_tol * abs(rho_prev)
+                    and (not authors or i_mkl >= 2)):
                 mkl_ok = True
                 break
             if i_mkl == mkl_max_iter - 1:
@@ -277,6 +426,22 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
             rho_prev = rho
             c = problem.kernel_values(a, Y)
             mu = update_group_weights(mu ** 2 * c, weight_norm, l2_ratio)
+        if authors:
+            round_rho.append(rho)
+            logger.debug("mdahs (authors' search): round %d, rho %.6g, %d labellings", it, rho,
+                         Y.shape[1])
+            if (it >= AUTHORS_MIN_ROUNDS - 1
+                    and abs(rho - round_rho[-2]) < AUTHORS_ROUND_TOL * abs(round_rho[-2])):
+                status = "converged"
+                break
+            if it == max_rounds:
+                break
+            new = authors_violated_labellings(problem, a, n_positives)
+            Y = np.column_stack([Y] + new)
+            mu = scale_to_constraint(
+                np.column_stack([mu, np.full((n_k, len(new)), AUTHORS_NEW_WEIGHT)]),
+                weight_norm, l2_ratio)
+            continue
         c = problem.kernel_values(a, Y)
         best_in_set = float(np.max(np.linalg.norm(c, axis=0)))
         if it == max_rounds:

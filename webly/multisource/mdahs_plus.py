@@ -24,6 +24,11 @@ class MDAHSPlus(MDAHS):
     text kernels go through the Woodbury identity). Rows without text keep ``1/C_s``. Text is
     needed only at fit; prediction is as MDA-HS. Without ``X_priv`` this is MDA-HS.
 
+    ``variant="webly"`` (default) fits one correcting function across the rows of every source
+    with text (``K~`` over all of them); ``variant="authors"`` one per source, as the release
+    does (``D`` is block-diagonal per source), with the rest of the release's design
+    (:class:`MDAHS`, *Variants*).
+
     Parameters
     ----------
     gamma_plus : float, default=1.0
@@ -53,14 +58,15 @@ class MDAHSPlus(MDAHS):
                  max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
                  source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
-                 max_cutting_plane_iter="deprecated", max_mkl_iter="deprecated"):
+                 variant="webly", max_cutting_plane_iter="deprecated",
+                 max_mkl_iter="deprecated"):
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
                          l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
                          max_cutting_plane_iter=max_cutting_plane_iter,
                          max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
                          n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
-                         source_block=source_block)
+                         source_block=source_block, variant=variant)
         self.gamma_plus = gamma_plus
         self.kernel_priv = kernel_priv
 
@@ -81,8 +87,6 @@ class MDAHSPlus(MDAHS):
         return super()._fit_data(data)
 
     def _source_slack(self, data):
-        from ..solvers.l2svmplus import l2svmplus_privileged_term
-
         n_S = sum(data.n_source(s) for s in data.source_names)
         if not data.privileged:
             return np.full(n_S, 1.0 / self.C_source)
@@ -95,16 +99,25 @@ class MDAHSPlus(MDAHS):
                 texts.append(data.privileged[s])
             else:
                 D[np.arange(sl.start, sl.stop), np.arange(sl.start, sl.stop)] = 1.0 / self.C_source
+        if self.kernel_priv == "rbf":
+            self.kernel_priv_ = Kernel("rbf").fit(np.vstack(texts))
+        if self.variant == "authors":
+            # one correcting function per source (the release): a block per source
+            for r, T in zip(rows, texts):
+                D[np.ix_(r, r)] = self._privileged_term(T)
+            return D
         rows = np.concatenate(rows)
-        T = np.vstack(texts)
-        if self.kernel_priv == "linear":
-            P = l2svmplus_privileged_term(len(rows), self.C_source, self.gamma_plus, F_priv=T)
-        else:
-            self.kernel_priv_ = Kernel("rbf").fit(T)
-            P = l2svmplus_privileged_term(len(rows), self.C_source, self.gamma_plus,
-                                          K_priv=self.kernel_priv_(T))
-        D[np.ix_(rows, rows)] = P
+        D[np.ix_(rows, rows)] = self._privileged_term(np.vstack(texts))
         return D
+
+    def _privileged_term(self, T):
+        """The L2-loss SVM+ term of one correcting function over the text rows T."""
+        from ..solvers.l2svmplus import l2svmplus_privileged_term
+
+        if self.kernel_priv == "linear":
+            return l2svmplus_privileged_term(len(T), self.C_source, self.gamma_plus, F_priv=T)
+        return l2svmplus_privileged_term(len(T), self.C_source, self.gamma_plus,
+                                         K_priv=self.kernel_priv_(T))
 
 
 class MDAHSPlusENR(MDAHSPlus):
@@ -125,7 +138,8 @@ class MDAHSPlusENR(MDAHSPlus):
                  max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
                  source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
-                 max_cutting_plane_iter="deprecated", max_mkl_iter="deprecated"):
+                 variant="webly", max_cutting_plane_iter="deprecated",
+                 max_mkl_iter="deprecated"):
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
                          l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
@@ -133,4 +147,4 @@ class MDAHSPlusENR(MDAHSPlus):
                          max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
                          n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
                          source_block=source_block, gamma_plus=gamma_plus,
-                         kernel_priv=kernel_priv)
+                         kernel_priv=kernel_priv, variant=variant)
