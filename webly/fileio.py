@@ -45,3 +45,10 @@ def write_text(path, text):
 def write_json(path, obj):
     """Write JSON (sorted keys, indented) to ``path`` atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def shipped_path(*parts):
+    """A path under ``datasets/`` of the webly source tree (next to the ``webly`` package: a
+    checkout or an editable install), whatever the working directory."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets",
+                        *parts)

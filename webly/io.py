@@ -13,6 +13,7 @@ import pandas as pd
 
 from .dataset import WebDataset
 from .errors import DataError
+from .fileio import shipped_path
 
 
 def read_mil_csv(path, name=None):
@@ -58,14 +59,14 @@ def _stem(path):
     return os.path.basename(path).split(".")[0]
 
 
-def load_music_genre_crowd(path="datasets/music_genre_crowd/music_genre_crowd.npz", labels="one",
-                           standardize=True, random_state=None):
+def load_music_genre_crowd(path=None, labels="one", standardize=True, random_state=None):
     """Music genres with real crowd labels (Rodrigues et al. 2013): 700 songs, 300 gold test songs.
 
     Parameters
     ----------
-    path : str
-        The shipped npz (see ``datasets/music_genre_crowd/PROVENANCE.md``).
+    path : str or None
+        The npz; None is the shipped one (``datasets/music_genre_crowd/``, see its
+        PROVENANCE.md), found next to the ``webly`` package whatever the working directory.
     labels : {"one", "majority"}
         Web label of each training song: one crowd answer drawn at random per song (seeded), or
         the majority vote of its answers (ties broken at random, seeded).
@@ -85,7 +86,8 @@ def load_music_genre_crowd(path="datasets/music_genre_crowd/music_genre_crowd.np
 
     if labels not in ("one", "majority"):
         raise DataError("dataset.labels", f"must be 'one' or 'majority', got {labels!r}")
-    path = os.fspath(path)
+    path = shipped_path("music_genre_crowd", "music_genre_crowd.npz") if path is None else \
+        os.fspath(path)
     if not os.path.exists(path):
         raise DataError("dataset.path", f"file {path!r} does not exist")
     rng = check_random_state(random_state)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import shipped_path
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +236,7 @@ def embed_class_names(keyed_vectors, class_names, *, phrases=None, normalize=Tru
 
 # --------------------------------------------------------------------------- shipped files
 def _default_data_home():
-    # webly/semantic/vectors.py -> repository root / datasets / class_vectors
-    return Path(__file__).resolve().parents[2] / "datasets" / "class_vectors"
+    return Path(shipped_path("class_vectors"))
 
 
 def list_class_vectors(data_home=None):
