@@ -139,7 +139,8 @@ def verify_all(config_paths, overrides=()):
         ok = res.n_compared > 0 and not res.mismatches and not res.n_missing
         bad |= not ok
         print(f"{cfg.name}: seed {cfg.seeds[0]}: {res.n_compared} values recomputed, "
-              f"{len(res.mismatches)} differ, {res.n_missing} units not stored "
+              f"{len(res.mismatches)} differ, {res.n_missing} units not stored"
+              f"{f', {res.n_new} new metrics not compared' if res.n_new else ''} "
               f"({time.perf_counter() - t0:.0f} s){'' if ok else '  <- FAILED'}", flush=True)
         for m in res.mismatches:
             print(f"  {m['method']} seed {m['seed']} fold {m['fold']} {m['metric']}: stored "

@@ -260,6 +260,8 @@ def _run_unit(cfg, unit, ds, save_model):
     pred_s = time.perf_counter() - t0
     for src, w in (getattr(est, "source_weights_", None) or {}).items():
         values[f"source_weight/{src}"] = w  # learned weights of multi-source methods
+    for src, g in (getattr(est, "source_relevance_", None) or {}).items():
+        values[f"source_relevance/{src}"] = g  # MDA-HS(+): the prior coefficient gamma_s
     if cfg.protocol.save_models and save_model:
         from ..persist import save
         save(est, _model_path(cfg, unit))
@@ -361,11 +363,13 @@ def _run_sweep(cfg, progress, join=False):
 
 @dataclass
 class VerifyResult:
-    """What :func:`verify_experiment` found: values compared, mismatches, units not stored."""
+    """What :func:`verify_experiment` found: values compared, mismatches, units not stored, and
+    metrics the code reports now that a stored unit predates (new, not compared)."""
 
     n_compared: int
     mismatches: list
     n_missing: int
+    n_new: int = 0
 
 
 def verify_experiment(cfg, seeds=None):
@@ -375,13 +379,14 @@ def verify_experiment(cfg, seeds=None):
     the config's first seed) are fitted and scored again, in ``cfg.parallel.n_jobs`` processes;
     nothing is written. A mismatch is a dict with the point's ``run_dir``, ``method``, ``seed``,
     ``fold``, ``metric``, the ``stored`` and ``recomputed`` values. Units never computed count as
-    missing (run the config first).
+    missing (run the config first); a metric the stored unit lacks (added to the code since, e.g.
+    ``source_relevance/<source>``) counts as new, not as a mismatch.
     """
     from .config import sweep_variants
 
     variants = [v for _, v in sweep_variants(cfg)] if cfg.sweep else [cfg]
     seeds = set(cfg.seeds[:1] if seeds is None else seeds)
-    compared, mismatches, missing = 0, [], 0
+    compared, mismatches, missing, new = 0, [], 0, 0
     for v in variants:
         run_dir = run_dir_of(v)
         stored, todo = {}, []
@@ -405,7 +410,10 @@ def verify_experiment(cfg, seeds=None):
                 delayed(_unit_job)(v, u, datasets[u.seed], save_model=False) for u in todo)
         for u, (_, rows, _) in zip(todo, again):
             for r in rows:
-                old = stored[u.key].get(r["metric"])
+                if r["metric"] not in stored[u.key]:
+                    new += 1
+                    continue
+                old = stored[u.key][r["metric"]]
                 compared += 1
                 same = old is not None and (old == r["value"] or (np.isnan(old)
                                                                   and np.isnan(r["value"])))
@@ -413,7 +421,7 @@ def verify_experiment(cfg, seeds=None):
                     mismatches.append({"run_dir": run_dir, "method": r["method"],
                                        "seed": u.seed, "fold": u.fold, "metric": r["metric"],
                                        "stored": old, "recomputed": r["value"]})
-    return VerifyResult(compared, mismatches, missing)
+    return VerifyResult(compared, mismatches, missing, new)
 
 
 def _versions():
