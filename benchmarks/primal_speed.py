@@ -23,7 +23,6 @@ the times are wall-clock seconds on a machine that may be shared (load average p
 """
 
 import argparse
-import os
 import time
 import warnings
 

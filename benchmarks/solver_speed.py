@@ -156,7 +156,7 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
         print(f"| {name} | {n} | {t['svc']:.3f} | {t['smo']:.3f} | {t['plus']:.3f} | "
               f"{t['plus'] / t['svc']:.1f}x | {info['n_iter']} ({info['n_newton']}) | "
               f"{info['objective']:.10g} |", flush=True)
-        del K, Kp
+        K = Kp = None  # free the kernels before the next size
     if memory_n:
         X, y, T = make_data(memory_n, d=64, d_priv=20)
         SVMPlusClassifier().fit(X[:200], y[:200], X_priv=T[:200])  # compiled code loaded
