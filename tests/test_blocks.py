@@ -45,6 +45,18 @@ def test_row_subsets_keep_each_rows_features_and_frames():
     assert X[mask].complete() and X[mask].equals(X[2:4])
 
 
+def test_repeated_and_unsorted_rows_keep_their_frames():
+    X = _blocks()
+    sub = X[np.array([4, 2, 4, 0])]           # row 4 twice (a bootstrap), out of order
+    g = sub.block("2d")
+    assert np.bincount(g.groups).tolist() == [3, 2, 3, 1]
+    assert np.array_equal(g.X[g.groups == 0], g.X[g.groups == 2])
+    assert np.array_equal(g.X[g.groups == 3], [[100.0, 101.0]])
+    assert sub.present("3d").tolist() == [True, True, True, False]
+    assert np.array_equal(sub.block("3d"), [[7, 8, 9], [1, 2, 3], [7, 8, 9]])
+    assert FeatureBlocks(sub.to_dict()).equals(sub)   # the npz layout round-trips it
+
+
 def test_to_dict_round_trips_and_map_blocks_touches_only_present_rows():
     X = _blocks()
     assert FeatureBlocks(X.to_dict()).equals(X)
@@ -62,6 +74,7 @@ def test_to_dict_round_trips_and_map_blocks_touches_only_present_rows():
     ({"a": GroupedFeatures(np.ones((2, 2)), np.array([0, 5]))}, 3,
      r"X\['a'\]\.groups: must hold row indices 0..2"),
     ({1: np.ones((2, 2))}, None, "non-empty strings"),
+    ({"a": np.ones((3, 2))}, 5, r"X\['a'\]: has 3 rows but there are 5"),
     ({"a": np.array([[1.0, np.inf]])}, None, "NaN or infinite"),
 ])
 def test_bad_blocks_name_the_field(blocks, n_rows, match):
@@ -129,6 +142,15 @@ def test_standardized_scales_each_type_on_its_own_rows():
     assert np.allclose(three.mean(axis=0), 0) and np.allclose(three.std(axis=0), 1)
     assert np.allclose(ds.X.block("2d").X.mean(axis=0), 0)
     assert ds.X_test.complete()
+
+
+def test_standardized_leaves_a_type_no_row_has_as_it_is():
+    ds = _dataset()
+    images = ds.subset(ds.source == "img")          # no row has the 3-D type any more
+    assert images.X_priv is None                    # nor text: only the videos had it
+    scaled = images.standardized()
+    assert np.allclose(scaled.X.block("2d").X.mean(axis=0), 0)
+    assert np.array_equal(scaled.X_test.block("3d"), images.X_test.block("3d"))
 
 
 def test_splitters_count_rows():

@@ -42,6 +42,20 @@ def test_text_auc_is_about_half_when_the_text_is_random():
     assert abs(auc - 0.5) < 0.07  # measured 0.49-0.55 over data seeds 0-7 (0.42-0.57 at 600 rows)
 
 
+def test_random_sparse_text_scores_only_the_queries_noise_rates_pooled_not_within():
+    # queries with very different noise: uncentred sparse text crossed with the web label acts
+    # as a per-query intercept, so the pooled AUC rewards knowing which query is noisy; the
+    # within-query AUC, the premise the report leads with, stays near 0.5
+    rng = np.random.default_rng(0)
+    bags = np.repeat(np.arange(160), 10)
+    y = bags % 4
+    noisy = rng.random(len(y)) < np.array([0.05, 0.1, 0.6, 0.7])[y]
+    T = sp.random(len(y), 50, density=0.1, random_state=0, format="csr")
+    scores = text_noise_scores(T, y, noisy, bags)
+    assert _auc(noisy, scores) > 0.7                       # measured 0.79-0.81 (seeds 0-2)
+    assert abs(noise_auc_within(noisy, scores, y) - 0.5) < 0.1   # measured 0.495-0.507
+
+
 def test_offmanifold_auc_is_high_when_wrong_rows_lie_off_a_subspace():
     rng, bags, y, _, noisy = _crawl()
     basis = np.linalg.qr(rng.normal(size=(40, 4)))[0].T  # a 4-d subspace of R^40

@@ -273,6 +273,16 @@ def test_zero_shot_noise_scores_come_from_text_when_it_shares_the_space(joint_sp
                                      X_priv=rng.normal(size=(len(y), 3)))
     assert other.noise_source_ == "X"
     assert not np.allclose(other.noise_scores_, clf.noise_scores_)
+    # sparse text (TF-IDF, as a crawl's X_priv is) is used when it shares the space, ignored
+    # when it does not, never refused
+    import scipy.sparse as sp
+    sparse = ZeroShotClassifier().fit(X, web, class_vectors=S, class_names=names,
+                                      X_priv=sp.csr_matrix(X_priv))
+    assert sparse.noise_source_ == "X_priv"
+    assert np.allclose(sparse.noise_scores_, clf.noise_scores_)
+    wide = ZeroShotClassifier().fit(X, web, class_vectors=S, class_names=names,
+                                    X_priv=sp.random(len(y), 30, density=0.1, format="csr"))
+    assert wide.noise_source_ == "X"
 
 
 # --- the estimator contract ---------------------------------------------------------------------

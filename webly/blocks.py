@@ -91,14 +91,17 @@ def rows_of(block):
 
 
 def take_samples(block, idx):
-    """The samples ``idx`` of a block (a grouped block keeps all rows of those samples)."""
+    """The samples ``idx`` of a block, in that order (repeats allowed); a grouped block keeps
+    all frame rows of each requested sample, its copy i in group i."""
     idx = np.asarray(idx, dtype=np.int64)
     if not isinstance(block, GroupedFeatures):
         return block[idx]
-    pos = np.full(block.n_samples, -1, dtype=np.int64)
-    pos[idx] = np.arange(len(idx))
-    keep = pos[block.groups] >= 0
-    return GroupedFeatures(block.X[keep], pos[block.groups[keep]])
+    order = np.argsort(block.groups, kind="stable")           # frames sorted by sample
+    counts = np.bincount(block.groups, minlength=block.n_samples)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    frames = np.concatenate([order[starts[i]:starts[i + 1]] for i in idx]) if len(idx) else \
+        np.array([], dtype=np.int64)
+    return GroupedFeatures(block.X[frames], np.repeat(np.arange(len(idx)), counts[idx]))
 
 
 def concat_samples(blocks):
@@ -142,6 +145,9 @@ def _present_rows(name, value, n_rows):
         raise DataError(name, f"must be numeric ({exc})") from None
     if arr.ndim != 2:
         raise DataError(name, f"must be 2-D (rows x features), got shape {arr.shape}")
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise DataError(name, f"has {arr.shape[0]} rows but there are {n_rows}; give one row per "
+                              "row (NaN where a row lacks this type)")
     nan = np.isnan(arr)
     missing = nan.all(axis=1) if arr.shape[1] else np.zeros(arr.shape[0], bool)
     partial = np.flatnonzero(nan.any(axis=1) & ~missing)

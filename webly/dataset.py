@@ -264,8 +264,11 @@ class WebDataset:
         if rows.size == 0:
             raise DataError("rows", "the subset is empty")
         take = lambda v: None if v is None else v[rows]  # noqa: E731
+        X_priv = None if self.X_priv is None else self.X_priv[rows]
+        if X_priv is not None and not sp.issparse(X_priv) and np.isnan(X_priv).all():
+            X_priv = None  # the rows chosen are all rows without privileged features
         return replace(self, X=self.X[rows], y=self.y[rows], bags=take(self.bags),
-                       X_priv=None if self.X_priv is None else self.X_priv[rows],
+                       X_priv=X_priv,
                        source=take(self.source), y_true=take(self.y_true),
                        meta=None if self.meta is None else self.meta.iloc[rows])
 
@@ -288,9 +291,9 @@ class WebDataset:
 
         if isinstance(self.X, FeatureBlocks):
             fitted = {m: StandardScaler().fit(getattr(self.X.block(m), "X", self.X.block(m)))
-                      for m in self.X.feature_types}
-            scale = lambda blocks: blocks.map_blocks(  # noqa: E731
-                lambda m, rows: fitted[m].transform(rows))
+                      for m in self.X.feature_types if self.X.present(m).any()}
+            scale = lambda blocks: blocks.map_blocks(  # noqa: E731 (a type no row has: as is)
+                lambda m, rows: fitted[m].transform(rows) if m in fitted else rows)
         else:
             scaler = StandardScaler().fit(self.X)
             scale = scaler.transform

@@ -10,8 +10,10 @@ method ever sees; they are evaluation information, never an input of a fit.
   alone predicts ``y != y_true`` out of fold, and the ROC-AUC of its scores is reported. Its
   features are the text and the text crossed with the web label (one copy of ``X_priv`` per
   query), so a word can mean "wrong" for one query and "right" for another (tag ``five`` in a
-  result of query ``three``). The web label itself is no feature: a query's noise rate alone
-  scores nothing.
+  result of query ``three``). The premise is the **within-query** AUC
+  (:func:`noise_auc_within`): uncentred (sparse) text crossed with the web label acts as a
+  per-query intercept, so the pooled AUC also counts how noisy each query is (random sparse text
+  scored 0.79-0.81 pooled, 0.50 within queries, on queries with noise 5-70%).
 - **Off-manifold premise** of the semantic VAE: wrong images lie off the data manifold, so
   reconstruction down-weights them. Measured by :func:`reconstruction_errors`: a PCA with
   ``n_components`` components (default 10) fitted on the web rows of the other folds, centred,
@@ -262,6 +264,8 @@ def premise_report(dataset, random_state=0, *, n_components=N_COMPONENTS, n_spli
         s = text_noise_scores(ds.X_priv, ds.y, noisy, groups, C=C, **kw)
         out["text_noise_auc"] = _auc(noisy, s)
         out["text_noise_auc_within_query"] = noise_auc_within(noisy, s, ds.y)
+    if isinstance(ds.X, FeatureBlocks):  # several feature types: no one PCA of the rows
+        return out
     e = reconstruction_errors(ds.X, noisy, groups, n_components=n_components, **kw)
     out["offmanifold_noise_auc"] = _auc(noisy, e)
     out["offmanifold_noise_auc_within_query"] = noise_auc_within(noisy, e, ds.y)

@@ -62,14 +62,28 @@ def test_verify_refits_the_stored_first_seed_and_names_any_value_that_moved(tmp_
     assert main([*args, "--verify"]) == 1
     out = capsys.readouterr().out
     assert "1 differ" in out and "SVM-C10 seed 0 fold 0" in out and "FAILED" in out
-    # a metric the code reports now but a stored unit predates is new, not a mismatch
+    # a metric the stored unit lacks is a mismatch (here the accuracy row is gone), unless it is
+    # one of the metrics added since units were stored (runner.NEW_METRICS)
     for path in units:
         unit = json.loads(open(path).read())
         if unit["unit"]["method"] == "SVM-C10" and unit["unit"]["seed"] == 0:
             unit["rows"][0]["value"] -= 0.125
-            unit["rows"] = unit["rows"][1:]                   # as if written before that metric
+            dropped = unit["rows"].pop(0)
             open(path, "w").write(json.dumps(unit))
             break
-    assert main([*args, "--verify"]) == 0
-    out = capsys.readouterr().out
-    assert "7 values recomputed, 0 differ, 0 units not stored, 1 new metrics not compared" in out
+    assert main([*args, "--verify"]) == 1
+    assert f"SVM-C10 seed 0 fold 0 {dropped['metric']}: stored None" in capsys.readouterr().out
+    from webly.experiments import runner
+    runner.NEW_METRICS, old = (dropped["metric"],), runner.NEW_METRICS
+    try:
+        assert main([*args, "--verify"]) == 0
+        out = capsys.readouterr().out
+        assert "7 values recomputed, 0 differ, 0 units not stored, 1 new metrics not compared" in out
+    finally:
+        runner.NEW_METRICS = old
+    # and a stored metric the code no longer computes is a mismatch
+    unit["rows"].insert(0, dropped)
+    unit["rows"].append({**dropped, "metric": "renamed_metric"})
+    open(path, "w").write(json.dumps(unit))
+    assert main([*args, "--verify"]) == 1
+    assert "renamed_metric: stored" in capsys.readouterr().out

@@ -1,6 +1,6 @@
 """Run-level bad input at the CLI: one line naming the field, exit status 2, nothing written.
 
-10 cases (the count is checked below): run names that would leave ``output_dir``, metrics or
+12 cases (the count is checked below): run names that would leave ``output_dir``, metrics or
 methods the data cannot serve, and errors raised inside worker processes (``n_jobs: 2``), which
 must reach the user as themselves, not as a broken process pool.
 """
@@ -52,7 +52,7 @@ def hetero_npz(tmp_path_factory):
          "vid": {"2d": GroupedFeatures(two(y_vid[frames]), frames), "3d": rng.randn(20, 3)}},
         {"img": y_img, "vid": y_vid},
         target={"2d": GroupedFeatures(two(y_t[frames_t]), frames_t), "3d": rng.randn(12, 3)},
-        target_labels=y_t, name="hetero")
+        target_labels=y_t, y_true=np.r_[y_img, y_vid], name="hetero")
     path = tmp_path_factory.mktemp("data") / "hetero.npz"
     ds.to_npz(path)
     return path
@@ -69,6 +69,13 @@ CASES = [
     ("oracle-without-y-true", {"methods": ["SVM", "SVM-oracle"]}, "plain", "methods"),
     ("split-test-without-test-set", {}, "notest", "protocol.split"),
     ("one-array-method-on-several-feature-types", {"methods": ["MDA-HS", "SVM"]}, "hetero",
+     "methods"),
+    # held-out web rows may lack feature types, and they would be X_target and scored rows
+    ("holdout-on-several-feature-types", {"methods": ["MDA-HS"],
+                                          "protocol": {"split": "holdout"}}, "hetero",
+     "protocol.split"),
+    ("search-on-several-feature-types",
+     {"methods": [{"name": "uniform-sources", "search": {"C_source": [1, 10]}}]}, "hetero",
      "methods"),
     ("split-test-without-test-set-2-jobs", {"parallel": {"n_jobs": 2}}, "notest",
      "protocol.split"),
@@ -143,3 +150,7 @@ def test_a_run_on_sources_with_their_own_feature_types(tmp_path, hetero_npz):
     accuracy = table[table["metric"] == "accuracy"].set_index("method")["value"]
     assert set(accuracy.index) == {"MDA-HS", "uniform-sources"}
     assert (accuracy > 0.8).all()  # the class is readable in the 2-D features
+    # the Premise line of a data set with y_true and several feature types (no PCA of its rows)
+    report = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "runs") for f in fs
+              if f == "report.md"]
+    assert "**Premise**" in open(report[0], encoding="utf-8").read()

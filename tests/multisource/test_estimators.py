@@ -239,6 +239,9 @@ def test_heterogeneous_sources_and_keyframe_averaged_target():
     with pytest.raises(DataError, match="X_target"):  # the target needs every feature type
         MDAHS(max_rounds=2).fit(ds.X, ds.y, sources=ds.source,
                                 X_target=FeatureBlocks({"2d": target["2d"]}))
+    with pytest.raises(DataError, match=r"X_target\['3d'\]: has 4 features but X's '3d' has 3"):
+        MDAHS(max_rounds=2).fit(ds.X, ds.y, sources=ds.source, X_target=FeatureBlocks(
+            {"2d": target["2d"], "3d": np.ones((20, 4))}))
 
 
 def test_deprecated_fit_multisource_gives_the_same_model_as_fit():

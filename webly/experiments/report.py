@@ -223,8 +223,10 @@ def premise_lines(premise):
     if text is None:
         parts.append("text premise (-PI): not measured (no privileged features `X_priv`)")
     else:
-        parts.append(f"text premise (-PI), ROC-AUC of a text-only classifier of wrongness "
-                     f"{text} (within a query {_mean_std(get('text_noise_auc_within_query'))})")
+        within = _mean_std(get("text_noise_auc_within_query"))
+        parts.append(f"text premise (-PI), ROC-AUC within a query of a text-only classifier of "
+                     f"wrongness {within} (pooled over queries {text}, which also counts how "
+                     "noisy each query is)")
     off = _mean_std(get("offmanifold_noise_auc"))
     if off is not None:
         parts.append(f"off-manifold premise (semantic VAE), ROC-AUC of the reconstruction "

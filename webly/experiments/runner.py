@@ -372,6 +372,11 @@ class VerifyResult:
     n_new: int = 0
 
 
+#: metric prefixes added to the results after units were stored (verify does not ask old units
+#: for them)
+NEW_METRICS = ("source_relevance/",)
+
+
 def verify_experiment(cfg, seeds=None):
     """Recompute stored units and compare their metric values with the stored ones, exactly.
 
@@ -379,8 +384,9 @@ def verify_experiment(cfg, seeds=None):
     the config's first seed) are fitted and scored again, in ``cfg.parallel.n_jobs`` processes;
     nothing is written. A mismatch is a dict with the point's ``run_dir``, ``method``, ``seed``,
     ``fold``, ``metric``, the ``stored`` and ``recomputed`` values. Units never computed count as
-    missing (run the config first); a metric the stored unit lacks (added to the code since, e.g.
-    ``source_relevance/<source>``) counts as new, not as a mismatch.
+    missing (run the config first). A metric of :data:`NEW_METRICS` that a stored unit lacks (it
+    was written before the code reported it) counts as new, not as a mismatch; any other metric
+    missing on either side is a mismatch.
     """
     from .config import sweep_variants
 
@@ -409,11 +415,17 @@ def verify_experiment(cfg, seeds=None):
             again = Parallel(n_jobs=v.parallel.n_jobs)(
                 delayed(_unit_job)(v, u, datasets[u.seed], save_model=False) for u in todo)
         for u, (_, rows, _) in zip(todo, again):
+            recomputed = {r["metric"] for r in rows}
+            for metric in sorted(set(stored[u.key]) - recomputed):  # stored, no longer computed
+                mismatches.append({"run_dir": run_dir,
+                                   "method": v.methods[u.method_index].display, "seed": u.seed,
+                                   "fold": u.fold, "metric": metric,
+                                   "stored": stored[u.key][metric], "recomputed": None})
             for r in rows:
-                if r["metric"] not in stored[u.key]:
+                if r["metric"] not in stored[u.key] and r["metric"].startswith(NEW_METRICS):
                     new += 1
                     continue
-                old = stored[u.key][r["metric"]]
+                old = stored[u.key].get(r["metric"])
                 compared += 1
                 same = old is not None and (old == r["value"] or (np.isnan(old)
                                                                   and np.isnan(r["value"])))
@@ -560,6 +572,17 @@ def _check_needs(cfg, ds):
         raise ConfigError("protocol.split", f"dataset {ds.name!r} has no labelled test set; use "
                                             "split: holdout or split: kfold")
     if isinstance(ds.X, FeatureBlocks):
+        # held-out web rows (holdout / kfold, inner search folds) may lack feature types, and
+        # they become X_target and the scored rows: only the complete test rows can
+        if cfg.protocol.split != "test":
+            raise ConfigError("protocol.split", f"dataset {ds.name!r} has feature types "
+                                                f"{ds.X.feature_types} that some web rows lack; "
+                                                "use split: test (its test rows have every type)")
+        searched = [m.display for m in cfg.methods if m.search]
+        if searched:
+            raise ConfigError("methods", f"{searched[0]} has a search, whose held-out web rows "
+                                         f"may lack some of the feature types of dataset "
+                                         f"{ds.name!r}; give fixed hyperparameters")
         flat = [m.display for m in cfg.methods
                 if not getattr(registry.METHODS[m.name].load(), "accepts_feature_blocks", False)]
         if flat:

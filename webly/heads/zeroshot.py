@@ -9,6 +9,7 @@ without rows too) and are what ``noise_scores_`` checks.
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import softmax
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
@@ -131,8 +132,10 @@ class ZeroShotClassifier(WebClassifierMixin, BaseEstimator):
                                              "non-zero vector")
         self.classes_ = classes
         self.class_vectors_ = S / norms
-        X_priv = check_row_features("X_priv", X_priv, len(y), allow_sparse=False)
+        X_priv = check_row_features("X_priv", X_priv, len(y))  # sparse or dense
         use_priv = X_priv is not None and X_priv.shape[1] == S.shape[1]
+        if use_priv and sp.issparse(X_priv):
+            X_priv = X_priv.toarray()
         self.noise_source_ = "X_priv" if use_priv else "X"
         sim = cosine_similarity_to(X_priv if use_priv else X, self.class_vectors_)
         self.noise_scores_ = own_label_margin(sim, np.searchsorted(classes, y))

@@ -231,6 +231,12 @@ class MultiSourceData:
             if missing:
                 raise DataError("X_target", f"lacks feature types {missing}; the target rows "
                                             "need every feature type of every source")
+            for m, width in blocks.n_features.items():
+                got = n_features_of(target[m]) if hasattr(target[m], "shape") or \
+                    isinstance(target[m], GroupedFeatures) else None
+                if got is not None and got != width:
+                    raise DataError(f"X_target[{m!r}]", f"has {got} features but X's {m!r} has "
+                                                        f"{width}; use the same feature extractor")
         return cls(sources=src, labels=lab, target=target, privileged=priv or None)
 
     @classmethod
