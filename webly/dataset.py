@@ -75,7 +75,9 @@ class WebDataset:
     Parameters
     ----------
     X : (n, d) float array or FeatureBlocks
-        Visual features of each web instance (image, keyframe, video); a
+        Visual features of each web instance (image, keyframe, video); float32 stays float32
+        (crawl-scale sets: half the memory; estimators convert as they need), other types
+        become float64; a
         :class:`~webly.FeatureBlocks` when sources have their own feature types (see
         :meth:`from_sources`).
     y : (n,) array
@@ -133,7 +135,7 @@ class WebDataset:
         if isinstance(self.X, FeatureBlocks):
             n = self.X.n_rows
         else:
-            self.X = check_row_features("X", self.X, allow_sparse=False)
+            self.X = check_row_features("X", self.X, allow_sparse=False, keep_float32=True)
             n = self.X.shape[0]
             if n == 0:
                 raise DataError("X", "has no rows; a dataset needs at least one web row")
@@ -154,7 +156,8 @@ class WebDataset:
                 raise DataError("meta", f"has {len(self.meta)} rows but X has {n}")
             self.meta = self.meta.reset_index(drop=True)
         if not isinstance(self.X_test, FeatureBlocks):
-            self.X_test = check_row_features("X_test", self.X_test, allow_sparse=False)
+            self.X_test = check_row_features("X_test", self.X_test, allow_sparse=False,
+                                             keep_float32=True)
         if self.X_test is not None:
             if isinstance(self.X_test, FeatureBlocks) and not self.X_test.complete():
                 raise DataError("X_test", "every test/target row needs every feature type")

@@ -75,6 +75,9 @@ register_dataset("music-genre-crowd", "webly.io:load_music_genre_crowd", seeded=
                  description="700 songs with real MTurk genre labels, 300 gold test songs")
 register_dataset("mil_csv", "webly.io:read_mil_csv",
                  description="bag CSV: bag_id,bag_label,f0,... (Musk, Elephant, Fox)")
+register_dataset("web-crawl", "webly.crawl_scale:make_web_crawl", seeded=True,
+                 description="a crawl-scale web set generated on the fly (10^5-10^6 rows x 512, "
+                             "float32; both kinds of label noise, tags, sources)")
 register_dataset("crawl", "webly.crawl:load_crawl",
                  description="a crawl manifest (image paths, queries, text) embedded offline",
                  check="webly.crawl:check_params")
