@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import rbf_kernel, euclidean_distances
 
+from webly.errors import DataError
 from webly.kernels import (Kernel, bag_index, bag_mean_kernel, bag_mean_matrix, bag_means,
                            default_gamma, gaussian_kernel, linear_kernel, mean_squared_distance)
 
@@ -67,3 +69,34 @@ def test_gamma_scale_multiplies_the_rule_and_is_ignored_when_gamma_is_set():
     X = np.random.default_rng(0).normal(size=(30, 3))
     assert np.isclose(Kernel("rbf", gamma_scale=4).fit(X).gamma_, 4 * default_gamma(X))
     assert Kernel("rbf", gamma=0.7, gamma_scale=4).fit(X).gamma_ == 0.7
+
+
+def test_a_kernel_the_machine_cannot_hold_is_refused_before_it_is_allocated(monkeypatch):
+    from webly.kernels import KERNEL_FIT_ARRAYS, check_kernel_memory, memory_limit
+
+    X = np.random.RandomState(0).rand(300, 4)
+    need = KERNEL_FIT_ARRAYS * 8 * 300 * 300                     # 3.6 MB for the fit's Gram
+    monkeypatch.setenv("WEBLY_MEMORY_LIMIT", f"{need // 1000 - 1}k")
+    with pytest.raises(DataError, match=r"X: a kernel fit on 300 rows needs about 3\.6 MB .*"
+                                        r"solver: primal") as info:
+        Kernel("rbf").fit(X)(X)
+    assert info.value.field == "X"
+    Kernel("rbf").fit(X)(X, X[:10])            # a cross kernel counts once: 24 kB, allowed
+    monkeypatch.setenv("WEBLY_MEMORY_LIMIT", "4M")
+    assert memory_limit() == 4e6
+    check_kernel_memory(300, 300)                                  # 3.6 MB <= 4 MB
+    monkeypatch.setenv("WEBLY_MEMORY_LIMIT", "lots")
+    with pytest.raises(DataError, match="WEBLY_MEMORY_LIMIT"):
+        memory_limit()
+    monkeypatch.delenv("WEBLY_MEMORY_LIMIT")
+    assert memory_limit() is None or memory_limit() > 0            # the system's figure
+
+
+def test_an_estimator_fit_too_large_for_the_machine_fails_at_once_naming_x(monkeypatch):
+    from webly.mil import SMILPIClassifier
+
+    rng = np.random.RandomState(0)
+    X, y, bags = rng.rand(200, 3), np.repeat([0, 1], 100), np.repeat(np.arange(20), 10)
+    monkeypatch.setenv("WEBLY_MEMORY_LIMIT", "100k")
+    with pytest.raises(DataError, match="^X: a kernel fit on"):
+        SMILPIClassifier().fit(X, y, bags=bags, X_priv=rng.rand(200, 2))

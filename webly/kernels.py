@@ -50,24 +50,6 @@ def total_memory_bytes():
     return total if total and total > 0 else None
 
 
-def check_kernel_memory(n_rows, n_cols):
-    """Refuse, before allocating, a float64 kernel matrix larger than the machine's memory.
-
-    Raises a :class:`~webly.errors.DataError` naming ``X`` with the size in GB and the ways out.
-    The threshold is the whole memory (:func:`total_memory_bytes`), so runs that could fit are
-    never refused; a matrix above it could only end in a MemoryError or in swapping.
-    """
-    need = 8.0 * n_rows * n_cols
-    total = total_memory_bytes()
-    if total is None or need <= total:
-        return
-    fix = ("fit on a subsample of the rows, or for SVM+ / L2-SVM+ use solver: primal (kernel: "
-           "linear, or features: nystroem for RBF), which never builds the n x n kernel"
-           if n_rows == n_cols else "use fewer rows at a time (e.g. predict in batches)")
-    raise DataError("X", f"the {n_rows} x {n_cols} kernel matrix would need {need / 1e9:.3g} GB, "
-                         f"more than this machine's {total / 1e9:.3g} GB of memory; {fix}")
-
-
 def _row_sq_norms(X):
     if sp.issparse(X):
         return np.asarray(X.multiply(X).sum(axis=1)).ravel()
@@ -98,7 +80,7 @@ def default_gamma(X):
 def linear_kernel(X, Y=None):
     """``X Y'`` as a dense array (X, Y dense or sparse)."""
     Y = X if Y is None else Y
-    check_kernel_memory(X.shape[0], Y.shape[0])
+    check_kernel_memory(X.shape[0], Y.shape[0], fit=Y is X)
     K = safe_sparse_dot(X, Y.T, dense_output=True)
     return np.asarray(K, dtype=np.float64)
 
@@ -107,12 +89,70 @@ def gaussian_kernel(X, Y=None, gamma=None):
     """``exp(-gamma ||x - y||^2)``; ``gamma=None`` applies :func:`default_gamma` to X."""
     if gamma is None:
         gamma = default_gamma(X)
-    check_kernel_memory(X.shape[0], X.shape[0] if Y is None else Y.shape[0])
+    check_kernel_memory(X.shape[0], X.shape[0] if Y is None else Y.shape[0], fit=Y is None)
     D = euclidean_distances(X, Y, squared=True)
     np.maximum(D, 0, out=D)
     D *= -gamma
     np.exp(D, out=D)
     return D
+
+
+#: kernel-sized (n x n) float64 arrays a kernel fit holds at its peak: measured about
+#: 0.3 GB + 38.5 n^2 bytes for the SVM+ / MIL kernel paths (issue 18), i.e. five
+KERNEL_FIT_ARRAYS = 5
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+
+
+def memory_limit():
+    """Bytes webly's kernels may take: ``WEBLY_MEMORY_LIMIT`` (e.g. ``8G``, ``500M``) when set,
+    else the memory available now (Linux ``MemAvailable``), capped by :func:`total_memory_bytes`
+    (physical memory or a container's limit); None where none of these can be read."""
+    env = os.environ.get("WEBLY_MEMORY_LIMIT", "").strip()
+    if env:
+        num, unit = env.rstrip("bB"), ""
+        if num and num[-1].lower() in "kmgt":
+            num, unit = num[:-1], num[-1].lower()
+        try:
+            return float(num) * _UNITS[unit]
+        except ValueError:
+            raise DataError("WEBLY_MEMORY_LIMIT", f"must be a size such as 8G or 500M, got "
+                                                  f"{env!r}") from None
+    figures = [total_memory_bytes()]
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            figures += [float(line.split()[1]) * 1024 for line in fh
+                        if line.startswith("MemAvailable:")]
+    except OSError:
+        pass
+    figures = [f for f in figures if f]
+    return min(figures) if figures else None
+
+
+def _size(nbytes):
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
+def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X"):
+    """Refuse, before allocating, a kernel matrix that the machine cannot hold.
+
+    A fit's Gram matrix counts :data:`KERNEL_FIT_ARRAYS` times (the solvers hold that many
+    kernel-sized arrays at their peak); a cross kernel (prediction) once. Raises a
+    :class:`~webly.errors.DataError` naming ``name`` with the estimate and the ways out.
+    """
+    limit = memory_limit()
+    need = (KERNEL_FIT_ARRAYS if fit else 1) * 8.0 * n_rows * n_cols
+    if limit is not None and need > limit:
+        what = (f"a kernel fit on {n_rows:,} rows needs about {_size(need)} "
+                f"({KERNEL_FIT_ARRAYS} arrays of {n_rows:,} x {n_cols:,})" if fit else
+                f"a {n_rows:,} x {n_cols:,} kernel needs {_size(need)}")
+        fix = ("use fewer rows (e.g. a subsample per class), or for SVM+ / L2-SVM+ solver: "
+               "primal (kernel: linear, or features: nystroem for RBF), which never builds the "
+               "n x n kernel" if fit else "predict in smaller batches")
+        raise DataError(name, f"{what}, more than the {_size(limit)} available; {fix} "
+                              "(WEBLY_MEMORY_LIMIT=8G sets the limit)")
 
 
 class Kernel:
