@@ -98,10 +98,12 @@ def take_samples(block, idx):
         return block[idx]
     order = np.argsort(block.groups, kind="stable")           # frames sorted by sample
     counts = np.bincount(block.groups, minlength=block.n_samples)
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    frames = np.concatenate([order[starts[i]:starts[i + 1]] for i in idx]) if len(idx) else \
-        np.array([], dtype=np.int64)
-    return GroupedFeatures(block.X[frames], np.repeat(np.arange(len(idx)), counts[idx]))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    take = counts[idx]                                         # frames of each requested sample
+    group = np.repeat(np.arange(len(idx)), take)
+    offset = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)
+    frames = order[starts[idx][group] + offset]
+    return GroupedFeatures(block.X[frames], group)
 
 
 def concat_samples(blocks):
@@ -119,6 +121,17 @@ def concat_samples(blocks):
             gs.append(np.arange(b.shape[0]) + off)
             off += b.shape[0]
     return GroupedFeatures(np.vstack(Xs), np.concatenate(gs))
+
+
+def nan_rows(X):
+    """(n,) bool: the rows of a dense 2-D float array that are NaN in every column (a row without
+    this feature type / without text), or None when X has no NaN at all (one finite-sum check,
+    no n x d temporary in that common case)."""
+    X = np.asarray(X)
+    if X.dtype.kind != "f" or X.ndim != 2 or X.shape[1] == 0 or \
+            np.isfinite(X.sum(dtype=np.float64)):
+        return None
+    return np.isnan(X).all(axis=1)
 
 
 def _present_rows(name, value, n_rows):
@@ -148,11 +161,13 @@ def _present_rows(name, value, n_rows):
     if n_rows is not None and arr.shape[0] != n_rows:
         raise DataError(name, f"has {arr.shape[0]} rows but there are {n_rows}; give one row per "
                               "row (NaN where a row lacks this type)")
-    nan = np.isnan(arr)
-    missing = nan.all(axis=1) if arr.shape[1] else np.zeros(arr.shape[0], bool)
-    partial = np.flatnonzero(nan.any(axis=1) & ~missing)
+    missing = nan_rows(arr)
+    if missing is None:                   # every row has this type (and no NaN anywhere)
+        return check_row_features(name, arr, allow_sparse=False), np.ones(arr.shape[0], bool)
+    partial = np.flatnonzero(np.isnan(arr[~missing]).any(axis=1))
     if partial.size:
-        raise DataError(name, f"rows {partial[:5].tolist()} are partly NaN; a row either has this "
+        rows = np.flatnonzero(~missing)[partial]
+        raise DataError(name, f"rows {rows[:5].tolist()} are partly NaN; a row either has this "
                               "feature type (every column finite) or lacks it (every column NaN)")
     block = check_row_features(name, arr[~missing], allow_sparse=False)
     return block, ~missing

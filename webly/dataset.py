@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from .base import check_bags, check_row_features, check_row_metadata, warn_data
 from .base import warn_identical_rows
-from .blocks import FeatureBlocks
+from .blocks import FeatureBlocks, nan_rows
 from .errors import DataError
 
 
@@ -34,20 +34,15 @@ def _vector(name, value, n):
 
 def _privileged(value, n):
     """Privileged features of every row; an all-NaN row (dense) means the row has none."""
-    if value is None or sp.issparse(value):
-        value = check_row_features("X_priv", value)
+    missing = None if value is None or sp.issparse(value) else nan_rows(value)
+    if missing is not None and missing.all():
+        raise DataError("X_priv", "contains NaN in every row; give privileged features "
+                                  "(all-NaN marks only the rows that have none) or None")
+    if missing is not None and missing.any():
+        check_row_features("X_priv", np.asarray(value)[~missing])
+        value = np.asarray(value, dtype=np.float64)
     else:
-        arr = np.asarray(value)
-        missing = (np.isnan(arr).all(axis=1) if arr.dtype.kind == "f" and arr.ndim == 2
-                   and arr.shape[1] else None)
-        if missing is not None and missing.all():
-            raise DataError("X_priv", "contains NaN in every row; give privileged features "
-                                      "(all-NaN marks only the rows that have none) or None")
-        if missing is not None and missing.any():
-            check_row_features("X_priv", arr[~missing])
-            value = arr.astype(np.float64)
-        else:
-            value = check_row_features("X_priv", value)
+        value = check_row_features("X_priv", value)
     if value is not None and value.shape[0] != n:
         raise DataError("X_priv", f"has {value.shape[0]} rows but X has {n}; "
                                   "give privileged features for every row")
@@ -268,7 +263,8 @@ class WebDataset:
             raise DataError("rows", "the subset is empty")
         take = lambda v: None if v is None else v[rows]  # noqa: E731
         X_priv = None if self.X_priv is None else self.X_priv[rows]
-        if X_priv is not None and not sp.issparse(X_priv) and np.isnan(X_priv).all():
+        missing = None if X_priv is None or sp.issparse(X_priv) else nan_rows(X_priv)
+        if missing is not None and missing.all():
             X_priv = None  # the rows chosen are all rows without privileged features
         return replace(self, X=self.X[rows], y=self.y[rows], bags=take(self.bags),
                        X_priv=X_priv,

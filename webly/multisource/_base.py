@@ -30,8 +30,8 @@ from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, che
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
-from ..blocks import (FeatureBlocks, check_block, concat_samples, n_features_of, rows_of,
-                      take_samples)
+from ..blocks import (FeatureBlocks, check_block, concat_samples, n_features_of, nan_rows,
+                      rows_of, take_samples)
 from .data import DEFAULT_FEATURE, MultiSourceData, block_kernel
 
 logger = logging.getLogger(__name__)
@@ -39,14 +39,13 @@ logger = logging.getLogger(__name__)
 
 def _check_text(X_priv, n):
     """Text features of the source rows; all-NaN rows (whole sources) mean "no text"."""
-    if not sp.issparse(X_priv):
+    missing = None if sp.issparse(X_priv) else nan_rows(X_priv)
+    if missing is not None and missing.any():
         T = np.asarray(X_priv, dtype=np.float64)
-        if T.ndim == 2 and T.shape[1] and np.isnan(T).all(axis=1).any():
-            missing = np.isnan(T).all(axis=1)
-            check_row_features("X_priv", T[~missing])
-            if T.shape[0] != n:
-                raise DataError("X_priv", f"has {T.shape[0]} rows but X has {n}")
-            return T
+        check_row_features("X_priv", T[~missing])
+        if T.shape[0] != n:
+            raise DataError("X_priv", f"has {T.shape[0]} rows but X has {n}")
+        return T
     return check_row_features("X_priv", X_priv, n)
 
 

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from ..base import check_row_features, check_row_metadata
 from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples,  # noqa: F401
-                      n_features_of, rows_of, take_samples)
+                      n_features_of, nan_rows, rows_of, take_samples)
 from ..errors import DataError
 
 __all__ = ["GroupedFeatures", "MultiSourceData", "base_kernel_names"]
@@ -185,26 +185,26 @@ class MultiSourceData:
         sources = check_row_metadata("sources", sources, n)
         if sources is None:
             sources = np.full(n, "all")
-        blocks = X if isinstance(X, FeatureBlocks) else FeatureBlocks({DEFAULT_FEATURE: X})
-        if blocks.n_rows != n:
-            raise DataError("X", f"has {blocks.n_rows} rows but y has {n}")
+        blocks = X if isinstance(X, FeatureBlocks) else None   # an array X: one type, "x"
+        n_rows = len(X) if blocks is not None else np.shape(X)[0]
+        if n_rows != n:
+            raise DataError("X", f"has {n_rows} rows but y has {n}")
         names = list(dict.fromkeys(np.asarray(sources).tolist()))
-        priv_missing = None
-        if X_priv is not None and not sp.issparse(X_priv):
-            X_priv = np.asarray(X_priv, dtype=np.float64)
-            if X_priv.ndim == 2:
-                priv_missing = np.isnan(X_priv).all(axis=1) & (X_priv.shape[1] > 0)
+        priv_missing = None if X_priv is None or sp.issparse(X_priv) else nan_rows(X_priv)
         src, lab, priv = {}, {}, {}
         for s in names:
             rows = np.flatnonzero(sources == s)
-            types = [m for m in blocks.feature_types if blocks.present(m)[rows].any()]
-            partial = [m for m in types if not blocks.present(m)[rows].all()]
-            if partial:
-                raise DataError("X", f"rows of source {s!r} differ in feature types ({partial[0]!r} "
-                                     "on some rows only); every row of one source needs the "
-                                     "same feature types")
-            sub = blocks[rows]
-            src[str(s)] = {m: sub.block(m) for m in types}
+            if blocks is None:
+                src[str(s)] = {DEFAULT_FEATURE: X[rows]}
+            else:
+                types = [m for m in blocks.feature_types if blocks.present(m)[rows].any()]
+                partial = [m for m in types if not blocks.present(m)[rows].all()]
+                if partial:
+                    raise DataError("X", f"rows of source {s!r} differ in feature types "
+                                         f"({partial[0]!r} on some rows only); every row of one "
+                                         "source needs the same feature types")
+                sub = blocks[rows]
+                src[str(s)] = {m: sub.block(m) for m in types}
             lab[str(s)] = y[rows]
             if X_priv is not None:
                 if priv_missing is not None and priv_missing[rows].any():
@@ -227,11 +227,12 @@ class MultiSourceData:
                                             "rows as a FeatureBlocks with all of them")
             else:
                 target = {DEFAULT_FEATURE: X_target}
-            missing = [m for m in blocks.feature_types if m not in target]
+            types = blocks.feature_types if blocks is not None else [DEFAULT_FEATURE]
+            missing = [m for m in types if m not in target]
             if missing:
                 raise DataError("X_target", f"lacks feature types {missing}; the target rows "
                                             "need every feature type of every source")
-            for m, width in blocks.n_features.items():
+            for m, width in (blocks.n_features if blocks is not None else {}).items():
                 got = n_features_of(target[m]) if hasattr(target[m], "shape") or \
                     isinstance(target[m], GroupedFeatures) else None
                 if got is not None and got != width:
