@@ -256,9 +256,8 @@ def test_cli_subprocess_refuses_with_one_line_naming_the_field(tmp_path, case_id
 
 # ----------------------------------------------------------------------------- Python API errors
 def _tiny_memory(monkeypatch):
-    import webly.kernels
-
-    monkeypatch.setattr(webly.kernels, "total_memory_bytes", lambda: 1000)
+    # a 1 kB machine (the limit a user can set; kernels under 64 MB are otherwise not checked)
+    monkeypatch.setenv("WEBLY_MEMORY_LIMIT", "1k")
 
 
 def _fit_with_tiny_memory(monkeypatch, est, **kw):

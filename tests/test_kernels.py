@@ -100,3 +100,13 @@ def test_an_estimator_fit_too_large_for_the_machine_fails_at_once_naming_x(monke
     monkeypatch.setenv("WEBLY_MEMORY_LIMIT", "100k")
     with pytest.raises(DataError, match="^X: a kernel fit on"):
         SMILPIClassifier().fit(X, y, bags=bags, X_priv=rng.rand(200, 2))
+
+
+def test_the_system_limit_caps_the_environment_free_check(monkeypatch):
+    import webly.kernels as K
+
+    monkeypatch.delenv("WEBLY_MEMORY_LIMIT", raising=False)
+    monkeypatch.setattr(K, "total_memory_bytes", lambda: 1000)
+    K.check_kernel_memory(1000, 1000)            # 40 MB: small kernels never ask the system
+    with pytest.raises(DataError, match="a kernel fit on 3,000 rows needs about 360.0 MB"):
+        K.check_kernel_memory(3000, 3000)        # 360 MB: asks, and the 1 kB figure refuses it

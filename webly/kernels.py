@@ -100,6 +100,8 @@ def gaussian_kernel(X, Y=None, gamma=None):
 #: kernel-sized (n x n) float64 arrays a kernel fit holds at its peak: measured about
 #: 0.3 GB + 38.5 n^2 bytes for the SVM+ / MIL kernel paths (issue 18), i.e. five
 KERNEL_FIT_ARRAYS = 5
+#: kernels this small (bytes, fit count included) are allowed without asking the system
+_NEVER_CHECKED = 64e6
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
 
@@ -142,8 +144,10 @@ def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X"):
     kernel-sized arrays at their peak); a cross kernel (prediction) once. Raises a
     :class:`~webly.errors.DataError` naming ``name`` with the estimate and the ways out.
     """
-    limit = memory_limit()
     need = (KERNEL_FIT_ARRAYS if fit else 1) * 8.0 * n_rows * n_cols
+    if need <= _NEVER_CHECKED and "WEBLY_MEMORY_LIMIT" not in os.environ:
+        return                        # small kernels: no reading of system files on every call
+    limit = memory_limit()
     if limit is not None and need > limit:
         what = (f"a kernel fit on {n_rows:,} rows needs about {_size(need)} "
                 f"({KERNEL_FIT_ARRAYS} arrays of {n_rows:,} x {n_cols:,})" if fit else
