@@ -23,6 +23,17 @@ def _kernel_tags(est, tags):
     return tags
 
 
+def _validated_rows(est, X, y):
+    """Parameters, X (dense or CSR; square when ``est.kernel == "precomputed"``) and y of a kernel
+    LUPI fit (SVM+, L2-SVM+, GD): returns ``X, y_idx`` and sets ``est.classes_``."""
+    est._validate_params()
+    X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.float64, ensure_min_samples=2)
+    if est.kernel == "precomputed" and X.shape[1] != X.shape[0]:
+        raise DataError("X", f"a precomputed kernel must be square (n, n), got {X.shape}")
+    est.classes_, y_idx = encode_targets(y)
+    return X, y_idx
+
+
 class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
     """Shared plumbing of the kernel LUPI estimators: validation, kernels, prediction."""
 
@@ -109,13 +120,8 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
                                                  [status_note(info, fix) for info in infos]))
 
     def _prepare(self, X, y, X_priv):
-        self._validate_params()
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
-                             ensure_min_samples=2)
+        X, y_idx = _validated_rows(self, X, y)
         n = X.shape[0]
-        if self.kernel == "precomputed" and X.shape[1] != n:
-            raise DataError("X", f"a precomputed kernel must be square (n, n), got {X.shape}")
-        self.classes_, y_idx = encode_targets(y)
         X_priv = check_row_features("X_priv", X_priv, n,
                                     allow_sparse=self.kernel_priv != "precomputed")
         if X_priv is not None and self.kernel_priv == "precomputed" and X_priv.shape[1] != n:

@@ -9,8 +9,8 @@ import scipy.linalg as sla
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._lupi_base import _kernel_tags
-from .base import (WebClassifierMixin, check_is_fitted, check_row_features, encode_targets,
+from ._lupi_base import _kernel_tags, _validated_rows
+from .base import (WebClassifierMixin, check_is_fitted, check_row_features,
                    positional_metadata_deprecated, validate_data)
 from .errors import DataError
 from .kernels import Kernel
@@ -103,13 +103,8 @@ class GDClassifier(WebClassifierMixin, BaseEstimator):
     @positional_metadata_deprecated("X_priv")
     def fit(self, X, y, *, X_priv=None):
         """Fit the teacher on (X_priv, y) (if given) and the student on X."""
-        self._validate_params()
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
-                             ensure_min_samples=2)
+        X, y_idx = _validated_rows(self, X, y)
         n = X.shape[0]
-        if self.kernel == "precomputed" and X.shape[1] != n:
-            raise DataError("X", f"a precomputed kernel must be square (n, n), got {X.shape}")
-        self.classes_, y_idx = encode_targets(y)
         X_priv = check_row_features("X_priv", X_priv, n)
         n_classes = len(self.classes_)
         targets = np.zeros((n, n_classes))
