@@ -233,16 +233,43 @@ def test_domain_adaptation_reconstructs_target_and_classifies_refined_latents(no
     assert np.mean(da.predict(X_tg) == y_te) > 0.75
     raw = SemanticVAEDA(use_lrr=False, **params).fit(X_tr, y_noisy, X_target=X_tg, class_vectors=S16)
     assert raw.lrr_info_ is None and not np.allclose(raw.encode(X_tg), refined)
-    with pytest.raises(DataError, match="X_target: SemanticVAEDA adapts"):
-        SemanticVAEDA(**FAST).fit(X_tr, y_noisy, class_vectors=S16)
     with pytest.raises(DataError, match="X_target: has 3 features"):
         SemanticVAEDA(**FAST).fit(X_tr, y_noisy, X_target=np.ones((4, 3)), class_vectors=S16)
 
 
-def test_missing_class_vectors_and_bad_devices_raise_named_errors(noisy_digits):
+def test_domain_adaptation_without_a_target_trains_the_semantic_vae_and_adapts_nothing(
+        noisy_digits):
+    import torch
+
+    X_tr, y_noisy, _, X_te, _, _ = noisy_digits
+    S16 = np.random.RandomState(0).normal(size=(10, 16))
+    params = dict(random_state=0, **{**FAST, "max_epochs": 5})
+    da = SemanticVAEDA(**params).fit(X_tr[:300], y_noisy[:300], class_vectors=S16)
+    plain = SemanticVAE(**params).fit(X_tr[:300], y_noisy[:300], class_vectors=S16)
+    for k, v in plain.module_.state_dict().items():                     # the same network
+        assert torch.equal(v, da.module_.state_dict()[k]), k
+    np.testing.assert_array_equal(da.noise_scores_, plain.noise_scores_)
+    assert da.lrr_info_ is None and da.lrr_error_norms_ is None
+    assert da.target_decision_.shape == (0, 10)
+    # prediction still refines the latents of the rows given over the training latents
+    assert not np.allclose(da.encode(X_te[:50]), plain.encode(X_te[:50]))
+    assert da.predict(X_te[:50]).shape == (50,)
+
+
+def test_without_class_vectors_each_class_learns_an_embedding(noisy_digits):
+    X_tr, y_noisy, wrong, X_te, y_te, _ = noisy_digits
+    clf = SemanticVAE(random_state=0, **FAST).fit(X_tr, y_noisy)
+    np.testing.assert_array_equal(clf.class_vectors_, np.eye(10))     # one-hot: no semantics
+    assert clf.latent_dim_ == 128 and clf.module_.projection is not None
+    assert clf.zero_shot_classes_.size == 0
+    assert np.mean(clf.predict(X_te) == y_te) > 0.7                   # chance is 0.1
+    assert roc_auc_score(wrong, clf.noise_scores_) > 0.8
+    with pytest.raises(DataError, match="class_names: names the rows of class_vectors"):
+        SemanticVAE(**FAST).fit(X_tr, y_noisy, class_names=np.arange(10))
+
+
+def test_bad_class_vectors_and_bad_devices_raise_named_errors(noisy_digits):
     X_tr, y_noisy, *_ = noisy_digits
-    with pytest.raises(DataError, match="class_vectors: SemanticVAE needs class vectors"):
-        SemanticVAE(**FAST).fit(X_tr, y_noisy)
     with pytest.raises(DataError, match="class_vectors: has 3 rows but y has 10 classes"):
         SemanticVAE(**FAST).fit(X_tr, y_noisy, class_vectors=np.ones((3, 4)))
     with pytest.raises(DataError, match="class_vectors: has an all-zero vector"):

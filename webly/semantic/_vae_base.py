@@ -124,6 +124,9 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         saved_device = torch.device(state.pop("module_device_", "cpu"))
         self.__dict__.update(state)
         if weights is not None:
+            # copies: arrays read back memory-mapped (joblib mmap_mode) are read-only, and the
+            # class-vector buffer is written by load_state_dict (a segfault on such memory)
+            weights = {k: np.array(v) for k, v in weights.items()}
             cv = torch.as_tensor(weights["class_vectors"]) if has_cv else None
             self.device_ = _available(saved_device)
             self.module_ = SemanticVAEModule(shape["n_features"], shape["hidden_size"],

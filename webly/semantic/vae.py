@@ -48,6 +48,9 @@ from ._vae_base import (_DOC_ATTRS, _DOC_COMMON, _BaseVAEClassifier, _GlobalScal
 from ._vae_training import SemanticVAEModule
 from .vectors import check_class_vectors, load_class_vectors
 
+#: latent dimension of a model without class vectors (VAEWeightedClassifier's default)
+_LATENT_DIM_WITHOUT_SEMANTICS = 128
+
 
 class SemanticVAE(_BaseVAEClassifier):
     __doc__ = """VAE + classifier with category-level semantics for noisy web labels (CVPR 2018).
@@ -62,12 +65,17 @@ class SemanticVAE(_BaseVAEClassifier):
     class_vectors : array (C, a), dict label -> vector, str or None, default=None
         Used when ``fit`` gets no ``class_vectors``. A str names a set shipped in
         ``datasets/class_vectors`` (see :func:`webly.semantic.load_class_vectors`); its
-        class names are used as labels when ``y`` holds strings.
+        class names are used as labels when ``y`` holds strings. None here and in ``fit``: no
+        semantics, the class vectors are one-hot (``S = I``) and ``logits = z W`` with ``W``
+        (latent_dim, C) learned, i.e. a learned embedding per class in the latent space (the
+        VAE weighting of :class:`VAEWeightedClassifier`, head without bias; no zero-shot
+        classes).
     class_names : array (C,) or None, default=None
         Labels of the rows of an array ``class_vectors`` (used with the constructor's vectors).
     latent_dim : int or None, default=None
-        None: the dimension ``a`` of the class vectors, with ``logits = z' S``; another value
-        adds a learned projection ``logits = (z W) S'``.
+        None: the dimension ``a`` of the class vectors, with ``logits = z' S``; without class
+        vectors, 128 (the default of :class:`VAEWeightedClassifier`). Another value adds a
+        learned projection ``logits = (z W) S'``.
     normalize_class_vectors : bool, default=True
         L2-normalise each class vector before use.""" + _DOC_COMMON + """
     Attributes
@@ -145,11 +153,14 @@ class SemanticVAE(_BaseVAEClassifier):
             if class_names is None:
                 class_names = self.class_names
         if class_vectors is None:
-            raise DataError("class_vectors", f"{type(self).__name__} needs class vectors: pass "
-                                             "class_vectors= to fit or the constructor (an array "
-                                             "(C, a) in np.unique(y) order, a dict label -> vector, "
-                                             "or a shipped set name); without semantics use "
-                                             "VAEWeightedClassifier")
+            if class_names is not None:
+                raise DataError("class_names", "names the rows of class_vectors; give "
+                                               "class_vectors= too (one row per name)")
+            # no semantics: one-hot vectors, so logits = z W learns one embedding per class
+            self._learned_embeddings = True
+            class_vectors = np.eye(len(y_classes))
+        else:
+            self._learned_embeddings = False
         if isinstance(class_vectors, str):
             names, vectors = load_class_vectors(class_vectors)
             class_vectors = vectors
@@ -157,7 +168,8 @@ class SemanticVAE(_BaseVAEClassifier):
                 class_names = names
         classes, S = check_class_vectors(class_vectors, y_classes, class_names)
         if len(classes) < 2:
-            raise DataError("y", f"needs at least 2 classes to fit a classifier, got {len(classes)}")
+            raise DataError("y", "needs at least 2 classes to fit a classifier; got "
+                                 f"{len(classes)} class")
         if self.normalize_class_vectors:
             norms = np.linalg.norm(S, axis=1, keepdims=True)
             if np.any(norms == 0):
@@ -170,7 +182,9 @@ class SemanticVAE(_BaseVAEClassifier):
         return classes, y_idx, S
 
     def _default_latent_dim(self, S):
-        return S.shape[1] if self.latent_dim is None else self.latent_dim
+        if self.latent_dim is not None:
+            return self.latent_dim
+        return _LATENT_DIM_WITHOUT_SEMANTICS if self._learned_embeddings else S.shape[1]
 
     def fit(self, X, y, *, class_vectors=None, class_names=None):
         """Fit on web rows ``X`` with their (noisy) web labels ``y``.
@@ -183,7 +197,9 @@ class SemanticVAE(_BaseVAEClassifier):
             Web labels.
         class_vectors : (C, a) array, dict label -> vector, str, optional
             Category-level semantics (word vectors, attributes); overrides the constructor's.
-            An array's rows follow ``class_names`` if given, else ``np.unique(y)``.
+            An array's rows follow ``class_names`` if given, else ``np.unique(y)``. With none
+            here or in the constructor, each class gets a learned embedding (see the
+            ``class_vectors`` parameter).
         class_names : (C,) array, optional
             Label of each row of ``class_vectors``; labels without rows are zero-shot classes.
 
@@ -219,7 +235,8 @@ class VAEWeightedClassifier(_BaseVAEClassifier):
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, latent_dim=128, hidden_size=512, objective="authors", beta=1.0, tau=0.01,
+    def __init__(self, latent_dim=_LATENT_DIM_WITHOUT_SEMANTICS, hidden_size=512,
+                 objective="authors", beta=1.0, tau=0.01,
                  optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=256, max_epochs=100,
                  early_stopping=True, validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
                  feature_scaling="global", device="auto", random_state=None):

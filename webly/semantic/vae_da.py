@@ -9,7 +9,6 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from ..base import warn_not_converged
-from ..errors import DataError
 from ._vae_base import _binary_or_multi, _logsumexp
 from .lrr import lrr
 from .vae import SemanticVAE
@@ -52,16 +51,18 @@ class SemanticVAEDA(SemanticVAE):
     (as :class:`SemanticVAE`, plus)
     lrr_info_ : dict or None
         Status, iterations, residual and objective of the LRR solve on ``X_target`` in fit
-        (None when ``use_lrr=False``); prediction changes no attribute.
+        (None when ``use_lrr=False`` or fit had no ``X_target``); prediction changes no
+        attribute.
     target_decision_ : (m, C) array
-        Class scores of the ``X_target`` rows given to fit.
+        Class scores of the ``X_target`` rows given to fit ((m,) for two classes; no rows
+        when fit had no ``X_target``).
     training_latents_ : (n, latent_dim) array
         The LRR dictionary ``Z_s`` (latent means of the web rows).
     lrr_scale_ : float
         Largest singular value of ``Z_s`` (the LRR runs on latents divided by it).
     lrr_error_norms_ : (m,) array or None
         Column norms of ``E`` of the LRR solve on ``X_target``: how much of each target row's
-        latent the training latents do not explain.
+        latent the training latents do not explain (None as ``lrr_info_``).
 
     References
     ----------
@@ -104,16 +105,16 @@ class SemanticVAEDA(SemanticVAE):
         ----------
         X, y, class_vectors, class_names
             As :meth:`SemanticVAE.fit`.
-        X_target : (m, d) array
+        X_target : (m, d) array, optional
             Unlabelled target rows (e.g. the test images), reconstructed during training.
+            None adapts to nothing: the VAE trains as :class:`SemanticVAE` (same seed, same
+            model), ``target_decision_`` has no rows and ``lrr_info_`` is None; prediction
+            still refines the latents of the rows given by LRR over the training latents.
 
         Returns
         -------
         self
         """
-        if X_target is None:
-            raise DataError("X_target", "SemanticVAEDA adapts to unlabelled target rows: pass "
-                                        "X_target= (e.g. the test features), or use SemanticVAE")
         Xs, Xs_target = self._fit(X, y, class_vectors, class_names, X_target=X_target)
         Zs = self._latent(Xs)
         # the dictionary enters the LRR only through its column space: keep U diag(s) (a x r);
@@ -125,6 +126,11 @@ class SemanticVAEDA(SemanticVAE):
         self.training_latents_ = Zs
         self.lrr_scale_ = float(s[0])
         self._dictionary = U[:, :r] * (s[:r] / s[0])
+        if Xs_target is None:  # no target: nothing adapted, nothing to refine in fit
+            self.lrr_info_ = self.lrr_error_norms_ = None
+            n_classes = len(self.classes_)
+            self.target_decision_ = np.empty((0,) if n_classes == 2 else (0, n_classes))
+            return self
         Z, self.lrr_info_, self.lrr_error_norms_ = self._refine(self._latent(Xs_target))
         logits = self._logits_from_latent(Z)
         self.target_decision_ = _binary_or_multi(logits - _logsumexp(logits))
@@ -133,6 +139,8 @@ class SemanticVAEDA(SemanticVAE):
     def _target_batches(self, n_steps, perm_gen):
         # every step reconstructs its share of the target rows, in a new order each epoch
         X_tg = self._X_target_fit
+        if X_tg is None:
+            return None
         t_order = torch.randperm(X_tg.shape[0], generator=perm_gen).to(self.device_)
         t_bs = math.ceil(X_tg.shape[0] / n_steps)
         return lambda step: X_tg[t_order[step * t_bs:(step + 1) * t_bs]]
