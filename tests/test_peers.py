@@ -75,3 +75,41 @@ def test_skada_peer_names_a_bad_sources_field():
 
     with pytest.raises(DataError, match="sources"):
         SkadaClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1], sources=["a"], X_target=np.zeros((2, 2)))
+
+
+def test_skada_peer_without_a_target_is_the_plain_svc():
+    from sklearn.svm import SVC
+
+    from webly.peers import SkadaClassifier
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 4))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=80) > 0, "a", "b")
+    est = SkadaClassifier(C=3.0).fit(X, y, sources=np.repeat(["s1", "s2"], 40))
+    svc = SVC(C=3.0, gamma="scale").fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), svc.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cleanlearning_on_rows_too_few_for_early_stopping_trains_without_it():
+    pytest.importorskip("cleanlab")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3))
+    y = np.repeat([0, 1], 5)
+    X[y == 1] += 2
+    clf = CleanLearningClassifier(random_state=0).fit(X, y)   # 10 % of a fold: 1 row, 2 classes
+    assert not clf.model_.early_stopping and clf.n_iter_ >= 1
+    assert clf.predict(X).shape == (10,)
+    big = CleanLearningClassifier(random_state=0, max_iter=20).fit(np.tile(X, (5, 1)), np.tile(y, 5))
+    assert big.model_.early_stopping
+
+
+def test_peers_refuse_a_single_class_naming_y():
+    pytest.importorskip("cleanlab")
+    from webly.errors import DataError
+    from webly.peers import SkadaClassifier
+
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    for est in (CleanLearningClassifier(), SkadaClassifier()):
+        with pytest.raises(DataError, match="y: needs at least 2 classes"):
+            est.fit(X, np.zeros(6, dtype=int))

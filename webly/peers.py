@@ -6,18 +6,31 @@ for source/target shift. Importing this module never imports the peer package; f
 installed raises an error that says how to install it.
 """
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.neural_network import MLPClassifier
+from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .base import WebClassifierMixin
 from .errors import ConfigError, DataError
 
 __all__ = ["CleanLearningClassifier", "SkadaClassifier"]
+
+
+def _encode_classes(y):
+    """``classes, codes`` of classification targets with at least two classes."""
+    check_classification_targets(y)
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError("y", f"needs at least 2 classes to fit a classifier; got {len(classes)} "
+                             "class")
+    return classes, codes
 
 
 def _require(module, extra="peers"):
@@ -39,7 +52,9 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
     ----------
     hidden_layer_sizes, max_iter, early_stopping, alpha :
         Passed to :class:`sklearn.neural_network.MLPClassifier` (defaults: those of the ``MLP``
-        lines in the benchmark configs).
+        lines in the benchmark configs). Early stopping holds out a stratified 10 % of each fit's
+        rows; on data too small for that split (fewer held-out rows than classes, or a class
+        with a single row in a fold) the MLPs train without it.
     cv_n_folds : int, default=5
         Folds of cleanlab's out-of-fold probabilities.
     random_state : int or None
@@ -51,6 +66,8 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
         1 - cleanlab's label quality of each training row (higher = more likely a wrong label).
     label_issues_ : ndarray of bool (n_samples,)
         Rows cleanlab removed before the final fit.
+    n_iter_ : int
+        Epochs of the final MLP.
     """
 
     _parameter_constraints = {
@@ -71,10 +88,13 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
         self.cv_n_folds = cv_n_folds
         self.random_state = random_state
 
-    def _mlp(self):
+    def _mlp(self, counts):
+        """The MLP for fits whose class counts are at least ``counts``."""
         seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else None
+        # MLPClassifier's early stopping splits off a stratified ceil(10 %) of the rows
+        splittable = math.ceil(0.1 * counts.sum()) >= len(counts) and counts.min() >= 2
         return MLPClassifier(hidden_layer_sizes=self.hidden_layer_sizes, max_iter=self.max_iter,
-                             early_stopping=self.early_stopping, alpha=self.alpha,
+                             early_stopping=self.early_stopping and splittable, alpha=self.alpha,
                              random_state=seed)
 
     def fit(self, X, y):
@@ -83,24 +103,27 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
         from cleanlab.classification import CleanLearning
 
         X, y = validate_data(self, X, y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.classes_, codes = _encode_classes(y)
         seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else None
         counts = np.bincount(codes)
-        folds = int(min(self.cv_n_folds, counts.min())) if len(counts) > 1 else 0
+        folds = int(min(self.cv_n_folds, counts.min()))
         if folds < 2:  # too few rows of some class for out-of-fold estimates: plain MLP
-            self.model_ = self._mlp().fit(X, codes)
+            self.model_ = self._mlp(counts).fit(X, codes)
             self.label_issues_ = np.zeros(len(y), dtype=bool)
             self.noise_scores_ = np.zeros(len(y))
+            self.n_iter_ = self.model_.n_iter_
             return self
         # n_jobs=1: cleanlab's own process pool shares data through fork-time globals, which
         # breaks inside joblib/loky workers (NameError in cleanlab.filter); runs parallelise above
-        cl = CleanLearning(clf=self._mlp(), seed=seed, cv_n_folds=folds, verbose=False,
-                           find_label_issues_kwargs={"n_jobs": 1})
+        fold_counts = counts - np.ceil(counts / folds).astype(int)  # the smallest training fold
+        cl = CleanLearning(clf=self._mlp(fold_counts), seed=seed, cv_n_folds=folds,
+                           verbose=False, find_label_issues_kwargs={"n_jobs": 1})
         cl.fit(X, codes)
         issues = cl.get_label_issues()
         self.label_issues_ = issues["is_label_issue"].to_numpy(dtype=bool)
         self.noise_scores_ = 1.0 - issues["label_quality"].to_numpy(dtype=float)
         self.model_ = cl.clf
+        self.n_iter_ = self.model_.n_iter_
         return self
 
     def predict_proba(self, X):
@@ -111,14 +134,17 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
         return proba
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class SkadaClassifier(WebClassifierMixin, BaseEstimator):
     """A skada domain-adaptation pipeline around an RBF SVC: labelled sources, unlabelled target.
 
     ``fit(X, y, *, sources=None, X_target=None)`` as webly's multi-source estimators: each source
-    becomes its own skada domain (1, 2, ...), the target rows domain -1 with no labels.
+    becomes its own skada domain (1, 2, ...), the target rows domain -1 with no labels. Without
+    ``X_target`` there is nothing to adapt to: the SVC is fitted on the rows as they are (no
+    weights, no alignment), without skada.
 
     Parameters
     ----------
@@ -141,20 +167,21 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, *, sources=None, X_target=None):
         self._validate_params()
-        skada = _require("skada")
-        from sklearn.svm import SVC
-
         X, y = validate_data(self, X, y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.classes_, codes = _encode_classes(y)
         src = np.zeros(len(y), dtype=int) if sources is None else np.asarray(sources)
         if len(src) != len(y):
             raise DataError("sources", f"has {len(src)} entries but X has {len(y)} rows; "
                                        "give one source name per row")
         _, dom = np.unique(src, return_inverse=True)
-        Xt = np.zeros((0, X.shape[1])) if X_target is None else np.asarray(X_target, dtype=float)
+        svc = SVC(C=self.C, kernel="rbf", gamma="scale")
+        if X_target is None:  # no target: nothing to adapt to (and skada is not needed)
+            self.model_ = svc.fit(X, codes)
+            return self
+        skada = _require("skada")
+        Xt = np.asarray(X_target, dtype=float)
         if Xt.ndim != 2 or Xt.shape[1] != X.shape[1]:
             raise DataError("X_target", f"needs {X.shape[1]} features per row like X")
-        svc = SVC(C=self.C, kernel="rbf", gamma="scale")
         if self.method == "kmm":
             self.model_ = skada.KMMReweight(svc.set_fit_request(sample_weight=True))
         else:
@@ -166,6 +193,8 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
+        if isinstance(self.model_, SVC):  # fitted without a target
+            return self.classes_[self.model_.predict(X)]
         pred = self.model_.predict(X, sample_domain=-np.ones(len(X), dtype=int))
         return self.classes_[np.asarray(pred, dtype=int)]
 
