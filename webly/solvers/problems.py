@@ -143,9 +143,19 @@ def _square(name, M):
         raise DataError(name, f"must be a square matrix, got shape {M.shape}")
     if M.dtype != np.float64 or not M.flags.c_contiguous:
         M = np.ascontiguousarray(M, dtype=np.float64)
-    if not np.all(np.isfinite(M)):
+    if not _all_finite(M):
         raise DataError(name, "contains NaN or inf")
     return M
+
+
+def _all_finite(M):
+    """Whether every entry is finite, without an (n, n) boolean temporary: one sum (NaN and inf
+    propagate), then, only if that sum is not finite (NaN/inf, or an overflow of huge entries),
+    the exact check row block by row block."""
+    if np.isfinite(M.sum()):
+        return True
+    step = max(1, (1 << 22) // max(M.shape[1], 1))
+    return all(np.isfinite(M[i:i + step]).all() for i in range(0, M.shape[0], step))
 
 
 def _vector(name, v, n, allow_inf=False):

@@ -535,6 +535,8 @@ class _WorkingSet:
             prev.H = None
             refresh_hessian(self.H, R, slots.astype(np.int64), *args)
         else:
+            if prev is not None:
+                prev.H = None  # released before the new one is allocated (peak memory)
             self.H = np.empty((R.size, R.size))
             refresh_hessian(self.H, R, np.arange(R.size), *args)
         self.R = R
