@@ -297,3 +297,135 @@ def test_feature_map_uses_the_kernel_bandwidth_rule():
         FeatureMap("nystroem", n_components=10 * len(X)).fit(X)  # capped at n, no warning
     with pytest.raises(DataError, match="features"):
         FeatureMap("poly")
+
+
+# --- per-row margins and weights, privileged rows, warm starts (the MIL problems) ------------
+
+def _units(seed=0, n=120, d=6, dp=3):
+    """Bag-mean-like units: 1/4 positive with margins 2/|B| - 1 of bags of 1-5 rows."""
+    rng = np.random.default_rng(seed)
+    y = np.where(rng.random(n) < 0.25, 1, -1)
+    truth = np.where(rng.random(n) < 0.7, y, -1)
+    X = rng.normal(size=(n, d)) + truth[:, None]
+    T = rng.normal(size=(n, dp))
+    T[:, 0] += 2 * truth
+    sizes = rng.integers(1, 6, n)
+    return X, y.astype(float), T, y == 1, np.where(y == 1, 2.0 / sizes - 1.0, 1.0)
+
+
+def test_per_row_margins_and_weights_solve_the_smil_dual():
+    X, y, _, pos, p = _units()
+    upper = np.where(pos, 10.0 / pos.sum(), 10.0 / (~pos).sum())
+    x, info = smo_solve(svm_qp(linear_kernel(X), y, C=upper, p=p), tol=1e-8)
+    w, b, _, _, pinfo = svmplus_primal(X, y, C=upper, margin=p, tol=1e-7)
+    assert pinfo["status"] == "converged"
+    assert info["objective"] < -1e-2
+    assert -pinfo["objective"] == pytest.approx(info["objective"], rel=1e-6)
+    np.testing.assert_allclose(X @ w + b, X @ (X.T @ (x * y)) + info["multipliers"][0],
+                               atol=1e-4)
+    a = pinfo["dual"]
+    assert np.all(a <= upper + 1e-12) and abs(a @ y) <= 1e-6 * upper.max() * len(y)
+    np.testing.assert_allclose(pinfo["correcting_values"], np.maximum(0, p - y * (X @ w + b)))
+
+
+def test_privileged_rows_solve_the_smil_pi_dual():
+    from webly.solvers import smil_pi_qp, split_solution
+
+    X, y, T, pos, _ = _units(1)
+    rho, C, gp, C_neg = 0.6, 100.0, 10.0, 1.0
+    qp = smil_pi_qp(linear_kernel(X), y, pos, linear_kernel(T[pos]), C=C, gamma_plus=gp,
+                    rho=rho, C_neg=C_neg)
+    x, info = smo_solve(qp, tol=1e-8)
+    weights = np.where(pos, C / pos.sum(), C_neg)
+    margin = np.where(pos, 2 * rho - 1, 1.0)
+    w, b, u, c, pinfo = svmplus_primal(X, y, T[pos], C=weights, gamma_plus=gp, margin=margin,
+                                       priv_rows=pos, tol=1e-7)
+    assert pinfo["status"] == "converged" and pinfo["constraint_violation"] <= 1e-6
+    assert -pinfo["objective"] == pytest.approx(info["objective"], rel=1e-6)
+    a, (z,) = split_solution(qp, x)
+    np.testing.assert_allclose(X @ w + b, X @ (X.T @ (a * y)) + info["multipliers"][0],
+                               atol=1e-4)
+    # the correcting function on the positive units, a hinge elsewhere
+    np.testing.assert_allclose(pinfo["correcting_values"][pos], T[pos] @ u + c)
+    np.testing.assert_allclose(pinfo["correcting_values"][pos], info["correcting_values"][0],
+                               atol=1e-4)
+    assert pinfo["dual_priv"].shape == (pos.sum(),)
+    assert np.all(pinfo["dual"][~pos] <= C_neg + 1e-12)
+
+
+def test_privileged_rows_with_margins_everywhere_solve_the_kernel_qp():
+    # the KernelQP of svmplus_primal's docstring in general: per-row margins p on every row,
+    # a correcting function on the rows P (weights C_P), a box a_i <= C_i elsewhere
+    from webly.solvers import KernelQP, privileged_block
+
+    X, y, T, pos, _ = _units(4)
+    rng = np.random.default_rng(4)
+    p = rng.uniform(-0.5, 1.5, len(y))
+    C = rng.uniform(0.2, 2.0, len(y))
+    P = np.flatnonzero(pos)
+    block, constant = privileged_block(P, linear_kernel(T[pos]), C[pos], 3.0)
+    qp = KernelQP(K=linear_kernel(X), y=y, p=p, upper=np.where(pos, np.inf, C), blocks=(block,),
+                  constant=constant)
+    x, info = smo_solve(qp, tol=1e-8)
+    w, b, _, _, pinfo = svmplus_primal(X, y, T[pos], C=C, gamma_plus=3.0, margin=p,
+                                       priv_rows=pos, tol=1e-7)
+    assert info["objective"] < -1e-2
+    assert -pinfo["objective"] == pytest.approx(info["objective"], rel=1e-6)
+    np.testing.assert_allclose(X @ w + b, X @ (X.T @ (x[:len(y)] * y)) + info["multipliers"][0],
+                               atol=1e-4)
+    f = X @ w + b
+    np.testing.assert_allclose(pinfo["correcting_values"][~pos],
+                               np.maximum(0, p - y * f)[~pos], atol=1e-12)
+
+
+def test_a_warm_start_resumes_at_the_optimum_and_must_match_the_problem():
+    X, y, T, pos, p = _units(2)
+    kw = dict(C=np.where(pos, 1.0, 0.5), gamma_plus=2.0, priv_rows=pos, tol=1e-6)
+    *_, first = svmplus_primal(X, y, T[pos], **kw)
+    *_, again = svmplus_primal(X, y, T[pos], start=first, **kw)
+    assert again["status"] == "converged"
+    assert again["n_iter"] <= first["n_iter"] // 3
+    assert again["objective"] == pytest.approx(first["objective"], rel=1e-6)
+    # relabelled rows: the same optimum as a cold solve
+    y2 = y.copy()
+    y2[np.flatnonzero(pos)[:5]] = -1
+    *_, warm = svmplus_primal(X, y2, T[pos], start=first, **kw)
+    *_, cold = svmplus_primal(X, y2, T[pos], **kw)
+    assert warm["objective"] == pytest.approx(cold["objective"], rel=1e-5)
+    with pytest.raises(DataError, match="^start: .*same F"):
+        svmplus_primal(X, y, None, C=1.0, start=first)
+    with pytest.raises(DataError, match="^start:"):
+        svmplus_primal(X, y, None, C=1.0, start={"dual": 1})
+
+
+def test_bad_margins_weights_and_privileged_rows_are_named():
+    X, y, T, pos, _ = _units()
+    with pytest.raises(DataError, match="^C: "):
+        svmplus_primal(X, y, C=np.r_[0.0, np.ones(len(y) - 1)])
+    with pytest.raises(DataError, match="^margin: "):
+        svmplus_primal(X, y, margin=np.ones(3))
+    with pytest.raises(DataError, match="^priv_rows: "):
+        svmplus_primal(X, y, None, priv_rows=pos)
+    with pytest.raises(DataError, match="^priv_rows: "):
+        svmplus_primal(X, y, T[pos], priv_rows=np.zeros(len(y), bool))
+    with pytest.raises(DataError, match="^F_priv: "):
+        svmplus_primal(X, y, T, priv_rows=pos)  # one row per privileged row
+
+
+@pytest.mark.parametrize("path", ["conjugate_gradients", "sampled_hessian"])
+def test_privileged_rows_give_the_same_optimum_on_every_newton_path(path, monkeypatch):
+    import functools
+
+    X, y, T, pos, p = _units(3, n=400)
+    kw = dict(C=np.where(pos, 1.0, 0.5), gamma_plus=2.0, margin=p, priv_rows=pos, tol=1e-7)
+    w0, b0, _, _, i0 = svmplus_primal(X, y, T[pos], **kw)
+    if path == "conjugate_gradients":
+        monkeypatch.setattr(primal_mod, "_DIRECT_MAX", 4)
+    else:  # Hessians estimated on 16 rows of each constraint family while many rows change
+        monkeypatch.setattr(primal_mod, "_Hessian",
+                            functools.partial(primal_mod._Hessian, sample=16))
+    w1, b1, _, _, i1 = svmplus_primal(X, y, T[pos], **kw)
+    assert i1["status"] == "converged"
+    assert ("hessian_rows" in i1) == (path == "sampled_hessian")
+    assert i1["objective"] == pytest.approx(i0["objective"], rel=1e-6)
+    np.testing.assert_allclose(X @ w1 + b1, X @ w0 + b0, atol=1e-3)
