@@ -5,6 +5,13 @@ A multi-class web crawl is learned one query class at a time (one-vs-rest over c
 all other queries are negative instances. A binary MIL set (``y`` in {0, 1} per bag) is the same
 with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients over the training
 rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
+
+The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI) instead map the
+rows to explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or random
+Fourier features for an RBF kernel: :class:`webly.solvers.primal.FeatureMap`) and solve the same
+problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no
+(n, n) kernel; their :class:`BinaryMIL` holds weights over the features,
+``f(x) = coef' z(x) + intercept``.
 """
 
 import inspect
@@ -25,7 +32,8 @@ from ..metrics import bag_scores, labels_from_bag_scores
 
 @dataclass
 class BinaryMIL:
-    """One fitted binary MIL problem: ``f(x) = coef' k(X_train, x) + intercept``."""
+    """One fitted binary MIL problem: ``f(x) = coef' k(X_train, x) + intercept``, or on the
+    primal path ``f(x) = coef' z(x) + intercept`` over explicit features."""
 
     coef: np.ndarray
     intercept: float
@@ -34,7 +42,10 @@ class BinaryMIL:
     info: dict = field(default_factory=dict)
 
     def decision(self, K_test_train):
-        return K_test_train @ self.coef + self.intercept
+        """Scores from the test-train kernel, or from the test rows' features (primal path;
+        float32 features are used as they are)."""
+        coef = self.coef.astype(K_test_train.dtype, copy=False)
+        return np.asarray(K_test_train @ coef, dtype=np.float64) + self.intercept
 
 
 @dataclass
@@ -47,13 +58,17 @@ class MILContext:
     k_target: np.ndarray = None  # (n,) each training row's kernel summed over the target rows
     n_target: int = 0
     params: dict = field(default_factory=dict)  # renamed parameters, resolved once per fit
+    Z: np.ndarray = None  # explicit features of the training rows (solver="primal"; K is None)
+    seed: int = 0  # seed of the privileged feature maps (solver="primal")
 
 
 class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     """Kernel, multi-class driver, bag predictions and noise scores of the MIL estimators.
 
     Subclasses define ``fit`` with the metadata they use and call :meth:`_fit_mil`; they
-    implement ``_fit_binary(ctx, y_pm) -> BinaryMIL`` with ``ctx`` a :class:`MILContext`.
+    implement ``_fit_binary(ctx, y_pm) -> BinaryMIL`` with ``ctx`` a :class:`MILContext`, and,
+    with a ``solver`` parameter, ``_fit_binary_primal(ctx, y_pm)`` for ``solver="primal"``
+    (``ctx.Z`` the explicit features, ``ctx.K`` None).
     """
 
     #: (old, new) parameter names of this release: the old one still works, with a FutureWarning
@@ -80,12 +95,15 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
     def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
+        if getattr(self, "solver", "smo") == "primal":
+            return self._fit_mil_primal(X, y, bags, X_priv, X_target)
         self._warn_missing_metadata(bags, X_priv)
         X, y = validate_data(self, X, y)
         bags = check_bags(bags, y, len(y))
         X_priv = check_row_features("X_priv", X_priv, len(y))
         self.classes_, y_idx = encode_targets(y)
         self.kernel_ = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X)
+        self.__dict__.pop("feature_map_", None)
         K = self.kernel_(X)
         ctx = MILContext(K, bags, X_priv, params={
             new: renamed_parameter(self, old, new) for old, new in self._renamed})
@@ -106,12 +124,53 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         self.noise_scores_ = -own_class_scores(self._decision_from_kernel(K), y_idx)
         return self
 
+    def _fit_mil_primal(self, X, y, bags, X_priv, X_target):
+        """``solver="primal"``: explicit features of the rows, then one primal fit per class."""
+        from sklearn.utils import check_random_state
+
+        from ..solvers.primal import FeatureMap, blas_threads
+
+        if X_target is not None:
+            raise DataError("solver", f"{self._method_name}: solver='primal' has no "
+                                      "domain-adaptation (X_target) term yet; fit without "
+                                      "X_target or use solver='smo'")
+        self._warn_missing_metadata(bags, X_priv)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        bags = check_bags(bags, y, len(y))
+        X_priv = check_row_features("X_priv", X_priv, len(y), keep_float32=True)
+        self.classes_, y_idx = encode_targets(y)
+        # the kernel path's bandwidth (rule x gamma_scale), then the map; one integer seed for
+        # both views (deterministic for an int or RandomState random_state)
+        gamma = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X).gamma_
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        kind = "linear" if self.kernel == "linear" else self.features
+        self.feature_map_ = FeatureMap(kind, gamma=gamma, n_components=self.n_components,
+                                       random_state=seed)
+        Z = self.feature_map_.fit_transform(X)
+        ctx = MILContext(None, bags, X_priv, Z=Z, seed=seed + 1, params={
+            new: renamed_parameter(self, old, new) for old, new in self._renamed})
+        for attr in ("kernel_", "X_fit_"):
+            self.__dict__.pop(attr, None)
+        # one process-wide BLAS limit around all problems (webly.solvers.primal.blas_threads)
+        with blas_threads(1):
+            self.models_ = one_vs_rest(lambda k, y_pm: self._fit_binary_primal(ctx, y_pm),
+                                       self.classes_, y_idx, n_jobs=self.n_jobs)
+        warn_not_converged(self, per_class_notes(
+            self.classes_, [m.info.get("not_converged", []) for m in self.models_]))
+        self.n_iter_ = np.array([m.n_iter for m in self.models_])
+        self.noise_scores_ = -own_class_scores(self._decision_from_kernel(Z), y_idx)
+        return self
+
     def _decision_from_kernel(self, K):
+        """Scores from the test-train kernel, or from features on the primal path."""
         return stack_decisions([m.decision(K) for m in self.models_])
 
     def decision_function(self, X):
         """Instance scores, (n,) for two classes and (n, C) otherwise."""
         check_is_fitted(self)
+        if getattr(self, "feature_map_", None) is not None:
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+            return self._decision_from_kernel(self.feature_map_.transform(X))
         X = validate_data(self, X, reset=False)
         return self._decision_from_kernel(self.kernel_(X, self.X_fit_))
 

@@ -2,8 +2,10 @@
 
 Positive-bag groups and their minimum positives, the relabelling of positive bags from instance
 scores (mi-SVM, mi-SVM-PI, sbMIL, MIL-CPB), the dual units of the bag-level methods and their
-bag-mean kernel, the privileged kernel of the -PI methods, one SMO call that reports (never
-warns), and the parameter constraints the estimators share. Nothing here sees an estimator.
+bag-mean kernel (or bag-mean feature rows on the primal path), the privileged kernel (or
+features) of the -PI methods, one SMO call and one primal call that report (never warn), the
+relabelling rounds of mi-SVM(-PI) on the primal path, and the parameter constraints the
+estimators share. Nothing here sees an estimator.
 """
 
 from numbers import Integral, Real
@@ -13,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..kernels import Kernel, bag_index, bag_mean_kernel, bag_mean_matrix
 from ..solvers import smo_solve
+from ._common import BinaryMIL
 
 # parameters of every kernel MIL estimator
 MIL_PARAMS = {
@@ -23,6 +26,14 @@ MIL_PARAMS = {
     "tol": [Interval(Real, 0, None, closed="neither")],
     "max_iter": [Interval(Integral, 1, None, closed="left"), None],
     "n_jobs": [Integral, None],
+}
+
+# the explicit-feature (primal) path of sMIL, sbMIL, sMIL-PI, mi-SVM and mi-SVM-PI
+PRIMAL_PARAMS = {
+    "solver": [StrOptions({"smo", "primal"})],
+    "features": [StrOptions({"nystroem", "rbf_sampler"})],
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
 }
 
 # the -DA variants' visual correcting function (IJCV 2016): trade-offs and KMM's constraints
@@ -132,3 +143,88 @@ def privileged_kernel(priv, kernel, gamma):
     dense), with the -PI estimators' ``kernel_priv`` / ``gamma_priv``."""
     priv = priv.toarray() if hasattr(priv, "toarray") else np.asarray(priv)
     return np.ascontiguousarray(Kernel(kernel, gamma).fit(priv, "gamma_priv")(priv))
+
+
+# ----------------------------------------------------------------------------------------------
+# the explicit-feature (primal) path: webly.solvers.primal on feature rows, no (n, n) kernel
+# ----------------------------------------------------------------------------------------------
+
+def unit_rows(Z, A):
+    """Feature rows of the dual units (positive bags: their mean row; negatives: the row), in
+    the precision of ``Z``: the primal counterpart of :func:`unit_kernel`."""
+    R = A.astype(Z.dtype) @ Z
+    return R.tocsr() if hasattr(R, "tocsr") else np.ascontiguousarray(R)
+
+
+def privileged_features(priv, kernel, gamma, features, n_components, random_state):
+    """Explicit features of the correcting function over privileged rows: the rows themselves
+    (``kernel="linear"``) or an approximate RBF map fitted on them (bandwidth rule on these rows,
+    as :func:`privileged_kernel`): the primal counterpart of :func:`privileged_kernel`."""
+    from ..solvers.primal import FeatureMap
+
+    kind = "linear" if kernel == "linear" else features
+    return FeatureMap(kind, gamma=gamma, n_components=n_components,
+                      random_state=random_state).fit_transform(priv)
+
+
+def solve_mil_primal(F, y, F_priv=None, *, C, tol, max_iter, gamma_plus=1.0, margin=None,
+                     priv_rows=None, start=None):
+    """:func:`webly.solvers.primal.svmplus_primal` on a MIL problem; returns ``(coef, intercept,
+    info)``, ``info["not_converged"]`` holding a note when it stopped at a limit (BLAS threads
+    are left to the caller)."""
+    from ..solvers.primal import svmplus_primal
+
+    w, b, _, _, info = svmplus_primal(F, y, F_priv, C=C, gamma_plus=gamma_plus, tol=tol,
+                                      max_iter=max_iter, n_threads=None, margin=margin,
+                                      priv_rows=priv_rows, start=start)
+    info["not_converged"] = [] if info["status"] == "converged" else [
+        f"primal solver stopped ({info['status']} after {info['n_iter']} Newton steps, "
+        f"violation {info['kkt_violation']:.2e} > tol {tol}); raise max_iter or tol"]
+    return w, b, info
+
+
+def primal_decision(Z, coef, intercept):
+    """``Z coef + intercept`` as float64, in the precision of ``Z`` (no float64 copy of Z)."""
+    return np.asarray(Z @ coef.astype(Z.dtype, copy=False), dtype=np.float64) + intercept
+
+
+def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_fraction,
+                          max_rounds, tol, max_iter, Z_priv=None, gamma_plus=1.0):
+    """mi-SVM / mi-SVM-PI on explicit features: alternate a primal solve and the relabelling of
+    the positive-bag instances until the labels settle, each solve warm-started from the last.
+
+    Every round solves the instance-level problem of :class:`~webly.mil.MiSVMPIClassifier`:
+    weight ``C`` on the instances of positive bags (their correcting function on ``Z_priv``,
+    the rows of those instances in order; without ``Z_priv`` a hinge) and a hinge of weight
+    ``C_neg`` on the others. Relabelling as :func:`relabel_positive_bags` (``rule="at_least"``,
+    at least ``ceil(rho |B|)`` per bag; ``rho=None``: one).
+
+    Returns a :class:`~webly.mil._common.BinaryMIL` over the features: ``coef`` the weights,
+    ``n_iter`` the Newton steps of all rounds, ``instance_labels`` the labels of the last
+    solve; ``info``: ``rounds``, ``objective`` (minus the last primal value, the kernel
+    path's sign), ``objectives`` (primal value of each round), ``not_converged``.
+    """
+    in_pos = y_pm == 1
+    groups = positive_bag_groups(y_pm, bags)
+    keep = min_positives(np.array([len(g) for g in groups]), rho)
+    weights = np.where(in_pos, float(C), float(C_neg))
+    priv_rows = None if Z_priv is None else in_pos
+    labels, info, total, notes, objectives = y_pm.copy(), None, 0, [], []
+    for it in range(1, max_rounds + 1):
+        w, b, info = solve_mil_primal(Z, labels, Z_priv, C=weights, gamma_plus=gamma_plus,
+                                      priv_rows=priv_rows, tol=tol, max_iter=max_iter,
+                                      start=info)
+        total += info["n_iter"]
+        notes += info["not_converged"]
+        objectives.append(info["objective"])
+        new = relabel_positive_bags(primal_decision(Z, w, b), groups, keep, labels,
+                                    threshold=threshold, range_fraction=range_fraction)
+        if np.array_equal(new, labels):
+            break
+        if it == max_rounds:
+            notes.append(f"did not settle in {max_rounds} rounds; raise max_rounds")
+            break
+        labels = new
+    return BinaryMIL(w, b, total, labels, info={"rounds": it, "objective": -info["objective"],
+                                               "objectives": objectives,
+                                               "not_converged": notes})

@@ -10,6 +10,10 @@ a plain SVM, so scikit-learn's ``SVC(kernel="precomputed")`` is the fast path.
 * **MI-SVM** (bag level): a positive bag is represented by one instance, its witness; start from
   the bag's mean embedding, fit, take the highest-scoring instance of each bag as its witness,
   repeat until the witnesses stop changing.
+
+mi-SVM also has an explicit-feature path (``solver="primal"``: primal C-SVM solves on the rows or
+an approximate RBF map, each warm-started from the last round; the rounds of mi-SVM-PI without
+privileged features, :func:`webly.mil._toolkit.relabel_rounds_primal`). MI-SVM has none yet.
 """
 
 from numbers import Integral, Real
@@ -21,8 +25,9 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
-from ._toolkit import (MIL_PARAMS, RELABEL_PARAMS, RELABEL_RANGE_FRACTION, min_positives,
-                       positive_bag_groups, relabel_positive_bags)
+from ._toolkit import (MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS, RELABEL_RANGE_FRACTION,
+                       min_positives, positive_bag_groups, relabel_positive_bags,
+                       relabel_rounds_primal)
 
 # libsvm solves the SVMs: max_iter is only the former name of max_rounds (one release)
 _CONSTRAINTS = {
@@ -69,6 +74,11 @@ class MiSVMClassifier(MILClassifierBase):
         libsvm stopping tolerance.
     n_jobs : int or None
         Threads over one-vs-rest classes.
+    solver, features, n_components, random_state
+        As :class:`~webly.mil.SMILClassifier` (``"smo"``: the kernel path, here libsvm's SMO).
+        ``solver="primal"`` runs the rounds as primal C-SVM solves on explicit features, each
+        warm-started from the last (at most 1,000 Newton steps per round; a run that has not
+        settled keeps the last round's model instead of solving once more on the final labels).
 
     Attributes
     ----------
@@ -85,12 +95,13 @@ class MiSVMClassifier(MILClassifierBase):
     _method_name = "mi-SVM"
     _renamed = (("max_iter", "max_rounds"),)
 
-    _parameter_constraints = {**_CONSTRAINTS, **RELABEL_PARAMS,
+    _parameter_constraints = {**_CONSTRAINTS, **RELABEL_PARAMS, **PRIMAL_PARAMS,
                               "rho": [Interval(Real, 0, 1, closed="right"), None],
                               "threshold": [Real]}
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, rho=None, threshold=0.0,
-                 max_rounds=20, tol=1e-3, n_jobs=None, max_iter="deprecated", relabel="webly"):
+                 max_rounds=20, tol=1e-3, n_jobs=None, max_iter="deprecated", relabel="webly",
+                 solver="smo", features="nystroem", n_components=512, random_state=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -102,6 +113,16 @@ class MiSVMClassifier(MILClassifierBase):
         self.max_iter = max_iter
         self.tol = tol
         self.n_jobs = n_jobs
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def _fit_binary_primal(self, ctx, y_pm):
+        return relabel_rounds_primal(
+            ctx.Z, y_pm, ctx.bags, C=self.C, C_neg=self.C, rho=self.rho, threshold=self.threshold,
+            range_fraction=RELABEL_RANGE_FRACTION[self.relabel],
+            max_rounds=ctx.params["max_rounds"], tol=self.tol, max_iter=None)
 
     def _fit_binary(self, ctx, y_pm):
         K = ctx.K

@@ -7,6 +7,10 @@ positive-bag instances are relabelled by the sign of ``f`` (above ``threshold``;
 ``relabel="authors"``, above 20% of the range of the positive-bag scores, the authors' released
 rule), keeping at least ``ceil(rho |B|)`` top-scored instances of each bag positive, until the
 labels stop changing. Each round warm-starts the SMO solver from the previous duals.
+
+With ``solver="primal"`` each round is the same problem on explicit features, solved by
+:func:`webly.solvers.primal.svmplus_primal` warm-started from the previous round's parameters and
+multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM).
 """
 
 from numbers import Integral, Real
@@ -16,9 +20,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ._common import BinaryMIL, MILClassifierBase
-from ._toolkit import (DA_PARAMS, MIL_PARAMS, RELABEL_PARAMS, RELABEL_RANGE_FRACTION,
-                       min_positives, positive_bag_groups, privileged_kernel,
-                       relabel_positive_bags, solve_mil_qp)
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
+                       RELABEL_RANGE_FRACTION, min_positives, positive_bag_groups,
+                       privileged_features, privileged_kernel, relabel_positive_bags,
+                       relabel_rounds_primal, solve_mil_qp)
 
 
 class MiSVMPIClassifier(MILClassifierBase):
@@ -70,6 +75,11 @@ class MiSVMPIClassifier(MILClassifierBase):
         0.917; RBF with ``gamma_plus`` 0.1 - 0.3 measured 0.925-0.929.
     gamma, gamma_scale, gamma_priv, tol, max_iter, n_jobs
         As :class:`~webly.mil.smil.SMILPIClassifier` (``max_iter``: SMO moves per round).
+    solver, features, n_components, random_state
+        As :class:`~webly.mil.SMILClassifier`: ``solver="primal"`` runs the same rounds on
+        explicit features (the correcting function on each positive-bag instance's privileged
+        features, or an approximate RBF map of them with ``kernel_priv="rbf"``), each primal
+        solve warm-started from the last; the -DA term is not available there yet.
 
     Without ``X_priv`` the positive-bag instances get a plain hinge with weight ``C``: the QP,
     relabelling rule and ``rho`` of :class:`~webly.mil.MiSVMClassifier` (same labels and, up to
@@ -87,6 +97,7 @@ class MiSVMPIClassifier(MILClassifierBase):
 
     _parameter_constraints = {
         **MIL_PARAMS,
+        **PRIMAL_PARAMS,
         "gamma_plus": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, 1, closed="right")],
         "C_neg": [Interval(Real, 0, None, closed="neither"), None],
@@ -99,7 +110,8 @@ class MiSVMPIClassifier(MILClassifierBase):
 
     def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
                  kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
-                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None, relabel="webly"):
+                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None, relabel="webly",
+                 solver="smo", features="nystroem", n_components=512, random_state=None):
         self.C = C
         self.gamma_plus = gamma_plus
         self.rho = rho
@@ -115,6 +127,10 @@ class MiSVMPIClassifier(MILClassifierBase):
         self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
 
     def fit(self, X, y, *, bags=None, X_priv=None):
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
@@ -166,6 +182,18 @@ class MiSVMPIClassifier(MILClassifierBase):
                          info={"rounds": self.max_rounds, "objective": info["objective"], "x": x,
                                "not_converged": notes})
 
+    def _fit_binary_primal(self, ctx, y_pm):
+        Z_priv = None
+        if ctx.X_priv is not None:
+            Z_priv = privileged_features(ctx.X_priv[np.flatnonzero(y_pm == 1)],
+                                         self.kernel_priv, self.gamma_priv, self.features,
+                                         self.n_components, ctx.seed)
+        return relabel_rounds_primal(
+            ctx.Z, y_pm, ctx.bags, C=self.C, C_neg=self.C if self.C_neg is None else self.C_neg,
+            rho=self.rho, threshold=self.threshold,
+            range_fraction=RELABEL_RANGE_FRACTION[self.relabel], max_rounds=self.max_rounds,
+            tol=self.tol, max_iter=self.max_iter, Z_priv=Z_priv, gamma_plus=self.gamma_plus)
+
 
 class MiSVMPIDAClassifier(MiSVMPIClassifier):
     """mi-SVM-PI-DA: mi-SVM-PI plus the visual correcting function matching ``X_target``.
@@ -175,7 +203,8 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
     C2, gamma2, eps, B
         As :class:`~webly.mil.smil.SMILPIDAClassifier`.
     Others
-        As :class:`MiSVMPIClassifier`. Without ``X_target`` this is mi-SVM-PI.
+        As :class:`MiSVMPIClassifier`. Without ``X_target`` this is mi-SVM-PI. ``solver="primal"``
+        has no -DA term yet: a fit with ``X_target`` and ``solver="primal"`` raises.
 
     References
     ----------
@@ -194,11 +223,14 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
     def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
                  kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
                  gamma_priv=None, C2=1000.0, gamma2=1000.0, eps=0.0, B=None, tol=1e-3,
-                 max_iter=None, n_jobs=None, relabel="webly"):
+                 max_iter=None, n_jobs=None, relabel="webly", solver="smo",
+                 features="nystroem", n_components=512, random_state=None):
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, threshold=threshold,
                          max_rounds=max_rounds, kernel=kernel, gamma=gamma,
                          gamma_scale=gamma_scale, kernel_priv=kernel_priv, gamma_priv=gamma_priv,
-                         tol=tol, max_iter=max_iter, n_jobs=n_jobs, relabel=relabel)
+                         tol=tol, max_iter=max_iter, n_jobs=n_jobs, relabel=relabel,
+                         solver=solver, features=features, n_components=n_components,
+                         random_state=random_state)
         self.C2 = C2
         self.gamma2 = gamma2
         self.eps = eps

@@ -19,6 +19,11 @@ negative instances (singletons). A unit's dual coefficient spreads back to its r
   ``b = (a + z2) / C2`` the dual variables double as KMM importance weights matching the
   training units to the mean of the unlabelled target rows ``X_target`` (see
   :func:`webly.solvers.add_domain_adaptation`).
+
+With ``solver="primal"`` sMIL, sbMIL and sMIL-PI solve the same problems on explicit features
+(bag-mean feature rows for the positive bags) with :func:`webly.solvers.primal.svmplus_primal`,
+for 10^5-10^6 rows: per-unit margins and weights, and for sMIL-PI the correcting function on the
+bags' mean privileged features over the positive-bag units only.
 """
 
 from numbers import Real
@@ -29,8 +34,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..solvers import add_domain_adaptation, smil_pi_qp, svm_qp
 from ._common import BinaryMIL, MILClassifierBase
-from ._toolkit import (DA_PARAMS, MIL_PARAMS, bag_units, min_positives, positive_bag_groups,
-                       privileged_kernel, relabel_positive_bags, solve_mil_qp, unit_kernel)
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, bag_units, min_positives,
+                       positive_bag_groups, primal_decision, privileged_features,
+                       privileged_kernel, relabel_positive_bags, solve_mil_primal, solve_mil_qp,
+                       unit_kernel, unit_rows)
+
+def _binary_from_primal(w, b, info):
+    return BinaryMIL(w, b, int(info["n_iter"]),
+                     info={"objective": -info["objective"], "kkt": info["kkt_violation"],
+                           "not_converged": info["not_converged"], "status": info["status"]})
+
 
 def _binary_from_units(A, y_units, x, info, n_units):
     a = x[:n_units]
@@ -56,6 +69,21 @@ class SMILClassifier(MILClassifierBase):
         SMO moves; None uses the solver's default.
     n_jobs : int or None
         Threads over one-vs-rest classes.
+    solver : {"smo", "primal"}, default="smo"
+        ``smo``: the exact kernel dual (the (n, n) kernel; up to a few 10^4 rows). ``primal``:
+        the same problem on explicit features, solved in the primal by
+        :func:`webly.solvers.primal.svmplus_primal` in O(n d) memory (10^5-10^6 rows): a linear
+        kernel uses the rows themselves (then it is exactly the problem ``smo`` solves), an RBF
+        kernel is approximated by ``features`` with ``n_components`` features at the same
+        bandwidth; ``tol`` is then the largest constraint violation in margin units,
+        ``max_iter`` the Newton steps of a solve (None: 1,000) and ``n_iter_`` counts Newton
+        steps. Models then hold weights over the features (``feature_map_``).
+    features : {"nystroem", "rbf_sampler"}, default="nystroem"
+        Approximate feature map of an RBF kernel with ``solver="primal"`` (on both views).
+    n_components : int, default=512
+        Features of that map.
+    random_state : int, RandomState or None, default=None
+        Seeds the feature maps (``solver="primal"``); the solvers are deterministic.
 
     References
     ----------
@@ -64,7 +92,7 @@ class SMILClassifier(MILClassifierBase):
 
     _method_name = "sMIL"
 
-    _parameter_constraints = dict(MIL_PARAMS)
+    _parameter_constraints = {**MIL_PARAMS, **PRIMAL_PARAMS}
     bag_rule = "mean"  # trained on bag means: a bag is scored by its mean embedding
 
     def _bag_offset(self, sizes):
@@ -73,7 +101,8 @@ class SMILClassifier(MILClassifierBase):
         return 1.0 - 1.0 / sizes
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, tol=1e-3,
-                 max_iter=None, n_jobs=None):
+                 max_iter=None, n_jobs=None, solver="smo", features="nystroem",
+                 n_components=512, random_state=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -81,18 +110,33 @@ class SMILClassifier(MILClassifierBase):
         self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
 
     def _margins(self, A, positive):
         sizes = np.asarray((A > 0).sum(axis=1)).ravel()
         return np.where(positive, 2.0 / sizes - 1.0, 1.0)
 
-    def _fit_binary(self, ctx, y_pm):
-        A, y_u, pos = bag_units(y_pm, ctx.bags)
-        K_u = unit_kernel(ctx.K, A)
+    def _units(self, y_pm, bags):
+        """The problem over the dual units: ``A, y_u, positive``, hinge weights (the bounds of
+        the dual variables) and margins (the dual's linear term)."""
+        A, y_u, pos = bag_units(y_pm, bags)
         upper = np.where(pos, self.C / max(pos.sum(), 1), self.C / max((~pos).sum(), 1))
-        qp = svm_qp(K_u, y_u, C=upper, p=self._margins(A, pos))
+        return A, y_u, pos, upper, self._margins(A, pos)
+
+    def _fit_binary(self, ctx, y_pm):
+        A, y_u, pos, upper, p = self._units(y_pm, ctx.bags)
+        qp = svm_qp(unit_kernel(ctx.K, A), y_u, C=upper, p=p)
         x, info = solve_mil_qp(qp, self.tol, self.max_iter)
         return _binary_from_units(A, y_u, x, info, len(y_u))
+
+    def _fit_binary_primal(self, ctx, y_pm):
+        A, y_u, pos, upper, p = self._units(y_pm, ctx.bags)
+        w, b, info = solve_mil_primal(unit_rows(ctx.Z, A), y_u, C=upper, margin=p, tol=self.tol,
+                                      max_iter=self.max_iter)
+        return _binary_from_primal(w, b, info)
 
 
 class SbMILClassifier(SMILClassifier):
@@ -106,6 +150,8 @@ class SbMILClassifier(SMILClassifier):
         positive in the second.
     C, kernel, gamma, gamma_scale, tol, max_iter, n_jobs
         As :class:`SMILClassifier`; the second stage is a C-SVM (libsvm) with the same ``C``.
+    solver, features, n_components, random_state
+        As :class:`SMILClassifier`; with ``solver="primal"`` both stages are primal solves.
 
     References
     ----------
@@ -114,16 +160,19 @@ class SbMILClassifier(SMILClassifier):
 
     _method_name = "sbMIL"
 
-    _parameter_constraints = {**MIL_PARAMS, "eta": [Interval(Real, 0, 1, closed="right")]}
+    _parameter_constraints = {**MIL_PARAMS, **PRIMAL_PARAMS,
+                              "eta": [Interval(Real, 0, 1, closed="right")]}
     bag_rule = "max"  # its final model is an instance-level SVM
 
     def _bag_offset(self, sizes):
         return np.zeros(len(sizes))
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, eta=0.5, tol=1e-3,
-                 max_iter=None, n_jobs=None):
+                 max_iter=None, n_jobs=None, solver="smo", features="nystroem",
+                 n_components=512, random_state=None):
         super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale, tol=tol,
-                         max_iter=max_iter, n_jobs=n_jobs)
+                         max_iter=max_iter, n_jobs=n_jobs, solver=solver, features=features,
+                         n_components=n_components, random_state=random_state)
         self.eta = eta
 
     def _margins(self, A, positive):
@@ -140,6 +189,18 @@ class SbMILClassifier(SMILClassifier):
         coef[svc.support_] = svc.dual_coef_.ravel()
         return BinaryMIL(coef, float(svc.intercept_[0]), first.n_iter, labels,
                          info={"not_converged": first.info["not_converged"]})
+
+    def _fit_binary_primal(self, ctx, y_pm):
+        first = super()._fit_binary_primal(ctx, y_pm)
+        f = primal_decision(ctx.Z, first.coef, first.intercept)
+        groups = positive_bag_groups(y_pm, ctx.bags)
+        keep = min_positives(np.array([len(g) for g in groups]), self.eta)
+        labels = relabel_positive_bags(f, groups, keep, y_pm, rule="exactly")
+        w, b, info = solve_mil_primal(ctx.Z, labels, C=self.C, tol=self.tol,
+                                      max_iter=self.max_iter)
+        return BinaryMIL(w, b, first.n_iter + int(info["n_iter"]), labels,
+                         info={"not_converged": first.info["not_converged"]
+                               + info["not_converged"]})
 
 
 class SMILPIClassifier(MILClassifierBase):
@@ -163,6 +224,11 @@ class SMILPIClassifier(MILClassifierBase):
         RBF bandwidth of the privileged kernel (None: the bandwidth rule).
     tol, max_iter, n_jobs
         As :class:`SMILClassifier`.
+    solver, features, n_components, random_state
+        As :class:`SMILClassifier`. With ``solver="primal"`` the correcting function is linear
+        in the bags' mean privileged features (``kernel_priv="linear"``) or in an approximate
+        RBF map of them (``features``, ``n_components``, bandwidth ``gamma_priv`` or the rule
+        on the bag means); the -DA term is not available there yet.
 
     Attributes
     ----------
@@ -183,6 +249,7 @@ class SMILPIClassifier(MILClassifierBase):
 
     _parameter_constraints = {
         **MIL_PARAMS,
+        **PRIMAL_PARAMS,
         "gamma_plus": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, 1, closed="right")],
         "C_neg": [Interval(Real, 0, None, closed="neither")],
@@ -197,7 +264,8 @@ class SMILPIClassifier(MILClassifierBase):
 
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
                  gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, tol=1e-3,
-                 max_iter=None, n_jobs=None):
+                 max_iter=None, n_jobs=None, solver="smo", features="nystroem",
+                 n_components=512, random_state=None):
         self.C = C
         self.gamma_plus = gamma_plus
         self.rho = rho
@@ -210,18 +278,27 @@ class SMILPIClassifier(MILClassifierBase):
         self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
 
     def fit(self, X, y, *, bags=None, X_priv=None):
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
         return self._fit_mil(X, y, bags, X_priv=X_priv)
 
+    def _unit_terms(self, pos):
+        """Margins ``2 rho - 1`` (positive bags) / 1, and weights ``C / #positive bags`` (the
+        correcting function's ``c_I``, or the hinge's without X_priv) / ``C_neg``."""
+        n_pos = max(int(pos.sum()), 1)
+        return (np.where(pos, 2.0 * self.rho - 1.0, 1.0),
+                np.where(pos, self.C / n_pos, self.C_neg))
+
     def _qp(self, ctx, y_pm):
         A, y_u, pos = bag_units(y_pm, ctx.bags)
         K_u = unit_kernel(ctx.K, A)
-        n_pos = max(int(pos.sum()), 1)
         if ctx.X_priv is None:
-            p = np.where(pos, 2.0 * self.rho - 1.0, 1.0)
-            upper = np.where(pos, self.C / n_pos, self.C_neg)
+            p, upper = self._unit_terms(pos)
             return A, y_u, svm_qp(K_u, y_u, C=upper, p=p)
         K_priv = privileged_kernel(A[np.flatnonzero(pos)] @ ctx.X_priv, self.kernel_priv,
                                    self.gamma_priv)
@@ -233,6 +310,20 @@ class SMILPIClassifier(MILClassifierBase):
         A, y_u, qp = self._qp(ctx, y_pm)
         x, info = solve_mil_qp(qp, self.tol, self.max_iter)
         return _binary_from_units(A, y_u, x, info, len(y_u))
+
+    def _fit_binary_primal(self, ctx, y_pm):
+        A, y_u, pos = bag_units(y_pm, ctx.bags)
+        p, weights = self._unit_terms(pos)
+        Z_priv = None
+        if ctx.X_priv is not None:
+            Z_priv = privileged_features(unit_rows(ctx.X_priv, A[np.flatnonzero(pos)]),
+                                         self.kernel_priv, self.gamma_priv, self.features,
+                                         self.n_components, ctx.seed)
+        w, b, info = solve_mil_primal(unit_rows(ctx.Z, A), y_u, Z_priv, C=weights,
+                                      gamma_plus=self.gamma_plus, margin=p,
+                                      priv_rows=None if Z_priv is None else pos, tol=self.tol,
+                                      max_iter=self.max_iter)
+        return _binary_from_primal(w, b, info)
 
 
 class SMILPIDAClassifier(SMILPIClassifier):
@@ -251,7 +342,9 @@ class SMILPIDAClassifier(SMILPIClassifier):
     Others
         As :class:`SMILPIClassifier`.
 
-    Without ``X_target`` this is sMIL-PI.
+    Without ``X_target`` this is sMIL-PI. ``solver="primal"`` has no -DA term yet: a fit with
+    ``X_target`` and ``solver="primal"`` raises (without ``X_target`` it is sMIL-PI's primal
+    path).
 
     References
     ----------
@@ -270,10 +363,13 @@ class SMILPIDAClassifier(SMILPIClassifier):
 
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
                  gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, C2=1000.0,
-                 gamma2=1000.0, eps=0.0, B=None, tol=1e-3, max_iter=None, n_jobs=None):
+                 gamma2=1000.0, eps=0.0, B=None, tol=1e-3, max_iter=None, n_jobs=None,
+                 solver="smo", features="nystroem", n_components=512, random_state=None):
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, kernel=kernel,
                          gamma=gamma, gamma_scale=gamma_scale, kernel_priv=kernel_priv,
-                         gamma_priv=gamma_priv, tol=tol, max_iter=max_iter, n_jobs=n_jobs)
+                         gamma_priv=gamma_priv, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
+                         solver=solver, features=features, n_components=n_components,
+                         random_state=random_state)
         self.C2 = C2
         self.gamma2 = gamma2
         self.eps = eps
