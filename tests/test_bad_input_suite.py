@@ -286,9 +286,9 @@ API_CASES = [
      DataError, "X_priv", "rescale"),
     ("kernel-memory-SVM", lambda t, m: _fit_with_tiny_memory(m, webly.SVMClassifier()),
      DataError, "X", "a kernel fit on 24 rows needs about"),
-    ("kernel-memory-SVM+", lambda t, m: _fit_with_tiny_memory(m, webly.SVMPlusClassifier(),
-                                                              X_priv=PRIV),
-     DataError, "X", "solver: primal"),
+    ("kernel-memory-SVM+", lambda t, m: _fit_with_tiny_memory(
+        m, webly.SVMPlusClassifier(solver="smo"), X_priv=PRIV),
+     DataError, "solver", "use solver='auto' or 'primal'"),
     ("npz-object-y", lambda t, m: _read_npz(t, "npz_object_y"), DataError, "y", "dtype object"),
     ("override-empty-key", lambda t, m: apply_overrides({}, ["=5"]), ConfigError, "=5",
      "malformed override"),

@@ -130,3 +130,62 @@ def test_bad_privileged_features_are_named():
     with pytest.raises(DataError, match="X_priv"):
         GDClassifier().fit(X, y, X_priv=np.full_like(X_priv, np.nan))
 
+
+
+# --- memory-aware solver choice (issue 18 item 3) -----------------------------------------------
+
+def _memory_data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = (X[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int)
+    return X, y, X[:, :2] + rng.normal(size=(n, 2))
+
+
+@pytest.mark.parametrize("cls", [SVMPlusClassifier, L2SVMPlusClassifier])
+def test_auto_solver_is_the_kernel_solver_when_it_fits(cls):
+    X, y, T = _memory_data()
+    auto = cls().fit(X, y, X_priv=T)
+    smo = cls(solver="smo").fit(X, y, X_priv=T)
+    assert auto.solver_ == "smo"
+    np.testing.assert_array_equal(auto.decision_function(X), smo.decision_function(X))
+
+
+@pytest.mark.parametrize("cls", [SVMPlusClassifier, L2SVMPlusClassifier])
+def test_auto_solver_switches_to_explicit_features_above_the_memory_limit(cls, caplog):
+    X, y, T = _memory_data()
+    # 300 rows: the kernel path needs 2.6 (SVM+) or 4.2 (L2-SVM+) x 0.72 MB
+    with caplog.at_level("WARNING", logger="webly._lupi_base"):
+        clf = cls(memory_limit="1M", n_components=50, random_state=0).fit(X, y, X_priv=T)
+    assert clf.solver_ == "primal"
+    assert hasattr(clf, "coef_") and not hasattr(clf, "dual_coef_")
+    [record] = [r for r in caplog.records if "explicit features" in r.getMessage()]
+    assert f"{cls.__name__}: the kernel solver on 300 rows would need" in record.getMessage()
+    primal = cls(solver="primal", n_components=50, random_state=0).fit(X, y, X_priv=T)
+    np.testing.assert_array_equal(clf.decision_function(X), primal.decision_function(X))
+    assert (clf.predict(X) == y).mean() > 0.8
+
+
+def test_explicit_kernel_solver_fails_before_computing_a_kernel(monkeypatch):
+    import webly.kernels
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a kernel was computed")
+
+    monkeypatch.setattr(webly.kernels, "gaussian_kernel", boom)
+    X, y, T = _memory_data()
+    with pytest.raises(DataError, match=r"^solver: 'smo' \(a kernel solver\) on 300 rows needs "
+                                        r"about 0\.0 GB \(2\.6 arrays"):
+        SVMPlusClassifier(solver="smo", memory_limit=1e5).fit(X, y, X_priv=T)
+    with pytest.raises(DataError, match="^memory_limit: must be a size such as 8G"):
+        SVMPlusClassifier(memory_limit="lots").fit(X, y, X_priv=T)
+
+
+def test_memory_limit_accepts_sizes():
+    from webly.kernels import parse_size
+
+    assert parse_size("8G", "m") == 8e9
+    assert parse_size("500MB", "m") == 5e8
+    assert parse_size(1234, "m") == 1234.0
+    for bad in ("-1G", "0", "G", True, None):
+        with pytest.raises(DataError, match="^m: must be a size"):
+            parse_size(bad, "m")

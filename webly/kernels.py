@@ -77,19 +77,22 @@ def default_gamma(X):
     return 1.0 / msd if msd > 0 else 1.0
 
 
-def linear_kernel(X, Y=None):
-    """``X Y'`` as a dense array (X, Y dense or sparse)."""
+def linear_kernel(X, Y=None, *, fit_arrays=None):
+    """``X Y'`` as a dense array (X, Y dense or sparse); ``fit_arrays``: see
+    :func:`check_kernel_memory` (``arrays``)."""
     Y = X if Y is None else Y
-    check_kernel_memory(X.shape[0], Y.shape[0], fit=Y is X)
+    check_kernel_memory(X.shape[0], Y.shape[0], fit=Y is X, arrays=fit_arrays)
     K = safe_sparse_dot(X, Y.T, dense_output=True)
     return np.asarray(K, dtype=np.float64)
 
 
-def gaussian_kernel(X, Y=None, gamma=None):
-    """``exp(-gamma ||x - y||^2)``; ``gamma=None`` applies :func:`default_gamma` to X."""
+def gaussian_kernel(X, Y=None, gamma=None, *, fit_arrays=None):
+    """``exp(-gamma ||x - y||^2)``; ``gamma=None`` applies :func:`default_gamma` to X;
+    ``fit_arrays``: see :func:`check_kernel_memory` (``arrays``)."""
     if gamma is None:
         gamma = default_gamma(X)
-    check_kernel_memory(X.shape[0], X.shape[0] if Y is None else Y.shape[0], fit=Y is None)
+    check_kernel_memory(X.shape[0], X.shape[0] if Y is None else Y.shape[0], fit=Y is None,
+                        arrays=fit_arrays)
     D = euclidean_distances(X, Y, squared=True)
     np.maximum(D, 0, out=D)
     D *= -gamma
@@ -111,14 +114,7 @@ def memory_limit():
     (physical memory or a container's limit); None where none of these can be read."""
     env = os.environ.get("WEBLY_MEMORY_LIMIT", "").strip()
     if env:
-        num, unit = env.rstrip("bB"), ""
-        if num and num[-1].lower() in "kmgt":
-            num, unit = num[:-1], num[-1].lower()
-        try:
-            return float(num) * _UNITS[unit]
-        except ValueError:
-            raise DataError("WEBLY_MEMORY_LIMIT", f"must be a size such as 8G or 500M, got "
-                                                  f"{env!r}") from None
+        return parse_size(env, "WEBLY_MEMORY_LIMIT")
     figures = [total_memory_bytes()]
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
@@ -130,6 +126,26 @@ def memory_limit():
     return min(figures) if figures else None
 
 
+def parse_size(value, name):
+    """Bytes from a number of bytes or a size string such as ``8G``, ``500M``, ``2.5GB``;
+    a bad value raises a :class:`~webly.errors.DataError` naming ``name``."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        if value > 0:
+            return float(value)
+    elif isinstance(value, str):
+        num, unit = value.strip().rstrip("bB"), ""
+        if num and num[-1].lower() in "kmgt":
+            num, unit = num[:-1], num[-1].lower()
+        try:
+            size = float(num) * _UNITS[unit]
+        except ValueError:
+            size = 0.0
+        if size > 0:
+            return size
+    raise DataError(name, f"must be a size such as 8G or 500M (or a number of bytes), got "
+                          f"{value!r}")
+
+
 def _size(nbytes):
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if nbytes >= scale:
@@ -137,20 +153,22 @@ def _size(nbytes):
     return f"{nbytes:.0f} bytes"
 
 
-def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X"):
+def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X", arrays=None):
     """Refuse, before allocating, a kernel matrix that the machine cannot hold.
 
-    A fit's Gram matrix counts :data:`KERNEL_FIT_ARRAYS` times (the solvers hold that many
-    kernel-sized arrays at their peak); a cross kernel (prediction) once. Raises a
+    A fit's Gram matrix counts ``arrays`` times, by default :data:`KERNEL_FIT_ARRAYS` (the
+    solvers hold that many kernel-sized arrays at their peak; an estimator that has measured
+    its own peak passes its figure); a cross kernel (prediction) once. Raises a
     :class:`~webly.errors.DataError` naming ``name`` with the estimate and the ways out.
     """
-    need = (KERNEL_FIT_ARRAYS if fit else 1) * 8.0 * n_rows * n_cols
+    arrays = (KERNEL_FIT_ARRAYS if arrays is None else arrays) if fit else 1
+    need = arrays * 8.0 * n_rows * n_cols
     if need <= _NEVER_CHECKED and "WEBLY_MEMORY_LIMIT" not in os.environ:
         return                        # small kernels: no reading of system files on every call
     limit = memory_limit()
     if limit is not None and need > limit:
         what = (f"a kernel fit on {n_rows:,} rows needs about {_size(need)} "
-                f"({KERNEL_FIT_ARRAYS} arrays of {n_rows:,} x {n_cols:,})" if fit else
+                f"({arrays:g} arrays of {n_rows:,} x {n_cols:,})" if fit else
                 f"a {n_rows:,} x {n_cols:,} kernel needs {_size(need)}")
         fix = ("use fewer rows (e.g. a subsample per class), or for SVM+ / L2-SVM+ solver: "
                "primal (kernel: linear, or features: nystroem for RBF), which never builds the "
@@ -243,15 +261,16 @@ class Kernel:
         warn_data(param, f"{source} makes the RBF kernel of the training rows numerically "
                          f"{shape}; {fix}")
 
-    def __call__(self, X, Y=None):
-        """Kernel matrix between rows of X and Y (Y=None: X with itself)."""
+    def __call__(self, X, Y=None, *, fit_arrays=None):
+        """Kernel matrix between rows of X and Y (Y=None: X with itself); ``fit_arrays``: the
+        kernel-sized arrays the caller's fit holds (see :func:`check_kernel_memory`)."""
         if self.kind == "precomputed":
             return np.asarray(X, dtype=np.float64)
         if self.kind == "linear":
-            return linear_kernel(X, Y)
+            return linear_kernel(X, Y, fit_arrays=fit_arrays)
         if not hasattr(self, "gamma_"):
             self.fit(X)
-        return gaussian_kernel(X, Y, gamma=self.gamma_)
+        return gaussian_kernel(X, Y, gamma=self.gamma_, fit_arrays=fit_arrays)
 
     def __repr__(self):
         return f"Kernel({self.kind!r}, gamma={self.gamma!r}, gamma_scale={self.gamma_scale!r})"
