@@ -310,6 +310,12 @@ class WebClassifierMixin(ClassifierMixin):
 
     _fit_metadata = ()
 
+    #: known deviations from scikit-learn's estimator checks, check name -> reason (empty: none).
+    #: Declared on the class whose behaviour causes them, extended by subclasses; the one place
+    #: the checks run, tests/test_common.py, passes it as ``expected_failed_checks`` (strict: a
+    #: declared failure that passes, or a name that no check has, fails the test run).
+    _expected_failed_checks = {}
+
     def __init_subclass__(cls, **kwargs):
         # once per class: the metadata its (own or inherited) fit names; inspect sees through
         # positional_metadata_deprecated to the keyword-only signature
