@@ -1,20 +1,6 @@
 import numpy as np
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.baselines import SVMClassifier
-
-
-# Declared deviation: like scikit-learn's own SVC (xfailed there for the same reason), libsvm's
-# stopping tolerance makes "weight 2" and "row twice" give slightly different solutions.
-EXPECTED_FAILURES = {
-    "check_sample_weight_equivalence_on_dense_data":
-        "libsvm solutions for weighted and repeated rows differ within its tolerance (as SVC)",
-}
-
-
-@parametrize_with_checks([SVMClassifier()], expected_failed_checks=lambda est: EXPECTED_FAILURES)
-def test_sklearn_estimator_contract(estimator, check):
-    check(estimator)
 
 
 def test_svm_learns_web_digits_and_oracle_is_an_upper_reference(web_digits):

@@ -1,19 +1,14 @@
-"""SVM+, L2-SVM+ and GD estimators: scikit-learn contract, SVM equivalence, LUPI behaviour."""
+"""SVM+, L2-SVM+ and GD estimators: SVM equivalence, LUPI behaviour (the scikit-learn contract:
+tests/test_common.py)."""
 
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 from sklearn.svm import SVC
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.errors import DataError
 from webly.kernels import Kernel
 from webly.svmplus import GDClassifier, L2SVMPlusClassifier, SVMPlusClassifier
-
-
-@parametrize_with_checks([SVMPlusClassifier(), L2SVMPlusClassifier(), GDClassifier()])
-def test_sklearn_estimator_contract(estimator, check):
-    check(estimator)
 
 
 def _noisy_web_data(seed=0, n=160):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.errors import DataError
 from webly.experiments import registry
@@ -15,18 +14,6 @@ from webly.mil import MILCPBClassifier, MILCPBPIClassifier, MILCPBPIDAClassifier
 from webly.mil._toolkit import min_positives, positive_bag_groups
 from webly.mil.milcpb import l1_mkl_update, label_kernel, most_violated_labelling
 from webly.solvers.reference import psd_factor
-
-EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
-
-
-@parametrize_with_checks([MILCPBClassifier(), MILCPBPIClassifier(), MILCPBPIDAClassifier(),
-                          MILCPBClassifier(loss="hinge"), MILCPBPIClassifier(loss="hinge")],
-                         expected_failed_checks=lambda est: EXPECTED)
-def test_sklearn_estimator_contract(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
-
 
 def _toy(seed=0, n_bags=8, size=5, n_neg=40, frac=0.7):
     rng = np.random.default_rng(seed)

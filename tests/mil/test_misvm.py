@@ -7,24 +7,12 @@ from hypothesis import strategies as st
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.errors import DataError
 from webly.io import read_mil_csv
 from webly.metrics import bag_accuracy
 from webly.mil import MISVMClassifier, MiSVMClassifier
 from webly.mil._toolkit import positive_bag_groups
-
-EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
-
-
-@parametrize_with_checks([MiSVMClassifier(), MISVMClassifier()],
-                         expected_failed_checks=lambda est: EXPECTED)
-def test_sklearn_estimator_contract(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
-
 
 @pytest.fixture(scope="module")
 def musk(repo_root=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))):

@@ -1,21 +1,7 @@
-import warnings
-
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.mil import MiSVMPIClassifier, MiSVMPIDAClassifier
 from webly.mil._toolkit import positive_bag_groups
-
-EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
-
-
-@parametrize_with_checks([MiSVMPIClassifier(), MiSVMPIDAClassifier()],
-                         expected_failed_checks=lambda est: EXPECTED)
-def test_sklearn_estimator_contract(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
 
 
 def _toy(seed=0):

@@ -1,24 +1,10 @@
-import warnings
-
 import cvxpy as cp
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from webly.mil.smil import (SbMILClassifier, SMILClassifier, SMILPIClassifier,
                             SMILPIDAClassifier)
-
-EXPECTED = {"check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight"}
-
-
-@parametrize_with_checks([SMILClassifier(), SbMILClassifier(), SMILPIClassifier(),
-                          SMILPIDAClassifier()], expected_failed_checks=lambda est: EXPECTED)
-def test_sklearn_estimator_contract(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
 
 
 def _toy(seed=0, n_pos_bags=6, bag=4, n_neg=20, d=3, d_priv=2):

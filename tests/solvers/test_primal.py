@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.svm import SVC
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import webly.solvers.primal as primal_mod
 from webly.errors import DataError
@@ -181,13 +180,6 @@ def test_non_convergence_is_a_status_and_bad_input_is_named():
 # ----------------------------------------------------------------------------------------------
 # estimators
 # ----------------------------------------------------------------------------------------------
-
-@parametrize_with_checks([SVMPlusClassifier(solver="primal"), L2SVMPlusClassifier(solver="primal"),
-                          SVMPlusClassifier(solver="primal", kernel="linear",
-                                            features="rbf_sampler", n_components=64)])
-def test_sklearn_estimator_contract_of_the_primal_path(estimator, check):
-    check(estimator)
-
 
 @pytest.mark.parametrize("cls", [SVMPlusClassifier, L2SVMPlusClassifier])
 def test_estimator_primal_with_linear_kernels_equals_smo(cls):
