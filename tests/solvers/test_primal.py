@@ -421,3 +421,25 @@ def test_privileged_rows_give_the_same_optimum_on_every_newton_path(path, monkey
     assert ("hessian_rows" in i1) == (path == "sampled_hessian")
     assert i1["objective"] == pytest.approx(i0["objective"], rel=1e-6)
     np.testing.assert_allclose(X @ w1 + b1, X @ w0 + b0, atol=1e-3)
+
+
+def test_line_search_does_not_stop_past_the_kink_of_a_steep_linear_piece():
+    # 1,000 rows on the linear part of their hinge (slope0 = -n C |df|) along a step that
+    # satisfies them all by t = 1e-6 and then only grows the regulariser (c1 = 1e5): at t = 1
+    # the slope (c1) is small next to slope0, yet the value is 50 times the start's. Seen at
+    # 10^6 rows (sMIL-PI's first Newton step, whose bias moved by 1.3e7), where the solve then
+    # crawled to max_iter
+    n = 1000
+    F = np.zeros((n, 2))
+    F[:, 0] = 1.0
+    y = -np.ones(n)
+    prob = primal_mod._Primal(F, y, None, [primal_mod._Family(1.0, True, False, False, upper=1.0)])
+    th = np.zeros(prob.size)
+    step = np.array([0.0, np.sqrt(1e5), -1e6])  # w_1 moves no row; b moves every f by -1e6
+    mults, rhos = [np.zeros(n)], [10.0]
+    f, s, m = prob.outputs(th)
+    v0, grad, _ = prob.value_grad(th, f, s, m, mults, rhos)
+    dfv, dsv, dmv = prob.apply(step)
+    t = prob.line_search(th, f, s, m, mults, rhos, step, dfv, dsv, dmv, grad @ step)
+    v1 = prob.value_grad(th + t * step, f + t * dfv, s, m, mults, rhos)[0]
+    assert t < 2e-6 and v1 < 1e-3 * v0

@@ -355,7 +355,11 @@ class _Primal:
         lo, hi, t = 0.0, np.inf, 1.0
         for _ in range(60):
             p, curv = slope(t)
-            if abs(p) <= 1e-3 * abs(slope0):
+            # a small slope ends the search, unless t lies past the minimiser by more than
+            # 1e-3 t: where a steep linear piece (many rows on their hinge's linear part) ends
+            # at a kink, the slope jumps from about slope0 to a value that can be small next to
+            # slope0 although t overshoots the kink by orders of magnitude
+            if abs(p) <= 1e-3 * abs(slope0) and (p <= 0 or p <= 1e-3 * t * curv):
                 return t
             if p < 0:
                 lo = t
