@@ -149,7 +149,7 @@ def test_auto_solver_is_the_kernel_solver_when_it_fits(cls):
 def test_auto_solver_switches_to_explicit_features_above_the_memory_limit(cls, caplog):
     X, y, T = _memory_data()
     # 300 rows: the kernel path needs 2.6 (SVM+) or 4.2 (L2-SVM+) x 0.72 MB
-    with caplog.at_level("WARNING", logger="webly._lupi_base"):
+    with caplog.at_level("WARNING", logger="webly"):
         clf = cls(memory_limit="1M", n_components=50, random_state=0).fit(X, y, X_priv=T)
     assert clf.solver_ == "primal"
     assert hasattr(clf, "coef_") and not hasattr(clf, "dual_coef_")
@@ -169,7 +169,7 @@ def test_explicit_kernel_solver_fails_before_computing_a_kernel(monkeypatch):
     monkeypatch.setattr(webly.kernels, "gaussian_kernel", boom)
     X, y, T = _memory_data()
     with pytest.raises(DataError, match=r"^solver: 'smo' \(a kernel solver\) on 300 rows needs "
-                                        r"about 0\.0 GB \(2\.6 arrays"):
+                                        r"about 1\.9 MB \(2\.6 arrays"):
         SVMPlusClassifier(solver="smo", memory_limit=1e5).fit(X, y, X_priv=T)
     with pytest.raises(DataError, match="^memory_limit: must be a size such as 8G"):
         SVMPlusClassifier(memory_limit="lots").fit(X, y, X_priv=T)

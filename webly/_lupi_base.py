@@ -1,7 +1,6 @@
 """What SVM+ and L2-SVM+ share: the kernels, the support expansion, and the primal
 (explicit-feature) path for 10^5-10^6 rows (:mod:`webly.solvers.primal`)."""
 
-import logging
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,9 +12,7 @@ from .base import (WebClassifierMixin, check_is_fitted, check_row_features, enco
                    one_vs_rest, per_class_notes, stack_decisions, status_note, validate_data,
                    warn_not_converged)
 from .errors import DataError
-from .kernels import Kernel, memory_limit, parse_size
-
-logger = logging.getLogger(__name__)
+from .kernels import Kernel, choose_solver
 
 
 def _kernel_tags(est, tags):
@@ -63,41 +60,19 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         return self._KERNEL_ARRAYS[bool(has_priv)]
 
     def _choose_solver(self, X, X_priv):
-        """The solver this fit uses: ``solver`` itself, except that ``"auto"`` is the kernel
-        solver ``"smo"`` while the kernel path's peak memory (:attr:`_KERNEL_ARRAYS` n x n
-        arrays) fits in ``memory_limit`` (None: :func:`webly.kernels.memory_limit`, the memory
-        available now or ``WEBLY_MEMORY_LIMIT``) and ``"primal"`` (explicit features) above it,
-        said in a log line (WARNING). A kernel solver named explicitly fails at once above the
-        limit, with the figure and the fix."""
+        """The solver of this fit (:func:`webly.kernels.choose_solver` with this estimator's
+        measured peak, :meth:`_kernel_arrays`); precomputed kernels take the kernel solver."""
         from sklearn.utils.validation import _num_samples
 
         self._validate_params()
-        kernel_solver = self.solver if self.solver not in ("auto", "primal") else "smo"
-        if self.solver == "primal":
-            return "primal"
-        precomputed = self.kernel == "precomputed" or (
-            X_priv is not None and self.kernel_priv == "precomputed")
-        n = _num_samples(X)
-        arrays = self._kernel_arrays(X_priv is not None)
-        need = arrays * 8.0 * n * n
-        limit = (memory_limit() if self.memory_limit is None
-                 else parse_size(self.memory_limit, "memory_limit"))
-        if precomputed or limit is None or need <= limit:
-            return kernel_solver
-        gb = f"about {need / 1e9:.1f} GB ({arrays:g} arrays of {n:,} x {n:,}), more than " \
-             f"the {limit / 1e9:.1f} GB"
-        if self.solver == "auto":
-            logger.warning("%s: the kernel solver on %d rows would need %s available; solving "
-                           "on explicit features instead (solver='primal', %s)",
-                           type(self).__name__, n, gb,
-                           "linear kernels" if self.kernel == "linear" and self.kernel_priv ==
-                           "linear" else f"features={self.features!r}, "
-                                         f"n_components={self.n_components}")
-            return "primal"
-        raise DataError("solver", f"{self.solver!r} (a kernel solver) on {n:,} rows needs {gb} "
-                                  f"available; use solver='auto' or 'primal' (explicit "
-                                  f"features, O(n d) memory), fewer rows, or a larger "
-                                  f"memory_limit")
+        if self.solver != "primal" and (self.kernel == "precomputed" or (
+                X_priv is not None and self.kernel_priv == "precomputed")):
+            return "smo" if self.solver == "auto" else self.solver
+        what = ("the rows themselves (linear kernels)" if self.kernel == "linear" and (
+            X_priv is None or self.kernel_priv == "linear") else
+            f"explicit features ({self.features}, {self.n_components} components)")
+        return choose_solver(self, _num_samples(X), self._kernel_arrays(X_priv is not None),
+                             what=what)
 
     def __sklearn_tags__(self):
         return _kernel_tags(self, super().__sklearn_tags__())

@@ -177,6 +177,44 @@ def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X", arrays=None):
                               "(WEBLY_MEMORY_LIMIT=8G sets the limit)")
 
 
+def choose_solver(est, n_rows, arrays, *, no_primal=None, what="explicit features"):
+    """The solver a fit of ``est`` uses (its ``solver`` and ``memory_limit`` parameters).
+
+    ``"auto"`` is the kernel solver while the kernel path's peak memory, ``arrays`` n x n float64
+    arrays for ``n_rows`` rows (the estimator's measured figure), fits in ``est.memory_limit``
+    (None: :func:`memory_limit`, the memory available now or ``WEBLY_MEMORY_LIMIT``), and
+    ``"primal"`` (on ``what``) above it, said in a WARNING log line. A kernel solver named
+    explicitly, or ``"auto"`` where the primal path cannot take this fit (``no_primal``: why),
+    fails at once above the limit with the figure and the fix (a
+    :class:`~webly.errors.DataError` naming ``solver``).
+    """
+    import logging
+
+    solver = est.solver
+    if solver == "primal":
+        return "primal"
+    kernel_solver = "smo" if solver == "auto" else solver
+    need = arrays * 8.0 * n_rows * n_rows
+    limit = (memory_limit() if est.memory_limit is None
+             else parse_size(est.memory_limit, "memory_limit"))
+    if limit is None or need <= limit:
+        return kernel_solver
+    figure = (f"about {_size(need)} ({arrays:g} arrays of {n_rows:,} x {n_rows:,}), more than "
+              f"the {_size(limit)}")
+    if solver == "auto" and no_primal:
+        raise DataError("solver", f"the kernel solver on {n_rows:,} rows needs {figure} "
+                                  f"available, and the primal path {no_primal}; use fewer rows "
+                                  "or a larger memory_limit")
+    if solver == "auto":
+        logging.getLogger("webly").warning(
+            "%s: the kernel solver on %d rows would need %s available; solving on %s instead "
+            "(solver='primal')", type(est).__name__, n_rows, figure, what)
+        return "primal"
+    raise DataError("solver", f"{solver!r} (a kernel solver) on {n_rows:,} rows needs {figure} "
+                              "available; use solver='auto' or 'primal' (explicit features, "
+                              "O(n d) memory), fewer rows, or a larger memory_limit")
+
+
 class Kernel:
     """A kernel whose bandwidth is fitted on training rows and reused on any later rows.
 

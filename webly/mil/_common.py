@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import _num_samples
 
 from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_features,
                     check_row_metadata,
@@ -26,7 +27,7 @@ from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_f
                     per_class_notes, renamed_parameter, validate_data, warn_data,
                     warn_not_converged)
 from ..errors import DataError
-from ..kernels import Kernel, bag_index
+from ..kernels import KERNEL_FIT_ARRAYS, Kernel, bag_index, choose_solver
 from ..metrics import bag_scores, labels_from_bag_scores
 
 
@@ -95,8 +96,15 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
     def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
-        if getattr(self, "solver", "smo") == "primal":
-            return self._fit_mil_primal(X, y, bags, X_priv, X_target)
+        if hasattr(self, "solver"):
+            # the kernel path's peak: KERNEL_FIT_ARRAYS n x n arrays over the rows (measured)
+            self.solver_ = choose_solver(
+                self, _num_samples(X), KERNEL_FIT_ARRAYS,
+                no_primal=None if X_target is None else "has no -DA (X_target) term yet",
+                what="the rows themselves (linear kernel)" if self.kernel == "linear" else
+                f"explicit features ({self.features}, {self.n_components} components)")
+            if self.solver_ == "primal":
+                return self._fit_mil_primal(X, y, bags, X_priv, X_target)
         self._warn_missing_metadata(bags, X_priv)
         X, y = validate_data(self, X, y)
         bags = check_bags(bags, y, len(y))

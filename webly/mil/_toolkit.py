@@ -30,7 +30,8 @@ MIL_PARAMS = {
 
 # the explicit-feature (primal) path of sMIL, sbMIL, sMIL-PI, mi-SVM and mi-SVM-PI
 PRIMAL_PARAMS = {
-    "solver": [StrOptions({"smo", "primal"})],
+    "solver": [StrOptions({"auto", "smo", "primal"})],
+    "memory_limit": [Interval(Real, 0, None, closed="neither"), str, None],
     "features": [StrOptions({"nystroem", "rbf_sampler"})],
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],

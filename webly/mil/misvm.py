@@ -74,7 +74,7 @@ class MiSVMClassifier(MILClassifierBase):
         libsvm stopping tolerance.
     n_jobs : int or None
         Threads over one-vs-rest classes.
-    solver, features, n_components, random_state
+    solver, features, n_components, random_state, memory_limit
         As :class:`~webly.mil.SMILClassifier` (``"smo"``: the kernel path, here libsvm's SMO).
         ``solver="primal"`` runs the rounds as primal C-SVM solves on explicit features, each
         warm-started from the last (at most 1,000 Newton steps per round; a run that has not
@@ -101,7 +101,8 @@ class MiSVMClassifier(MILClassifierBase):
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, rho=None, threshold=0.0,
                  max_rounds=20, tol=1e-3, n_jobs=None, max_iter="deprecated", relabel="webly",
-                 solver="smo", features="nystroem", n_components=512, random_state=None):
+                 solver="auto", features="nystroem", n_components=512, random_state=None,
+                 memory_limit=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -117,6 +118,7 @@ class MiSVMClassifier(MILClassifierBase):
         self.features = features
         self.n_components = n_components
         self.random_state = random_state
+        self.memory_limit = memory_limit
 
     def _fit_binary_primal(self, ctx, y_pm):
         return relabel_rounds_primal(

@@ -75,7 +75,7 @@ class MiSVMPIClassifier(MILClassifierBase):
         0.917; RBF with ``gamma_plus`` 0.1 - 0.3 measured 0.925-0.929.
     gamma, gamma_scale, gamma_priv, tol, max_iter, n_jobs
         As :class:`~webly.mil.smil.SMILPIClassifier` (``max_iter``: SMO moves per round).
-    solver, features, n_components, random_state
+    solver, features, n_components, random_state, memory_limit
         As :class:`~webly.mil.SMILClassifier`: ``solver="primal"`` runs the same rounds on
         explicit features (the correcting function on each positive-bag instance's privileged
         features, or an approximate RBF map of them with ``kernel_priv="rbf"``), each primal
@@ -111,7 +111,8 @@ class MiSVMPIClassifier(MILClassifierBase):
     def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
                  kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
                  gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None, relabel="webly",
-                 solver="smo", features="nystroem", n_components=512, random_state=None):
+                 solver="auto", features="nystroem", n_components=512, random_state=None,
+                 memory_limit=None):
         self.C = C
         self.gamma_plus = gamma_plus
         self.rho = rho
@@ -131,6 +132,7 @@ class MiSVMPIClassifier(MILClassifierBase):
         self.features = features
         self.n_components = n_components
         self.random_state = random_state
+        self.memory_limit = memory_limit
 
     def fit(self, X, y, *, bags=None, X_priv=None):
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
@@ -223,14 +225,15 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
     def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
                  kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
                  gamma_priv=None, C2=1000.0, gamma2=1000.0, eps=0.0, B=None, tol=1e-3,
-                 max_iter=None, n_jobs=None, relabel="webly", solver="smo",
-                 features="nystroem", n_components=512, random_state=None):
+                 max_iter=None, n_jobs=None, relabel="webly", solver="auto",
+                 features="nystroem", n_components=512, random_state=None,
+                 memory_limit=None):
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, threshold=threshold,
                          max_rounds=max_rounds, kernel=kernel, gamma=gamma,
                          gamma_scale=gamma_scale, kernel_priv=kernel_priv, gamma_priv=gamma_priv,
                          tol=tol, max_iter=max_iter, n_jobs=n_jobs, relabel=relabel,
                          solver=solver, features=features, n_components=n_components,
-                         random_state=random_state)
+                         random_state=random_state, memory_limit=memory_limit)
         self.C2 = C2
         self.gamma2 = gamma2
         self.eps = eps

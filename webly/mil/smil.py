@@ -69,8 +69,12 @@ class SMILClassifier(MILClassifierBase):
         SMO moves; None uses the solver's default.
     n_jobs : int or None
         Threads over one-vs-rest classes.
-    solver : {"smo", "primal"}, default="smo"
-        ``smo``: the exact kernel dual (the (n, n) kernel; up to a few 10^4 rows). ``primal``:
+    solver : {"auto", "smo", "primal"}, default="auto"
+        ``auto``: ``smo`` while its peak memory (about five n x n float64 arrays over the rows)
+        fits in ``memory_limit``, else ``primal``, said in a WARNING log line (``solver_`` is the
+        choice; a -DA fit with ``X_target``, which the primal path cannot take, fails there).
+        ``smo``: the exact kernel dual (the (n, n) kernel; up to a few 10^4 rows); above
+        ``memory_limit`` it fails at once with the figure. ``primal``:
         the same problem on explicit features, solved in the primal by
         :func:`webly.solvers.primal.svmplus_primal` in O(n d) memory (10^5-10^6 rows): a linear
         kernel uses the rows themselves (then it is exactly the problem ``smo`` solves), an RBF
@@ -84,6 +88,9 @@ class SMILClassifier(MILClassifierBase):
         Features of that map.
     random_state : int, RandomState or None, default=None
         Seeds the feature maps (``solver="primal"``); the solvers are deterministic.
+    memory_limit : float, str or None, default=None
+        Memory the kernel path may take (bytes, or a size such as ``"8G"``); None: the memory
+        available now (or ``WEBLY_MEMORY_LIMIT``). Used by ``solver="auto"`` / ``"smo"``.
 
     References
     ----------
@@ -101,8 +108,9 @@ class SMILClassifier(MILClassifierBase):
         return 1.0 - 1.0 / sizes
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="smo", features="nystroem",
-                 n_components=512, random_state=None):
+                 max_iter=None, n_jobs=None, solver="auto", features="nystroem",
+                 n_components=512, random_state=None,
+                 memory_limit=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -114,6 +122,7 @@ class SMILClassifier(MILClassifierBase):
         self.features = features
         self.n_components = n_components
         self.random_state = random_state
+        self.memory_limit = memory_limit
 
     def _margins(self, A, positive):
         sizes = np.asarray((A > 0).sum(axis=1)).ravel()
@@ -150,7 +159,7 @@ class SbMILClassifier(SMILClassifier):
         positive in the second.
     C, kernel, gamma, gamma_scale, tol, max_iter, n_jobs
         As :class:`SMILClassifier`; the second stage is a C-SVM (libsvm) with the same ``C``.
-    solver, features, n_components, random_state
+    solver, features, n_components, random_state, memory_limit
         As :class:`SMILClassifier`; with ``solver="primal"`` both stages are primal solves.
 
     References
@@ -168,11 +177,13 @@ class SbMILClassifier(SMILClassifier):
         return np.zeros(len(sizes))
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, eta=0.5, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="smo", features="nystroem",
-                 n_components=512, random_state=None):
+                 max_iter=None, n_jobs=None, solver="auto", features="nystroem",
+                 n_components=512, random_state=None,
+                 memory_limit=None):
         super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale, tol=tol,
                          max_iter=max_iter, n_jobs=n_jobs, solver=solver, features=features,
-                         n_components=n_components, random_state=random_state)
+                         n_components=n_components, random_state=random_state,
+                         memory_limit=memory_limit)
         self.eta = eta
 
     def _margins(self, A, positive):
@@ -224,7 +235,7 @@ class SMILPIClassifier(MILClassifierBase):
         RBF bandwidth of the privileged kernel (None: the bandwidth rule).
     tol, max_iter, n_jobs
         As :class:`SMILClassifier`.
-    solver, features, n_components, random_state
+    solver, features, n_components, random_state, memory_limit
         As :class:`SMILClassifier`. With ``solver="primal"`` the correcting function is linear
         in the bags' mean privileged features (``kernel_priv="linear"``) or in an approximate
         RBF map of them (``features``, ``n_components``, bandwidth ``gamma_priv`` or the rule
@@ -264,8 +275,9 @@ class SMILPIClassifier(MILClassifierBase):
 
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
                  gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="smo", features="nystroem",
-                 n_components=512, random_state=None):
+                 max_iter=None, n_jobs=None, solver="auto", features="nystroem",
+                 n_components=512, random_state=None,
+                 memory_limit=None):
         self.C = C
         self.gamma_plus = gamma_plus
         self.rho = rho
@@ -282,6 +294,7 @@ class SMILPIClassifier(MILClassifierBase):
         self.features = features
         self.n_components = n_components
         self.random_state = random_state
+        self.memory_limit = memory_limit
 
     def fit(self, X, y, *, bags=None, X_priv=None):
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
@@ -364,12 +377,13 @@ class SMILPIDAClassifier(SMILPIClassifier):
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
                  gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, C2=1000.0,
                  gamma2=1000.0, eps=0.0, B=None, tol=1e-3, max_iter=None, n_jobs=None,
-                 solver="smo", features="nystroem", n_components=512, random_state=None):
+                 solver="auto", features="nystroem", n_components=512, random_state=None,
+                 memory_limit=None):
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, kernel=kernel,
                          gamma=gamma, gamma_scale=gamma_scale, kernel_priv=kernel_priv,
                          gamma_priv=gamma_priv, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
                          solver=solver, features=features, n_components=n_components,
-                         random_state=random_state)
+                         random_state=random_state, memory_limit=memory_limit)
         self.C2 = C2
         self.gamma2 = gamma2
         self.eps = eps
