@@ -170,9 +170,10 @@ def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X", arrays=None):
         what = (f"a kernel fit on {n_rows:,} rows needs about {_size(need)} "
                 f"({arrays:g} arrays of {n_rows:,} x {n_cols:,})" if fit else
                 f"a {n_rows:,} x {n_cols:,} kernel needs {_size(need)}")
-        fix = ("use fewer rows (e.g. a subsample per class), or for SVM+ / L2-SVM+ solver: "
-               "primal (kernel: linear, or features: nystroem for RBF), which never builds the "
-               "n x n kernel" if fit else "predict in smaller batches")
+        fix = ("use fewer rows (e.g. a subsample per class), or a method with an "
+               "explicit-feature path (SVM+, L2-SVM+, sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI: "
+               "solver: auto or primal), which never builds the n x n kernel" if fit else
+               "predict in smaller batches")
         raise DataError(name, f"{what}, more than the {_size(limit)} available; {fix} "
                               "(WEBLY_MEMORY_LIMIT=8G sets the limit)")
 
