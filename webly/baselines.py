@@ -60,7 +60,7 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from webly.synthetic import make_web_digits
+    >>> from webly import SVMClassifier, make_web_digits
     >>> ds = make_web_digits(random_state=0)
     >>> clf = SVMClassifier().fit(ds.X, ds.y)
     >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.9
@@ -143,11 +143,25 @@ class KMMSVMClassifier(SVMClassifier):
     ----------
     sample_weights_ : (n,) array
         The KMM weights of the training rows.
+    classes_, kernel_, estimators_, noise_scores_
+        As :class:`SVMClassifier` (the SVCs are fitted with the weighted ``C``).
 
     References
     ----------
     J. Huang, A. Smola, A. Gretton, K. Borgwardt, B. Schölkopf. Correcting sample selection bias
     by unlabeled data. NIPS 2007.
+
+    Examples
+    --------
+    Web rows from three corrupted sources, weighted towards the clean target rows:
+
+    >>> from webly import KMMSVMClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = KMMSVMClassifier().fit(ds.X, ds.y, X_target=ds.X_test)
+    >>> clf.sample_weights_.shape
+    (320,)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85
+    True
     """
 
     _parameter_constraints = {

@@ -93,7 +93,7 @@ def make_web_crawl(n_rows=100_000, *, n_features=512, n_classes=100, n_latent=32
     --------
     >>> ds = make_web_crawl(2_000, n_features=64, n_classes=10, n_test=500, random_state=0)
     >>> ds.X.shape, ds.X.dtype.name, round(float(ds.is_noisy.mean()), 2)
-    ((2000, 64), 'float32', 0.3)
+    ((2000, 64), 'float32', 0.31)
     """
     from .dataset import WebDataset
 

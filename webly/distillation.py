@@ -72,6 +72,7 @@ class GDClassifier(WebClassifierMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
+    >>> from webly import GDClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 2)); y = (X[:, 0] > 0).astype(int)
     >>> clf = GDClassifier(imitation=0.5, temperature=2.0).fit(X, y, X_priv=X[:, :1])

@@ -68,6 +68,22 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
         Rows cleanlab removed before the final fit.
     n_iter_ : int
         Epochs of the final MLP.
+
+    References
+    ----------
+    C. G. Northcutt, L. Jiang, I. L. Chuang. Confident learning: estimating uncertainty in
+    dataset labels. JAIR 70, 2021.
+
+    Examples
+    --------
+    Needs the ``peers`` extra (cleanlab):
+
+    >>> from webly import make_web_digits
+    >>> from webly.peers import CleanLearningClassifier
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = CleanLearningClassifier(cv_n_folds=3, random_state=0).fit(ds.X, ds.y)
+    >>> clf.noise_scores_.shape, clf.label_issues_.dtype.name
+    ((320,), 'bool')
     """
 
     _parameter_constraints = {
@@ -154,6 +170,35 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
         of the features; Sun et al. 2016).
     C : float, default=1.0
         SVC penalty; the SVC bandwidth is scikit-learn's ``gamma="scale"``.
+
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The labels seen in fit.
+    model_ : skada pipeline or sklearn.svm.SVC
+        The fitted skada ``KMMReweight`` / ``CORAL`` pipeline, or the plain SVC when fit had no
+        ``X_target``.
+    n_features_in_ : int
+        Number of features of ``X``.
+
+    References
+    ----------
+    J. Huang, A. Smola, A. Gretton, K. Borgwardt, B. Schölkopf. Correcting sample selection bias
+    by unlabeled data. NIPS 2007 (KMM). B. Sun, J. Feng, K. Saenko. Return of frustratingly easy
+    domain adaptation. AAAI 2016 (CORAL).
+
+    Examples
+    --------
+    Needs the ``peers`` extra (skada). Web rows from three corrupted sources, adapted to the
+    clean test rows:
+
+    >>> from webly import make_web_digits
+    >>> from webly.peers import SkadaClassifier
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = SkadaClassifier(method="coral").fit(ds.X, ds.y, sources=ds.source,
+    ...                                           X_target=ds.X_test)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.8
+    True
     """
 
     _parameter_constraints = {

@@ -126,6 +126,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
     Examples
     --------
     >>> import numpy as np
+    >>> from webly import SVMPlusClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 2)); y = (X[:, 0] > 0).astype(int)
     >>> X_priv = X[:, :1] + 0.1 * rng.normal(size=(60, 1))
@@ -266,6 +267,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     Examples
     --------
     >>> import numpy as np
+    >>> from webly import L2SVMPlusClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 2)); y = (X[:, 0] > 0).astype(int)
     >>> clf = L2SVMPlusClassifier().fit(X, y, X_priv=X[:, :1])

@@ -41,8 +41,9 @@ def kmm_weights(X_source, X_target, *, kernel="rbf", gamma=None, B=1000.0, eps=N
     Returns
     -------
     beta : (n_s,) array of weights in [0, B]
-    info : dict with ``status``, ``objective`` and ``mmd2`` (the squared MMD of the weighted
-        source mean to the target mean, up to the constant target term).
+    info : dict
+        ``status``, ``objective`` and ``mmd2`` (the squared MMD of the weighted source mean to
+        the target mean, up to the constant target term).
 
     References
     ----------

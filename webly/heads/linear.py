@@ -98,7 +98,7 @@ class LinearProbeClassifier(WebClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from webly.synthetic import make_web_digits
+    >>> from webly import LinearProbeClassifier, make_web_digits
     >>> ds = make_web_digits(random_state=0)
     >>> clf = LinearProbeClassifier().fit(ds.X, ds.y, bags=ds.bags)
     >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85

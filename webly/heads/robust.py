@@ -194,7 +194,7 @@ class GCEClassifier(_TorchHeadClassifier):
 
     Examples
     --------
-    >>> from webly.synthetic import make_web_digits
+    >>> from webly import GCEClassifier, make_web_digits
     >>> ds = make_web_digits(random_state=0)
     >>> clf = GCEClassifier(random_state=0).fit(ds.X, ds.y)
     >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85
@@ -261,7 +261,7 @@ class CoTeachingClassifier(_TorchHeadClassifier):
 
     Examples
     --------
-    >>> from webly.synthetic import make_web_digits
+    >>> from webly import CoTeachingClassifier, make_web_digits
     >>> ds = make_web_digits(random_state=0)
     >>> clf = CoTeachingClassifier(random_state=0).fit(ds.X, ds.y)
     >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85

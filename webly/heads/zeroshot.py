@@ -70,6 +70,7 @@ class ZeroShotClassifier(WebClassifierMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
+    >>> from webly import ZeroShotClassifier
     >>> S = np.eye(3)
     >>> X = np.array([[0.9, 0.1, 0.0], [0.0, 0.2, 0.7], [0.1, 0.8, 0.1]])
     >>> clf = ZeroShotClassifier().fit(X, ["a", "c", "b"], class_vectors=S)

@@ -79,9 +79,24 @@ class MILCPBClassifier(MILClassifierBase):
 
     Attributes
     ----------
-    classes_, models_ (one :class:`~webly.mil._common.BinaryMIL` per class; ``info["d"]`` the
-    MKL weights of ``info["labellings"]``, ``instance_labels`` the heaviest labelling), n_iter_
-    (SMO moves), noise_scores_ (minus each training row's score for its own web label).
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
+        ``info`` (``info["d"]`` the MKL weights of ``info["labellings"]``, the objective of each
+        round in ``info["objectives"]``).
+    n_iter_ : (n_models,) int array
+        SMO moves of each model.
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth.
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction.
+    n_features_in_ : int
+        Number of features of ``X``.
 
     References
     ----------
@@ -90,8 +105,10 @@ class MILCPBClassifier(MILClassifierBase):
 
     Examples
     --------
+    Three positive bags around (2, 2) and twelve negative singletons around (-2, -2):
+
     >>> import numpy as np
-    >>> from webly.mil import MILCPBClassifier
+    >>> from webly import MILCPBClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = np.r_[rng.normal(2, 1, (12, 2)), rng.normal(-2, 1, (12, 2))]
     >>> y = np.r_[np.ones(12, int), np.zeros(12, int)]
@@ -194,14 +211,57 @@ class MILCPBPIClassifier(MILCPBClassifier):
         ``(1/C)(I - (I + (C/gamma_plus)(K~ + 1))^{-1})``
         (:func:`webly.solvers.l2svmplus_privileged_term`) in place of ``I/C``; negative
         instances keep ``1/C_neg``.
-    Others
+    init, max_rounds, cp_tol, mkl_max_iter, mkl_tol, intercept_scaling
         As :class:`MILCPBClassifier`.
+    kernel, gamma, gamma_scale, tol, max_iter, n_jobs
+        As :class:`MILCPBClassifier`.
+
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
+        ``info`` (``info["d"]`` the MKL weights of ``info["labellings"]``, the objective of each
+        round in ``info["objectives"]``).
+    n_iter_ : (n_models,) int array
+        SMO moves of each model.
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth.
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction.
+    n_features_in_ : int
+        Number of features of ``X``.
 
     References
     ----------
     W. Li, L. Niu, D. Xu. Exploiting privileged information from web data for image
     categorization. ECCV 2014. W. Li, L. Duan, D. Xu, I. W. Tsang. Text-based image retrieval
     using progressive multi-instance learning. ICCV 2011.
+
+    Examples
+    --------
+    Three positive bags around (2, 2), twelve negative singletons around (-2, -2), and a
+    privileged feature that is high on the positive side:
+
+    >>> import numpy as np
+    >>> from webly import MILCPBPIClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(2, 1, (12, 2)), rng.normal(-2, 1, (12, 2))]
+    >>> y = np.r_[np.ones(12, int), np.zeros(12, int)]
+    >>> bags = np.r_[np.repeat([0, 1, 2], 4), 10 + np.arange(12)]
+    >>> X_priv = X[:, :1] + rng.normal(0, 0.5, (24, 1))
+    >>> clf = MILCPBPIClassifier().fit(X, y, bags=bags, X_priv=X_priv)
+    >>> score = clf.decision_function([[2.0, 2.0], [-2.0, -2.0]])
+    >>> bool(score[0] > score[1])
+    True
+
+    With the small default ``C`` the ranking (``decision_function``, AP) is what to read; the
+    threshold 0 of ``predict`` can sit low or high (see :mod:`webly.mil._cutting_plane`).
     """
 
     _method_name = "MIL-CPB-PI"
@@ -257,6 +317,8 @@ class MILCPBPIClassifier(MILCPBClassifier):
 class MILCPBPIDAClassifier(MILCPBPIClassifier):
     """MIL-CPB-PI-DA: MIL-CPB-PI plus the visual correcting function matching ``X_target``.
 
+    Without ``X_target`` this is MIL-CPB-PI (with the hinge loss).
+
     Parameters
     ----------
     C2, gamma2, eps, B
@@ -267,13 +329,55 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
         Hinge only: the -DA correcting function comes with KMM's inequality constraints on the
         dual variables, which the simplex QP of the squared hinge has no place for;
         ``loss="squared_hinge"`` raises :class:`~webly.errors.DataError` at ``fit``.
-    Others
-        As :class:`MILCPBPIClassifier`. Without ``X_target`` this is MIL-CPB-PI.
+    C, gamma_plus, rho, C_neg, kernel_priv, gamma_priv
+        As :class:`MILCPBPIClassifier`.
+    init, max_rounds, cp_tol, mkl_max_iter, mkl_tol, intercept_scaling
+        As :class:`MILCPBClassifier`.
+    kernel, gamma, gamma_scale, tol, max_iter, n_jobs
+        As :class:`MILCPBClassifier`.
+
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
+        ``info`` (``info["d"]`` the MKL weights of ``info["labellings"]``, the objective of each
+        round in ``info["objectives"]``).
+    n_iter_ : (n_models,) int array
+        SMO moves of each model.
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth.
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction.
+    n_features_in_ : int
+        Number of features of ``X``.
 
     References
     ----------
     L. Niu, W. Li, D. Xu. Exploiting privileged information from web data for action and event
     recognition. IJCV 2016.
+
+    Examples
+    --------
+    As :class:`MILCPBPIClassifier`'s example, with unlabelled target rows shifted by (0.5, 0.5):
+
+    >>> import numpy as np
+    >>> from webly import MILCPBPIDAClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(2, 1, (12, 2)), rng.normal(-2, 1, (12, 2))]
+    >>> y = np.r_[np.ones(12, int), np.zeros(12, int)]
+    >>> bags = np.r_[np.repeat([0, 1, 2], 4), 10 + np.arange(12)]
+    >>> X_priv = X[:, :1] + rng.normal(0, 0.5, (24, 1))
+    >>> X_target = np.r_[rng.normal(2.5, 1, (6, 2)), rng.normal(-1.5, 1, (6, 2))]
+    >>> clf = MILCPBPIDAClassifier().fit(X, y, bags=bags, X_priv=X_priv, X_target=X_target)
+    >>> score = clf.decision_function([[2.5, 2.5], [-1.5, -1.5]])
+    >>> bool(score[0] > score[1])
+    True
     """
 
     _method_name = "MIL-CPB-PI-DA"

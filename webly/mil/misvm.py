@@ -82,14 +82,46 @@ class MiSVMClassifier(MILClassifierBase):
 
     Attributes
     ----------
-    classes_, models_ (one :class:`~webly.mil._common.BinaryMIL` per class), n_iter_,
-    noise_scores_ (minus the score of each training row for its own web label: higher = more
-    likely a wrong image).
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the last round's labels of the
+        training rows, +1 / -1) and ``info["objectives"]`` (the SVM objective of each round).
+    n_iter_ : (n_models,) int array
+        Relabelling rounds of each model (Newton steps of all rounds with ``solver="primal"``).
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth (kernel path).
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
+    n_features_in_ : int
+        Number of features of ``X``.
 
     References
     ----------
     S. Andrews, I. Tsochantaridis, T. Hofmann. Support vector machines for multiple-instance
     learning. NIPS 2003.
+
+    Examples
+    --------
+    Query bags of the embedded web-digits crawl (30 % wrong images), each positive bag keeping at
+    least 60 % of its instances positive:
+
+    >>> from webly import MiSVMClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = MiSVMClassifier(rho=0.6).fit(ds.X, ds.y, bags=ds.bags)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85
+    True
+    >>> bag_ids, bag_labels = clf.predict_bags(ds.X, ds.bags)
+    >>> len(bag_ids), clf.noise_scores_.shape
+    (40, (320,))
     """
 
     _method_name = "mi-SVM"
@@ -174,10 +206,40 @@ class MISVMClassifier(MILClassifierBase):
     .803 / .820 / .605. The negatives' slack accounts for most of it (the paper's start with
     webly's negatives: C=1 .709 / .755 / .505).
 
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (+1 for the final witnesses,
+        -1 for every other row) and ``info["objectives"]`` (the SVM objective of each round).
+    n_iter_ : (n_models,) int array
+        Witness rounds of each model.
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth.
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction.
+    n_features_in_ : int
+        Number of features of ``X``.
+
     References
     ----------
     S. Andrews, I. Tsochantaridis, T. Hofmann. Support vector machines for multiple-instance
     learning. NIPS 2003.
+
+    Examples
+    --------
+    >>> from webly import MISVMClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = MISVMClassifier().fit(ds.X, ds.y, bags=ds.bags)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.7
+    True
+    >>> clf.n_iter_.shape
+    (10,)
     """
 
     _method_name = "MI-SVM"

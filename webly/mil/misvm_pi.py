@@ -81,6 +81,32 @@ class MiSVMPIClassifier(MILClassifierBase):
         features, or an approximate RBF map of them with ``kernel_priv="rbf"``), each primal
         solve warm-started from the last; the -DA term is not available there yet.
 
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the last round's labels of the
+        training rows, +1 / -1) and ``info`` (``rounds``, the solver's ``objective``).
+    n_iter_ : (n_models,) int array
+        SMO moves of all rounds of each model (Newton steps with ``solver="primal"``).
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth (kernel path).
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
+    n_features_in_ : int
+        Number of features of ``X``.
+
+    Notes
+    -----
     Without ``X_priv`` the positive-bag instances get a plain hinge with weight ``C``: the QP,
     relabelling rule and ``rho`` of :class:`~webly.mil.MiSVMClassifier` (same labels and, up to
     the solver tolerance, the same ``f`` at the same ``C``; see the tests).
@@ -90,6 +116,19 @@ class MiSVMPIClassifier(MILClassifierBase):
     W. Li, L. Niu, D. Xu. Exploiting privileged information from web data for image
     categorization. ECCV 2014. S. Andrews et al. Support vector machines for multiple-instance
     learning. NIPS 2003.
+
+    Examples
+    --------
+    Query bags of the embedded web-digits crawl, with the images' tags as privileged features
+    (training only):
+
+    >>> from webly import MiSVMPIClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = MiSVMPIClassifier().fit(ds.X, ds.y, bags=ds.bags, X_priv=ds.X_priv)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85
+    True
+    >>> clf.noise_scores_.shape
+    (320,)
     """
 
     _method_name = "mi-SVM-PI"
@@ -200,18 +239,61 @@ class MiSVMPIClassifier(MILClassifierBase):
 class MiSVMPIDAClassifier(MiSVMPIClassifier):
     """mi-SVM-PI-DA: mi-SVM-PI plus the visual correcting function matching ``X_target``.
 
+    Without ``X_target`` this is mi-SVM-PI.
+
     Parameters
     ----------
     C2, gamma2, eps, B
-        As :class:`~webly.mil.smil.SMILPIDAClassifier`.
-    Others
-        As :class:`MiSVMPIClassifier`. Without ``X_target`` this is mi-SVM-PI. ``solver="primal"``
-        has no -DA term yet: a fit with ``X_target`` and ``solver="primal"`` raises.
+        As :class:`~webly.mil.smil.SMILPIDAClassifier` (importance weights
+        ``b = (a + z2) / C2`` of the training instances, see
+        :func:`webly.solvers.add_domain_adaptation`).
+    C, gamma_plus, rho, C_neg, threshold, max_rounds, relabel
+        As :class:`MiSVMPIClassifier`.
+    kernel, gamma, gamma_scale, kernel_priv, gamma_priv, tol, max_iter, n_jobs
+        As :class:`MiSVMPIClassifier`.
+    solver, features, n_components, random_state, memory_limit
+        As :class:`MiSVMPIClassifier`. ``solver="primal"`` has no -DA term yet: a fit with
+        ``X_target`` and ``solver="primal"`` raises.
+
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the last round's labels of the
+        training rows, +1 / -1) and ``info`` (``rounds``, the solver's ``objective``).
+    n_iter_ : (n_models,) int array
+        SMO moves of all rounds of each model (Newton steps with ``solver="primal"``).
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth (kernel path).
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
+    n_features_in_ : int
+        Number of features of ``X``.
 
     References
     ----------
     L. Niu, W. Li, D. Xu. Exploiting privileged information from web data for action and event
     recognition. IJCV 2016.
+
+    Examples
+    --------
+    The clean test rows of web-digits as the unlabelled target:
+
+    >>> from webly import MiSVMPIDAClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = MiSVMPIDAClassifier().fit(ds.X, ds.y, bags=ds.bags, X_priv=ds.X_priv,
+    ...                                 X_target=ds.X_test)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85
+    True
     """
 
     _method_name = "mi-SVM-PI-DA"

@@ -92,9 +92,44 @@ class SMILClassifier(MILClassifierBase):
         Memory the kernel path may take (bytes, or a size such as ``"8G"``); None: the memory
         available now (or ``WEBLY_MEMORY_LIMIT``). Used by ``solver="auto"`` / ``"smo"``.
 
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef`` (over the training rows; over the features with ``solver="primal"``),
+        ``intercept``, ``n_iter`` and ``info`` (the solver's ``objective``, ``kkt``,
+        ``status``).
+    n_iter_ : (n_models,) int array
+        Solver iterations of each model (SMO moves; Newton steps with ``solver="primal"``).
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth (kernel path).
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
+    n_features_in_ : int
+        Number of features of ``X``.
+
     References
     ----------
     R. C. Bunescu, R. J. Mooney. Multiple instance learning for sparse positive bags. ICML 2007.
+
+    Examples
+    --------
+    >>> from webly import SMILClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = SMILClassifier().fit(ds.X, ds.y, bags=ds.bags)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.85
+    True
+    >>> clf.solver_
+    'smo'
     """
 
     _method_name = "sMIL"
@@ -162,9 +197,43 @@ class SbMILClassifier(SMILClassifier):
     solver, features, n_components, random_state, memory_limit
         As :class:`SMILClassifier`; with ``solver="primal"`` both stages are primal solves.
 
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef`` (over the training rows; over the features with ``solver="primal"``),
+        ``intercept``, ``n_iter`` and ``instance_labels`` (the second stage's labels,
+        +1 / -1).
+    n_iter_ : (n_models,) int array
+        Solver iterations of each model's first stage (SMO moves; with ``solver="primal"``,
+        Newton steps of both stages).
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth (kernel path).
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
+    n_features_in_ : int
+        Number of features of ``X``.
+
     References
     ----------
     R. C. Bunescu, R. J. Mooney. Multiple instance learning for sparse positive bags. ICML 2007.
+
+    Examples
+    --------
+    >>> from webly import SbMILClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = SbMILClassifier(eta=0.7).fit(ds.X, ds.y, bags=ds.bags)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.8
+    True
     """
 
     _method_name = "sbMIL"
@@ -243,16 +312,48 @@ class SMILPIClassifier(MILClassifierBase):
 
     Attributes
     ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
     models_ : list of BinaryMIL
-        Per class; ``info["objective"]``, ``info["kkt"]`` from the solver.
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef`` (over the training rows; over the features with ``solver="primal"``),
+        ``intercept``, ``n_iter`` and ``info`` (the solver's ``objective``, ``kkt``,
+        ``status``).
+    n_iter_ : (n_models,) int array
+        Solver iterations of each model (SMO moves; Newton steps with ``solver="primal"``).
     noise_scores_ : (n,) array
-        Minus each training row's score for its own web label.
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth (kernel path).
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
+    n_features_in_ : int
+        Number of features of ``X``.
 
     References
     ----------
     W. Li, L. Niu, D. Xu. Exploiting privileged information from web data for image
     categorization. ECCV 2014. L. Niu, W. Li, D. Xu. Exploiting privileged information from web
     data for action and event recognition. IJCV 2016.
+
+    Examples
+    --------
+    Query bags of the embedded web-digits crawl (30 % wrong images), with the images' tags as
+    privileged features (training only); the noise scores rank the wrong images first:
+
+    >>> from sklearn.metrics import roc_auc_score
+    >>> from webly import SMILPIClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = SMILPIClassifier().fit(ds.X, ds.y, bags=ds.bags, X_priv=ds.X_priv)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.9
+    True
+    >>> float(roc_auc_score(ds.is_noisy, clf.noise_scores_)) > 0.9
+    True
     """
 
     _method_name = "sMIL-PI"
@@ -342,6 +443,8 @@ class SMILPIClassifier(MILClassifierBase):
 class SMILPIDAClassifier(SMILPIClassifier):
     """sMIL-PI-DA: sMIL-PI plus a visual correcting function that matches the target domain.
 
+    Without ``X_target`` this is sMIL-PI.
+
     Parameters
     ----------
     C2 : float, default=1000.0
@@ -352,18 +455,54 @@ class SMILPIDAClassifier(SMILPIClassifier):
         KMM tolerance: ``n (1 - eps) <= sum b <= n (1 + eps)``.
     B : float or None, default=None
         Cap of the mean weight (``sum b <= B n``).
-    Others
+    C, gamma_plus, rho, C_neg, kernel, gamma, gamma_scale, kernel_priv, gamma_priv
         As :class:`SMILPIClassifier`.
+    tol, max_iter, n_jobs, solver, features, n_components, random_state, memory_limit
+        As :class:`SMILPIClassifier`. ``solver="primal"`` has no -DA term yet: a fit with
+        ``X_target`` and ``solver="primal"`` raises (without ``X_target`` it is sMIL-PI's
+        primal path).
 
-    Without ``X_target`` this is sMIL-PI. ``solver="primal"`` has no -DA term yet: a fit with
-    ``X_target`` and ``solver="primal"`` raises (without ``X_target`` it is sMIL-PI's primal
-    path).
+    Attributes
+    ----------
+    classes_ : (C,) array
+        The web labels seen in fit.
+    models_ : list of BinaryMIL
+        One fitted binary problem per class (one for ``classes_[1]`` with two classes):
+        ``coef`` (over the training rows; over the features with ``solver="primal"``),
+        ``intercept``, ``n_iter`` and ``info`` (the solver's ``objective``, ``kkt``,
+        ``status``).
+    n_iter_ : (n_models,) int array
+        Solver iterations of each model (SMO moves; Newton steps with ``solver="primal"``).
+    noise_scores_ : (n,) array
+        Minus each training row's score for its own web label: higher = more likely a wrong
+        image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
+    kernel_ : webly.kernels.Kernel
+        The visual kernel with its fitted bandwidth (kernel path).
+    X_fit_ : (n, d) array
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
+    n_features_in_ : int
+        Number of features of ``X``.
 
     References
     ----------
     L. Niu, W. Li, D. Xu. Exploiting privileged information from web data for action and event
     recognition. IJCV 2016 (sMIL-PI-DA). J. Huang et al. Correcting sample selection bias by
     unlabeled data. NIPS 2007 (KMM).
+
+    Examples
+    --------
+    The clean test rows of web-digits as the unlabelled target:
+
+    >>> from webly import SMILPIDAClassifier, make_web_digits
+    >>> ds = make_web_digits(n_bags_per_class=4, bag_size=8, random_state=0)
+    >>> clf = SMILPIDAClassifier().fit(ds.X, ds.y, bags=ds.bags, X_priv=ds.X_priv,
+    ...                                X_target=ds.X_test)
+    >>> float((clf.predict(ds.X_test) == ds.y_test).mean()) > 0.9
+    True
     """
 
     _method_name = "sMIL-PI-DA"

@@ -205,6 +205,7 @@ class MDAHS(_MultiSourceBase):
     Examples
     --------
     >>> import numpy as np
+    >>> from webly import MDAHS
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(80, 2)); y = (X[:, 0] > 0).astype(int); s = np.repeat(["a", "b"], 40)
     >>> Xt = rng.normal(size=(40, 2))

@@ -35,7 +35,22 @@ class MDAHSPlus(MDAHS):
         ``lambda'``: regularisation of the text correcting function.
     kernel_priv : {"linear", "rbf"}, default="linear"
         Text kernel.
-    (others)
+    C_source, C_target, theta, kernel, gamma, balance_ratios, weight_norm, l2_ratio
+        As :class:`MDAHS`.
+    max_rounds, mkl_max_iter, mkl_tol, tol, max_iter, n_jobs, solver, balance_sources
+        As :class:`MDAHS`.
+    source_block, variant
+        As :class:`MDAHS`.
+
+    Attributes
+    ----------
+    kernel_priv_ : webly.kernels.Kernel
+        The text kernel with its fitted bandwidth (``kernel_priv="rbf"`` only).
+    classes_, sources_, feature_types_, source_weights_, source_relevance_
+        As :class:`MDAHS`.
+    source_weights_per_model_, source_relevance_per_model_, kernel_weights_, labellings_
+        As :class:`MDAHS`.
+    kernel_bias_, kernel_names_, target_labels_, n_iter_, rho_, kernels_, expansion_, norm_
         As :class:`MDAHS`.
 
     References
@@ -45,6 +60,23 @@ class MDAHSPlus(MDAHS):
 
     W. Li, D. Dai, M. Tan, D. Xu, L. Van Gool. Fast algorithms for linear and kernel SVM+.
     CVPR 2016.
+
+    Examples
+    --------
+    Two sources of labelled rows with a text feature each (training only), and an unlabelled
+    target:
+
+    >>> import numpy as np
+    >>> from webly import MDAHSPlus
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 2)); y = (X[:, 0] > 0).astype(int); s = np.repeat(["a", "b"], 40)
+    >>> X_priv = X[:, :1] + 0.3 * rng.normal(size=(80, 1))
+    >>> Xt = rng.normal(size=(40, 2))
+    >>> clf = MDAHSPlus().fit(X, y, sources=s, X_target=Xt, X_priv=X_priv)
+    >>> float((clf.predict(Xt) == (Xt[:, 0] > 0)).mean()) > 0.9
+    True
+    >>> sorted(clf.source_weights_)
+    ['a', 'b']
     """
 
     _parameter_constraints = {
@@ -126,8 +158,50 @@ class MDAHSPlusENR(MDAHSPlus):
     The weight constraint ``(1 - l2_ratio) sum_t ||mu_{.,t}||_2 + l2_ratio ||mu||_2^2 <= 1``
     mixes the group-sparse l_{2,1} ball with a squared l2 term that keeps weight on several
     labellings and sources (Niu et al. 2017); the closed-form update is in
-    :func:`webly.solvers.mkl.update_group_weights`. Parameters as :class:`MDAHSPlus`,
-    with ``weight_norm`` defaulting to ``"elastic-net"``.
+    :func:`webly.solvers.mkl.update_group_weights`.
+
+    Parameters
+    ----------
+    weight_norm : {"l21", "elastic-net"}, default="elastic-net"
+        As :class:`MDAHS`; the only default that differs from :class:`MDAHSPlus`.
+    l2_ratio : float in [0, 1], default=0.5
+        Weight of the squared l2 term of the elastic-net-like constraint.
+    gamma_plus, kernel_priv
+        As :class:`MDAHSPlus`.
+    C_source, C_target, theta, kernel, gamma, balance_ratios
+        As :class:`MDAHS`.
+    max_rounds, mkl_max_iter, mkl_tol, tol, max_iter, n_jobs, solver, balance_sources
+        As :class:`MDAHS`.
+    source_block, variant
+        As :class:`MDAHS`.
+
+    Attributes
+    ----------
+    classes_, sources_, feature_types_, source_weights_, source_relevance_, kernel_priv_
+        As :class:`MDAHSPlus`.
+    source_weights_per_model_, source_relevance_per_model_, kernel_weights_, labellings_
+        As :class:`MDAHS`.
+    kernel_bias_, kernel_names_, target_labels_, n_iter_, rho_, kernels_, expansion_, norm_
+        As :class:`MDAHS`.
+
+    References
+    ----------
+    L. Niu, X. Xu, L. Chen, L. Duan, D. Xu. Action and event recognition in videos by learning
+    from heterogeneous web sources. IEEE T-NNLS 28(6), 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from webly import MDAHSPlusENR
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 2)); y = (X[:, 0] > 0).astype(int); s = np.repeat(["a", "b"], 40)
+    >>> X_priv = X[:, :1] + 0.3 * rng.normal(size=(80, 1))
+    >>> Xt = rng.normal(size=(40, 2))
+    >>> clf = MDAHSPlusENR().fit(X, y, sources=s, X_target=Xt, X_priv=X_priv)
+    >>> float((clf.predict(Xt) == (Xt[:, 0] > 0)).mean()) > 0.9
+    True
+    >>> round(sum(clf.source_weights_.values()), 6)
+    1.0
     """
 
     _method_name = "MDA-HS+ENR"

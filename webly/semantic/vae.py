@@ -96,8 +96,10 @@ class SemanticVAE(_BaseVAEClassifier):
 
     Examples
     --------
+    A class with a vector but no training row (``yak``) is scored too (zero-shot):
+
     >>> import numpy as np
-    >>> from webly.semantic import SemanticVAE
+    >>> from webly import SemanticVAE
     >>> rng = np.random.RandomState(0)
     >>> X = np.vstack([rng.randn(40, 5) + 3 * c for c in range(3)])
     >>> y = np.repeat(["cat", "dog", "owl"], 40)
@@ -228,6 +230,20 @@ class VAEWeightedClassifier(_BaseVAEClassifier):
     ----------
     .. [1] L. Niu, Q. Tang, A. Veeraraghavan, A. Sabharwal. Learning from noisy web data with
        category-level supervision. CVPR 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from webly import VAEWeightedClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.vstack([rng.randn(40, 5) + 3 * c for c in range(3)])
+    >>> y = np.repeat(["cat", "dog", "owl"], 40)
+    >>> clf = VAEWeightedClassifier(latent_dim=8, hidden_size=32, lr=1e-2, max_epochs=50,
+    ...                             early_stopping=False, random_state=0).fit(X, y)
+    >>> float((clf.predict(X) == y).mean()) > 0.9
+    True
+    >>> clf.noise_scores_.shape, clf.sample_weights_.max() <= 1.0
+    ((120,), np.True_)
     """
 
     _parameter_constraints = {

@@ -32,7 +32,6 @@ class SemanticVAEDA(SemanticVAE):
 
     Parameters
     ----------
-    (as :class:`SemanticVAE`, plus)
     lrr_lambda : float, default=1.0
         Weight of the column-sparse error, relative: the LRR runs on latents divided by the
         largest singular value of ``Z_s``, so the value does not depend on the latent scale.
@@ -45,10 +44,17 @@ class SemanticVAEDA(SemanticVAE):
     use_lrr : bool, default=True
         False classifies the raw target latents (the ablation "VAE trained with target
         reconstruction, no LRR").
+    class_vectors, class_names, latent_dim, normalize_class_vectors
+        As :class:`SemanticVAE`.
+    hidden_size, objective, beta, tau, optimizer, lr, weight_decay, batch_size, max_epochs
+        As :class:`SemanticVAE`.
+    early_stopping, validation_fraction, patience, monitor, n_predict_samples
+        As :class:`SemanticVAE` (``n_predict_samples`` is ignored, see above).
+    feature_scaling, device, random_state
+        As :class:`SemanticVAE`.
 
     Attributes
     ----------
-    (as :class:`SemanticVAE`, plus)
     lrr_info_ : dict or None
         Status, iterations, residual and objective of the LRR solve on ``X_target`` in fit
         (None when ``use_lrr=False`` or fit had no ``X_target``); prediction changes no
@@ -63,6 +69,12 @@ class SemanticVAEDA(SemanticVAE):
     lrr_error_norms_ : (m,) array or None
         Column norms of ``E`` of the LRR solve on ``X_target``: how much of each target row's
         latent the training latents do not explain (None as ``lrr_info_``).
+    classes_, class_vectors_, zero_shot_classes_, module_, optimizer_, scaler_, history_
+        As :class:`SemanticVAE`.
+    n_epochs_, best_epoch_, sample_weights_, label_proba_, noise_scores_, log_lik_
+        As :class:`SemanticVAE`.
+    valid_mask_, latent_dim_, device_
+        As :class:`SemanticVAE`.
 
     References
     ----------
@@ -70,6 +82,24 @@ class SemanticVAEDA(SemanticVAE):
        category-level supervision. CVPR 2018.
     .. [2] G. Liu, Z. Lin, S. Yan, J. Sun, Y. Yu, Y. Ma. Robust recovery of subspace structures by
        low-rank representation. IEEE TPAMI 2013.
+
+    Examples
+    --------
+    Three classes with class vectors, and unlabelled target rows shifted by 0.5:
+
+    >>> import numpy as np
+    >>> from webly import SemanticVAEDA
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.vstack([rng.randn(40, 5) + 3 * c for c in range(3)])
+    >>> y = np.repeat(["cat", "dog", "owl"], 40)
+    >>> X_target = np.vstack([rng.randn(20, 5) + 3 * c + 0.5 for c in range(3)])
+    >>> S = {"cat": [1.0, 0, 0], "dog": [0, 1.0, 0], "owl": [0, 0, 1.0]}
+    >>> clf = SemanticVAEDA(hidden_size=32, lr=1e-2, max_epochs=50, early_stopping=False,
+    ...                     random_state=0).fit(X, y, X_target=X_target, class_vectors=S)
+    >>> clf.target_decision_.shape, clf.lrr_info_["status"]
+    ((60, 3), 'converged')
+    >>> float((clf.predict(X_target) == np.repeat(["cat", "dog", "owl"], 20)).mean()) > 0.9
+    True
     """
 
     _expected_failed_checks = {
