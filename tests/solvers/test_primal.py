@@ -438,8 +438,7 @@ def test_line_search_does_not_stop_past_the_kink_of_a_steep_linear_piece():
     step = np.array([0.0, np.sqrt(1e5), -1e6])  # w_1 moves no row; b moves every f by -1e6
     mults, rhos = [np.zeros(n)], [10.0]
     f, s, m = prob.outputs(th)
-    v0, grad, _ = prob.value_grad(th, f, s, m, mults, rhos)
-    dfv, dsv, dmv = prob.apply(step)
-    t = prob.line_search(th, f, s, m, mults, rhos, step, dfv, dsv, dmv, grad @ step)
+    v0, grad, _, _ = prob.value_grad(th, f, s, m, mults, rhos)
+    t, (dfv, _, _), _ = prob.line_search(th, f, s, m, mults, rhos, step, grad @ step)
     v1 = prob.value_grad(th + t * step, f + t * dfv, s, m, mults, rhos)[0]
     assert t < 2e-6 and v1 < 1e-3 * v0

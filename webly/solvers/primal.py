@@ -73,19 +73,39 @@ relabelling rounds do.
 All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
 dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
 solve that does not converge warns (``ConvergenceWarning``).
+
+**On a Dask cluster.** :func:`svmplus_primal` and :func:`l2svmplus_primal` also take the features
+as row-chunked :class:`dask.array.Array` (``F`` and ``F_priv``; ``y``, per-row ``C`` and
+``margin`` as numpy or Dask). The method is the same code: every pass over the rows goes through
+a *rows backend* (:mod:`webly.solvers._rows`): the row work of a Newton step is written as row
+kernels (:func:`_k_value_grad`, :func:`_k_line`, :func:`_k_slope`, :func:`_k_multipliers`) that
+the numpy backend runs on all rows at once and the Dask backend on every partition, adding the
+partitions' sums (``F_p' v_p``, value terms) and taking their maxima in a reduction; the Hessian
+``sum_p J_p' D_p J_p`` is a map over the partitions and a tree sum. The small Newton system, the
+line search's scalar iteration and the multiplier schedule run on the client: data-parallel
+full-batch Newton as in dask-glm. Per-row state (``f``, ``s``, the multipliers, the active sets,
+the line search's pieces) stays on the cluster as Dask arrays chunked like the rows, persisted
+after each update: the client holds O(d^2), never an n-vector, so n is bounded by the
+cluster's memory, not the client's. The Hessian's sample is drawn by global row index and its
+rank-k updates run over the changed rows of each partition, so the Dask solve takes the same
+steps as the in-memory one; results differ only by the order of floating-point sums (on float64
+rows the objectives agree to ~1e-15 relative, on float32 rows to about the solver tolerance).
+Each Newton step costs ~6 round trips to the cluster (value and gradient, Hessian, step and line
+search setup, ~3 line-search slopes), so small problems are faster in memory.
 """
 
 import logging
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy.linalg import get_blas_funcs
 
 from ..base import check_pm1, check_row_features
 from ..errors import DataError
 from ..kernels import default_gamma
+from ._rows import NUMPY, DaskRows, _mv, _rmv, is_dask, jac_block
 
 logger = logging.getLogger(__name__)
 
@@ -161,22 +181,15 @@ class FeatureMap:
 
 
 # ----------------------------------------------------------------------------------------------
-# linear algebra helpers (dense float32/float64 or CSR rows)
-# ----------------------------------------------------------------------------------------------
-
-def _mv(F, w):
-    """``F @ w`` as float64 without upcasting a float32 F (that would copy it)."""
-    return np.asarray(F @ w.astype(F.dtype, copy=False), dtype=np.float64).ravel()
-
-
-def _rmv(F, v):
-    """``F.T @ v`` as float64."""
-    return np.asarray(F.T @ v.astype(F.dtype, copy=False), dtype=np.float64).ravel()
-
-
-# ----------------------------------------------------------------------------------------------
 # the problems in one form
 # ----------------------------------------------------------------------------------------------
+
+def _per_row_value(v):
+    """A number as a float, per-row values as a float64 array (a Dask array stays one)."""
+    if np.ndim(v) == 0:
+        return float(v)
+    return v.astype(np.float64) if is_dask(v) else np.asarray(v, np.float64)
+
 
 class _Family:
     """Constraints ``g_i = const_i + m [has_m] - y_i f_i [has_f] - s_i [has_s] <= 0`` over the
@@ -191,10 +204,115 @@ class _Family:
 
     def __init__(self, const, has_f, has_s, has_m, upper=np.inf, update=True, rho=None,
                  rows=None):
-        self.const = float(const) if np.ndim(const) == 0 else np.asarray(const, np.float64)
-        self.upper = float(upper) if np.ndim(upper) == 0 else np.asarray(upper, np.float64)
+        self.const, self.upper = _per_row_value(const), _per_row_value(upper)
         self.has_f, self.has_s, self.has_m = has_f, has_s, has_m
         self.update, self.rho, self.rows = update, rho, rows
+
+    def spec(self):
+        """What the row kernels read, as a plain namespace (its per-row values travel with the
+        rows' partitions on Dask)."""
+        return SimpleNamespace(const=self.const, upper=self.upper, y=self.y, rows=self.rows,
+                               has_f=self.has_f, has_s=self.has_s, has_m=self.has_m,
+                               update=self.update)
+
+
+# --- row kernels: the per-row work of one step, on all rows in memory or on one partition ---
+# Each returns (per-row outputs, sums, maxima); the rows backend runs it on the whole arrays
+# (numpy) or on every partition, adding the sums and taking the maxima over partitions (Dask).
+
+def _g(fam, f, s, m):
+    """Constraint values ``c - y f - s`` of a family (term by term, as in place on a copy)."""
+    g = fam.const + (m if fam.has_m else 0.0)
+    if fam.has_f:
+        g = g - fam.y * (f if fam.rows is None else f[fam.rows])
+    if fam.has_s:
+        g = g - s
+    return g
+
+
+def _dg(fam, df, ds, dm):
+    """Directional change of a family's constraint values."""
+    g = dm if fam.has_m else 0.0
+    if fam.has_f:
+        g = g - fam.y * (df if fam.rows is None else df[fam.rows])
+    if fam.has_s:
+        g = g - ds
+    return g
+
+
+def _s_cost(s_lin, s):
+    """``s_lin's``."""
+    return s_lin * s.sum() if np.ndim(s_lin) == 0 else s_lin @ s
+
+
+def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old):
+    """Augmented-Lagrangian value terms, gradient sums and active rows (masks); with ``old``
+    masks also the counts of changed rows (for the Hessian updates)."""
+    terms = []
+    df = np.zeros(len(f))
+    ds = None if s is None else s_lin + s_quad * s
+    dm = 0.0
+    if s is not None:
+        terms.append(_s_cost(s_lin, s) + 0.5 * s_quad * (s @ s))
+    masks = []
+    for fam, al, rho in zip(fams, mults, rhos):
+        t = al + rho * _g(fam, f, s, m)
+        A = np.clip(t, 0.0, fam.upper)
+        masks.append((t > 0.0) & (t < fam.upper))
+        terms.append((A @ (2.0 * t - A) - al @ al) / (2.0 * rho))
+        if fam.has_f:
+            if fam.rows is None:
+                df -= A
+            else:
+                df[fam.rows] -= A
+        if fam.has_s:
+            ds = ds - A
+        if fam.has_m:
+            dm += A.sum()
+    df *= y
+    sums = [terms, _rmv(F, df), df.sum(), None if s is None else _rmv(Fp, ds),
+            None if s is None else ds.sum(), dm]
+    if old is not None:
+        sums.append([[np.count_nonzero(new != was), np.count_nonzero(new & ~was),
+                      np.count_nonzero(was & ~new), np.count_nonzero(new)]
+                     for new, was in zip(masks, old)])
+    return masks, sums, ()
+
+
+def _k_line(F, Fp, f, s, m, mults, fams, rhos, s_lin, s_quad, vw, vb, vu, vc, dmv):
+    """The step's change of ``(f, s)`` and the line search's per-row pieces of each family
+    (``T = a + rho g``, ``dT``, ``dg``), with the sums of the quadratic part and the largest
+    change of a decision value or slack per unit step."""
+    dfv = _mv(F, vw) + vb
+    dsv = None if Fp is None else _mv(Fp, vu) + vc
+    parts = []
+    for fam, al, rho in zip(fams, mults, rhos):
+        dg = _dg(fam, dfv, dsv, dmv)
+        parts.append((al + rho * _g(fam, f, s, m), rho * dg, dg))
+    sums = None if s is None else (_s_cost(s_lin, dsv), dsv @ s, dsv @ dsv)
+    tops = (np.max(np.abs(dfv), initial=0.0),
+            None if dsv is None else np.max(np.abs(dsv), initial=0.0))
+    return (dfv, dsv, parts), sums, tops
+
+
+def _k_slope(parts, uppers, t):
+    """Each family's ``dg' clip(T + t dT)`` and curvature ``dT' dg`` over its quadratic rows."""
+    terms = []
+    for (T, dT, dg), U in zip(parts, uppers):
+        tt = T + t * dT
+        inside = (tt > 0.0) & (tt < U)
+        terms.append((dg @ np.clip(tt, 0.0, U), dT[inside] @ dg[inside]))
+    return (), terms, ()
+
+
+def _k_multipliers(f, s, m, mults, fams, rhos):
+    """The multiplier step and each family's largest multiplier change."""
+    out, moved = [], []
+    for fam, al, rho in zip(fams, mults, rhos):
+        new = np.clip(al + rho * _g(fam, f, s, m), 0.0, fam.upper) if fam.update else al
+        out.append(new)
+        moved.append(np.max(np.abs(new - al), initial=0.0))
+    return out, (), moved
 
 
 class _Primal:
@@ -208,13 +326,14 @@ class _Primal:
     """
 
     def __init__(self, F, y, Fp, families, reg_b=0.0, reg_u=1.0, reg_c=0.0, has_m=False,
-                 s_lin=0.0, s_quad=0.0):
+                 s_lin=0.0, s_quad=0.0, rows=NUMPY):
         self.F, self.y, self.Fp, self.families = F, y, Fp, families
+        self.rows = rows  # the passes over the rows (webly.solvers._rows)
         self.n, self.d = F.shape
         self.dp = 0 if Fp is None else Fp.shape[1]
         self.n_s = 0 if Fp is None else Fp.shape[0]
         self.has_m = has_m
-        self.s_lin = float(s_lin) if np.ndim(s_lin) == 0 else np.asarray(s_lin, np.float64)
+        self.s_lin = _per_row_value(s_lin)
         self.s_quad = float(s_quad)
         for fam in families:  # labels and number of each family's rows
             if fam.rows is None:
@@ -238,72 +357,54 @@ class _Primal:
 
     # --- linear maps -------------------------------------------------------------------------
     def outputs(self, th):
-        f = _mv(self.F, th[:self.d]) + th[self.ib]
-        s = None if self.Fp is None else _mv(self.Fp, th[self.iu]) + th[self.ic]
+        """``(f, s, m)`` at ``th`` (per-row vectors lazy on a Dask backend: persist them)."""
+        f = self.rows.mv(self.F, th[:self.d]) + th[self.ib]
+        s = None if self.Fp is None else self.rows.mv(self.Fp, th[self.iu]) + th[self.ic]
         return f, s, (th[-1] if self.has_m else 0.0)
 
     def g(self, fam, f, s, m):
-        c = fam.const + (m if fam.has_m else 0.0)
-        g = np.full(fam.n, c) if np.ndim(c) == 0 else np.array(c, dtype=np.float64)
-        if fam.has_f:
-            g -= fam.y * (f if fam.rows is None else f[fam.rows])
-        if fam.has_s:
-            g -= s
-        return g
+        return _g(fam, f, s, m)
 
     def dg(self, fam, df, ds, dm):
-        g = np.full(fam.n, dm if fam.has_m else 0.0)
-        if fam.has_f:
-            g -= fam.y * (df if fam.rows is None else df[fam.rows])
-        if fam.has_s:
-            g -= ds
-        return g
+        return _dg(fam, df, ds, dm)
 
     def s_cost(self, s):
         """``s_lin's``."""
-        return self.s_lin * s.sum() if np.ndim(self.s_lin) == 0 else float(self.s_lin @ s)
+        return _s_cost(self.s_lin, s)
+
+    def specs(self):
+        return [fam.spec() for fam in self.families]
 
     # --- value and gradient of the augmented Lagrangian -------------------------------------
-    def value_grad(self, th, f, s, m, mults, rhos):
+    def value_grad(self, th, f, s, m, mults, rhos, old=None):
+        """Value and gradient of the augmented Lagrangian and each family's active rows (the
+        quadratic pieces: the generalised Hessian's rows), from one pass over the rows; with
+        the ``old`` active rows also the counts of changed rows per family."""
+        rows = self.rows
+        masks, red = rows.run(_k_value_grad, F=self.F, Fp=self.Fp, y=self.y, f=f, s=s, m=m,
+                              mults=mults, fams=self.specs(), rhos=rhos, s_lin=self.s_lin,
+                              s_quad=self.s_quad, old=old)
+        masks, (sums, _) = rows.evaluate(masks, red)
+        terms, gF, sF, gP, sP, dm = sums[:6]
         val = 0.5 * th @ (self.D * th) + self.e @ th
-        df = np.zeros(self.n)
-        ds = None if s is None else self.s_lin + self.s_quad * s
-        dm = 0.0
-        if s is not None:
-            val += self.s_cost(s) + 0.5 * self.s_quad * (s @ s)
-        masks = []
-        for fam, al, rho in zip(self.families, mults, rhos):
-            t = al + rho * self.g(fam, f, s, m)
-            A = np.clip(t, 0.0, fam.upper)
-            masks.append((t > 0.0) & (t < fam.upper))
-            val += (A @ (2.0 * t - A) - al @ al) / (2.0 * rho)
-            if fam.has_f:
-                if fam.rows is None:
-                    df -= A
-                else:
-                    df[fam.rows] -= A
-            if fam.has_s:
-                ds = ds - A
-            if fam.has_m:
-                dm += A.sum()
-        df *= self.y
+        for term in terms:
+            val += term
         grad = self.D * th + self.e
-        grad[:self.d] += _rmv(self.F, df)
-        grad[self.ib] += df.sum()
+        grad[:self.d] += gF
+        grad[self.ib] += sF
         if s is not None:
-            grad[self.iu] += _rmv(self.Fp, ds)
-            grad[self.ic] += ds.sum()
+            grad[self.iu] += gP
+            grad[self.ic] += sP
         if self.has_m:
             grad[-1] += dm
-        return val, grad, masks
+        return val, grad, masks, (sums[6] if old is not None else None)
 
     def multipliers(self, f, s, m, mults, rhos):
-        out = []
-        for fam, al, rho in zip(self.families, mults, rhos):
-            if fam.update:
-                al = np.clip(al + rho * self.g(fam, f, s, m), 0.0, fam.upper)
-            out.append(al)
-        return out
+        """The multiplier step; returns the new multipliers and each family's largest change."""
+        new, red = self.rows.run(_k_multipliers, f=f, s=s, m=m, mults=mults, fams=self.specs(),
+                                 rhos=rhos)
+        new, (_, moved) = self.rows.evaluate(new, red)
+        return new, moved
 
     def objective(self, th, f, s):
         """The primal objective (slacks eliminated in closed form where they are free)."""
@@ -321,35 +422,43 @@ class _Primal:
             elif np.ndim(fam.upper) == 0:
                 val += fam.upper * xi.sum()
             else:
-                val += float(fam.upper @ xi)
-        return val
+                val += fam.upper @ xi
+        return self.rows.compute(val)
 
     def violation(self, f, s, m):
         """Largest violation of the constraints that involve the correcting function."""
         if s is None:
             return 0.0
-        return float(max(0.0, *(np.max(self.g(fam, f, s, m)) for fam in self.families
-                                if fam.has_s)))
+        tops = self.rows.compute([self.g(fam, f, s, m).max() for fam in self.families
+                                  if fam.has_s])
+        return float(max(0.0, *tops))
 
     # --- line search: the augmented Lagrangian is piecewise quadratic along a line -----------
-    def line_search(self, th, f, s, m, mults, rhos, step, dfv, dsv, dmv, slope0):
+    def line_search(self, th, f, s, m, mults, rhos, step, slope0):
+        """Exact line search along ``step``; returns ``t`` and the change of ``(f, s, m)`` along
+        ``step`` (``dfv, dsv, dmv``) and its largest entries (``tops``), from one pass over the
+        rows (the per-row pieces are kept where the rows are) and one reduction per slope."""
+        rows = self.rows
+        dmv = step[-1] if self.has_m else 0.0
+        out, red = rows.run(
+            _k_line, F=self.F, Fp=self.Fp, f=f, s=s, m=m, mults=mults, fams=self.specs(),
+            rhos=rhos, s_lin=self.s_lin, s_quad=self.s_quad, vw=step[:self.d],
+            vb=step[self.ib], vu=None if self.Fp is None else step[self.iu],
+            vc=None if self.Fp is None else step[self.ic], dmv=dmv)
+        (dfv, dsv, parts), (sums, tops) = rows.evaluate(out, red)
         c0 = step @ (self.D * th) + self.e @ step
         c1 = step @ (self.D * step)
         if s is not None:
-            c0 += self.s_cost(dsv) + self.s_quad * (dsv @ s)
-            c1 += self.s_quad * (dsv @ dsv)
-        parts = []
-        for fam, al, rho in zip(self.families, mults, rhos):
-            dg = self.dg(fam, dfv, dsv, dmv)
-            parts.append((al + rho * self.g(fam, f, s, m), rho * dg, dg, fam.upper))
+            c0 += sums[0] + self.s_quad * sums[1]
+            c1 += self.s_quad * sums[2]
+        uppers = [fam.upper for fam in self.families]
 
         def slope(t):
+            _, red = rows.run(_k_slope, parts=parts, uppers=uppers, t=t)
             val, curv = c0 + t * c1, c1
-            for T, dT, dg, U in parts:
-                tt = T + t * dT
-                val += dg @ np.clip(tt, 0.0, U)
-                inside = (tt > 0.0) & (tt < U)
-                curv += dT[inside] @ dg[inside]
+            for dval, dcurv in rows.compute(red)[0]:
+                val += dval
+                curv += dcurv
             return val, curv
 
         lo, hi, t = 0.0, np.inf, 1.0
@@ -360,7 +469,7 @@ class _Primal:
             # at a kink, the slope jumps from about slope0 to a value that can be small next to
             # slope0 although t overshoots the kink by orders of magnitude
             if abs(p) <= 1e-3 * abs(slope0) and (p <= 0 or p <= 1e-3 * t * curv):
-                return t
+                return t, (dfv, dsv, dmv), tops
             if p < 0:
                 lo = t
             else:
@@ -369,26 +478,30 @@ class _Primal:
             if not (lo < t_new < hi):
                 t_new = 0.5 * (lo + hi) if np.isfinite(hi) else 4.0 * max(t, lo)
             if hi - lo <= 1e-14 * max(hi, 1.0):
-                return t_new
+                return t_new, (dfv, dsv, dmv), tops
             t = t_new
-        return t
+        return t, (dfv, dsv, dmv), tops
 
     # --- Jacobian of the constraints --------------------------------------------------------
     def apply(self, v):
         """Directional change of ``(f, s, m)`` along ``v``."""
-        df = _mv(self.F, v[:self.d]) + v[self.ib]
-        ds = None if self.Fp is None else _mv(self.Fp, v[self.iu]) + v[self.ic]
+        df = self.rows.mv(self.F, v[:self.d]) + v[self.ib]
+        ds = None if self.Fp is None else self.rows.mv(self.Fp, v[self.iu]) + v[self.ic]
         return df, ds, (v[-1] if self.has_m else 0.0)
 
     def adjoint(self, rf, rs, rm):
-        """``theta``-gradient of ``rf'f + rs's + rm m``."""
+        """``theta``-gradient of ``rf'f + rs's + rm m`` (one pass over the rows)."""
+        rows = self.rows
+        gF, sF, gP, sP, rm = rows.compute((
+            None if rf is None else rows.rmv(self.F, rf), None if rf is None else rf.sum(),
+            None if rs is None else rows.rmv(self.Fp, rs), None if rs is None else rs.sum(), rm))
         out = np.zeros(self.size)
         if rf is not None:
-            out[:self.d] = _rmv(self.F, rf)
-            out[self.ib] = rf.sum()
+            out[:self.d] = gF
+            out[self.ib] = sF
         if rs is not None:
-            out[self.iu] = _rmv(self.Fp, rs)
-            out[self.ic] = rs.sum()
+            out[self.iu] = gP
+            out[self.ic] = sP
         if self.has_m:
             out[-1] = rm
         return out
@@ -412,26 +525,17 @@ class _Primal:
                 out[-1] = max(out[-1], h)
         return out
 
+    def jac_spec(self, fam):
+        """The parameter layout and the family's terms, for :func:`webly.solvers._rows.jac_block`."""
+        return self.size, self.d, self.dp, fam.has_f, fam.has_s, fam.has_m
+
     def jac_rows(self, fam, idx, dtype):
         """Rows ``+-dg_i/dtheta`` of the family's rows ``idx`` (the sign cancels in outer
-        products)."""
-        J = np.zeros((len(idx), self.size), dtype=dtype)
-        if fam.has_f:
-            Fr = self.F[idx if fam.rows is None else fam.rows[idx]]
-            Fr = Fr.toarray() if sp.issparse(Fr) else Fr
-            yk = fam.y[idx].astype(dtype)
-            J[:, :self.d] = Fr * yk[:, None]
-            J[:, self.ib] = yk
-        if fam.has_s:
-            Pr = self.Fp[idx]
-            J[:, self.iu] = Pr.toarray() if sp.issparse(Pr) else Pr
-            J[:, self.ic] = 1.0
-        if fam.has_m:
-            J[:, -1] = -1.0
-        return J
-
-
-_CHUNK = 8192
+        products), from rows in memory."""
+        Fr = self.F[idx if fam.rows is None else fam.rows[idx]] if fam.has_f else None
+        Pr = self.Fp[idx] if fam.has_s else None
+        yr = fam.y[idx] if fam.has_f else None
+        return jac_block(self.jac_spec(fam), Fr, Pr, yr, len(idx), dtype)
 
 
 class _Hessian:
@@ -442,63 +546,84 @@ class _Hessian:
     While many rows change at once (the first Newton steps), ``G_k`` is estimated from a fixed
     random sample of ``sample`` rows instead (an inexact Newton step; the exact line search
     keeps it a descent method), and rebuilt exactly once the active sets settle.
+
+    Rows are selected by boolean masks over each family's rows, and every Gram matrix is one
+    pass of the rows backend (``prob.rows.gram``): on Dask arrays a map over the partitions
+    (each forms its selected rows' ``J_p' J_p``) and a tree sum, so the sampled estimates and
+    the rank-k updates work there unchanged, with the sample drawn by global row index.
     """
 
     def __init__(self, prob, sample=16384, seed=0):
         self.prob = prob
+        rows = prob.rows
         self.dtype = np.float32 if (not sp.issparse(prob.F) and prob.F.dtype == np.float32) \
             else np.float64
-        self.syrk = get_blas_funcs("syrk", dtype=self.dtype)
         self.G = [np.zeros((prob.size, prob.size)) for _ in prob.families]
-        self.masks = [np.zeros(fam.n, bool) for fam in prob.families]
+        self.masks = [rows.zeros(fam.n, bool) for fam in prob.families]
         self.exact = True
         self.budget = max(sample, prob.n // 20)
+        self.sample = sample
         # one fixed sample of each family's rows (the same draw for families of one size)
         drawn = {}
         for fam in prob.families:
             if sample < fam.n and fam.n not in drawn:
                 rng = np.random.default_rng(seed)
-                drawn[fam.n] = np.sort(rng.choice(fam.n, sample, replace=False))
-        self.samples = [drawn.get(fam.n) for fam in prob.families]
+                drawn[fam.n] = rows.index_mask(np.sort(rng.choice(fam.n, sample, replace=False)),
+                                               fam.n)
+        self.samples = [drawn.get(fam.n) for fam in prob.families]  # masks of the sampled rows
         self.n_rows = 0  # rows gathered so far (cost counter)
         self.base = np.diag(prob.D)
         if prob.s_quad and prob.Fp is not None:
             sfam = _Family(0.0, False, True, False)
-            self.base += prob.s_quad * _sym(self._gram(sfam, np.arange(prob.n_s)))
+            sfam.n = prob.n_s
+            self.base += prob.s_quad * _sym(self._gram(sfam, None))
 
-    def _gram(self, fam, idx):
-        out = np.zeros((self.prob.size, self.prob.size))
-        for lo in range(0, len(idx), _CHUNK):
-            J = self.prob.jac_rows(fam, idx[lo:lo + _CHUNK], self.dtype)
-            out += self.syrk(1.0, J.T, trans=0, lower=0)
-        self.n_rows += len(idx)
-        return out
+    def _gram(self, fam, sel):
+        return self._grams([(fam, sel)])[0]
 
-    def update(self, masks):
-        changed = sum(int(np.count_nonzero(new != old)) for new, old in zip(masks, self.masks))
+    def _grams(self, requests):
+        """Gram matrices of ``(family, row mask)`` requests, from one pass over the rows."""
+        out = self.prob.rows.grams(self.prob, requests, self.dtype)
+        self.n_rows += sum(count for _, count in out)
+        return [G for G, _ in out]
+
+    def update(self, masks, counts):
+        """Bring ``G_k`` to the active rows ``masks``; ``counts[k]`` = numbers of rows changed,
+        activated, deactivated and active (from :meth:`_Primal.value_grad`)."""
+        families = self.prob.families
+        changed = sum(int(c[0]) for c in counts)
+        plan = []  # (k, mask, how): "set" (with a scale), "add" or "sub"
         if changed > self.budget and any(smp is not None for smp in self.samples):
-            for k, (fam, new, smp) in enumerate(zip(self.prob.families, masks, self.samples)):
+            for k, (new, smp) in enumerate(zip(masks, self.samples)):
                 if smp is None:
-                    self.G[k] = self._gram(fam, np.flatnonzero(new))
+                    plan.append((k, new, None))
                 else:
-                    self.G[k] = (fam.n / len(smp)) * self._gram(fam, smp[new[smp]])
+                    plan.append((k, new & smp, families[k].n / self.sample))
             self.exact = False
         elif not self.exact:
-            for k, (fam, new) in enumerate(zip(self.prob.families, masks)):
-                self.G[k] = self._gram(fam, np.flatnonzero(new))
+            plan = [(k, new, None) for k, new in enumerate(masks)]
             self.exact = True
         else:
-            for k, (fam, new) in enumerate(zip(self.prob.families, masks)):
+            for k, new in enumerate(masks):
                 old = self.masks[k]
-                add = np.flatnonzero(new & ~old)
-                rem = np.flatnonzero(old & ~new)
-                if len(add) + len(rem) > int(new.sum()):
-                    self.G[k] = self._gram(fam, np.flatnonzero(new))
+                _, n_add, n_rem, n_new = (int(c) for c in counts[k])
+                if n_add + n_rem > n_new:
+                    plan.append((k, new, None))
                 else:
-                    if len(add):
-                        self.G[k] += self._gram(fam, add)
-                    if len(rem):
-                        self.G[k] -= self._gram(fam, rem)
+                    if n_add:
+                        plan.append((k, new & ~old, "add"))
+                    if n_rem:
+                        plan.append((k, old & ~new, "sub"))
+        grams = self._grams([(families[k], sel) for k, sel, _ in plan])
+        for (k, _, how), G in zip(plan, grams):
+            if how is None:
+                self.G[k] = G
+            elif how == "add":
+                self.G[k] += G
+            elif how == "sub":
+                self.G[k] -= G
+            else:
+                self.G[k] = how * G
         self.masks = [mk.copy() for mk in masks]
 
     def solve(self, rhos, g):
@@ -549,15 +674,11 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     (two passes over the features per product); for many features."""
     diag = prob.D.copy()
     for fam, mask, rho in zip(prob.families, masks, rhos):
-        idx = np.flatnonzero(mask)
-        for lo in range(0, len(idx), _CHUNK):
-            J = prob.jac_rows(fam, idx[lo:lo + _CHUNK], np.float64)
-            diag += rho * np.einsum("ij,ij->j", J, J)
+        diag = prob.rows.add_gram_diag(diag, rho, prob, fam, mask)
     if prob.s_quad and prob.Fp is not None:
         sfam = _Family(0.0, False, True, False)
-        for lo in range(0, prob.n_s, _CHUNK):
-            J = prob.jac_rows(sfam, np.arange(lo, min(lo + _CHUNK, prob.n_s)), np.float64)
-            diag += prob.s_quad * np.einsum("ij,ij->j", J, J)
+        sfam.n = prob.n_s
+        diag = prob.rows.add_gram_diag(diag, prob.s_quad, prob, sfam, None)
     ridge = 1e-8 * max(1.0, float(diag.max()))
     floor = prob.floor(rhos)
     extra = ridge + np.maximum(floor - diag, 0.0)  # as in _Hessian.solve
@@ -566,14 +687,14 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     def hv(v):
         df, ds, dm = prob.apply(v)
         out = (prob.D + extra) * v
-        rf = np.zeros(prob.n)
+        rf = prob.rows.zeros(prob.n)
         rs = None if ds is None else prob.s_quad * ds
         rm = 0.0
         for fam, mask, rho in zip(prob.families, masks, rhos):
             a = rho * mask * prob.dg(fam, df, ds, dm)
             if fam.has_f:
                 if fam.rows is None:
-                    rf -= fam.y * a
+                    rf = rf - fam.y * a
                 else:
                     rf[fam.rows] -= fam.y * a
             if fam.has_s:
@@ -619,11 +740,16 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
     minimised by Newton's method with the generalised Hessian and an exact line search; rounds
     end with the multiplier step. ``max_iter`` bounds the total number of Newton steps.
     ``start``: ``(theta, multipliers, rhos)`` to start from (see :func:`_warm_start`).
+
+    The parameters live on the client; per-row vectors (decision values, slacks, multipliers)
+    are whatever ``prob.rows`` keeps them as, persisted after each update (on Dask: on the
+    cluster, chunked like the rows).
     """
     t0 = time.perf_counter()
+    rows = prob.rows
     if start is None:
         th = np.zeros(prob.size)
-        mults = [np.zeros(fam.n) for fam in prob.families]
+        mults = [rows.zeros(fam.n) for fam in prob.families]
         rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.families]
     else:
         th, mults, rhos = start
@@ -633,11 +759,13 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
     any_update = any(fam.update for fam in prob.families)
     for n_outer in range(1, 101):
         f, s, m = prob.outputs(th)  # fresh, without accumulated rounding
+        f, s = rows.persist((f, s))
         inner_ok = False
         while total < max_iter:
-            val, grad, masks = prob.value_grad(th, f, s, m, mults, rhos)
+            val, grad, masks, counts = prob.value_grad(
+                th, f, s, m, mults, rhos, old=None if hess is None else hess.masks)
             if hess is not None:
-                hess.update(masks)
+                hess.update(masks, counts)
                 step = -hess.solve(rhos, grad)
             else:
                 step = -_newton_cg(prob, masks, rhos, grad)
@@ -645,29 +773,28 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
             if not slope0 < 0:
                 inner_ok = True  # zero gradient
                 break
-            dfv, dsv, dmv = prob.apply(step)
-            t = prob.line_search(th, f, s, m, mults, rhos, step, dfv, dsv, dmv, slope0)
+            t, (dfv, dsv, dmv), (top_f, top_s) = prob.line_search(th, f, s, m, mults, rhos, step,
+                                                                  slope0)
             th = th + t * step
             f = f + t * dfv
             if s is not None:
                 s = s + t * dsv
+            f, s = rows.persist((f, s))
             m = m + t * dmv
             total += 1
             # converged when a step moves no decision value or slack by more than tol / 10
             scale = abs(m) if prob.has_m else 1.0
-            change = abs(t) * max(np.max(np.abs(dfv)), 0.0 if dsv is None else np.max(np.abs(dsv)),
-                                  abs(dmv))
+            change = abs(t) * max(top_f, 0.0 if dsv is None else top_s, abs(dmv))
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("  step %.3g, change %.3g, value %.10g, active rows %s", t, change,
-                             val, [int(mk.sum()) for mk in masks])
+                             val, [int(k) for k in rows.compute([mk.sum() for mk in masks])])
             if change <= 0.1 * tol * max(scale, 1e-300):
                 inner_ok = True
                 break
         scale = abs(m) if prob.has_m else 1.0
         if any_update:
-            new = prob.multipliers(f, s, m, mults, rhos)
-            resid = max(float(np.max(np.abs(a1 - a0))) / rho
-                        for a1, a0, rho in zip(new, mults, rhos)) / max(scale, 1e-300)
+            new, moved = prob.multipliers(f, s, m, mults, rhos)
+            resid = max(float(d) / rho for d, rho in zip(moved, rhos)) / max(scale, 1e-300)
             mults = new
         else:
             resid = 0.0
@@ -686,6 +813,7 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
     else:
         status = "stalled"
     f, s, m = prob.outputs(th)
+    f, s = rows.persist((f, s))
     info = {"status": status, "n_iter": int(total), "n_outer": int(n_outer), "rho": float(rhos[0]),
             "kkt_violation": float(resid), "seconds": time.perf_counter() - t0,
             "state": (th, mults, rhos)}
@@ -701,28 +829,49 @@ def _finish(info, name):
 
 
 def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None):
-    """Validated ``F, y, F_priv``; ``F_priv`` has ``n_priv`` rows (None: one per row of F)."""
+    """Validated ``F, y, F_priv`` and their rows backend; ``F_priv`` has ``n_priv`` rows (None:
+    one per row of F).
+
+    Dask arrays (F or F_priv) give a :class:`~webly.solvers._rows.DaskRows` backend that holds
+    the rows persisted on the cluster; ``F``, ``F_priv`` and ``y`` are then its views (y a Dask
+    vector chunked like the rows; a numpy y is sent there)."""
+    for key, val in (("C", C), ("gamma_plus", gamma_plus), ("tol", tol)):
+        if not (np.isscalar(val) and np.isfinite(val) and val > 0):
+            raise DataError(key, f"must be a positive number, got {val!r}")
+    if is_dask(F) or is_dask(F_priv):
+        if n_priv is not None:
+            raise DataError("priv_rows", "privileged rows (the MIL-PI problems) are not "
+                                         "supported on Dask arrays yet; pass all rows' F_priv")
+        rows = DaskRows(F, y, F_priv)
+        return rows.F, rows.y, rows.F_priv, rows
     F = check_row_features("F", F, keep_float32=True)
     y = check_pm1(y)
     n = F.shape[0]
     if y.shape[0] != n:
         raise DataError("y", f"has {y.shape[0]} labels for {n} rows")
-    for key, val in (("C", C), ("gamma_plus", gamma_plus), ("tol", tol)):
-        if not (np.isscalar(val) and np.isfinite(val) and val > 0):
-            raise DataError(key, f"must be a positive number, got {val!r}")
     Fp = check_row_features("F_priv", F_priv, n if n_priv is None else n_priv,
                             keep_float32=True)
-    return F, y, Fp
+    return F, y, Fp, NUMPY
 
 
-def _per_row(name, value, n, positive):
-    """A number, or an (n,) float64 array of finite values (positive ones if ``positive``)."""
-    v = np.asarray(value, dtype=np.float64)
-    if v.ndim == 0:
-        return float(v)
-    if v.shape != (n,):
-        raise DataError(name, f"must be a number or one value per row ({n}), got shape {v.shape}")
-    if not np.all(np.isfinite(v)) or (positive and not np.all(v > 0)):
+def _per_row(name, value, n, positive, rows=NUMPY):
+    """A number, or an (n,) float64 array of finite values (positive ones if ``positive``); on
+    a Dask backend the array is a Dask vector chunked like the rows."""
+    if is_dask(value) or (rows.lazy and np.ndim(value) == 1):
+        v = rows.vector(value)
+        if v.shape != (n,):
+            raise DataError(name, f"must be a number or one value per row ({n}), got shape "
+                                  f"{v.shape}")
+        bad = rows.compute((~np.isfinite(v)).any() | ((v <= 0).any() if positive else False))
+    else:
+        v = np.asarray(value, dtype=np.float64)
+        if v.ndim == 0:
+            return float(v)
+        if v.shape != (n,):
+            raise DataError(name, f"must be a number or one value per row ({n}), got shape "
+                                  f"{v.shape}")
+        bad = not np.all(np.isfinite(v)) or (positive and not np.all(v > 0))
+    if bad:
         raise DataError(name, f"must hold finite{' positive' if positive else ''} values")
     return v
 
@@ -777,11 +926,15 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
 
     Parameters
     ----------
-    F : (n, d) array or CSR matrix
-        Features of the training rows (``phi``); float32 is kept (not copied).
-    y : (n,) array of {-1, +1}
-    F_priv : (n, d~) or (|P|, d~) array, CSR matrix or None
+    F : (n, d) array, CSR matrix or Dask array
+        Features of the training rows (``phi``); float32 is kept (not copied). A row-chunked
+        Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
+        there in the rows' chunks (see the module docstring), and the per-row outputs of
+        ``info`` are Dask arrays chunked like the rows.
+    y : (n,) array of {-1, +1} (numpy or Dask)
+    F_priv : (n, d~) or (|P|, d~) array, CSR matrix, Dask array or None
         Privileged features (``psi``) of the privileged rows, in row order; None gives the C-SVM.
+        ``priv_rows`` is not supported on Dask arrays yet.
     C : float or (n,) array
         Per-row weight: of the correcting function on the privileged rows, of the hinge (the
         bound ``a_i <= C_i``) elsewhere.
@@ -832,19 +985,19 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         n_priv = int(priv_rows.sum())
         if priv_rows.all():
             priv_rows = None
-    F, y, Fp = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
-                             n_priv)
+    F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
+                                   n_priv)
     n = F.shape[0]
-    C = _per_row("C", C, n, positive=True)
-    p = 1.0 if margin is None else _per_row("margin", margin, n, positive=False)
+    C = _per_row("C", C, n, positive=True, rows=rows)
+    p = 1.0 if margin is None else _per_row("margin", margin, n, positive=False, rows=rows)
     max_iter = 1000 if max_iter is None else int(max_iter)
-    rho = 10.0 * np.max(C) if rho is None else float(rho)
+    rho = 10.0 * rows.compute(np.max(C)) if rho is None else float(rho)
     if Fp is None:
-        prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)])
+        prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows)
     elif priv_rows is None:
         margin = _Family(p, True, True, False)     # p - y f - s <= 0
         nonneg = _Family(0.0, False, True, False)  # -s <= 0
-        prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C)
+        prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C, rows=rows)
     else:
         P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
         families = [_Family(_take(p, P), True, True, False, rows=P),
@@ -859,7 +1012,8 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     _finish(info, "SVM+")
     d = prob.d
     if Fp is None:
-        info.update(dual=mults[0], dual_priv=None, correcting_values=np.maximum(0.0, p - y * f))
+        info.update(dual=mults[0], dual_priv=None,
+                    correcting_values=rows.persist(np.maximum(0.0, p - y * f)))
         return th[:d].copy(), float(th[d]), None, np.nan, info
     if priv_rows is None:
         info.update(dual=mults[0], dual_priv=mults[1], correcting_values=s)
@@ -880,16 +1034,16 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
     (minus the dual's ``1/2 a'Qa`` at the optimum) and ``dual`` the multipliers ``a``
     (``sum a = 1``). ``rho`` defaults to ``10 C``.
     """
-    F, y, Fp = _check_common(F, y, F_priv, C, gamma_plus, tol)
+    F, y, Fp, rows = _check_common(F, y, F_priv, C, gamma_plus, tol)
     max_iter = 1000 if max_iter is None else int(max_iter)
     rho = 10.0 * C if rho is None else float(rho)
     if Fp is None:
         # the slack is free: xi = max(0, m - y f), an exact smooth penalty, no multipliers
         prob = _Primal(F, y, None, [_Family(0.0, True, False, True, update=False, rho=C)],
-                       reg_b=1.0, has_m=True)
+                       reg_b=1.0, has_m=True, rows=rows)
     else:
         prob = _Primal(F, y, Fp, [_Family(0.0, True, True, True)], reg_b=1.0, reg_u=gamma_plus,
-                       reg_c=gamma_plus, has_m=True, s_quad=C)
+                       reg_c=gamma_plus, has_m=True, s_quad=C, rows=rows)
     with blas_threads(n_threads):
         th, mults, (f, s, m), info = _alm(prob, rho, tol, max_iter, "L2-SVM+")
     info["objective"] = float(prob.objective(th, f, s))
@@ -898,7 +1052,7 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
     _finish(info, "L2-SVM+")
     d = prob.d
     if Fp is None:
-        xi = np.maximum(0.0, m - y * f)
+        xi = rows.persist(np.maximum(0.0, m - y * f))
         info.update(dual=C * xi, dual_priv=None, correcting_values=xi)
         return th[:d].copy(), float(th[d]), None, np.nan, info
     info.update(dual=mults[0], dual_priv=None, correcting_values=s)
