@@ -50,7 +50,7 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes, max_iter, early_stopping, alpha :
+    hidden_layer_sizes, max_iter, early_stopping, alpha
         Passed to :class:`sklearn.neural_network.MLPClassifier` (defaults: those of the ``MLP``
         lines in the benchmark configs). Early stopping holds out a stratified 10 % of each fit's
         rows; on data too small for that split (fewer held-out rows than classes, or a class

@@ -226,7 +226,8 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     C : float, default=1.0
     gamma_plus : float, default=1.0
         Regularisation of the correcting function.
-    kernel, gamma, kernel_priv, gamma_priv : as in :class:`SVMPlusClassifier`
+    kernel, gamma, kernel_priv, gamma_priv
+        As in :class:`SVMPlusClassifier`.
     solver : {"auto", "smo", "libsvm", "primal"}, default="auto"
         ``auto``: ``smo`` while the kernel path's peak memory (measured: 4.0 n x n float64
         arrays without X_priv, 4.2 with a linear privileged kernel, 6.0 with another) fits in
@@ -240,13 +241,15 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         violation relative to the margin.
     max_iter : int or None, default=None
     n_jobs : int or None, default=None
-    features, n_components, random_state, memory_limit : as in :class:`SVMPlusClassifier`
+    features, n_components, random_state, memory_limit
+        As in :class:`SVMPlusClassifier`.
 
     Attributes
     ----------
-    solver_, classes_, support_, support_vectors_, kernel_, kernel_priv_ :
-        as in SVMPlusClassifier
-    coef_, coef_priv_, feature_map_, feature_map_priv_ : as in SVMPlusClassifier (``primal``)
+    solver_, classes_, support_, support_vectors_, kernel_, kernel_priv_
+        As in :class:`SVMPlusClassifier`.
+    coef_, coef_priv_, feature_map_, feature_map_priv_
+        As in :class:`SVMPlusClassifier` (``solver="primal"``).
     dual_coef_ : (n_models, n_SV) array
         ``a_i y_i``.
     intercept_ : (n_models,) array
