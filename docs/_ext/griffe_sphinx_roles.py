@@ -11,10 +11,10 @@ show as literal text, so this extension rewrites them once the package is loaded
 * ``.. [1] text`` citations become ``[1] text`` paragraphs;
 * an inline literal wrapped over two lines is joined onto one (Markdown code spans end at the
   end of a line);
-* each documented parameter shows its default from the signature: griffe's numpy parser gives
-  every name of a grouped line (``kernel, gamma, gamma_scale``) the first name's default, and
-  a choice type (``{"hinge", "squared_hinge"}, default="squared_hinge"``) its first choice,
-  shown as ``(hinge, squared_hinge)``: the choices are shown as written;
+* each documented parameter shows its default from the signature and its choices as written:
+  griffe's numpy parser gives every name of a grouped line (``kernel, gamma, gamma_scale``) the
+  first name's default, and a choice type (``{"hinge", "squared_hinge"}, default="squared_hinge"``)
+  its first choice as default, shown as ``(hinge, squared_hinge)``;
 * a class whose docstring is built at import time (``__doc__ = "..." + _SHARED``, to share
   parameter text between classes) gets its runtime docstring, which static analysis cannot see.
 
