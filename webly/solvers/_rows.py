@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import get_blas_funcs
 
-from ..base import check_feature_scale, check_pm1, max_feature_scale
+from ..base import check_feature_scale, check_pm1, check_row_features, max_feature_scale
 from ..errors import DataError
 
 #: rows per Jacobian block of the Hessian passes (bounds their temporary memory)
@@ -73,6 +73,15 @@ def jac_block(spec, Fr, Pr, yr, n_rows, dtype):
     return J
 
 
+def select(sel):
+    """The row mask of a selection: None (all rows), a mask, or ``("and", a, b)`` /
+    ``("andnot", a, b)`` (``a & b``, ``a & ~b``) of two masks."""
+    if sel is None or not isinstance(sel, tuple):
+        return sel
+    op, a, b = sel
+    return a & b if op == "and" else a & ~b
+
+
 class NumpyRows:
     """The rows in this process (dense arrays or CSR matrices): every operation runs at once."""
 
@@ -80,6 +89,12 @@ class NumpyRows:
 
     def zeros(self, n, dtype=np.float64):
         return np.zeros(n, dtype=dtype)
+
+    def vector(self, v):
+        return np.asarray(v, dtype=np.float64)
+
+    def array(self, x):
+        return x
 
     def mv(self, F, w):
         return _mv(F, w)
@@ -90,20 +105,13 @@ class NumpyRows:
     def compute(self, x):
         return x
 
-    def vector(self, v):
-        return np.asarray(v, dtype=np.float64)
-
     def persist(self, x):
         return x
 
     def evaluate(self, keep, values):
-        """``(keep, values)``: per-row arrays to keep (persisted) and reductions to bring to the
-        client, from one evaluation."""
+        """``(keep, values)``: per-row results to keep (persisted where the rows are) and
+        reductions to bring to the client, from one evaluation."""
         return keep, values
-
-    def masked_dot(self, mask, a, b):
-        """``a[mask] @ b[mask]``."""
-        return a[mask] @ b[mask]
 
     def index_mask(self, idx, n):
         """(n,) boolean mask of the sorted row indices ``idx``."""
@@ -118,10 +126,11 @@ class NumpyRows:
 
     def grams(self, prob, requests, dtype):
         """``[(sum_{i in sel} J_i' J_i`` (upper triangle, float64), number of rows)]`` for each
-        ``(family, sel)`` request: the family's rows selected by the mask ``sel`` (None: all)."""
+        ``(family, sel)`` request (``sel``: see :func:`select`)."""
         syrk = get_blas_funcs("syrk", dtype=dtype)
         out = []
         for fam, sel in requests:
+            sel = select(sel)
             idx = np.arange(fam.n) if sel is None else np.flatnonzero(sel)
             G = np.zeros((prob.size, prob.size))
             for lo in range(0, len(idx), CHUNK):
@@ -132,6 +141,7 @@ class NumpyRows:
 
     def add_gram_diag(self, out, scale, prob, fam, sel):
         """``out += scale * diag(sum_{i in sel} J_i' J_i)`` (float64, block by block)."""
+        sel = select(sel)
         idx = np.arange(fam.n) if sel is None else np.flatnonzero(sel)
         for lo in range(0, len(idx), CHUNK):
             J = prob.jac_rows(fam, idx[lo:lo + CHUNK], np.float64)
@@ -143,44 +153,34 @@ NUMPY = NumpyRows()
 
 
 # ----------------------------------------------------------------------------------------------
-# Dask: map over row partitions, tree-reduce the partial sums
+# Dask: map over the row partitions, reduce their sums and maxima
 # ----------------------------------------------------------------------------------------------
 
-def _block_rmv(Rb, vb, lo, hi):
-    """One partition's ``F_p' v_p`` (F the columns ``lo:hi`` of the rows), as float64."""
-    Fb = Rb[:, lo:hi]
-    return np.asarray(Fb.T @ vb.astype(Fb.dtype, copy=False), dtype=np.float64)[None, :]
+class _Cols:
+    """Columns ``lo:hi`` of the persisted rows ``R`` (the solver's ``F`` or ``F_priv``)."""
+
+    def __init__(self, R, lo, hi):
+        self.R, self.lo, self.hi = R, lo, hi
+        self.shape = (R.shape[0], hi - lo)
+        self.dtype = R.dtype
 
 
-def _block_gram(Rb, yb, *sb, spec, d, jac_dtype, chunk, diag):
-    """One partition's ``sum J_i' J_i`` (upper triangle; ``diag``: only the diagonal) over its
-    selected rows, flattened, with the number of rows appended."""
-    idx = np.arange(Rb.shape[0]) if not sb else np.flatnonzero(sb[0])
-    size = spec[0]
-    if diag:
-        out = np.zeros(size)
-    else:
-        out = np.zeros((size, size))
-        syrk = get_blas_funcs("syrk", dtype=jac_dtype)
-    for lo in range(0, len(idx), chunk):
-        k = idx[lo:lo + chunk]
-        J = jac_block(spec, Rb[k, :d], Rb[k, d:], yb[k], len(k), jac_dtype)
-        if diag:
-            out += np.einsum("ij,ij->j", J, J)
-        else:
-            out += syrk(1.0, J.T, trans=0, lower=0)
-    res = np.empty(out.size + 1)
-    res[:-1] = out.ravel()
-    res[-1] = len(idx)
-    return res[None, :]
+class _Part:
+    """Per-row output ``j`` of a kernel run on Dask: the ``j``-th row array of each partition's
+    result in ``packed`` (a Dask array of one object per partition). Later kernels read it in
+    place, so a run costs one task per partition, not one per output."""
+
+    def __init__(self, packed, j, dtype):
+        self.packed, self.j, self.dtype = packed, j, dtype
 
 
-_LETTERS = "jklmnopqrstuvwxyzabcdefgh"
+def _leaf(v):
+    return isinstance(v, (_Part, _Cols)) or is_dask(v)
 
 
-def _flatten(x, kind=None):
-    """``(leaves, template)``: the leaves of type ``kind`` (None: Dask arrays) of a structure of
-    lists, tuples, dicts and namespaces, and the structure with ``_Slot(k)`` in their place."""
+def _flatten(x, is_leaf):
+    """``(leaves, template)``: the leaves of a structure of lists, tuples, dicts and
+    namespaces, and the structure with ``_Slot(k)`` in their place."""
     leaves = []
 
     def walk(v):
@@ -190,7 +190,7 @@ def _flatten(x, kind=None):
             return {key: walk(u) for key, u in v.items()}
         if isinstance(v, SimpleNamespace):
             return SimpleNamespace(**{key: walk(u) for key, u in vars(v).items()})
-        if (is_dask(v) if kind is None else isinstance(v, kind)):
+        if is_leaf(v):
             leaves.append(v)
             return _Slot(len(leaves) - 1)
         return v
@@ -216,15 +216,33 @@ def _fill(template, values):
     return template
 
 
-def _apply_kernel(*blocks, kernel, template):
-    rows, sums, tops = kernel(**_fill(template, blocks))
+def _is_array(v):
+    return isinstance(v, np.ndarray)
+
+
+def _apply_kernel(*blocks, kernel, template, getters):
+    """One partition: the kernel on its blocks; returns its per-row outputs, sums and maxima
+    packed in a one-element object array."""
+    leaves = []
+    for kind, k, a, b in getters:
+        if kind == "part":
+            leaves.append(blocks[k][0][0][a])
+        elif kind == "cols":
+            leaves.append(blocks[k][:, a:b])
+        else:
+            leaves.append(blocks[k])
+    rows, sums, tops = kernel(**_fill(template, leaves))
     out = np.empty(1, dtype=object)
-    out[0] = (_flatten(rows, kind=np.ndarray)[0], sums, tops)
+    out[0] = (_flatten(rows, _is_array)[0], sums, tops)
     return out
 
 
 def _pick_rows(packed, j):
     return packed[0][0][j]
+
+
+def _cols_mv(Rb, w, lo, hi):
+    return _mv(Rb[:, lo:hi], w)
 
 
 def _merge(a, b, op):
@@ -235,10 +253,10 @@ def _merge(a, b, op):
     return op(a, b)
 
 
-def _combine(parts):
-    """Sums and maxima of the partitions' kernel results."""
-    sums, tops = parts[0][0][1], parts[0][0][2]
-    for part in parts[1:]:
+def _combine(*packed):
+    """Sums and maxima over the partitions' kernel results."""
+    sums, tops = packed[0][0][1], packed[0][0][2]
+    for part in packed[1:]:
         sums = _merge(sums, part[0][1], np.add)
         tops = _merge(tops, part[0][2], np.maximum)
     return sums, tops
@@ -251,6 +269,27 @@ def _block_mask(yb, idx, block_info=None):
     return mask
 
 
+def gram_rows(F, Fp, y, sel, spec, jac_dtype, diag=False):
+    """``[sum_{i in sel} J_i' J_i`` (upper triangle, float64; ``diag``: its diagonal, from
+    float64 rows), number of rows]`` over the rows of one partition (or all rows) selected by
+    the mask ``sel`` (None: all), in blocks of :data:`CHUNK` rows."""
+    idx = np.arange(len(y)) if sel is None else np.flatnonzero(sel)
+    size = spec[0]
+    out = np.zeros(size if diag else (size, size))
+    syrk = get_blas_funcs("syrk", dtype=jac_dtype)
+    for lo in range(0, len(idx), CHUNK):
+        k = idx[lo:lo + CHUNK]
+        J = jac_block(spec, None if F is None else F[k], None if Fp is None else Fp[k], y[k],
+                      len(k), jac_dtype)
+        out += np.einsum("ij,ij->j", J, J) if diag else syrk(1.0, J.T, trans=0, lower=0)
+    return [out, len(idx)]
+
+
+def _k_gram(F, Fp, y, sel, spec, jac_dtype, diag):
+    """:func:`gram_rows` of a selection (:func:`select`) as a row kernel."""
+    return (), gram_rows(F, Fp, y, select(sel), spec, jac_dtype, diag), ()
+
+
 class DaskRows:
     """The rows as one persisted, row-chunked Dask array ``R = [F | F_priv]``.
 
@@ -258,9 +297,9 @@ class DaskRows:
     float32 when both are) so that each partition's rows of both views live on one worker: the
     Hessian of the SVM+ margin constraints couples them (``F_p' Psi_p``), and separately placed
     partitions would travel between workers at every Newton step. ``R`` is rechunked to a single
-    column chunk and persisted once (an iterative solver reads it some hundred times); inputs
-    that are already persisted and concatenated identically share its keys. The solver's
-    ``F`` and ``F_priv`` are column views of ``R``.
+    column chunk and persisted once (an iterative solver reads it a few hundred times); the
+    solver's ``F`` and ``F_priv`` are column ranges of it. A numpy ``F`` or ``F_priv`` next to a
+    Dask one is sent in the other's row chunks.
     """
 
     lazy = True
@@ -269,10 +308,11 @@ class DaskRows:
         import dask
         import dask.array as da
 
-        F = self._check("F", F, keep_float32)
+        chunks = (F if is_dask(F) else F_priv).chunks[0]
+        F = self._check("F", F, keep_float32, chunks)
         n = F.shape[0]
         if F_priv is not None:
-            F_priv = self._check("F_priv", F_priv, keep_float32)
+            F_priv = self._check("F_priv", F_priv, keep_float32, chunks)
             if F_priv.shape[0] != n:
                 raise DataError("F_priv", f"has {F_priv.shape[0]} rows but F has {n}; give "
                                           "one row per row of F")
@@ -301,18 +341,22 @@ class DaskRows:
         for (name, V), (total, top, bottom) in zip(views, stats[0]):
             if not np.isfinite(total):
                 raise DataError(name, "contains NaN or infinite values; impute or drop those rows")
-            limit = max_feature_scale(V.shape[1])
-            if max(float(top), -float(bottom)) > limit:
-                # the message of the in-memory check, on one row of the offending magnitude
+            if max(float(top), -float(bottom)) > max_feature_scale(V.shape[1]):
+                # the in-memory check's message, on one row of the offending magnitude
                 check_feature_scale(name, np.full((1, V.shape[1]), max(top, -bottom), float))
         if stats[1]:
             raise DataError("y", "binary labels must be -1 or +1")
         self.R, self.y, self.d, self.n = R, y, d, n
-        self.F = views[0][1]
-        self.F_priv = None if F_priv is None else views[1][1]
+        self.F = _Cols(R, 0, d)
+        self.F_priv = None if F_priv is None else _Cols(R, d, R.shape[1])
 
     @staticmethod
-    def _check(name, X, keep_float32):
+    def _check(name, X, keep_float32, chunks):
+        import dask.array as da
+
+        if not is_dask(X):
+            X = check_row_features(name, X, keep_float32=keep_float32, allow_sparse=False)
+            return da.from_array(X, chunks=(chunks, -1))
         if X.ndim != 2:
             raise DataError(name, f"must be 2-D (rows x features), got shape {X.shape}")
         if any(np.isnan(c) for c in X.shape):
@@ -333,27 +377,6 @@ class DaskRows:
 
         return da.zeros(n, dtype=dtype, chunks=(self.chunks,))
 
-    def mv(self, F, w):
-        return (F @ w.astype(F.dtype, copy=False)).astype(np.float64)
-
-    def _columns(self, F):
-        return (0, self.d) if F is self.F else (self.d, self.R.shape[1])
-
-    def rmv(self, F, v):
-        """``F' v`` as a tree sum of the partitions' float64 partial products (lazy)."""
-        import dask.array as da
-
-        lo, hi = self._columns(F)
-        parts = da.blockwise(_block_rmv, "ik", self.R, "ij", v, "i", lo=lo, hi=hi,
-                             new_axes={"k": hi - lo}, adjust_chunks={"i": 1},
-                             concatenate=True, dtype=np.float64)
-        return parts.sum(axis=0)
-
-    def compute(self, x):
-        import dask
-
-        return dask.compute(x)[0]
-
     def vector(self, v):
         """A per-row vector as float64 Dask, chunked like the rows (a numpy one is sent)."""
         import dask.array as da
@@ -363,74 +386,116 @@ class DaskRows:
         v = np.asarray(v, dtype=np.float64)
         return da.from_array(v, chunks=(self.chunks,)) if v.shape == (self.n,) else v
 
-    def persist(self, x):
+    def array(self, x):
+        """A kernel's per-row output as a Dask array chunked like the rows (lazy)."""
+        if not isinstance(x, _Part):
+            return x
+        return x.packed.map_blocks(_pick_rows, x.j, chunks=(self.chunks,), dtype=x.dtype,
+                                   meta=np.empty((0,), dtype=x.dtype))
+
+    def mv(self, F, w):
+        """``F @ w`` as a float64 Dask vector (lazy)."""
+        return F.R.map_blocks(_cols_mv, w, F.lo, F.hi, chunks=(self.chunks,), drop_axis=1,
+                              dtype=np.float64)
+
+    def compute(self, x):
         import dask
 
-        return dask.persist(x)[0]
+        return dask.compute(x)[0]
+
+    def persist(self, x):
+        return self.evaluate(x, None)[0]
 
     def evaluate(self, keep, values):
+        """Persist the Dask arrays and kernel outputs of ``keep`` and compute ``values``, in one
+        graph."""
         import dask
 
-        keep, values = dask.persist(keep, values)
-        return keep, dask.compute(values)[0]
-
-    def masked_dot(self, mask, a, b):
-        import dask.array as da
-
-        return da.where(mask, a * b, 0.0).sum()
+        leaves, template = _flatten(keep, lambda v: isinstance(v, _Part) or is_dask(v))
+        packed = {}
+        for v in leaves:
+            if isinstance(v, _Part):
+                packed.setdefault(v.packed.name, v.packed)
+        arrays = [v for v in leaves if not isinstance(v, _Part)]
+        names = list(packed)
+        done, arrays, values = dask.persist([packed[k] for k in names], arrays, values)
+        done = dict(zip(names, done))
+        it = iter(arrays)
+        kept = [_Part(done[v.packed.name], v.j, v.dtype) if isinstance(v, _Part) else next(it)
+                for v in leaves]
+        return _fill(template, kept), (None if values is None else dask.compute(values)[0])
 
     def index_mask(self, idx, n):
         return self.y.map_blocks(_block_mask, np.asarray(idx), dtype=bool)
 
-    def _gram_parts(self, prob, fam, sel, dtype, diag):
-        import dask.array as da
-
-        if fam.rows is not None:
-            raise DataError("priv_rows", "privileged rows are not supported on Dask arrays yet")
-        spec = prob.jac_spec(fam)
-        size = spec[0] if diag else spec[0] * spec[0]
-        args = [self.R, "ij", self.y, "i"] + ([] if sel is None else [sel, "i"])
-        parts = da.blockwise(_block_gram, "ik", *args, spec=spec, d=self.d, jac_dtype=dtype,
-                             chunk=CHUNK, diag=diag, new_axes={"k": size + 1},
-                             adjust_chunks={"i": 1}, concatenate=True, dtype=np.float64)
-        return parts.sum(axis=0)
-
-    def grams(self, prob, requests, dtype):
-        """As :meth:`NumpyRows.grams`: maps over the partitions and tree sums, one evaluation."""
-        totals = self.compute([self._gram_parts(prob, fam, sel, dtype, diag=False)
-                               for fam, sel in requests])
-        return [(t[:-1].reshape(prob.size, prob.size), int(t[-1])) for t in totals]
-
     def run(self, kernel, **args):
-        """A row kernel on every partition: its per-row outputs as Dask arrays chunked like the
-        rows (lazy), and a delayed ``(sums, maxima)`` over the partitions.
+        """A row kernel on every partition (one task each): its per-row outputs (kept in the
+        partitions' results, see :class:`_Part`; :meth:`array` makes Dask arrays of them) and a
+        delayed ``(sums, maxima)`` over the partitions (one task).
 
-        Dask-array leaves of ``args`` (nested in lists, tuples, dicts and namespaces) are
-        passed block by block, everything else as it is. The outputs' structure and dtypes come
-        from the kernel run on empty blocks."""
+        The Dask leaves of ``args`` (arrays chunked like the rows, kernel outputs, column
+        ranges of the rows; nested in lists, tuples, dicts and namespaces) are passed block by
+        block, everything else as it is. The outputs' structure and dtypes come from the kernel
+        run on empty blocks."""
+        import uuid
+
         import dask
         import dask.array as da
 
-        leaves, template = _flatten(args)
-        rows_meta, _, _ = kernel(**_fill(template, [
-            np.empty((0,) + a.shape[1:], dtype=a.dtype) for a in leaves]))
-        row_leaves, row_template = _flatten(rows_meta, kind=np.ndarray)
+        leaves, template = _flatten(args, _leaf)
+        inputs, getters, index = [], [], {}
+        for v in leaves:
+            src = v.packed if isinstance(v, _Part) else v.R if isinstance(v, _Cols) else v
+            if src.name not in index:
+                index[src.name] = len(inputs)
+                inputs.append(src)
+            k = index[src.name]
+            if isinstance(v, _Part):
+                getters.append(("part", k, v.j, None))
+            elif isinstance(v, _Cols):
+                getters.append(("cols", k, v.lo, v.hi))
+            else:
+                getters.append(("array", k, None, None))
+        empty = [np.empty((0,) + ((v.hi - v.lo,) if isinstance(v, _Cols) else
+                                  () if isinstance(v, _Part) else v.shape[1:]), dtype=v.dtype)
+                 for v in leaves]
+        rows_meta = kernel(**_fill(template, empty))[0]
+        row_leaves, row_template = _flatten(rows_meta, _is_array)
         pairs = []
-        for k, a in enumerate(leaves):
-            pairs += [a, "i" if a.ndim == 1 else "i" + _LETTERS[k]]
+        for k, src in enumerate(inputs):
+            pairs += [src, "i" if src.ndim == 1 else "i" + _LETTERS[k]]
+        name = f"webly-{kernel.__name__.strip('_')}-{uuid.uuid4().hex}"
         packed = da.blockwise(_apply_kernel, "i", *pairs, kernel=kernel, template=template,
-                              dtype=object, meta=np.empty((0,), dtype=object),
-                              adjust_chunks={"i": 1}, concatenate=True)
-        outs = [packed.map_blocks(_pick_rows, j, chunks=(self.chunks,), dtype=a.dtype,
-                                  meta=np.empty((0,), dtype=a.dtype))
-                for j, a in enumerate(row_leaves)]
-        reduced = dask.delayed(_combine)(packed.to_delayed(optimize_graph=False).ravel().tolist())
+                              getters=getters, name=name, dtype=object,
+                              meta=np.empty((0,), dtype=object), adjust_chunks={"i": 1},
+                              concatenate=True, align_arrays=False)
+        outs = [_Part(packed, j, a.dtype) for j, a in enumerate(row_leaves)]
+        reduced = dask.delayed(_combine, pure=False)(
+            *packed.to_delayed(optimize_graph=False).ravel())
         return _fill(row_template, outs), reduced
 
+    def gram_runs(self, prob, requests, dtype, diag=False):
+        """Lazy ``(sums, maxima)`` of each gram request: ``sums = [G, number of rows]``."""
+        for fam, _ in requests:
+            if fam.rows is not None:
+                raise DataError("priv_rows", "privileged rows are not supported on Dask arrays")
+        return [self.run(_k_gram, F=prob.F if fam.has_f else None,
+                         Fp=prob.Fp if fam.has_s else None, y=self.y, sel=sel,
+                         spec=prob.jac_spec(fam), jac_dtype=dtype, diag=diag)[1]
+                for fam, sel in requests]
+
+    def grams(self, prob, requests, dtype):
+        """As :meth:`NumpyRows.grams`: maps over the partitions, one evaluation."""
+        totals = self.compute(self.gram_runs(prob, requests, dtype))
+        return [(sums[0], int(sums[1])) for sums, _ in totals]
+
     def add_gram_diag(self, out, scale, prob, fam, sel):
-        total = self.compute(self._gram_parts(prob, fam, sel, np.float64, diag=True))
-        out += scale * total[:-1]
+        (sums, _), = self.compute(self.gram_runs(prob, [(fam, sel)], np.float64, diag=True))
+        out += scale * sums[0]
         return out
 
 
-__all__ = ["is_dask", "NumpyRows", "DaskRows", "NUMPY", "jac_block", "CHUNK"]
+_LETTERS = "jklmnopqrstuvwxyzabcdefgh"
+
+
+__all__ = ["is_dask", "select", "NumpyRows", "DaskRows", "NUMPY", "jac_block", "CHUNK"]

@@ -105,7 +105,7 @@ import scipy.sparse as sp
 from ..base import check_pm1, check_row_features
 from ..errors import DataError
 from ..kernels import default_gamma
-from ._rows import NUMPY, DaskRows, _mv, _rmv, is_dask, jac_block
+from ._rows import NUMPY, DaskRows, _mv, _rmv, gram_rows, is_dask, jac_block
 
 logger = logging.getLogger(__name__)
 
@@ -245,9 +245,11 @@ def _s_cost(s_lin, s):
     return s_lin * s.sum() if np.ndim(s_lin) == 0 else s_lin @ s
 
 
-def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old):
+def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, grams=None):
     """Augmented-Lagrangian value terms, gradient sums and active rows (masks); with ``old``
-    masks also the counts of changed rows (for the Hessian updates)."""
+    masks also the counts of changed rows (for the Hessian updates), and with ``grams`` (each
+    family's Jacobian layout and the Gram dtype) the Gram matrices of its activated and
+    deactivated rows (the rank-k update, in the same pass)."""
     terms = []
     df = np.zeros(len(f))
     ds = None if s is None else s_lin + s_quad * s
@@ -276,20 +278,26 @@ def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old):
         sums.append([[np.count_nonzero(new != was), np.count_nonzero(new & ~was),
                       np.count_nonzero(was & ~new), np.count_nonzero(new)]
                      for new, was in zip(masks, old)])
+    if grams is not None:
+        sums.append([[gram_rows(F, Fp, y, new & ~was, spec, dtype),
+                      gram_rows(F, Fp, y, was & ~new, spec, dtype)]
+                     for new, was, (spec, dtype) in zip(masks, old, grams)])
     return masks, sums, ()
 
 
 def _k_line(F, Fp, f, s, m, mults, fams, rhos, s_lin, s_quad, vw, vb, vu, vc, dmv):
     """The step's change of ``(f, s)`` and the line search's per-row pieces of each family
-    (``T = a + rho g``, ``dT``, ``dg``), with the sums of the quadratic part and the largest
-    change of a decision value or slack per unit step."""
+    (``T = a + rho g``, ``dT``, ``dg``), with the sums of the quadratic part, the slope terms
+    at the full step ``t = 1`` (the search's first trial, so that it costs no further pass) and
+    the largest change of a decision value or slack per unit step."""
     dfv = _mv(F, vw) + vb
     dsv = None if Fp is None else _mv(Fp, vu) + vc
     parts = []
     for fam, al, rho in zip(fams, mults, rhos):
         dg = _dg(fam, dfv, dsv, dmv)
         parts.append((al + rho * _g(fam, f, s, m), rho * dg, dg))
-    sums = None if s is None else (_s_cost(s_lin, dsv), dsv @ s, dsv @ dsv)
+    sums = (None if s is None else (_s_cost(s_lin, dsv), dsv @ s, dsv @ dsv),
+            _k_slope(parts, [fam.upper for fam in fams], 1.0)[1])
     tops = (np.max(np.abs(dfv), initial=0.0),
             None if dsv is None else np.max(np.abs(dsv), initial=0.0))
     return (dfv, dsv, parts), sums, tops
@@ -303,6 +311,11 @@ def _k_slope(parts, uppers, t):
         inside = (tt > 0.0) & (tt < U)
         terms.append((dg @ np.clip(tt, 0.0, U), dT[inside] @ dg[inside]))
     return (), terms, ()
+
+
+def _k_advance(f, s, dfv, dsv, t):
+    """Decision values and slacks after a step ``t``."""
+    return (f + t * dfv, None if s is None else s + t * dsv), None, None
 
 
 def _k_multipliers(f, s, m, mults, fams, rhos):
@@ -376,14 +389,19 @@ class _Primal:
         return [fam.spec() for fam in self.families]
 
     # --- value and gradient of the augmented Lagrangian -------------------------------------
-    def value_grad(self, th, f, s, m, mults, rhos, old=None):
+    def value_grad(self, th, f, s, m, mults, rhos, old=None, gram_dtype=None):
         """Value and gradient of the augmented Lagrangian and each family's active rows (the
-        quadratic pieces: the generalised Hessian's rows), from one pass over the rows; with
-        the ``old`` active rows also the counts of changed rows per family."""
+        quadratic pieces: the generalised Hessian's rows), from one pass over the rows.
+
+        With the ``old`` active rows the fourth result is a dict: ``counts`` of changed rows
+        per family and, with ``gram_dtype``, ``grams``: each family's ``[[G, rows]
+        activated, [G, rows] deactivated]`` (the Hessian's rank-k update, same pass)."""
         rows = self.rows
+        grams = None if gram_dtype is None else [(self.jac_spec(fam), gram_dtype)
+                                                 for fam in self.families]
         masks, red = rows.run(_k_value_grad, F=self.F, Fp=self.Fp, y=self.y, f=f, s=s, m=m,
                               mults=mults, fams=self.specs(), rhos=rhos, s_lin=self.s_lin,
-                              s_quad=self.s_quad, old=old)
+                              s_quad=self.s_quad, old=old, grams=grams)
         masks, (sums, _) = rows.evaluate(masks, red)
         terms, gF, sF, gP, sP, dm = sums[:6]
         val = 0.5 * th @ (self.D * th) + self.e @ th
@@ -397,7 +415,9 @@ class _Primal:
             grad[self.ic] += sP
         if self.has_m:
             grad[-1] += dm
-        return val, grad, masks, (sums[6] if old is not None else None)
+        extra = None if old is None else {"counts": sums[6],
+                                          "grams": None if grams is None else sums[7]}
+        return val, grad, masks, extra
 
     def multipliers(self, f, s, m, mults, rhos):
         """The multiplier step; returns the new multipliers and each family's largest change."""
@@ -445,7 +465,7 @@ class _Primal:
             rhos=rhos, s_lin=self.s_lin, s_quad=self.s_quad, vw=step[:self.d],
             vb=step[self.ib], vu=None if self.Fp is None else step[self.iu],
             vc=None if self.Fp is None else step[self.ic], dmv=dmv)
-        (dfv, dsv, parts), (sums, tops) = rows.evaluate(out, red)
+        (dfv, dsv, parts), ((sums, terms), tops) = rows.evaluate(out, red)
         c0 = step @ (self.D * th) + self.e @ step
         c1 = step @ (self.D * step)
         if s is not None:
@@ -453,17 +473,20 @@ class _Primal:
             c1 += self.s_quad * sums[2]
         uppers = [fam.upper for fam in self.families]
 
-        def slope(t):
-            _, red = rows.run(_k_slope, parts=parts, uppers=uppers, t=t)
+        def slope(t, terms=None):
+            if terms is None:
+                _, red = rows.run(_k_slope, parts=parts, uppers=uppers, t=t)
+                terms = rows.compute(red)[0]
             val, curv = c0 + t * c1, c1
-            for dval, dcurv in rows.compute(red)[0]:
+            for dval, dcurv in terms:
                 val += dval
                 curv += dcurv
             return val, curv
 
         lo, hi, t = 0.0, np.inf, 1.0
         for _ in range(60):
-            p, curv = slope(t)
+            p, curv = slope(t, terms)
+            terms = None
             # a small slope ends the search, unless t lies past the minimiser by more than
             # 1e-3 t: where a steep linear piece (many rows on their hinge's linear part) ends
             # at a kink, the slope jumps from about slope0 to a value that can be small next to
@@ -560,7 +583,7 @@ class _Hessian:
             else np.float64
         self.G = [np.zeros((prob.size, prob.size)) for _ in prob.families]
         self.masks = [rows.zeros(fam.n, bool) for fam in prob.families]
-        self.exact = True
+        self.exact, self.started = True, False
         self.budget = max(sample, prob.n // 20)
         self.sample = sample
         # one fixed sample of each family's rows (the same draw for families of one size)
@@ -587,9 +610,20 @@ class _Hessian:
         self.n_rows += sum(count for _, count in out)
         return [G for G, _ in out]
 
-    def update(self, masks, counts):
+    def prefetch(self):
+        """The Gram dtype if the next update's rank-k Gram matrices (each family's activated
+        and deactivated rows) should come with the pass that finds the new active rows: on a
+        lazy rows backend (one round trip to the cluster less per Newton step), once the
+        Hessian is exact (not the first step, not while it is sampled); else None."""
+        if not (self.prob.rows.lazy and self.exact and self.started):
+            return None
+        return self.dtype
+
+    def update(self, masks, counts, prefetched=None):
         """Bring ``G_k`` to the active rows ``masks``; ``counts[k]`` = numbers of rows changed,
-        activated, deactivated and active (from :meth:`_Primal.value_grad`)."""
+        activated, deactivated and active (from :meth:`_Primal.value_grad`); ``prefetched``:
+        the results of :meth:`prefetch`, used where the plan is the rank-k update."""
+        self.started = True
         families = self.prob.families
         changed = sum(int(c[0]) for c in counts)
         plan = []  # (k, mask, how): "set" (with a scale), "add" or "sub"
@@ -598,7 +632,7 @@ class _Hessian:
                 if smp is None:
                     plan.append((k, new, None))
                 else:
-                    plan.append((k, new & smp, families[k].n / self.sample))
+                    plan.append((k, ("and", new, smp), families[k].n / self.sample))
             self.exact = False
         elif not self.exact:
             plan = [(k, new, None) for k, new in enumerate(masks)]
@@ -611,10 +645,15 @@ class _Hessian:
                     plan.append((k, new, None))
                 else:
                     if n_add:
-                        plan.append((k, new & ~old, "add"))
+                        plan.append((k, ("andnot", new, old), "add"))
                     if n_rem:
-                        plan.append((k, old & ~new, "sub"))
-        grams = self._grams([(families[k], sel) for k, sel, _ in plan])
+                        plan.append((k, ("andnot", old, new), "sub"))
+        if prefetched is not None and all(how in ("add", "sub") for _, _, how in plan):
+            done = [prefetched[k][how == "sub"] for k, _, how in plan]
+            grams = [G for G, _ in done]
+            self.n_rows += sum(int(count) for _, count in done)
+        else:
+            grams = self._grams([(families[k], sel) for k, sel, _ in plan])
         for (k, _, how), G in zip(plan, grams):
             if how is None:
                 self.G[k] = G
@@ -624,7 +663,7 @@ class _Hessian:
                 self.G[k] -= G
             else:
                 self.G[k] = how * G
-        self.masks = [mk.copy() for mk in masks]
+        self.masks = list(masks)  # fresh arrays from value_grad, never changed in place
 
     def solve(self, rhos, g):
         H = self.base + _sym(sum(rho * G for rho, G in zip(rhos, self.G)))
@@ -672,6 +711,7 @@ def _sym(U):
 def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     """Solve ``H x = g`` approximately by Jacobi-preconditioned CG with Hessian-vector products
     (two passes over the features per product); for many features."""
+    masks = [prob.rows.array(mk) for mk in masks]
     diag = prob.D.copy()
     for fam, mask, rho in zip(prob.families, masks, rhos):
         diag = prob.rows.add_gram_diag(diag, rho, prob, fam, mask)
@@ -762,10 +802,11 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
         f, s = rows.persist((f, s))
         inner_ok = False
         while total < max_iter:
-            val, grad, masks, counts = prob.value_grad(
-                th, f, s, m, mults, rhos, old=None if hess is None else hess.masks)
+            val, grad, masks, extra = prob.value_grad(
+                th, f, s, m, mults, rhos, old=None if hess is None else hess.masks,
+                gram_dtype=None if hess is None else hess.prefetch())
             if hess is not None:
-                hess.update(masks, counts)
+                hess.update(masks, extra["counts"], extra["grams"])
                 step = -hess.solve(rhos, grad)
             else:
                 step = -_newton_cg(prob, masks, rhos, grad)
@@ -776,10 +817,8 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
             t, (dfv, dsv, dmv), (top_f, top_s) = prob.line_search(th, f, s, m, mults, rhos, step,
                                                                   slope0)
             th = th + t * step
-            f = f + t * dfv
-            if s is not None:
-                s = s + t * dsv
-            f, s = rows.persist((f, s))
+            (f, s), _ = rows.evaluate(rows.run(_k_advance, f=f, s=s, dfv=dfv, dsv=dsv, t=t)[0],
+                                      None)
             m = m + t * dmv
             total += 1
             # converged when a step moves no decision value or slack by more than tol / 10
@@ -787,7 +826,8 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
             change = abs(t) * max(top_f, 0.0 if dsv is None else top_s, abs(dmv))
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("  step %.3g, change %.3g, value %.10g, active rows %s", t, change,
-                             val, [int(k) for k in rows.compute([mk.sum() for mk in masks])])
+                             val, [int(k) for k in rows.compute([rows.array(mk).sum()
+                                                                 for mk in masks])])
             if change <= 0.1 * tol * max(scale, 1e-300):
                 inner_ok = True
                 break
@@ -814,6 +854,7 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
         status = "stalled"
     f, s, m = prob.outputs(th)
     f, s = rows.persist((f, s))
+    mults = [rows.array(al) for al in mults]
     info = {"status": status, "n_iter": int(total), "n_outer": int(n_outer), "rho": float(rhos[0]),
             "kkt_violation": float(resid), "seconds": time.perf_counter() - t0,
             "state": (th, mults, rhos)}
