@@ -1,6 +1,9 @@
 """What SVM+ and L2-SVM+ share: the kernels, the support expansion, and the primal
-(explicit-feature) path for 10^5-10^6 rows (:mod:`webly.solvers.primal`)."""
+(explicit-feature) path for 10^5-10^6 rows (:mod:`webly.solvers.primal`), in memory or on the
+Dask cluster that holds X and X_priv as row-chunked Dask arrays."""
 
+import logging
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,6 +16,56 @@ from .base import (WebClassifierMixin, check_is_fitted, check_row_features, enco
                    warn_not_converged)
 from .errors import DataError
 from .kernels import Kernel, choose_solver
+
+
+def _is_dask(x):
+    """Whether ``x`` is a Dask array (without importing Dask)."""
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(x, da.Array)
+
+
+def _dask_targets(y, n):
+    """``(classes, y_index)`` of labels y for n Dask rows: ``classes`` in memory, the index a
+    Dask vector when y is one (the labels stay on the cluster; a numpy y is checked here)."""
+    if not _is_dask(y):
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise DataError("y", f"must be one label per row ({n}), got shape {y.shape}")
+        return encode_targets(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataError("y", f"must be one label per row ({n}), got shape {y.shape}")
+    if y.dtype.kind not in "biuUSO":
+        raise DataError("y", f"classification labels must be integers or strings, got dtype "
+                             f"{y.dtype}")
+    classes = np.unique(y.map_blocks(np.unique, chunks=(np.nan,)).compute())
+    if len(classes) < 2:
+        raise DataError("y", f"needs at least 2 classes to fit a classifier; got {len(classes)} "
+                             "class")
+    return classes, y.map_blocks(_label_index, classes, dtype=np.intp)
+
+
+def _label_index(labels, classes):
+    return np.searchsorted(classes, labels)
+
+
+def _stack_columns(columns):
+    """:func:`webly.base.stack_decisions` for per-row Dask vectors (kept on the cluster)."""
+    import dask.array as da
+
+    if len(columns) == 1:
+        return columns[0].astype(np.float64)
+    return da.stack(columns, axis=1).astype(np.float64)
+
+
+def _dask_features(name, X, n_features=None):
+    """A Dask feature matrix, checked for shape (its values are checked by the solver, on the
+    cluster); float32 stays float32, other dtypes become float64."""
+    if X.ndim != 2:
+        raise DataError(name, f"must be 2-D (rows x features), got shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise DataError(name, f"has {X.shape[1]} features, but the model was fitted on "
+                              f"{n_features}")
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 
 def _kernel_tags(est, tags):
@@ -65,6 +118,19 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         from sklearn.utils.validation import _num_samples
 
         self._validate_params()
+        if _is_dask(X) or _is_dask(X_priv):
+            # rows on a cluster: only the primal path works there (a kernel solver would need
+            # them, and an n x n kernel, in this process)
+            if self.solver not in ("auto", "primal"):
+                raise DataError("solver", f"{self.solver!r} (a kernel solver) needs the rows in "
+                                          "memory, and X or X_priv is a Dask array; use "
+                                          "solver='auto' or 'primal' (solved on the cluster), or "
+                                          "pass X.compute()")
+            if self.solver == "auto":
+                logging.getLogger("webly").info(
+                    "%s: X or X_priv is a Dask array; solving on explicit features on its "
+                    "cluster (solver='primal')", type(self).__name__)
+            return "primal"
         if self.solver != "primal" and (self.kernel == "precomputed" or (
                 X_priv is not None and self.kernel_priv == "precomputed")):
             return "smo" if self.solver == "auto" else self.solver
@@ -91,6 +157,11 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         ``solve(Z, y_pm, Z_priv, C, gamma_plus, tol, max_iter, n_threads)`` is
         :func:`webly.solvers.primal.svmplus_primal` or :func:`webly.solvers.primal.l2svmplus_primal`. Returns
         the list of ``(coef, intercept, coef_priv, intercept_priv, info)``.
+
+        X and X_priv may be row-chunked Dask arrays (y numpy or Dask): the feature maps are
+        fitted on the client (the bandwidth rule as a reduction, the Nystroem landmarks fetched)
+        and applied where the partitions live, and each solve runs on the cluster
+        (:mod:`webly.solvers.primal`); ``correcting_function_`` is then a Dask array.
         """
         from sklearn.utils import check_random_state
 
@@ -102,11 +173,32 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
                 raise DataError(name, "solver='primal' works on feature rows, not precomputed "
                                       "kernels; use 'linear' or 'rbf' (approximated by "
                                       "`features`), or solver='smo'")
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             ensure_min_samples=2)
-        n = X.shape[0]
-        self.classes_, y_idx = encode_targets(y)
-        X_priv = check_row_features("X_priv", X_priv, n)
+        on_dask = _is_dask(X) or _is_dask(X_priv)
+        if on_dask:
+            if not _is_dask(X):
+                raise DataError("X", "must be a Dask array when X_priv is one (the rows of "
+                                     "both views are partitioned together)")
+            X = _dask_features("X", X)
+            n = X.shape[0]
+            if n < 2:
+                raise DataError("X", f"needs at least 2 rows, got {n}")
+            self.n_features_in_ = X.shape[1]
+            self.__dict__.pop("feature_names_in_", None)
+            self.classes_, y_idx = _dask_targets(y, n)
+            if X_priv is not None:
+                if not _is_dask(X_priv):
+                    X_priv = check_row_features("X_priv", X_priv, n, keep_float32=True)
+                else:
+                    X_priv = _dask_features("X_priv", X_priv)
+                    if X_priv.shape[0] != n:
+                        raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; "
+                                                  "give one row per row of X")
+        else:
+            X, y = validate_data(self, X, y, accept_sparse="csr",
+                                 dtype=[np.float64, np.float32], ensure_min_samples=2)
+            n = X.shape[0]
+            self.classes_, y_idx = encode_targets(y)
+            X_priv = check_row_features("X_priv", X_priv, n)
         # one integer seed for both maps: deterministic for an int or RandomState random_state
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self.feature_map_ = self._feature_map(self.kernel, self.gamma)
@@ -130,7 +222,8 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         self.coef_ = np.vstack([m[0] for m in models])
         self.intercept_ = np.array([m[1] for m in models], dtype=np.float64)
         self.coef_priv_ = None if Zp is None else np.vstack([m[2] for m in models])
-        self.correcting_function_ = stack_decisions([m[4]["correcting_values"] for m in models])
+        stack = _stack_columns if on_dask else stack_decisions
+        self.correcting_function_ = stack([m[4]["correcting_values"] for m in models])
         self.objective_ = np.array([-m[4]["objective"] for m in models])
         self.n_iter_ = np.array([m[4]["n_iter"] for m in models], dtype=np.int64)
         self._report([m[4] for m in models], "raise max_iter (Newton steps) or tol")
@@ -172,11 +265,34 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         else:
             self.support_vectors_ = X[support]
 
+    def _on_partitions(self, method, X, dtype, columns):
+        """``method`` of this fitted model applied to each row partition of the Dask array X
+        (lazy; ``columns``: None for one value per row, else the number of columns)."""
+        check_is_fitted(self)
+        X = _dask_features("X", X, self.n_features_in_).rechunk({1: -1})
+        if columns is None:
+            return X.map_blocks(method, drop_axis=1, dtype=dtype,
+                                meta=np.empty((0,), dtype=dtype))
+        return X.map_blocks(method, chunks=(X.chunks[0], (columns,)), dtype=dtype,
+                            meta=np.empty((0, 0), dtype=dtype))
+
+    def predict(self, X):
+        """Class of each row (see :meth:`decision_function`); a Dask X gives a Dask vector."""
+        if _is_dask(X):
+            return self._on_partitions(self.predict, X, self.classes_.dtype, None)
+        return super().predict(X)
+
     def decision_function(self, X):
         """Scores ``sum_i coef_i k(x_i, x) + b``: (n,) for two classes, (n, C) otherwise.
 
         With ``kernel="precomputed"``, X is the (n_test, n_train) kernel to the training rows.
+        A Dask X (rows in partitions) gives a Dask array with its row chunks, computed where the
+        partitions live (lazy: call ``.compute()`` or keep working on the cluster).
         """
+        if _is_dask(X):
+            binary = len(self.classes_) == 2
+            return self._on_partitions(self.decision_function, X, np.float64,
+                                       None if binary else len(self.classes_))
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=np.float64)
         if getattr(self, "feature_map_", None) is not None:

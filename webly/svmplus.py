@@ -73,6 +73,10 @@ class SVMPlusClassifier(_KernelLUPIBase):
         approximated by ``features`` with ``n_components`` features, with the same bandwidths
         (``gamma``, ``gamma_priv`` or the 1 / mean squared distance rule). Precomputed kernels
         are refused. ``tol`` is then the largest constraint violation in margin units.
+        X and X_priv may be row-chunked Dask arrays (y numpy or Dask): ``auto`` then takes
+        ``primal``, which solves on their cluster (each pass over the rows a map-reduce over
+        the partitions; the model equals the in-memory fit to rounding), and
+        ``decision_function`` / ``predict`` of a Dask X return Dask arrays.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         Approximate feature map of an RBF kernel with ``solver="primal"``:
         :class:`sklearn.kernel_approximation.Nystroem` or random Fourier features
@@ -235,7 +239,8 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         ``solver_``); else webly's SMO solver, or libsvm's one-class solver on the precomputed
         Q, or the large-data primal path of :mod:`webly.solvers.primal` (the rho-margin primal of the module
         docstring of :mod:`webly.solvers.l2svmplus` on explicit features; see
-        :class:`SVMPlusClassifier` for the features and ``features`` / ``n_components``).
+        :class:`SVMPlusClassifier` for the features, ``features`` / ``n_components`` and
+        Dask arrays).
     tol : float, default=1e-3
         Stopping gap (KKT tolerance ``tol / 2``); with ``primal``, the largest constraint
         violation relative to the margin.

@@ -99,9 +99,6 @@ class NumpyRows:
     def mv(self, F, w):
         return _mv(F, w)
 
-    def rmv(self, F, v):
-        return _rmv(F, v)
-
     def compute(self, x):
         return x
 
@@ -399,9 +396,20 @@ class DaskRows:
                               dtype=np.float64)
 
     def compute(self, x):
+        """``x`` with its Dask collections computed, in one call.
+
+        The collections are handed to ``dask.compute`` grouped by type: with Dask 2026.8,
+        ``dask.compute`` returns the results of interleaved arrays and delayed objects in the
+        order of their types, not in the order given (``dask.compute(d1, a, d2, b)`` gives
+        ``d1, d2, a, b``); grouped, both orders are the same."""
         import dask
 
-        return dask.compute(x)[0]
+        leaves, template = _flatten(x, dask.is_dask_collection)
+        order = sorted(range(len(leaves)), key=lambda k: type(leaves[k]).__name__)
+        values = [None] * len(leaves)
+        for k, value in zip(order, dask.compute(*[leaves[k] for k in order])):
+            values[k] = value
+        return _fill(template, values)
 
     def persist(self, x):
         return self.evaluate(x, None)[0]
@@ -423,7 +431,7 @@ class DaskRows:
         it = iter(arrays)
         kept = [_Part(done[v.packed.name], v.j, v.dtype) if isinstance(v, _Part) else next(it)
                 for v in leaves]
-        return _fill(template, kept), (None if values is None else dask.compute(values)[0])
+        return _fill(template, kept), (None if values is None else self.compute(values))
 
     def index_mask(self, idx, n):
         return self.y.map_blocks(_block_mask, np.asarray(idx), dtype=bool)

@@ -132,6 +132,15 @@ class FeatureMap:
     n_components : int
         Number of features of the approximate maps (Nystroem uses at most n training rows).
     random_state : int, RandomState or None
+
+    Notes
+    -----
+    On a row-chunked Dask array ``X``, ``fit`` computes the bandwidth rule's mean squared
+    distance as a reduction over the partitions (the same formula), draws the Nystroem
+    landmarks as scikit-learn's ``Nystroem.fit`` would from the rows in memory and fetches only
+    those ``n_components`` rows to the client (an int ``random_state`` gives the same map as
+    in memory); ``transform`` maps each partition where it lives (``map_blocks``) and returns
+    a Dask array chunked like ``X``'s rows.
     """
 
     def __init__(self, kind="nystroem", gamma=None, n_components=512, random_state=None):
@@ -152,22 +161,33 @@ class FeatureMap:
             return self
         from sklearn.kernel_approximation import Nystroem, RBFSampler
 
-        self.gamma_ = float(self.gamma) if self.gamma is not None else default_gamma(X)
+        if self.gamma is not None:
+            self.gamma_ = float(self.gamma)
+        else:
+            self.gamma_ = _dask_default_gamma(X) if is_dask(X) else default_gamma(X)
         if self.kind == "nystroem":
             m = int(min(self.n_components, X.shape[0]))
             tr = Nystroem(kernel="rbf", gamma=self.gamma_, n_components=m,
                           random_state=self.random_state)
+            self.transformer_ = _nystroem_on_landmarks(tr, X) if is_dask(X) else tr.fit(X)
         else:
             m = int(self.n_components)
             tr = RBFSampler(gamma=self.gamma_, n_components=m, random_state=self.random_state)
-        self.transformer_ = tr.fit(X)
+            # the random features depend on the column count only
+            self.transformer_ = tr.fit(X[:1].compute() if is_dask(X) else X)
         self.n_features_out_ = m
         return self
 
     def transform(self, X):
-        """Features of rows X: (n, n_features_out_), dense (or X itself for ``linear``)."""
+        """Features of rows X: (n, n_features_out_), dense (or X itself for ``linear``); a Dask
+        ``X`` gives a Dask array with its row chunks."""
         if self.transformer_ is None:
             return X
+        if is_dask(X):
+            dtype = X.dtype if X.dtype == np.float32 else np.float64
+            return X.rechunk({1: -1}).map_blocks(
+                self.transform, dtype=dtype, chunks=(X.chunks[0], (self.n_features_out_,)),
+                meta=np.empty((0, 0), dtype=dtype))
         Z = self.transformer_.transform(X)
         dtype = X.dtype if X.dtype == np.float32 else np.float64
         return np.ascontiguousarray(Z, dtype=dtype)
@@ -178,6 +198,39 @@ class FeatureMap:
     def __repr__(self):
         return (f"FeatureMap({self.kind!r}, gamma={self.gamma!r}, "
                 f"n_components={self.n_components!r})")
+
+
+def _dask_default_gamma(X):
+    """:func:`webly.kernels.default_gamma` of a Dask array: ``1 / mean squared distance`` from
+    ``2 (mean ||x||^2 - ||mean x||^2)`` (:func:`webly.kernels.mean_squared_distance`'s formula),
+    one reduction over the partitions."""
+    import dask
+
+    X64 = X.astype(np.float64)
+    mean_sq, mu = dask.compute((X64 * X64).sum(axis=1).mean(), X64.mean(axis=0))
+    msd = float(max(2.0 * (mean_sq - mu @ mu), 0.0))
+    return 1.0 / msd if msd > 0 else 1.0
+
+
+def _nystroem_on_landmarks(tr, X):
+    """``tr`` (an unfitted :class:`~sklearn.kernel_approximation.Nystroem`) fitted on the rows of
+    the Dask array X that ``tr.fit(X)`` would draw as landmarks (its random state's permutation
+    of the rows), fetching only those rows. They are handed to ``fit`` in the order in which a
+    fixed permutation puts them back, so the landmarks, their order and the map are those of the
+    in-memory fit with the same int ``random_state`` (should scikit-learn draw them differently,
+    they are still ``n_components`` random rows)."""
+    from sklearn.utils import check_random_state
+
+    n, m = X.shape[0], tr.n_components
+    inds = check_random_state(tr.random_state).permutation(n)[:m]
+    order = np.argsort(inds)
+    B = np.empty((m, X.shape[1]), dtype=X.dtype)
+    B[order] = X[inds[order]].compute()  # sorted indices: one slice per partition
+    back = np.argsort(check_random_state(0).permutation(m))
+    seed = tr.random_state
+    tr.set_params(random_state=0).fit(B[back])
+    tr.set_params(random_state=seed)
+    return tr
 
 
 # ----------------------------------------------------------------------------------------------
@@ -311,6 +364,29 @@ def _k_slope(parts, uppers, t):
         inside = (tt > 0.0) & (tt < U)
         terms.append((dg @ np.clip(tt, 0.0, U), dT[inside] @ dg[inside]))
     return (), terms, ()
+
+
+def _k_hessian_vector(F, Fp, masks, fams, rhos, s_quad, vw, vb, vu, vc, dmv):
+    """The generalised Hessian's constraint part times a direction: the change of ``(f, s, m)``
+    along it, weighted by ``rho`` on the active rows, mapped back (sums of the adjoint)."""
+    df = _mv(F, vw) + vb
+    ds = None if Fp is None else _mv(Fp, vu) + vc
+    rf = np.zeros(len(df))
+    rs = None if ds is None else s_quad * ds
+    rm = 0.0
+    for fam, mask, rho in zip(fams, masks, rhos):
+        a = rho * mask * _dg(fam, df, ds, dmv)
+        if fam.has_f:
+            if fam.rows is None:
+                rf -= fam.y * a
+            else:
+                rf[fam.rows] -= fam.y * a
+        if fam.has_s:
+            rs = rs - a
+        if fam.has_m:
+            rm += a.sum()
+    return (), [_rmv(F, rf), rf.sum(), None if rs is None else _rmv(Fp, rs),
+                None if rs is None else rs.sum(), rm], ()
 
 
 def _k_advance(f, s, dfv, dsv, t):
@@ -506,29 +582,6 @@ class _Primal:
         return t, (dfv, dsv, dmv), tops
 
     # --- Jacobian of the constraints --------------------------------------------------------
-    def apply(self, v):
-        """Directional change of ``(f, s, m)`` along ``v``."""
-        df = self.rows.mv(self.F, v[:self.d]) + v[self.ib]
-        ds = None if self.Fp is None else self.rows.mv(self.Fp, v[self.iu]) + v[self.ic]
-        return df, ds, (v[-1] if self.has_m else 0.0)
-
-    def adjoint(self, rf, rs, rm):
-        """``theta``-gradient of ``rf'f + rs's + rm m`` (one pass over the rows)."""
-        rows = self.rows
-        gF, sF, gP, sP, rm = rows.compute((
-            None if rf is None else rows.rmv(self.F, rf), None if rf is None else rf.sum(),
-            None if rs is None else rows.rmv(self.Fp, rs), None if rs is None else rs.sum(), rm))
-        out = np.zeros(self.size)
-        if rf is not None:
-            out[:self.d] = gF
-            out[self.ib] = sF
-        if rs is not None:
-            out[self.iu] = gP
-            out[self.ic] = sP
-        if self.has_m:
-            out[-1] = rm
-        return out
-
     def floor(self, rhos):
         """Lower bounds of the Hessian diagonal at the unregularised biases ``b, c, m``.
 
@@ -710,8 +763,8 @@ def _sym(U):
 
 def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     """Solve ``H x = g`` approximately by Jacobi-preconditioned CG with Hessian-vector products
-    (two passes over the features per product); for many features."""
-    masks = [prob.rows.array(mk) for mk in masks]
+    (two passes over the features per product, in one pass over the rows); for many features."""
+    rows = prob.rows
     diag = prob.D.copy()
     for fam, mask, rho in zip(prob.families, masks, rhos):
         diag = prob.rows.add_gram_diag(diag, rho, prob, fam, mask)
@@ -725,23 +778,22 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     diag = diag + extra
 
     def hv(v):
-        df, ds, dm = prob.apply(v)
         out = (prob.D + extra) * v
-        rf = prob.rows.zeros(prob.n)
-        rs = None if ds is None else prob.s_quad * ds
-        rm = 0.0
-        for fam, mask, rho in zip(prob.families, masks, rhos):
-            a = rho * mask * prob.dg(fam, df, ds, dm)
-            if fam.has_f:
-                if fam.rows is None:
-                    rf = rf - fam.y * a
-                else:
-                    rf[fam.rows] -= fam.y * a
-            if fam.has_s:
-                rs = rs - a
-            if fam.has_m:
-                rm += a.sum()
-        return out + prob.adjoint(rf, rs, rm)
+        _, red = rows.run(_k_hessian_vector, F=prob.F, Fp=prob.Fp, masks=masks,
+                          fams=prob.specs(), rhos=rhos, s_quad=prob.s_quad, vw=v[:prob.d],
+                          vb=v[prob.ib], vu=None if prob.Fp is None else v[prob.iu],
+                          vc=None if prob.Fp is None else v[prob.ic],
+                          dmv=v[-1] if prob.has_m else 0.0)
+        gF, sF, gP, sP, rm = rows.compute(red)[0]
+        back = np.zeros(prob.size)  # the adjoint of (f, s, m) along v
+        back[:prob.d] = gF
+        back[prob.ib] = sF
+        if prob.Fp is not None:
+            back[prob.iu] = gP
+            back[prob.ic] = sP
+        if prob.has_m:
+            back[-1] = rm
+        return out + back
 
     x = np.zeros_like(g)
     r = g.copy()
