@@ -34,13 +34,8 @@ def _dask_targets(y, n):
         return encode_targets(y)
     if y.ndim != 1 or y.shape[0] != n:
         raise DataError("y", f"must be one label per row ({n}), got shape {y.shape}")
-    if y.dtype.kind not in "biuUSO":
-        raise DataError("y", f"classification labels must be integers or strings, got dtype "
-                             f"{y.dtype}")
     classes = np.unique(y.map_blocks(np.unique, chunks=(np.nan,)).compute())
-    if len(classes) < 2:
-        raise DataError("y", f"needs at least 2 classes to fit a classifier; got {len(classes)} "
-                             "class")
+    encode_targets(classes)  # the in-memory checks (label type, two classes) on the classes
     return classes, y.map_blocks(_label_index, classes, dtype=np.intp)
 
 

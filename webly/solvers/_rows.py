@@ -121,6 +121,11 @@ class NumpyRows:
         rows, sums, tops = kernel(**args)
         return rows, (sums, tops)
 
+    def line_steps(self, kernel, advance, state, args, **rows):
+        """The next iteration of an iterative search over the rows: ``kernel(**rows,
+        state=state)`` gives the rows' sums, ``advance(state, sums, *args)`` the next state."""
+        return advance(state, kernel(state=state, **rows)[1], *args)
+
     def grams(self, prob, requests, dtype):
         """``[(sum_{i in sel} J_i' J_i`` (upper triangle, float64), number of rows)]`` for each
         ``(family, sel)`` request (``sel``: see :func:`select`)."""
@@ -172,7 +177,16 @@ class _Part:
 
 
 def _leaf(v):
-    return isinstance(v, (_Part, _Cols)) or is_dask(v)
+    return isinstance(v, (_Part, _Cols)) or is_dask(v) or _is_delayed(v)
+
+
+def _is_delayed(v):
+    delayed = sys.modules.get("dask.delayed")
+    return delayed is not None and isinstance(v, delayed.Delayed)
+
+
+def _advance_reduced(state, reduced, advance, args):
+    return advance(state, reduced[0], *args)
 
 
 def _flatten(x, is_leaf):
@@ -245,6 +259,8 @@ def _cols_mv(Rb, w, lo, hi):
 def _merge(a, b, op):
     if a is None:
         return b
+    if b is None:
+        return a
     if isinstance(a, (list, tuple)):
         return type(a)(_merge(u, v, op) for u, v in zip(a, b))
     return op(a, b)
@@ -269,8 +285,11 @@ def _block_mask(yb, idx, block_info=None):
 def gram_rows(F, Fp, y, sel, spec, jac_dtype, diag=False):
     """``[sum_{i in sel} J_i' J_i`` (upper triangle, float64; ``diag``: its diagonal, from
     float64 rows), number of rows]`` over the rows of one partition (or all rows) selected by
-    the mask ``sel`` (None: all), in blocks of :data:`CHUNK` rows."""
+    the mask ``sel`` (None: all), in blocks of :data:`CHUNK` rows; None for the sum of no rows
+    (a partition's partial sums travel to the client: an empty one costs nothing)."""
     idx = np.arange(len(y)) if sel is None else np.flatnonzero(sel)
+    if not len(idx):
+        return [None, 0]
     size = spec[0]
     out = np.zeros(size if diag else (size, size))
     syrk = get_blas_funcs("syrk", dtype=jac_dtype)
@@ -436,15 +455,15 @@ class DaskRows:
     def index_mask(self, idx, n):
         return self.y.map_blocks(_block_mask, np.asarray(idx), dtype=bool)
 
-    def run(self, kernel, **args):
+    def run(self, kernel, rows_meta=None, **args):
         """A row kernel on every partition (one task each): its per-row outputs (kept in the
         partitions' results, see :class:`_Part`; :meth:`array` makes Dask arrays of them) and a
         delayed ``(sums, maxima)`` over the partitions (one task).
 
         The Dask leaves of ``args`` (arrays chunked like the rows, kernel outputs, column
         ranges of the rows; nested in lists, tuples, dicts and namespaces) are passed block by
-        block, everything else as it is. The outputs' structure and dtypes come from the kernel
-        run on empty blocks."""
+        block, delayed objects whole, everything else as it is. The outputs' structure and
+        dtypes come from the kernel run on empty blocks, or ``rows_meta`` (e.g. ``()``: none)."""
         import uuid
 
         import dask
@@ -454,24 +473,27 @@ class DaskRows:
         inputs, getters, index = [], [], {}
         for v in leaves:
             src = v.packed if isinstance(v, _Part) else v.R if isinstance(v, _Cols) else v
-            if src.name not in index:
-                index[src.name] = len(inputs)
+            name = src.key if _is_delayed(src) else src.name
+            if name not in index:
+                index[name] = len(inputs)
                 inputs.append(src)
-            k = index[src.name]
+            k = index[name]
             if isinstance(v, _Part):
                 getters.append(("part", k, v.j, None))
             elif isinstance(v, _Cols):
                 getters.append(("cols", k, v.lo, v.hi))
             else:
                 getters.append(("array", k, None, None))
-        empty = [np.empty((0,) + ((v.hi - v.lo,) if isinstance(v, _Cols) else
-                                  () if isinstance(v, _Part) else v.shape[1:]), dtype=v.dtype)
-                 for v in leaves]
-        rows_meta = kernel(**_fill(template, empty))[0]
+        if rows_meta is None:
+            empty = [np.empty((0,) + ((v.hi - v.lo,) if isinstance(v, _Cols) else
+                                      () if isinstance(v, _Part) else v.shape[1:]),
+                              dtype=v.dtype) for v in leaves]
+            rows_meta = kernel(**_fill(template, empty))[0]
         row_leaves, row_template = _flatten(rows_meta, _is_array)
         pairs = []
         for k, src in enumerate(inputs):
-            pairs += [src, "i" if src.ndim == 1 else "i" + _LETTERS[k]]
+            pairs += [src, None if _is_delayed(src) else "i" if src.ndim == 1 else
+                      "i" + _LETTERS[k]]
         name = f"webly-{kernel.__name__.strip('_')}-{uuid.uuid4().hex}"
         packed = da.blockwise(_apply_kernel, "i", *pairs, kernel=kernel, template=template,
                               getters=getters, name=name, dtype=object,
@@ -481,6 +503,22 @@ class DaskRows:
         reduced = dask.delayed(_combine, pure=False)(
             *packed.to_delayed(optimize_graph=False).ravel())
         return _fill(row_template, outs), reduced
+
+    #: iterations of a search (:meth:`line_steps`) per round trip to the cluster
+    STAGES = 4
+
+    def line_steps(self, kernel, advance, state, args, **rows):
+        """:meth:`NumpyRows.line_steps` unrolled: :attr:`STAGES` iterations in one graph, each
+        stage's partition tasks taking the state that the previous stage's reduction computed
+        (a done state passes through), so that a line search costs about one round trip to the
+        cluster instead of one per trial step; the iterations and their results are those of
+        the one-by-one loop."""
+        import dask
+
+        for _ in range(self.STAGES):
+            _, red = self.run(kernel, rows_meta=(), state=state, **rows)
+            state = dask.delayed(_advance_reduced, pure=False)(state, red, advance, args)
+        return self.compute(state)
 
     def gram_runs(self, prob, requests, dtype, diag=False):
         """Lazy ``(sums, maxima)`` of each gram request: ``sums = [G, number of rows]``."""
@@ -495,11 +533,14 @@ class DaskRows:
     def grams(self, prob, requests, dtype):
         """As :meth:`NumpyRows.grams`: maps over the partitions, one evaluation."""
         totals = self.compute(self.gram_runs(prob, requests, dtype))
-        return [(sums[0], int(sums[1])) for sums, _ in totals]
+        zero = np.zeros((prob.size, prob.size))
+        return [(zero.copy() if sums[0] is None else sums[0], int(sums[1]))
+                for sums, _ in totals]
 
     def add_gram_diag(self, out, scale, prob, fam, sel):
         (sums, _), = self.compute(self.gram_runs(prob, [(fam, sel)], np.float64, diag=True))
-        out += scale * sums[0]
+        if sums[0] is not None:
+            out += scale * sums[0]
         return out
 
 

@@ -394,6 +394,41 @@ def _k_advance(f, s, dfv, dsv, t):
     return (f + t * dfv, None if s is None else s + t * dsv), None, None
 
 
+def _k_slope_state(parts, uppers, state):
+    """:func:`_k_slope` at the line search state's ``t`` (nothing once it is done)."""
+    return (), (None if state[0] else _k_slope(parts, uppers, state[1])[1]), ()
+
+
+def _ls_advance(state, terms, c0, c1, slope0):
+    """One line-search iteration: the slope ``p`` and curvature at the state's ``t`` (the rows'
+    ``terms`` of :func:`_k_slope` added to the quadratic part ``c0 + t c1``), then the stopping
+    test or the next trial (safeguarded Newton on the slope, within the bracket ``[lo, hi]``).
+    ``state = (done, t, lo, hi, evaluations)``; at most 60 evaluations."""
+    done, t, lo, hi, k = state
+    if done:
+        return state
+    p, curv = c0 + t * c1, c1
+    for dval, dcurv in terms:
+        p += dval
+        curv += dcurv
+    # a small slope ends the search, unless t lies past the minimiser by more than 1e-3 t:
+    # where a steep linear piece (many rows on their hinge's linear part) ends at a kink, the
+    # slope jumps from about slope0 to a value that can be small next to slope0 although t
+    # overshoots the kink by orders of magnitude
+    if abs(p) <= 1e-3 * abs(slope0) and (p <= 0 or p <= 1e-3 * t * curv):
+        return True, t, lo, hi, k + 1
+    if p < 0:
+        lo = t
+    else:
+        hi = t
+    t_new = t - p / curv if curv > 0 else np.inf
+    if not (lo < t_new < hi):
+        t_new = 0.5 * (lo + hi) if np.isfinite(hi) else 4.0 * max(t, lo)
+    if hi - lo <= 1e-14 * max(hi, 1.0):
+        return True, t_new, lo, hi, k + 1
+    return k + 1 >= 60, t_new, lo, hi, k + 1
+
+
 def _k_multipliers(f, s, m, mults, fams, rhos):
     """The multiplier step and each family's largest multiplier change."""
     out, moved = [], []
@@ -548,38 +583,12 @@ class _Primal:
             c0 += sums[0] + self.s_quad * sums[1]
             c1 += self.s_quad * sums[2]
         uppers = [fam.upper for fam in self.families]
-
-        def slope(t, terms=None):
-            if terms is None:
-                _, red = rows.run(_k_slope, parts=parts, uppers=uppers, t=t)
-                terms = rows.compute(red)[0]
-            val, curv = c0 + t * c1, c1
-            for dval, dcurv in terms:
-                val += dval
-                curv += dcurv
-            return val, curv
-
-        lo, hi, t = 0.0, np.inf, 1.0
-        for _ in range(60):
-            p, curv = slope(t, terms)
-            terms = None
-            # a small slope ends the search, unless t lies past the minimiser by more than
-            # 1e-3 t: where a steep linear piece (many rows on their hinge's linear part) ends
-            # at a kink, the slope jumps from about slope0 to a value that can be small next to
-            # slope0 although t overshoots the kink by orders of magnitude
-            if abs(p) <= 1e-3 * abs(slope0) and (p <= 0 or p <= 1e-3 * t * curv):
-                return t, (dfv, dsv, dmv), tops
-            if p < 0:
-                lo = t
-            else:
-                hi = t
-            t_new = t - p / curv if curv > 0 else np.inf
-            if not (lo < t_new < hi):
-                t_new = 0.5 * (lo + hi) if np.isfinite(hi) else 4.0 * max(t, lo)
-            if hi - lo <= 1e-14 * max(hi, 1.0):
-                return t_new, (dfv, dsv, dmv), tops
-            t = t_new
-        return t, (dfv, dsv, dmv), tops
+        # (done, t, lo, hi, evaluations): the first trial t = 1 came with the pass above
+        state = _ls_advance((False, 1.0, 0.0, np.inf, 0), terms, c0, c1, slope0)
+        while not state[0]:
+            state = rows.line_steps(_k_slope_state, _ls_advance, state, (c0, c1, slope0),
+                                    parts=parts, uppers=uppers)
+        return state[1], (dfv, dsv, dmv), tops
 
     # --- Jacobian of the constraints --------------------------------------------------------
     def floor(self, rhos):
