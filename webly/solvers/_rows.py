@@ -1,22 +1,23 @@
 """Passes over the rows for the primal solvers: in memory, or over the partitions of a Dask array.
 
-The method of :mod:`webly.solvers.primal` touches its n rows only through a few operations: the
-decision values ``F @ w`` (one row-wise product), the gradient ``F' v`` (a sum over rows), the
-Newton Hessian ``sum_i J_i' J_i`` over a selection of rows (a sum over rows of the constraint
-Jacobian), and element-wise work on per-row vectors followed by sums and maxima. A *rows
-backend* implements those operations, and the solver runs unchanged on either:
+The method of :mod:`webly.solvers.primal` touches its n rows only through *row kernels*: plain
+numpy functions of the rows' features and per-row vectors that return per-row outputs, sums
+(gradient ``F' v``, value terms, counts) and maxima (the kernels ``_k_*`` of
+:mod:`webly.solvers.primal`), and Gram matrices ``sum_i J_i' J_i`` of the constraint Jacobian
+over a selection of rows (the Newton Hessian). A *rows backend* runs them:
 
-- :class:`NumpyRows`: dense numpy arrays or CSR matrices in this process; every operation is
-  evaluated at once (``compute`` and ``persist`` return their argument).
-- :class:`DaskRows`: a row-chunked :class:`dask.array.Array`. Every pass is a map over the row
-  partitions and, for sums, a tree reduction of the partitions' partial results (the Hessian's
-  ``sum_p J_p' J_p``, the gradient's ``sum_p F_p' v_p``), as dask-glm's data-parallel
-  full-batch Newton; only the ``(d + d~ + 2)``-sized results reach the client, which solves the
-  small Newton system there. Per-row state (decision values, slacks, multipliers, active sets)
-  stays on the cluster as Dask arrays chunked like the rows and persisted after each update, so
-  the client never holds an n-vector: a fit needs the cluster's memory for the rows, not the
-  client's. The element-wise work is ordinary Dask array arithmetic (numpy functions dispatch to
-  Dask); ``compute`` evaluates the reductions one step needs in one call.
+- :class:`NumpyRows`: dense numpy arrays or CSR matrices in this process; a kernel runs once on
+  all rows (``compute``, ``persist`` and ``evaluate`` return their argument), so the in-memory
+  solve is the code as written.
+- :class:`DaskRows`: a row-chunked :class:`dask.array.Array`. A kernel runs on every partition
+  (one task each, where the partition lives) and one task adds the partitions' sums and takes
+  their maxima; the Gram matrices are such a map too. Only ``(d + d~ + 2)``-sized results reach
+  the client, which solves the small Newton system there: dask-glm's data-parallel full-batch
+  Newton. Per-row state (decision values, slacks, multipliers, active sets, the line search's
+  pieces) stays on the cluster inside the partitions' results (:class:`_Part`), persisted after
+  each update, so the client never holds an n-vector: a fit needs the cluster's memory for the
+  rows, not the client's. A few once-per-solve steps (decision values at the start of a round,
+  the objective) use ordinary Dask array arithmetic.
 
 Nothing here imports Dask unless a Dask array is passed.
 """

@@ -76,22 +76,25 @@ solve that does not converge warns (``ConvergenceWarning``).
 
 **On a Dask cluster.** :func:`svmplus_primal` and :func:`l2svmplus_primal` also take the features
 as row-chunked :class:`dask.array.Array` (``F`` and ``F_priv``; ``y``, per-row ``C`` and
-``margin`` as numpy or Dask). The method is the same code: every pass over the rows goes through
-a *rows backend* (:mod:`webly.solvers._rows`): the row work of a Newton step is written as row
-kernels (:func:`_k_value_grad`, :func:`_k_line`, :func:`_k_slope`, :func:`_k_multipliers`) that
-the numpy backend runs on all rows at once and the Dask backend on every partition, adding the
-partitions' sums (``F_p' v_p``, value terms) and taking their maxima in a reduction; the Hessian
-``sum_p J_p' D_p J_p`` is a map over the partitions and a tree sum. The small Newton system, the
-line search's scalar iteration and the multiplier schedule run on the client: data-parallel
-full-batch Newton as in dask-glm. Per-row state (``f``, ``s``, the multipliers, the active sets,
-the line search's pieces) stays on the cluster as Dask arrays chunked like the rows, persisted
+``margin`` as numpy or Dask). The method is the same code: the per-row work of a Newton step is
+written once as row kernels (:func:`_k_value_grad`, :func:`_k_line`, :func:`_k_slope`,
+:func:`_k_advance`, :func:`_k_multipliers`, :func:`_k_hessian_vector`) that a *rows backend*
+(:mod:`webly.solvers._rows`) runs on all rows in memory, or on every partition with the
+partitions' sums added and maxima taken in one reduction task; the Hessian
+``sum_p J_p' D_p J_p`` is a map over the partitions too. The small Newton system, the line
+search's scalar iteration (:func:`_ls_advance`) and the multiplier schedule run on the client:
+data-parallel full-batch Newton as in dask-glm. Per-row state (``f``, ``s``, the multipliers,
+the active sets, the line search's pieces) stays on the cluster in the partitions, persisted
 after each update: the client holds O(d^2), never an n-vector, so n is bounded by the
 cluster's memory, not the client's. The Hessian's sample is drawn by global row index and its
-rank-k updates run over the changed rows of each partition, so the Dask solve takes the same
-steps as the in-memory one; results differ only by the order of floating-point sums (on float64
-rows the objectives agree to ~1e-15 relative, on float32 rows to about the solver tolerance).
-Each Newton step costs ~6 round trips to the cluster (value and gradient, Hessian, step and line
-search setup, ~3 line-search slopes), so small problems are faster in memory.
+rank-k updates run over the changed rows of each partition, so a Dask solve takes the same steps
+as the in-memory one: on one partition it is bit-identical, on several the results differ by the
+order of floating-point sums only (on float64 rows the objectives agree to ~1e-15 relative; on
+float32 rows, whose partial sums the partitions add in float64, the two stop at slightly
+different points within ``tol``). A Newton step costs about three round trips to the cluster
+(value and gradient with the rank-k Hessian update, step and line-search setup with the first
+trial, the remaining trials unrolled four per graph) plus one for a sampled or rebuilt Hessian,
+so small problems are faster in memory.
 """
 
 import logging
