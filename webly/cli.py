@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from . import __version__
 from .errors import WeblyError
 
 
@@ -29,6 +30,7 @@ def build_parser():
                         "waiting for it to finish (each unit is still computed once)")
     p.add_argument("--list", action="store_true", dest="list_only",
                    help="list registered datasets and methods, then exit")
+    p.add_argument("--version", action="version", version=f"webly {__version__}")
     return p
 
 

@@ -154,3 +154,13 @@ def test_a_run_on_sources_with_their_own_feature_types(tmp_path, hetero_npz):
     report = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "runs") for f in fs
               if f == "report.md"]
     assert "**Premise**" in open(report[0], encoding="utf-8").read()
+
+
+def test_version_prints_the_package_version(capsys):
+    import webly
+    from webly.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"webly {webly.__version__}"
