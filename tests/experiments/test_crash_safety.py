@@ -37,7 +37,9 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_resume_matches(tmp_path):
     deadline = time.time() + 60
     units = tmp_path / "killed" / "crash"
     while time.time() < deadline:
-        found = [p for p in units.glob("*/units/*.json")] if units.exists() else []
+        # finished units only: pathlib's glob also matches the hidden ".tmp-*.json" being written
+        found = [p for p in units.glob("*/units/*.json")
+                 if not p.name.startswith(".")] if units.exists() else []
         if len(found) >= 3:
             break
         time.sleep(0.02)
