@@ -101,7 +101,8 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
     }
 
     #: kernel-sized (n x n float64) arrays the kernel path holds at its peak, without and with
-    #: X_priv (measured with tracemalloc, kernels included; subclasses set their own)
+    #: X_priv (benchmarks/kernel_memory.py: tracemalloc, kernels included, SVM+ at n = 10,000;
+    #: subclasses set their own)
     _KERNEL_ARRAYS = (1.4, 2.6)
 
     def _kernel_arrays(self, has_priv):

@@ -100,8 +100,9 @@ def gaussian_kernel(X, Y=None, gamma=None, *, fit_arrays=None):
     return D
 
 
-#: kernel-sized (n x n) float64 arrays a kernel fit holds at its peak: measured about
-#: 0.3 GB + 38.5 n^2 bytes for the SVM+ / MIL kernel paths (issue 18), i.e. five
+#: kernel-sized (n x n) float64 arrays a kernel fit is checked against when its estimator has no
+#: figure of its own: a bound (benchmarks/kernel_memory.py measures 1.0-2.6 for the MIL
+#: estimators on a binary problem; one-vs-rest threads hold more)
 KERNEL_FIT_ARRAYS = 5
 #: kernels this small (bytes, fit count included) are allowed without asking the system
 _NEVER_CHECKED = 64e6

@@ -61,9 +61,9 @@ class SVMPlusClassifier(_KernelLUPIBase):
     n_jobs : int or None, default=None
         Threads for the one-vs-rest problems (the solver releases the GIL).
     solver : {"auto", "smo", "primal"}, default="auto"
-        ``auto``: ``smo`` while its peak memory (measured: 2.6 n x n float64 arrays with X_priv,
-        1.4 without) fits in ``memory_limit``, else ``primal``, said in a log line (WARNING;
-        the choice is ``solver_``).
+        ``auto``: ``smo`` while its peak memory (2.6 n x n float64 arrays with X_priv, 1.4
+        without: ``benchmarks/kernel_memory.py``, n = 10,000) fits in ``memory_limit``, else
+        ``primal``, said in a log line (WARNING; the choice is ``solver_``).
         ``smo``: the exact kernel dual (needs the (n, n) kernels; up to a few 10^4 rows); above
         ``memory_limit`` it fails at once with the figure.
         ``primal``: the large-data path of :mod:`webly.solvers.primal`: the same SVM+ problem on
@@ -233,12 +233,12 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     kernel, gamma, kernel_priv, gamma_priv
         As in :class:`SVMPlusClassifier`.
     solver : {"auto", "smo", "libsvm", "primal"}, default="auto"
-        ``auto``: ``smo`` while the kernel path's peak memory (measured: 4.0 n x n float64
-        arrays without X_priv, 4.2 with a linear privileged kernel, 6.0 with another) fits in
-        ``memory_limit``, else ``primal`` (said in a WARNING log line; the choice is
-        ``solver_``); else webly's SMO solver, or libsvm's one-class solver on the precomputed
-        Q, or the large-data primal path of :mod:`webly.solvers.primal` (the rho-margin primal of the module
-        docstring of :mod:`webly.solvers.l2svmplus` on explicit features; see
+        ``auto``: ``smo`` while the kernel path's peak memory (4.0 n x n float64 arrays
+        without X_priv, 4.2 with a linear privileged kernel, 6.0 with another:
+        ``benchmarks/kernel_memory.py``) fits in ``memory_limit``, else ``primal`` (said in a
+        WARNING log line; the choice is ``solver_``); else webly's SMO solver, or libsvm's
+        one-class solver on the precomputed Q, or the large-data primal path of
+        :mod:`webly.solvers.primal` (the rho-margin primal of the module docstring of :mod:`webly.solvers.l2svmplus` on explicit features; see
         :class:`SVMPlusClassifier` for the features, ``features`` / ``n_components`` and
         Dask arrays).
     tol : float, default=1e-3
@@ -289,8 +289,8 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     }
 
     def _kernel_arrays(self, has_priv):
-        # measured (tracemalloc, n = 3,000): 4.0 without X_priv, 4.2 with a linear privileged
-        # kernel (Woodbury), 6.0 with another one (its Cholesky factorisation)
+        # benchmarks/kernel_memory.py (tracemalloc, n = 3,000): 4.0 without X_priv, 4.2 with a
+        # linear privileged kernel (Woodbury), 6.0 with another one (its Cholesky factorisation)
         if not has_priv:
             return 4.0
         return 4.2 if self.kernel_priv == "linear" else 6.0

@@ -97,7 +97,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
         if hasattr(self, "solver"):
-            # the kernel path's peak: KERNEL_FIT_ARRAYS n x n arrays over the rows (measured)
+            # the kernel path's peak: at most KERNEL_FIT_ARRAYS n x n arrays over the rows (a bound;
+            # benchmarks/kernel_memory.py measures 1.0-2.6)
             self.solver_ = choose_solver(
                 self, _num_samples(X), KERNEL_FIT_ARRAYS,
                 no_primal=None if X_target is None else "has no -DA (X_target) term yet",

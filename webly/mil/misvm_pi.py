@@ -308,8 +308,7 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
                  kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
                  gamma_priv=None, C2=1000.0, gamma2=1000.0, eps=0.0, B=None, tol=1e-3,
                  max_iter=None, n_jobs=None, relabel="webly", solver="auto",
-                 features="nystroem", n_components=512, random_state=None,
-                 memory_limit=None):
+                 features="nystroem", n_components=512, random_state=None, memory_limit=None):
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, threshold=threshold,
                          max_rounds=max_rounds, kernel=kernel, gamma=gamma,
                          gamma_scale=gamma_scale, kernel_priv=kernel_priv, gamma_priv=gamma_priv,

@@ -70,7 +70,8 @@ class SMILClassifier(MILClassifierBase):
     n_jobs : int or None
         Threads over one-vs-rest classes.
     solver : {"auto", "smo", "primal"}, default="auto"
-        ``auto``: ``smo`` while its peak memory (about five n x n float64 arrays over the rows)
+        ``auto``: ``smo`` while its peak memory (five n x n float64 arrays over the rows, a bound:
+        ``benchmarks/kernel_memory.py`` measures 2.4)
         fits in ``memory_limit``, else ``primal``, said in a WARNING log line (``solver_`` is the
         choice; a -DA fit with ``X_target``, which the primal path cannot take, fails there).
         ``smo``: the exact kernel dual (the (n, n) kernel; up to a few 10^4 rows); above
@@ -144,8 +145,7 @@ class SMILClassifier(MILClassifierBase):
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="auto", features="nystroem",
-                 n_components=512, random_state=None,
-                 memory_limit=None):
+                 n_components=512, random_state=None, memory_limit=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -247,8 +247,7 @@ class SbMILClassifier(SMILClassifier):
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, eta=0.5, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="auto", features="nystroem",
-                 n_components=512, random_state=None,
-                 memory_limit=None):
+                 n_components=512, random_state=None, memory_limit=None):
         super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale, tol=tol,
                          max_iter=max_iter, n_jobs=n_jobs, solver=solver, features=features,
                          n_components=n_components, random_state=random_state,
@@ -377,8 +376,7 @@ class SMILPIClassifier(MILClassifierBase):
     def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
                  gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, tol=1e-3,
                  max_iter=None, n_jobs=None, solver="auto", features="nystroem",
-                 n_components=512, random_state=None,
-                 memory_limit=None):
+                 n_components=512, random_state=None, memory_limit=None):
         self.C = C
         self.gamma_plus = gamma_plus
         self.rho = rho
