@@ -48,7 +48,15 @@ def write_json(path, obj):
 
 
 def shipped_path(*parts):
-    """A path under ``datasets/`` of the webly source tree (next to the ``webly`` package: a
-    checkout or an editable install), whatever the working directory."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets",
-                        *parts)
+    """A path under the shipped ``datasets/`` folder, whatever the working directory: the one
+    place webly resolves a shipped dataset.
+
+    A wheel carries the folder inside the package (``webly/datasets/``); a source checkout or an
+    editable install has it next to the package (``datasets/`` of the repository). The first that
+    exists is used; when neither does, the in-package path is returned (the caller reports it
+    missing).
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    roots = (os.path.join(package, "datasets"), os.path.join(os.path.dirname(package), "datasets"))
+    root = next((r for r in roots if os.path.isdir(r)), roots[0])
+    return os.path.join(root, *parts)

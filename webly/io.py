@@ -66,7 +66,7 @@ def load_music_genre_crowd(path=None, labels="one", standardize=True, random_sta
     ----------
     path : str or None
         The npz; None is the shipped one (``datasets/music_genre_crowd/``, see its
-        PROVENANCE.md), found next to the ``webly`` package whatever the working directory.
+        PROVENANCE.md), found with the installed package whatever the working directory.
     labels : {"one", "majority"}
         Web label of each training song: one crowd answer drawn at random per song (seeded), or
         the majority vote of its answers (ties broken at random, seeded).

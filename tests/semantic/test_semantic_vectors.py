@@ -121,7 +121,7 @@ def test_shipped_digits_vectors_load_by_name():
 def test_shipped_vectors_errors_say_what_is_available(tmp_path):
     with pytest.raises(DataError, match="name: no class-vector set 'digitz'.*digits"):
         load_class_vectors("digitz")
-    with pytest.raises(DataError, match="data_home: .*pip install -e"):
+    with pytest.raises(DataError, match="data_home: .*does not exist.*pass data_home="):
         load_class_vectors("digits", data_home=tmp_path / "nowhere")
 
 

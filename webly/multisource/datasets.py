@@ -16,20 +16,19 @@ from sklearn.utils import check_random_state
 
 from ..dataset import WebDataset
 from ..errors import DataError
+from ..fileio import shipped_path
 
 __all__ = ["load_office_caltech10", "load_digit_domains", "OFFICE_DOMAINS", "DIGIT_DOMAINS"]
 
 OFFICE_DOMAINS = ("amazon", "caltech", "dslr", "webcam")
 DIGIT_DOMAINS = ("mnist", "usps", "optdigits", "mfeat")
-_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "datasets")
 
 
 def _path(*parts):
-    path = os.path.join(_ROOT, *parts)
+    path = shipped_path(*parts)
     if not os.path.exists(path):
-        raise DataError("path", f"{path!r} is missing; it ships with the webly repository "
-                                "(datasets/); run from a source checkout")
+        raise DataError("path", f"{path!r} is missing; it ships with webly (datasets/ of the "
+                                "repository, webly/datasets/ of the wheel)")
     return path
 
 

@@ -246,7 +246,7 @@ def list_class_vectors(data_home=None):
 
 
 def load_class_vectors(name, *, data_home=None):
-    """Load a class-vector set shipped in ``datasets/class_vectors`` of the source tree.
+    """Load a class-vector set shipped with webly (``datasets/class_vectors``).
 
     Parameters
     ----------
@@ -255,9 +255,9 @@ def load_class_vectors(name, *, data_home=None):
         ``"awa1_attributes"``; see ``datasets/class_vectors/PROVENANCE.md`` or
         :func:`list_class_vectors`.
     data_home : str or path-like, optional
-        Folder holding ``<name>.npz`` files (keys ``class_names``, ``vectors``); defaults to
-        ``datasets/class_vectors`` next to the ``webly`` package (a source checkout or editable
-        install; the folder is not part of a wheel).
+        Folder holding ``<name>.npz`` files (keys ``class_names``, ``vectors``); defaults to the
+        shipped ``datasets/class_vectors`` (inside the installed package for a wheel, next to it
+        for a source checkout or an editable install).
 
     Returns
     -------
@@ -273,10 +273,9 @@ def load_class_vectors(name, *, data_home=None):
     home = Path(data_home) if data_home is not None else _default_data_home()
     if not home.is_dir():
         raise DataError("data_home", f"class-vector folder {str(home)!r} does not exist. The shipped "
-                                     "sets live in datasets/class_vectors of the webly source tree, "
-                                     "which a non-editable install does not include: install from a "
-                                     "checkout with `pip install -e .`, or pass data_home= a copy of "
-                                     "that folder")
+                                     "sets live in datasets/class_vectors of the webly repository "
+                                     "(webly/datasets/class_vectors of the wheel): reinstall webly, "
+                                     "or pass data_home= a copy of that folder")
     path = home / f"{name}.npz"
     if not path.is_file():
         raise DataError("name", f"no class-vector set {name!r} in {str(home)!r}; available: "
