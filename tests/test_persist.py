@@ -320,3 +320,25 @@ def test_a_semantic_da_model_written_before_the_split_of_vae_py_loads(tmp_path, 
     assert type(back) is SemanticVAEDA
     np.testing.assert_array_equal(back.predict_proba(small_web.X_test[:60]),
                                   est.predict_proba(small_web.X_test[:60]))
+
+
+def test_a_model_fitted_on_dask_arrays_saves_its_values_and_stays_lazy(tmp_path):
+    # SVM+ on Dask arrays (the primal path) keeps correcting_function_ as a Dask array; the file
+    # holds its values, the fitted estimator is left as it was
+    da = pytest.importorskip("dask.array")
+    from webly import SVMPlusClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 6))
+    y = (X[:, 0] > 0).astype(int)
+    T = X[:, :2] + rng.normal(size=(600, 2))
+    clf = SVMPlusClassifier(solver="primal", kernel="linear").fit(
+        da.from_array(X, chunks=200), y, X_priv=da.from_array(T, chunks=200))
+    assert isinstance(clf.correcting_function_, da.Array)
+    path = tmp_path / "m.webly"
+    persist.save(clf, path)
+    back = persist.load(path)
+    assert isinstance(clf.correcting_function_, da.Array)
+    assert isinstance(back.correcting_function_, np.ndarray)
+    np.testing.assert_array_equal(back.correcting_function_, clf.correcting_function_.compute())
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))

@@ -100,14 +100,36 @@ def save(estimator, path):
     meta = {"format_version": FORMAT_VERSION, "webly_version": __version__,
             "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}"}
     try:
-        payload = sio.dumps(estimator)
-    except RecursionError:  # e.g. skada's pipelines (the skada peer): nothing is written
+        payload = sio.dumps(_in_memory(estimator))
+    except (RecursionError, TypeError):  # e.g. skada's pipelines (the skada peer): nothing written
         raise DataError("estimator", f"{meta['class']} cannot be saved: skops cannot serialise "
                                      "the objects it holds; refit it instead") from None
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(_META, json.dumps(meta, indent=2))
             zf.writestr(_MODEL, payload)
+
+
+def _in_memory(estimator):
+    """The estimator with its Dask-array attributes computed into numpy arrays (a shallow copy;
+    the caller's estimator keeps its lazy arrays).
+
+    A fit on Dask arrays (SVM+ / L2-SVM+ ``solver="primal"``) leaves per-training-row attributes
+    such as ``correcting_function_`` as Dask arrays; a model file holds their values (8 bytes per
+    row and model).
+    """
+    lazy = {k: v for k, v in vars(estimator).items()
+            if type(v).__module__.split(".")[0] == "dask" and hasattr(v, "compute")}
+    if not lazy:
+        return estimator
+    import copy
+
+    import numpy as np
+
+    out = copy.copy(estimator)
+    for k, v in lazy.items():
+        setattr(out, k, np.asarray(v.compute()))
+    return out
 
 
 def load(path, *, trusted=()):
