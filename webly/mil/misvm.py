@@ -11,9 +11,11 @@ a plain SVM, so scikit-learn's ``SVC(kernel="precomputed")`` is the fast path.
   the bag's mean embedding, fit, take the highest-scoring instance of each bag as its witness,
   repeat until the witnesses stop changing.
 
-mi-SVM also has an explicit-feature path (``solver="primal"``: primal C-SVM solves on the rows or
-an approximate RBF map, each warm-started from the last round; the rounds of mi-SVM-PI without
-privileged features, :func:`webly.mil._toolkit.relabel_rounds_primal`). MI-SVM has none yet.
+Both also have an explicit-feature path (``solver="primal"``: primal C-SVM solves on the rows or
+an approximate RBF map, each warm-started from the last round). mi-SVM's rounds are those of
+mi-SVM-PI without privileged features (:func:`webly.mil._toolkit.relabel_rounds_primal`);
+MI-SVM's solve on the negative rows plus one row per positive bag (its mean feature row, then
+its witness's row), :meth:`MISVMClassifier._fit_binary_primal`.
 """
 
 from numbers import Integral, Real
@@ -26,8 +28,8 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
 from ._toolkit import (MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS, RELABEL_RANGE_FRACTION,
-                       min_positives, positive_bag_groups, relabel_positive_bags,
-                       relabel_rounds_primal)
+                       min_positives, positive_bag_groups, primal_decision,
+                       relabel_positive_bags, relabel_rounds_primal, solve_mil_primal)
 
 # libsvm solves the SVMs: max_iter is only the former name of max_rounds (one release)
 _CONSTRAINTS = {
@@ -196,6 +198,15 @@ class MISVMClassifier(MILClassifierBase):
     ----------
     C, kernel, gamma, gamma_scale, max_rounds, tol, n_jobs
         As :class:`MiSVMClassifier`.
+    solver, features, n_components, random_state, memory_limit
+        As :class:`MiSVMClassifier`. ``solver="primal"`` runs the rounds as primal C-SVM solves
+        (:func:`webly.solvers.primal.svmplus_primal` without privileged features) on explicit
+        features ``z``: the negative rows and one row per positive bag, first the bag's mean
+        ``1/|B| sum z(x_i)`` (the mean embedding itself for a linear kernel, its approximation
+        under a feature map), then its witness's row; each solve is warm-started from the last
+        (at most 1,000 Newton steps per round). With a linear kernel both paths solve the same
+        problems (``tests/mil/test_misvm_primal.py``: per-round objectives within 1e-4, same
+        witnesses).
 
     Notes
     -----
@@ -233,14 +244,19 @@ class MISVMClassifier(MILClassifierBase):
         ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (+1 for the final witnesses,
         -1 for every other row) and ``info["objectives"]`` (the SVM objective of each round).
     n_iter_ : (n_models,) int array
-        Witness rounds of each model.
+        Witness rounds of each model (Newton steps of all rounds with ``solver="primal"``, whose
+        rounds are in ``info["rounds"]``).
     noise_scores_ : (n,) array
         Minus each training row's score for its own web label: higher = more likely a wrong
         image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
     kernel_ : webly.kernels.Kernel
-        The visual kernel with its fitted bandwidth.
+        The visual kernel with its fitted bandwidth (kernel path).
     X_fit_ : (n, d) array
-        The training rows, for the train-test kernel at prediction.
+        The training rows, for the train-test kernel at prediction (kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
     n_features_in_ : int
         Number of features of ``X``.
 
@@ -263,10 +279,11 @@ class MISVMClassifier(MILClassifierBase):
     _method_name = "MI-SVM"
     _renamed = (("max_iter", "max_rounds"),)
 
-    _parameter_constraints = dict(_CONSTRAINTS)
+    _parameter_constraints = {**_CONSTRAINTS, **PRIMAL_PARAMS}
 
     def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, max_rounds=20, tol=1e-3,
-                 n_jobs=None, max_iter="deprecated"):
+                 n_jobs=None, max_iter="deprecated", solver="auto", features="nystroem",
+                 n_components=512, random_state=None, memory_limit=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -275,6 +292,49 @@ class MISVMClassifier(MILClassifierBase):
         self.max_iter = max_iter
         self.tol = tol
         self.n_jobs = n_jobs
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
+        self.memory_limit = memory_limit
+
+    def _fit_binary_primal(self, ctx, y_pm):
+        """The rounds of :meth:`_fit_binary` on explicit features ``ctx.Z``: each a primal C-SVM
+        on the units (negative rows, then one row per positive bag), warm-started from the last
+        round (the units keep their order, so the multipliers carry over)."""
+        Z = ctx.Z
+        neg = np.flatnonzero(y_pm == -1)
+        groups = positive_bag_groups(y_pm, ctx.bags)
+        rows = np.concatenate(groups)
+        bag_of_row = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+        # one units matrix: the negative rows, then the positive bags' mean rows (the start),
+        # replaced by their witnesses' rows in place each round
+        U = np.empty((len(neg) + len(groups), Z.shape[1]), dtype=Z.dtype)
+        U[:len(neg)] = Z[neg]
+        U[len(neg):] = bag_mean_matrix(bag_of_row) @ Z[rows]
+        labels = np.r_[-np.ones(len(neg)), np.ones(len(groups))]
+        max_rounds = ctx.params["max_rounds"]
+        witnesses, info, total, notes, objectives = None, None, 0, [], []
+        for it in range(1, max_rounds + 1):
+            w, b, info = solve_mil_primal(U, labels, C=self.C, tol=self.tol, max_iter=None,
+                                          start=info)
+            total += info["n_iter"]
+            notes += info["not_converged"]
+            objectives.append(info["objective"])
+            f = primal_decision(Z, w, b)
+            new = np.array([g[np.argmax(f[g])] for g in groups])
+            if witnesses is not None and np.array_equal(new, witnesses):
+                break
+            witnesses = new
+            if it == max_rounds:
+                notes.append(f"did not settle in {max_rounds} rounds; raise max_rounds")
+                break
+            U[len(neg):] = Z[witnesses]
+        lab = -np.ones(len(y_pm), dtype=int)
+        lab[witnesses] = 1
+        return BinaryMIL(w, b, total, lab, info={"rounds": it, "objective": -info["objective"],
+                                                 "objectives": objectives,
+                                                 "not_converged": notes})
 
     def _fit_binary(self, ctx, y_pm):
         K = ctx.K
