@@ -1,8 +1,9 @@
 """Run-level bad input at the CLI: one line naming the field, exit status 2, nothing written.
 
-12 cases (the count is checked below): run names that would leave ``output_dir``, metrics or
-methods the data cannot serve, and errors raised inside worker processes (``n_jobs: 2``), which
-must reach the user as themselves, not as a broken process pool.
+13 cases (the count is checked below): run names that would leave ``output_dir``, metrics or
+methods the data cannot serve, a search scored by a per-class metric, and errors raised inside
+worker processes (``n_jobs: 2``), which must reach the user as themselves, not as a broken
+process pool.
 """
 
 import os
@@ -77,6 +78,10 @@ CASES = [
     ("search-on-several-feature-types",
      {"methods": [{"name": "uniform-sources", "search": {"C_source": [1, 10]}}]}, "hetero",
      "methods"),
+    # the inner search scores its grid with the first metric; ap is one value per class
+    ("search-scored-by-ap", {"methods": [{"name": "SVM", "search": {"C": [1, 10]}}],
+                             "protocol": {"metrics": ["ap", "accuracy"]}}, "digits",
+     "protocol.metrics"),
     ("split-test-without-test-set-2-jobs", {"parallel": {"n_jobs": 2}}, "notest",
      "protocol.split"),
     # raised in fit, inside a worker: a DataError used not to unpickle (BrokenProcessPool)

@@ -35,7 +35,11 @@ import numpy as np
 import pandas as pd
 import yaml
 from joblib import Parallel, delayed, parallel_config
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import get_tags
+from sklearn.utils.metadata_routing import (MetadataRequest, MetadataRouter, MethodMapping,
+                                            process_routing)
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -156,38 +160,143 @@ def _fit_once(spec, entry, params, train_ds, X_target, seed):
     return est.fit(X, y, **fit_kwargs_for(est, args))
 
 
-def _inner_search(spec, entry, train_ds, seed, protocol):
-    """Choose ``spec.search`` parameters by cross-validation by bag on the training rows only.
+#: fit arguments that are not one entry per training row: the search binds them to the estimator
+#: (:class:`_FixedFitArgs`) instead of routing them, since scikit-learn cuts any routed argument
+#: with as many rows as X down to the fold's rows
+_NOT_PER_ROW = ("X_target", "class_vectors", "class_names")
 
-    Every grid point is scored with the protocol's first metric (e.g. bag accuracy for MIL) on
-    inner validation folds, against the labels the method fits on; ties keep the earlier point.
+
+class _FixedFitArgs(MetaEstimatorMixin, BaseEstimator):
+    """``estimator`` fitted with the arguments ``fixed`` besides those routed to ``fit``.
+
+    The inner search's estimator: grid points are set as ``estimator__<param>``; the per-row
+    metadata the estimator requests (bags, X_priv, sources) are routed to it, cut to the fold's
+    rows; ``fixed`` (X_target, class vectors and names) reaches every fit whole.
     """
-    from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold
+
+    def __init__(self, estimator, fixed=None):
+        self.estimator = estimator
+        self.fixed = fixed
+
+    def fit(self, X, y, **params):
+        routed = process_routing(self, "fit", **params)
+        self.estimator_ = clone(self.estimator).fit(X, y, **routed.estimator.fit,
+                                                    **(self.fixed or {}))
+        return self
+
+    def get_metadata_routing(self):
+        fit_to_fit = MethodMapping().add(caller="fit", callee="fit")
+        return MetadataRouter(owner=self).add(estimator=self.estimator, method_mapping=fit_to_fit)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = get_tags(self.estimator).input_tags.pairwise  # kernel input
+        return tags
+
+
+class _SearchScorer:
+    """Scorer of the inner search: one protocol metric of a fitted grid point on a fold's
+    validation rows, by :func:`_metric_values` (the runner's one implementation of each metric).
+
+    Besides ``X`` and ``y`` it takes, routed and cut to the validation rows, ``bags`` (their bag
+    ids; each row its own bag when the data has none), which ``bag_accuracy`` scores with the
+    estimator's own bag rule where it has one, and ``rows`` (their indices in the search's
+    training rows), which name the fold and so its training rows, whose noise ``noise_auc``
+    scores.
+    """
+
+    def __init__(self, metric, train_ds, splits):
+        self.metric = metric
+        self.train_ds = train_ds
+        self._train_of = {va.tobytes(): tr for tr, va in splits}
+
+    def __call__(self, estimator, X, y, bags=None, rows=None):
+        inner = self.train_ds.subset(self._train_of[np.asarray(rows).tobytes()])
+        ev = {"X": X, "y": y, "bags": np.arange(len(y)) if bags is None else bags}
+        return _metric_values(estimator.estimator_, ev, [self.metric], inner).get(self.metric,
+                                                                                  np.nan)
+
+    def get_metadata_routing(self):
+        request = MetadataRequest(owner=self)
+        for param in ("bags", "rows"):
+            request.score.add_request(param=param, alias=True)
+        return request
+
+
+def _best_point(cv_results, n_splits, metric):
+    """Index of the grid point with the highest mean score over the folds; a fold where the
+    metric is NaN is left out of the mean, a point NaN on every fold loses, and ties keep the
+    earlier point. (GridSearchCV's own rank would sink a point NaN on any one fold.)"""
+    means = []
+    for j in range(len(cv_results["params"])):
+        values = np.array([cv_results[f"split{i}_test_score"][j] for i in range(n_splits)])
+        means.append(-np.inf if np.all(np.isnan(values)) else float(np.nanmean(values)))
+    if np.all(np.isneginf(means)):
+        warnings.warn(f"search: no grid point has a {metric} on any inner fold; the first point "
+                      "is kept", UserWarning)
+    return int(np.argmax(means))
+
+
+def _inner_search(spec, entry, train_ds, X_target, seed, protocol):
+    """Choose ``spec.search`` parameters by scikit-learn's ``GridSearchCV``, by bag on the
+    training rows only; returns ``(chosen point, cv_results_)``.
+
+    Folds: ``StratifiedGroupKFold`` (``protocol.inner_folds``, at most one per bag, shuffled with
+    the seed), stratified by the labels the method fits on (web, or true for an oracle). Every
+    point of the grid is fitted on each fold's training rows and scored with the protocol's
+    first metric (e.g. bag accuracy for MIL, by the method's own bag rule) on the fold's
+    validation rows, against those labels (:class:`_SearchScorer`); per-row metadata reaches
+    the fits through metadata routing. The chosen point has the highest mean score over the
+    folds where its metric is defined (:func:`_best_point`); ties keep the earlier point. A
+    failing fit raises (``error_score="raise"``).
+
+    ``X_target``: an adaptation method's fits on every fold adapt to the rows the final fit
+    adapts to (the unit's evaluation rows), not to the fold's validation rows, which
+    ``GridSearchCV`` cannot pass per fold.
+
+    ``X_priv``: a fold's rows reach the fit as they are, so a fold whose rows all lack
+    privileged features (all-NaN rows) gets an all-NaN ``X_priv`` where ``Dataset.subset``
+    would give None; the estimators that take rows without privileged features (MDA-HS+,
+    MDA-HS+ENR) fit an all-NaN ``X_priv`` exactly as None, and the others refuse NaN rows in
+    any fit, the unit's final fit included.
+    """
+    from sklearn import config_context
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
     groups = train_ds.bag_ids
     folds = min(protocol.inner_folds, len(np.unique(groups)))
     labels = train_ds.y if entry.labels == "web" else train_ds.y_true
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(cv.split(train_ds.X, labels, groups=groups))
+    est = registry.make_estimator(spec, random_state=seed)  # the grid's points are set on it
+    args = train_ds.fit_args(labels=entry.labels)
+    args["X_target"] = X_target
+    X, y = args.pop("X"), args.pop("y")
+    routed = fit_kwargs_for(est, args)
+    fixed = {k: routed.pop(k) for k in _NOT_PER_ROW if k in routed}
+    routed["rows"] = np.arange(len(y))  # for the scorer, with bags
+    if train_ds.bags is not None:
+        routed["bags"] = train_ds.bags
     metric = protocol.metrics[0]
-    best, best_score = None, -np.inf
-    for point in ParameterGrid(spec.search):
-        params = {**spec.params, **point}
-        values = []
-        for tr, va in splits:
-            inner = train_ds.subset(tr)
-            est = _fit_once(spec, entry, params, inner, train_ds.X[va], seed)
-            ev = {"X": train_ds.X[va], "y": labels[va], "bags": groups[va]}
-            scored = _metric_values(est, ev, [metric], inner)
-            values.append(scored.get(metric, np.nan))
-        score = float(np.nanmean(values)) if not np.all(np.isnan(values)) else -np.inf
-        if score > best_score:
-            best, best_score = point, score
-    return best
+    search = GridSearchCV(_FixedFitArgs(est, fixed),
+                          {f"estimator__{k}": v for k, v in spec.search.items()},
+                          scoring=_SearchScorer(metric, train_ds, splits), cv=splits,
+                          refit=False, n_jobs=1, error_score="raise")
+    with config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        # NaN fold scores are expected (a class missing from a fold); _best_point handles them
+        warnings.filterwarnings("ignore", "One or more of the test scores are non-finite",
+                                UserWarning)
+        search.fit(X, y, **routed)
+    best = search.cv_results_["params"][_best_point(search.cv_results_, len(splits), metric)]
+    return {k.removeprefix("estimator__"): v for k, v in best.items()}, search.cv_results_
 
 
 def _fit(spec, entry, train_ds, eval_part, seed, protocol):
-    chosen = _inner_search(spec, entry, train_ds, seed, protocol) if spec.search else {}
+    """Fit a method on the training rows, with the point of its inner search when it has one;
+    returns ``(estimator, chosen parameters)``."""
+    chosen = {}
+    if spec.search:
+        chosen, _ = _inner_search(spec, entry, train_ds, eval_part["X"], seed, protocol)
     est = _fit_once(spec, entry, {**spec.params, **chosen}, train_ds, eval_part["X"], seed)
     return est, chosen
 
@@ -590,6 +699,11 @@ def _check_needs(cfg, ds):
                                          f"{ds.name!r} has feature types {ds.X.feature_types}; "
                                          "use the multi-source methods (MDA-HS, MDA-HS+, "
                                          "uniform-sources, single-source) or one feature type")
+    searched = [m.display for m in cfg.methods if m.search]
+    if searched and cfg.protocol.metrics[0] == "ap":
+        raise ConfigError("protocol.metrics", f"{searched[0]} has a search, which scores its grid "
+                                              "with the first metric, and ap gives one value per "
+                                              "class; put accuracy, map or bag_accuracy first")
     if ds.y_true is None:
         if "noise_auc" in cfg.protocol.metrics:
             raise ConfigError("protocol.metrics", f"noise_auc scores noise detection against the "
