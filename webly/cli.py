@@ -23,7 +23,9 @@ def build_parser():
     p.add_argument("config", help="path to a YAML config, e.g. configs/quickstart.yaml")
     p.add_argument("overrides", nargs="*", help="key=value overrides of config fields")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal, else a line per finished unit) or "
+                        "summary table")
     p.add_argument("--verbose", action="store_true", help="log what the runner does")
     p.add_argument("--join", action="store_true",
                    help="if another run is using the run folder, share its units instead of "
@@ -142,7 +144,7 @@ def main(argv=None):
     try:
         from .experiments.config import load_config
         from .experiments.runner import run_experiment
-        from .experiments.report import summary_table
+        from .experiments.report import summary_table, summary_text
 
         cfg = load_config(args.config, args.overrides)
         result = run_experiment(cfg, progress=False if args.quiet else None, join=args.join)
@@ -158,8 +160,7 @@ def main(argv=None):
             if keys:
                 point = point if isinstance(point, tuple) else (point,)
                 print("\n" + ", ".join(f"{k} = {v}" for k, v in zip(keys, point)))
-            table = summary_table(frame, cfg.published)
-            print(table.to_markdown(disable_numparse=True) if not table.empty else "(no results)")
+            print(summary_text(summary_table(frame, cfg.published)))  # lines of <= 100 chars
         print(f"\n{result.n_computed} runs computed, {result.n_reused} reused; "
               f"outputs in {result.run_dir}")
     return 0

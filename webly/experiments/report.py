@@ -53,6 +53,50 @@ def summary_table(results, published=None, searches=None):
     return wide
 
 
+def summary_text(table, width=100):
+    """:func:`summary_table` as markdown tables whose lines are at most ``width`` characters.
+
+    The same cells, moved as follows: the first table holds the headline columns (the metrics,
+    fit seconds, runs and any other column); each family of per-source or per-class metrics
+    (``source_weight/<source>``, ``source_relevance/<source>``, ``ap/<class>``) follows as a
+    table of its own, titled with the family, one column per source or class (the part after
+    ``/``), and only the methods that have a value in it. A table still wider than ``width`` is
+    split by columns into several, each repeating the method column (a single column wider than
+    ``width`` stays as it is).
+    """
+    if table.empty:
+        return "(no results)"
+    families = {}
+    for col in table.columns:
+        family = col.split("/", 1)[0] if isinstance(col, str) and "/" in col else ""
+        families.setdefault(family, []).append(col)
+    blocks = []
+    for family, cols in families.items():
+        part = table[cols]
+        if family:
+            part = part[(part != "").any(axis=1)]
+            part = part.rename(columns={c: c.split("/", 1)[1] for c in cols})
+        texts = [p.to_markdown(disable_numparse=True) for p in _split_columns(part, width)]
+        blocks.append("\n\n".join(texts) if not family else
+                      f"{family}/<{'source' if family.startswith('source_') else 'class'}>:\n"
+                      + "\n\n".join(texts))
+    return "\n\n".join(blocks)
+
+
+def _split_columns(frame, width):
+    """``frame`` as consecutive column groups whose markdown lines fit ``width`` characters."""
+    parts, cols = [], []
+    for col in frame.columns:
+        trial = cols + [col]
+        text = frame[trial].to_markdown(disable_numparse=True)
+        if cols and max(map(len, text.splitlines())) > width:
+            parts.append(frame[cols])
+            trial = [col]
+        cols = trial
+    parts.append(frame[cols])
+    return parts
+
+
 def grid_ends(results, searches, share=0.5):
     """Method label -> the grid ends its inner search chose in at least ``share`` of the runs.
 

@@ -41,7 +41,6 @@ from sklearn.utils import get_tags
 from sklearn.utils.metadata_routing import (MetadataRequest, MetadataRouter, MethodMapping,
                                             process_routing)
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from .. import metrics as M
 from ..base import fit_kwargs_for
@@ -51,6 +50,7 @@ from ..fileio import atomic_path, write_json, write_text
 from . import registry
 from .config import resolved
 from .folder import RunFolder
+from .progress import Progress
 
 log = logging.getLogger("webly")
 
@@ -736,15 +736,14 @@ def _compute(cfg, todo, datasets, folder, progress):
             else:
                 yield u
 
-    bar = tqdm(total=len(todo), desc=cfg.name, unit="run",
-               disable=None if progress is None else not progress)
+    bar = Progress(cfg, len(todo), progress)  # a bar on a terminal, else a line per unit
     n_computed = _dispatch(cfg, claimed(todo), datasets, folder, bar)
     retry = []
     for u in taken_by_others:  # wait for the other run's units; take over any it gave up
         folder.claim(u.key, wait=True)
         if _finished(cfg, u):
             folder.release(u.key)
-            bar.update()
+            bar.update(u)
         else:
             retry.append(u)
     if retry:
@@ -777,7 +776,7 @@ def _dispatch(cfg, units, datasets, folder, bar):
                 write_json(_unit_path(cfg, u), unit)
                 folder.release(key)
                 n += 1
-                bar.update()
+                bar.update(u, rows)
     finally:
         if client is not None:
             cluster = getattr(client, "cluster", None)
