@@ -79,6 +79,34 @@ def test_da_variant_uses_the_target_and_without_it_is_smil_pi():
     assert np.isfinite(da.decision_function(Xt)).all()
 
 
+def test_per_unit_c2_is_the_scalar_c2_where_bags_and_negatives_are_as_many_and_differs_else():
+    # C2_per_unit splits C2 as C2/#positive bags and C2/#negatives: with 6 bags and 6 negatives
+    # that is one C2/6 (the same QP, solved by cvxpy instead of the SMO); with 20 negatives not
+    X, y, bags, priv = _toy(4, n_neg=6)
+    Xt = X[:10] + 0.5
+    kw = dict(C=10, gamma_plus=1, gamma2=10, tol=1e-8)
+    one = SMILPIDAClassifier(C2=60 / 6, **kw).fit(X, y, bags=bags, X_priv=priv, X_target=Xt)
+    split = SMILPIDAClassifier(C2=60, C2_per_unit=True, **kw).fit(X, y, bags=bags, X_priv=priv,
+                                                                  X_target=Xt)
+    np.testing.assert_allclose(split.decision_function(X), one.decision_function(X), atol=1e-5)
+    X, y, bags, priv = _toy(4)
+    one = SMILPIDAClassifier(C2=60 / 6, **kw).fit(X, y, bags=bags, X_priv=priv, X_target=Xt)
+    split = SMILPIDAClassifier(C2=60, C2_per_unit=True, **kw).fit(X, y, bags=bags, X_priv=priv,
+                                                                  X_target=Xt)
+    assert np.abs(split.decision_function(X) - one.decision_function(X)).max() > 1e-3
+
+
+def test_per_unit_c2_refuses_problems_too_large_for_cvxpy(monkeypatch):
+    from webly.errors import DataError
+    from webly.mil import smil
+
+    monkeypatch.setattr(smil, "MAX_PER_UNIT_C2_UNITS", 10)
+    X, y, bags, priv = _toy(3)
+    with pytest.raises(DataError, match="C2_per_unit=False") as err:
+        SMILPIDAClassifier(C2_per_unit=True).fit(X, y, bags=bags, X_priv=priv, X_target=X[:5])
+    assert err.value.field == "C2_per_unit"
+
+
 @pytest.mark.parametrize("cls,kw", [(SMILClassifier, {"C": 10}), (SbMILClassifier, {"C": 10, "eta": 0.6}),
                                     (SMILPIClassifier, {})])  # the authors' defaults
 def test_web_digits_accuracy_and_noise_detection(cls, kw, web_digits):

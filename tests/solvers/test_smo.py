@@ -10,8 +10,8 @@ from sklearn.svm import SVC
 
 from webly.errors import DataError
 from webly.kernels import gaussian_kernel, linear_kernel
-from webly.solvers import (KernelQP, add_domain_adaptation, qp_objective, smil_pi_qp, smo_solve,
-                           split_solution, svm_qp, svmplus_qp)
+from webly.solvers import (KernelQP, add_domain_adaptation, correcting_values, qp_objective,
+                           smil_pi_qp, smo_solve, split_solution, svm_qp, svmplus_qp)
 from webly.solvers.reference import reference_solve
 
 TOL = 1e-7
@@ -105,6 +105,56 @@ def test_domain_adaptation_dual_matches_cvxpy(seed, n, C, gp, C2, g2, eps, base)
     qp = add_domain_adaptation(qp, gaussian_kernel(X, gamma=1.0 / 8.0), k_target, 30, C2=C2,
                                gamma2=g2, eps=eps)
     _assert_matches_reference(qp)
+
+
+def _da_problem(seed, n, C2, eps):
+    rng, X, y = _data(seed, n)
+    Xt = rng.normal(loc=0.5, size=(30, X.shape[1]))
+    k_target = gaussian_kernel(X, Xt, gamma=1.0 / 8.0).sum(axis=1)
+    return add_domain_adaptation(_smil_pi(seed, n, 10.0, 10.0, 0.6),
+                                 gaussian_kernel(X, gamma=1.0 / 8.0), k_target, 30, C2=C2,
+                                 gamma2=100.0, eps=eps)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_equal_per_unit_c2_is_the_scalar_c2_problem(eps):
+    # a per-unit C2 of equal entries gives equal sum weights, which validate() rescales into
+    # the unweighted problem the SMO solves: the same solution as the scalar C2
+    x, info = smo_solve(_da_problem(3, 60, 10.0, eps), tol=1e-9)
+    xw, infow = smo_solve(_da_problem(3, 60, np.full(60, 10.0), eps), tol=1e-9)
+    np.testing.assert_allclose(xw, x, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(infow["multipliers"], info["multipliers"], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_unequal_sum_weights_are_refused_by_the_smo_and_solved_by_cvxpy(eps):
+    c2 = np.where(np.arange(60) % 3 == 0, 5.0, 40.0)
+    qp = _da_problem(5, 60, c2, eps)
+    with pytest.raises(DataError, match="reference_solve") as err:
+        smo_solve(qp)
+    assert err.value.field == "blocks[1].weights"
+    x, info = reference_solve(qp, eps=1e-12)
+    assert info["status"] == "converged" and np.isnan(info["kkt_violation"])
+    a, (z1, z2) = split_solution(qp, x)
+    total = (a + z2) @ (1.0 / c2)  # the weighted sum: #units (1 - eps) .. #units (1 + eps)
+    assert 60 * (1 - eps) - 1e-6 <= total <= 60 * (1 + eps) + 1e-6
+    # the multipliers from cvxpy's duals are the biases (KKT): every correcting function is >= 0
+    # and 0 where its z > 0; with f = K(y a) + b, y f - p + (the correcting values at the unit)
+    # is 0 on free a (0 < a < upper) and >= 0 on a = 0
+    v = qp.validate()
+    corr = correcting_values(v, x, info["multipliers"])
+    g = v.y * (v.K @ (v.y * a) + info["multipliers"][0]) - v.p
+    for b, z, c in zip(v.blocks, (z1, z2), corr):
+        assert c.min() >= -1e-6
+        assert np.abs(c[z > 1e-6]).max(initial=0.0) <= 1e-5
+        g[b.index] += c
+    # to the interior-point solution's precision, relative to the terms' size (correcting values
+    # up to ~10 here). Measured with eps=0: max |g| on free a 2.0e-6 at Clarabel's 1e-12 (1.6e-4
+    # at its 1e-10, on one a 3.6e-3 below its bound, which moves by 9e-4 between the two)
+    tol = 1e-6 * max(np.abs(c).max() for c in corr)
+    free = (a > 1e-4) & (a < v.upper - 1e-4)
+    assert free.sum() >= 5 and np.abs(g[free]).max() <= tol
+    assert g[a <= 1e-6].min(initial=0.0) >= -tol
 
 
 def test_svm_matches_libsvm_coefficients_and_intercept():

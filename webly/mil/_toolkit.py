@@ -125,7 +125,20 @@ def bag_units(y_pm, bags):
 
 
 def solve_mil_qp(qp, tol, max_iter, x0=None):
-    """SMO on a MIL dual; ``info["not_converged"]`` holds a note when it stopped at a limit."""
+    """SMO on a MIL dual; ``info["not_converged"]`` holds a note when it stopped at a limit.
+
+    A dual whose correcting block weighs its sum constraint unequally (sMIL-PI-DA with
+    ``C2_per_unit=True``) is solved exactly by cvxpy/Clarabel instead (small problems; the SMO
+    constrains unweighted sums).
+    """
+    if any(b.weights is not None and np.ptp(b.weights) > 0 for b in qp.blocks):
+        from ..solvers import reference_solve
+
+        x, info = reference_solve(qp)
+        info["n_iter"] = info.get("n_iter", 0)
+        info["not_converged"] = [] if info["status"] == "converged" else [
+            f"the cvxpy solve ended {info['status']}"]
+        return x, info
     x, info = smo_solve(qp, x0=x0, tol=tol, max_iter=max_iter)
     info["not_converged"] = [] if info["status"] == "converged" else [
         f"SMO stopped ({info['status']}, KKT violation {info['kkt_violation']:.2e} > tol {tol}); "

@@ -26,12 +26,16 @@ for 10^5-10^6 rows: per-unit margins and weights, and for sMIL-PI the correcting
 bags' mean privileged features over the positive-bag units only.
 """
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..errors import DataError
 from ..solvers import add_domain_adaptation, smil_pi_qp, svm_qp
 from ._common import BinaryMIL, MILClassifierBase
 from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, bag_units, min_positives,
@@ -39,10 +43,18 @@ from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, bag_units, min_posi
                        privileged_kernel, relabel_positive_bags, solve_mil_primal, solve_mil_qp,
                        unit_kernel, unit_rows)
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
+
 def _binary_from_primal(w, b, info):
     return BinaryMIL(w, b, int(info["n_iter"]),
                      info={"objective": -info["objective"], "kkt": info["kkt_violation"],
                            "not_converged": info["not_converged"], "status": info["status"]})
+
+#: the most units of one binary sMIL-PI-DA problem solved with ``C2_per_unit=True`` (cvxpy)
+MAX_PER_UNIT_C2_UNITS = 3000
 
 
 def _binary_from_units(A, y_units, x, info, n_units):
@@ -143,9 +155,11 @@ class SMILClassifier(MILClassifierBase):
         # 1/|B| - 1 (0 for a single instance, the usual SVM threshold)
         return 1.0 - 1.0 / sizes
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="auto", features="nystroem",
-                 n_components=512, random_state=None, memory_limit=None):
+    def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, solver: str = "auto", features: str = "nystroem",
+                 n_components: int = 512, random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -245,9 +259,12 @@ class SbMILClassifier(SMILClassifier):
     def _bag_offset(self, sizes):
         return np.zeros(len(sizes))
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, eta=0.5, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="auto", features="nystroem",
-                 n_components=512, random_state=None, memory_limit=None):
+    def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, eta: float = 0.5, tol: float = 1e-3,
+                 max_iter: int | None = None, n_jobs: int | None = None, solver: str = "auto",
+                 features: str = "nystroem", n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale, tol=tol,
                          max_iter=max_iter, n_jobs=n_jobs, solver=solver, features=features,
                          n_components=n_components, random_state=random_state,
@@ -373,10 +390,13 @@ class SMILPIClassifier(MILClassifierBase):
         # positive-bag margin 2 rho - 1, negative -1: threshold halfway, at rho - 1 (bags only)
         return np.where(sizes > 1, 1.0 - self.rho, 0.0)
 
-    def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
-                 gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="auto", features="nystroem",
-                 n_components=512, random_state=None, memory_limit=None):
+    def __init__(self, C: float = 100.0, gamma_plus: float = 100.0, rho: float = 0.6,
+                 C_neg: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, kernel_priv: str = "linear",
+                 gamma_priv: float | None = None, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, solver: str = "auto", features: str = "nystroem",
+                 n_components: int = 512, random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.gamma_plus = gamma_plus
         self.rho = rho
@@ -395,7 +415,8 @@ class SMILPIClassifier(MILClassifierBase):
         self.random_state = random_state
         self.memory_limit = memory_limit
 
-    def fit(self, X, y, *, bags=None, X_priv=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
         return self._fit_mil(X, y, bags, X_priv=X_priv)
 
@@ -447,6 +468,18 @@ class SMILPIDAClassifier(SMILPIClassifier):
     ----------
     C2 : float, default=1000.0
         Scale of the importance weights ``b = (a + z2) / C2``.
+    C2_per_unit : bool, default=False
+        False: one ``C2`` for every unit (webly). True: the authors' release, which splits it
+        per unit as it splits ``C`` (``C2 / #positive bags`` on the bag units, ``C2 / #negative
+        rows`` on the negatives; their ``C2`` is then this ``C2``), in the target-matching term
+        and in its total, which becomes the weighted sum ``sum_u (a_u + z2_u) / c2_u = #units``.
+        That sum is outside what the SMO solves, so each binary problem is solved exactly by
+        cvxpy/Clarabel: it matches the authors' (ridge-free) QP to 1e-6 on their fixtures
+        (``tests/test_authors_code.py``), but costs seconds per problem at a few hundred units
+        and does not scale (a fit with more than 3,000 units raises; ``solver="primal"`` has no
+        -DA term). The default stays False for that reason: with one ``C2`` the solve is the
+        SMO's at any size, and where the two splits coincide (as many positive bags as
+        negative rows) the QPs are the same.
     gamma2 : float, default=1000.0
         Trade-off of the domain-adaptation correcting function.
     eps : float, default=0.0
@@ -509,24 +542,31 @@ class SMILPIDAClassifier(SMILPIClassifier):
     _parameter_constraints = {
         **SMILPIClassifier._parameter_constraints,
         **DA_PARAMS,
+        "C2_per_unit": ["boolean"],
     }
 
-    def __init__(self, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0, kernel="rbf", gamma=None,
-                 gamma_scale=1.0, kernel_priv="linear", gamma_priv=None, C2=1000.0,
-                 gamma2=1000.0, eps=0.0, B=None, tol=1e-3, max_iter=None, n_jobs=None,
-                 solver="auto", features="nystroem", n_components=512, random_state=None,
-                 memory_limit=None):
+    def __init__(self, C: float = 100.0, gamma_plus: float = 100.0, rho: float = 0.6,
+                 C_neg: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, kernel_priv: str = "linear",
+                 gamma_priv: float | None = None, C2: float = 1000.0, gamma2: float = 1000.0,
+                 eps: float = 0.0, B: float | None = None, tol: float = 1e-3,
+                 max_iter: int | None = None, n_jobs: int | None = None, solver: str = "auto",
+                 features: str = "nystroem", n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None, C2_per_unit: bool = False) -> None:
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, kernel=kernel,
                          gamma=gamma, gamma_scale=gamma_scale, kernel_priv=kernel_priv,
                          gamma_priv=gamma_priv, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
                          solver=solver, features=features, n_components=n_components,
                          random_state=random_state, memory_limit=memory_limit)
         self.C2 = C2
+        self.C2_per_unit = C2_per_unit
         self.gamma2 = gamma2
         self.eps = eps
         self.B = B
 
-    def fit(self, X, y, *, bags=None, X_priv=None, X_target=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None,
+            X_priv: ArrayLike | spmatrix | None = None, X_target: ArrayLike | None = None) -> Self:
         """Fit as sMIL-PI, matching the training units to the unlabelled ``X_target`` rows."""
         return self._fit_mil(X, y, bags, X_priv=X_priv, X_target=X_target)
 
@@ -534,6 +574,15 @@ class SMILPIDAClassifier(SMILPIClassifier):
         A, y_u, qp = super()._qp(ctx, y_pm)
         if ctx.k_target is not None:
             k_units = np.asarray(A @ ctx.k_target).ravel()
-            qp = add_domain_adaptation(qp, qp.K, k_units, ctx.n_target, C2=self.C2,
+            C2 = self.C2
+            if self.C2_per_unit:  # the authors' split, as C's (see the parameter)
+                if len(y_u) > MAX_PER_UNIT_C2_UNITS:
+                    raise DataError("C2_per_unit", f"solves exactly with cvxpy, for at most "
+                                    f"{MAX_PER_UNIT_C2_UNITS} units; this problem has "
+                                    f"{len(y_u)}: use C2_per_unit=False (one C2, the SMO)")
+                pos = y_u > 0
+                C2 = np.where(pos, self.C2 / max(int(pos.sum()), 1),
+                              self.C2 / max(int((~pos).sum()), 1))
+            qp = add_domain_adaptation(qp, qp.K, k_units, ctx.n_target, C2=C2,
                                        gamma2=self.gamma2, eps=self.eps, B=self.B)
         return A, y_u, qp

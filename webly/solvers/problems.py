@@ -58,6 +58,12 @@ class CorrectingBlock:
         ``q_j``: the block contributes ``- q_j' v``.
     lo, hi : float
         Bounds of ``sum(v)``; ``lo == hi`` makes it an equality.
+    weights : (m,) array or None
+        Positive weights ``w`` of the sum constraint, which becomes ``lo <= sum(w * v) <= hi``
+        (the correcting function's bias then enters unit l as ``nu_j w_l``). None (all ones) is
+        the form :func:`~webly.solvers.smo.smo_solve` solves, and equal weights are rescaled to
+        it by :meth:`KernelQP.validate`; unequal weights (sMIL-PI-DA's ``C2_per_unit``) only
+        :func:`~webly.solvers.reference.reference_solve` solves.
     """
 
     index: np.ndarray
@@ -66,6 +72,7 @@ class CorrectingBlock:
     linear: np.ndarray
     lo: float
     hi: float
+    weights: np.ndarray = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,14 @@ class KernelQP:
             lo, hi = float(b.lo), float(b.hi)
             if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi):
                 raise DataError(f"blocks[{j}]", f"needs finite 0 <= lo <= hi, got lo={lo}, hi={hi}")
-            blocks.append(CorrectingBlock(idx, G, float(b.gamma), q, lo, hi))
+            w = None
+            if b.weights is not None:
+                w = _vector(f"blocks[{j}].weights", b.weights, idx.size)
+                if not np.all(w > 0):
+                    raise DataError(f"blocks[{j}].weights", "must be positive")
+                if np.all(w == w[0]):  # equal weights: the unweighted sum with rescaled bounds
+                    lo, hi, w = lo / w[0], hi / w[0], None
+            blocks.append(CorrectingBlock(idx, G, float(b.gamma), q, lo, hi, w))
         return replace(self, K=K, y=y, p=p, upper=upper, blocks=tuple(blocks),
                        y_total=float(self.y_total), constant=float(self.constant))
 
@@ -284,7 +298,11 @@ def add_domain_adaptation(qp, K_ss, k_target, n_target, C2=1e3, gamma2=1e3, eps=
     k_target : (n,) array
         ``K_st 1``: each unit's kernel summed over the ``n_target`` unlabelled target rows.
     n_target : int
-    C2, gamma2, eps : float
+    C2 : float or (n,) array
+        Scale of the importance weights; per unit (``b_u = v_u / C2_u``, the sum constraint then
+        weighted by ``1 / C2``: only :func:`~webly.solvers.reference.reference_solve` solves it)
+        as the authors' sMIL-PI-DA splits it (see ``SMILPIDAClassifier(C2_per_unit=True)``).
+    gamma2, eps : float
     B : float or None
         Upper bound of the mean weight; None for no bound beyond ``1 + eps``.
     """
@@ -296,8 +314,16 @@ def add_domain_adaptation(qp, K_ss, k_target, n_target, C2=1e3, gamma2=1e3, eps=
     hi_w = 1.0 + eps if B is None else min(1.0 + eps, float(B))
     if hi_w < 1.0 - eps:
         raise DataError("B", f"B={B} leaves no feasible total weight with eps={eps}")
-    block = CorrectingBlock(np.arange(n), K_ss, float(gamma2), (C2 * ratio / gamma2) * k_target,
-                            C2 * n * max(1.0 - eps, 0.0), C2 * n * hi_w)
+    if np.ndim(C2) == 0:
+        block = CorrectingBlock(np.arange(n), K_ss, float(gamma2),
+                                (C2 * ratio / gamma2) * k_target,
+                                C2 * n * max(1.0 - eps, 0.0), C2 * n * hi_w)
+    else:  # per-unit c2: b_u = v_u / c2_u, so the total is a weighted sum
+        c2 = _vector("C2", C2, n)
+        if not np.all(c2 > 0):
+            raise DataError("C2", "per-unit weights must be positive")
+        block = CorrectingBlock(np.arange(n), K_ss, float(gamma2), (ratio / gamma2) * c2 * k_target,
+                                n * max(1.0 - eps, 0.0), n * hi_w, weights=1.0 / c2)
     return replace(qp, blocks=tuple(qp.blocks) + (block,))
 
 
@@ -329,10 +355,12 @@ def qp_objective(qp, x):
 
 
 def correcting_values(qp, x, multipliers):
-    """Value of each correcting function on its block's units: ``G v / gamma - q + nu_j``."""
+    """Value of each correcting function on its block's units: ``G v / gamma - q + nu_j w``
+    (``w`` the block's sum weights, ones by default), for the validated problem ``qp``."""
     a, zs = split_solution(qp, x)
     out = []
     for j, (b, z) in enumerate(zip(qp.blocks, zs)):
         v = a[b.index] + z
-        out.append(b.kernel @ v / b.gamma - b.linear + multipliers[1 + j])
+        w = 1.0 if b.weights is None else b.weights
+        out.append(b.kernel @ v / b.gamma - b.linear + multipliers[1 + j] * w)
     return out

@@ -35,7 +35,8 @@ def reference_solve(qp, solver="CLARABEL", eps=1e-10):
         1/2 ||F'(y∘a)||^2 - p'a + sum_j [1/(2 gamma_j) ||F_j'v_j||^2 - q_j'v_j] + constant,
         v_j = a[S_j] + z_j,  K = F F',  G_j = F_j F_j',
 
-    s.t. ``y'a = y_total``, ``0 <= a <= upper``, ``z_j >= 0``, ``lo_j <= sum v_j <= hi_j``.
+    s.t. ``y'a = y_total``, ``0 <= a <= upper``, ``z_j >= 0``, ``lo_j <= sum(w_j v_j) <= hi_j``
+    (``w_j`` the block's sum ``weights``, ones by default).
 
     Returns
     -------
@@ -43,7 +44,9 @@ def reference_solve(qp, solver="CLARABEL", eps=1e-10):
     info : dict
         ``status`` ("converged" when cvxpy reports optimal), ``n_iter``, ``objective``
         (re-evaluated in numpy at ``x``), ``kkt_violation`` (of ``x`` with entries within 1e-9
-        of a bound snapped to it), ``multipliers``, ``seconds``.
+        of a bound snapped to it; NaN for a block with unequal sum ``weights``, which the SMO's
+        check cannot evaluate), ``multipliers`` (``nu``: the intercept, then each block's bias;
+        for unequal ``weights`` from cvxpy's dual values), ``seconds``.
     """
     import cvxpy as cp
 
@@ -58,7 +61,9 @@ def reference_solve(qp, solver="CLARABEL", eps=1e-10):
     a = cp.Variable(n)
     F = psd_factor(qp.K)
     obj = 0.5 * cp.sum_squares(F.T @ cp.multiply(qp.y, a)) - qp.p @ a
-    cons = [qp.y @ a == qp.y_total, a >= 0]
+    bias = qp.y @ a == qp.y_total
+    cons = [bias, a >= 0]
+    sums = []
     finite = np.isfinite(qp.upper)
     if finite.any():
         cons.append(a[np.flatnonzero(finite)] <= qp.upper[finite])
@@ -70,10 +75,9 @@ def reference_solve(qp, solver="CLARABEL", eps=1e-10):
         Fj = psd_factor(b.kernel)
         obj = obj + 0.5 / b.gamma * cp.sum_squares(Fj.T @ v) - b.linear @ v
         cons.append(z >= 0)
-        if b.lo == b.hi:
-            cons.append(cp.sum(v) == b.hi)
-        else:
-            cons += [cp.sum(v) >= b.lo, cp.sum(v) <= b.hi]
+        total = cp.sum(v) if b.weights is None else b.weights @ v
+        sums.append([total == b.hi] if b.lo == b.hi else [total >= b.lo, total <= b.hi])
+        cons += sums[-1]
     prob = cp.Problem(cp.Minimize(obj), cons)
     opts = {}
     if solver == "CLARABEL":
@@ -85,7 +89,15 @@ def reference_solve(qp, solver="CLARABEL", eps=1e-10):
     # clip tiny infeasibilities of the interior-point solution
     x[:n] = np.clip(x[:n], 0, qp.upper)
     x[n:] = np.maximum(x[n:], 0)
-    kkt, nu = qp_kkt(qp, x, bound_tol=1e-9 * max(1.0, np.abs(x).max()))
+    if all(b.weights is None for b in qp.blocks):
+        kkt, nu = qp_kkt(qp, x, bound_tol=1e-9 * max(1.0, np.abs(x).max()))
+    else:  # the SMO's KKT check knows unweighted sums only: the multipliers are cvxpy's duals
+        kkt = np.nan
+        # cvxpy's duals: + for an equality; hi's minus lo's for a two-sided sum (one is 0)
+        nu = np.array([float(bias.dual_value)]
+                      + [float(np.sum(c[0].dual_value)) if len(c) == 1 else
+                         float(np.sum(c[1].dual_value)) - float(np.sum(c[0].dual_value))
+                         for c in sums])
     stats = prob.solver_stats
     info = {"status": "converged" if prob.status == cp.OPTIMAL else prob.status,
             "n_iter": int(stats.num_iters or 0) if stats is not None else 0,

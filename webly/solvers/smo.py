@@ -920,6 +920,11 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None):
         raise DataError("tol", f"must be a positive number, got {tol!r}")
     t0 = time.perf_counter()
     qp = qp.validate()
+    for j, b in enumerate(qp.blocks):
+        if b.weights is not None:
+            raise DataError(f"blocks[{j}].weights", "smo_solve constrains unweighted block sums; "
+                            "solve a problem with unequal sum weights with "
+                            "webly.solvers.reference_solve (cvxpy, small problems)")
     lay = _Layout(qp)
     if max_iter is None:
         max_iter = max(10_000_000, 100 * lay.N)
