@@ -2,9 +2,12 @@
 (explicit-feature) path for 10^5-10^6 rows (:mod:`webly.solvers.primal`), in memory or on the
 Dask cluster that holds X and X_priv as row-chunked Dask arrays."""
 
+from __future__ import annotations
+
 import logging
 import sys
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -16,6 +19,11 @@ from .base import (WebClassifierMixin, check_is_fitted, check_row_features, enco
                    warn_not_converged)
 from .errors import DataError
 from .kernels import Kernel, choose_solver
+
+if TYPE_CHECKING:
+    import dask.array as da
+    from numpy.typing import ArrayLike, NDArray
+    from scipy.sparse import spmatrix
 
 
 def _is_dask(x):
@@ -272,13 +280,15 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         return X.map_blocks(method, chunks=(X.chunks[0], (columns,)), dtype=dtype,
                             meta=np.empty((0, 0), dtype=dtype))
 
-    def predict(self, X):
+    def predict(  # type: ignore[override]  # a Dask X gives a Dask vector
+        self, X: ArrayLike | spmatrix
+    ) -> NDArray[Any] | da.Array:
         """Class of each row (see :meth:`decision_function`); a Dask X gives a Dask vector."""
         if _is_dask(X):
             return self._on_partitions(self.predict, X, self.classes_.dtype, None)
         return super().predict(X)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike | spmatrix) -> NDArray[np.float64] | da.Array:
         """Scores ``sum_i coef_i k(x_i, x) + b``: (n,) for two classes, (n, C) otherwise.
 
         With ``kernel="precomputed"``, X is the (n_test, n_train) kernel to the training rows.

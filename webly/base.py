@@ -17,11 +17,14 @@ parallel with joblib; binary problems fit a single model for ``classes_[1]`` so 
 ``decision_function`` is (n,) as in scikit-learn.
 """
 
+from __future__ import annotations
+
 import functools
 import inspect
 import os
 import sys
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +36,9 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 #: metadata a webly ``fit`` may take (keyword-only); requested by default under metadata routing
 FIT_METADATA = ("bags", "X_priv", "sources", "X_target", "class_vectors", "class_names")
@@ -314,7 +320,7 @@ class WebClassifierMixin(ClassifierMixin):
     #: Declared on the class whose behaviour causes them, extended by subclasses; the one place
     #: the checks run, tests/test_common.py, passes it as ``expected_failed_checks`` (strict: a
     #: declared failure that passes, or a name that no check has, fails the test run).
-    _expected_failed_checks = {}
+    _expected_failed_checks: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs):
         # once per class: the metadata its (own or inherited) fit names; inspect sees through
@@ -335,7 +341,7 @@ class WebClassifierMixin(ClassifierMixin):
                     requests.fit.add_request(param=name, alias=True)
         return requests
 
-    def predict(self, X):
+    def predict(self, X: Any) -> NDArray[Any]:
         """Class of each row: arg-max of ``decision_function`` (sign in the binary case)."""
         scores = self.decision_function(X)
         if scores.ndim == 1:

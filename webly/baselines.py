@@ -4,11 +4,14 @@
 estimator fit on the true labels ``y_true`` (an upper reference where those exist, never a method).
 """
 
+from __future__ import annotations
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 from numbers import Real, Integral
+from typing import TYPE_CHECKING
 
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
@@ -17,6 +20,10 @@ from .base import WebClassifierMixin, encode_targets, one_vs_rest, own_class_sco
 from .base import check_is_fitted, check_row_features, validate_data, warn_not_converged
 from .base import positional_metadata_deprecated
 from .kernels import Kernel, default_gamma
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
 
 
 class SVMClassifier(WebClassifierMixin, BaseEstimator):
@@ -83,8 +90,9 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, class_weight=None,
-                 tol=1e-3, n_jobs=None):
+    def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, class_weight: str | dict | None = None,
+                 tol: float = 1e-3, n_jobs: int | None = None) -> None:
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -94,7 +102,7 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     @positional_metadata_deprecated("sample_weight")
-    def fit(self, X, y, *, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None) -> Self:
         """Fit one binary SVC per class on the rows X with labels y."""
         self._validate_params()
         X, y = validate_data(self, X, y)
@@ -114,7 +122,7 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         self.noise_scores_ = -own_class_scores(D, y_idx)
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """One-vs-rest scores, (n,) for two classes and (n, C) otherwise."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
@@ -170,14 +178,17 @@ class KMMSVMClassifier(SVMClassifier):
         "eps": [Interval(Real, 0, None, closed="left"), None],
     }
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, class_weight=None,
-                 tol=1e-3, n_jobs=None, B=1000.0, eps=None):
+    def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, class_weight: str | dict | None = None,
+                 tol: float = 1e-3, n_jobs: int | None = None, B: float = 1000.0,
+                 eps: float | None = None) -> None:
         super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale,
                          class_weight=class_weight, tol=tol, n_jobs=n_jobs)
         self.B = B
         self.eps = eps
 
-    def fit(self, X, y, *, X_target=None, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, X_target: ArrayLike | None = None,
+            sample_weight: ArrayLike | None = None) -> Self:
         """Weight the rows of X towards ``X_target`` with KMM, then fit the weighted SVM."""
         from .weighting import kmm_weights
 

@@ -20,13 +20,22 @@ video; kernels average over them). Estimators that take one feature array refuse
 ``FeatureBlocks`` with a :class:`~webly.errors.DataError` naming ``X``.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .base import check_row_features, check_row_metadata
 from .errors import DataError
 from .kernels import bag_index, bag_mean_matrix
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+    from collections.abc import Callable, Mapping
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
 
 __all__ = ["FeatureBlocks", "GroupedFeatures"]
 
@@ -47,14 +56,14 @@ class GroupedFeatures:
     groups: np.ndarray
 
     @property
-    def n_samples(self):
+    def n_samples(self) -> int:
         return int(np.max(self.groups)) + 1 if len(self.groups) else 0
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return self.X.shape[1]
 
-    def averaging_matrix(self):
+    def averaging_matrix(self) -> sp.csr_matrix:
         """Sparse (n_samples, n_rows) matrix averaging each sample's rows."""
         A = bag_mean_matrix(self.groups)  # rows in order of first appearance
         _, uniques = bag_index(self.groups)
@@ -194,7 +203,8 @@ class FeatureBlocks:
     ((3, 5), ['2d', '3d'], [False, True, True])
     """
 
-    def __init__(self, blocks, n_rows=None):
+    def __init__(self, blocks: Mapping[str, ArrayLike | GroupedFeatures] | FeatureBlocks,
+                 n_rows: int | None = None) -> None:
         if isinstance(blocks, FeatureBlocks):
             blocks = blocks.to_dict()
         if not isinstance(blocks, dict) or not blocks:
@@ -222,37 +232,37 @@ class FeatureBlocks:
 
     # ------------------------------------------------------------------ views
     @property
-    def feature_types(self):
+    def feature_types(self) -> list[str]:
         return list(self._blocks)
 
     @property
-    def n_features(self):
+    def n_features(self) -> dict[str, int]:
         """``{feature type: number of columns}``."""
         return {m: n_features_of(b) for m, b in self._blocks.items()}
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         """``(n_rows, total columns)``: what logs print and scikit-learn's splitters count."""
         return (self.n_rows, int(sum(self.n_features.values())))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.n_rows
 
-    def present(self, feature_type):
+    def present(self, feature_type: str) -> NDArray[np.bool_]:
         """Boolean mask of the rows that have ``feature_type``."""
         return self._present[feature_type].copy()
 
-    def block(self, feature_type):
+    def block(self, feature_type: str) -> NDArray[np.float64] | GroupedFeatures:
         """The block of ``feature_type`` over the rows that have it (:meth:`present`)."""
         if feature_type not in self._blocks:
             raise DataError("X", f"has no feature type {feature_type!r}; it has {self.feature_types}")
         return self._blocks[feature_type]
 
-    def complete(self):
+    def complete(self) -> bool:
         """True when every row has every feature type (what a target set needs)."""
         return all(p.all() for p in self._present.values())
 
-    def __getitem__(self, rows):
+    def __getitem__(self, rows: ArrayLike | slice) -> FeatureBlocks:
         """The rows ``rows`` (indices, boolean mask or slice) as a new FeatureBlocks."""
         idx = np.arange(self.n_rows)[rows]
         if np.ndim(idx) != 1:
@@ -266,7 +276,7 @@ class FeatureBlocks:
             new._present[m] = have
         return new
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, NDArray[np.float64] | GroupedFeatures]:
         """``{feature type: block}`` over all rows: arrays with NaN rows where a row lacks the
         type, grouped blocks with ``groups`` = row index (the constructor's input)."""
         out = {}
@@ -280,7 +290,9 @@ class FeatureBlocks:
                 out[m] = full
         return out
 
-    def map_blocks(self, fn):
+    def map_blocks(
+        self, fn: Callable[[str, NDArray[np.float64]], NDArray[np.float64]]
+    ) -> FeatureBlocks:
         """A FeatureBlocks with ``fn(feature type, frame rows)`` applied to each block's rows."""
         out = {}
         for m, block in self.to_dict().items():
@@ -293,7 +305,7 @@ class FeatureBlocks:
                 out[m] = full
         return FeatureBlocks(out, n_rows=self.n_rows)
 
-    def equals(self, other):
+    def equals(self, other: object) -> bool:
         """Same rows, types and values."""
         if not isinstance(other, FeatureBlocks) or other.n_rows != self.n_rows:
             return False
@@ -319,7 +331,9 @@ class FeatureBlocks:
 
     # ------------------------------------------------------------------ builders
     @classmethod
-    def from_sources(cls, per_source):
+    def from_sources(
+        cls, per_source: Mapping[str, Mapping[str, ArrayLike | GroupedFeatures]]
+    ) -> tuple[Self, NDArray[Any]]:
         """Stack ``{source: {feature type: block}}`` source by source.
 
         Returns ``(X, sources)``: the FeatureBlocks and the (n,) source name of each row. Every

@@ -7,7 +7,10 @@ hands them flat ``X`` plus routed metadata (``bags``, ``X_priv``, ``sources``, `
 Files: :mod:`webly.formats` (npz, parquet). Splits by bag: :mod:`webly.splits`.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,14 @@ from .base import check_bags, check_row_features, check_row_metadata, warn_data
 from .base import warn_identical_rows
 from .blocks import FeatureBlocks, nan_rows
 from .errors import DataError
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterator, Mapping
+    from numpy.typing import ArrayLike, NDArray
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
+    from .blocks import GroupedFeatures
 
 
 
@@ -106,24 +117,24 @@ class WebDataset:
     (2, [0, 1])
     """
 
-    X: np.ndarray
-    y: np.ndarray
-    bags: np.ndarray = None
-    X_priv: object = None
-    source: np.ndarray = None
-    y_true: np.ndarray = None
-    meta: pd.DataFrame = None
-    X_test: np.ndarray = None
-    y_test: np.ndarray = None
-    class_names: np.ndarray = None
-    class_vectors: np.ndarray = None
+    X: NDArray[Any] | FeatureBlocks
+    y: NDArray[Any]
+    bags: NDArray[np.integer[Any]] | None = None
+    X_priv: NDArray[Any] | spmatrix | None = None
+    source: NDArray[Any] | None = None
+    y_true: NDArray[Any] | None = None
+    meta: pd.DataFrame | None = None
+    X_test: NDArray[Any] | FeatureBlocks | None = None
+    y_test: NDArray[Any] | None = None
+    class_names: NDArray[Any] | None = None
+    class_vectors: NDArray[np.float64] | None = None
     name: str = field(default="dataset")
 
     def __post_init__(self):
         self.validate()
 
     # ------------------------------------------------------------------ validation
-    def validate(self):
+    def validate(self) -> Self:
         """Check every field; raise :class:`~webly.errors.DataError` naming the first bad one."""
         if self.X is None:
             raise DataError("X", "is required")
@@ -212,26 +223,26 @@ class WebDataset:
 
     # ------------------------------------------------------------------ views
     @property
-    def n_rows(self):
+    def n_rows(self) -> int:
         return len(self.X) if isinstance(self.X, FeatureBlocks) else self.X.shape[0]
 
     @property
-    def bag_ids(self):
+    def bag_ids(self) -> NDArray[Any]:
         """Bag id of every row (row index when ``bags`` is None: singleton bags)."""
         return self.bags if self.bags is not None else np.arange(self.n_rows)
 
     @property
-    def n_bags(self):
+    def n_bags(self) -> int:
         return len(np.unique(self.bag_ids))
 
     @property
-    def is_noisy(self):
+    def is_noisy(self) -> NDArray[np.bool_]:
         """Boolean mask of rows whose web label differs from the true label (needs ``y_true``)."""
         if self.y_true is None:
             raise DataError("y_true", "is needed to know which web labels are wrong")
         return self.y != self.y_true
 
-    def fit_args(self, *, target=False, labels="web"):
+    def fit_args(self, *, target: bool = False, labels: str = "web") -> dict[str, Any]:
         """Keyword arguments for an estimator's ``fit``: ``X``, ``y`` and routed metadata.
 
         Parameters
@@ -254,7 +265,7 @@ class WebDataset:
             args["X_target"] = self.X_test
         return {k: v for k, v in args.items() if v is not None}
 
-    def subset(self, rows):
+    def subset(self, rows: ArrayLike) -> Self:
         """A dataset of the given rows (indices or mask); the test set and classes are kept."""
         rows = np.asarray(rows)
         if rows.dtype == bool:
@@ -271,13 +282,14 @@ class WebDataset:
                        source=take(self.source), y_true=take(self.y_true),
                        meta=None if self.meta is None else self.meta.iloc[rows])
 
-    def subsample_per_class(self, n_per_class, random_state=None):
+    def subsample_per_class(self, n_per_class: int,
+                            random_state: int | np.random.RandomState | None = None) -> Self:
         """A dataset with about ``n_per_class`` training rows of each web label, whole bags
         (learning curves; see :func:`webly.splits.subsample_per_class`)."""
         from .splits import subsample_per_class
         return subsample_per_class(self, n_per_class, random_state)
 
-    def standardized(self):
+    def standardized(self) -> Self:
         """Features scaled to zero mean and unit variance, fitted on the training rows ``X``.
 
         The same affine map is applied to ``X_test``; ``X_priv`` is left as it is. Use it for
@@ -300,8 +312,12 @@ class WebDataset:
                        X_test=None if self.X_test is None else scale(self.X_test))
 
     @classmethod
-    def from_sources(cls, sources, labels, *, target=None, target_labels=None, privileged=None,
-                     **fields):
+    def from_sources(cls, sources: Mapping[str, Mapping[str, ArrayLike | GroupedFeatures]],
+                     labels: Mapping[str, ArrayLike], *,
+                     target: Mapping[str, ArrayLike | GroupedFeatures] | None = None,
+                     target_labels: ArrayLike | None = None,
+                     privileged: Mapping[str, ArrayLike | spmatrix | None] | None = None,
+                     **fields: Any) -> Self:
         """A dataset from per-source feature types (heterogeneous sources, MDA-HS).
 
         Parameters
@@ -363,56 +379,61 @@ class WebDataset:
         return cls(X=X, y=np.concatenate(y), source=source, X_priv=X_priv, X_test=X_test,
                    y_test=target_labels, **fields)
 
-    def with_test(self, X_test, y_test):
+    def with_test(self, X_test: ArrayLike | FeatureBlocks | None, y_test: ArrayLike | None) -> Self:
         """The same training rows with another test/target set."""
         return replace(self, X_test=X_test, y_test=y_test)
 
     # ------------------------------------------------------------------ splits (webly.splits)
-    def kfold_by_bag(self, n_splits=5, random_state=None):
+    def kfold_by_bag(
+        self, n_splits: int = 5, random_state: int | np.random.RandomState | None = None
+    ) -> Iterator[tuple[NDArray[np.intp], NDArray[np.intp]]]:
         """Yield ``(train_rows, test_rows)`` for k folds that never cut a bag (stratified)."""
         from .splits import kfold_by_bag
         return kfold_by_bag(self, n_splits, random_state)
 
-    def split_by_bag(self, test_size=0.25, random_state=None):
+    def split_by_bag(
+        self, test_size: float = 0.25, random_state: int | np.random.RandomState | None = None
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         """``(train_rows, test_rows)`` of a random split by bag (a bag is never cut)."""
         from .splits import split_by_bag
         return split_by_bag(self, test_size, random_state)
 
     # ------------------------------------------------------------------ files (webly.formats)
-    def to_npz(self, path):
+    def to_npz(self, path: str | os.PathLike[str]) -> None:
         """Write every field to an ``.npz`` file, atomically (see :mod:`webly.formats`)."""
         from .formats import write_npz
         write_npz(self, path)
 
     @classmethod
-    def from_npz(cls, path, name=None):
+    def from_npz(cls, path: str | os.PathLike[str], name: str | None = None) -> Self:
         """Read a dataset from ``.npz`` (keys named after the fields; ``X`` and ``y`` required)."""
         from .formats import read_npz
         return read_npz(cls, path, name)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One pandas frame of training and test rows (see :mod:`webly.formats`)."""
         from .formats import to_frame
         return to_frame(self)
 
-    def to_parquet(self, path):
+    def to_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write the dataset to one parquet file, atomically."""
         from .formats import write_parquet
         write_parquet(self, path)
 
     @classmethod
-    def from_parquet(cls, path, name=None):
+    def from_parquet(cls, path: str | os.PathLike[str], name: str | None = None) -> Self:
         """Read a dataset from parquet: columns ``X_*``, ``y`` and optional others."""
         from .formats import read_parquet
         return read_parquet(cls, path, name)
 
     @classmethod
-    def from_frame(cls, frame, info=None, name="dataset"):
+    def from_frame(cls, frame: pd.DataFrame, info: Mapping[str, Any] | None = None,
+                   name: str = "dataset") -> Self:
         """Build a dataset from a frame laid out as :meth:`to_frame` writes it."""
         from .formats import from_frame
         return from_frame(cls, frame, info, name)
 
-    def summary(self):
+    def summary(self) -> str:
         """One-line description used in logs and reports."""
         width = (" + ".join(f"{d} {m}" for m, d in self.X.n_features.items())
                  if isinstance(self.X, FeatureBlocks) else self.X.shape[1])

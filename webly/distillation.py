@@ -2,7 +2,10 @@
 privileged features ``X_priv``, a student on ``X`` that imitates its soft labels. The LUPI
 baseline beside SVM+ and L2-SVM+ (:mod:`webly.svmplus`)."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg as sla
@@ -14,6 +17,11 @@ from .base import (WebClassifierMixin, check_is_fitted, check_row_features,
                    positional_metadata_deprecated, validate_data)
 from .errors import DataError
 from .kernels import Kernel
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
 
 __all__ = ["GDClassifier"]
 
@@ -89,8 +97,8 @@ class GDClassifier(WebClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, imitation=0.5, temperature=1.0, teacher=None, kernel="rbf", gamma=None,
-                 alpha=1.0):
+    def __init__(self, imitation: float = 0.5, temperature: float = 1.0, teacher: Any = None,
+                 kernel: str = "rbf", gamma: float | None = None, alpha: float = 1.0) -> None:
         self.imitation = imitation
         self.temperature = temperature
         self.teacher = teacher
@@ -102,7 +110,8 @@ class GDClassifier(WebClassifierMixin, BaseEstimator):
         return _kernel_tags(self, super().__sklearn_tags__())
 
     @positional_metadata_deprecated("X_priv")
-    def fit(self, X, y, *, X_priv=None):
+    def fit(self, X: ArrayLike | spmatrix, y: ArrayLike, *,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit the teacher on (X_priv, y) (if given) and the student on X."""
         X, y_idx = _validated_rows(self, X, y)
         n = X.shape[0]
@@ -147,7 +156,7 @@ class GDClassifier(WebClassifierMixin, BaseEstimator):
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike | spmatrix) -> NDArray[np.float64]:
         """Student scores: (n, n_classes), or ``f_1 - f_0`` (n,) for two classes."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=np.float64)

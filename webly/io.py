@@ -6,6 +6,8 @@ instances, ``bag_label`` is the bag's label (1 positive, 0 negative) repeated on
 Instance labels are unknown in that format.
 """
 
+from __future__ import annotations
+
 import os
 
 import numpy as np
@@ -16,7 +18,7 @@ from .errors import DataError
 from .fileio import shipped_path
 
 
-def read_mil_csv(path, name=None):
+def read_mil_csv(path: str | os.PathLike[str], name: str | None = None) -> WebDataset:
     """Read a bag CSV (``bag_id,bag_label,features...``) into a :class:`WebDataset`.
 
     Rows become instances, ``bags`` the bag ids, ``y`` the bag labels (0/1, class_names [0, 1]).
@@ -59,7 +61,9 @@ def _stem(path):
     return os.path.basename(path).split(".")[0]
 
 
-def load_music_genre_crowd(path=None, labels="one", standardize=True, random_state=None):
+def load_music_genre_crowd(path: str | os.PathLike[str] | None = None, labels: str = "one",
+                           standardize: bool = True,
+                           random_state: int | np.random.RandomState | None = None) -> WebDataset:
     """Music genres with real crowd labels (Rodrigues et al. 2013): 700 songs, 300 gold test songs.
 
     Parameters

@@ -8,7 +8,10 @@ Bag-mean kernels implement the mean embedding of a bag, ``phi(B) = 1/|B| sum_{i 
 ``K_bag = A K A'`` with ``A`` the (n_bags, n) row-averaging matrix of :func:`bag_mean_matrix`.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,6 +20,11 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from .base import warn_data
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
 
 KERNELS = ("linear", "rbf", "precomputed")
 
@@ -30,7 +38,7 @@ ONES_TOL = 1e-12
 _DEGENERATE_SAMPLE = 256
 
 
-def total_memory_bytes():
+def total_memory_bytes() -> int | None:
     """Memory this process may use: physical memory, or a lower cgroup (container) limit.
 
     None where neither can be read (then kernels are not checked against it).
@@ -56,7 +64,7 @@ def _row_sq_norms(X):
     return np.einsum("ij,ij->i", X, X)
 
 
-def mean_squared_distance(X):
+def mean_squared_distance(X: NDArray[Any] | spmatrix) -> float:
     """Mean of ``||x_i - x_j||^2`` over all ordered pairs (i, j) of rows of X, diagonal included.
 
     Computed in O(n d) as ``2 (mean ||x_i||^2 - ||mean x||^2)``; equals ``D.mean()`` of the full
@@ -68,7 +76,7 @@ def mean_squared_distance(X):
     return float(max(2.0 * (mean_sq - mu @ mu), 0.0))
 
 
-def default_gamma(X):
+def default_gamma(X: NDArray[Any] | spmatrix) -> float:
     """Bandwidth rule of the papers: ``1 / mean squared distance`` over the rows of X.
 
     Falls back to 1.0 when all rows coincide (mean distance 0).
@@ -77,7 +85,8 @@ def default_gamma(X):
     return 1.0 / msd if msd > 0 else 1.0
 
 
-def linear_kernel(X, Y=None, *, fit_arrays=None):
+def linear_kernel(X: NDArray[Any] | spmatrix, Y: NDArray[Any] | spmatrix | None = None, *,
+                  fit_arrays: float | None = None) -> NDArray[np.float64]:
     """``X Y'`` as a dense array (X, Y dense or sparse); ``fit_arrays``: see
     :func:`check_kernel_memory` (``arrays``)."""
     Y = X if Y is None else Y
@@ -86,7 +95,9 @@ def linear_kernel(X, Y=None, *, fit_arrays=None):
     return np.asarray(K, dtype=np.float64)
 
 
-def gaussian_kernel(X, Y=None, gamma=None, *, fit_arrays=None):
+def gaussian_kernel(X: NDArray[Any] | spmatrix, Y: NDArray[Any] | spmatrix | None = None,
+                    gamma: float | None = None, *,
+                    fit_arrays: float | None = None) -> NDArray[np.float64]:
     """``exp(-gamma ||x - y||^2)``; ``gamma=None`` applies :func:`default_gamma` to X;
     ``fit_arrays``: see :func:`check_kernel_memory` (``arrays``)."""
     if gamma is None:
@@ -109,7 +120,7 @@ _NEVER_CHECKED = 64e6
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
 
-def memory_limit():
+def memory_limit() -> float | None:
     """Bytes webly's kernels may take: ``WEBLY_MEMORY_LIMIT`` (e.g. ``8G``, ``500M``) when set,
     else the memory available now (Linux ``MemAvailable``), capped by :func:`total_memory_bytes`
     (physical memory or a container's limit); None where none of these can be read."""
@@ -127,7 +138,7 @@ def memory_limit():
     return min(figures) if figures else None
 
 
-def parse_size(value, name):
+def parse_size(value: float | str, name: str) -> float:
     """Bytes from a number of bytes or a size string such as ``8G``, ``500M``, ``2.5GB``;
     a bad value raises a :class:`~webly.errors.DataError` naming ``name``."""
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
@@ -154,7 +165,8 @@ def _size(nbytes):
     return f"{nbytes:.0f} bytes"
 
 
-def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X", arrays=None):
+def check_kernel_memory(n_rows: int, n_cols: int, *, fit: bool = True, name: str = "X",
+                        arrays: float | None = None) -> None:
     """Refuse, before allocating, a kernel matrix that the machine cannot hold.
 
     A fit's Gram matrix counts ``arrays`` times, by default :data:`KERNEL_FIT_ARRAYS` (the
@@ -179,7 +191,8 @@ def check_kernel_memory(n_rows, n_cols, *, fit=True, name="X", arrays=None):
                               "(WEBLY_MEMORY_LIMIT=8G sets the limit)")
 
 
-def choose_solver(est, n_rows, arrays, *, no_primal=None, what="explicit features"):
+def choose_solver(est: Any, n_rows: int, arrays: float, *, no_primal: str | None = None,
+                  what: str = "explicit features") -> str:
     """The solver a fit of ``est`` uses (its ``solver`` and ``memory_limit`` parameters).
 
     ``"auto"`` is the kernel solver while the kernel path's peak memory, ``arrays`` n x n float64
@@ -240,7 +253,8 @@ class Kernel:
     [[1.0, 0.6065]]
     """
 
-    def __init__(self, kind="rbf", gamma=None, gamma_scale=1.0):
+    def __init__(self, kind: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0) -> None:
         if kind not in KERNELS:
             raise DataError("kernel", f"unknown kernel {kind!r}; use one of {', '.join(KERNELS)}")
         if gamma is not None and not (np.isscalar(gamma) and gamma > 0):
@@ -251,7 +265,7 @@ class Kernel:
         self.gamma = gamma
         self.gamma_scale = gamma_scale
 
-    def fit(self, X, param="gamma"):
+    def fit(self, X: NDArray[Any] | spmatrix, param: str = "gamma") -> Self:
         """Fix the bandwidth from training rows X.
 
         Warns (:class:`~webly.base.DataWarning` naming ``param``, the estimator parameter that
@@ -301,7 +315,8 @@ class Kernel:
         warn_data(param, f"{source} makes the RBF kernel of the training rows numerically "
                          f"{shape}; {fix}")
 
-    def __call__(self, X, Y=None, *, fit_arrays=None):
+    def __call__(self, X: NDArray[Any] | spmatrix, Y: NDArray[Any] | spmatrix | None = None, *,
+                 fit_arrays: float | None = None) -> NDArray[np.float64]:
         """Kernel matrix between rows of X and Y (Y=None: X with itself); ``fit_arrays``: the
         kernel-sized arrays the caller's fit holds (see :func:`check_kernel_memory`)."""
         if self.kind == "precomputed":
@@ -316,7 +331,7 @@ class Kernel:
         return f"Kernel({self.kind!r}, gamma={self.gamma!r}, gamma_scale={self.gamma_scale!r})"
 
 
-def bag_index(bags):
+def bag_index(bags: ArrayLike) -> tuple[NDArray[np.intp], NDArray[Any]]:
     """Map bag ids to 0..B-1 in order of first appearance.
 
     Returns ``(codes, uniques)``: ``codes[i]`` is the position of row i's bag in ``uniques``.
@@ -329,7 +344,7 @@ def bag_index(bags):
     return rank[codes.ravel()], uniques[order]
 
 
-def bag_mean_matrix(bags):
+def bag_mean_matrix(bags: ArrayLike) -> sp.csr_matrix:
     """Sparse (n_bags, n) matrix ``A`` with ``A[b, i] = 1/|B_b|`` for the rows i of bag b.
 
     ``A @ X`` gives bag means; ``A @ K @ A.T`` the mean-embedding (bag-mean) kernel. Bags are in
@@ -341,14 +356,15 @@ def bag_mean_matrix(bags):
     return sp.csr_matrix((1.0 / counts[codes], (codes, np.arange(n))), shape=(len(uniques), n))
 
 
-def bag_means(X, bags):
+def bag_means(X: NDArray[Any] | spmatrix, bags: ArrayLike) -> NDArray[np.float64]:
     """Mean row of each bag, shape (n_bags, d), bags in order of first appearance."""
     A = bag_mean_matrix(bags)
     out = A @ X
     return out.toarray() if sp.issparse(out) else np.asarray(out)
 
 
-def bag_mean_kernel(K, bags_rows, bags_cols=None):
+def bag_mean_kernel(K: ArrayLike, bags_rows: ArrayLike | spmatrix,
+                    bags_cols: ArrayLike | spmatrix | None = None) -> NDArray[np.float64]:
     """Mean-embedding kernel between the bags of rows and the bags of columns of a kernel matrix K.
 
     Parameters

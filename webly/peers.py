@@ -6,8 +6,11 @@ for source/target shift. Importing this module never imports the peer package; f
 installed raises an error that says how to install it.
 """
 
+from __future__ import annotations
+
 import math
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -19,6 +22,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .base import WebClassifierMixin
 from .errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
 
 __all__ = ["CleanLearningClassifier", "SkadaClassifier"]
 
@@ -95,8 +102,9 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), max_iter=500, early_stopping=True,
-                 alpha=1e-4, cv_n_folds=5, random_state=None):
+    def __init__(self, hidden_layer_sizes: ArrayLike = (100,), max_iter: int = 500,
+                 early_stopping: bool = True, alpha: float = 1e-4, cv_n_folds: int = 5,
+                 random_state: int | np.random.RandomState | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -113,7 +121,7 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
                              early_stopping=self.early_stopping and splittable, alpha=self.alpha,
                              random_state=seed)
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         self._validate_params()
         _require("cleanlab")
         from cleanlab.classification import CleanLearning
@@ -142,14 +150,14 @@ class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
         self.n_iter_ = self.model_.n_iter_
         return self
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         proba = np.zeros((len(X), len(self.classes_)))
         proba[:, self.model_.classes_] = self.model_.predict_proba(X)
         return proba
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -206,11 +214,12 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
         "C": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, method="kmm", C=1.0):
+    def __init__(self, method: str = "kmm", C: float = 1.0) -> None:
         self.method = method
         self.C = C
 
-    def fit(self, X, y, *, sources=None, X_target=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, sources: ArrayLike | None = None,
+            X_target: ArrayLike | None = None) -> Self:
         self._validate_params()
         X, y = validate_data(self, X, y)
         self.classes_, codes = _encode_classes(y)
@@ -235,7 +244,7 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
                         sample_domain=np.r_[dom + 1, -np.ones(len(Xt), dtype=int)])
         return self
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         if isinstance(self.model_, SVC):  # fitted without a target
@@ -243,7 +252,7 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
         pred = self.model_.predict(X, sample_domain=-np.ones(len(X), dtype=int))
         return self.classes_[np.asarray(pred, dtype=int)]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """One-hot of the predictions: the scores for AP/MAP.
 
         Not the SVC's decision values: when KMM gives a whole class zero weight, scikit-learn's

@@ -18,14 +18,22 @@ What a file may name, checked before anything in it is imported or built:
 Files are written atomically.
 """
 
+from __future__ import annotations
+
 import importlib
 import inspect
 import io
 import json
 import zipfile
+from typing import TYPE_CHECKING, Any
 
 from .errors import DataError
 from .fileio import atomic_path
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable
+    from sklearn.base import BaseEstimator
 
 FORMAT_VERSION = 1
 #: every webly type a model file may hold: the estimator classes (a test checks this list against
@@ -91,7 +99,7 @@ _META = "webly_model.json"
 _MODEL = "model.skops"
 
 
-def save(estimator, path):
+def save(estimator: BaseEstimator, path: str | os.PathLike[str]) -> None:
     """Write a fitted (or unfitted) estimator to ``path``."""
     import skops.io as sio
 
@@ -132,7 +140,7 @@ def _in_memory(estimator):
     return out
 
 
-def load(path, *, trusted=()):
+def load(path: str | os.PathLike[str], *, trusted: Iterable[str] = ()) -> Any:
     """Read an estimator written by :func:`save`.
 
     Parameters
@@ -282,7 +290,7 @@ def _checked_payload(path, payload):
     return out.getvalue()
 
 
-def peek(path):
+def peek(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata of a model file (format version, webly version, estimator class)."""
     try:
         with zipfile.ZipFile(path) as zf:

@@ -16,11 +16,20 @@ Config registry names: ``SVM+`` -> :class:`SVMPlusClassifier`, ``L2-SVM+`` ->
 :class:`L2SVMPlusClassifier`, ``GD`` -> :class:`GDClassifier` (:mod:`webly.experiments.registry`).
 """
 
+from __future__ import annotations
+
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
+from typing import TYPE_CHECKING
 
 from ._lupi_base import _KernelLUPIBase
 from .base import one_vs_rest, positional_metadata_deprecated, stack_decisions
+
+if TYPE_CHECKING:
+    import dask.array as da
+    from numpy.typing import ArrayLike, NDArray
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
 
 __all__ = ["SVMPlusClassifier", "L2SVMPlusClassifier", "GDClassifier"]
 
@@ -151,9 +160,12 @@ class SVMPlusClassifier(_KernelLUPIBase):
         "solver": [StrOptions({"auto", "smo", "primal"})],
     }
 
-    def __init__(self, C=1.0, gamma_plus=1.0, kernel="rbf", gamma=None, kernel_priv="linear",
-                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None, solver="auto",
-                 features="nystroem", n_components=512, random_state=None, memory_limit=None):
+    def __init__(self, C: float = 1.0, gamma_plus: float = 1.0, kernel: str = "rbf",
+                 gamma: float | None = None, kernel_priv: str = "linear",
+                 gamma_priv: float | None = None, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, solver: str = "auto", features: str = "nystroem",
+                 n_components: int = 512, random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.gamma_plus = gamma_plus
         self.kernel = kernel
@@ -170,7 +182,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
         self.memory_limit = memory_limit
 
     @positional_metadata_deprecated("X_priv")
-    def fit(self, X, y, *, X_priv=None):
+    def fit(self, X: ArrayLike | spmatrix, y: ArrayLike, *,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers import smo_solve, svm_qp, svmplus_qp
 
@@ -295,9 +308,12 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
             return 4.0
         return 4.2 if self.kernel_priv == "linear" else 6.0
 
-    def __init__(self, C=1.0, gamma_plus=1.0, kernel="rbf", gamma=None, kernel_priv="linear",
-                 gamma_priv=None, solver="auto", tol=1e-3, max_iter=None, n_jobs=None,
-                 features="nystroem", n_components=512, random_state=None, memory_limit=None):
+    def __init__(self, C: float = 1.0, gamma_plus: float = 1.0, kernel: str = "rbf",
+                 gamma: float | None = None, kernel_priv: str = "linear",
+                 gamma_priv: float | None = None, solver: str = "auto", tol: float = 1e-3,
+                 max_iter: int | None = None, n_jobs: int | None = None, features: str = "nystroem",
+                 n_components: int = 512, random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.gamma_plus = gamma_plus
         self.kernel = kernel
@@ -314,7 +330,8 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         self.memory_limit = memory_limit
 
     @positional_metadata_deprecated("X_priv")
-    def fit(self, X, y, *, X_priv=None):
+    def fit(self, X: ArrayLike | spmatrix, y: ArrayLike, *,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers.l2svmplus import l2svmplus_privileged_term, solve_l2svmplus
 
@@ -350,7 +367,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         self.n_iter_ = np.array([m[2]["n_iter"] for m in models], dtype=np.int64)
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike | spmatrix) -> NDArray[np.float64] | da.Array:
         """Scores ``sum_i a_i y_i (k(x_i, x) + 1)``: (n,) for two classes, (n, C) otherwise.
 
         The "+1" of ``K + 1`` is the regularised bias ``b = sum a_i y_i`` kept in ``intercept_``.

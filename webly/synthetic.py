@@ -4,7 +4,10 @@ Nothing is downloaded: the images are the 1,797 8x8 handwritten digits that scik
 (``sklearn.datasets.load_digits``); the class vectors are shipped in ``webly/data``.
 """
 
+from __future__ import annotations
+
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,17 +19,22 @@ from sklearn.utils import check_random_state
 from .dataset import WebDataset
 from .errors import DataError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from numpy.typing import NDArray
+
 CORRUPTIONS = ("clean", "noise", "blur", "shift", "contrast", "occlude", "invert")
 
 
-def digits_class_vectors():
+def digits_class_vectors() -> tuple[NDArray[np.str_], NDArray[np.float64]]:
     """``(names, vectors)`` of the ten digit classes: 384-d MiniLM class-name vectors."""
     with resources.files("webly.data").joinpath("digits_class_vectors.npz").open("rb") as fh:
         z = np.load(fh)
         return z["names"].astype(str), z["vectors"].astype(np.float64)
 
 
-def corrupt(images, kind, severity=1.0, random_state=None):
+def corrupt(images: NDArray[np.float64], kind: str, severity: float = 1.0,
+            random_state: int | np.random.RandomState | None = None) -> NDArray[np.float64]:
     """Apply one source corruption to (n, 8, 8) images with values in [0, 1].
 
     ``clean`` identity; ``noise`` additive Gaussian noise (sd 0.25 x severity);
@@ -60,10 +68,13 @@ def corrupt(images, kind, severity=1.0, random_state=None):
     return np.clip(x, 0.0, 1.0)
 
 
-def make_web_digits(*, n_bags_per_class=8, bag_size=12, noise_rate=0.3, noise_type="uniform",
-                    sources=("clean", "noise", "blur"), target="clean", severity=1.0,
-                    test_size=0.3, n_background_tags=30, tags_per_class=4, words_per_image=6,
-                    tag_noise=0.3, query_tag_rate=0.2, random_state=0):
+def make_web_digits(*, n_bags_per_class: int = 8, bag_size: int = 12, noise_rate: float = 0.3,
+                    noise_type: str = "uniform",
+                    sources: Sequence[str] = ("clean", "noise", "blur"), target: str = "clean",
+                    severity: float = 1.0, test_size: float = 0.3, n_background_tags: int = 30,
+                    tags_per_class: int = 4, words_per_image: int = 6, tag_noise: float = 0.3,
+                    query_tag_rate: float = 0.2,
+                    random_state: int | np.random.RandomState | None = 0) -> WebDataset:
     """Simulate a web crawl of digit images: noisy query bags, tags, sources, a clean test set.
 
     Simulation, step by step (every random draw uses ``random_state``):
@@ -198,8 +209,9 @@ def simulate_query_bags(labels, pool_idx, n_classes, n_bags_per_class, bag_size,
     return tuple(np.array(v) for v in zip(*rows))
 
 
-def make_query_bags(ds, *, n_bags_per_class=8, bag_size=12, noise_rate=0.3,
-                    noise_type="uniform", random_state=0):
+def make_query_bags(ds: WebDataset, *, n_bags_per_class: int = 8, bag_size: int = 12,
+                    noise_rate: float = 0.3, noise_type: str = "uniform",
+                    random_state: int | np.random.RandomState | None = 0) -> WebDataset:
     """Turn a cleanly labelled dataset into web-like query bags with wrong images.
 
     The same simulation as steps 2-3 of :func:`make_web_digits`, applied to the training rows of

@@ -10,18 +10,25 @@ with ``K`` the source kernel and ``kappa_i = (n_s / n_t) sum_j k(x_i, x^t_j)``. 
 convex QP, solved here with cvxpy (the modelling tool the project uses for such problems).
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import DataError
 from .kernels import Kernel
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
 log = logging.getLogger("webly")
 
 
-def kmm_weights(X_source, X_target, *, kernel="rbf", gamma=None, B=1000.0, eps=None,
-                solver="CLARABEL"):
+def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf",
+                gamma: float | None = None, B: float = 1000.0, eps: float | None = None,
+                solver: str = "CLARABEL") -> tuple[NDArray[np.float64], dict[str, Any]]:
     """KMM importance weights of the source rows.
 
     Parameters

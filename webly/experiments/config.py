@@ -15,6 +15,7 @@ how to fix it; :class:`~webly.errors.ConfigError` carries it.
 """
 
 import os
+from collections.abc import Iterable
 from typing import Any, Literal, Optional
 
 import yaml
@@ -314,7 +315,8 @@ def _yaml_value(v):
     return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def load_config(path, overrides=()):
+def load_config(path: str | os.PathLike[str],
+                overrides: Iterable[str] = ()) -> ExperimentConfig:
     """Read a YAML config file, apply overrides, validate. The name defaults to the file stem."""
     path = os.fspath(path)
     if not os.path.exists(path):

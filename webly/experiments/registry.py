@@ -46,8 +46,8 @@ class DatasetEntry:
         return _import(self.target)
 
 
-METHODS = {}
-DATASETS = {}
+METHODS: dict[str, MethodEntry] = {}
+DATASETS: dict[str, DatasetEntry] = {}
 
 
 def register_method(name, target, *, labels="web", description=""):

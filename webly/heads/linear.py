@@ -5,8 +5,11 @@ out-of-fold probabilities (confident learning's ingredient, Northcutt et al. 202
 scored by a model that never saw it, and never saw the other images of its bag either.
 """
 
+from __future__ import annotations
+
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -19,6 +22,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import WebClassifierMixin, check_bags, check_is_fitted, encode_targets
 from ..base import validate_data, warn_not_converged
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
 
 __all__ = ["LinearProbeClassifier", "out_of_fold_folds"]
 
@@ -113,7 +120,8 @@ class LinearProbeClassifier(WebClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, C=1.0, class_weight=None, max_iter=1000, cv=5, random_state=None):
+    def __init__(self, C: float = 1.0, class_weight: str | dict | None = None, max_iter: int = 1000,
+                 cv: int = 5, random_state: int | np.random.RandomState | None = None) -> None:
         self.C = C
         self.class_weight = class_weight
         self.max_iter = max_iter
@@ -124,7 +132,7 @@ class LinearProbeClassifier(WebClassifierMixin, BaseEstimator):
         return make_pipeline(StandardScaler(), LogisticRegression(
             C=self.C, class_weight=self.class_weight, max_iter=self.max_iter))
 
-    def fit(self, X, y, *, bags=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None) -> Self:
         """Fit on rows ``X`` with web labels ``y``; ``bags`` group the out-of-fold noise scores."""
         self._validate_params()
         X, y = validate_data(self, X, y)
@@ -150,12 +158,12 @@ class LinearProbeClassifier(WebClassifierMixin, BaseEstimator):
                                   for w in caught if issubclass(w.category, ConvergenceWarning)])
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Multinomial scores (n, C); for two classes the log-odds of ``classes_[1]`` (n,)."""
         check_is_fitted(self)
         return self.pipeline_.decision_function(validate_data(self, X, reset=False))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class probabilities (n, C)."""
         check_is_fitted(self)
         return self.pipeline_.predict_proba(validate_data(self, X, reset=False))

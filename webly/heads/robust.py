@@ -15,8 +15,11 @@ References
    training of deep neural networks with extremely noisy labels. NeurIPS 2018.
 """
 
+from __future__ import annotations
+
 from functools import partial
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import log_softmax, logsumexp
@@ -27,6 +30,10 @@ from sklearn.utils._param_validation import Interval
 
 from ..base import WebClassifierMixin, check_is_fitted, encode_targets, validate_data
 from ..base import warn_not_converged
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
 
 __all__ = ["CoTeachingClassifier", "GCEClassifier", "forget_rate_schedule", "mlp_forward"]
 
@@ -123,7 +130,7 @@ class _TorchHeadClassifier(WebClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     # ----------------------------------------------------------------- estimator
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Train on rows ``X`` with their (noisy) web labels ``y``; returns self."""
         self._validate_params()
         X, y = validate_data(self, X, y)
@@ -157,11 +164,11 @@ class _TorchHeadClassifier(WebClassifierMixin, BaseEstimator):
         # the mean of the heads' probabilities, in logs (finite where a probability underflows)
         return logsumexp(np.stack(per_head), axis=0) - np.log(len(per_head))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class probabilities (n, C): the softmax of the head (the mean over heads)."""
         return np.exp(self._log_proba(X))
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-probabilities (n, C); for two classes the log-odds of ``classes_[1]`` (n,)."""
         log_p = self._log_proba(X)
         return log_p[:, 1] - log_p[:, 0] if log_p.shape[1] == 2 else log_p
@@ -206,8 +213,10 @@ class GCEClassifier(_TorchHeadClassifier):
         "q": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, q=0.7, hidden=0, lr=1e-3, weight_decay=1e-4, max_epochs=100,
-                 batch_size=128, random_state=None, device="auto"):
+    def __init__(self, q: float = 0.7, hidden: int = 0, lr: float = 1e-3,
+                 weight_decay: float = 1e-4, max_epochs: int = 100, batch_size: int = 128,
+                 random_state: int | np.random.RandomState | None = None,
+                 device: str = "auto") -> None:
         self.q = q
         self.hidden = hidden
         self.lr = lr
@@ -275,8 +284,10 @@ class CoTeachingClassifier(_TorchHeadClassifier):
     }
     _n_heads = 2
 
-    def __init__(self, forget_rate=0.2, hidden=128, ramp_epochs=10, lr=1e-3, weight_decay=1e-4,
-                 max_epochs=100, batch_size=128, random_state=None, device="auto"):
+    def __init__(self, forget_rate: float = 0.2, hidden: int = 128, ramp_epochs: int = 10,
+                 lr: float = 1e-3, weight_decay: float = 1e-4, max_epochs: int = 100,
+                 batch_size: int = 128, random_state: int | np.random.RandomState | None = None,
+                 device: str = "auto") -> None:
         self.forget_rate = forget_rate
         self.hidden = hidden
         self.ramp_epochs = ramp_epochs

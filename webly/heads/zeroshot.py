@@ -6,7 +6,10 @@ angle. The web labels are not learnt from; they name the classes (with ``class_n
 without rows too) and are what ``noise_scores_`` checks.
 """
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,6 +20,12 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ..base import WebClassifierMixin, check_is_fitted, check_row_features, validate_data
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from numpy.typing import ArrayLike, NDArray
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
 
 __all__ = ["ZeroShotClassifier", "cosine_similarity_to"]
 
@@ -100,10 +109,13 @@ class ZeroShotClassifier(WebClassifierMixin, BaseEstimator):
         "temperature": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, temperature=0.01):
+    def __init__(self, temperature: float = 0.01) -> None:
         self.temperature = temperature
 
-    def fit(self, X, y, *, class_vectors=None, class_names=None, X_priv=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *,
+            class_vectors: ArrayLike | Mapping[Any, ArrayLike] | None = None,
+            class_names: ArrayLike | None = None,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Take the class vectors; score the web labels of ``X`` (or ``X_priv``) against them.
 
         Parameters
@@ -164,11 +176,11 @@ class ZeroShotClassifier(WebClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return cosine_similarity_to(validate_data(self, X, reset=False), self.class_vectors_)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Cosine similarities (n, C); for two classes the difference ``s_1 - s_0`` (n,)."""
         sim = self._similarity(X)
         return sim[:, 1] - sim[:, 0] if sim.shape[1] == 2 else sim
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """``softmax(similarity / temperature)`` (n, C)."""
         return softmax(self._similarity(X) / self.temperature, axis=1)

@@ -14,8 +14,11 @@ problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d) 
 ``f(x) = coef' z(x) + intercept``.
 """
 
+from __future__ import annotations
+
 import inspect
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -30,6 +33,10 @@ from ..errors import DataError
 from ..kernels import KERNEL_FIT_ARRAYS, Kernel, bag_index, choose_solver
 from ..metrics import bag_scores, labels_from_bag_scores
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
+
 
 @dataclass
 class BinaryMIL:
@@ -39,7 +46,7 @@ class BinaryMIL:
     coef: np.ndarray
     intercept: float
     n_iter: int = 0
-    instance_labels: np.ndarray = None
+    instance_labels: np.ndarray | None = None
     info: dict = field(default_factory=dict)
 
     def decision(self, K_test_train):
@@ -56,10 +63,12 @@ class MILContext:
     K: np.ndarray
     bags: np.ndarray
     X_priv: object = None
-    k_target: np.ndarray = None  # (n,) each training row's kernel summed over the target rows
+    # (n,) each training row's kernel summed over the target rows
+    k_target: np.ndarray | None = None
     n_target: int = 0
     params: dict = field(default_factory=dict)  # renamed parameters, resolved once per fit
-    Z: np.ndarray = None  # explicit features of the training rows (solver="primal"; K is None)
+    # explicit features of the training rows (solver="primal"; K is None)
+    Z: np.ndarray | None = None
     seed: int = 0  # seed of the privileged feature maps (solver="primal")
 
 
@@ -73,12 +82,12 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     """
 
     #: (old, new) parameter names of this release: the old one still works, with a FutureWarning
-    _renamed = ()
+    _renamed: tuple[tuple[str, str], ...] = ()
     #: the method's config name, and what a -PI method is without privileged features
     _method_name = "MIL"
-    _without_priv = None
+    _without_priv: str | None = None
 
-    def fit(self, X, y, *, bags=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None) -> Self:
         """Fit on rows X with per-row bag labels y and bag ids ``bags``."""
         return self._fit_mil(X, y, bags)
 
@@ -174,7 +183,7 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         """Scores from the test-train kernel, or from features on the primal path."""
         return stack_decisions([m.decision(K) for m in self.models_])
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Instance scores, (n,) for two classes and (n, C) otherwise."""
         check_is_fitted(self)
         if getattr(self, "feature_map_", None) is not None:
@@ -190,7 +199,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         """Added to bag scores before thresholding (0: the instance decision threshold)."""
         return np.zeros(len(sizes))
 
-    def bag_decision_function(self, X, bags):
+    def bag_decision_function(self, X: ArrayLike,
+                              bags: ArrayLike) -> tuple[NDArray[Any], NDArray[np.float64]]:
         """``(bag_ids, scores)``: one score per bag (and class), by the method's bag rule."""
         bags = check_row_metadata("bags", bags, np.shape(X)[0])
         ids, S = bag_scores(self.decision_function(X), bags, self.bag_rule)
@@ -198,7 +208,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         offset = self._bag_offset(np.bincount(codes).astype(float))
         return ids, S + (offset if S.ndim == 1 else offset[:, None])
 
-    def predict_bags(self, X, bags):
+    def predict_bags(self, X: ArrayLike,
+                     bags: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
         """``(bag_ids, labels)`` of the bags of X (see :meth:`bag_decision_function`)."""
         ids, S = self.bag_decision_function(X, bags)
         return ids, labels_from_bag_scores(S, self.classes_)

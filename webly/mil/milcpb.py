@@ -5,7 +5,10 @@ The estimators; the formulation and the algorithm on plain arrays (:func:`milcpb
 domain-adaptation correcting functions of Li, Niu, Xu, ECCV 2014 / Niu, Li, Xu, IJCV 2016.
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -18,6 +21,11 @@ from ._cutting_plane import (l1_mkl_update, label_kernel, milcpb_binary,
                              most_violated_labelling)
 from ._toolkit import (DA_PARAMS, MIL_PARAMS, min_positives, positive_bag_groups,
                        privileged_kernel)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
 
 
 __all__ = ["MILCPBClassifier", "MILCPBPIClassifier", "MILCPBPIDAClassifier",
@@ -133,9 +141,12 @@ class MILCPBClassifier(MILClassifierBase):
         "loss": [StrOptions({"hinge", "squared_hinge"})],
     }
 
-    def __init__(self, C=1.0, rho=0.6, C_neg=None, init="all", max_rounds=10, cp_tol=1e-2,
-                 mkl_max_iter=20, mkl_tol=1e-2, intercept_scaling=1.0, kernel="rbf", gamma=None,
-                 gamma_scale=1.0, tol=1e-3, max_iter=None, n_jobs=None, loss="squared_hinge"):
+    def __init__(self, C: float = 1.0, rho: float = 0.6, C_neg: float | None = None,
+                 init: str = "all", max_rounds: int = 10, cp_tol: float = 1e-2,
+                 mkl_max_iter: int = 20, mkl_tol: float = 1e-2, intercept_scaling: float = 1.0,
+                 kernel: str = "rbf", gamma: float | None = None, gamma_scale: float = 1.0,
+                 tol: float = 1e-3, max_iter: int | None = None, n_jobs: int | None = None,
+                 loss: str = "squared_hinge") -> None:
         self.C = C
         self.rho = rho
         self.C_neg = C_neg
@@ -153,7 +164,7 @@ class MILCPBClassifier(MILClassifierBase):
         self.n_jobs = n_jobs
         self.loss = loss
 
-    def fit(self, X, y, *, bags=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None) -> Self:
         """Fit on rows X with per-row bag labels y and bag ids ``bags``."""
         return self._fit_mil(X, y, bags)
 
@@ -274,10 +285,13 @@ class MILCPBPIClassifier(MILCPBClassifier):
         "gamma_priv": [Interval(Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, C=0.01, gamma_plus=10.0, rho=0.6, C_neg=None, init="all", max_rounds=10,
-                 cp_tol=1e-2, mkl_max_iter=20, mkl_tol=1e-2, intercept_scaling=1.0,
-                 kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
-                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None, loss="squared_hinge"):
+    def __init__(self, C: float = 0.01, gamma_plus: float = 10.0, rho: float = 0.6,
+                 C_neg: float | None = None, init: str = "all", max_rounds: int = 10,
+                 cp_tol: float = 1e-2, mkl_max_iter: int = 20, mkl_tol: float = 1e-2,
+                 intercept_scaling: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, kernel_priv: str = "linear",
+                 gamma_priv: float | None = None, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, loss: str = "squared_hinge") -> None:
         super().__init__(C=C, rho=rho, C_neg=C_neg, init=init, max_rounds=max_rounds,
                          cp_tol=cp_tol, mkl_max_iter=mkl_max_iter, mkl_tol=mkl_tol,
                          intercept_scaling=intercept_scaling, kernel=kernel, gamma=gamma,
@@ -287,7 +301,8 @@ class MILCPBPIClassifier(MILCPBClassifier):
         self.kernel_priv = kernel_priv
         self.gamma_priv = gamma_priv
 
-    def fit(self, X, y, *, bags=None, X_priv=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
         return self._fit_mil(X, y, bags, X_priv=X_priv)
 
@@ -388,11 +403,15 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
         **DA_PARAMS,
     }
 
-    def __init__(self, C=0.01, gamma_plus=10.0, rho=0.6, C_neg=None, init="all", max_rounds=10,
-                 cp_tol=1e-2, mkl_max_iter=20, mkl_tol=1e-2, intercept_scaling=1.0,
-                 kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
-                 gamma_priv=None, C2=1000.0, gamma2=1000.0, eps=0.0, B=None, tol=1e-3,
-                 max_iter=None, n_jobs=None, loss="hinge"):
+    def __init__(self, C: float = 0.01, gamma_plus: float = 10.0, rho: float = 0.6,
+                 C_neg: float | None = None, init: str = "all", max_rounds: int = 10,
+                 cp_tol: float = 1e-2, mkl_max_iter: int = 20, mkl_tol: float = 1e-2,
+                 intercept_scaling: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, kernel_priv: str = "linear",
+                 gamma_priv: float | None = None, C2: float = 1000.0, gamma2: float = 1000.0,
+                 eps: float = 0.0, B: float | None = None, tol: float = 1e-3,
+                 max_iter: int | None = None, n_jobs: int | None = None,
+                 loss: str = "hinge") -> None:
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, init=init,
                          max_rounds=max_rounds, cp_tol=cp_tol, mkl_max_iter=mkl_max_iter,
                          mkl_tol=mkl_tol, intercept_scaling=intercept_scaling, kernel=kernel,
@@ -404,7 +423,8 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
         self.eps = eps
         self.B = B
 
-    def fit(self, X, y, *, bags=None, X_priv=None, X_target=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None,
+            X_priv: ArrayLike | spmatrix | None = None, X_target: ArrayLike | None = None) -> Self:
         """Fit as MIL-CPB-PI, matching the training rows to the unlabelled ``X_target`` rows."""
         self._validate_params()
         if self.loss != "hinge":

@@ -18,6 +18,8 @@ MI-SVM's solve on the negative rows plus one row per positive bag (its mean feat
 its witness's row), :meth:`MISVMClassifier._fit_binary_primal`.
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
 
 import numpy as np
@@ -141,10 +143,13 @@ class MiSVMClassifier(MILClassifierBase):
                               "rho": [Interval(Real, 0, 1, closed="right"), None],
                               "threshold": [Real]}
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, rho=0.6, threshold=0.0,
-                 max_rounds=20, tol=1e-3, n_jobs=None, max_iter="deprecated", relabel="webly",
-                 solver="auto", features="nystroem", n_components=512, random_state=None,
-                 memory_limit=None):
+    def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, rho: float | None = 0.6, threshold: float = 0.0,
+                 max_rounds: int = 20, tol: float = 1e-3, n_jobs: int | None = None,
+                 max_iter: int | str = "deprecated", relabel: str = "webly", solver: str = "auto",
+                 features: str = "nystroem", n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -281,9 +286,12 @@ class MISVMClassifier(MILClassifierBase):
 
     _parameter_constraints = {**_CONSTRAINTS, **PRIMAL_PARAMS}
 
-    def __init__(self, C=1.0, kernel="rbf", gamma=None, gamma_scale=1.0, max_rounds=20, tol=1e-3,
-                 n_jobs=None, max_iter="deprecated", solver="auto", features="nystroem",
-                 n_components=512, random_state=None, memory_limit=None):
+    def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 gamma_scale: float = 1.0, max_rounds: int = 20, tol: float = 1e-3,
+                 n_jobs: int | None = None, max_iter: int | str = "deprecated",
+                 solver: str = "auto", features: str = "nystroem", n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.kernel = kernel
         self.gamma = gamma

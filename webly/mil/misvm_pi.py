@@ -13,7 +13,10 @@ With ``solver="primal"`` each round is the same problem on explicit features, so
 multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM).
 """
 
+from __future__ import annotations
+
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -24,6 +27,11 @@ from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
                        RELABEL_RANGE_FRACTION, min_positives, positive_bag_groups,
                        privileged_features, privileged_kernel, relabel_positive_bags,
                        relabel_rounds_primal, solve_mil_qp)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
 
 
 class MiSVMPIClassifier(MILClassifierBase):
@@ -147,11 +155,14 @@ class MiSVMPIClassifier(MILClassifierBase):
         "gamma_priv": [Interval(Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
-                 kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
-                 gamma_priv=None, tol=1e-3, max_iter=None, n_jobs=None, relabel="webly",
-                 solver="auto", features="nystroem", n_components=512, random_state=None,
-                 memory_limit=None):
+    def __init__(self, C: float = 0.1, gamma_plus: float = 10.0, rho: float = 0.6,
+                 C_neg: float | None = None, threshold: float = 0.0, max_rounds: int = 20,
+                 kernel: str = "rbf", gamma: float | None = None, gamma_scale: float = 1.0,
+                 kernel_priv: str = "linear", gamma_priv: float | None = None, tol: float = 1e-3,
+                 max_iter: int | None = None, n_jobs: int | None = None, relabel: str = "webly",
+                 solver: str = "auto", features: str = "nystroem", n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.gamma_plus = gamma_plus
         self.rho = rho
@@ -173,7 +184,8 @@ class MiSVMPIClassifier(MILClassifierBase):
         self.random_state = random_state
         self.memory_limit = memory_limit
 
-    def fit(self, X, y, *, bags=None, X_priv=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X, web labels y, bag ids and the rows' privileged features."""
         return self._fit_mil(X, y, bags, X_priv=X_priv)
 
@@ -304,11 +316,15 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
         **DA_PARAMS,
     }
 
-    def __init__(self, C=0.1, gamma_plus=10.0, rho=0.6, C_neg=None, threshold=0.0, max_rounds=20,
-                 kernel="rbf", gamma=None, gamma_scale=1.0, kernel_priv="linear",
-                 gamma_priv=None, C2=1000.0, gamma2=1000.0, eps=0.0, B=None, tol=1e-3,
-                 max_iter=None, n_jobs=None, relabel="webly", solver="auto",
-                 features="nystroem", n_components=512, random_state=None, memory_limit=None):
+    def __init__(self, C: float = 0.1, gamma_plus: float = 10.0, rho: float = 0.6,
+                 C_neg: float | None = None, threshold: float = 0.0, max_rounds: int = 20,
+                 kernel: str = "rbf", gamma: float | None = None, gamma_scale: float = 1.0,
+                 kernel_priv: str = "linear", gamma_priv: float | None = None, C2: float = 1000.0,
+                 gamma2: float = 1000.0, eps: float = 0.0, B: float | None = None,
+                 tol: float = 1e-3, max_iter: int | None = None, n_jobs: int | None = None,
+                 relabel: str = "webly", solver: str = "auto", features: str = "nystroem",
+                 n_components: int = 512, random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, threshold=threshold,
                          max_rounds=max_rounds, kernel=kernel, gamma=gamma,
                          gamma_scale=gamma_scale, kernel_priv=kernel_priv, gamma_priv=gamma_priv,
@@ -320,7 +336,8 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
         self.eps = eps
         self.B = B
 
-    def fit(self, X, y, *, bags=None, X_priv=None, X_target=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None,
+            X_priv: ArrayLike | spmatrix | None = None, X_target: ArrayLike | None = None) -> Self:
         """Fit as mi-SVM-PI, matching the training rows to the unlabelled ``X_target`` rows."""
         return self._fit_mil(X, y, bags, X_priv=X_priv, X_target=X_target)
 

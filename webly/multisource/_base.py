@@ -15,9 +15,12 @@ so ``decision_function`` takes new target rows: an array in the one-feature-spac
 complete FeatureBlocks (or a dict ``{feature type: block}``) in the heterogeneous case.
 """
 
+from __future__ import annotations
+
 import logging
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +36,10 @@ from . import _mdahs as A
 from ..blocks import (FeatureBlocks, check_block, concat_samples, n_features_of, nan_rows,
                       rows_of, take_samples)
 from .data import DEFAULT_FEATURE, MultiSourceData, block_kernel
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +124,7 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
             X_priv = _check_text(X_priv, n)
         return MultiSourceData.from_rows(X, y, sources, X_target, X_priv)
 
-    def fit_multisource(self, data):
+    def fit_multisource(self, data: MultiSourceData) -> Self:
         """Deprecated: use ``fit(X, y, sources=..., X_target=...)`` with ``X`` a
         :class:`~webly.FeatureBlocks` (:meth:`webly.WebDataset.from_sources` builds one from the
         same dicts). Kept for one release."""
@@ -247,7 +254,7 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return {DEFAULT_FEATURE: X}, X.shape[0]
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike | FeatureBlocks) -> NDArray[np.float64]:
         """Scores of new target rows: (n,) for two classes, (n, C) otherwise.
 
         X is an (n, d) array when the model was fitted on one feature space, else a

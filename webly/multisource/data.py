@@ -76,8 +76,8 @@ class MultiSourceData:
 
     sources: dict
     labels: dict
-    target: dict = None
-    privileged: dict = None
+    target: dict | None = None
+    privileged: dict | None = None
     source_names: list = field(init=False)
     feature_types: list = field(init=False)
 

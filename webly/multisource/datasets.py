@@ -9,7 +9,10 @@ The data ship with the project (``datasets/office_caltech10``, ``datasets/digits
 their PROVENANCE.md).
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -17,6 +20,9 @@ from sklearn.utils import check_random_state
 from ..dataset import WebDataset
 from ..errors import DataError
 from ..fileio import shipped_path
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["load_office_caltech10", "load_digit_domains", "OFFICE_DOMAINS", "DIGIT_DOMAINS"]
 
@@ -72,8 +78,9 @@ def _check_count(name, value):
         raise DataError(name, f"must be a positive integer or None, got {value!r}")
 
 
-def load_office_caltech10(target="amazon", sources=None, source_per_class=None,
-                          target_fraction=0.8, random_state=None):
+def load_office_caltech10(target: str = "amazon", sources: Sequence[str] | None = None,
+                          source_per_class: int | None = None, target_fraction: float = 0.8,
+                          random_state: int | np.random.RandomState | None = None) -> WebDataset:
     """Office-Caltech10 with SURF-800 features: one domain the target, the others sources.
 
     Preprocessing (Gong et al. 2012): each histogram divided by its sum, then each *domain*
@@ -125,8 +132,9 @@ def load_office_caltech10(target="amazon", sources=None, source_per_class=None,
                       name=f"office-caltech10/{target}")
 
 
-def load_digit_domains(target="mnist", sources=None, source_per_class=100, target_per_class=100,
-                       random_state=None):
+def load_digit_domains(target: str = "mnist", sources: Sequence[str] | None = None,
+                       source_per_class: int | None = 100, target_per_class: int | None = 100,
+                       random_state: int | np.random.RandomState | None = None) -> WebDataset:
     """Handwritten digits from four collections as domains, on one 16x16 grid.
 
     Domains: MNIST (test set), USPS, optdigits (scikit-learn's ``load_digits``) and UCI mfeat

@@ -1,12 +1,20 @@
 """The per-source baselines of MDA-HS: the uniform average of per-source classifiers and one
 source's classifier (see :mod:`webly.multisource._base` for the kernel expansion they share)."""
 
+from __future__ import annotations
+
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 from ..base import one_vs_rest
 from ..errors import DataError
 from ._base import _MultiSourceBase
 from .data import MultiSourceData
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+    from ..blocks import FeatureBlocks
 
 __all__ = ["UniformSourcesClassifier", "SingleSourceClassifier"]
 
@@ -87,8 +95,9 @@ class UniformSourcesClassifier(_SourceEnsemble):
     True
     """
 
-    def __init__(self, C_source=1.0, kernel="rbf", gamma=None, tol=1e-3, max_iter=None,
-                 n_jobs=None, solver="libsvm"):
+    def __init__(self, C_source: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
+                 tol: float = 1e-3, max_iter: int | None = None, n_jobs: int | None = None,
+                 solver: str = "libsvm") -> None:
         self.C_source = C_source
         self.kernel = kernel
         self.gamma = gamma
@@ -97,7 +106,8 @@ class UniformSourcesClassifier(_SourceEnsemble):
         self.n_jobs = n_jobs
         self.solver = solver
 
-    def fit(self, X, y, *, sources=None):
+    def fit(self, X: ArrayLike | FeatureBlocks, y: ArrayLike, *,
+            sources: ArrayLike | None = None) -> Self:
         """Fit one classifier per source on rows X (labels y, source of each row ``sources``)."""
         self._validate_params()
         return self._fit_data(self._source_data(X, y, sources, None))
@@ -147,8 +157,9 @@ class SingleSourceClassifier(_SourceEnsemble):
     _parameter_constraints = {**_MultiSourceBase._parameter_constraints,
                               "source": [Integral, str]}
 
-    def __init__(self, source=0, C_source=1.0, kernel="rbf", gamma=None, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="libsvm"):
+    def __init__(self, source: int | str = 0, C_source: float = 1.0, kernel: str = "rbf",
+                 gamma: float | None = None, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, solver: str = "libsvm") -> None:
         self.source = source
         self.C_source = C_source
         self.kernel = kernel
@@ -161,7 +172,8 @@ class SingleSourceClassifier(_SourceEnsemble):
     def _chosen_sources(self):
         return [0]
 
-    def fit(self, X, y, *, sources=None):
+    def fit(self, X: ArrayLike | FeatureBlocks, y: ArrayLike, *,
+            sources: ArrayLike | None = None) -> Self:
         """Fit the chosen source's classifier (rows of other sources are ignored)."""
         self._validate_params()
         data = self._source_data(X, y, sources, None)

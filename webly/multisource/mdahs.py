@@ -2,8 +2,11 @@
 weights, target pseudo-labels and a target classifier learned together (the algorithm on arrays
 is in :mod:`webly.multisource._mdahs`, the kernel expansion in :mod:`webly.multisource._base`)."""
 
+from __future__ import annotations
+
 import logging
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
@@ -12,6 +15,11 @@ from ..base import (one_vs_rest, renamed_parameter, stack_decisions)
 from ..errors import DataError
 from . import _mdahs as A
 from ._base import _MultiSourceBase
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+    from ..blocks import FeatureBlocks
 
 logger = logging.getLogger(__name__)
 
@@ -241,12 +249,15 @@ class MDAHS(_MultiSourceBase):
         "variant": [StrOptions({"webly", "authors"})],
     }
 
-    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
-                 balance_ratios=(0.0, 0.5), weight_norm="l21", l2_ratio=0.5,
-                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
-                 source_block="weighted", variant="webly", max_cutting_plane_iter="deprecated",
-                 max_mkl_iter="deprecated"):
+    def __init__(self, C_source: float = 1.0, C_target: float = 10.0, theta: float = 0.01,
+                 kernel: str = "rbf", gamma: float | None = None,
+                 balance_ratios: ArrayLike = (0.0, 0.5), weight_norm: str = "l21",
+                 l2_ratio: float = 0.5, max_rounds: int = 5, mkl_max_iter: int = 10,
+                 mkl_tol: float = 1e-3, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, solver: str = "libsvm", balance_sources: bool = True,
+                 source_block: str = "weighted", variant: str = "webly",
+                 max_cutting_plane_iter: int | str = "deprecated",
+                 max_mkl_iter: int | str = "deprecated") -> None:
         self.C_source = C_source
         self.C_target = C_target
         self.theta = theta
@@ -278,7 +289,8 @@ class MDAHS(_MultiSourceBase):
                                               f"{self.balance_ratios!r}")
         return [float(b) for b in br]
 
-    def fit(self, X, y, *, sources=None, X_target=None):
+    def fit(self, X: ArrayLike | FeatureBlocks, y: ArrayLike, *, sources: ArrayLike | None = None,
+            X_target: ArrayLike | FeatureBlocks | None = None) -> Self:
         """Fit on labelled source rows X (labels y, source name of each row) and target rows.
 
         Parameters

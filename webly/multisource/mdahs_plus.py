@@ -2,7 +2,10 @@
 MDA-HS+ENR (elastic-net-like source weights): :class:`~webly.multisource.mdahs.MDAHS` with the
 L2-loss SVM+ term in the source block."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -10,6 +13,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import warn_data
 from ..kernels import Kernel
 from .mdahs import MDAHS
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from scipy.sparse import spmatrix
+    from typing_extensions import Self
+    from ..blocks import FeatureBlocks
 
 __all__ = ["MDAHSPlus", "MDAHSPlusENR"]
 
@@ -85,13 +94,16 @@ class MDAHSPlus(MDAHS):
         "kernel_priv": [StrOptions({"linear", "rbf"})],
     }
 
-    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
-                 balance_ratios=(0.0, 0.5), weight_norm="l21", l2_ratio=0.5,
-                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
-                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
-                 variant="webly", max_cutting_plane_iter="deprecated",
-                 max_mkl_iter="deprecated"):
+    def __init__(self, C_source: float = 1.0, C_target: float = 10.0, theta: float = 0.01,
+                 kernel: str = "rbf", gamma: float | None = None,
+                 balance_ratios: ArrayLike = (0.0, 0.5), weight_norm: str = "l21",
+                 l2_ratio: float = 0.5, max_rounds: int = 5, mkl_max_iter: int = 10,
+                 mkl_tol: float = 1e-3, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, solver: str = "libsvm", balance_sources: bool = True,
+                 source_block: str = "weighted", gamma_plus: float = 1.0,
+                 kernel_priv: str = "linear", variant: str = "webly",
+                 max_cutting_plane_iter: int | str = "deprecated",
+                 max_mkl_iter: int | str = "deprecated") -> None:
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
                          l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
@@ -105,7 +117,9 @@ class MDAHSPlus(MDAHS):
     _method_name = "MDA-HS+"
     _without_priv = "MDA-HS"
 
-    def fit(self, X, y, *, sources=None, X_target=None, X_priv=None):
+    def fit(self, X: ArrayLike | FeatureBlocks, y: ArrayLike, *, sources: ArrayLike | None = None,
+            X_target: ArrayLike | FeatureBlocks | None = None,
+            X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """As :meth:`MDAHS.fit`, plus ``X_priv`` (n, d~): text features of the source rows."""
         self._validate_params()
         return self._fit_data(self._source_data(X, y, sources, X_target, X_priv))
@@ -207,13 +221,16 @@ class MDAHSPlusENR(MDAHSPlus):
     _method_name = "MDA-HS+ENR"
     _without_priv = "MDA-HS with elastic-net source weights"
 
-    def __init__(self, C_source=1.0, C_target=10.0, theta=0.01, kernel="rbf", gamma=None,
-                 balance_ratios=(0.0, 0.5), weight_norm="elastic-net", l2_ratio=0.5,
-                 max_rounds=5, mkl_max_iter=10, mkl_tol=1e-3, tol=1e-3,
-                 max_iter=None, n_jobs=None, solver="libsvm", balance_sources=True,
-                 source_block="weighted", gamma_plus=1.0, kernel_priv="linear",
-                 variant="webly", max_cutting_plane_iter="deprecated",
-                 max_mkl_iter="deprecated"):
+    def __init__(self, C_source: float = 1.0, C_target: float = 10.0, theta: float = 0.01,
+                 kernel: str = "rbf", gamma: float | None = None,
+                 balance_ratios: ArrayLike = (0.0, 0.5), weight_norm: str = "elastic-net",
+                 l2_ratio: float = 0.5, max_rounds: int = 5, mkl_max_iter: int = 10,
+                 mkl_tol: float = 1e-3, tol: float = 1e-3, max_iter: int | None = None,
+                 n_jobs: int | None = None, solver: str = "libsvm", balance_sources: bool = True,
+                 source_block: str = "weighted", gamma_plus: float = 1.0,
+                 kernel_priv: str = "linear", variant: str = "webly",
+                 max_cutting_plane_iter: int | str = "deprecated",
+                 max_mkl_iter: int | str = "deprecated") -> None:
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
                          l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,

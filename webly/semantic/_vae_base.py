@@ -3,8 +3,11 @@ feature scaling, and the estimator base with its training loop (skorch's shape: 
 :mod:`webly.semantic.vae` for the method and :mod:`webly.semantic._vae_training` for the module,
 the loss and the callbacks)."""
 
+from __future__ import annotations
+
 import math
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +24,9 @@ from .._torch import resolve_device
 from ..errors import DataError
 from ._vae_training import (OPTIMIZERS, EarlyStopping, ProgressBar, SemanticVAEModule,
                             generative_term, kl_divergence, vae_loss)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 
 # --------------------------------------------------------------------------- array functions
@@ -358,16 +364,16 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
                 out.append(torch.log(p / self.n_predict_samples).cpu().numpy())
         return np.vstack(out).astype(np.float64)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class scores: logits ``z' S`` at the latent mean (log of the averaged probabilities
         when ``n_predict_samples > 0``); (n,) log-odds of ``classes_[1]`` for two classes."""
         return _binary_or_multi(self._log_proba(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class probabilities, columns in the order of ``classes_``."""
         return np.exp(self._log_proba(X))
 
-    def encode(self, X):
+    def encode(self, X: ArrayLike) -> NDArray[np.float64]:
         """Latent means ``mu(x)`` (n, latent_dim) of the rows of X."""
         return self._latent(self._check_X(X))
 

@@ -37,7 +37,10 @@ References
    low-rank representation. IEEE TPAMI 2013.
 """
 
+from __future__ import annotations
+
 from numbers import Integral
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
@@ -47,6 +50,11 @@ from ._vae_base import (_DOC_ATTRS, _DOC_COMMON, _BaseVAEClassifier, _GlobalScal
                         reconstruction_weights)
 from ._vae_training import SemanticVAEModule
 from .vectors import check_class_vectors, load_class_vectors
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
 
 #: latent dimension of a model without class vectors (VAEWeightedClassifier's default)
 _LATENT_DIM_WITHOUT_SEMANTICS = 128
@@ -117,12 +125,16 @@ class SemanticVAE(_BaseVAEClassifier):
         "normalize_class_vectors": ["boolean"],
     }
 
-    def __init__(self, class_vectors=None, class_names=None, *, latent_dim=None, hidden_size=512,
-                 objective="authors", beta=1.0, tau=0.01, optimizer="adam", lr=1e-3,
-                 weight_decay=0.0, batch_size=256, max_epochs=100, early_stopping=True,
-                 validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
-                 normalize_class_vectors=True, feature_scaling="global", device="auto",
-                 random_state=None):
+    def __init__(self, class_vectors: ArrayLike | dict | str | None = None,
+                 class_names: ArrayLike | None = None, *, latent_dim: int | None = None,
+                 hidden_size: int = 512, objective: str = "authors", beta: float = 1.0,
+                 tau: float = 0.01, optimizer: str | type = "adam", lr: float = 1e-3,
+                 weight_decay: float = 0.0, batch_size: int = 256, max_epochs: int = 100,
+                 early_stopping: bool = True, validation_fraction: float = 0.1, patience: int = 10,
+                 monitor: str = "valid_acc", n_predict_samples: int = 0,
+                 normalize_class_vectors: bool = True, feature_scaling: str = "global",
+                 device: str = "auto",
+                 random_state: int | np.random.RandomState | None = None) -> None:
         self.class_vectors = class_vectors
         self.class_names = class_names
         self.latent_dim = latent_dim
@@ -188,7 +200,9 @@ class SemanticVAE(_BaseVAEClassifier):
             return self.latent_dim
         return _LATENT_DIM_WITHOUT_SEMANTICS if self._learned_embeddings else S.shape[1]
 
-    def fit(self, X, y, *, class_vectors=None, class_names=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *,
+            class_vectors: ArrayLike | Mapping[Any, ArrayLike] | None = None,
+            class_names: ArrayLike | None = None) -> Self:
         """Fit on web rows ``X`` with their (noisy) web labels ``y``.
 
         Parameters
@@ -251,11 +265,13 @@ class VAEWeightedClassifier(_BaseVAEClassifier):
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, latent_dim=_LATENT_DIM_WITHOUT_SEMANTICS, hidden_size=512,
-                 objective="authors", beta=1.0, tau=0.01,
-                 optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=256, max_epochs=100,
-                 early_stopping=True, validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
-                 feature_scaling="global", device="auto", random_state=None):
+    def __init__(self, latent_dim: int = _LATENT_DIM_WITHOUT_SEMANTICS, hidden_size: int = 512,
+                 objective: str = "authors", beta: float = 1.0, tau: float = 0.01,
+                 optimizer: str | type = "adam", lr: float = 1e-3, weight_decay: float = 0.0,
+                 batch_size: int = 256, max_epochs: int = 100, early_stopping: bool = True,
+                 validation_fraction: float = 0.1, patience: int = 10, monitor: str = "valid_acc",
+                 n_predict_samples: int = 0, feature_scaling: str = "global", device: str = "auto",
+                 random_state: int | np.random.RandomState | None = None) -> None:
         self.latent_dim = latent_dim
         self.hidden_size = hidden_size
         self.objective = objective
@@ -275,7 +291,7 @@ class VAEWeightedClassifier(_BaseVAEClassifier):
         self.device = device
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Fit on web rows ``X`` with their (noisy) web labels ``y``; returns self."""
         self._fit(X, y)
         return self

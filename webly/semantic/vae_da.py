@@ -1,8 +1,11 @@
 """Semantic VAE adapted to unlabelled target rows: target reconstruction in training, low-rank
 refinement of the target latents at prediction (CVPR 2018; see :mod:`webly.semantic.vae`)."""
 
+from __future__ import annotations
+
 import math
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -12,6 +15,11 @@ from ..base import warn_not_converged
 from ._vae_base import _binary_or_multi, _logsumexp
 from .lrr import lrr
 from .vae import SemanticVAE
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from numpy.typing import ArrayLike, NDArray
+    from typing_extensions import Self
 
 
 class SemanticVAEDA(SemanticVAE):
@@ -116,12 +124,17 @@ class SemanticVAEDA(SemanticVAE):
         "use_lrr": ["boolean"],
     }
 
-    def __init__(self, class_vectors=None, class_names=None, *, latent_dim=None, hidden_size=512,
-                 objective="authors", beta=1.0, tau=0.01, optimizer="adam", lr=1e-3,
-                 weight_decay=0.0, batch_size=256, max_epochs=100, early_stopping=True,
-                 validation_fraction=0.1, patience=10, monitor="valid_acc", n_predict_samples=0,
-                 normalize_class_vectors=True, lrr_lambda=1.0, lrr_max_iter=1000, use_lrr=True,
-                 feature_scaling="global", device="auto", random_state=None):
+    def __init__(self, class_vectors: ArrayLike | dict | str | None = None,
+                 class_names: ArrayLike | None = None, *, latent_dim: int | None = None,
+                 hidden_size: int = 512, objective: str = "authors", beta: float = 1.0,
+                 tau: float = 0.01, optimizer: str | type = "adam", lr: float = 1e-3,
+                 weight_decay: float = 0.0, batch_size: int = 256, max_epochs: int = 100,
+                 early_stopping: bool = True, validation_fraction: float = 0.1, patience: int = 10,
+                 monitor: str = "valid_acc", n_predict_samples: int = 0,
+                 normalize_class_vectors: bool = True, lrr_lambda: float = 1.0,
+                 lrr_max_iter: int = 1000, use_lrr: bool = True, feature_scaling: str = "global",
+                 device: str = "auto",
+                 random_state: int | np.random.RandomState | None = None) -> None:
         super().__init__(class_vectors, class_names, latent_dim=latent_dim,
                          hidden_size=hidden_size, objective=objective, beta=beta, tau=tau,
                          optimizer=optimizer, lr=lr,
@@ -135,7 +148,9 @@ class SemanticVAEDA(SemanticVAE):
         self.lrr_max_iter = lrr_max_iter
         self.use_lrr = use_lrr
 
-    def fit(self, X, y, *, X_target=None, class_vectors=None, class_names=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, X_target: ArrayLike | None = None,
+            class_vectors: ArrayLike | Mapping[Any, ArrayLike] | None = None,
+            class_names: ArrayLike | None = None) -> Self:
         """Fit on web rows and unlabelled target rows.
 
         Parameters
@@ -199,7 +214,7 @@ class SemanticVAEDA(SemanticVAE):
         logits = self._logits_from_latent(self._refine(self._latent(Xs))[0])
         return logits - _logsumexp(logits)
 
-    def encode(self, X):
+    def encode(self, X: ArrayLike) -> NDArray[np.float64]:
         """Refined latents ``Z_s Z`` of the rows of X (LRR over the training latents)."""
         return self._refine(self._latent(self._check_X(X)))[0]
 

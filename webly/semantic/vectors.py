@@ -23,16 +23,24 @@ References
    words and phrases and their compositionality. NIPS 2013.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DataError
 from ..fileio import shipped_path
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from gensim.models import KeyedVectors
+    from numpy.typing import ArrayLike, NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +79,8 @@ def _sniff_format(path):
     return "glove"
 
 
-def load_keyed_vectors(path, format="auto", *, limit=None):
+def load_keyed_vectors(path: str | os.PathLike[str], format: str = "auto", *,
+                       limit: int | None = None) -> KeyedVectors:
     """Load word vectors as gensim ``KeyedVectors`` from a file a user downloaded or trained.
 
     Parameters
@@ -124,13 +133,14 @@ def load_keyed_vectors(path, format="auto", *, limit=None):
                                 "pass format= explicitly") from exc
 
 
-def tokenize(text):
+def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens of a tag string or caption (``\\w+`` runs, inner ``-``/``'`` kept)."""
     return _TOKEN.findall(str(text).lower())
 
 
-def train_word2vec(texts, *, vector_size=100, window=5, min_count=1, epochs=50, sg=1,
-                   random_state=0):
+def train_word2vec(texts: Iterable[str | Sequence[str]], *, vector_size: int = 100, window: int = 5,
+                   min_count: int = 1, epochs: int = 50, sg: int = 1,
+                   random_state: int = 0) -> KeyedVectors:
     """Train Word2Vec on the crawl's own text (tags, titles, captions of the web images).
 
     Parameters
@@ -172,7 +182,9 @@ def _lookup(kv, word):
     return None
 
 
-def embed_class_names(keyed_vectors, class_names, *, phrases=None, normalize=True):
+def embed_class_names(keyed_vectors: KeyedVectors, class_names: Sequence[str], *,
+                      phrases: Mapping[str, str] | None = None,
+                      normalize: bool = True) -> NDArray[np.float64]:
     """Class vectors from word vectors: each name's words averaged, one row per class.
 
     A name is looked up whole first (with spaces as ``_``, as in GoogleNews phrases), then split
@@ -239,13 +251,15 @@ def _default_data_home():
     return Path(shipped_path("class_vectors"))
 
 
-def list_class_vectors(data_home=None):
+def list_class_vectors(data_home: str | os.PathLike[str] | None = None) -> list[str]:
     """Names of the class-vector sets available in ``data_home`` (default: the shipped ones)."""
     home = Path(data_home) if data_home is not None else _default_data_home()
     return sorted(p.stem for p in home.glob("*.npz")) if home.is_dir() else []
 
 
-def load_class_vectors(name, *, data_home=None):
+def load_class_vectors(
+    name: str, *, data_home: str | os.PathLike[str] | None = None
+) -> tuple[NDArray[np.str_], NDArray[np.float64]]:
     """Load a class-vector set shipped with webly (``datasets/class_vectors``).
 
     Parameters
@@ -297,7 +311,10 @@ def _finite_vectors(S, field):
     return S
 
 
-def check_class_vectors(class_vectors, y_classes, class_names=None):
+def check_class_vectors(
+    class_vectors: ArrayLike | Mapping[Any, ArrayLike], y_classes: ArrayLike,
+    class_names: ArrayLike | None = None
+) -> tuple[NDArray[Any], NDArray[np.float64]]:
     """Align class vectors with the training labels.
 
     Parameters
