@@ -17,6 +17,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
 
 from .base import WebClassifierMixin, encode_targets, one_vs_rest, own_class_scores, stack_decisions
+from .base import per_class_notes
 from .base import check_is_fitted, check_row_features, validate_data, warn_not_converged
 from .base import positional_metadata_deprecated
 from .kernels import Kernel, default_gamma
@@ -146,13 +147,43 @@ class KMMSVMClassifier(SVMClassifier):
         Upper bound of a weight.
     eps : float or None, default=None
         Tolerance of the mean constraint; None is Huang et al.'s ``(sqrt(n) - 1)/sqrt(n)``.
+    solver : {"auto", "smo", "primal"}, default="auto"
+        ``"smo"``: the kernel path (the KMM QP in cvxpy, then libsvm). ``"primal"``: explicit
+        features ``z`` (the rows themselves for a linear kernel, ``features`` for an RBF kernel)
+        fitted once on the training rows: KMM on them
+        (:func:`webly.weighting.kmm_weights_primal`, no kernel matrix), then a primal C-SVM
+        per class (:func:`webly.solvers.primal.svmplus_primal` without privileged features,
+        row ``i``'s weight ``C`` times its KMM weight; rows of weight 0 are left out).
+        ``"auto"``: the kernel path while its peak memory fits in ``memory_limit``, about
+        :data:`webly.weighting.KMM_KERNEL_ARRAYS` (n, n) float64 arrays with ``X_target`` (the
+        cvxpy QP) and 1.4 without (libsvm), else the primal path, said in a WARNING log line
+        (:func:`webly.kernels.choose_solver`).
+    features : {"nystroem", "rbf_sampler"}, default="nystroem"
+        Approximate RBF map of the primal path (:class:`webly.solvers.primal.FeatureMap`), at
+        the kernel path's bandwidth.
+    n_components : int, default=512
+        Features of that map.
+    random_state : int, RandomState or None, default=None
+        Seed of the map.
+    memory_limit : int, str or None, default=None
+        Bytes (or ``"8G"``-style) the kernel path may take; None: the memory available now (or
+        ``WEBLY_MEMORY_LIMIT``).
 
     Attributes
     ----------
     sample_weights_ : (n,) array
         The KMM weights of the training rows.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
     classes_, kernel_, estimators_, noise_scores_
-        As :class:`SVMClassifier` (the SVCs are fitted with the weighted ``C``).
+        As :class:`SVMClassifier` (the SVCs are fitted with the weighted ``C``; ``kernel_`` and
+        ``estimators_`` on the kernel path).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features (``solver="primal"``).
+    coef_, intercept_ : (n_models, n_features_out) and (n_models,) arrays
+        ``f(x) = coef_[k]' z(x) + intercept_[k]`` per one-vs-rest model (``solver="primal"``).
+    n_iter_ : (n_models,) int array
+        Newton steps of each primal C-SVM (``solver="primal"``).
 
     References
     ----------
@@ -176,23 +207,52 @@ class KMMSVMClassifier(SVMClassifier):
         **SVMClassifier._parameter_constraints,
         "B": [Interval(Real, 0, None, closed="neither")],
         "eps": [Interval(Real, 0, None, closed="left"), None],
+        "solver": [StrOptions({"auto", "smo", "primal"})],
+        "features": [StrOptions({"nystroem", "rbf_sampler"})],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "memory_limit": [Interval(Real, 0, None, closed="neither"), str, None],
     }
+
+    #: (n, n) float64 arrays of the kernel path without X_target (libsvm on the kernel: peak
+    #: resident memory 1.35 n^2 x 8 bytes at n = 3,000 and 6,000, as SVM+ without X_priv)
+    _SVM_KERNEL_ARRAYS = 1.4
 
     def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
                  gamma_scale: float = 1.0, class_weight: str | dict | None = None,
                  tol: float = 1e-3, n_jobs: int | None = None, B: float = 1000.0,
-                 eps: float | None = None) -> None:
+                 eps: float | None = None, solver: str = "auto", features: str = "nystroem",
+                 n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         super().__init__(C=C, kernel=kernel, gamma=gamma, gamma_scale=gamma_scale,
                          class_weight=class_weight, tol=tol, n_jobs=n_jobs)
         self.B = B
         self.eps = eps
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
+        self.memory_limit = memory_limit
 
     def fit(self, X: ArrayLike, y: ArrayLike, *, X_target: ArrayLike | None = None,
             sample_weight: ArrayLike | None = None) -> Self:
         """Weight the rows of X towards ``X_target`` with KMM, then fit the weighted SVM."""
-        from .weighting import kmm_weights
+        from sklearn.utils.validation import _num_samples
+
+        from .kernels import choose_solver
+        from .weighting import KMM_KERNEL_ARRAYS, KMM_QP_SOLVER, kmm_weights
 
         self._validate_params()
+        self.solver_ = choose_solver(
+            self, _num_samples(X),
+            self._SVM_KERNEL_ARRAYS if X_target is None else KMM_KERNEL_ARRAYS,
+            what="the rows themselves (linear kernel)" if self.kernel == "linear" else
+            f"explicit features ({self.features}, {self.n_components} components)")
+        if self.solver_ == "primal":
+            return self._fit_primal(X, y, X_target, sample_weight)
+        for attr in ("feature_map_", "coef_", "intercept_", "n_iter_"):
+            self.__dict__.pop(attr, None)
         X, y = validate_data(self, X, y)
         if X_target is None:
             w = np.ones(len(y))
@@ -200,8 +260,9 @@ class KMMSVMClassifier(SVMClassifier):
             X_target = check_row_features("X_target", X_target, allow_sparse=False)
             gamma = (self.gamma if self.kernel == "linear" or self.gamma
                      else self.gamma_scale * default_gamma(X))
+            # the memory was checked above, on this estimator's figure
             w, info = kmm_weights(X, X_target, kernel=self.kernel, gamma=gamma, B=self.B,
-                                  eps=self.eps)
+                                  eps=self.eps, solver=KMM_QP_SOLVER, memory_limit=np.inf)
             if info["status"] != "optimal":
                 warn_not_converged(self, [f"the KMM QP is {info['status']}; the weights are "
                                           "approximate (try another B or eps)"])
@@ -209,3 +270,70 @@ class KMMSVMClassifier(SVMClassifier):
         if sample_weight is not None:
             w = w * _check_sample_weight(sample_weight, X)
         return super().fit(X, y, sample_weight=w)
+
+    def _fit_primal(self, X, y, X_target, sample_weight):
+        """``solver="primal"``: explicit features, KMM on them, one primal C-SVM per class."""
+        from sklearn.utils import check_random_state
+
+        from .base import status_note
+        from .solvers.primal import FeatureMap, blas_threads, svmplus_primal
+        from .weighting import kmm_weights_primal
+
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        self.classes_, y_idx = encode_targets(y)
+        gamma = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X).gamma_
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self.feature_map_ = FeatureMap("linear" if self.kernel == "linear" else self.features,
+                                       gamma=gamma, n_components=self.n_components,
+                                       random_state=seed).fit(X)
+        Z = self.feature_map_.transform(X)
+        notes = []
+        if X_target is None:
+            w = np.ones(len(y))
+        else:
+            X_target = check_row_features("X_target", X_target, allow_sparse=False,
+                                          keep_float32=True)
+            w, info = kmm_weights_primal(Z, self.feature_map_.transform(X_target), B=self.B,
+                                         eps=self.eps)
+            if info["status"] != "optimal":
+                notes.append(f"the KMM solve stopped ({info['status']} after {info['n_iter']} "
+                             "L-BFGS-B iterations, relative duality gap "
+                             f"{info['gap']:.2g}); the weights are approximate (try another B "
+                             "or eps)")
+        self.sample_weights_ = w
+        sw = w if sample_weight is None else w * _check_sample_weight(sample_weight, X)
+        if self.class_weight is not None:
+            sw = sw * compute_sample_weight(self.class_weight, y)
+        # a row of weight 0 has no term in the SVM (libsvm's C_i = 0); the primal needs C_i > 0
+        keep = np.flatnonzero(sw > 0)
+        Zk = Z if len(keep) == len(sw) else Z[keep]
+        C = self.C if np.all(sw[keep] == 1) else self.C * sw[keep]
+
+        def fit_binary(k, y_pm):
+            return svmplus_primal(Zk, y_pm[keep], None, C=C, tol=self.tol, n_threads=None)
+
+        # one process-wide BLAS limit around all problems (webly.solvers.primal.blas_threads)
+        with blas_threads(1):
+            models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
+        for attr in ("kernel_", "X_fit_", "estimators_"):
+            self.__dict__.pop(attr, None)
+        self.coef_ = np.vstack([m[0] for m in models])
+        self.intercept_ = np.array([m[1] for m in models], dtype=np.float64)
+        self.n_iter_ = np.array([m[4]["n_iter"] for m in models], dtype=np.int64)
+        warn_not_converged(self, notes + per_class_notes(
+            self.classes_, [status_note(m[4], "raise tol") for m in models]))
+        self.noise_scores_ = -own_class_scores(self._primal_decision(Z), y_idx)
+        return self
+
+    def _primal_decision(self, Z):
+        return stack_decisions([
+            np.asarray(Z @ coef.astype(Z.dtype, copy=False), dtype=np.float64) + b
+            for coef, b in zip(self.coef_, self.intercept_)])
+
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
+        """One-vs-rest scores, (n,) for two classes and (n, C) otherwise."""
+        if getattr(self, "feature_map_", None) is None:
+            return super().decision_function(X)
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self._primal_decision(self.feature_map_.transform(X))

@@ -6,29 +6,55 @@ kernel feature space matches the target mean:
     min_beta  1/2 beta' K beta - kappa' beta
     s.t.      0 <= beta <= B,   |sum(beta) - n_s| <= n_s eps,
 
-with ``K`` the source kernel and ``kappa_i = (n_s / n_t) sum_j k(x_i, x^t_j)``. It is a small
-convex QP, solved here with cvxpy (the modelling tool the project uses for such problems).
+with ``K`` the source kernel and ``kappa_i = (n_s / n_t) sum_j k(x_i, x^t_j)``. It is a convex
+QP, solved with cvxpy (the modelling tool the project uses for such problems) while its kernel
+fits in memory.
+
+**On explicit features** (``solver="primal"``, :func:`kmm_weights_primal`): with features ``F``
+of the source rows and ``G`` of the target rows (the rows themselves for a linear kernel, an
+approximate RBF map otherwise: :class:`webly.solvers.primal.FeatureMap`), ``K = F F'`` and
+``kappa = F c`` with ``c = (n_s / n_t) sum_j G_j = n_s mean(G)``, so the objective is
+
+    1/2 ||F' beta||^2 - c' F' beta  =  1/2 ||F' beta - c||^2 - 1/2 ||c||^2,
+
+a bounded least-squares problem that needs only ``F' beta`` and ``F r`` (O(n_s d) per
+evaluation, no (n_s, n_s) matrix). scipy's L-BFGS-B solves it on the box ``0 <= beta <= B``, the
+two-sided mean constraint by the augmented Lagrangian method (method of multipliers) on top, and
+the solve stops on a certificate: the Frank-Wolfe duality gap of a feasible point, which bounds
+its distance to the optimal objective.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import DataError
-from .kernels import Kernel
+from .kernels import Kernel, choose_solver
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
 log = logging.getLogger("webly")
 
+#: (n_s, n_s) float64 arrays the kernel path (cvxpy and Clarabel) holds at its peak: measured
+#: 14.3 with tracemalloc and 16-18 as peak resident memory (Clarabel's own allocations are not
+#: traced) at n_s = 1,500 and 3,000, n_t = n_s / 3 and n_s
+KMM_KERNEL_ARRAYS = 18.0
+
+#: the cvxpy solver of the kernel path under ``solver="auto"``
+KMM_QP_SOLVER = "CLARABEL"
+
 
 def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf",
                 gamma: float | None = None, B: float = 1000.0, eps: float | None = None,
-                solver: str = "CLARABEL") -> tuple[NDArray[np.float64], dict[str, Any]]:
+                solver: str = "auto", features: str = "nystroem", n_components: int = 512,
+                random_state: int | np.random.RandomState | None = None,
+                memory_limit: float | str | None = None, tol: float = 1e-6,
+                max_iter: int | None = None) -> tuple[NDArray[np.float64], dict[str, Any]]:
     """KMM importance weights of the source rows.
 
     Parameters
@@ -42,24 +68,67 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
         Upper bound of a weight.
     eps : float or None
         Tolerance of the mean constraint; None uses Huang et al.'s ``(sqrt(n_s) - 1)/sqrt(n_s)``.
-    solver : str
-        cvxpy solver.
+    solver : "auto", "primal" or a cvxpy solver name, default="auto"
+        ``"auto"``: the kernel QP (cvxpy with :data:`KMM_QP_SOLVER`) while its peak memory,
+        about :data:`KMM_KERNEL_ARRAYS` (n_s, n_s) float64 arrays, fits in ``memory_limit``, and
+        the explicit-feature path above it, said in a WARNING log line
+        (:func:`webly.kernels.choose_solver`). ``"primal"``: explicit features
+        (:func:`kmm_weights_primal`). A cvxpy solver name (``"CLARABEL"``, ``"OSQP"``, ...): the
+        kernel QP with that solver, refused above the limit.
+    features : {"nystroem", "rbf_sampler"}, default="nystroem"
+        The approximate RBF map of the primal path, fitted on the source rows at the kernel
+        path's bandwidth (a linear kernel uses the rows themselves).
+    n_components : int, default=512
+        Features of that map.
+    random_state : int, RandomState or None
+        Seed of the map.
+    memory_limit : int, str or None
+        Bytes (or ``"8G"``-style) the kernel path may take; None: the memory available now (or
+        ``WEBLY_MEMORY_LIMIT``).
+    tol, max_iter
+        Of the primal path: as :func:`kmm_weights_primal`.
 
     Returns
     -------
     beta : (n_s,) array of weights in [0, B]
     info : dict
-        ``status``, ``objective`` and ``mmd2`` (the squared MMD of the weighted source mean to
-        the target mean, up to the constant target term).
+        ``status`` (cvxpy's on the kernel path), ``objective`` and ``mmd2`` (the squared MMD of
+        the weighted source mean to the target mean, up to the constant target term),
+        ``solver`` (the cvxpy solver or ``"primal"``); on the primal path also what
+        :func:`kmm_weights_primal` reports and ``feature_map`` (the fitted
+        :class:`~webly.solvers.primal.FeatureMap`).
 
     References
     ----------
     J. Huang, A. Smola, A. Gretton, K. Borgwardt, B. Schölkopf. Correcting sample selection bias
     by unlabeled data. NIPS 2007.
     """
-    import cvxpy as cp
+    what = ("the rows themselves (linear kernel)" if kernel == "linear" else
+            f"explicit features ({features}, {n_components} components)")
+    solver = _kmm_route(solver, memory_limit, np.shape(X_source)[0], what)
+    if solver == "primal":
+        from sklearn.utils import check_random_state
 
-    Xs, Xt = np.asarray(X_source, dtype=float), np.asarray(X_target, dtype=float)
+        from .base import check_row_features
+        from .solvers.primal import FeatureMap
+
+        Xs = check_row_features("X_source", X_source, allow_sparse=False, keep_float32=True)
+        Xt = check_row_features("X_target", X_target, allow_sparse=False, keep_float32=True)
+        _check_kmm(Xs, Xt, B)
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        fmap = FeatureMap("linear" if kernel == "linear" else features,
+                          gamma=Kernel(kernel, gamma).fit(Xs).gamma_, n_components=n_components,
+                          random_state=seed).fit(Xs)
+        beta, info = kmm_weights_primal(fmap.transform(Xs), fmap.transform(Xt), B=B, eps=eps,
+                                        tol=tol, max_iter=max_iter)
+        info.update(solver="primal", feature_map=fmap)
+        return beta, info
+    beta, info = _kmm_qp(X_source, X_target, kernel, gamma, B, eps, solver)
+    info["solver"] = solver
+    return beta, info
+
+
+def _check_kmm(Xs, Xt, B):
     if Xs.ndim != 2 or Xt.ndim != 2 or Xs.shape[1] != Xt.shape[1]:
         raise DataError("X_target", f"must have the source's {Xs.shape[-1]} features, got shape "
                                     f"{Xt.shape}")
@@ -67,6 +136,22 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
         raise DataError("X_target", "is empty; KMM needs unlabelled target rows")
     if not B > 0:
         raise DataError("B", f"must be positive, got {B}")
+
+
+def _kmm_route(solver, memory_limit, n_rows, what):
+    """``"primal"``, or the cvxpy solver of the kernel path: :func:`webly.kernels.choose_solver`
+    on :data:`KMM_KERNEL_ARRAYS` (its log line names ``kmm_weights``)."""
+    call = type("kmm_weights", (), {"solver": solver, "memory_limit": memory_limit})()
+    chosen = choose_solver(call, n_rows, KMM_KERNEL_ARRAYS, what=what)
+    return KMM_QP_SOLVER if chosen == "smo" else chosen
+
+
+def _kmm_qp(X_source, X_target, kernel, gamma, B, eps, solver):
+    """The kernel path: the KMM QP in cvxpy."""
+    import cvxpy as cp
+
+    Xs, Xt = np.asarray(X_source, dtype=float), np.asarray(X_target, dtype=float)
+    _check_kmm(Xs, Xt, B)
     ns, nt = len(Xs), len(Xt)
     eps = (np.sqrt(ns) - 1) / np.sqrt(ns) if eps is None else float(eps)
     k = Kernel(kernel, gamma).fit(Xs)
@@ -83,3 +168,198 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
     b = np.clip(beta.value, 0, B)
     return b, {"status": prob.status, "objective": float(prob.value),
                "mmd2": float(b @ K @ b / ns**2 - 2 * kappa @ b / (ns**2))}
+
+
+def _lowest_point(g, B, lo, hi):
+    """``argmin g' b`` over ``0 <= b <= B``, ``lo <= sum(b) <= hi`` (a fractional knapsack):
+    mass ``B`` on the most negative ``g`` up to ``hi`` in all, then up to ``lo`` on the
+    smallest others."""
+    order = np.argsort(g, kind="stable")
+    b = np.zeros_like(g)
+    n_neg = int(np.searchsorted(g[order], 0.0))
+    fill = np.minimum(B, np.maximum(0.0, hi - B * np.arange(n_neg)))
+    b[order[:n_neg]] = fill
+    short = lo - fill.sum()
+    if short > 0:
+        rest = order[n_neg:]
+        more = np.minimum(B, np.maximum(0.0, short - B * np.arange(len(rest))))
+        b[rest] = more
+    return b
+
+
+def _project(beta, B, lo, hi):
+    """Euclidean projection onto ``0 <= b <= B``, ``lo <= sum(b) <= hi``: ``clip(beta - t)``
+    with the shift ``t`` found by bisection (0 when the sum is already inside)."""
+    b = np.clip(beta, 0.0, B)
+    total = b.sum()
+    if lo <= total <= hi:
+        return b
+    target = hi if total > hi else lo
+    t_lo, t_hi = beta.min() - B, beta.max()  # sums n B and 0 at the ends
+    for _ in range(200):
+        t = 0.5 * (t_lo + t_hi)
+        if np.clip(beta - t, 0.0, B).sum() > target:
+            t_lo = t
+        else:
+            t_hi = t
+    return np.clip(beta - 0.5 * (t_lo + t_hi), 0.0, B)
+
+
+def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_iter=None):
+    """KMM weights from explicit features of the source and target rows (no kernel matrix).
+
+    Solves the KMM QP with ``K = F_source F_source'`` and ``kappa = (n_s / n_t) F_source
+    sum_j F_target[j]`` (see the module docstring) in O(n_s d) memory. Each round of the
+    augmented Lagrangian method minimises, by L-BFGS-B (scipy) on the box ``0 <= beta <= B``,
+
+        1/2 ||F' beta - c||^2 / S + rho/2 dist(h + lam/rho, [-eps, eps])^2,
+        h = sum(beta)/n_s - 1,
+
+    (``S`` the starting residual; the first round from ``beta = 1`` clipped to the box, the
+    next ones from the last ``beta``), then takes the multiplier step ``lam <- rho (z -
+    proj(z))``, ``z = h + lam/rho``; ``rho`` grows tenfold when a round does not cut ``|h -
+    proj(z)|`` by 4. Every 10 iterations the iterate is projected onto the feasible set (box and
+    ``|sum(beta) - n_s| <= n_s eps``) and its Frank-Wolfe duality gap ``g'(beta - b*)``, ``b*``
+    the feasible point lowest along the gradient ``g``, is computed: the objective there is at
+    most the gap above the optimum, and the solve stops once the gap is at most ``tol`` times
+    ``|objective|``, returning that feasible point.
+
+    Float32 features are used as they are (products in float32), after subtracting the target
+    mean (a centred copy of ``F_source``): ``F' beta`` then holds the residual itself, not the
+    large mean it is the difference of, so float32 resolves it.
+
+    Parameters
+    ----------
+    F_source : (n_s, d) float64 or float32 array
+    F_target : (n_t, d) array
+        Only its column means are used.
+    B, eps
+        As :func:`kmm_weights`.
+    tol : float, default=1e-6
+        Certified relative accuracy of the objective: the returned weights' objective is within
+        ``tol |objective|`` of the optimum (the duality gap above).
+    max_iter : int or None
+        L-BFGS-B iterations of all rounds together (None: 10,000).
+
+    Returns
+    -------
+    beta : (n_s,) float64 array, feasible: in [0, B], ``|sum(beta) - n_s| <= n_s eps`` (to
+        rounding)
+    info : dict
+        ``status`` (``"optimal"``: the gap met ``tol``; ``"max_iter"`` when the iterations ran
+        out; ``"inaccurate"`` when 30 rounds ended above ``tol``), ``objective`` (``1/2 beta' K
+        beta - kappa' beta``), ``mmd2`` (as :func:`kmm_weights`), ``residual`` (``1/2 ||F' beta
+        - c||^2``, the objective less its constant ``-1/2 ||c||^2``), ``gap`` (the duality gap,
+        relative to ``|objective|``), ``multiplier`` (of the mean constraint, in the scaled
+        units above), ``n_iter`` (L-BFGS-B iterations), ``n_outer`` (rounds), ``seconds``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> F = rng.normal(size=(200, 3))
+    >>> beta, info = kmm_weights_primal(F, rng.normal(0.5, 1.0, size=(50, 3)), B=10)
+    >>> info["status"], bool(beta[F[:, 0] > 1].mean() > beta[F[:, 0] < 0].mean())
+    ('optimal', True)
+    """
+    from scipy.optimize import Bounds, minimize
+
+    t0 = time.perf_counter()
+    F = np.asarray(F_source)
+    if F.dtype not in (np.float32, np.float64):
+        F = F.astype(np.float64)
+    G = np.asarray(F_target)
+    _check_kmm(F, G, B)
+    n = F.shape[0]
+    eps = (np.sqrt(n) - 1) / np.sqrt(n) if eps is None else float(eps)
+    lo, hi = n * (1.0 - eps), n * (1.0 + eps)
+    if n * B < lo:
+        raise DataError("B", f"{B} is below 1 - eps = {1 - eps:.6g}: no weights in [0, B] can "
+                             "meet the mean constraint; raise B or eps")
+    max_iter = 10_000 if max_iter is None else int(max_iter)
+    mu = G.mean(axis=0, dtype=np.float64)
+    c = n * mu
+    if F.dtype == np.float32:
+        shift = mu.astype(np.float32)
+        Fc = F - shift  # centred copy: F' beta = Fc' beta + shift sum(beta)
+        shift = shift.astype(np.float64)
+    else:
+        Fc, shift = F, np.zeros_like(mu)
+    half_cc = 0.5 * float(c @ c)
+
+    def residual_grad(beta):
+        """``F' beta - c`` and ``F (F' beta - c)`` in float64."""
+        r = np.asarray(Fc.T @ beta.astype(Fc.dtype, copy=False), dtype=np.float64)
+        r += shift * beta.sum() - c
+        return r, np.asarray(Fc @ r.astype(Fc.dtype), dtype=np.float64) + shift @ r
+
+    def certificate(beta, r=None, grad=None):
+        """The feasible point nearest ``beta``, its objective and duality gap."""
+        b = _project(beta, B, lo, hi)
+        if r is None or b is not beta and not np.array_equal(b, beta):
+            r, grad = residual_grad(b)
+        objective = 0.5 * float(r @ r) - half_cc
+        gap = float(grad @ b - grad @ _lowest_point(grad, B, lo, hi))
+        return b, objective, gap / max(abs(objective), np.finfo(float).tiny), r
+
+    beta = np.full(n, min(1.0, float(B)))
+    r0, g0 = residual_grad(beta)
+    scale = max(0.5 * float(r0 @ r0), np.finfo(float).tiny)
+    lam, rho = 0.0, 10.0
+    last = {}
+
+    def value_grad(x):
+        r, grad = residual_grad(x)
+        last.update(x=x, r=r, grad=grad)
+        z = (x.sum() / n - 1.0) + lam / rho
+        p = z - np.clip(z, -eps, eps)
+        return 0.5 * (r @ r) / scale + 0.5 * rho * p * p, grad / scale + (rho * p / n)
+
+    best = certificate(beta, r0, g0)
+    counter = [0]
+
+    def check(x):
+        nonlocal best
+        counter[0] += 1
+        if counter[0] % 10:
+            return
+        same = last.get("x") is not None and np.array_equal(last["x"], x)
+        cand = certificate(x, last["r"] if same else None, last["grad"] if same else None)
+        if cand[2] < best[2]:
+            best = cand
+        if cand[2] <= tol:
+            raise StopIteration
+
+    status, n_iter, prev, n_outer = "inaccurate", 0, np.inf, 0
+    if best[2] > tol:
+        for n_outer in range(1, 31):
+            counter[0] = 0
+            res = minimize(value_grad, beta, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, B),
+                           callback=check, options={"maxiter": max_iter - n_iter, "ftol": 0.0,
+                                                    "gtol": 0.0, "maxcor": 10})
+            beta = np.clip(res.x, 0.0, B)
+            n_iter += int(res.nit)
+            cand = certificate(beta)
+            if cand[2] < best[2]:
+                best = cand
+            h = beta.sum() / n - 1.0
+            z = h + lam / rho
+            change = float(abs(h - np.clip(z, -eps, eps)))
+            lam = rho * (z - np.clip(z, -eps, eps))
+            log.debug("kmm_weights_primal: round %d, %d L-BFGS-B iterations (%s), rho %.3g, "
+                      "multiplier change %.3g, relative gap %.3g", n_outer, res.nit,
+                      res.message, rho, change, best[2])
+            if best[2] <= tol:
+                break
+            if n_iter >= max_iter:
+                status = "max_iter"
+                break
+            if change > 0.25 * prev:
+                rho *= 10.0
+            prev = change
+    if best[2] <= tol:
+        status = "optimal"
+    beta, objective, gap, r = best
+    return beta, {"status": status, "objective": objective, "mmd2": 2 * objective / n**2,
+                  "residual": 0.5 * float(r @ r), "gap": gap, "multiplier": float(lam),
+                  "n_iter": n_iter, "n_outer": n_outer, "seconds": time.perf_counter() - t0}
