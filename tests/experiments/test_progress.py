@@ -120,3 +120,24 @@ def test_a_table_too_wide_even_alone_is_split_by_columns():
     assert max(map(len, text.splitlines())) <= 100
     assert all(f"metric_number_{i}" in text for i in range(8))
     assert summary_text(pd.DataFrame()) == "(no results)"
+
+
+def test_the_program_skips_the_teardown_collection_a_call_does_not(tmp_path):
+    """``webly`` / ``run.py`` (main() reading sys.argv) freeze the objects left at the end, so
+    the interpreter's teardown does not run the cyclic collector over torch and the rest (~1 s
+    of CPU after the quickstart); main(argv) called from Python leaves the collector alone."""
+    import gc
+    import subprocess
+    import sys
+
+    path = _config(tmp_path)
+    before = gc.get_freeze_count()
+    assert cli.main([path, "seeds=[0]", "--quiet"]) == 0
+    assert gc.get_freeze_count() == before
+    code = ("import gc, sys; from webly.cli import main; "
+            f"sys.argv = ['webly', {path!r}, 'seeds=[0]', '--quiet']; "
+            "status = main(); print(status, gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "True"]
