@@ -213,6 +213,41 @@ def read_parquet(cls, path, name=None):
                           name=name or info.get("name") or
                           os.path.splitext(os.path.basename(path))[0])
 
+def read_parquet_dask(path):
+    """The training rows of parquet data as Dask arrays, read lazily: ``{"X", "y", "X_priv"}``.
+
+    For fits past one machine's memory (:class:`~webly.SVMPlusClassifier` /
+    :class:`~webly.L2SVMPlusClassifier` with ``solver="primal"`` take Dask arrays and solve on
+    their cluster). ``path``: one parquet file, a folder of them or a glob, laid out as
+    :meth:`WebDataset.to_parquet` writes (columns ``X_0..``, ``y``, optional ``X_priv_0..`` and
+    ``split``; rows whose ``split`` is ``"test"`` are left out). Row chunks follow the files'
+    partitions (a file or row group); reading counts their rows (one pass over X's, y's and
+    X_priv's columns, nothing kept in memory). ``X_priv`` is None without ``X_priv_*`` columns.
+    The feature dtype is the file's (float32 stays float32).
+    """
+    import dask.dataframe as dd
+
+    try:
+        frame = dd.read_parquet(os.fspath(path))
+    except Exception as exc:  # pyarrow / fsspec raise several types for a bad path or file
+        raise DataError("path", f"{os.fspath(path)!r} is not readable parquet data ({exc})") from None
+    x_cols = _prefixed(frame.columns, "X")
+    if "y" not in frame.columns or not x_cols:
+        raise DataError("path", f"{os.fspath(path)!r} needs columns 'y' and X_0, X_1, ...")
+    priv_cols = _prefixed(frame.columns, "X_priv")
+    if "split" in frame.columns:
+        frame = frame[frame["split"].astype(str) != "test"]
+    def rows(part):  # row counts from the array's own partitions (one pass over them)
+        return part.to_dask_array().compute_chunk_sizes()
+
+    # each column set is its own expression (Dask may merge a filtered frame's partitions
+    # differently for each): y and X_priv are brought onto X's row chunks
+    X = rows(frame[x_cols])
+    y = rows(frame["y"]).rechunk((X.chunks[0],))
+    X_priv = rows(frame[priv_cols]).rechunk((X.chunks[0], -1)) if priv_cols else None
+    return {"X": X, "y": y, "X_priv": X_priv}
+
+
 def from_frame(cls, frame, info=None, name="dataset"):
     """Build a dataset from a frame laid out as :meth:`to_frame` writes it."""
     info = info or {}

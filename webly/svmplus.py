@@ -85,7 +85,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
         X and X_priv may be row-chunked Dask arrays (y numpy or Dask): ``auto`` then takes
         ``primal``, which solves on their cluster (each pass over the rows a map-reduce over
         the partitions; the model equals the in-memory fit to rounding), and
-        ``decision_function`` / ``predict`` of a Dask X return Dask arrays.
+        ``decision_function`` / ``predict`` of a Dask X return Dask arrays;
+        :func:`webly.formats.read_parquet_dask` reads parquet files as such arrays.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         Approximate feature map of an RBF kernel with ``solver="primal"``:
         :class:`sklearn.kernel_approximation.Nystroem` or random Fourier features

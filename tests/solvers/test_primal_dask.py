@@ -198,3 +198,36 @@ def test_bad_dask_input_is_named(threads):
         SVMPlusClassifier(solver="smo").fit(_parts(X), y, X_priv=_parts(T))
     with pytest.raises(DataError, match="^X: "):
         SVMPlusClassifier(solver="primal").fit(X, y, X_priv=_parts(T))
+
+
+def test_a_folder_of_parquet_files_fits_as_the_rows_in_memory(tmp_path, threads):
+    # webly.formats.read_parquet_dask: three files = three partitions, read lazily; the test
+    # rows of a WebDataset's frame are left out; the fit equals the in-memory one
+    import pandas as pd
+
+    from webly import WebDataset
+    from webly.formats import read_parquet_dask
+
+    X, y, T = _web_rows(300, seed=6)
+    ds = WebDataset(X=X.astype(np.float32), y=np.where(y > 0, "pos", "neg"),
+                    X_priv=T.astype(np.float32), X_test=X[:20].astype(np.float32),
+                    y_test=np.where(y[:20] > 0, "pos", "neg"))
+    frame = ds.to_frame()
+    train = frame[frame["split"] == "train"]
+    for i, rows in enumerate(np.array_split(np.arange(len(train)), 3)):
+        train.iloc[rows].to_parquet(tmp_path / f"part-{i}.parquet", index=False)
+    frame[frame["split"] == "test"].to_parquet(tmp_path / "test.parquet", index=False)
+    parts = read_parquet_dask(tmp_path)
+    assert isinstance(parts["X"], da.Array) and parts["X"].dtype == np.float32
+    assert parts["X"].shape == (300, 6) and parts["X_priv"].shape == (300, 4)
+    assert sum(parts["X"].chunks[0]) == 300 and len(parts["X"].chunks[0]) >= 2  # partitions
+    assert parts["y"].chunks[0] == parts["X"].chunks[0] == parts["X_priv"].chunks[0]
+    kw = dict(kernel="linear", solver="primal")
+    lazy = SVMPlusClassifier(**kw).fit(parts["X"], parts["y"], X_priv=parts["X_priv"])
+    ref = SVMPlusClassifier(**kw).fit(ds.X, ds.y, X_priv=ds.X_priv)
+    np.testing.assert_array_equal(lazy.classes_, ref.classes_)
+    np.testing.assert_allclose(lazy.decision_function(ds.X_test), ref.decision_function(ds.X_test),
+                               atol=1e-5)
+    assert pd.api.types.is_object_dtype(parts["y"].dtype) or parts["y"].dtype.kind in "OUS"
+    with pytest.raises(DataError, match="^path: "):
+        read_parquet_dask(tmp_path / "missing")
