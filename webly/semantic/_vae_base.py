@@ -5,6 +5,7 @@ the loss and the callbacks)."""
 
 from __future__ import annotations
 
+import copy
 import math
 from numbers import Integral, Real
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from torch.nn import functional as F
 
 from ..base import WebClassifierMixin, check_is_fitted, check_row_features, encode_targets
 from ..base import validate_data
+from .._lupi_base import _dask_features, _is_dask
 from .._torch import resolve_device
 from ..errors import DataError
 from ._vae_training import (OPTIMIZERS, EarlyStopping, ProgressBar, SemanticVAEModule,
@@ -56,8 +58,22 @@ class _GlobalScaler:
     """
 
     def fit(self, X):
-        self.mean_ = X.mean(0)
-        self.scale_ = float(np.sqrt(np.mean(X.var(0)))) or 1.0
+        self.__dict__.pop("n_samples_seen_", None)
+        return self.partial_fit(X)
+
+    def partial_fit(self, X):
+        """Update the statistics with more rows (a streaming pass over partitions): Chan et
+        al.'s pairwise update of the per-feature mean and variance. One call equals ``fit``."""
+        n, mean, var = X.shape[0], X.mean(0), X.var(0)
+        if getattr(self, "n_samples_seen_", 0):
+            n_a = self.n_samples_seen_
+            tot = n_a + n
+            delta = mean - self.mean_
+            mean = self.mean_ + delta * (n / tot)
+            var = (self.var_ * n_a + var * n + delta ** 2 * (n_a * n / tot)) / tot
+            n = tot
+        self.n_samples_seen_, self.mean_, self.var_ = n, mean, var
+        self.scale_ = float(np.sqrt(np.mean(var))) or 1.0
         return self
 
     def transform(self, X):
@@ -210,22 +226,49 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         return loss, parts
 
     def run_epoch(self, X_tr, y_tr, gen, perm_gen):
-        """One pass over the training rows in a seeded order; returns the epoch's means."""
-        n_tr = X_tr.shape[0]
+        """One pass over the training rows in a seeded order; returns the epoch's means.
+
+        ``X_tr`` is a tensor (rows in memory) or a :class:`_DaskRows` (rows streamed: the
+        partitions in a seeded order, the rows of each in a seeded order; one partition has the
+        draws, batches and steps of the same rows in memory)."""
+        stream = isinstance(X_tr, _DaskRows)
+        n_tr = X_tr.n_train if stream else X_tr.shape[0]
         bs = min(self.batch_size, n_tr)
-        n_steps = math.ceil(n_tr / bs)
-        order = torch.randperm(n_tr, generator=perm_gen).to(self.device_)
+        if stream:
+            parts = X_tr.partitions
+            n_steps = sum(math.ceil(X_tr.train_counts[p] / bs) for p in parts)
+            if len(parts) > 1:
+                parts = [parts[i] for i in torch.randperm(len(parts), generator=perm_gen).tolist()]
+        else:
+            n_steps = math.ceil(n_tr / bs)
+            order = torch.randperm(n_tr, generator=perm_gen).to(self.device_)
         targets = self._target_batches(n_steps, perm_gen)
         sums = torch.zeros(5, device=self.device_)
-        for step in range(n_steps):
-            idx = order[step * bs:(step + 1) * bs]
-            xt = None if targets is None else targets(step)
-            loss, parts = self.train_step(X_tr[idx], y_tr[idx], gen, xt)
+        if not stream:
+            self._batch_steps(X_tr, y_tr, order, bs, 0, gen, targets, sums)
+        else:
+            step = 0
+            for p in parts:
+                xp, yp = X_tr.load(p)   # one partition's training rows; freed at the next load
+                order = torch.randperm(xp.shape[0], generator=perm_gen).to(self.device_)
+                step = self._batch_steps(xp, yp, order, bs, step, gen, targets, sums)
+                del xp, yp
+        return dict(zip(("train_loss", "train_ce", "train_recon", "train_kl", "mean_weight"),
+                        (sums / n_tr).cpu().tolist()))
+
+    def _batch_steps(self, X, y, order, bs, step0, gen, targets, sums):
+        """Optimiser steps on the rows ``X[order]`` in batches of ``bs`` (the batch step of both
+        the in-memory and the streamed epoch); adds the batch sums to ``sums``; returns the next
+        step number."""
+        n_steps = math.ceil(order.shape[0] / bs)
+        for k in range(n_steps):
+            idx = order[k * bs:(k + 1) * bs]
+            xt = None if targets is None else targets(step0 + k)
+            loss, parts = self.train_step(X[idx], y[idx], gen, xt)
             with torch.no_grad():      # accumulate on the device: one sync per epoch
                 sums += torch.stack([loss * idx.shape[0], parts["ce"].sum(), parts["recon"].sum(),
                                      parts["kl"].sum(), parts["weight"].sum()])
-        return dict(zip(("train_loss", "train_ce", "train_recon", "train_kl", "mean_weight"),
-                        (sums / n_tr).cpu().tolist()))
+        return step0 + n_steps
 
     def _evaluate(self, X, y, batch_size=8192):
         """Held-out loss, weighted CE and accuracy at the latent mean (no sampling)."""
@@ -249,6 +292,8 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------- fit
     def _fit(self, X, y, class_vectors=None, class_names=None, X_target=None):
         self._validate_params()
+        if _is_dask(X) or _is_dask(y):
+            return self._fit_dask(X, y, class_vectors, class_names, X_target)
         X, y = validate_data(self, X, y, dtype=np.float64)
         if X_target is not None:
             X_target = check_row_features("X_target", X_target, allow_sparse=False)
@@ -290,6 +335,105 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
         self.valid_mask_ = np.zeros(len(y_idx), dtype=bool)
         self.valid_mask_[valid] = True
         return Xs, Xs_target
+
+    # ----------------------------------------------------------------- fit on Dask rows
+    #: whether ``fit`` takes row-chunked Dask arrays (streamed); the -DA variant needs all rows
+    _accepts_dask = True
+
+    def _fit_dask(self, X, y, class_vectors, class_names, X_target):
+        """``_fit`` on row-chunked Dask arrays, streamed: never more than one partition in memory.
+
+        One pass over the partitions checks the values, collects the labels, fits the scaler
+        (``partial_fit`` per partition, Chan's pairwise update) and keeps the hold-out rows:
+        in partition ``i`` of ``n_i`` rows, ``round(validation_fraction * n_i)`` rows drawn
+        without replacement by ``numpy.random.default_rng([seed, i])`` (not stratified; they
+        stay in memory, float32, for the per-epoch score). Each epoch then loads the partitions
+        again, one at a time (``run_epoch`` on a :class:`_DaskRows`). The per-row attributes
+        (``noise_scores_`` ...) are Dask arrays, computed lazily over the partitions."""
+        import dask.array as da
+
+        if not self._accepts_dask:
+            raise DataError("X", f"{type(self).__name__} needs the web rows in memory (the LRR "
+                                 "dictionary is built from all their latents); pass X.compute()")
+        if X_target is not None:
+            raise DataError("X_target", "is not used with Dask rows")
+        X, y = _dask_rows_input(X, y)
+        n, d = X.shape
+        self.n_features_in_ = d
+        self.__dict__.pop("feature_names_in_", None)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(2**31 - 1))
+        self.device_ = resolve_device(self.device)
+        self.scaler_ = (_GlobalScaler() if self.feature_scaling == "global" else
+                        StandardScaler(with_std=self.feature_scaling == "standard"))
+        frac = self.validation_fraction if self.early_stopping else 0.0
+        labels, valid_x, valid_y, train_masks = [], [], [], []
+        for i in range(len(X.chunks[0])):     # the one pass before training
+            xb, yb = _load_block(X, y, i)
+            if not np.isfinite(xb).all():
+                raise DataError("X", f"has NaN or infinite values (partition {i}); drop or "
+                                     "impute those rows")
+            labels.append(np.unique(yb))
+            if len(xb):
+                self.scaler_.partial_fit(xb)
+            keep = _train_mask(len(yb), seed, i, frac)
+            valid_x.append(xb[~keep].astype(np.float32))
+            valid_y.append(yb[~keep])
+            train_masks.append(keep)
+            del xb, yb
+        n_valid = sum(len(v) for v in valid_y)
+        if self.early_stopping and (n_valid < 1 or n - n_valid < 2):
+            raise DataError("validation_fraction",
+                            f"leaves {n_valid} of {n} rows for early stopping; give more rows, "
+                            "raise it, or set early_stopping=False")
+        self.classes_, _, S = self._resolve_classes(np.unique(np.concatenate(labels)),
+                                                    class_vectors, class_names)
+        self.latent_dim_ = self._default_latent_dim(S)
+        self.initialize_module(d, S, seed)
+        self.initialize_optimizer()
+        gen = torch.Generator(device=self.device_).manual_seed(seed)
+        perm_gen = torch.Generator().manual_seed(seed + 1)
+
+        X_va = (self._tensor(self.scaler_.transform(np.vstack(valid_x))) if n_valid else
+                self._tensor(np.empty((0, d))))
+        y_va = torch.as_tensor(_label_index(self.classes_, np.concatenate(valid_y)),
+                               dtype=torch.long, device=self.device_)
+        del valid_x, valid_y
+        rows = _DaskRows(self, X, y, train_masks)
+        self._X_target_fit = None
+        try:
+            self._train(rows, None, X_va, y_va, gen, perm_gen)
+        finally:
+            del self._X_target_fit
+        del X_va, y_va, rows
+
+        # per-row scores, lazily: the fitted model (a shallow copy without these Dask
+        # attributes) mapped over the partitions
+        scores = da.map_blocks(copy.copy(self)._block_scores, X, y[:, None], dtype=np.float64,
+                               chunks=(X.chunks[0], (2,)))
+        self.log_lik_ = scores[:, 0]
+        self.sample_weights_ = da.exp(self.tau * (self.log_lik_ - self.log_lik_.max()))
+        self.label_proba_ = scores[:, 1]
+        self.noise_scores_ = 1.0 - self.sample_weights_ * self.label_proba_
+        self.valid_mask_ = y.map_blocks(_valid_mask_block, seed, frac, dtype=bool)
+        return None, None
+
+    def _block_scores(self, xb, yb):
+        """``[log p(x|mu), p(web label | x)]`` of the rows of one partition (``yb`` (n, 1))."""
+        logp, proba = self._loglik_and_proba(self.scaler_.transform(np.asarray(xb, np.float64)))
+        idx = _label_index(self.classes_, yb[:, 0])
+        return np.column_stack([logp, proba[np.arange(len(idx)), idx]])
+
+    def _map_rows(self, X, method, width, dtype):
+        """``method`` of the in-memory path mapped over the partitions of a Dask X (lazy)."""
+        check_is_fitted(self, "module_")
+        X = _dask_features("X", X, self.n_features_in_)
+        if len(X.chunks[1]) > 1:
+            X = X.rechunk({1: -1})
+        fn = getattr(self, method)
+        if width is None:
+            return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0],), drop_axis=1)
+        return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (width,)))
 
     def _train(self, X_tr, y_tr, X_va, y_va, gen, perm_gen):
         """The epoch loop: ``run_epoch``, held-out scores, callbacks; fills ``history_``."""
@@ -366,16 +510,115 @@ class _BaseVAEClassifier(WebClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class scores: logits ``z' S`` at the latent mean (log of the averaged probabilities
-        when ``n_predict_samples > 0``); (n,) log-odds of ``classes_[1]`` for two classes."""
+        when ``n_predict_samples > 0``); (n,) log-odds of ``classes_[1]`` for two classes.
+        A Dask X gives a Dask array (computed per partition)."""
+        if _is_dask(X):
+            n_classes = len(self.classes_)
+            return self._map_rows(X, "decision_function", None if n_classes == 2 else n_classes,
+                                  np.float64)
         return _binary_or_multi(self._log_proba(X))
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Class probabilities, columns in the order of ``classes_``."""
+        """Class probabilities, columns in the order of ``classes_`` (Dask X: a Dask array)."""
+        if _is_dask(X):
+            return self._map_rows(X, "predict_proba", len(self.classes_), np.float64)
         return np.exp(self._log_proba(X))
 
+    def predict(self, X: ArrayLike) -> NDArray:
+        """Class of each row (Dask X: a Dask array, computed per partition)."""
+        if _is_dask(X):
+            return self._map_rows(X, "predict", None, self.classes_.dtype)
+        return super().predict(X)
+
     def encode(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Latent means ``mu(x)`` (n, latent_dim) of the rows of X."""
+        """Latent means ``mu(x)`` (n, latent_dim) of the rows of X (Dask X: a Dask array)."""
+        if _is_dask(X):
+            return self._map_rows(X, "encode", self.latent_dim_, np.float64)
         return self._latent(self._check_X(X))
+
+
+# --------------------------------------------------------------------------- Dask rows
+class _DaskRows:
+    """The training rows of a Dask fit: ``load(p)`` computes partition ``p`` and returns its
+    training rows, scaled, as tensors (the caller drops them before the next load)."""
+
+    def __init__(self, est, X, y, train_masks):
+        self.est, self.X, self.y, self.masks = est, X, y, train_masks
+        self.train_counts = [int(m.sum()) for m in train_masks]
+        self.partitions = [p for p, c in enumerate(self.train_counts) if c]
+        self.n_train = sum(self.train_counts)
+
+    def load(self, p):
+        est, keep = self.est, self.masks[p]
+        xb, yb = _load_block(self.X, self.y, p)
+        xp = est._tensor(est.scaler_.transform(xb[keep]))
+        yp = torch.as_tensor(_label_index(est.classes_, yb[keep]), dtype=torch.long,
+                             device=est.device_)
+        return xp, yp
+
+
+def _load_block(X, y, i):
+    """Partition ``i`` of X (float64, as ``validate_data`` gives in memory) and y, computed."""
+    import dask
+
+    xb, yb = dask.compute(X.blocks[i], y.blocks[i])
+    return np.asarray(xb, dtype=np.float64), np.asarray(yb)
+
+
+def _train_mask(n_rows, seed, i, frac):
+    """Training rows of partition ``i``: all but ``round(frac * n_rows)`` drawn by
+    ``default_rng([seed, i])`` (the hold-out rule of a Dask fit)."""
+    keep = np.ones(n_rows, dtype=bool)
+    n_valid = int(round(frac * n_rows))
+    if n_valid:
+        keep[np.random.default_rng([seed, i]).choice(n_rows, n_valid, replace=False)] = False
+    return keep
+
+
+def _valid_mask_block(yb, seed, frac, block_id=None):
+    return ~_train_mask(len(yb), seed, block_id[0], frac)
+
+
+def _label_index(classes, labels):
+    """Index in ``classes`` (any order) of each label; a label not in ``classes`` is an error."""
+    sorter = np.argsort(classes, kind="stable")
+    pos = np.clip(np.searchsorted(classes, labels, sorter=sorter), 0, len(classes) - 1)
+    idx = sorter[pos]
+    if not np.array_equal(classes[idx], labels):
+        raise DataError("y", "has a label outside the classes seen when fitting")
+    return idx
+
+
+def _short(chunks, k=4):
+    return str(chunks[:k])[:-1] + (", ...)" if len(chunks) > k else ")")
+
+
+def _dask_rows_input(X, y):
+    """Checked Dask X (2-D, known partition sizes, one column chunk) and a Dask y on its rows."""
+    import dask.array as da
+
+    if not _is_dask(X):
+        raise DataError("X", "must be a Dask array when y is one (rows are streamed by "
+                             "partition); pass both as Dask arrays or both in memory")
+    X = _dask_features("X", X)
+    if any(math.isnan(c) for c in X.chunks[0]):
+        raise DataError("X", "has partitions of unknown size; call X.compute_chunk_sizes()")
+    n = X.shape[0]
+    if n < 2:
+        raise DataError("X", f"needs at least 2 rows, got {n}")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    if not _is_dask(y):
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise DataError("y", f"must be one label per row ({n}), got shape {y.shape}")
+        return X, da.from_array(y, chunks=(X.chunks[0],))
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataError("y", f"must be one label per row ({n}), got shape {y.shape}")
+    if y.chunks[0] != X.chunks[0]:
+        raise DataError("y", f"has partitions of {_short(y.chunks[0])} rows but X has "
+                             f"{_short(X.chunks[0])}; use y.rechunk(X.chunks[0])")
+    return X, y
 
 
 def _available(device):
@@ -486,7 +729,8 @@ _DOC_ATTRS = """
         within 0.4-0.6); the classifier term carries that (AUC > 0.95); tests/semantic pins
         all three. The encoder never sees the label, so ``log p(x_i | mu_i)`` can depend on it
         only through the pull of the classification loss on the shared encoder. Held-out
-        validation rows are scored too (``valid_mask_`` marks them).
+        validation rows are scored too (``valid_mask_`` marks them). After a fit on Dask
+        rows, these per-row attributes are Dask arrays (the model mapped over the partitions).
     log_lik_ : (n,) array
         ``log p(x_i | mu_i)`` of every training row.
     valid_mask_ : (n,) bool array

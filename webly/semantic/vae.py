@@ -207,9 +207,13 @@ class SemanticVAE(_BaseVAEClassifier):
 
         Parameters
         ----------
-        X : (n, d) array
-            Frozen features of the web images.
-        y : (n,) array
+        X : (n, d) array or row-chunked Dask array
+            Frozen features of the web images. A Dask array is streamed: each epoch computes
+            its partitions one at a time (seeded order of partitions, then of rows); the
+            scaler comes from one pass, the hold-out of early stopping is
+            ``round(validation_fraction * n_i)`` seeded rows of each partition, and the
+            per-row attributes (``noise_scores_`` ...) are Dask arrays.
+        y : (n,) array or Dask array with X's row chunks
             Web labels.
         class_vectors : (C, a) array, dict label -> vector, str, optional
             Category-level semantics (word vectors, attributes); overrides the constructor's.
@@ -292,7 +296,8 @@ class VAEWeightedClassifier(_BaseVAEClassifier):
         self.random_state = random_state
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
-        """Fit on web rows ``X`` with their (noisy) web labels ``y``; returns self."""
+        """Fit on web rows ``X`` with their (noisy) web labels ``y``; returns self. X and y may
+        be row-chunked Dask arrays (streamed by partition, see ``SemanticVAE.fit``)."""
         self._fit(X, y)
         return self
 

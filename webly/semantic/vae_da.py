@@ -188,6 +188,8 @@ class SemanticVAEDA(SemanticVAE):
         self.target_decision_ = _binary_or_multi(logits - _logsumexp(logits))
         return self
 
+    _accepts_dask = False  # the LRR dictionary needs the latents of all web rows
+
     def _target_batches(self, n_steps, perm_gen):
         # every step reconstructs its share of the target rows, in a new order each epoch
         X_tg = self._X_target_fit
