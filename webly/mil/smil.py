@@ -475,17 +475,17 @@ class SMILPIDAClassifier(SMILPIClassifier):
         and in its total, which becomes the weighted sum ``sum_u (a_u + z2_u) / c2_u = #units``.
         That sum is outside what the SMO solves, so each binary problem is solved exactly by
         cvxpy/Clarabel: it matches the authors' (ridge-free) QP to 2.4e-6 on their fixtures
-        (``tests/test_authors_code.py``), but costs about 5.6 s per binary problem of 296 units
-        (web-digits, 4 classes; the SMO: 0.16 s) and does not scale (a fit with more than 3,000
-        units raises; ``solver="primal"`` has no -DA term). The default stays False for that
-        reason: with one ``C2`` the solve is the SMO's at any size, and where the two splits
-        coincide (as many positive bags as negative rows) the QPs are the same. With the split,
-        use the authors' scale of ``C2`` and ``gamma2`` (their IJCV demo: ``C=100,
-        gamma_plus=100, C2=1e5, gamma2=1e6``), not these defaults, which are for one ``C2``:
-        on web-digits classes 0 / 1 (192 rows, clean test rows as target) the split scores .972
-        at the authors' settings (one ``C2 = 1e5 / #bags``: .991), but at ``C2=1000,
-        gamma2=1000`` the target-matching term outweighs the margins and the model is a
-        constant (.514).
+        (``tests/test_authors_code.py``), but an interior-point solve takes seconds per binary
+        problem of a few hundred units where the SMO takes a fraction of a second, and it does
+        not scale (a fit with more than 3,000 units raises; ``solver="primal"`` has no -DA
+        term). The default stays False for that reason: with one ``C2`` the solve is the SMO's
+        at any size, and where the two splits coincide (as many positive bags as negative rows)
+        the QPs are the same. With the split, use the authors' scale of ``C2`` and ``gamma2``
+        (their IJCV demo: ``C=100, gamma_plus=100, C2=1e5, gamma2=1e6``), not these defaults,
+        which are for one ``C2``: on web-digits classes 0 / 1 (clean test rows as target) the
+        split learns a classifier at the authors' settings, but at ``C2=1000, gamma2=1000`` the
+        target-matching term outweighs the margins and the model is a constant
+        (``tests/mil/test_smil.py::test_per_unit_c2_wants_the_authors_scale``).
     gamma2 : float, default=1000.0
         Trade-off of the domain-adaptation correcting function.
     eps : float, default=0.0
