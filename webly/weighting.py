@@ -22,6 +22,15 @@ evaluation, no (n_s, n_s) matrix). scipy's L-BFGS-B solves it on the box ``0 <= 
 two-sided mean constraint by the augmented Lagrangian method (method of multipliers) on top, and
 the solve stops on a certificate: the Frank-Wolfe duality gap of a feasible point, which bounds
 its distance to the optimal objective.
+
+**On a Dask cluster**: the source rows (and the target rows) may be row-chunked
+:class:`dask.array.Array` s. The feature map is fitted as in memory (the bandwidth rule as a
+reduction, the Nystroem landmarks fetched: :class:`webly.solvers.primal.FeatureMap`); each
+L-BFGS-B iteration computes ``F' beta`` as a map-reduce over the partitions and ``F r`` as a map
+(the rows stay where they live), while the weights, the gradient and L-BFGS-B's memory are
+n-vectors on the client (80 MB each at 10^7 rows). Each iteration costs two round trips to the
+cluster, so the explicit path's iteration count (tens to thousands, depending on how far the
+target lies from the source) sets the time.
 """
 
 from __future__ import annotations
@@ -60,7 +69,9 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
     Parameters
     ----------
     X_source : (n_s, d) array
+        Or a row-chunked Dask array: then the explicit path is taken (see the module docstring).
     X_target : (n_t, d) array
+        Or a Dask array (only its mean features are used).
     kernel : {"rbf", "linear"}
     gamma : float or None
         RBF bandwidth; None applies the mean-squared-distance rule to the source rows.
@@ -74,7 +85,8 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
         the explicit-feature path above it, said in a WARNING log line
         (:func:`webly.kernels.choose_solver`). ``"primal"``: explicit features
         (:func:`kmm_weights_primal`). A cvxpy solver name (``"CLARABEL"``, ``"OSQP"``, ...): the
-        kernel QP with that solver, refused above the limit.
+        kernel QP with that solver, refused above the limit. With Dask rows ``"auto"`` is
+        ``"primal"``, and a cvxpy solver name is refused.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         The approximate RBF map of the primal path, fitted on the source rows at the kernel
         path's bandwidth (a linear kernel uses the rows themselves).
@@ -103,22 +115,40 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
     J. Huang, A. Smola, A. Gretton, K. Borgwardt, B. Schölkopf. Correcting sample selection bias
     by unlabeled data. NIPS 2007.
     """
+    from .solvers._rows import is_dask
+
     what = ("the rows themselves (linear kernel)" if kernel == "linear" else
             f"explicit features ({features}, {n_components} components)")
-    solver = _kmm_route(solver, memory_limit, np.shape(X_source)[0], what)
+    on_dask = is_dask(X_source) or is_dask(X_target)
+    if on_dask:
+        # rows on a cluster: only the explicit path works there (the QP needs an n x n kernel
+        # in this process)
+        if solver not in ("auto", "primal"):
+            raise DataError("solver", f"{solver!r} (the kernel QP) needs the rows in memory, and "
+                                      "X_source or X_target is a Dask array; use solver='auto' "
+                                      "or 'primal' (solved on the cluster), or pass .compute()")
+        solver = "primal"
+    else:
+        solver = _kmm_route(solver, memory_limit, np.shape(X_source)[0], what)
     if solver == "primal":
         from sklearn.utils import check_random_state
 
         from .base import check_row_features
+        from .solvers._rows import DaskRows
         from .solvers.primal import FeatureMap
 
-        Xs = check_row_features("X_source", X_source, allow_sparse=False, keep_float32=True)
-        Xt = check_row_features("X_target", X_target, allow_sparse=False, keep_float32=True)
+        def rows(name, X):
+            if is_dask(X):
+                return DaskRows._check(name, X, True, None).rechunk({1: -1})
+            return check_row_features(name, X, allow_sparse=False, keep_float32=True)
+
+        Xs, Xt = rows("X_source", X_source), rows("X_target", X_target)
         _check_kmm(Xs, Xt, B)
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        # on Dask, FeatureMap applies the same bandwidth rule as a reduction over the partitions
         fmap = FeatureMap("linear" if kernel == "linear" else features,
-                          gamma=Kernel(kernel, gamma).fit(Xs).gamma_, n_components=n_components,
-                          random_state=seed).fit(Xs)
+                          gamma=gamma if is_dask(Xs) else Kernel(kernel, gamma).fit(Xs).gamma_,
+                          n_components=n_components, random_state=seed).fit(Xs)
         beta, info = kmm_weights_primal(fmap.transform(Xs), fmap.transform(Xt), B=B, eps=eps,
                                         tol=tol, max_iter=max_iter)
         info.update(solver="primal", feature_map=fmap)
@@ -205,6 +235,20 @@ def _project(beta, B, lo, hi):
     return np.clip(beta - 0.5 * (t_lo + t_hi), 0.0, B)
 
 
+def _centred_rmv(Fb, bb, shift):
+    """``(F_b - shift)' beta_b`` of one partition, as a (1, d) float64 row (products in the
+    rows' precision, as in memory)."""
+    Fc = Fb - shift if shift.any() else Fb
+    return np.asarray(Fc.T @ bb.astype(Fb.dtype), dtype=np.float64)[None, :]
+
+
+def _centred_mv(Fb, r, shift):
+    """``F_b r`` of one partition in float64 (through the centred rows, as in memory)."""
+    Fc = Fb - shift if shift.any() else Fb
+    return (np.asarray(Fc @ r.astype(Fb.dtype), dtype=np.float64)
+            + shift.astype(np.float64) @ r)
+
+
 def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_iter=None):
     """KMM weights from explicit features of the source and target rows (no kernel matrix).
 
@@ -230,8 +274,10 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
 
     Parameters
     ----------
-    F_source : (n_s, d) float64 or float32 array
-    F_target : (n_t, d) array
+    F_source : (n_s, d) float64 or float32 array, or a row-chunked Dask array of them
+        On Dask, ``F' beta`` is a map-reduce over the partitions and ``F r`` a map; the float32
+        centring is done in each partition. The returned weights are a numpy array.
+    F_target : (n_t, d) array or Dask array
         Only its column means are used.
     B, eps
         As :func:`kmm_weights`.
@@ -264,11 +310,19 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
     """
     from scipy.optimize import Bounds, minimize
 
+    from .solvers._rows import is_dask
+
     t0 = time.perf_counter()
-    F = np.asarray(F_source)
-    if F.dtype not in (np.float32, np.float64):
-        F = F.astype(np.float64)
-    G = np.asarray(F_target)
+    on_dask = is_dask(F_source)
+    if on_dask:
+        from .solvers._rows import DaskRows
+
+        F = DaskRows._check("F_source", F_source, True, None).rechunk({1: -1})
+    else:
+        F = np.asarray(F_source)
+        if F.dtype not in (np.float32, np.float64):
+            F = F.astype(np.float64)
+    G = F_target if is_dask(F_target) else np.asarray(F_target)
     _check_kmm(F, G, B)
     n = F.shape[0]
     eps = (np.sqrt(n) - 1) / np.sqrt(n) if eps is None else float(eps)
@@ -278,20 +332,43 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
                              "meet the mean constraint; raise B or eps")
     max_iter = 10_000 if max_iter is None else int(max_iter)
     mu = G.mean(axis=0, dtype=np.float64)
+    if is_dask(mu):
+        mu = mu.compute()
+    if not np.all(np.isfinite(mu)):
+        raise DataError("F_target", "contains NaN or infinite values; impute or drop those rows")
     c = n * mu
-    if F.dtype == np.float32:
-        shift = mu.astype(np.float32)
-        Fc = F - shift  # centred copy: F' beta = Fc' beta + shift sum(beta)
-        shift = shift.astype(np.float64)
-    else:
-        Fc, shift = F, np.zeros_like(mu)
+    # float32 rows are centred on the target mean (see above); float64 rows are used as they are
+    shift = mu.astype(F.dtype) if F.dtype == np.float32 else np.zeros_like(mu)
     half_cc = 0.5 * float(c @ c)
+    if on_dask:
+        import dask
 
-    def residual_grad(beta):
-        """``F' beta - c`` and ``F (F' beta - c)`` in float64."""
-        r = np.asarray(Fc.T @ beta.astype(Fc.dtype, copy=False), dtype=np.float64)
-        r += shift * beta.sum() - c
-        return r, np.asarray(Fc @ r.astype(Fc.dtype), dtype=np.float64) + shift @ r
+        F = dask.persist(F)[0]  # read twice per L-BFGS-B iteration
+        chunks = F.chunks[0]
+
+        def residual_grad(beta):
+            """As below, one map-reduce over the partitions for ``F' beta`` and one map for
+            ``F r`` (the weights and the gradient are n-vectors on the client)."""
+            import dask.array as da
+
+            b = da.from_array(beta, chunks=(chunks,))
+            parts = da.blockwise(_centred_rmv, "ij", F, "ij", b, "i", shift=shift,
+                                 adjust_chunks={"i": 1}, dtype=np.float64)
+            r = parts.sum(axis=0).compute() + shift.astype(np.float64) * beta.sum() - c
+            if not np.all(np.isfinite(r)):
+                raise DataError("F_source", "contains NaN or infinite values; impute or drop "
+                                            "those rows")
+            grad = F.map_blocks(_centred_mv, r, shift, drop_axis=1, dtype=np.float64)
+            return r, grad.compute()
+    else:
+        Fc = F - shift if F.dtype == np.float32 else F  # F' beta = Fc' beta + shift sum(beta)
+        shift = shift.astype(np.float64)
+
+        def residual_grad(beta):
+            """``F' beta - c`` and ``F (F' beta - c)`` in float64."""
+            r = np.asarray(Fc.T @ beta.astype(Fc.dtype, copy=False), dtype=np.float64)
+            r += shift * beta.sum() - c
+            return r, np.asarray(Fc @ r.astype(Fc.dtype), dtype=np.float64) + shift @ r
 
     def certificate(beta, r=None, grad=None):
         """The feasible point nearest ``beta``, its objective and duality gap."""
