@@ -22,7 +22,8 @@ def _rows(n=1200, d=5, shift=0.5, seed=0, dtype=np.float64):
 
 
 def _parts(A, n_parts=4):
-    return da.from_array(A, chunks=(-(-A.shape[0] // n_parts), -1))
+    rows = -(-A.shape[0] // n_parts)
+    return da.from_array(A, chunks=(rows,) if A.ndim == 1 else (rows, -1))
 
 
 def _feasible(w, B, eps):
@@ -100,3 +101,45 @@ def test_bad_dask_input_is_named(threads):
         kmm_weights(_parts(F), G[:, :3], kernel="linear")
     with pytest.raises(DataError, match="F_source.*unknown chunk"):
         kmm_weights_primal(_parts(F)[_parts(F)[:, 0] > 0], G)
+
+
+def test_kmm_svm_on_dask_rows_is_the_in_memory_primal_fit(threads, tmp_path):
+    """KMM-SVM's explicit path on partitions: the same map; KMM weights at the in-memory optimum
+    (the weights themselves are not unique: compare the objective); then, given those weights,
+    the weighted primal C-SVMs on the cluster are the in-memory ones: decisions, predictions and
+    noise scores to the solver tolerance."""
+    from webly.baselines import KMMSVMClassifier
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(600, 4))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0.3, "cat", np.where(X[:, 2] > 0, "dog", "owl"))
+    T = rng.normal(0.2, 0.8, size=(200, 4))
+    params = dict(solver="primal", n_components=40, random_state=0, tol=1e-6)
+    mem = KMMSVMClassifier(**params).fit(X, y, X_target=T)
+    on = KMMSVMClassifier(**{**params, "solver": "auto"}).fit(_parts(X), _parts(y),
+                                                              X_target=_parts(T))
+    assert on.solver_ == "primal"
+    Z, c = mem.feature_map_.transform(X), len(X) * mem.feature_map_.transform(T).mean(axis=0)
+    residual = lambda w: 0.5 * np.sum((Z.T @ w - c) ** 2)  # noqa: E731
+    # KMM's objective is residual - c'c/2; both are within its tol (1e-6 relative) of the optimum
+    assert abs(residual(on.sample_weights_) - residual(mem.sample_weights_)) <= 2e-6 * 0.5 * c @ c
+    # the SVM stage alone: the in-memory fit with the Dask fit's weights
+    same = KMMSVMClassifier(**params).fit(X, y, sample_weight=on.sample_weights_)
+    D = on.decision_function(_parts(X))
+    assert isinstance(D, da.Array) and D.shape == (600, 3)
+    np.testing.assert_allclose(D.compute(), same.decision_function(X), atol=1e-4)
+    assert np.mean(on.predict(_parts(X)).compute() == same.predict(X)) > 0.99
+    assert isinstance(on.noise_scores_, da.Array)
+    np.testing.assert_allclose(on.noise_scores_.compute(), same.noise_scores_, atol=1e-4)
+    # a model file holds the lazy noise scores' values and predicts as the fitted model
+    from webly import persist
+
+    path = tmp_path / "kmm.skops"
+    persist.save(on, path)
+    back = persist.load(path)
+    np.testing.assert_array_equal(back.noise_scores_, on.noise_scores_.compute())
+    np.testing.assert_array_equal(back.predict(X), on.predict(_parts(X)).compute())
+    with pytest.raises(DataError, match="solver.*Dask"):
+        KMMSVMClassifier(solver="smo").fit(_parts(X), y, X_target=T)
+    with pytest.raises(DataError, match="X.*Dask array when X_target"):
+        KMMSVMClassifier(solver="primal").fit(X, y, X_target=_parts(T))

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 from numbers import Real, Integral
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
@@ -20,6 +20,8 @@ from .base import WebClassifierMixin, encode_targets, one_vs_rest, own_class_sco
 from .base import per_class_notes
 from .base import check_is_fitted, check_row_features, validate_data, warn_not_converged
 from .base import positional_metadata_deprecated
+from ._lupi_base import _dask_features, _is_dask
+from .errors import DataError
 from .kernels import Kernel, default_gamma
 
 if TYPE_CHECKING:
@@ -138,6 +140,13 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         return stack_decisions([est.decision_function(K) for est in self.estimators_])
 
 
+def _labels_like_rows(y_idx, chunks):
+    """A label index vector as a Dask vector in the rows' partitions."""
+    import dask.array as da
+
+    return da.from_array(np.asarray(y_idx), chunks=(chunks,))
+
+
 class KMMSVMClassifier(SVMClassifier):
     """KMM importance weights of the web rows towards the target, then a weighted kernel SVM.
 
@@ -164,7 +173,11 @@ class KMMSVMClassifier(SVMClassifier):
         ``"auto"``: the kernel path while its peak memory fits in ``memory_limit``, about
         :data:`webly.weighting.KMM_KERNEL_ARRAYS` (n, n) float64 arrays with ``X_target`` (the
         cvxpy QP) and 1.4 without (libsvm), else the primal path, said in a WARNING log line
-        (:func:`webly.kernels.choose_solver`).
+        (:func:`webly.kernels.choose_solver`). X (and ``X_target``) as row-chunked Dask arrays
+        take the primal path on their cluster: the map fitted as in memory, KMM's passes over
+        the rows as maps over the partitions, the C-SVMs solved there; the labels and the KMM
+        weights are n-vectors in this process, ``noise_scores_``, ``decision_function`` and
+        ``predict`` of Dask rows are lazy Dask arrays. A kernel ``solver`` is refused then.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         Approximate RBF map of the primal path (:class:`webly.solvers.primal.FeatureMap`), at
         the kernel path's bandwidth.
@@ -251,6 +264,15 @@ class KMMSVMClassifier(SVMClassifier):
         from .weighting import KMM_KERNEL_ARRAYS, KMM_QP_SOLVER, kmm_weights
 
         self._validate_params()
+        if _is_dask(X) or _is_dask(X_target):
+            # rows on a cluster: only the explicit path works there
+            if self.solver not in ("auto", "primal"):
+                raise DataError("solver", f"{self.solver!r} (the kernel path) needs the rows in "
+                                          "memory, and X or X_target is a Dask array; use "
+                                          "solver='auto' or 'primal' (solved on the cluster), or "
+                                          "pass .compute()")
+            self.solver_ = "primal"
+            return self._fit_primal(X, y, X_target, sample_weight)
         self.solver_ = choose_solver(
             self, _num_samples(X),
             self._SVM_KERNEL_ARRAYS if X_target is None else KMM_KERNEL_ARRAYS,
@@ -283,12 +305,29 @@ class KMMSVMClassifier(SVMClassifier):
         from sklearn.utils import check_random_state
 
         from .base import status_note
-        from .solvers.primal import FeatureMap, blas_threads, svmplus_primal
+        from .solvers.primal import FeatureMap, _dask_default_gamma, blas_threads, svmplus_primal
         from .weighting import kmm_weights_primal
 
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        on_dask = _is_dask(X)
+        if on_dask:
+            X = _dask_features("X", X).rechunk({1: -1})
+            self.n_features_in_ = X.shape[1]
+            self.__dict__.pop("feature_names_in_", None)
+            # the labels are an n-vector: computed to this process (the rows stay on the cluster)
+            y = y.compute() if _is_dask(y) else np.asarray(y)
+            if y.ndim != 1 or y.shape[0] != X.shape[0]:
+                raise DataError("y", f"must be one label per row ({X.shape[0]}), got shape "
+                                     f"{y.shape}")
+            # the bandwidth rule (x gamma_scale) as a reduction over the partitions
+            gamma = (None if self.kernel == "linear" else self.gamma if self.gamma is not None
+                     else self.gamma_scale * _dask_default_gamma(X))
+        else:
+            if _is_dask(X_target):
+                raise DataError("X", "must be a Dask array when X_target is one; pass "
+                                     "X_target.compute() or X as a Dask array")
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+            gamma = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X).gamma_
         self.classes_, y_idx = encode_targets(y)
-        gamma = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X).gamma_
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self.feature_map_ = FeatureMap("linear" if self.kernel == "linear" else self.features,
                                        gamma=gamma, n_components=self.n_components,
@@ -298,8 +337,14 @@ class KMMSVMClassifier(SVMClassifier):
         if X_target is None:
             w = np.ones(len(y))
         else:
-            X_target = check_row_features("X_target", X_target, allow_sparse=False,
-                                          keep_float32=True)
+            if _is_dask(X_target):
+                X_target = _dask_features("X_target", X_target, X.shape[1]).rechunk({1: -1})
+            else:
+                X_target = check_row_features("X_target", X_target, allow_sparse=False,
+                                              keep_float32=True)
+                if X_target.shape[1] != X.shape[1]:
+                    raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                                f"{X.shape[1]}")
             w, info = kmm_weights_primal(Z, self.feature_map_.transform(X_target), B=self.B,
                                          eps=self.eps)
             if info["status"] != "optimal":
@@ -308,12 +353,12 @@ class KMMSVMClassifier(SVMClassifier):
                              f"{info['gap']:.2g}); the weights are approximate (try another B "
                              "or eps)")
         self.sample_weights_ = w
-        sw = w if sample_weight is None else w * _check_sample_weight(sample_weight, X)
+        sw = w if sample_weight is None else w * _check_sample_weight(sample_weight, y)
         if self.class_weight is not None:
             sw = sw * compute_sample_weight(self.class_weight, y)
         # a row of weight 0 has no term in the SVM (libsvm's C_i = 0); the primal needs C_i > 0
         keep = np.flatnonzero(sw > 0)
-        Zk = Z if len(keep) == len(sw) else Z[keep]
+        Zk = Z if len(keep) == len(sw) else Z[keep]  # on Dask: a selection of each partition
         C = self.C if np.all(sw[keep] == 1) else self.C * sw[keep]
 
         def fit_binary(k, y_pm):
@@ -329,18 +374,46 @@ class KMMSVMClassifier(SVMClassifier):
         self.n_iter_ = np.array([m[4]["n_iter"] for m in models], dtype=np.int64)
         warn_not_converged(self, notes + per_class_notes(
             self.classes_, [status_note(m[4], "raise tol") for m in models]))
-        self.noise_scores_ = -own_class_scores(self._primal_decision(Z), y_idx)
+        if on_dask:  # one score per row, computed where the partitions live (lazy)
+            import dask.array as da
+
+            self.noise_scores_ = da.blockwise(
+                self._noise_block, "i", Z, "ij", _labels_like_rows(y_idx, Z.chunks[0]), "i",
+                concatenate=True, dtype=np.float64, meta=np.empty((0,), dtype=np.float64))
+        else:
+            self.noise_scores_ = -own_class_scores(self._primal_decision(Z), y_idx)
         return self
+
+    def _noise_block(self, Zb, yb):
+        return -own_class_scores(self._primal_decision(Zb), yb)
 
     def _primal_decision(self, Z):
         return stack_decisions([
             np.asarray(Z @ coef.astype(Z.dtype, copy=False), dtype=np.float64) + b
             for coef, b in zip(self.coef_, self.intercept_)])
 
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Class of each row; a Dask X (``solver="primal"``) gives a Dask vector, lazy."""
+        if _is_dask(X):
+            check_is_fitted(self)
+            X = _dask_features("X", X, self.n_features_in_).rechunk({1: -1})
+            return X.map_blocks(self.predict, drop_axis=1, dtype=self.classes_.dtype,
+                                meta=np.empty((0,), dtype=self.classes_.dtype))
+        return super().predict(X)
+
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
-        """One-vs-rest scores, (n,) for two classes and (n, C) otherwise."""
+        """One-vs-rest scores, (n,) for two classes and (n, C) otherwise; a Dask X
+        (``solver="primal"``) gives a Dask array with its row chunks, lazy."""
         if getattr(self, "feature_map_", None) is None:
             return super().decision_function(X)
+        if _is_dask(X):  # a Dask vector (or (n, C) array) with X's row chunks, lazy
+            check_is_fitted(self)
+            X = _dask_features("X", X, self.n_features_in_).rechunk({1: -1})
+            binary = len(self.classes_) == 2
+            return X.map_blocks(self.decision_function, dtype=np.float64,
+                                **({"drop_axis": 1, "meta": np.empty((0,))} if binary else
+                                   {"chunks": (X.chunks[0], (len(self.classes_),)),
+                                    "meta": np.empty((0, 0))}))
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self._primal_decision(self.feature_map_.transform(X))
