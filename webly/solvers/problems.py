@@ -59,7 +59,7 @@ def check_kernel_dtype(value, name="kernel_dtype"):
     """
     try:
         dt = np.dtype(value) if value is not None else None
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
     if dt is None or dt.name not in KERNEL_DTYPES or isinstance(value, bool):
         raise DataError(name, f"must be 'float64' or 'float32' (the precision the kernel matrices "
