@@ -71,7 +71,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
         Threads for the one-vs-rest problems (the solver releases the GIL).
     solver : {"auto", "smo", "primal"}, default="auto"
         ``auto``: ``smo`` while its peak memory (2.6 n x n float64 arrays with X_priv, 1.4
-        without: ``benchmarks/kernel_memory.py``, n = 10,000) fits in ``memory_limit``, else
+        without: ``benchmarks/kernel_memory.py``, n = 10,000; less with ``kernel_dtype=
+        "float32"``) fits in ``memory_limit``, else
         ``primal``, said in a log line (WARNING; the choice is ``solver_``).
         ``smo``: the exact kernel dual (needs the (n, n) kernels; up to a few 10^4 rows); above
         ``memory_limit`` it fails at once with the figure.
@@ -102,11 +103,16 @@ class SVMPlusClassifier(_KernelLUPIBase):
         Precision in which ``smo`` stores the kernels K and K~ (computed in float64 and rounded
         once, block by block: no float64 copy is made); the solver's gradient, dual variables
         and sums stay float64 (:func:`webly.solvers.smo_solve`). ``"float32"`` halves the
-        kernels' memory (peak of the kernel path about 1.6 instead of 2.6 n x n float64
-        arrays with X_priv). Measured against float64 (``benchmarks/solver_speed.py``, float32
-        section, SVM+ at n = 5,000 and 10,000 on its two problems, KKT tolerance 5e-4): dual
-        objectives within FILL relative, solve times FILL. It stays an option, not the
-        default, because FILL. Ignored by ``primal`` (which keeps float32 rows as float32).
+        kernels' memory: the peak of a fit with X_priv at n = 10,000 is 1.6 instead of 2.6
+        n x n float64 arrays. Measured against float64 by ``python benchmarks/solver_speed.py
+        --only-float32`` (SVM+ on its web and hard problems at n = 5,000 and 10,000, KKT
+        tolerance 5e-4): dual objectives within 9e-8 to 5e-7 relative, the same predicted
+        label on every training row, solve times 0.6 to 1.7 times float64's (no steady gain:
+        the solver's inner loops read its float64 working-set Hessian, the kernels only fill
+        it and update the gradient). It is not the default because the float32 kernels'
+        optimum is not always within 1e-6 of the float64 one: 2.5e-6 (relative) on the hard
+        problem at n = 2,000, both solved to KKT tolerance 1e-7 (same script). Ignored by
+        ``primal`` (which keeps float32 rows as float32).
 
     Attributes
     ----------
@@ -172,7 +178,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
         "kernel_dtype": "no_validation",
     }
     #: peak of the kernel path in n x n float64 arrays with float32 kernels (without, with
-    #: X_priv): the float64 figures less half of the one or two kernels (benchmarks/solver_speed.py)
+    #: X_priv): with X_priv measured (1.58 and 1.57 at n = 10,000, `benchmarks/solver_speed.py
+    #: --only-float32`); without, the float64 figure 1.4 less half of its one kernel
     _KERNEL_ARRAYS_FLOAT32 = (0.9, 1.6)
 
     def __init__(self, C: float = 1.0, gamma_plus: float = 1.0, kernel: str = "rbf",

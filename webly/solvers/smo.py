@@ -902,8 +902,8 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None, kernel_dtype="float64"):
         in place (others are converted once, a copy) and halves their memory; the gradient,
         the dual variables and every product and sum stay float64, so the solve is that of the
         problem with kernels rounded to float32 (relative error 2^-24 ~ 6e-8 per entry), to the
-        same KKT tolerance. Measured against float64 (``benchmarks/solver_speed.py``, the
-        float32 section): see :class:`~webly.SVMPlusClassifier`'s ``kernel_dtype``.
+        same KKT tolerance. Measured against float64 (``python benchmarks/solver_speed.py
+        --only-float32``): see :class:`~webly.SVMPlusClassifier`'s ``kernel_dtype``.
 
     Returns
     -------
