@@ -8,11 +8,11 @@ single-threaded, so on a quiet machine both clocks agree).
 A second section (:func:`svmplus_section`, skipped by ``--no-svmplus``; ``--quick`` runs it small)
 compares SVM+ with libsvm at n = 1,000 to 10,000 on two problems, min of 3, and reports the peak
 memory of ``SVMPlusClassifier().fit`` at n = 10,000. A third (:func:`float32_section`, skipped by
-``--no-float32``; ``--only-float32`` runs it alone, about 6 minutes and 3 GB at n = 10,000;
-``--quick`` runs it small) puts SVM+ with float32 kernels (``kernel_dtype="float32"``) beside
-float64 and libsvm on the same two problems at n = 5,000 and 10,000. For each n of the first
-table, on
-the same data and the same precomputed RBF kernel (bandwidth rule 1 / mean squared distance):
+``--no-float32``; ``--only-float32`` runs it alone: 11 minutes wall and 3.2 GB peak RSS on 2
+cores at load average 7-8, 250 s of CPU; ``--quick`` runs it small) puts SVM+ with float32
+kernels (``kernel_dtype="float32"``) beside float64 and libsvm on the same two problems at
+n = 5,000 and 10,000. For each n of the first table, on the same data and the same precomputed
+RBF kernel (bandwidth rule 1 / mean squared distance):
 
 * ``SVC``: ``sklearn.svm.SVC(kernel="precomputed", C=1, tol=1e-3).fit(K, y)`` (libsvm);
 * ``SMO``: ``smo_solve(svm_qp(K, y, C=1), tol=5e-4)`` (our KKT tolerance 5e-4 is libsvm's
@@ -130,7 +130,6 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
     """
     from sklearn.svm import SVC
 
-    from webly.kernels import gaussian_kernel, linear_kernel
     from webly.solvers import smo_solve, svm_qp, svmplus_qp
     from webly.svmplus import SVMPlusClassifier
 

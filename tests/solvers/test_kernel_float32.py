@@ -20,7 +20,14 @@ import pytest
 from webly import SVMPlusClassifier
 from webly.errors import DataError
 from webly.kernels import gaussian_kernel, linear_kernel
-from webly.solvers import _smo_kernels, problems, qp_objective, smo_solve, svm_qp, svmplus_qp
+from webly.solvers import (
+    _smo_kernels,
+    problems,
+    qp_objective,
+    smo_solve,
+    svm_qp,
+    svmplus_qp,
+)
 
 U = 2.0 ** -24
 TOL = 1e-8
