@@ -1,13 +1,18 @@
 """Solver speed: libsvm vs webly's SMO (SVM, SVM+) vs cvxpy/Clarabel on one RBF kernel QP.
 
-Run ``python benchmarks/solver_speed.py [--no-clarabel] [--cpu-time] [--no-svmplus] [--quick]
-[n ...]`` (default n = 1000 2000 5000; ``--no-clarabel`` skips the slow cvxpy column;
-``--cpu-time`` times with the process CPU clock instead of the wall clock, for machines shared
-with other jobs: every solve here is single-threaded, so on a quiet machine both clocks agree).
+Run ``python benchmarks/solver_speed.py [--no-clarabel] [--cpu-time] [--no-svmplus]
+[--no-float32] [--only-float32] [--quick] [n ...]`` (default n = 1000 2000 5000;
+``--no-clarabel`` skips the slow cvxpy column; ``--cpu-time`` times with the process CPU clock
+instead of the wall clock, for machines shared with other jobs: every solve here is
+single-threaded, so on a quiet machine both clocks agree).
 A second section (:func:`svmplus_section`, skipped by ``--no-svmplus``; ``--quick`` runs it small)
 compares SVM+ with libsvm at n = 1,000 to 10,000 on two problems, min of 3, and reports the peak
-memory of ``SVMPlusClassifier().fit`` at n = 10,000. For each n of the first table, on
-the same data and the same precomputed RBF kernel (bandwidth rule 1 / mean squared distance):
+memory of ``SVMPlusClassifier().fit`` at n = 10,000. A third (:func:`float32_section`, skipped by
+``--no-float32``; ``--only-float32`` runs it alone: 11 minutes wall and 3.2 GB peak RSS on 2
+cores at load average 7-8, 250 s of CPU; ``--quick`` runs it small) puts SVM+ with float32
+kernels (``kernel_dtype="float32"``) beside float64 and libsvm on the same two problems at
+n = 5,000 and 10,000. For each n of the first table, on the same data and the same precomputed
+RBF kernel (bandwidth rule 1 / mean squared distance):
 
 * ``SVC``: ``sklearn.svm.SVC(kernel="precomputed", C=1, tol=1e-3).fit(K, y)`` (libsvm);
 * ``SMO``: ``smo_solve(svm_qp(K, y, C=1), tol=5e-4)`` (our KKT tolerance 5e-4 is libsvm's
@@ -125,7 +130,6 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
     """
     from sklearn.svm import SVC
 
-    from webly.kernels import gaussian_kernel, linear_kernel
     from webly.solvers import smo_solve, svm_qp, svmplus_qp
     from webly.svmplus import SVMPlusClassifier
 
@@ -138,12 +142,7 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
     cases = [("web, 64-d X, 20-d X_priv", n) for n in sizes]
     cases += [("hard (make_classification)", n) for n in hard_sizes]
     for name, n in cases:
-        if name.startswith("web"):
-            X, y, T = make_data(n, d=64, d_priv=20)
-            K, Kp = gaussian_kernel(X), linear_kernel(T)
-        else:
-            X, y, T = make_hard(n)
-            K, Kp = gaussian_kernel(X, gamma=1.0 / 40.0), linear_kernel(T)
+        X, y, T, K, Kp = case_kernels(name, n)
         times = {"svc": [], "smo": [], "plus": []}
         for _ in range(reps):
             times["svc"].append(timed(lambda: SVC(C=1.0, kernel="precomputed",
@@ -170,6 +169,113 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
               f"n = {memory_n}: {peak / 1e9:.2f} GB = {peak / unit:.2f} n^2 x 8 bytes "
               f"(tracemalloc, kernels included; the two float64 kernels are 2.00 n^2 x 8 bytes; "
               f"bound of issue 19: 2.2 n^2 x 8 bytes + 0.3 GB = {(2.2 * unit + 3e8) / 1e9:.2f} GB)")
+
+
+def case_kernels(name, n, dtype=np.float64):
+    """Rows and kernels of one case of :func:`svmplus_section`: ``(X, y, X_priv, K, K~)``."""
+    from webly.kernels import gaussian_kernel, linear_kernel
+
+    if name.startswith("web"):
+        X, y, T = make_data(n, d=64, d_priv=20)
+        return X, y, T, gaussian_kernel(X, dtype=dtype), linear_kernel(T, dtype=dtype)
+    X, y, T = make_hard(n)
+    return X, y, T, gaussian_kernel(X, gamma=1.0 / 40.0, dtype=dtype), linear_kernel(T, dtype=dtype)
+
+
+def float32_section(sizes, memory_n, reps=3):
+    """SVM+ with float32 kernels (``kernel_dtype="float32"``, issue 19 item 2) beside float64
+    and libsvm: the cases of :func:`svmplus_section` at ``sizes`` on both problems, min of
+    ``reps``, each repetition timing libsvm, the float64 and the float32 solve in turn.
+
+    The float32 kernels are computed as ``SVMPlusClassifier(kernel_dtype="float32")`` computes
+    them (float64 row blocks rounded once). Columns: solve seconds; the float32 objective's
+    relative difference from the float64 one (both are the exact dual objective of their own
+    kernels at KKT tolerance 5e-4); moves (Newton steps); the share of the n training rows whose
+    predicted label (sign of ``K(a o y) + b``, float64 K) is the same for both solutions. Then
+    the peak memory (tracemalloc, kernels included) of ``SVMPlusClassifier(kernel_dtype=...)
+    .fit`` at ``memory_n`` on each problem.
+    """
+    from sklearn.svm import SVC
+
+    from webly.solvers import kernel_matvec, smo_solve, svmplus_qp
+    from webly.svmplus import SVMPlusClassifier
+
+    for dtype in (np.float64, np.float32):  # load both variants of the numba code
+        X, y, T, K, Kp = case_kernels("web", 1200, dtype)
+        smo_solve(svmplus_qp(K, y, Kp), kernel_dtype=dtype)
+    print()
+    print(f"### SVM+ with float32 kernels (`kernel_dtype`; min of {reps}, solve times only)")
+    print()
+    print(f"load average before: {os.getloadavg()[0]:.1f}")
+    print()
+    print("| problem | n | libsvm s | SMO+ float64 s | SMO+ float32 s | float32 / float64 "
+          "| float64 / libsvm | float32 / libsvm | moves float64 (Newton) | moves float32 (Newton) "
+          "| objective float64 | objective rel. diff. | same predicted label |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    names = ["web, 64-d X, 20-d X_priv", "hard (make_classification)"]
+    for name in names:
+        for n in sizes:
+            X, y, T, K, Kp = case_kernels(name, n)
+            K32, Kp32 = case_kernels(name, n, np.float32)[3:]
+            times = {"svc": [], "f64": [], "f32": []}
+            for _ in range(reps):
+                times["svc"].append(timed(lambda: SVC(C=1.0, kernel="precomputed",
+                                                      tol=1e-3).fit(K, y))[0])
+                dt, _, (x64, i64) = timed(
+                    lambda: smo_solve(svmplus_qp(K, y, Kp, C=1.0, gamma_plus=1.0), tol=5e-4))
+                times["f64"].append(dt)
+                dt, _, (x32, i32) = timed(
+                    lambda: smo_solve(svmplus_qp(K32, y, Kp32, C=1.0, gamma_plus=1.0), tol=5e-4,
+                                      kernel_dtype="float32"))
+                times["f32"].append(dt)
+            t = {k: min(v) for k, v in times.items()}
+            o64, o32 = i64["objective"], i32["objective"]
+            labels = [np.sign(kernel_matvec(K, x[:n] * y) + i["multipliers"][0])
+                      for x, i in ((x64, i64), (x32, i32))]
+            print(f"| {name} | {n} | {t['svc']:.3f} | {t['f64']:.3f} | {t['f32']:.3f} | "
+                  f"{t['f32'] / t['f64']:.2f} | {t['f64'] / t['svc']:.1f}x | "
+                  f"{t['f32'] / t['svc']:.1f}x | {i64['n_iter']} ({i64['n_newton']}) | "
+                  f"{i32['n_iter']} ({i32['n_newton']}) | {o64:.10g} | "
+                  f"{abs(o32 - o64) / abs(o64):.1e} | {np.mean(labels[0] == labels[1]):.4f} |",
+                  flush=True)
+            K = Kp = K32 = Kp32 = None  # free the kernels before the next case
+    print()
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    # how far apart the two optima are (not the solves' stopping points): both solved tightly
+    n_tight = min(sizes[0], 2000)
+    diffs = []
+    for name in names:
+        X, y, T, K, Kp = case_kernels(name, n_tight)
+        K32, Kp32 = case_kernels(name, n_tight, np.float32)[3:]
+        o64 = smo_solve(svmplus_qp(K, y, Kp), tol=1e-7)[1]["objective"]
+        o32 = smo_solve(svmplus_qp(K32, y, Kp32), tol=1e-7, kernel_dtype="float32")[1]["objective"]
+        diffs.append(f"{name.split(',')[0].split(' (')[0]} {abs(o32 - o64) / abs(o64):.1e}")
+    print()
+    print(f"Optima, not stopping points: at n = {n_tight}, both solved to KKT tolerance 1e-7, the "
+          f"float32 objective differs from the float64 one by (relative) {'; '.join(diffs)}.")
+    if not memory_n:
+        return
+    unit = 8.0 * memory_n ** 2
+    print()
+    print(f"Peak memory of `SVMPlusClassifier(kernel_dtype=...).fit` (RBF + linear privileged "
+          f"kernel, tracemalloc, kernels included) at n = {memory_n}, in n^2 x 8 bytes (bound of "
+          f"issue 19: 2.2 n^2 x 8 bytes + 0.3 GB = {(2.2 * unit + 3e8) / 1e9:.2f} GB):")
+    print()
+    for name in names:
+        X, y, T = make_data(memory_n, d=64, d_priv=20) if name.startswith("web") else \
+            make_hard(memory_n)
+        gamma = None if name.startswith("web") else 1.0 / 40.0
+        peaks = {}
+        for dtype in ("float64", "float32"):
+            SVMPlusClassifier(gamma=gamma, kernel_dtype=dtype).fit(X[:200], y[:200],
+                                                                   X_priv=T[:200])
+            tracemalloc.start()
+            SVMPlusClassifier(gamma=gamma, kernel_dtype=dtype).fit(X, y, X_priv=T)
+            peaks[dtype] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        print(f"- {name}: float64 {peaks['float64'] / 1e9:.2f} GB = "
+              f"{peaks['float64'] / unit:.2f}; float32 {peaks['float32'] / 1e9:.2f} GB = "
+              f"{peaks['float32'] / unit:.2f}", flush=True)
 
 
 def figure(rows):
@@ -205,10 +311,17 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if "--cpu-time" in args:
         CLOCK = time.process_time
-    main([int(a) for a in args if not a.startswith("-")] or [1000, 2000, 5000],
-         clarabel="--no-clarabel" not in args)
-    if "--no-svmplus" not in args:
-        quick = "--quick" in args
-        svmplus_section([1000, 2000] if quick else [1000, 2000, 5000, 10000],
-                        [2000] if quick else [5000, 10000], 2000 if quick else 10000,
+    quick = "--quick" in args
+    if "--only-float32" not in args:
+        main([int(a) for a in args if not a.startswith("-")] or [1000, 2000, 5000],
+             clarabel="--no-clarabel" not in args)
+        if "--no-svmplus" not in args:
+            svmplus_section([1000, 2000] if quick else [1000, 2000, 5000, 10000],
+                            [2000] if quick else [5000, 10000], 2000 if quick else 10000,
+                            reps=1 if quick else 3)
+    if "--no-float32" not in args:
+        if "--only-float32" in args:
+            print(machine_line(["numpy", "scipy", "scikit-learn", "numba"]))
+            print(f"clock: {'process CPU time' if CLOCK is time.process_time else 'wall time'}")
+        float32_section([1000, 2000] if quick else [5000, 10000], 2000 if quick else 10000,
                         reps=1 if quick else 3)

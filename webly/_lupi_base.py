@@ -238,7 +238,10 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         warn_not_converged(self, per_class_notes(self.classes_,
                                                  [status_note(info, fix) for info in infos]))
 
-    def _prepare(self, X, y, X_priv):
+    def _prepare(self, X, y, X_priv, dtype=np.float64):
+        """Validated rows, the fitted kernels' training matrix ``K`` in ``dtype`` (float64, or
+        float32 for a solver's ``kernel_dtype``; computed without a float64 copy) and the
+        fitted privileged kernel (``kernel_priv_``, not yet applied)."""
         X, y_idx = _validated_rows(self, X, y)
         n = X.shape[0]
         X_priv = check_row_features("X_priv", X_priv, n,
@@ -249,7 +252,7 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         self.kernel_ = Kernel(self.kernel, self.gamma).fit(X)
         # memory was checked against this estimator's own figure (_choose_solver)
         arrays = self._kernel_arrays(X_priv is not None)
-        K = np.ascontiguousarray(self.kernel_(X, fit_arrays=arrays), dtype=np.float64)
+        K = np.ascontiguousarray(self.kernel_(X, fit_arrays=arrays, dtype=dtype), dtype=dtype)
         for attr in ("feature_map_", "feature_map_priv_", "coef_", "coef_priv_"):
             self.__dict__.pop(attr, None)
         self.kernel_priv_ = None

@@ -85,25 +85,60 @@ def default_gamma(X: NDArray[Any] | spmatrix) -> float:
     return 1.0 / msd if msd > 0 else 1.0
 
 
+#: entries of the float64 row blocks a float32 kernel is computed in (32 MB)
+_FLOAT32_BLOCK = 1 << 22
+
+
+def _float32_by_blocks(n_rows, n_cols, block):
+    """A C-contiguous float32 (n_rows, n_cols) array filled from ``block(i, j)``, the float64
+    kernel of rows ``i:j`` (computed in float64, rounded once): no float64 array of the full
+    size is ever held."""
+    out = np.empty((n_rows, n_cols), dtype=np.float32)
+    step = max(1, _FLOAT32_BLOCK // max(n_cols, 1))
+    for i in range(0, n_rows, step):
+        out[i:i + step] = block(i, min(i + step, n_rows))
+    return out
+
+
 def linear_kernel(X: NDArray[Any] | spmatrix, Y: NDArray[Any] | spmatrix | None = None, *,
-                  fit_arrays: float | None = None) -> NDArray[np.float64]:
+                  fit_arrays: float | None = None, dtype: Any = np.float64) -> NDArray[Any]:
     """``X Y'`` as a dense array (X, Y dense or sparse); ``fit_arrays``: see
-    :func:`check_kernel_memory` (``arrays``)."""
+    :func:`check_kernel_memory` (``arrays``); ``dtype`` float64 or float32 (the products are
+    computed in float64 row block by row block and rounded once, see
+    :func:`webly.solvers.check_kernel_dtype`)."""
     Y = X if Y is None else Y
     check_kernel_memory(X.shape[0], Y.shape[0], fit=Y is X, arrays=fit_arrays)
+    if np.dtype(dtype) == np.float32:
+        return _float32_by_blocks(X.shape[0], Y.shape[0], lambda i, j: np.asarray(
+            safe_sparse_dot(X[i:j], Y.T, dense_output=True), dtype=np.float64))
     K = safe_sparse_dot(X, Y.T, dense_output=True)
     return np.asarray(K, dtype=np.float64)
 
 
 def gaussian_kernel(X: NDArray[Any] | spmatrix, Y: NDArray[Any] | spmatrix | None = None,
                     gamma: float | None = None, *,
-                    fit_arrays: float | None = None) -> NDArray[np.float64]:
+                    fit_arrays: float | None = None, dtype: Any = np.float64) -> NDArray[Any]:
     """``exp(-gamma ||x - y||^2)``; ``gamma=None`` applies :func:`default_gamma` to X;
-    ``fit_arrays``: see :func:`check_kernel_memory` (``arrays``)."""
+    ``fit_arrays``: see :func:`check_kernel_memory` (``arrays``); ``dtype`` float64 or float32
+    (computed in float64 row block by row block and rounded once, with an exact unit diagonal
+    when Y is None, as the float64 kernel has)."""
     if gamma is None:
         gamma = default_gamma(X)
     check_kernel_memory(X.shape[0], X.shape[0] if Y is None else Y.shape[0], fit=Y is None,
                         arrays=fit_arrays)
+    if np.dtype(dtype) == np.float32:
+        Z = X if Y is None else Y
+        Z_sq = _row_sq_norms(Z).reshape(1, -1)
+
+        def block(i, j):
+            D = euclidean_distances(X[i:j], Z, Y_norm_squared=Z_sq, squared=True)
+            if Y is None:  # the distance of a row to itself is 0 (euclidean_distances(X) sets it)
+                D[np.arange(j - i), np.arange(i, j)] = 0.0
+            np.maximum(D, 0, out=D)
+            D *= -gamma
+            return np.exp(D, out=D)
+
+        return _float32_by_blocks(X.shape[0], Z.shape[0], block)
     D = euclidean_distances(X, Y, squared=True)
     np.maximum(D, 0, out=D)
     D *= -gamma
@@ -316,16 +351,17 @@ class Kernel:
                          f"{shape}; {fix}")
 
     def __call__(self, X: NDArray[Any] | spmatrix, Y: NDArray[Any] | spmatrix | None = None, *,
-                 fit_arrays: float | None = None) -> NDArray[np.float64]:
+                 fit_arrays: float | None = None, dtype: Any = np.float64) -> NDArray[Any]:
         """Kernel matrix between rows of X and Y (Y=None: X with itself); ``fit_arrays``: the
-        kernel-sized arrays the caller's fit holds (see :func:`check_kernel_memory`)."""
+        kernel-sized arrays the caller's fit holds (see :func:`check_kernel_memory`); ``dtype``
+        float64 or float32 (a solver's ``kernel_dtype``, see :func:`gaussian_kernel`)."""
         if self.kind == "precomputed":
-            return np.asarray(X, dtype=np.float64)
+            return np.asarray(X, dtype=dtype)
         if self.kind == "linear":
-            return linear_kernel(X, Y, fit_arrays=fit_arrays)
+            return linear_kernel(X, Y, fit_arrays=fit_arrays, dtype=dtype)
         if not hasattr(self, "gamma_"):
             self.fit(X)
-        return gaussian_kernel(X, Y, gamma=self.gamma_, fit_arrays=fit_arrays)
+        return gaussian_kernel(X, Y, gamma=self.gamma_, fit_arrays=fit_arrays, dtype=dtype)
 
     def __repr__(self):
         return f"Kernel({self.kind!r}, gamma={self.gamma!r}, gamma_scale={self.gamma_scale!r})"

@@ -71,7 +71,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
         Threads for the one-vs-rest problems (the solver releases the GIL).
     solver : {"auto", "smo", "primal"}, default="auto"
         ``auto``: ``smo`` while its peak memory (2.6 n x n float64 arrays with X_priv, 1.4
-        without: ``benchmarks/kernel_memory.py``, n = 10,000) fits in ``memory_limit``, else
+        without: ``benchmarks/kernel_memory.py``, n = 10,000; less with ``kernel_dtype=
+        "float32"``) fits in ``memory_limit``, else
         ``primal``, said in a log line (WARNING; the choice is ``solver_``).
         ``smo``: the exact kernel dual (needs the (n, n) kernels; up to a few 10^4 rows); above
         ``memory_limit`` it fails at once with the figure.
@@ -98,6 +99,20 @@ class SVMPlusClassifier(_KernelLUPIBase):
     memory_limit : float, str or None, default=None
         Memory the kernel path may take (bytes, or a size such as ``"8G"``); None: the memory
         available now (or the ``WEBLY_MEMORY_LIMIT`` environment variable). Used by ``solver``.
+    kernel_dtype : {"float64", "float32"}, default="float64"
+        Precision in which ``smo`` stores the kernels K and K~ (computed in float64 and rounded
+        once, block by block: no float64 copy is made); the solver's gradient, dual variables
+        and sums stay float64 (:func:`webly.solvers.smo_solve`). ``"float32"`` halves the
+        kernels' memory: the peak of a fit with X_priv at n = 10,000 is 1.6 instead of 2.6
+        n x n float64 arrays. Measured against float64 by ``python benchmarks/solver_speed.py
+        --only-float32`` (SVM+ on its web and hard problems at n = 5,000 and 10,000, KKT
+        tolerance 5e-4): dual objectives within 9e-8 to 5e-7 relative, the same predicted
+        label on every training row, solve times 0.6 to 1.7 times float64's (no steady gain:
+        the solver's inner loops read its float64 working-set Hessian, the kernels only fill
+        it and update the gradient). It is not the default because the float32 kernels'
+        optimum is not always within 1e-6 of the float64 one: 2.5e-6 (relative) on the hard
+        problem at n = 2,000, both solved to KKT tolerance 1e-7 (same script). Ignored by
+        ``primal`` (which keeps float32 rows as float32).
 
     Attributes
     ----------
@@ -159,14 +174,20 @@ class SVMPlusClassifier(_KernelLUPIBase):
     _parameter_constraints = {
         **_KernelLUPIBase._parameter_constraints,
         "solver": [StrOptions({"auto", "smo", "primal"})],
+        # checked in fit by webly.solvers.check_kernel_dtype (a DataError naming it)
+        "kernel_dtype": "no_validation",
     }
+    #: peak of the kernel path in n x n float64 arrays with float32 kernels (without, with
+    #: X_priv): with X_priv measured (1.58 and 1.57 at n = 10,000, `benchmarks/solver_speed.py
+    #: --only-float32`); without, the float64 figure 1.4 less half of its one kernel
+    _KERNEL_ARRAYS_FLOAT32 = (0.9, 1.6)
 
     def __init__(self, C: float = 1.0, gamma_plus: float = 1.0, kernel: str = "rbf",
                  gamma: float | None = None, kernel_priv: str = "linear",
                  gamma_priv: float | None = None, tol: float = 1e-3, max_iter: int | None = None,
                  n_jobs: int | None = None, solver: str = "auto", features: str = "nystroem",
                  n_components: int = 512, random_state: int | np.random.RandomState | None = None,
-                 memory_limit: float | str | None = None) -> None:
+                 memory_limit: float | str | None = None, kernel_dtype: str = "float64") -> None:
         self.C = C
         self.gamma_plus = gamma_plus
         self.kernel = kernel
@@ -181,13 +202,22 @@ class SVMPlusClassifier(_KernelLUPIBase):
         self.n_components = n_components
         self.random_state = random_state
         self.memory_limit = memory_limit
+        self.kernel_dtype = kernel_dtype
+
+    def _kernel_arrays(self, has_priv):
+        from .solvers import check_kernel_dtype
+
+        if check_kernel_dtype(self.kernel_dtype) == np.float32:
+            return self._KERNEL_ARRAYS_FLOAT32[bool(has_priv)]
+        return super()._kernel_arrays(has_priv)
 
     @positional_metadata_deprecated("X_priv")
     def fit(self, X: ArrayLike | spmatrix, y: ArrayLike, *,
             X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
-        from .solvers import smo_solve, svm_qp, svmplus_qp
+        from .solvers import check_kernel_dtype, kernel_matvec, smo_solve, svm_qp, svmplus_qp
 
+        dtype = check_kernel_dtype(self.kernel_dtype)
         self.solver_ = self._choose_solver(X, X_priv)
         if self.solver_ == "primal":
             from .solvers.primal import svmplus_primal
@@ -195,22 +225,24 @@ class SVMPlusClassifier(_KernelLUPIBase):
             models = self._fit_primal(X, y, X_priv, svmplus_primal)
             self.intercept_priv_ = np.array([m[3] for m in models], dtype=np.float64)
             return self
-        X, X_priv, y_idx, K = self._prepare(X, y, X_priv)
+        X, X_priv, y_idx, K = self._prepare(X, y, X_priv, dtype)
         Kp = None
         if X_priv is not None:
             Kp = np.ascontiguousarray(
-                self.kernel_priv_(X_priv, fit_arrays=self._kernel_arrays(True)), dtype=np.float64)
+                self.kernel_priv_(X_priv, fit_arrays=self._kernel_arrays(True), dtype=dtype),
+                dtype=dtype)
 
         def fit_binary(k, y_pm):
             if Kp is None:
                 qp = svm_qp(K, y_pm, C=self.C)
             else:
                 qp = svmplus_qp(K, y_pm, Kp, C=self.C, gamma_plus=self.gamma_plus)
-            x, info = smo_solve(qp, tol=self.tol / 2.0, max_iter=self.max_iter)
+            x, info = smo_solve(qp, tol=self.tol / 2.0, max_iter=self.max_iter,
+                                kernel_dtype=dtype)
             a = x[:len(y_pm)]
             b = float(info["multipliers"][0])
             if Kp is None:
-                f = K @ (a * y_pm) + b
+                f = kernel_matvec(K, a * y_pm) + b
                 xi = np.maximum(0.0, 1.0 - y_pm * f)
                 b_priv = np.nan
             else:

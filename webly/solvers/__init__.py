@@ -14,9 +14,9 @@ converge (:func:`webly.base.warn_not_converged`).
 Nothing here sees an estimator object.
 """
 
-from .problems import (CorrectingBlock, KernelQP, add_domain_adaptation, correcting_values,
-                       privileged_block, qp_objective, smil_pi_qp, split_solution, svm_qp,
-                       svmplus_qp)
+from .problems import (KERNEL_DTYPES, CorrectingBlock, KernelQP, add_domain_adaptation,
+                       check_kernel_dtype, correcting_values, kernel_matvec, privileged_block,
+                       qp_objective, smil_pi_qp, split_solution, svm_qp, svmplus_qp)
 from .._lazy import lazy_attributes
 from .smo import kkt_violation, qp_kkt, smo_solve
 
@@ -32,4 +32,5 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = ["CorrectingBlock", "KernelQP", "svm_qp", "svmplus_qp", "smil_pi_qp", "privileged_block",
            "add_domain_adaptation", "split_solution", "qp_objective", "correcting_values",
-           "smo_solve", "kkt_violation", "qp_kkt", *_LAZY]
+           "smo_solve", "kkt_violation", "qp_kkt", "KERNEL_DTYPES", "check_kernel_dtype",
+           "kernel_matvec", *_LAZY]

@@ -38,8 +38,51 @@ from ..errors import DataError
 
 __all__ = [
     "CorrectingBlock", "KernelQP", "svm_qp", "svmplus_qp", "smil_pi_qp", "add_domain_adaptation",
-    "split_solution", "qp_objective", "correcting_values",
+    "split_solution", "qp_objective", "correcting_values", "KERNEL_DTYPES", "check_kernel_dtype",
+    "kernel_matvec",
 ]
+
+#: precisions in which the solvers may store the kernel matrices (the name of the parameter that
+#: chooses one, on :func:`~webly.solvers.smo_solve`, :meth:`KernelQP.validate` and
+#: :class:`~webly.SVMPlusClassifier`, is ``kernel_dtype``)
+KERNEL_DTYPES = ("float64", "float32")
+#: entries of the float64 row blocks :func:`kernel_matvec` converts a float32 kernel into (8 MB)
+_MATVEC_BLOCK = 1 << 20
+
+
+def check_kernel_dtype(value, name="kernel_dtype"):
+    """The numpy dtype of a ``kernel_dtype`` parameter: ``"float64"`` or ``"float32"`` (or those
+    numpy types); anything else raises a :class:`~webly.errors.DataError` naming ``name``.
+
+    The kernel matrices are *stored* in this precision; the solvers' gradients, dual variables and
+    every accumulation stay float64 (a float32 kernel entry is widened before it is multiplied).
+    """
+    try:
+        dt = np.dtype(value) if value is not None else None
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt.name not in KERNEL_DTYPES or isinstance(value, bool):
+        raise DataError(name, f"must be 'float64' or 'float32' (the precision the kernel matrices "
+                              f"are stored in), got {value!r}")
+    return dt
+
+
+def kernel_matvec(M, v):
+    """``M @ v`` in float64 for a float64 or float32 kernel ``M``, without a float64 copy of M.
+
+    A float32 ``M`` is widened row block by row block (``_MATVEC_BLOCK`` entries at a time), so
+    the products and sums are float64 arithmetic on the stored float32 entries; any other ``M``
+    is plain ``M @ v``.
+    """
+    if getattr(M, "dtype", None) != np.float32:
+        return M @ v
+    v = np.asarray(v, dtype=np.float64)
+    out = np.empty(M.shape[0])
+    step = max(1, _MATVEC_BLOCK // max(M.shape[1], 1))
+    for i in range(0, M.shape[0], step):
+        out[i:i + step] = M[i:i + step].astype(np.float64) @ v
+    return out
+
 
 
 @dataclass(frozen=True)
@@ -82,7 +125,8 @@ class KernelQP:
     Parameters
     ----------
     K : (n, n) array
-        Kernel between the units (C-contiguous float64; used in place, never copied).
+        Kernel between the units (C-contiguous in the solver's ``kernel_dtype``, float64 by
+        default or float32: used in place, never copied).
     y : (n,) array of {-1, +1}
     p : (n,) array
         Linear reward on ``a`` (1 for an SVM; bag margins for sMIL).
@@ -112,9 +156,16 @@ class KernelQP:
     def n_variables(self):
         return self.n + sum(len(b.index) for b in self.blocks)
 
-    def validate(self):
-        """Check shapes and values; return a problem with canonical array types."""
-        K = _square("K", self.K)
+    def validate(self, kernel_dtype="float64"):
+        """Check shapes and values; return a problem with canonical array types.
+
+        ``kernel_dtype`` (see :func:`check_kernel_dtype`): the precision of the kernel matrices
+        of the returned problem. A kernel already C-contiguous in it is kept (the same object);
+        any other is converted once (a copy: pass float32 kernels to solve in float32 without
+        one). Every vector is float64.
+        """
+        dtype = check_kernel_dtype(kernel_dtype)
+        K = _square("K", self.K, dtype)
         n = K.shape[0]
         y = np.asarray(self.y, dtype=np.float64).ravel()
         if y.shape != (n,) or not np.all(np.abs(y) == 1):
@@ -130,7 +181,7 @@ class KernelQP:
             idx = np.asarray(b.index, dtype=np.int64).ravel()
             if idx.size == 0 or idx.min() < 0 or idx.max() >= n or np.unique(idx).size != idx.size:
                 raise DataError(f"blocks[{j}].index", f"must be distinct unit indices in 0..{n - 1}")
-            G = _square(f"blocks[{j}].kernel", b.kernel)
+            G = _square(f"blocks[{j}].kernel", b.kernel, dtype)
             if G.shape[0] != idx.size:
                 raise DataError(f"blocks[{j}].kernel", f"is {G.shape} but the block has {idx.size} units")
             if not (np.isfinite(b.gamma) and b.gamma > 0):
@@ -151,12 +202,18 @@ class KernelQP:
                        y_total=float(self.y_total), constant=float(self.constant))
 
 
-def _square(name, M):
+def _square(name, M, dtype=np.float64):
+    """A square, finite, C-contiguous kernel in ``dtype`` (M itself where it already is one);
+    ``dtype=None`` keeps a float32 or float64 M in its precision (other types become float64)."""
     M = np.asarray(M)
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
         raise DataError(name, f"must be a square matrix, got shape {M.shape}")
-    if M.dtype != np.float64 or not M.flags.c_contiguous:
-        M = np.ascontiguousarray(M, dtype=np.float64)
+    if M.dtype.kind not in "fiub":
+        raise DataError(name, f"must hold real numbers, got dtype {M.dtype}")
+    if dtype is None:
+        dtype = M.dtype if M.dtype in (np.float32, np.float64) else np.float64
+    if M.dtype != dtype or not M.flags.c_contiguous:
+        M = np.ascontiguousarray(M, dtype=dtype)
     if not _all_finite(M):
         raise DataError(name, "contains NaN or inf")
     return M
@@ -217,7 +274,7 @@ def privileged_block(index, K_priv, c, gamma_plus):
         minus the SVM+ dual.
     """
     c = np.asarray(c, dtype=np.float64)
-    Kc = K_priv @ c
+    Kc = kernel_matvec(K_priv, c)
     block = CorrectingBlock(np.asarray(index), K_priv, float(gamma_plus), Kc / gamma_plus,
                             float(c.sum()), float(c.sum()))
     return block, float(c @ Kc) / (2.0 * gamma_plus)
@@ -234,7 +291,7 @@ def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0):
     """
     y = check_pm1(y)
     n = y.shape[0]
-    K_priv = _square("K_priv", K_priv)
+    K_priv = _square("K_priv", K_priv, None)
     if K_priv.shape[0] != n:
         raise DataError("K_priv", f"has {K_priv.shape[0]} rows but there are {n} training rows")
     block, constant = privileged_block(np.arange(n), K_priv, np.full(n, float(C)), gamma_plus)
@@ -268,7 +325,7 @@ def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg
     if positive.shape != (n,) or not positive.any():
         raise DataError("positive", "needs one flag per unit and at least one positive bag")
     P = np.flatnonzero(positive)
-    K_priv = _square("K_priv", K_priv)
+    K_priv = _square("K_priv", K_priv, None)
     if K_priv.shape[0] != P.size:
         raise DataError("K_priv", f"is {K_priv.shape} but there are {P.size} positive bags")
     p = np.where(positive, 2.0 * rho - 1.0, 1.0)
@@ -347,10 +404,10 @@ def qp_objective(qp, x):
     """Objective of :class:`KernelQP` at ``x`` (constant included)."""
     a, zs = split_solution(qp, x)
     ya = qp.y * a
-    val = 0.5 * ya @ (qp.K @ ya) - qp.p @ a
+    val = 0.5 * ya @ kernel_matvec(qp.K, ya) - qp.p @ a
     for b, z in zip(qp.blocks, zs):
         v = a[b.index] + z
-        val += 0.5 / b.gamma * v @ (b.kernel @ v) - b.linear @ v
+        val += 0.5 / b.gamma * v @ kernel_matvec(b.kernel, v) - b.linear @ v
     return float(val + qp.constant)
 
 
@@ -362,5 +419,5 @@ def correcting_values(qp, x, multipliers):
     for j, (b, z) in enumerate(zip(qp.blocks, zs)):
         v = a[b.index] + z
         w = 1.0 if b.weights is None else b.weights
-        out.append(b.kernel @ v / b.gamma - b.linear + multipliers[1 + j] * w)
+        out.append(kernel_matvec(b.kernel, v) / b.gamma - b.linear + multipliers[1 + j] * w)
     return out

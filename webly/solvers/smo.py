@@ -88,7 +88,7 @@ import time
 import numpy as np
 
 from ..errors import DataError
-from .problems import KernelQP
+from .problems import KernelQP, kernel_matvec
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ class _Layout:
         self.slack = (n + self.nz, n + self.nz + 1)
         p = [np.full(N, -1, dtype=np.int64), np.full(N, -1, dtype=np.int64)]
         S = [np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)]
-        G = [np.zeros((0, 0)), np.zeros((0, 0))]
+        # (the empty kernel of an absent block has K's dtype: one compiled variant per precision)
+        G = [np.zeros((0, 0), dtype=qp.K.dtype), np.zeros((0, 0), dtype=qp.K.dtype)]
         ig = [0.0, 0.0]
         upper = np.empty(N)
         upper[:n] = qp.upper
@@ -136,7 +137,7 @@ class _Layout:
         hdiag = np.zeros(N)
         hdiag[:n] = np.diag(qp.K)
         for j, b in enumerate(blocks):
-            gd = np.diag(b.kernel) / b.gamma
+            gd = np.diag(b.kernel).astype(np.float64) / b.gamma
             hdiag[b.index] += gd
             hdiag[self.zstart[j]:self.zstart[j] + ms[j]] = gd
         self.hdiag = hdiag
@@ -241,12 +242,12 @@ def _full_gradient(qp, lay, x):
     grad = lay.lin.copy()
     a = x[:n]
     if np.any(a):
-        grad[:n] += qp.y * (qp.K @ (qp.y * a))
+        grad[:n] += qp.y * kernel_matvec(qp.K, qp.y * a)
     for j, b in enumerate(qp.blocks):
         zs = lay.zstart[j]
         m = len(b.index)
         v = a[b.index] + x[zs:zs + m]
-        h = (b.kernel @ v) / b.gamma
+        h = kernel_matvec(b.kernel, v) / b.gamma
         grad[b.index] += h
         grad[zs:zs + m] += h
     return grad
@@ -453,8 +454,11 @@ _ACTIVE_SET_STEPS = 40  # primal active-set steps of a Newton step when few vari
 
 
 def _working_set_cap(qp, lay):
-    """Largest working set: its dense Hessian (plus the Newton copy) stays below the kernels."""
-    kernel_bytes = qp.K.nbytes + sum(b.kernel.nbytes for b in qp.blocks)
+    """Largest working set: its dense Hessian (plus the Newton copy) stays below the kernels.
+
+    The kernels count as float64 whatever their ``kernel_dtype``, so that float32 kernels change
+    only the rounding of a solve, not its working sets."""
+    kernel_bytes = 8 * (qp.K.size + sum(b.kernel.size for b in qp.blocks))
     by_memory = int(np.sqrt(kernel_bytes / (3.0 * 8.0)))
     return int(min(2 * _Q_MAX, max(min(lay.N, _Q_MIN), by_memory)))
 
@@ -876,13 +880,14 @@ def _cholesky(make):
     return None
 
 
-def smo_solve(qp, x0=None, tol=1e-3, max_iter=None):
+def smo_solve(qp, x0=None, tol=1e-3, max_iter=None, kernel_dtype="float64"):
     """Solve a :class:`KernelQP` by decomposition (see the module docstring for the method).
 
     Parameters
     ----------
     qp : KernelQP
-        The problem; its kernel matrices are used in place (C-contiguous float64 avoids a copy).
+        The problem; its kernel matrices are used in place (C-contiguous in ``kernel_dtype``
+        avoids a copy).
     x0 : (n + sum m_j,) array or None
         Warm start ``[a; z_1; ..]``, e.g. the solution of a previous round. It is clipped to the
         boxes and rebalanced onto the equality constraints when needed (falling back to the cold
@@ -891,6 +896,14 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None):
         Required maximal KKT violation (see :func:`kkt_violation`).
     max_iter : int or None
         Maximal number of moves; None means ``max(10**7, 100 * n_variables)``.
+    kernel_dtype : {"float64", "float32"}, default="float64"
+        Precision in which the kernel matrices are stored and read
+        (:func:`~webly.solvers.problems.check_kernel_dtype`). ``"float32"`` uses float32 kernels
+        in place (others are converted once, a copy) and halves their memory; the gradient,
+        the dual variables and every product and sum stay float64, so the solve is that of the
+        problem with kernels rounded to float32 (relative error 2^-24 ~ 6e-8 per entry), to the
+        same KKT tolerance. Measured against float64 (``python benchmarks/solver_speed.py
+        --only-float32``): see :class:`~webly.SVMPlusClassifier`'s ``kernel_dtype``.
 
     Returns
     -------
@@ -910,7 +923,8 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None):
     Extra memory: the working set's dense Hessian (``q x q``, ``q <= 2000`` unless the free
     variables need more, at most 4000; smaller where the kernels are small) and up to two
     ``f x f`` copies for a Newton step on its ``f`` free variables, plus O(n) vectors; the
-    kernels themselves are never copied.
+    kernels themselves are never copied when they already are C-contiguous ``kernel_dtype``
+    arrays (float32 kernels are widened to float64 8 MB of rows at a time for full gradients).
     """
     from threadpoolctl import threadpool_limits
 
@@ -919,7 +933,7 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None):
     if not (np.isscalar(tol) and tol > 0):
         raise DataError("tol", f"must be a positive number, got {tol!r}")
     t0 = time.perf_counter()
-    qp = qp.validate()
+    qp = qp.validate(kernel_dtype)
     for j, b in enumerate(qp.blocks):
         if b.weights is not None:
             raise DataError(f"blocks[{j}].weights", "smo_solve constrains unweighted block sums; "
