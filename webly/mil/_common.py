@@ -12,6 +12,24 @@ Fourier features for an RBF kernel: :class:`webly.solvers.primal.FeatureMap`) an
 problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no
 (n, n) kernel; their :class:`BinaryMIL` holds weights over the features,
 ``f(x) = coef' z(x) + intercept``.
+
+**On Dask** (issue 18 item 4), those six methods (and MI-SVM) also fit rows held as a
+row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
+``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
+explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does, and so does
+``X_target`` (no -DA term on Dask). ``y`` and ``bags`` are per-row vectors, numpy or Dask,
+computed here once (10^7 of them take 80 MB); the rows never are. The feature map is fitted as
+SVM+ fits it on Dask (the bandwidth rule as a reduction, the Nystroem landmarks fetched) and
+applied where the partitions live; the positive bags' mean rows (few: one per positive bag)
+come from one map-reduce (:func:`webly.mil._toolkit.bag_mean_rows`) while the negative rows stay
+in their partitions (:func:`webly.mil._toolkit.unit_problem`); every solve runs on the cluster
+(:mod:`webly.solvers._rows`: data-parallel full-batch Newton), and each relabelling round of
+mi-SVM(-PI) / MI-SVM scores all rows with one map over the partitions and relabels on the numpy
+n-vector. The fit equals the in-memory primal fit up to the order of floating-point sums
+(``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a Dask X give lazy
+Dask arrays in its row chunks, ``noise_scores_`` of a Dask fit is one too (as SVM+'s
+``correcting_function_``; :func:`webly.persist.save` computes it into the file), and the bag
+outputs (``bag_decision_function``, ``predict_bags``) are numpy.
 """
 
 from __future__ import annotations
@@ -159,7 +177,7 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                       "domain-adaptation (X_target) term yet; fit without "
                                       "X_target or use solver='smo'")
         self._warn_missing_metadata(bags, X_priv)
-        on_dask = _is_dask(X)
+        on_dask = _is_dask(X) or _is_dask(X_priv)
         if on_dask:
             X, y, bags, X_priv = self._dask_rows(X, y, bags, X_priv)
         else:

@@ -15,7 +15,10 @@ Both also have an explicit-feature path (``solver="primal"``: primal C-SVM solve
 an approximate RBF map, each warm-started from the last round). mi-SVM's rounds are those of
 mi-SVM-PI without privileged features (:func:`webly.mil._toolkit.relabel_rounds_primal`);
 MI-SVM's solve on the negative rows plus one row per positive bag (its mean feature row, then
-its witness's row), :meth:`MISVMClassifier._fit_binary_primal`.
+its witness's row), :meth:`MISVMClassifier._fit_binary_primal`. Both run on row-chunked Dask
+arrays too (see :mod:`webly.mil._common`): each round scores the rows with one map over the
+partitions; MI-SVM's negative rows stay there and only the positive bags' rows (means, then
+witnesses) are fetched.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ labels stop changing. Each round warm-starts the SMO solver from the previous du
 
 With ``solver="primal"`` each round is the same problem on explicit features, solved by
 :func:`webly.solvers.primal.svmplus_primal` warm-started from the previous round's parameters and
-multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM).
+multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM), also on
+row-chunked Dask arrays (X, X_priv; see :mod:`webly.mil._common`): the privileged feature map is
+fitted on the positive-bag instances' partitions and the solver's privileged rows are a mask
+over all rows (:func:`webly.solvers.primal.svmplus_primal`).
 """
 
 from __future__ import annotations

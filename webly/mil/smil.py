@@ -23,7 +23,9 @@ negative instances (singletons). A unit's dual coefficient spreads back to its r
 With ``solver="primal"`` sMIL, sbMIL and sMIL-PI solve the same problems on explicit features
 (bag-mean feature rows for the positive bags) with :func:`webly.solvers.primal.svmplus_primal`,
 for 10^5-10^6 rows: per-unit margins and weights, and for sMIL-PI the correcting function on the
-bags' mean privileged features over the positive-bag units only.
+bags' mean privileged features over the positive-bag units only. The same runs on row-chunked
+Dask arrays (X, X_priv): the positive bags' mean rows by one map-reduce, the negative rows left in
+their partitions (see :mod:`webly.mil._common`).
 """
 
 from __future__ import annotations
@@ -94,7 +96,10 @@ class SMILClassifier(MILClassifierBase):
         kernel is approximated by ``features`` with ``n_components`` features at the same
         bandwidth; ``tol`` is then the largest constraint violation in margin units,
         ``max_iter`` the Newton steps of a solve (None: 1,000) and ``n_iter_`` counts Newton
-        steps. Models then hold weights over the features (``feature_map_``).
+        steps. Models then hold weights over the features (``feature_map_``). ``X`` (and
+        ``X_priv``) may be row-chunked Dask arrays: ``auto`` then takes ``primal``, solved on
+        their cluster (see :mod:`webly.mil._common`; ``y`` and ``bags`` are computed to numpy
+        n-vectors, the rows never leave their partitions), and ``smo`` raises.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         Approximate feature map of an RBF kernel with ``solver="primal"`` (on both views).
     n_components : int, default=512
