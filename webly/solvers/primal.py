@@ -1126,6 +1126,10 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         if priv_rows.all():
             priv_rows = None
     on_dask = is_dask(F) or is_dask(F_priv)
+    if on_dask and priv_rows is not None and F_priv.shape[0] != F.shape[0]:
+        raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
+                                     f"({F.shape[0]}; rows outside priv_rows are not used), "
+                                     f"got {F_priv.shape[0]}: pad it with zero rows")
     F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
                                    None if on_dask else n_priv)
     n = F.shape[0]
