@@ -93,6 +93,18 @@ def test_fit_on_partitions_equals_the_in_memory_primal_fit(threads, cls, with_pr
     _assert_same_fit(dsk, ref, X, bags)
 
 
+def test_several_queries_with_labels_and_bags_on_partitions(threads):
+    # one-vs-rest over three queries; y and bags as Dask vectors are computed once
+    X, _, bags, T = _crawl(n_bags=9)
+    y = np.array(["a", "b", "c"])[bags % 3]
+    ref = SMILPIClassifier(kernel="linear", solver="primal").fit(X, y, bags=bags, X_priv=T)
+    dsk = SMILPIClassifier(kernel="linear").fit(_parts(X), _parts(y), bags=_parts(bags),
+                                                X_priv=_parts(T))
+    np.testing.assert_array_equal(dsk.classes_, ref.classes_)
+    assert dsk.decision_function(_parts(X)).shape == (len(y), 3)
+    _assert_same_fit(dsk, ref, X, bags)
+
+
 @pytest.mark.parametrize("cls", [SMILPIClassifier, MiSVMPIClassifier])
 def test_nystroem_maps_on_partitions_are_the_in_memory_maps(threads, cls):
     # both views RBF: bandwidth rules as reductions, the same landmarks fetched; float32 rows
