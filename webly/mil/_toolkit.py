@@ -290,9 +290,10 @@ def pad_privileged(Z_priv, U, n_first):
 def privileged_row_features(X_priv, rows, kernel, gamma, features, n_components, random_state):
     """Privileged features of the rows ``rows`` (a boolean mask; mi-SVM-PI's positive-bag
     instances): :func:`privileged_features` of ``X_priv[rows]`` in memory. On a Dask
-    ``X_priv`` the map is fitted on those rows the same way (:class:`~webly.solvers.primal.FeatureMap`
-    on Dask: the bandwidth rule as a reduction, the landmarks fetched) and applied to every
-    row (lazy, one row per row of ``X_priv``: the solver's ``priv_rows`` form on Dask)."""
+    ``X_priv`` the map is fitted on those rows the same way
+    (:class:`~webly.solvers.primal.FeatureMap` on Dask: the bandwidth rule as a reduction, the
+    landmarks fetched) and applied to every row (lazy, one row per row of ``X_priv``: the
+    solver's ``priv_rows`` form on Dask)."""
     if not is_dask(X_priv):
         return privileged_features(X_priv[np.flatnonzero(rows)], kernel, gamma, features,
                                    n_components, random_state)
