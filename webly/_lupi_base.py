@@ -71,6 +71,18 @@ def _dask_features(name, X, n_features=None):
     return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 
+def _on_partitions(est, method, X, dtype, columns):
+    """``method`` of the fitted ``est`` applied to each row partition of the Dask array X
+    (lazy; ``columns``: None for one value per row, else the number of columns)."""
+    check_is_fitted(est)
+    X = _dask_features("X", X, est.n_features_in_).rechunk({1: -1})
+    if columns is None:
+        return X.map_blocks(method, drop_axis=1, dtype=dtype,
+                            meta=np.empty((0,), dtype=dtype))
+    return X.map_blocks(method, chunks=(X.chunks[0], (columns,)), dtype=dtype,
+                        meta=np.empty((0, 0), dtype=dtype))
+
+
 def _kernel_tags(est, tags):
     pre = est.kernel == "precomputed"
     tags.input_tags.pairwise = pre
@@ -273,15 +285,7 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
             self.support_vectors_ = X[support]
 
     def _on_partitions(self, method, X, dtype, columns):
-        """``method`` of this fitted model applied to each row partition of the Dask array X
-        (lazy; ``columns``: None for one value per row, else the number of columns)."""
-        check_is_fitted(self)
-        X = _dask_features("X", X, self.n_features_in_).rechunk({1: -1})
-        if columns is None:
-            return X.map_blocks(method, drop_axis=1, dtype=dtype,
-                                meta=np.empty((0,), dtype=dtype))
-        return X.map_blocks(method, chunks=(X.chunks[0], (columns,)), dtype=dtype,
-                            meta=np.empty((0, 0), dtype=dtype))
+        return _on_partitions(self, method, X, dtype, columns)
 
     def predict(  # type: ignore[override]  # a Dask X gives a Dask vector
         self, X: ArrayLike | spmatrix

@@ -12,11 +12,30 @@ Fourier features for an RBF kernel: :class:`webly.solvers.primal.FeatureMap`) an
 problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no
 (n, n) kernel; their :class:`BinaryMIL` holds weights over the features,
 ``f(x) = coef' z(x) + intercept``.
+
+**On Dask** (issue 18 item 4), those six methods (and MI-SVM) also fit rows held as a
+row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
+``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
+explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does, and so does
+``X_target`` (no -DA term on Dask). ``y`` and ``bags`` are per-row vectors, numpy or Dask,
+computed here once (10^7 of them take 80 MB); the rows never are. The feature map is fitted as
+SVM+ fits it on Dask (the bandwidth rule as a reduction, the Nystroem landmarks fetched) and
+applied where the partitions live; the positive bags' mean rows (few: one per positive bag)
+come from one map-reduce (:func:`webly.mil._toolkit.bag_mean_rows`) while the negative rows stay
+in their partitions (:func:`webly.mil._toolkit.unit_problem`); every solve runs on the cluster
+(:mod:`webly.solvers._rows`: data-parallel full-batch Newton), and each relabelling round of
+mi-SVM(-PI) / MI-SVM scores all rows with one map over the partitions and relabels on the numpy
+n-vector. The fit equals the in-memory primal fit up to the order of floating-point sums
+(``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a Dask X give lazy
+Dask arrays in its row chunks, ``noise_scores_`` of a Dask fit is one too (as SVM+'s
+``correcting_function_``; :func:`webly.persist.save` computes it into the file), and the bag
+outputs (``bag_decision_function``, ``predict_bags``) are numpy.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +43,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _num_samples
 
+from .._lupi_base import _dask_features, _is_dask, _on_partitions
 from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_features,
                     check_row_metadata,
                     encode_targets, one_vs_rest, own_class_scores, stack_decisions,
@@ -34,6 +54,7 @@ from ..kernels import KERNEL_FIT_ARRAYS, Kernel, bag_index, choose_solver
 from ..metrics import bag_scores, labels_from_bag_scores
 
 if TYPE_CHECKING:
+    import dask.array as da
     from numpy.typing import ArrayLike, NDArray
     from typing_extensions import Self
 
@@ -105,6 +126,9 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
     def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
+        if _is_dask(X) or _is_dask(X_priv):
+            self.solver_ = self._dask_solver(X_target)
+            return self._fit_mil_primal(X, y, bags, X_priv, X_target)
         if hasattr(self, "solver"):
             # the kernel path's peak: at most KERNEL_FIT_ARRAYS n x n arrays over the rows (a bound;
             # benchmarks/kernel_memory.py measures 1.0-2.6)
@@ -153,18 +177,25 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                       "domain-adaptation (X_target) term yet; fit without "
                                       "X_target or use solver='smo'")
         self._warn_missing_metadata(bags, X_priv)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        bags = check_bags(bags, y, len(y))
-        X_priv = check_row_features("X_priv", X_priv, len(y), keep_float32=True)
+        on_dask = _is_dask(X) or _is_dask(X_priv)
+        if on_dask:
+            X, y, bags, X_priv = self._dask_rows(X, y, bags, X_priv)
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+            bags = check_bags(bags, y, len(y))
+            X_priv = check_row_features("X_priv", X_priv, len(y), keep_float32=True)
         self.classes_, y_idx = encode_targets(y)
         # the kernel path's bandwidth (rule x gamma_scale), then the map; one integer seed for
         # both views (deterministic for an int or RandomState random_state)
-        gamma = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X).gamma_
+        gamma = (_dask_gamma(self, X) if on_dask else
+                 Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X).gamma_)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         kind = "linear" if self.kernel == "linear" else self.features
         self.feature_map_ = FeatureMap(kind, gamma=gamma, n_components=self.n_components,
                                        random_state=seed)
         Z = self.feature_map_.fit_transform(X)
+        if on_dask:  # mapped once: every solve and relabelling round reads it
+            Z = Z.rechunk({1: -1}).persist()
         ctx = MILContext(None, bags, X_priv, Z=Z, seed=seed + 1, params={
             new: renamed_parameter(self, old, new) for old, new in self._renamed})
         for attr in ("kernel_", "X_fit_"):
@@ -176,15 +207,92 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         warn_not_converged(self, per_class_notes(
             self.classes_, [m.info.get("not_converged", []) for m in self.models_]))
         self.n_iter_ = np.array([m.n_iter for m in self.models_])
-        self.noise_scores_ = -own_class_scores(self._decision_from_kernel(Z), y_idx)
+        if on_dask:
+            self.noise_scores_ = _dask_noise_scores(self.models_, Z, y_idx)
+        else:
+            self.noise_scores_ = -own_class_scores(self._decision_from_kernel(Z), y_idx)
         return self
+
+    # --- rows on a Dask cluster (solver="primal" only) ------------------------------------------
+    def _dask_solver(self, X_target):
+        """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
+        :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask)."""
+        name = self._method_name
+        if not hasattr(self, "solver"):
+            raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
+                                 "fit on a Dask array; pass X.compute() (rows in memory) or use "
+                                 "mi-SVM(-PI), MI-SVM, sMIL, sbMIL or sMIL-PI")
+        if self.solver not in ("auto", "primal"):
+            raise DataError("solver", f"{self.solver!r} (a kernel solver) needs the rows in "
+                                      "memory, and X or X_priv is a Dask array; use "
+                                      "solver='auto' or 'primal' (solved on the cluster), or "
+                                      "pass X.compute()")
+        if X_target is not None:
+            raise DataError("X_target", f"{name}: the domain-adaptation (X_target) term has no "
+                                        "Dask path; fit without X_target, or on X.compute() "
+                                        "in memory with solver='smo'")
+        if self.solver == "auto":
+            logging.getLogger("webly").info(
+                "%s: X or X_priv is a Dask array; solving on explicit features on its cluster "
+                "(solver='primal')", type(self).__name__)
+        return "primal"
+
+    def _dask_rows(self, X, y, bags, X_priv):
+        """Checked ``X, y, bags, X_priv`` of a fit on a row-chunked Dask X: X stays a Dask array
+        (its values are checked by the solver, on the cluster), ``y`` and ``bags`` become numpy
+        n-vectors (computed once if Dask: 10^7 of them take 80 MB), and ``X_priv`` a Dask array
+        in X's row chunks (a dense numpy one is sent there)."""
+        import dask.array as da
+
+        if not _is_dask(X):
+            raise DataError("X", "must be a Dask array when X_priv is one (the rows of both "
+                                 "views are partitioned together)")
+        X = _dask_features("X", X)
+        if any(np.isnan(c) for c in X.shape):
+            raise DataError("X", "has unknown chunk sizes; call compute_chunk_sizes() first")
+        X = X.rechunk({1: -1})
+        n = X.shape[0]
+        if n < 2:
+            raise DataError("X", f"needs at least 2 rows, got {n}")
+        self.n_features_in_ = X.shape[1]
+        self.__dict__.pop("feature_names_in_", None)
+        y = np.asarray(y.compute() if _is_dask(y) else y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise DataError("y", f"must be one label per row ({n}), got shape {y.shape}")
+        if _is_dask(bags):
+            bags = bags.compute()
+        bags = check_bags(bags, y, n)
+        if X_priv is not None:
+            if _is_dask(X_priv):
+                X_priv = _dask_features("X_priv", X_priv)
+                if X_priv.shape[0] != n:
+                    raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; give "
+                                              "one row per row of X")
+                if X_priv.chunks[0] != X.chunks[0]:
+                    raise DataError("X_priv", f"has row chunks {X_priv.chunks[0]} but X has "
+                                              f"{X.chunks[0]}; partition both views alike "
+                                              "(X_priv.rechunk({0: X.chunks[0]}))")
+                X_priv = X_priv.rechunk({1: -1})
+            else:
+                X_priv = check_row_features("X_priv", X_priv, n, allow_sparse=False,
+                                            keep_float32=True)
+                X_priv = da.from_array(X_priv, chunks=(X.chunks[0], -1))
+        return X, y, bags, X_priv
 
     def _decision_from_kernel(self, K):
         """Scores from the test-train kernel, or from features on the primal path."""
         return stack_decisions([m.decision(K) for m in self.models_])
 
-    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Instance scores, (n,) for two classes and (n, C) otherwise."""
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64] | da.Array:
+        """Instance scores, (n,) for two classes and (n, C) otherwise.
+
+        A Dask X (rows in partitions) gives a Dask array with its row chunks, computed where the
+        partitions live (lazy: call ``.compute()`` or keep working on the cluster), as SVM+.
+        """
+        if _is_dask(X):
+            binary = len(self.classes_) == 2
+            return _on_partitions(self, self.decision_function, X, np.float64,
+                                  None if binary else len(self.classes_))
         check_is_fitted(self)
         if getattr(self, "feature_map_", None) is not None:
             X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -199,11 +307,26 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         """Added to bag scores before thresholding (0: the instance decision threshold)."""
         return np.zeros(len(sizes))
 
+    def predict(  # type: ignore[override]  # a Dask X gives a Dask vector
+        self, X: ArrayLike
+    ) -> NDArray[Any] | da.Array:
+        """Class of each row (see :meth:`decision_function`); a Dask X gives a Dask vector."""
+        if _is_dask(X):
+            return _on_partitions(self, self.predict, X, self.classes_.dtype, None)
+        return super().predict(X)
+
     def bag_decision_function(self, X: ArrayLike,
                               bags: ArrayLike) -> tuple[NDArray[Any], NDArray[np.float64]]:
-        """``(bag_ids, scores)``: one score per bag (and class), by the method's bag rule."""
+        """``(bag_ids, scores)``: one score per bag (and class), by the method's bag rule.
+
+        With a Dask X (or bags) the instance scores are computed where the partitions live
+        and brought here as one n-vector (n x C) with the bag ids: the bag outputs are numpy.
+        """
+        if _is_dask(bags):
+            bags = bags.compute()
         bags = check_row_metadata("bags", bags, np.shape(X)[0])
-        ids, S = bag_scores(self.decision_function(X), bags, self.bag_rule)
+        D = self.decision_function(X)
+        ids, S = bag_scores(D.compute() if _is_dask(D) else D, bags, self.bag_rule)
         codes, _ = bag_index(bags)
         offset = self._bag_offset(np.bincount(codes).astype(float))
         return ids, S + (offset if S.ndim == 1 else offset[:, None])
@@ -213,6 +336,33 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         """``(bag_ids, labels)`` of the bags of X (see :meth:`bag_decision_function`)."""
         ids, S = self.bag_decision_function(X, bags)
         return ids, labels_from_bag_scores(S, self.classes_)
+
+
+def _dask_gamma(est, X):
+    """The kernel path's RBF bandwidth (``gamma``, or the rule x ``gamma_scale``) from a Dask X:
+    the rule's mean squared distance as one reduction over the partitions."""
+    if est.kernel != "rbf":
+        return None
+    if est.gamma is not None:
+        return float(est.gamma)
+    from ..solvers.primal import _dask_default_gamma
+
+    return est.gamma_scale * _dask_default_gamma(X)
+
+
+def _own_scores_block(Z, y_idx, models):
+    return -own_class_scores(stack_decisions([m.decision(Z) for m in models]), y_idx)
+
+
+def _dask_noise_scores(models, Z, y_idx):
+    """``noise_scores_`` of a fit on Dask rows: a lazy Dask vector in Z's row chunks (as SVM+'s
+    ``correcting_function_``; :func:`webly.persist.save` computes it into the file)."""
+    import dask.array as da
+
+    y_idx = da.from_array(np.asarray(y_idx), chunks=(Z.chunks[0],))
+    return da.blockwise(_own_scores_block, "i", Z, "ij", y_idx, "i", models=models,
+                        dtype=np.float64, concatenate=True,
+                        meta=np.empty((0,), dtype=np.float64))
 
 
 __all__ = ["BinaryMIL", "MILContext", "MILClassifierBase"]

@@ -11,10 +11,12 @@ estimators share. Nothing here sees an estimator.
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..kernels import Kernel, bag_index, bag_mean_kernel, bag_mean_matrix
 from ..solvers import smo_solve
+from ..solvers._rows import is_dask
 from ._common import BinaryMIL
 
 # parameters of every kernel MIL estimator
@@ -198,8 +200,108 @@ def solve_mil_primal(F, y, F_priv=None, *, C, tol, max_iter, gamma_plus=1.0, mar
 
 
 def primal_decision(Z, coef, intercept):
-    """``Z coef + intercept`` as float64, in the precision of ``Z`` (no float64 copy of Z)."""
+    """``Z coef + intercept`` as float64, in the precision of ``Z`` (no float64 copy of Z); a
+    Dask ``Z`` gives the numpy n-vector, computed by one map over its partitions."""
+    if is_dask(Z):
+        return Z.map_blocks(primal_decision, coef, intercept, drop_axis=1, dtype=np.float64,
+                            meta=np.empty((0,), dtype=np.float64)).compute()
     return np.asarray(Z @ coef.astype(Z.dtype, copy=False), dtype=np.float64) + intercept
+
+
+# ----------------------------------------------------------------------------------------------
+# the primal path on Dask: rows as a row-chunked Dask array, per-row metadata in memory
+# ----------------------------------------------------------------------------------------------
+
+def _average_block(A_block, X_block):
+    """One partition's part of ``A @ X`` (float64), or None where it has no averaged row."""
+    if not A_block.nnz:
+        return None
+    return np.asarray(A_block @ np.asarray(X_block, dtype=np.float64))
+
+
+def _add_parts(parts):
+    total = None
+    for part in parts:
+        if part is not None:
+            total = part if total is None else total + part
+    return total
+
+
+def bag_mean_rows(A, X):
+    """``A @ X`` for a sparse (k, n) averaging matrix with few rows k (the positive bags), in
+    the precision of ``X``: :func:`unit_rows` in memory; on a row-chunked
+    Dask ``X`` one map-reduce (each partition forms ``A[:, rows] @ X_rows`` where it lives, in
+    float64, and one task adds the k x d parts), so only k dense rows reach this process."""
+    if not is_dask(X):
+        return unit_rows(X, A)
+    import dask
+
+    A = sp.csc_matrix(A, dtype=np.float64)
+    X = X.rechunk({1: -1})
+    edges = np.cumsum((0,) + X.chunks[0])
+    parts = [dask.delayed(_average_block)(A[:, lo:hi], block)
+             for lo, hi, block in zip(edges[:-1], edges[1:], X.to_delayed().ravel())]
+    total = dask.delayed(_add_parts)(parts).compute()
+    if total is None:
+        total = np.zeros((A.shape[0], X.shape[1]))
+    return total.astype(X.dtype if X.dtype == np.float32 else np.float64)
+
+
+def unit_problem(Z, A, pos, *unit_values):
+    """``(U, *unit_values)``: the feature rows of the dual units and per-unit values, in one
+    order.
+
+    In memory: ``unit_rows(Z, A)`` and the values as given (the order of :func:`bag_units`).
+    On a row-chunked Dask ``Z`` the units are reordered, positive bags first: their mean rows
+    (:func:`bag_mean_rows`, few, computed) form the first partition, and the negative rows
+    follow as they are, a lazy selection of ``Z``'s partitions (never gathered here); the
+    values are permuted to match. The problem is the same, in another order.
+    """
+    if not is_dask(Z):
+        return (unit_rows(Z, A), *unit_values)
+    import dask.array as da
+
+    P, N = np.flatnonzero(pos), np.flatnonzero(~pos)
+    neg = np.zeros(A.shape[1], dtype=bool)
+    neg[sp.csr_matrix(A[N]).indices] = True  # a negative unit is one row, in row order
+    parts = [] if not len(P) else [da.from_array(bag_mean_rows(A[P], Z), chunks=(len(P), -1))]
+    U = da.concatenate(parts + [Z.rechunk({1: -1})[neg]]) if N.size else parts[0]
+    order = np.r_[P, N]
+    return (U, *[np.asarray(v)[order] for v in unit_values])
+
+
+def pad_privileged(Z_priv, U, n_first):
+    """Privileged features of the first ``n_first`` units, for the solver's ``priv_rows``:
+    ``Z_priv`` itself in memory; on Dask (``U`` a Dask array) one row per unit, zeros after the
+    first ``n_first`` (rows :func:`webly.solvers.primal.svmplus_primal` does not use)."""
+    if not is_dask(U):
+        return Z_priv
+    import dask.array as da
+
+    rest = U.chunks[0][1:] if U.chunks[0][0] == n_first else None
+    head = da.from_array(Z_priv, chunks=(n_first, -1))
+    if U.shape[0] == n_first:
+        return head
+    tail = da.zeros((U.shape[0] - n_first, Z_priv.shape[1]), dtype=Z_priv.dtype,
+                    chunks=(rest or "auto", -1))
+    return da.concatenate([head, tail])
+
+
+def privileged_row_features(X_priv, rows, kernel, gamma, features, n_components, random_state):
+    """Privileged features of the rows ``rows`` (a boolean mask; mi-SVM-PI's positive-bag
+    instances): :func:`privileged_features` of ``X_priv[rows]`` in memory. On a Dask
+    ``X_priv`` the map is fitted on those rows the same way
+    (:class:`~webly.solvers.primal.FeatureMap` on Dask: the bandwidth rule as a reduction, the
+    landmarks fetched) and applied to every row (lazy, one row per row of ``X_priv``: the
+    solver's ``priv_rows`` form on Dask)."""
+    if not is_dask(X_priv):
+        return privileged_features(X_priv[np.flatnonzero(rows)], kernel, gamma, features,
+                                   n_components, random_state)
+    from ..solvers.primal import FeatureMap
+
+    kind = "linear" if kernel == "linear" else features
+    fm = FeatureMap(kind, gamma=gamma, n_components=n_components, random_state=random_state)
+    return fm.fit(X_priv.rechunk({1: -1})[rows]).transform(X_priv)
 
 
 def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_fraction,

@@ -15,7 +15,10 @@ Both also have an explicit-feature path (``solver="primal"``: primal C-SVM solve
 an approximate RBF map, each warm-started from the last round). mi-SVM's rounds are those of
 mi-SVM-PI without privileged features (:func:`webly.mil._toolkit.relabel_rounds_primal`);
 MI-SVM's solve on the negative rows plus one row per positive bag (its mean feature row, then
-its witness's row), :meth:`MISVMClassifier._fit_binary_primal`.
+its witness's row), :meth:`MISVMClassifier._fit_binary_primal`. Both run on row-chunked Dask
+arrays too (see :mod:`webly.mil._common`): each round scores the rows with one map over the
+partitions; MI-SVM's negative rows stay there and only the positive bags' rows (means, then
+witnesses) are fetched.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
+from ..solvers._rows import is_dask
 from ._toolkit import (MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS, RELABEL_RANGE_FRACTION,
-                       min_positives, positive_bag_groups, primal_decision,
+                       bag_mean_rows, min_positives, positive_bag_groups, primal_decision,
                        relabel_positive_bags, relabel_rounds_primal, solve_mil_primal)
 
 # libsvm solves the SVMs: max_iter is only the former name of max_rounds (one release)
@@ -39,6 +43,20 @@ _CONSTRAINTS = {
     "max_rounds": [Interval(Integral, 1, None, closed="left")],
     "max_iter": [Interval(Integral, 1, None, closed="left"), Hidden(StrOptions({"deprecated"}))],
 }
+
+
+def _row_picker(rows, n):
+    """Sparse (len(rows), n) matrix selecting ``rows`` (``S @ Z == Z[rows]``)."""
+    return sp.csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), rows)),
+                         shape=(len(rows), n))
+
+
+def _fetch_rows(Z, idx):
+    """``Z[idx]`` of a Dask Z as numpy (few rows: sorted, one slice per partition)."""
+    order = np.argsort(idx, kind="stable")
+    out = np.empty((len(idx), Z.shape[1]), dtype=Z.dtype)
+    out[order] = Z[idx[order]].compute()
+    return out
 
 
 def _svc_on_units(K_units, labels, C, tol, weights=None):
@@ -317,9 +335,17 @@ class MISVMClassifier(MILClassifierBase):
         bag_of_row = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
         # one units matrix: the negative rows, then the positive bags' mean rows (the start),
         # replaced by their witnesses' rows in place each round
-        U = np.empty((len(neg) + len(groups), Z.shape[1]), dtype=Z.dtype)
-        U[:len(neg)] = Z[neg]
-        U[len(neg):] = bag_mean_matrix(bag_of_row) @ Z[rows]
+        on_dask = is_dask(Z)
+        if on_dask:  # the negative rows stay lazy on the cluster; the bag rows come here
+            import dask.array as da
+
+            U_neg = Z[y_pm == -1]
+            U_pos = bag_mean_rows(bag_mean_matrix(bag_of_row) @ _row_picker(rows, len(y_pm)), Z)
+            U = da.concatenate([U_neg, da.from_array(U_pos, chunks=(len(groups), -1))])
+        else:
+            U = np.empty((len(neg) + len(groups), Z.shape[1]), dtype=Z.dtype)
+            U[:len(neg)] = Z[neg]
+            U[len(neg):] = bag_mean_matrix(bag_of_row) @ Z[rows]
         labels = np.r_[-np.ones(len(neg)), np.ones(len(groups))]
         max_rounds = ctx.params["max_rounds"]
         witnesses, info, total, notes, objectives = None, None, 0, [], []
@@ -337,7 +363,11 @@ class MISVMClassifier(MILClassifierBase):
             if it == max_rounds:
                 notes.append(f"did not settle in {max_rounds} rounds; raise max_rounds")
                 break
-            U[len(neg):] = Z[witnesses]
+            if on_dask:
+                U = da.concatenate([U_neg, da.from_array(_fetch_rows(Z, witnesses),
+                                                         chunks=(len(groups), -1))])
+            else:
+                U[len(neg):] = Z[witnesses]
         lab = -np.ones(len(y_pm), dtype=int)
         lab[witnesses] = 1
         return BinaryMIL(w, b, total, lab, info={"rounds": it, "objective": -info["objective"],

@@ -10,7 +10,10 @@ labels stop changing. Each round warm-starts the SMO solver from the previous du
 
 With ``solver="primal"`` each round is the same problem on explicit features, solved by
 :func:`webly.solvers.primal.svmplus_primal` warm-started from the previous round's parameters and
-multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM).
+multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM), also on
+row-chunked Dask arrays (X, X_priv; see :mod:`webly.mil._common`): the privileged feature map is
+fitted on the positive-bag instances' partitions and the solver's privileged rows are a mask
+over all rows (:func:`webly.solvers.primal.svmplus_primal`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ._common import BinaryMIL, MILClassifierBase
 from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
                        RELABEL_RANGE_FRACTION, min_positives, positive_bag_groups,
-                       privileged_features, privileged_kernel, relabel_positive_bags,
+                       privileged_kernel, privileged_row_features, relabel_positive_bags,
                        relabel_rounds_primal, solve_mil_qp)
 
 if TYPE_CHECKING:
@@ -238,9 +241,9 @@ class MiSVMPIClassifier(MILClassifierBase):
     def _fit_binary_primal(self, ctx, y_pm):
         Z_priv = None
         if ctx.X_priv is not None:
-            Z_priv = privileged_features(ctx.X_priv[np.flatnonzero(y_pm == 1)],
-                                         self.kernel_priv, self.gamma_priv, self.features,
-                                         self.n_components, ctx.seed)
+            Z_priv = privileged_row_features(ctx.X_priv, y_pm == 1, self.kernel_priv,
+                                             self.gamma_priv, self.features, self.n_components,
+                                             ctx.seed)
         return relabel_rounds_primal(
             ctx.Z, y_pm, ctx.bags, C=self.C, C_neg=self.C if self.C_neg is None else self.C_neg,
             rho=self.rho, threshold=self.threshold,

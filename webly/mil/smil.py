@@ -23,7 +23,9 @@ negative instances (singletons). A unit's dual coefficient spreads back to its r
 With ``solver="primal"`` sMIL, sbMIL and sMIL-PI solve the same problems on explicit features
 (bag-mean feature rows for the positive bags) with :func:`webly.solvers.primal.svmplus_primal`,
 for 10^5-10^6 rows: per-unit margins and weights, and for sMIL-PI the correcting function on the
-bags' mean privileged features over the positive-bag units only.
+bags' mean privileged features over the positive-bag units only. The same runs on row-chunked
+Dask arrays (X, X_priv): the positive bags' mean rows by one map-reduce, the negative rows left in
+their partitions (see :mod:`webly.mil._common`).
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..errors import DataError
 from ..solvers import add_domain_adaptation, smil_pi_qp, svm_qp
 from ._common import BinaryMIL, MILClassifierBase
-from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, bag_units, min_positives,
-                       positive_bag_groups, primal_decision, privileged_features,
-                       privileged_kernel, relabel_positive_bags, solve_mil_primal, solve_mil_qp,
-                       unit_kernel, unit_rows)
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, bag_mean_rows, bag_units,
+                       min_positives, pad_privileged, positive_bag_groups, primal_decision,
+                       privileged_features, privileged_kernel, relabel_positive_bags,
+                       solve_mil_primal, solve_mil_qp, unit_kernel, unit_problem)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -94,7 +96,10 @@ class SMILClassifier(MILClassifierBase):
         kernel is approximated by ``features`` with ``n_components`` features at the same
         bandwidth; ``tol`` is then the largest constraint violation in margin units,
         ``max_iter`` the Newton steps of a solve (None: 1,000) and ``n_iter_`` counts Newton
-        steps. Models then hold weights over the features (``feature_map_``).
+        steps. Models then hold weights over the features (``feature_map_``). ``X`` (and
+        ``X_priv``) may be row-chunked Dask arrays: ``auto`` then takes ``primal``, solved on
+        their cluster (see :mod:`webly.mil._common`; ``y`` and ``bags`` are computed to numpy
+        n-vectors, the rows never leave their partitions), and ``smo`` raises.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         Approximate feature map of an RBF kernel with ``solver="primal"`` (on both views).
     n_components : int, default=512
@@ -192,7 +197,8 @@ class SMILClassifier(MILClassifierBase):
 
     def _fit_binary_primal(self, ctx, y_pm):
         A, y_u, pos, upper, p = self._units(y_pm, ctx.bags)
-        w, b, info = solve_mil_primal(unit_rows(ctx.Z, A), y_u, C=upper, margin=p, tol=self.tol,
+        U, y_u, upper, p = unit_problem(ctx.Z, A, pos, y_u, upper, p)
+        w, b, info = solve_mil_primal(U, y_u, C=upper, margin=p, tol=self.tol,
                                       max_iter=self.max_iter)
         return _binary_from_primal(w, b, info)
 
@@ -449,12 +455,15 @@ class SMILPIClassifier(MILClassifierBase):
         p, weights = self._unit_terms(pos)
         Z_priv = None
         if ctx.X_priv is not None:
-            Z_priv = privileged_features(unit_rows(ctx.X_priv, A[np.flatnonzero(pos)]),
+            Z_priv = privileged_features(bag_mean_rows(A[np.flatnonzero(pos)], ctx.X_priv),
                                          self.kernel_priv, self.gamma_priv, self.features,
                                          self.n_components, ctx.seed)
-        w, b, info = solve_mil_primal(unit_rows(ctx.Z, A), y_u, Z_priv, C=weights,
+        # on Dask the units come positive bags first (unit_problem), so pos_u marks the first
+        U, y_u, p, weights, pos_u = unit_problem(ctx.Z, A, pos, y_u, p, weights, pos)
+        w, b, info = solve_mil_primal(U, y_u, None if Z_priv is None else
+                                      pad_privileged(Z_priv, U, int(pos.sum())), C=weights,
                                       gamma_plus=self.gamma_plus, margin=p,
-                                      priv_rows=None if Z_priv is None else pos, tol=self.tol,
+                                      priv_rows=None if Z_priv is None else pos_u, tol=self.tol,
                                       max_iter=self.max_iter)
         return _binary_from_primal(w, b, info)
 

@@ -1011,6 +1011,38 @@ def _warm_start(prob, start, rho0):
     return np.array(th, dtype=np.float64), mults, rhos
 
 
+#: the constant of a masked constraint (:func:`_masked_families`): never active
+_OFF = 1e30
+
+
+def _where(mask, a, b):
+    """``where(mask, a, b)`` of Dask vectors or numbers (lazy)."""
+    import dask.array as da
+
+    return da.where(mask, a, b)
+
+
+def _masked_families(P, p, C, rows):
+    """The families of :func:`svmplus_primal` with ``priv_rows`` on Dask arrays, over all n rows.
+
+    In memory each family runs over its own rows (index arrays ``P``, ``N``). On Dask every
+    per-row vector is chunked like the rows, so instead each family spans all rows and a row
+    outside it gets the constant ``-_OFF`` (``_OFF = 1e30``): its constraint ``-1e30 - y f - s
+    <= 0`` is never active for finite ``f, s``, its multiplier stays 0 and it adds nothing to
+    the value, gradient, Hessian, line search or objective (and ``s_lin`` is 0 off ``P``, so
+    the correcting function's values there, on whatever ``F_priv`` holds for those rows, cost
+    nothing). The problem is the in-memory one; only the Hessian's floor (``1e-3 n rho`` of a
+    family, for a bias no row is curved in) counts n rows, so the path can differ within
+    ``tol``. ``P``: the (n,) Dask mask of the privileged rows.
+    """
+    on_p = rows.persist(_where(P, p, -_OFF))
+    zero_p = rows.persist(_where(P, 0.0, -_OFF))
+    off_p = rows.persist(_where(P, -_OFF, p))
+    return [_Family(on_p, True, True, False),          # p - y f - s <= 0 on P
+            _Family(zero_p, False, True, False),       # -s <= 0 on P
+            _Family(off_p, True, False, False, upper=C)]  # hinge p - y f off P
+
+
 def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None, rho=None,
                    n_threads=1, *, margin=None, priv_rows=None, start=None):
     """Solve the SVM+ primal (hinge loss) on explicit features.
@@ -1039,7 +1071,10 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     y : (n,) array of {-1, +1} (numpy or Dask)
     F_priv : (n, d~) or (|P|, d~) array, CSR matrix, Dask array or None
         Privileged features (``psi``) of the privileged rows, in row order; None gives the C-SVM.
-        ``priv_rows`` is not supported on Dask arrays yet.
+        On Dask arrays ``F_priv`` has one row per row of ``F`` also with ``priv_rows`` (the
+        rows outside ``priv_rows`` are not used: zeros will do), and the families run over all
+        rows with the others switched off (:func:`_masked_families`); ``info``'s ``dual_priv``
+        then has n entries, 0 outside ``priv_rows``.
     C : float or (n,) array
         Per-row weight: of the correcting function on the privileged rows, of the hinge (the
         bound ``a_i <= C_i``) elsewhere.
@@ -1090,8 +1125,13 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         n_priv = int(priv_rows.sum())
         if priv_rows.all():
             priv_rows = None
+    on_dask = is_dask(F) or is_dask(F_priv)
+    if on_dask and priv_rows is not None and F_priv.shape[0] != F.shape[0]:
+        raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
+                                     f"({F.shape[0]}; rows outside priv_rows are not used), "
+                                     f"got {F_priv.shape[0]}: pad it with zero rows")
     F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
-                                   n_priv)
+                                   None if on_dask else n_priv)
     n = F.shape[0]
     C = _per_row("C", C, n, positive=True, rows=rows)
     p = 1.0 if margin is None else _per_row("margin", margin, n, positive=False, rows=rows)
@@ -1103,6 +1143,10 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         margin = _Family(p, True, True, False)     # p - y f - s <= 0
         nonneg = _Family(0.0, False, True, False)  # -s <= 0
         prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C, rows=rows)
+    elif rows.lazy:
+        P = rows.persist(rows.vector(priv_rows.astype(np.float64)) > 0)
+        prob = _Primal(F, y, Fp, _masked_families(P, p, C, rows), reg_u=gamma_plus,
+                       s_lin=rows.persist(_where(P, C, 0.0)), rows=rows)
     else:
         P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
         families = [_Family(_take(p, P), True, True, False, rows=P),
@@ -1122,6 +1166,9 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         return th[:d].copy(), float(th[d]), None, np.nan, info
     if priv_rows is None:
         info.update(dual=mults[0], dual_priv=mults[1], correcting_values=s)
+    elif rows.lazy:
+        info.update(dual=_where(P, mults[0], mults[2]), dual_priv=mults[1],
+                    correcting_values=rows.persist(_where(P, s, np.maximum(0.0, p - y * f))))
     else:
         a, xi = np.empty(n), np.empty(n)
         a[P], a[N] = mults[0], mults[2]

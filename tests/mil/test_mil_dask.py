@@ -1,0 +1,227 @@
+"""The MIL estimators' primal path on Dask arrays (issue 18 item 4): the same fit, over partitions.
+
+With X (and X_priv) as row-chunked Dask arrays, sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and
+MI-SVM solve the problems of their in-memory primal path (``solver="primal"``): the positive
+bags' mean rows come from one map-reduce, the negatives stay in their partitions, every solve
+runs on the cluster (:mod:`webly.solvers._rows`) and each relabelling round scores the rows with
+one map. The problem is the same (for sMIL-PI the units come in another order, and the
+privileged rows of sMIL-PI / mi-SVM-PI are a mask over all rows, see
+:func:`webly.solvers.primal._masked_families`), so the fits must agree with the in-memory ones
+to the order of floating-point sums: coefficients and decisions to 1e-6 relative (measured
+~1e-15 at the time of writing, with the same Newton steps). Most tests use Dask's threaded
+scheduler; one fits on a 2-worker ``LocalCluster`` of worker processes.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+dask = pytest.importorskip("dask", reason="dask is not installed (the 'dev' or 'dask' extra)")
+da = pytest.importorskip("dask.array", reason="dask[array] is not installed")
+
+from webly import persist  # noqa: E402
+from webly.errors import DataError  # noqa: E402
+from webly.mil import (MILCPBClassifier, MiSVMClassifier, MISVMClassifier,  # noqa: E402
+                       MiSVMPIClassifier, SbMILClassifier, SMILClassifier, SMILPIClassifier,
+                       SMILPIDAClassifier)
+from webly.solvers.primal import svmplus_primal  # noqa: E402
+
+#: (estimator, uses X_priv)
+ESTIMATORS = [(SMILClassifier, False), (SbMILClassifier, False), (SMILPIClassifier, True),
+              (MiSVMClassifier, False), (MiSVMPIClassifier, True), (MISVMClassifier, False)]
+
+
+def _crawl(seed=0, n_bags=12, size=5, d=6, d_priv=3, keep=0.7):
+    """Bags of a query (every third bag positive); 30% of the positive bags' rows are wrong,
+    and the privileged 'text' says which (as tests/mil/test_mil_primal.py)."""
+    rng = np.random.default_rng(seed)
+    bags = np.repeat(np.arange(n_bags), size)
+    y = (bags % 3 == 0).astype(int)
+    truth = np.where(rng.random(len(y)) < keep, y, 0)
+    X = rng.normal(size=(len(y), d)) + (2 * truth - 1)[:, None]
+    T = rng.normal(size=(len(y), d_priv))
+    T[:, 0] += 2 * truth
+    return X, y, bags, T
+
+
+def _parts(A, n_parts=3):
+    rows = -(-A.shape[0] // n_parts)
+    return da.from_array(A, chunks=(rows,) if A.ndim == 1 else (rows, -1))
+
+
+@pytest.fixture
+def threads():
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+def _assert_same_fit(dsk, ref, X, bags):
+    """Coefficients, decisions (lazy on a Dask X), predictions, bag scores and noise scores."""
+    for m1, m0 in zip(dsk.models_, ref.models_):
+        np.testing.assert_allclose(m1.coef, m0.coef, rtol=1e-6, atol=1e-9 * np.abs(m0.coef).max())
+        assert m1.intercept == pytest.approx(m0.intercept, rel=1e-6, abs=1e-9)
+        if "objective" in m0.info:
+            assert m1.info["objective"] == pytest.approx(m0.info["objective"], rel=1e-8)
+        if m0.instance_labels is not None:  # the same relabelling rounds, the same labels
+            assert m1.info.get("rounds") == m0.info.get("rounds")
+            np.testing.assert_array_equal(m1.instance_labels, m0.instance_labels)
+    D0 = ref.decision_function(X)
+    D1 = dsk.decision_function(_parts(X))
+    assert isinstance(D1, da.Array) and D1.chunks[0] == _parts(X).chunks[0]
+    np.testing.assert_allclose(D1.compute(), D0, rtol=1e-6, atol=1e-6 * np.abs(D0).max())
+    np.testing.assert_array_equal(dsk.predict(_parts(X)).compute(), ref.predict(X))
+    ids1, S1 = dsk.bag_decision_function(_parts(X), _parts(bags))
+    ids0, S0 = ref.bag_decision_function(X, bags)
+    np.testing.assert_array_equal(ids1, ids0)
+    np.testing.assert_allclose(S1, S0, rtol=1e-6, atol=1e-6 * np.abs(S0).max())
+    assert isinstance(dsk.noise_scores_, da.Array)
+    np.testing.assert_allclose(dsk.noise_scores_.compute(), ref.noise_scores_, rtol=1e-6,
+                               atol=1e-6 * np.abs(ref.noise_scores_).max())
+
+
+@pytest.mark.parametrize("cls, with_priv", ESTIMATORS, ids=[c.__name__ for c, _ in ESTIMATORS])
+def test_fit_on_partitions_equals_the_in_memory_primal_fit(threads, cls, with_priv):
+    X, y, bags, T = _crawl()
+    ref = cls(kernel="linear", solver="primal").fit(X, y, bags=bags,
+                                                    **({"X_priv": T} if with_priv else {}))
+    dsk = cls(kernel="linear").fit(_parts(X), _parts(y), bags=bags,
+                                   **({"X_priv": _parts(T)} if with_priv else {}))
+    assert dsk.solver_ == "primal"  # "auto" on Dask rows
+    if "rounds" in ref.models_[0].info:
+        assert ref.models_[0].info["rounds"] >= 2  # the relabelling ran
+    _assert_same_fit(dsk, ref, X, bags)
+
+
+def test_several_queries_with_labels_and_bags_on_partitions(threads):
+    # one-vs-rest over three queries; y and bags as Dask vectors are computed once
+    X, _, bags, T = _crawl(n_bags=9)
+    y = np.array(["a", "b", "c"])[bags % 3]
+    ref = SMILPIClassifier(kernel="linear", solver="primal").fit(X, y, bags=bags, X_priv=T)
+    dsk = SMILPIClassifier(kernel="linear").fit(_parts(X), _parts(y), bags=_parts(bags),
+                                                X_priv=_parts(T))
+    np.testing.assert_array_equal(dsk.classes_, ref.classes_)
+    assert dsk.decision_function(_parts(X)).shape == (len(y), 3)
+    _assert_same_fit(dsk, ref, X, bags)
+
+
+@pytest.mark.parametrize("cls", [SMILPIClassifier, MiSVMPIClassifier])
+def test_nystroem_maps_on_partitions_are_the_in_memory_maps(threads, cls):
+    # both views RBF: bandwidth rules as reductions, the same landmarks fetched; float32 rows
+    X, y, bags, T = _crawl(seed=1)
+    X = X.astype(np.float32)
+    est = dict(kernel="rbf", kernel_priv="rbf", n_components=20, random_state=0,
+               gamma_scale=0.5)
+    ref = cls(solver="primal", **est).fit(X, y, bags=bags, X_priv=T)
+    dsk = cls(**est).fit(_parts(X), y, bags=bags, X_priv=_parts(T))
+    assert dsk.feature_map_.gamma_ == pytest.approx(ref.feature_map_.gamma_, rel=1e-6)
+    # float32 rows: partitions add their partial sums in float64, so the two stop at
+    # slightly different points within tol (webly.solvers.primal's module docstring)
+    D0, D1 = ref.decision_function(X), dsk.decision_function(_parts(X)).compute()
+    np.testing.assert_allclose(D1, D0, atol=1e-4 * np.abs(D0).max())
+
+
+def test_privileged_rows_on_partitions_solve_the_in_memory_problem(threads):
+    # svmplus_primal's priv_rows on Dask (families over all rows, the others switched off)
+    rng = np.random.default_rng(0)
+    n = 240
+    F = rng.normal(size=(n, 5))
+    y = np.where(F[:, 0] + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    T = np.abs(rng.normal(size=(n, 3)))
+    P = rng.random(n) < 0.4
+    C, p = np.where(P, 2.0, 0.5), np.where(P, 0.2, 1.0)
+    ref = svmplus_primal(F, y, T[P], C=C, margin=p, priv_rows=P, gamma_plus=3.0, tol=1e-6)
+    out = svmplus_primal(_parts(F), y, _parts(np.where(P[:, None], T, 0.0)), C=C, margin=p,
+                         priv_rows=P, gamma_plus=3.0, tol=1e-6)
+    assert out[4]["objective"] == pytest.approx(ref[4]["objective"], rel=1e-10)
+    np.testing.assert_allclose(out[0], ref[0], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(out[2], ref[2], rtol=1e-8, atol=1e-12)
+    for key in ("dual", "correcting_values"):
+        np.testing.assert_allclose(out[4][key].compute(), ref[4][key], atol=1e-8)
+    b = out[4]["dual_priv"].compute()
+    np.testing.assert_allclose(b[P], ref[4]["dual_priv"], atol=1e-8)
+    assert not b[~P].any()  # rows outside priv_rows keep a zero multiplier
+
+
+def test_a_dask_fitted_model_saves_and_loads_its_values(threads, tmp_path):
+    X, y, bags, T = _crawl()
+    clf = SMILPIClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T))
+    path = tmp_path / "m.webly"
+    persist.save(clf, path)
+    back = persist.load(path)
+    assert isinstance(clf.noise_scores_, da.Array)  # the fitted estimator stays lazy
+    assert isinstance(back.noise_scores_, np.ndarray)
+    np.testing.assert_array_equal(back.noise_scores_, clf.noise_scores_.compute())
+    np.testing.assert_array_equal(back.predict(X), clf.predict(_parts(X)).compute())
+    np.testing.assert_array_equal(back.decision_function(X),
+                                  clf.decision_function(_parts(X)).compute())
+
+
+def test_bad_input_on_partitions_names_the_field_and_the_fix(threads):
+    X, y, bags, T = _crawl()
+    with pytest.raises(DataError, match="X_priv.*row chunks.*rechunk"):
+        SMILPIClassifier(kernel="linear").fit(_parts(X), y, bags=bags,
+                                              X_priv=_parts(T, n_parts=4))
+    with pytest.raises(DataError, match="bags"):
+        SMILClassifier(kernel="linear").fit(_parts(X), y, bags=bags[:-1])
+    with pytest.raises(DataError, match="y.*one label per row"):
+        SMILClassifier(kernel="linear").fit(_parts(X), y[:-1], bags=bags)
+    with pytest.raises(DataError, match="X_priv.*rows"):
+        MiSVMPIClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T[:-5]))
+    with pytest.raises(DataError, match="X.*Dask array when X_priv"):
+        SMILPIClassifier(kernel="linear").fit(X, y, bags=bags, X_priv=_parts(T))
+    unknown = da.from_array(X, chunks=(40, -1))[_parts(y) >= 0]  # chunk sizes unknown
+    with pytest.raises(DataError, match="unknown chunk sizes"):
+        SMILClassifier(kernel="linear").fit(unknown, y, bags=bags)
+    fitted = SMILClassifier(kernel="linear").fit(_parts(X), y, bags=bags)
+    with pytest.raises(DataError, match="features"):
+        fitted.decision_function(_parts(X[:, :4]))
+
+
+@pytest.mark.parametrize("cls, params, match", [
+    (SMILPIClassifier, {"solver": "smo"}, "solver.*kernel solver.*'auto' or 'primal'"),
+    (MiSVMClassifier, {"solver": "smo"}, "solver.*kernel solver.*'auto' or 'primal'"),
+    (MILCPBClassifier, {}, "no explicit-feature.*X.compute"),
+])
+def test_kernel_solvers_refuse_dask_rows_with_the_fix(cls, params, match):
+    X, y, bags, _ = _crawl()
+    with pytest.raises(DataError, match=match):
+        cls(kernel="linear", **params).fit(_parts(X), y, bags=bags)
+
+
+def test_domain_adaptation_is_refused_on_dask_rows():
+    X, y, bags, T = _crawl()
+    with pytest.raises(DataError, match="X_target.*no Dask path"):
+        SMILPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
+                                                X_target=X[:10])
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    """A 2-worker LocalCluster of worker processes (the row kernels, feature maps and models
+    travel by pickle), started once for the module's cluster tests."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            client.wait_for_workers(2)
+            yield client
+
+
+# a Newton step costs a few round trips to the workers (about 0.1-1 s each on a loaded 2-core
+# machine): the default run fits sMIL-PI on 12 bags (12 Newton steps); mi-SVM-PI's rounds
+# (about 100 steps) run with -m slow
+@pytest.mark.parametrize("cls, n_bags", [
+    (SMILPIClassifier, 12), pytest.param(MiSVMPIClassifier, 24, marks=pytest.mark.slow)])
+def test_fit_on_a_two_worker_cluster_equals_the_single_process_fit(process_cluster, cls, n_bags):
+    from distributed import get_task_stream
+
+    X, y, bags, T = _crawl(n_bags=n_bags)
+    ref = cls(kernel="linear", solver="primal").fit(X, y, bags=bags, X_priv=T)
+    with get_task_stream(process_cluster) as stream:
+        dsk = cls(kernel="linear").fit(_parts(X, 4), y, bags=bags, X_priv=_parts(T, 4))
+    # the passes over the rows ran on both workers
+    assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
+    _assert_same_fit(dsk, ref, X, bags)
