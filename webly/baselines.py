@@ -20,7 +20,7 @@ from .base import WebClassifierMixin, encode_targets, one_vs_rest, own_class_sco
 from .base import per_class_notes
 from .base import check_is_fitted, check_row_features, validate_data, warn_not_converged
 from .base import positional_metadata_deprecated
-from ._lupi_base import _dask_features, _is_dask
+from ._lupi_base import _dask_features, _is_dask, _on_partitions
 from .errors import DataError
 from .kernels import Kernel, default_gamma
 
@@ -395,10 +395,7 @@ class KMMSVMClassifier(SVMClassifier):
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Class of each row; a Dask X (``solver="primal"``) gives a Dask vector, lazy."""
         if _is_dask(X):
-            check_is_fitted(self)
-            X = _dask_features("X", X, self.n_features_in_).rechunk({1: -1})
-            return X.map_blocks(self.predict, drop_axis=1, dtype=self.classes_.dtype,
-                                meta=np.empty((0,), dtype=self.classes_.dtype))
+            return _on_partitions(self, self.predict, X, self.classes_.dtype, None)
         return super().predict(X)
 
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -407,13 +404,8 @@ class KMMSVMClassifier(SVMClassifier):
         if getattr(self, "feature_map_", None) is None:
             return super().decision_function(X)
         if _is_dask(X):  # a Dask vector (or (n, C) array) with X's row chunks, lazy
-            check_is_fitted(self)
-            X = _dask_features("X", X, self.n_features_in_).rechunk({1: -1})
-            binary = len(self.classes_) == 2
-            return X.map_blocks(self.decision_function, dtype=np.float64,
-                                **({"drop_axis": 1, "meta": np.empty((0,))} if binary else
-                                   {"chunks": (X.chunks[0], (len(self.classes_),)),
-                                    "meta": np.empty((0, 0))}))
+            return _on_partitions(self, self.decision_function, X, np.float64,
+                                  None if len(self.classes_) == 2 else len(self.classes_))
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self._primal_decision(self.feature_map_.transform(X))
