@@ -70,6 +70,25 @@ those rows, multipliers in ``[0, C_i]``). Each constraint family then runs over 
 A solve can start from an earlier one's parameters and multipliers (``start``), as mi-SVM's
 relabelling rounds do.
 
+**The -DA correcting function** (sMIL-PI-DA, mi-SVM-PI-DA; the kernel form is
+:func:`webly.solvers.add_domain_adaptation`: over ``v = a + z2``, ``+ v'K v / (2 gamma2) -
+(C2 n / (gamma2 n_t)) v'(K_st 1)`` with ``lo <= sum(v) <= hi``). Its primal is a second
+correcting function on the rows' own (visual) features, ``v_i = u2'phi_i + c2``, that enters
+every margin constraint and must itself be nonnegative::
+
+    + gamma2/2 ||u2||^2 + hi c2 + (hi - lo) max(0, -c2)
+    s.t.  y_i f_i >= p_i - s_i - (v_i - q_i),   v_i >= q_i,
+          q_i = C2 (n / gamma2) phi_i' mu,   mu = mean of phi over the target rows.
+
+The Lagrangian's minimum over ``u2`` gives ``-||Phi'(a + z2)||^2 / (2 gamma2)`` (z2 the
+multipliers of ``v >= q``), the constants ``q`` give the dual's target term (``Phi mu`` is
+``K_st 1 / n_t`` on explicit features), and the offset's piecewise-linear cost is the conjugate
+of KMM's interval ``lo <= sum(a + z2) <= hi`` (its kink is a hinge on one parameter: a
+constraint family of no rows, :class:`_ParamHinge`, solved with the others). The primal value
+is then exactly minus the dual's, with no constant. Per-unit ``C2`` (the authors' split) only
+changes ``q`` and weighs the offset per row (``v_i = u2'phi_i + c2 / C2_i``). The rows enter
+only through ``phi`` and the n-vector ``q``: X_target, of any size, only through ``mu``.
+
 All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
 dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
 solve that does not converge warns (``ConvergenceWarning``).
@@ -1233,6 +1252,14 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         labels, margins and weights may differ, as in mi-SVM's relabelling rounds): its
         parameters and multipliers (clipped to the new boxes) start this solve, with ``rho``
         at its initial value.
+    target_mean : (d,) array or None
+        The mean row of the target rows' features (same feature map as ``F``): adds the -DA
+        correcting function on ``F`` (see the module docstring), the problem of
+        :func:`webly.solvers.add_domain_adaptation` with ``K_st 1 = n_t F mu``. None: no -DA
+        term. Rows in memory only (not Dask arrays).
+    C2, gamma2, eps, B
+        As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row),
+        with ``target_mean`` only.
 
     Returns
     -------
@@ -1244,6 +1271,9 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         ``dual`` ((n,) the multipliers ``a``), ``dual_priv`` (``b`` on the privileged rows;
         None without F_priv), ``correcting_values`` ((n,) slacks: the correcting function on the
         privileged rows, ``max(0, p - y f)`` elsewhere), ``seconds``, ``state`` (for ``start``).
+        With ``target_mean`` also ``dual_target`` (``z2``), ``target_values`` (the -DA
+        correcting function on the rows, ``v - q``), ``coef_target`` and ``intercept_target``
+        (``u2``, ``c2``).
     """
     n_priv = None
     if priv_rows is not None:
