@@ -22,7 +22,7 @@ negative instances (singletons). A unit's dual coefficient spreads back to its r
 
 With ``solver="primal"`` sMIL, sbMIL, sMIL-PI and sMIL-PI-DA solve the same problems on explicit
 features (bag-mean feature rows for the positive bags) with
-:func:`webly.solvers.primal.svmplus_primal`, for 10^5-10^6 rows: per-unit margins and weights,
+:func:`webly.solvers.primal.svmplus_primal`, in O(n d) memory: per-unit margins and weights,
 for sMIL-PI the correcting function on the bags' mean privileged features over the positive-bag
 units only, and for sMIL-PI-DA the -DA correcting function on the units' visual features, with
 the target rows' mean feature row in place of the kernel's ``K_st 1``.
@@ -510,8 +510,10 @@ class SMILPIDAClassifier(SMILPIClassifier):
         margin and nonnegativity constraint, and KMM's interval on ``sum b`` as the cost of the
         offset ``c2``. ``X_target`` enters only through the mean of its features (mapped once,
         block by block), so it may be large. With a linear kernel this is exactly the dual
-        ``smo`` solves (``tests/mil/test_da_primal.py``).
-        Without ``X_target`` it is sMIL-PI's primal path.
+        ``smo`` solves (``tests/mil/test_da_primal.py``). The -DA solve needs far more Newton
+        steps than sMIL-PI's: on 10^5 crawl rows it stops at the default 1,000 steps
+        unconverged (a ConvergenceWarning; ``benchmarks/da_primal_scale.py``), so raise
+        ``max_iter`` or ``tol`` there. Without ``X_target`` it is sMIL-PI's primal path.
 
     Attributes
     ----------
