@@ -49,7 +49,7 @@ def test_auto_goes_primal_above_the_memory_limit_and_says_so(cls, caplog):
     np.testing.assert_array_equal(est.decision_function(X), primal.decision_function(X))
 
 
-def test_explicit_kernel_solver_and_da_with_a_target_refuse_above_the_limit(monkeypatch):
+def test_explicit_kernel_solver_refuses_above_the_limit_and_da_goes_primal(monkeypatch):
     import webly.kernels
 
     def boom(*args, **kwargs):
@@ -60,7 +60,7 @@ def test_explicit_kernel_solver_and_da_with_a_target_refuse_above_the_limit(monk
     with pytest.raises(DataError, match=r"^solver: 'smo' \(a kernel solver\) on 240 rows needs "
                                         r"about 2\.3 MB"):
         webly.MiSVMPIClassifier(solver="smo", memory_limit="1M").fit(X, y, bags=bags, X_priv=T)
-    with pytest.raises(DataError, match="the primal path has no -DA \\(X_target\\) term yet; use "
-                                        "fewer rows or a larger memory_limit"):
-        webly.SMILPIDAClassifier(memory_limit="1M").fit(X, y, bags=bags, X_priv=T,
-                                                        X_target=X[:30])
+    # a -DA fit with a target goes to the primal path too (no kernel computed)
+    est = webly.SMILPIDAClassifier(memory_limit="1M", n_components=40, random_state=0).fit(
+        X, y, bags=bags, X_priv=T, X_target=X[:30])
+    assert est.solver_ == "primal"

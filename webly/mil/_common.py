@@ -6,18 +6,20 @@ all other queries are negative instances. A binary MIL set (``y`` in {0, 1} per 
 with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients over the training
 rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
 
-The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI) instead map the
-rows to explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or random
-Fourier features for an RBF kernel: :class:`webly.solvers.primal.FeatureMap`) and solve the same
-problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no
-(n, n) kernel; their :class:`BinaryMIL` holds weights over the features,
-``f(x) = coef' z(x) + intercept``.
+The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, and the -DA
+variants sMIL-PI-DA, mi-SVM-PI-DA) instead map the rows to explicit features ``z(x)`` (the rows
+themselves for a linear kernel, Nystroem or random Fourier features for an RBF kernel:
+:class:`webly.solvers.primal.FeatureMap`) and solve the same problems in the primal
+(:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no (n, n) kernel; their
+:class:`BinaryMIL` holds weights over the features, ``f(x) = coef' z(x) + intercept``. The -DA
+term needs only the mean feature row of the unlabelled target rows (``MILContext.target_mean``,
+computed once, block by block, so ``X_target`` may be large).
 
 **On Dask** (issue 18 item 4), those six methods (and MI-SVM) also fit rows held as a
 row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
 ``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
 explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does, and so does
-``X_target`` (no -DA term on Dask). ``y`` and ``bags`` are per-row vectors, numpy or Dask,
+``X_target`` (no -DA term on Dask: the -DA variants fit in memory). ``y`` and ``bags`` are per-row vectors, numpy or Dask,
 computed here once (10^7 of them take 80 MB); the rows never are. The feature map is fitted as
 SVM+ fits it on Dask (the bandwidth rule as a reduction, the Nystroem landmarks fetched) and
 applied where the partitions live; the positive bags' mean rows (few: one per positive bag)
@@ -91,6 +93,8 @@ class MILContext:
     # explicit features of the training rows (solver="primal"; K is None)
     Z: np.ndarray | None = None
     seed: int = 0  # seed of the privileged feature maps (solver="primal")
+    # (d,) mean feature row of the target rows (solver="primal" with X_target)
+    target_mean: np.ndarray | None = None
 
 
 class MILClassifierBase(WebClassifierMixin, BaseEstimator):
@@ -134,7 +138,6 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
             # benchmarks/kernel_memory.py measures 1.0-2.6)
             self.solver_ = choose_solver(
                 self, _num_samples(X), KERNEL_FIT_ARRAYS,
-                no_primal=None if X_target is None else "has no -DA (X_target) term yet",
                 what="the rows themselves (linear kernel)" if self.kernel == "linear" else
                 f"explicit features ({self.features}, {self.n_components} components)")
             if self.solver_ == "primal":
@@ -172,10 +175,6 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
         from ..solvers.primal import FeatureMap, blas_threads
 
-        if X_target is not None:
-            raise DataError("solver", f"{self._method_name}: solver='primal' has no "
-                                      "domain-adaptation (X_target) term yet; fit without "
-                                      "X_target or use solver='smo'")
         self._warn_missing_metadata(bags, X_priv)
         on_dask = _is_dask(X) or _is_dask(X_priv)
         if on_dask:
@@ -198,6 +197,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
             Z = Z.rechunk({1: -1}).persist()
         ctx = MILContext(None, bags, X_priv, Z=Z, seed=seed + 1, params={
             new: renamed_parameter(self, old, new) for old, new in self._renamed})
+        if X_target is not None:
+            ctx.target_mean, ctx.n_target = self._target_mean(X_target, X.shape[1])
         for attr in ("kernel_", "X_fit_"):
             self.__dict__.pop(attr, None)
         # one process-wide BLAS limit around all problems (webly.solvers.primal.blas_threads)
@@ -278,6 +279,23 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                             keep_float32=True)
                 X_priv = da.from_array(X_priv, chunks=(X.chunks[0], -1))
         return X, y, bags, X_priv
+
+    #: target rows mapped at once when averaging their features (bounds the temporary memory)
+    _TARGET_BLOCK = 16384
+
+    def _target_mean(self, X_target, n_features):
+        """``(mean of feature_map_(X_target) over its rows, number of rows)``: the -DA term's
+        target centre on the primal path, mapped block by block."""
+        X_target = check_row_features("X_target", X_target, keep_float32=True)
+        if X_target.shape[1] != n_features:
+            raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                        f"{n_features}")
+        n_t = X_target.shape[0]
+        total = np.zeros(self.feature_map_.n_features_out_)
+        for lo in range(0, n_t, self._TARGET_BLOCK):
+            Zt = self.feature_map_.transform(X_target[lo:lo + self._TARGET_BLOCK])
+            total += np.asarray(Zt.sum(axis=0, dtype=np.float64)).ravel()
+        return total / n_t, n_t
 
     def _decision_from_kernel(self, K):
         """Scores from the test-train kernel, or from features on the primal path."""

@@ -184,19 +184,30 @@ def privileged_features(priv, kernel, gamma, features, n_components, random_stat
 
 
 def solve_mil_primal(F, y, F_priv=None, *, C, tol, max_iter, gamma_plus=1.0, margin=None,
-                     priv_rows=None, start=None):
+                     priv_rows=None, start=None, da=None):
     """:func:`webly.solvers.primal.svmplus_primal` on a MIL problem; returns ``(coef, intercept,
     info)``, ``info["not_converged"]`` holding a note when it stopped at a limit (BLAS threads
-    are left to the caller)."""
+    are left to the caller). ``da``: the -DA term's keywords of ``svmplus_primal``
+    (``target_mean``, ``C2``, ``gamma2``, ``eps``, ``B``; see :func:`da_keywords`), or None."""
     from ..solvers.primal import svmplus_primal
 
     w, b, _, _, info = svmplus_primal(F, y, F_priv, C=C, gamma_plus=gamma_plus, tol=tol,
                                       max_iter=max_iter, n_threads=None, margin=margin,
-                                      priv_rows=priv_rows, start=start)
+                                      priv_rows=priv_rows, start=start, **(da or {}))
     info["not_converged"] = [] if info["status"] == "converged" else [
         f"primal solver stopped ({info['status']} after {info['n_iter']} Newton steps, "
         f"violation {info['kkt_violation']:.2e} > tol {tol}); raise max_iter or tol"]
     return w, b, info
+
+
+def da_keywords(est, ctx, C2=None):
+    """The -DA keywords of :func:`solve_mil_primal` from a -DA estimator's ``C2``, ``gamma2``,
+    ``eps``, ``B`` and the fit's target mean (``C2``: per-unit values instead of ``est.C2``);
+    None when the fit has no ``X_target``."""
+    if ctx.target_mean is None:
+        return None
+    return {"target_mean": ctx.target_mean, "C2": est.C2 if C2 is None else C2,
+            "gamma2": est.gamma2, "eps": est.eps, "B": est.B}
 
 
 def primal_decision(Z, coef, intercept):
@@ -305,7 +316,7 @@ def privileged_row_features(X_priv, rows, kernel, gamma, features, n_components,
 
 
 def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_fraction,
-                          max_rounds, tol, max_iter, Z_priv=None, gamma_plus=1.0):
+                          max_rounds, tol, max_iter, Z_priv=None, gamma_plus=1.0, da=None):
     """mi-SVM / mi-SVM-PI on explicit features: alternate a primal solve and the relabelling of
     the positive-bag instances until the labels settle, each solve warm-started from the last.
 
@@ -313,7 +324,8 @@ def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_frac
     weight ``C`` on the instances of positive bags (their correcting function on ``Z_priv``,
     the rows of those instances in order; without ``Z_priv`` a hinge) and a hinge of weight
     ``C_neg`` on the others. Relabelling as :func:`relabel_positive_bags` (``rule="at_least"``,
-    at least ``ceil(rho |B|)`` per bag; ``rho=None``: one).
+    at least ``ceil(rho |B|)`` per bag; ``rho=None``: one). ``da``: the -DA term of
+    mi-SVM-PI-DA over all instances (:func:`da_keywords`), or None.
 
     Returns a :class:`~webly.mil._common.BinaryMIL` over the features: ``coef`` the weights,
     ``n_iter`` the Newton steps of all rounds, ``instance_labels`` the labels of the last
@@ -329,7 +341,7 @@ def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_frac
     for it in range(1, max_rounds + 1):
         w, b, info = solve_mil_primal(Z, labels, Z_priv, C=weights, gamma_plus=gamma_plus,
                                       priv_rows=priv_rows, tol=tol, max_iter=max_iter,
-                                      start=info)
+                                      start=info, da=da)
         total += info["n_iter"]
         notes += info["not_converged"]
         objectives.append(info["objective"])

@@ -10,10 +10,11 @@ labels stop changing. Each round warm-starts the SMO solver from the previous du
 
 With ``solver="primal"`` each round is the same problem on explicit features, solved by
 :func:`webly.solvers.primal.svmplus_primal` warm-started from the previous round's parameters and
-multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM), also on
-row-chunked Dask arrays (X, X_priv; see :mod:`webly.mil._common`): the privileged feature map is
-fitted on the positive-bag instances' partitions and the solver's privileged rows are a mask
-over all rows (:func:`webly.solvers.primal.svmplus_primal`).
+multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM); for
+mi-SVM-PI-DA with the -DA correcting function on the instances' visual features. mi-SVM-PI also
+fits row-chunked Dask arrays (X, X_priv; see :mod:`webly.mil._common`): the privileged feature
+map is fitted on the positive-bag instances' partitions and the solver's privileged rows are a
+mask over all rows (:func:`webly.solvers.primal.svmplus_primal`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ._common import BinaryMIL, MILClassifierBase
 from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
-                       RELABEL_RANGE_FRACTION, min_positives, positive_bag_groups,
-                       privileged_kernel, privileged_row_features, relabel_positive_bags,
+                       RELABEL_RANGE_FRACTION, da_keywords, min_positives, positive_bag_groups,
+                       privileged_kernel, privileged_row_features,
+                       relabel_positive_bags,
                        relabel_rounds_primal, solve_mil_qp)
 
 if TYPE_CHECKING:
@@ -90,7 +92,7 @@ class MiSVMPIClassifier(MILClassifierBase):
         As :class:`~webly.mil.SMILClassifier`: ``solver="primal"`` runs the same rounds on
         explicit features (the correcting function on each positive-bag instance's privileged
         features, or an approximate RBF map of them with ``kernel_priv="rbf"``), each primal
-        solve warm-started from the last; the -DA term is not available there yet.
+        solve warm-started from the last.
 
     Attributes
     ----------
@@ -208,6 +210,9 @@ class MiSVMPIClassifier(MILClassifierBase):
     def _adapt(self, qp, ctx):
         return qp
 
+    def _da(self, ctx):
+        """The -DA keywords of the primal solves (none for mi-SVM-PI)."""
+
     def _fit_binary(self, ctx, y_pm):
         in_pos = y_pm == 1
         groups = positive_bag_groups(y_pm, ctx.bags)
@@ -248,7 +253,8 @@ class MiSVMPIClassifier(MILClassifierBase):
             ctx.Z, y_pm, ctx.bags, C=self.C, C_neg=self.C if self.C_neg is None else self.C_neg,
             rho=self.rho, threshold=self.threshold,
             range_fraction=RELABEL_RANGE_FRACTION[self.relabel], max_rounds=self.max_rounds,
-            tol=self.tol, max_iter=self.max_iter, Z_priv=Z_priv, gamma_plus=self.gamma_plus)
+            tol=self.tol, max_iter=self.max_iter, Z_priv=Z_priv, gamma_plus=self.gamma_plus,
+            da=self._da(ctx))
 
 
 class MiSVMPIDAClassifier(MiSVMPIClassifier):
@@ -267,8 +273,16 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
     kernel, gamma, gamma_scale, kernel_priv, gamma_priv, tol, max_iter, n_jobs
         As :class:`MiSVMPIClassifier`.
     solver, features, n_components, random_state, memory_limit
-        As :class:`MiSVMPIClassifier`. ``solver="primal"`` has no -DA term yet: a fit with
-        ``X_target`` and ``solver="primal"`` raises.
+        As :class:`MiSVMPIClassifier`. ``solver="primal"`` (and ``"auto"`` above ``memory_limit``)
+        solves each round's dual with the -DA term in the primal
+        (:func:`webly.solvers.primal.svmplus_primal` with ``target_mean``): the correcting
+        function ``v(x) = u2' z(x) + c2`` on the explicit visual features ``z`` with ``v >= 0``,
+        the target term as the constant ``C2 (n / gamma2) z_i' mean(z(X_target))`` of each
+        margin and nonnegativity constraint, and KMM's interval on ``sum b`` as the cost of the
+        offset ``c2``. ``X_target`` enters only through the mean of its features (mapped once,
+        block by block), so it may be large. With a linear kernel this is exactly the dual
+        ``smo`` solves (``tests/mil/test_da_primal.py``).
+        The rounds are warm-started as mi-SVM-PI's.
 
     Attributes
     ----------
@@ -343,6 +357,9 @@ class MiSVMPIDAClassifier(MiSVMPIClassifier):
             X_priv: ArrayLike | spmatrix | None = None, X_target: ArrayLike | None = None) -> Self:
         """Fit as mi-SVM-PI, matching the training rows to the unlabelled ``X_target`` rows."""
         return self._fit_mil(X, y, bags, X_priv=X_priv, X_target=X_target)
+
+    def _da(self, ctx):
+        return da_keywords(self, ctx)
 
     def _adapt(self, qp, ctx):
         if ctx.k_target is None:

@@ -20,12 +20,14 @@ negative instances (singletons). A unit's dual coefficient spreads back to its r
   training units to the mean of the unlabelled target rows ``X_target`` (see
   :func:`webly.solvers.add_domain_adaptation`).
 
-With ``solver="primal"`` sMIL, sbMIL and sMIL-PI solve the same problems on explicit features
-(bag-mean feature rows for the positive bags) with :func:`webly.solvers.primal.svmplus_primal`,
-for 10^5-10^6 rows: per-unit margins and weights, and for sMIL-PI the correcting function on the
-bags' mean privileged features over the positive-bag units only. The same runs on row-chunked
-Dask arrays (X, X_priv): the positive bags' mean rows by one map-reduce, the negative rows left in
-their partitions (see :mod:`webly.mil._common`).
+With ``solver="primal"`` sMIL, sbMIL, sMIL-PI and sMIL-PI-DA solve the same problems on explicit
+features (bag-mean feature rows for the positive bags) with
+:func:`webly.solvers.primal.svmplus_primal`, in O(n d) memory: per-unit margins and weights,
+for sMIL-PI the correcting function on the bags' mean privileged features over the positive-bag
+units only, and for sMIL-PI-DA the -DA correcting function on the units' visual features, with
+the target rows' mean feature row in place of the kernel's ``K_st 1``. The same runs on row-chunked
+Dask arrays (X, X_priv; not the -DA term): the positive bags' mean rows by one map-reduce, the
+negative rows left in their partitions (see :mod:`webly.mil._common`).
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ from ..errors import DataError
 from ..solvers import add_domain_adaptation, smil_pi_qp, svm_qp
 from ._common import BinaryMIL, MILClassifierBase
 from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, bag_mean_rows, bag_units,
-                       min_positives, pad_privileged, positive_bag_groups, primal_decision,
-                       privileged_features, privileged_kernel, relabel_positive_bags,
-                       solve_mil_primal, solve_mil_qp, unit_kernel, unit_problem)
+                       da_keywords, min_positives, pad_privileged, positive_bag_groups,
+                       primal_decision, privileged_features, privileged_kernel,
+                       relabel_positive_bags, solve_mil_primal, solve_mil_qp, unit_kernel,
+                       unit_problem)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -87,7 +90,7 @@ class SMILClassifier(MILClassifierBase):
         ``auto``: ``smo`` while its peak memory (five n x n float64 arrays over the rows, a bound:
         ``benchmarks/kernel_memory.py`` measures 2.4)
         fits in ``memory_limit``, else ``primal``, said in a WARNING log line (``solver_`` is the
-        choice; a -DA fit with ``X_target``, which the primal path cannot take, fails there).
+        choice).
         ``smo``: the exact kernel dual (the (n, n) kernel; up to a few 10^4 rows); above
         ``memory_limit`` it fails at once with the figure. ``primal``:
         the same problem on explicit features, solved in the primal by
@@ -330,7 +333,7 @@ class SMILPIClassifier(MILClassifierBase):
         As :class:`SMILClassifier`. With ``solver="primal"`` the correcting function is linear
         in the bags' mean privileged features (``kernel_priv="linear"``) or in an approximate
         RBF map of them (``features``, ``n_components``, bandwidth ``gamma_priv`` or the rule
-        on the bag means); the -DA term is not available there yet.
+        on the bag means).
 
     Attributes
     ----------
@@ -450,6 +453,9 @@ class SMILPIClassifier(MILClassifierBase):
         x, info = solve_mil_qp(qp, self.tol, self.max_iter)
         return _binary_from_units(A, y_u, x, info, len(y_u))
 
+    def _da(self, ctx, pos):
+        """The -DA keywords of the primal solve (none for sMIL-PI)."""
+
     def _fit_binary_primal(self, ctx, y_pm):
         A, y_u, pos = bag_units(y_pm, ctx.bags)
         p, weights = self._unit_terms(pos)
@@ -464,7 +470,7 @@ class SMILPIClassifier(MILClassifierBase):
                                       pad_privileged(Z_priv, U, int(pos.sum())), C=weights,
                                       gamma_plus=self.gamma_plus, margin=p,
                                       priv_rows=None if Z_priv is None else pos_u, tol=self.tol,
-                                      max_iter=self.max_iter)
+                                      max_iter=self.max_iter, da=self._da(ctx, pos_u))
         return _binary_from_primal(w, b, info)
 
 
@@ -486,9 +492,10 @@ class SMILPIDAClassifier(SMILPIClassifier):
         cvxpy/Clarabel: it matches the authors' (ridge-free) QP to 2.4e-6 on their fixtures
         (``tests/test_authors_code.py``), but an interior-point solve takes seconds per binary
         problem of a few hundred units where the SMO takes a fraction of a second, and it does
-        not scale (a fit with more than 3,000 units raises; ``solver="primal"`` has no -DA
-        term). The default stays False for that reason: with one ``C2`` the solve is the SMO's
-        at any size, and where the two splits coincide (as many positive bags as negative rows)
+        not scale (a fit with more than 3,000 units raises there). ``solver="primal"`` solves
+        the split at any size (the weights ``1 / c2_u`` weigh the offset of the -DA correcting
+        function per unit). The default stays False: with one ``C2`` the kernel solve is the
+        SMO's at any size, and where the two splits coincide (as many positive bags as negative rows)
         the QPs are the same. With the split, use the authors' scale of ``C2`` and ``gamma2``
         (their IJCV demo: ``C=100, gamma_plus=100, C2=1e5, gamma2=1e6``), not these defaults,
         which are for one ``C2``: on web-digits classes 0 / 1 (clean test rows as target) the
@@ -504,9 +511,18 @@ class SMILPIDAClassifier(SMILPIClassifier):
     C, gamma_plus, rho, C_neg, kernel, gamma, gamma_scale, kernel_priv, gamma_priv
         As :class:`SMILPIClassifier`.
     tol, max_iter, n_jobs, solver, features, n_components, random_state, memory_limit
-        As :class:`SMILPIClassifier`. ``solver="primal"`` has no -DA term yet: a fit with
-        ``X_target`` and ``solver="primal"`` raises (without ``X_target`` it is sMIL-PI's
-        primal path).
+        As :class:`SMILPIClassifier`. ``solver="primal"`` (and ``"auto"`` above ``memory_limit``)
+        solves the same dual with the -DA term in the primal
+        (:func:`webly.solvers.primal.svmplus_primal` with ``target_mean``): the correcting
+        function ``v(x) = u2' z(x) + c2`` on the explicit visual features ``z`` with ``v >= 0``,
+        the target term as the constant ``C2 (n / gamma2) z_i' mean(z(X_target))`` of each
+        margin and nonnegativity constraint, and KMM's interval on ``sum b`` as the cost of the
+        offset ``c2``. ``X_target`` enters only through the mean of its features (mapped once,
+        block by block), so it may be large. With a linear kernel this is exactly the dual
+        ``smo`` solves (``tests/mil/test_da_primal.py``). The -DA solve needs far more Newton
+        steps than sMIL-PI's: on 10^5 crawl rows it stops at the default 1,000 steps
+        unconverged (a ConvergenceWarning; ``benchmarks/da_primal_scale.py``), so raise
+        ``max_iter`` or ``tol`` there. Without ``X_target`` it is sMIL-PI's primal path.
 
     Attributes
     ----------
@@ -585,19 +601,26 @@ class SMILPIDAClassifier(SMILPIClassifier):
         """Fit as sMIL-PI, matching the training units to the unlabelled ``X_target`` rows."""
         return self._fit_mil(X, y, bags, X_priv=X_priv, X_target=X_target)
 
+    def _unit_c2(self, pos):
+        """``C2``, or with ``C2_per_unit`` its per-unit split (as ``C``'s, see the parameter)."""
+        if not self.C2_per_unit:
+            return self.C2
+        return np.where(pos, self.C2 / max(int(pos.sum()), 1),
+                        self.C2 / max(int((~pos).sum()), 1))
+
+    def _da(self, ctx, pos):
+        return da_keywords(self, ctx, self._unit_c2(pos))
+
     def _qp(self, ctx, y_pm):
         A, y_u, qp = super()._qp(ctx, y_pm)
         if ctx.k_target is not None:
             k_units = np.asarray(A @ ctx.k_target).ravel()
-            C2 = self.C2
-            if self.C2_per_unit:  # the authors' split, as C's (see the parameter)
-                if len(y_u) > MAX_PER_UNIT_C2_UNITS:
-                    raise DataError("C2_per_unit", f"solves exactly with cvxpy, for at most "
-                                    f"{MAX_PER_UNIT_C2_UNITS} units; this problem has "
-                                    f"{len(y_u)}: use C2_per_unit=False (one C2, the SMO)")
-                pos = y_u > 0
-                C2 = np.where(pos, self.C2 / max(int(pos.sum()), 1),
-                              self.C2 / max(int((~pos).sum()), 1))
+            if self.C2_per_unit and len(y_u) > MAX_PER_UNIT_C2_UNITS:
+                raise DataError("C2_per_unit", f"solves exactly with cvxpy, for at most "
+                                f"{MAX_PER_UNIT_C2_UNITS} units; this problem has "
+                                f"{len(y_u)}: use C2_per_unit=False (one C2, the SMO), or "
+                                "solver='primal' (any size)")
+            C2 = self._unit_c2(y_u > 0)
             qp = add_domain_adaptation(qp, qp.K, k_units, ctx.n_target, C2=C2,
                                        gamma2=self.gamma2, eps=self.eps, B=self.B)
         return A, y_u, qp

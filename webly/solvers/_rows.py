@@ -52,14 +52,16 @@ def _rmv(F, v):
     return np.asarray(F.T @ v.astype(F.dtype, copy=False), dtype=np.float64).ravel()
 
 
-def jac_block(spec, Fr, Pr, yr, n_rows, dtype):
+def jac_block(spec, Fr, Pr, yr, n_rows, dtype, Vr=None, vwr=None):
     """Rows ``+-dg_i/dtheta`` of a constraint family (the sign cancels in outer products).
 
     ``spec = (size, d, dp, has_f, has_s, has_m)`` is the parameter layout ``[w, b, u, c, m]``
     and the terms of the family; ``Fr``, ``Pr`` and ``yr`` are the rows' features, privileged
-    features and labels (only those the family uses are read).
+    features and labels (only those the family uses are read). With a second correcting
+    function (``[w, b, u, c, u2, c2, m]``) ``spec`` goes on with ``(start of u2, its size,
+    has_v)``, and ``Vr``, ``vwr`` are its rows' features and offset weights (None: ones).
     """
-    size, d, dp, has_f, has_s, has_m = spec
+    size, d, dp, has_f, has_s, has_m = spec[:6]
     J = np.zeros((n_rows, size), dtype=dtype)
     if has_f:
         Fr = Fr.toarray() if sp.issparse(Fr) else Fr
@@ -71,6 +73,10 @@ def jac_block(spec, Fr, Pr, yr, n_rows, dtype):
         J[:, d + 1 + dp] = 1.0
     if has_m:
         J[:, -1] = -1.0
+    if len(spec) > 6 and spec[8]:
+        iv, dv = spec[6], spec[7]
+        J[:, iv:iv + dv] = Vr.toarray() if sp.issparse(Vr) else Vr
+        J[:, iv + dv] = 1.0 if vwr is None else vwr
     return J
 
 

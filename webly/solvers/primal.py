@@ -70,6 +70,25 @@ those rows, multipliers in ``[0, C_i]``). Each constraint family then runs over 
 A solve can start from an earlier one's parameters and multipliers (``start``), as mi-SVM's
 relabelling rounds do.
 
+**The -DA correcting function** (sMIL-PI-DA, mi-SVM-PI-DA; the kernel form is
+:func:`webly.solvers.add_domain_adaptation`: over ``v = a + z2``, ``+ v'K v / (2 gamma2) -
+(C2 n / (gamma2 n_t)) v'(K_st 1)`` with ``lo <= sum(v) <= hi``). Its primal is a second
+correcting function on the rows' own (visual) features, ``v_i = u2'phi_i + c2``, that enters
+every margin constraint and must itself be nonnegative::
+
+    + gamma2/2 ||u2||^2 + hi c2 + (hi - lo) max(0, -c2)
+    s.t.  y_i f_i >= p_i - s_i - (v_i - q_i),   v_i >= q_i,
+          q_i = C2 (n / gamma2) phi_i' mu,   mu = mean of phi over the target rows.
+
+The Lagrangian's minimum over ``u2`` gives ``-||Phi'(a + z2)||^2 / (2 gamma2)`` (z2 the
+multipliers of ``v >= q``), the constants ``q`` give the dual's target term (``Phi mu`` is
+``K_st 1 / n_t`` on explicit features), and the offset's piecewise-linear cost is the conjugate
+of KMM's interval ``lo <= sum(a + z2) <= hi`` (its kink is a hinge on one parameter: a
+constraint family of no rows, :class:`_ParamHinge`, solved with the others). The primal value
+is then exactly minus the dual's, with no constant. Per-unit ``C2`` (the authors' split) only
+changes ``q`` and weighs the offset per row (``v_i = u2'phi_i + c2 / C2_i``). The rows enter
+only through ``phi`` and the n-vector ``q``: X_target, of any size, only through ``mu``.
+
 All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
 dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
 solve that does not converge warns (``ConvergenceWarning``).
@@ -248,9 +267,9 @@ def _per_row_value(v):
 
 
 class _Family:
-    """Constraints ``g_i = const_i + m [has_m] - y_i f_i [has_f] - s_i [has_s] <= 0`` over the
-    rows ``rows`` (None: all n rows; a family with ``has_s`` runs over the rows of ``s``, in
-    their order).
+    """Constraints ``g_i = const_i + m [has_m] - y_i f_i [has_f] - s_i [has_s] - v_i [has_v]
+    <= 0`` over the rows ``rows`` (None: all n rows; a family with ``has_s`` runs over the rows
+    of ``s``, in their order; ``v``, the second correcting function, is indexed like ``f``).
 
     Their multipliers live in ``[0, upper_i]`` (``upper < inf`` when a free slack with a linear
     cost was eliminated); ``update=False`` keeps them at 0 with a fixed ``rho``, which is exact
@@ -259,9 +278,10 @@ class _Family:
     """
 
     def __init__(self, const, has_f, has_s, has_m, upper=np.inf, update=True, rho=None,
-                 rows=None):
+                 rows=None, has_v=False):
         self.const, self.upper = _per_row_value(const), _per_row_value(upper)
         self.has_f, self.has_s, self.has_m = has_f, has_s, has_m
+        self.has_v = has_v  # ``- v_i``: the second correcting function (on the rows of f)
         self.update, self.rho, self.rows = update, rho, rows
 
     def spec(self):
@@ -269,31 +289,54 @@ class _Family:
         rows' partitions on Dask)."""
         return SimpleNamespace(const=self.const, upper=self.upper, y=self.y, rows=self.rows,
                                has_f=self.has_f, has_s=self.has_s, has_m=self.has_m,
-                               update=self.update)
+                               has_v=self.has_v, update=self.update)
 
 
 # --- row kernels: the per-row work of one step, on all rows in memory or on one partition ---
 # Each returns (per-row outputs, sums, maxima); the rows backend runs it on the whole arrays
 # (numpy) or on every partition, adding the sums and taking the maxima over partitions (Dask).
 
-def _g(fam, f, s, m):
-    """Constraint values ``c - y f - s`` of a family (term by term, as in place on a copy)."""
+def _g(fam, f, s, m, v=None):
+    """Constraint values ``c - y f - s - v`` of a family (term by term, as in place on a
+    copy)."""
     g = fam.const + (m if fam.has_m else 0.0)
     if fam.has_f:
         g = g - fam.y * (f if fam.rows is None else f[fam.rows])
     if fam.has_s:
         g = g - s
+    if fam.has_v:
+        g = g - (v if fam.rows is None else v[fam.rows])
     return g
 
 
-def _dg(fam, df, ds, dm):
+def _dg(fam, df, ds, dm, dv=None):
     """Directional change of a family's constraint values."""
     g = dm if fam.has_m else 0.0
     if fam.has_f:
         g = g - fam.y * (df if fam.rows is None else df[fam.rows])
     if fam.has_s:
         g = g - ds
+    if fam.has_v:
+        g = g - (dv if fam.rows is None else dv[fam.rows])
     return g
+
+
+def _scatter_sub(out, rows, A):
+    """``out[rows] -= A`` (all rows when ``rows`` is None)."""
+    if rows is None:
+        out -= A
+    else:
+        out[rows] -= A
+
+
+def _v_out(Fv, vw, u, c):
+    """The second correcting function ``Fv u + c vw`` (``vw`` None: ones) along ``(u, c)``."""
+    return _mv(Fv, u) + (c if vw is None else c * vw)
+
+
+def _v_sums(Fv, vw, r):
+    """Adjoint of :func:`_v_out`: ``(Fv' r, vw' r)``."""
+    return _rmv(Fv, r), (r.sum() if vw is None else vw @ r)
 
 
 def _s_cost(s_lin, s):
@@ -301,7 +344,8 @@ def _s_cost(s_lin, s):
     return s_lin * s.sum() if np.ndim(s_lin) == 0 else s_lin @ s
 
 
-def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, grams=None):
+def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, grams=None,
+                  Fv=None, vw=None, v=None):
     """Augmented-Lagrangian value terms, gradient sums and active rows (masks); with ``old``
     masks also the counts of changed rows (for the Hessian updates), and with ``grams`` (each
     family's Jacobian layout and the Gram dtype) the Gram matrices of its activated and
@@ -309,12 +353,13 @@ def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, gram
     terms = []
     df = np.zeros(len(f))
     ds = None if s is None else s_lin + s_quad * s
+    dv = None if v is None else np.zeros(len(v))
     dm = 0.0
     if s is not None:
         terms.append(_s_cost(s_lin, s) + 0.5 * s_quad * (s @ s))
     masks = []
     for fam, al, rho in zip(fams, mults, rhos):
-        t = al + rho * _g(fam, f, s, m)
+        t = al + rho * _g(fam, f, s, m, v)
         A = np.clip(t, 0.0, fam.upper)
         masks.append((t > 0.0) & (t < fam.upper))
         terms.append((A @ (2.0 * t - A) - al @ al) / (2.0 * rho))
@@ -327,9 +372,11 @@ def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, gram
             ds = ds - A
         if fam.has_m:
             dm += A.sum()
+        if fam.has_v:
+            _scatter_sub(dv, fam.rows, A)
     df *= y
     sums = [terms, _rmv(F, df), df.sum(), None if s is None else _rmv(Fp, ds),
-            None if s is None else ds.sum(), dm]
+            None if s is None else ds.sum(), dm, None if v is None else _v_sums(Fv, vw, dv)]
     if old is not None:
         sums.append([[np.count_nonzero(new != was), np.count_nonzero(new & ~was),
                       np.count_nonzero(was & ~new), np.count_nonzero(new)]
@@ -341,22 +388,25 @@ def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, gram
     return masks, sums, ()
 
 
-def _k_line(F, Fp, f, s, m, mults, fams, rhos, s_lin, s_quad, vw, vb, vu, vc, dmv):
+def _k_line(F, Fp, f, s, m, mults, fams, rhos, s_lin, s_quad, vw, vb, vu, vc, dmv, Fv=None,
+            v_w=None, v=None, vv=None, vcv=None):
     """The step's change of ``(f, s)`` and the line search's per-row pieces of each family
     (``T = a + rho g``, ``dT``, ``dg``), with the sums of the quadratic part, the slope terms
     at the full step ``t = 1`` (the search's first trial, so that it costs no further pass) and
     the largest change of a decision value or slack per unit step."""
     dfv = _mv(F, vw) + vb
     dsv = None if Fp is None else _mv(Fp, vu) + vc
+    dvv = None if Fv is None else _v_out(Fv, v_w, vv, vcv)
     parts = []
     for fam, al, rho in zip(fams, mults, rhos):
-        dg = _dg(fam, dfv, dsv, dmv)
-        parts.append((al + rho * _g(fam, f, s, m), rho * dg, dg))
+        dg = _dg(fam, dfv, dsv, dmv, dvv)
+        parts.append((al + rho * _g(fam, f, s, m, v), rho * dg, dg))
     sums = (None if s is None else (_s_cost(s_lin, dsv), dsv @ s, dsv @ dsv),
             _k_slope(parts, [fam.upper for fam in fams], 1.0)[1])
     tops = (np.max(np.abs(dfv), initial=0.0),
-            None if dsv is None else np.max(np.abs(dsv), initial=0.0))
-    return (dfv, dsv, parts), sums, tops
+            None if dsv is None else np.max(np.abs(dsv), initial=0.0),
+            None if dvv is None else np.max(np.abs(dvv), initial=0.0))
+    return (dfv, dsv, parts, dvv), sums, tops
 
 
 def _k_slope(parts, uppers, t):
@@ -369,16 +419,19 @@ def _k_slope(parts, uppers, t):
     return (), terms, ()
 
 
-def _k_hessian_vector(F, Fp, masks, fams, rhos, s_quad, vw, vb, vu, vc, dmv):
+def _k_hessian_vector(F, Fp, masks, fams, rhos, s_quad, vw, vb, vu, vc, dmv, Fv=None, v_w=None,
+                      vv=None, vcv=None):
     """The generalised Hessian's constraint part times a direction: the change of ``(f, s, m)``
     along it, weighted by ``rho`` on the active rows, mapped back (sums of the adjoint)."""
     df = _mv(F, vw) + vb
     ds = None if Fp is None else _mv(Fp, vu) + vc
+    dv = None if Fv is None else _v_out(Fv, v_w, vv, vcv)
     rf = np.zeros(len(df))
     rs = None if ds is None else s_quad * ds
+    rv = None if dv is None else np.zeros(len(dv))
     rm = 0.0
     for fam, mask, rho in zip(fams, masks, rhos):
-        a = rho * mask * _dg(fam, df, ds, dmv)
+        a = rho * mask * _dg(fam, df, ds, dmv, dv)
         if fam.has_f:
             if fam.rows is None:
                 rf -= fam.y * a
@@ -388,13 +441,17 @@ def _k_hessian_vector(F, Fp, masks, fams, rhos, s_quad, vw, vb, vu, vc, dmv):
             rs = rs - a
         if fam.has_m:
             rm += a.sum()
+        if fam.has_v:
+            _scatter_sub(rv, fam.rows, a)
     return (), [_rmv(F, rf), rf.sum(), None if rs is None else _rmv(Fp, rs),
-                None if rs is None else rs.sum(), rm], ()
+                None if rs is None else rs.sum(), rm,
+                None if rv is None else _v_sums(Fv, v_w, rv)], ()
 
 
-def _k_advance(f, s, dfv, dsv, t):
-    """Decision values and slacks after a step ``t``."""
-    return (f + t * dfv, None if s is None else s + t * dsv), None, None
+def _k_advance(f, s, dfv, dsv, t, v=None, dvv=None):
+    """Decision values and slacks (and the second correcting function) after a step ``t``."""
+    return (f + t * dfv, None if s is None else s + t * dsv,
+            None if v is None else v + t * dvv), None, None
 
 
 def _k_slope_state(parts, uppers, state):
@@ -432,33 +489,68 @@ def _ls_advance(state, terms, c0, c1, slope0):
     return k + 1 >= 60, t_new, lo, hi, k + 1
 
 
-def _k_multipliers(f, s, m, mults, fams, rhos):
+def _ls_advance_params(state, terms, c0, c1, slope0, pparts, puppers):
+    """:func:`_ls_advance` with the client-side slope terms of the parameter hinges
+    (:class:`_ParamHinge`) added at the state's ``t``."""
+    if not state[0]:
+        terms = list(terms) + _k_slope(pparts, puppers, state[1])[1]
+    return _ls_advance(state, terms, c0, c1, slope0)
+
+
+def _k_multipliers(f, s, m, mults, fams, rhos, v=None):
     """The multiplier step and each family's largest multiplier change."""
     out, moved = [], []
     for fam, al, rho in zip(fams, mults, rhos):
-        new = np.clip(al + rho * _g(fam, f, s, m), 0.0, fam.upper) if fam.update else al
+        new = np.clip(al + rho * _g(fam, f, s, m, v), 0.0, fam.upper) if fam.update else al
         out.append(new)
         moved.append(np.max(np.abs(new - al), initial=0.0))
     return out, (), moved
 
 
+def _is_constraint(fam):
+    """Whether a family constrains a correcting function (no eliminated slack)."""
+    return fam.has_s or (fam.has_v and bool(np.all(np.isinf(fam.upper))))
+
+
+class _ParamHinge:
+    """A hinge ``upper * max(0, sign * theta_k)`` on one parameter, as a constraint family over
+    no rows (``g = sign * theta_k <= 0``, multiplier in ``[0, upper]``: an eliminated slack with
+    a linear cost), handled on the client. The -DA correcting function's offset needs it for
+    KMM's interval ``lo <= sum b <= hi`` (see :func:`svmplus_primal`)."""
+
+    update, rho = True, None
+
+    def __init__(self, index, sign, upper):
+        self.index, self.sign, self.upper = int(index), float(sign), float(upper)
+
+    def g(self, th):
+        return self.sign * th[self.index]
+
+
 class _Primal:
     """``min 1/2 theta'D theta + e'theta + s_lin's + s_quad/2 ||s||^2`` s.t. the families.
 
-    ``theta = [w, b, u, c, m]`` (``u, c`` only with privileged features, ``m`` only for the
-    margin variable of the L2-loss models); ``f = F w + b`` on the n rows, ``s = F_priv u + c``
-    on the rows of ``F_priv`` (all rows, or the privileged rows of the MIL-PI models, whose
-    other rows have an eliminated slack: a hinge family over those rows). ``s_lin`` is a
-    number or one weight per row of ``s``.
+    ``theta = [w, b, u, c, u2, c2, m]`` (``u, c`` only with privileged features, ``u2, c2``
+    only with a second correcting function, ``m`` only for the margin variable of the L2-loss
+    models); ``f = F w + b`` on the n rows, ``s = F_priv u + c`` on the rows of ``F_priv`` (all
+    rows, or the privileged rows of the MIL-PI models, whose other rows have an eliminated
+    slack: a hinge family over those rows), ``v = F_v u2 + c2 v_w`` on the n rows (the -DA
+    correcting function; ``v_w`` per-row weights of its offset, None: ones). ``s_lin`` is a
+    number or one weight per row of ``s``. ``params``: :class:`_ParamHinge` terms on single
+    parameters; their multipliers and ``rho`` follow the row families' in the solver's lists.
     """
 
     def __init__(self, F, y, Fp, families, reg_b=0.0, reg_u=1.0, reg_c=0.0, has_m=False,
-                 s_lin=0.0, s_quad=0.0, rows=NUMPY):
+                 s_lin=0.0, s_quad=0.0, rows=NUMPY, Fv=None, reg_v=1.0, v_w=None, params=()):
         self.F, self.y, self.Fp, self.families = F, y, Fp, families
         self.rows = rows  # the passes over the rows (webly.solvers._rows)
         self.n, self.d = F.shape
         self.dp = 0 if Fp is None else Fp.shape[1]
         self.n_s = 0 if Fp is None else Fp.shape[0]
+        self.Fv, self.v_w = Fv, v_w
+        self.dv = 0 if Fv is None else Fv.shape[1]
+        self.params = list(params)
+        self.param_active = [False] * len(self.params)
         self.has_m = has_m
         self.s_lin = _per_row_value(s_lin)
         self.s_quad = float(s_quad)
@@ -471,7 +563,10 @@ class _Primal:
         self.ib = d
         self.iu = slice(d + 1, d + 1 + dp)
         self.ic = d + 1 + dp if Fp is not None else None
-        self.size = d + 1 + (dp + 1 if Fp is not None else 0) + (1 if has_m else 0)
+        base = d + 1 + (dp + 1 if Fp is not None else 0)
+        self.iv = slice(base, base + self.dv)
+        self.icv = base + self.dv if Fv is not None else None
+        self.size = base + (self.dv + 1 if Fv is not None else 0) + (1 if has_m else 0)
         self.D = np.zeros(self.size)
         self.D[:d] = 1.0
         self.D[d] = reg_b
@@ -479,8 +574,15 @@ class _Primal:
         if Fp is not None:
             self.D[self.iu] = reg_u
             self.D[self.ic] = reg_c
+        if Fv is not None:
+            self.D[self.iv] = reg_v
         if has_m:
             self.e[-1] = -1.0
+
+    @property
+    def all_families(self):
+        """The row families, then the parameter terms (the order of multipliers and rhos)."""
+        return list(self.families) + self.params
 
     # --- linear maps -------------------------------------------------------------------------
     def outputs(self, th):
@@ -489,11 +591,26 @@ class _Primal:
         s = None if self.Fp is None else self.rows.mv(self.Fp, th[self.iu]) + th[self.ic]
         return f, s, (th[-1] if self.has_m else 0.0)
 
-    def g(self, fam, f, s, m):
-        return _g(fam, f, s, m)
+    def v_values(self, th):
+        """The second correcting function ``v`` at ``th`` (None without one)."""
+        return None if self.Fv is None else _v_out(self.Fv, self.v_w, th[self.iv], th[self.icv])
 
-    def dg(self, fam, df, ds, dm):
-        return _dg(fam, df, ds, dm)
+    def v_args(self, v=None):
+        """The second correcting function's arguments of the row kernels (none without it)."""
+        return {} if self.Fv is None else {"Fv": self.Fv, "v": v}
+
+    def v_step(self, step):
+        """Its arguments along a direction ``step`` (of :func:`_k_line`,
+        :func:`_k_hessian_vector`)."""
+        if self.Fv is None:
+            return {}
+        return {"Fv": self.Fv, "v_w": self.v_w, "vv": step[self.iv], "vcv": step[self.icv]}
+
+    def g(self, fam, f, s, m, v=None):
+        return _g(fam, f, s, m, v)
+
+    def dg(self, fam, df, ds, dm, dv=None):
+        return _dg(fam, df, ds, dm, dv)
 
     def s_cost(self, s):
         """``s_lin's``."""
@@ -503,21 +620,25 @@ class _Primal:
         return [fam.spec() for fam in self.families]
 
     # --- value and gradient of the augmented Lagrangian -------------------------------------
-    def value_grad(self, th, f, s, m, mults, rhos, old=None, gram_dtype=None):
+    def value_grad(self, th, f, s, m, mults, rhos, old=None, gram_dtype=None, v=None):
         """Value and gradient of the augmented Lagrangian and each family's active rows (the
         quadratic pieces: the generalised Hessian's rows), from one pass over the rows.
 
         With the ``old`` active rows the fourth result is a dict: ``counts`` of changed rows
         per family and, with ``gram_dtype``, ``grams``: each family's ``[[G, rows]
-        activated, [G, rows] deactivated]`` (the Hessian's rank-k update, same pass)."""
+        activated, [G, rows] deactivated]`` (the Hessian's rank-k update, same pass). The
+        parameter terms' quadratic pieces are kept in ``param_active``."""
         rows = self.rows
         grams = None if gram_dtype is None else [(self.jac_spec(fam), gram_dtype)
                                                  for fam in self.families]
+        vargs = self.v_args(v)
+        if vargs:
+            vargs["vw"] = self.v_w
         masks, red = rows.run(_k_value_grad, F=self.F, Fp=self.Fp, y=self.y, f=f, s=s, m=m,
                               mults=mults, fams=self.specs(), rhos=rhos, s_lin=self.s_lin,
-                              s_quad=self.s_quad, old=old, grams=grams)
+                              s_quad=self.s_quad, old=old, grams=grams, **vargs)
         masks, (sums, _) = rows.evaluate(masks, red)
-        terms, gF, sF, gP, sP, dm = sums[:6]
+        terms, gF, sF, gP, sP, dm, gsV = sums[:7]
         val = 0.5 * th @ (self.D * th) + self.e @ th
         for term in terms:
             val += term
@@ -527,30 +648,49 @@ class _Primal:
         if s is not None:
             grad[self.iu] += gP
             grad[self.ic] += sP
+        if v is not None:
+            grad[self.iv] += gsV[0]
+            grad[self.icv] += gsV[1]
         if self.has_m:
             grad[-1] += dm
-        extra = None if old is None else {"counts": sums[6],
-                                          "grams": None if grams is None else sums[7]}
+        nf = len(self.families)
+        for k, (pf, al, rho) in enumerate(zip(self.params, mults[nf:], rhos[nf:])):
+            t = al + rho * pf.g(th)
+            A = min(max(t, 0.0), pf.upper)
+            val += (A * (2.0 * t - A) - al * al) / (2.0 * rho)
+            grad[pf.index] += pf.sign * A
+            self.param_active[k] = 0.0 < t < pf.upper
+        extra = None if old is None else {"counts": sums[7],
+                                          "grams": None if grams is None else sums[8]}
         return val, grad, masks, extra
 
-    def multipliers(self, f, s, m, mults, rhos):
+    def multipliers(self, f, s, m, mults, rhos, v=None, th=None):
         """The multiplier step; returns the new multipliers and each family's largest change."""
         new, red = self.rows.run(_k_multipliers, f=f, s=s, m=m, mults=mults, fams=self.specs(),
-                                 rhos=rhos)
+                                 rhos=rhos, **({} if v is None else {"v": v}))
         new, (_, moved) = self.rows.evaluate(new, red)
+        nf = len(self.families)
+        if self.params:
+            new, moved = list(new), list(moved)
+            for pf, al, rho in zip(self.params, mults[nf:], rhos[nf:]):
+                a = min(max(al + rho * pf.g(th), 0.0), pf.upper)
+                new.append(a)
+                moved.append(abs(a - al))
         return new, moved
 
-    def objective(self, th, f, s):
+    def objective(self, th, f, s, v=None):
         """The primal objective (slacks eliminated in closed form where they are free)."""
         val = 0.5 * th @ (self.D * th) + self.e @ th
+        for pf in self.params:
+            val += pf.upper * max(0.0, pf.g(th))
         if s is not None:
             val = val + self.s_cost(s) + 0.5 * self.s_quad * (s @ s)
         m = th[-1] if self.has_m else 0.0
         for fam in self.families:
-            if fam.has_s:  # a constraint on the correcting function, not a loss
+            if _is_constraint(fam):  # a constraint on a correcting function, not a loss
                 continue
             # an eliminated slack: hinge (multipliers in [0, upper]) or squared hinge (no update)
-            xi = np.maximum(0.0, self.g(fam, f, s, m))
+            xi = np.maximum(0.0, self.g(fam, f, s, m, v))
             if not fam.update:
                 val += 0.5 * fam.rho * (xi @ xi)
             elif np.ndim(fam.upper) == 0:
@@ -559,43 +699,57 @@ class _Primal:
                 val += fam.upper @ xi
         return self.rows.compute(val)
 
-    def violation(self, f, s, m):
-        """Largest violation of the constraints that involve the correcting function."""
-        if s is None:
+    def violation(self, f, s, m, v=None):
+        """Largest violation of the constraints that involve a correcting function."""
+        if s is None and v is None:
             return 0.0
-        tops = self.rows.compute([self.g(fam, f, s, m).max() for fam in self.families
-                                  if fam.has_s])
+        tops = self.rows.compute([self.g(fam, f, s, m, v).max() for fam in self.families
+                                  if _is_constraint(fam)])
         return float(max(0.0, *tops))
 
     # --- line search: the augmented Lagrangian is piecewise quadratic along a line -----------
-    def line_search(self, th, f, s, m, mults, rhos, step, slope0):
+    def line_search(self, th, f, s, m, mults, rhos, step, slope0, v=None):
         """Exact line search along ``step``; returns ``t`` and the change of ``(f, s, m)`` along
-        ``step`` (``dfv, dsv, dmv``) and its largest entries (``tops``), from one pass over the
-        rows (the per-row pieces are kept where the rows are) and one reduction per slope."""
+        ``step`` (``dfv, dsv, dmv``, and ``dvv`` of ``v`` with a second correcting function)
+        and its largest entries (``tops``), from one pass over the rows (the per-row pieces are
+        kept where the rows are) and one reduction per slope."""
         rows = self.rows
         dmv = step[-1] if self.has_m else 0.0
+        vargs = self.v_step(step)
+        if vargs:
+            vargs["v"] = v
         out, red = rows.run(
             _k_line, F=self.F, Fp=self.Fp, f=f, s=s, m=m, mults=mults, fams=self.specs(),
             rhos=rhos, s_lin=self.s_lin, s_quad=self.s_quad, vw=step[:self.d],
             vb=step[self.ib], vu=None if self.Fp is None else step[self.iu],
-            vc=None if self.Fp is None else step[self.ic], dmv=dmv)
-        (dfv, dsv, parts), ((sums, terms), tops) = rows.evaluate(out, red)
+            vc=None if self.Fp is None else step[self.ic], dmv=dmv, **vargs)
+        (dfv, dsv, parts, dvv), ((sums, terms), tops) = rows.evaluate(out, red)
         c0 = step @ (self.D * th) + self.e @ step
         c1 = step @ (self.D * step)
         if s is not None:
             c0 += sums[0] + self.s_quad * sums[1]
             c1 += self.s_quad * sums[2]
         uppers = [fam.upper for fam in self.families]
+        advance, args = _ls_advance, (c0, c1, slope0)
+        if self.params:  # the parameter terms' pieces, on the client
+            nf = len(self.families)
+            pparts, puppers = [], []
+            for pf, al, rho in zip(self.params, mults[nf:], rhos[nf:]):
+                dg = np.array([pf.sign * step[pf.index]])
+                pparts.append((np.array([al + rho * pf.g(th)]), rho * dg, dg))
+                puppers.append(pf.upper)
+            advance, args = _ls_advance_params, (c0, c1, slope0, pparts, puppers)
+            terms = list(terms) + _k_slope(pparts, puppers, 1.0)[1]
         # (done, t, lo, hi, evaluations): the first trial t = 1 came with the pass above
         state = _ls_advance((False, 1.0, 0.0, np.inf, 0), terms, c0, c1, slope0)
         while not state[0]:
-            state = rows.line_steps(_k_slope_state, _ls_advance, state, (c0, c1, slope0),
+            state = rows.line_steps(_k_slope_state, advance, state, args,
                                     parts=parts, uppers=uppers)
-        return state[1], (dfv, dsv, dmv), tops
+        return state[1], (dfv, dsv, dmv) + (() if v is None else (dvv,)), tops
 
     # --- Jacobian of the constraints --------------------------------------------------------
     def floor(self, rhos):
-        """Lower bounds of the Hessian diagonal at the unregularised biases ``b, c, m``.
+        """Lower bounds of the Hessian diagonal at the unregularised biases ``b, c, c2, m``.
 
         Where no row lies in the quadratic piece of its constraint (e.g. the first step of the
         C-SVM, where every row starts beyond the Huber knee) the objective is linear in a bias
@@ -611,19 +765,37 @@ class _Primal:
                 out[self.ic] = max(out[self.ic], h)
             if fam.has_m:
                 out[-1] = max(out[-1], h)
+            if fam.has_v:
+                out[self.icv] = max(out[self.icv], h)
+        return out
+
+    def param_hessian(self, rhos):
+        """The parameter terms' part of the generalised Hessian's diagonal."""
+        out = np.zeros(self.size)
+        nf = len(self.families)
+        for pf, rho, active in zip(self.params, rhos[nf:], self.param_active):
+            if active:
+                out[pf.index] += rho
         return out
 
     def jac_spec(self, fam):
         """The parameter layout and the family's terms, for :func:`webly.solvers._rows.jac_block`."""
-        return self.size, self.d, self.dp, fam.has_f, fam.has_s, fam.has_m
+        spec = (self.size, self.d, self.dp, fam.has_f, fam.has_s, fam.has_m)
+        if self.Fv is None:
+            return spec
+        return spec + (self.iv.start, self.dv, fam.has_v)
 
     def jac_rows(self, fam, idx, dtype):
         """Rows ``+-dg_i/dtheta`` of the family's rows ``idx`` (the sign cancels in outer
         products), from rows in memory."""
-        Fr = self.F[idx if fam.rows is None else fam.rows[idx]] if fam.has_f else None
+        ridx = idx if fam.rows is None else fam.rows[idx]
+        Fr = self.F[ridx] if fam.has_f else None
         Pr = self.Fp[idx] if fam.has_s else None
         yr = fam.y[idx] if fam.has_f else None
-        return jac_block(self.jac_spec(fam), Fr, Pr, yr, len(idx), dtype)
+        if not fam.has_v:
+            return jac_block(self.jac_spec(fam), Fr, Pr, yr, len(idx), dtype)
+        return jac_block(self.jac_spec(fam), Fr, Pr, yr, len(idx), dtype, Vr=self.Fv[ridx],
+                         vwr=None if self.v_w is None else self.v_w[ridx])
 
 
 class _Hessian:
@@ -733,6 +905,8 @@ class _Hessian:
     def solve(self, rhos, g):
         H = self.base + _sym(sum(rho * G for rho, G in zip(rhos, self.G)))
         idx = np.diag_indices_from(H)
+        if self.prob.params:
+            H[idx] += self.prob.param_hessian(rhos)
         H[idx] = np.maximum(H[idx], self.prob.floor(rhos))
         # float32 Gram updates are accurate to ~1e-7 relative: a matching ridge keeps H definite
         rel = 1e-6 if self.dtype == np.float32 else 1e-12
@@ -784,6 +958,8 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
         sfam = _Family(0.0, False, True, False)
         sfam.n = prob.n_s
         diag = prob.rows.add_gram_diag(diag, prob.s_quad, prob, sfam, None)
+    if prob.params:
+        diag = diag + prob.param_hessian(rhos)
     ridge = 1e-8 * max(1.0, float(diag.max()))
     floor = prob.floor(rhos)
     extra = ridge + np.maximum(floor - diag, 0.0)  # as in _Hessian.solve
@@ -791,12 +967,14 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
 
     def hv(v):
         out = (prob.D + extra) * v
+        if prob.params:
+            out += prob.param_hessian(rhos) * v
         _, red = rows.run(_k_hessian_vector, F=prob.F, Fp=prob.Fp, masks=masks,
                           fams=prob.specs(), rhos=rhos, s_quad=prob.s_quad, vw=v[:prob.d],
                           vb=v[prob.ib], vu=None if prob.Fp is None else v[prob.iu],
                           vc=None if prob.Fp is None else v[prob.ic],
-                          dmv=v[-1] if prob.has_m else 0.0)
-        gF, sF, gP, sP, rm = rows.compute(red)[0]
+                          dmv=v[-1] if prob.has_m else 0.0, **prob.v_step(v))
+        gF, sF, gP, sP, rm, gsV = rows.compute(red)[0]
         back = np.zeros(prob.size)  # the adjoint of (f, s, m) along v
         back[:prob.d] = gF
         back[prob.ib] = sF
@@ -805,6 +983,9 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
             back[prob.ic] = sP
         if prob.has_m:
             back[-1] = rm
+        if gsV is not None:
+            back[prob.iv] = gsV[0]
+            back[prob.icv] = gsV[1]
         return out + back
 
     x = np.zeros_like(g)
@@ -853,22 +1034,22 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
     rows = prob.rows
     if start is None:
         th = np.zeros(prob.size)
-        mults = [rows.zeros(fam.n) for fam in prob.families]
-        rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.families]
+        mults = [rows.zeros(fam.n) for fam in prob.families] + [0.0 for _ in prob.params]
+        rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.all_families]
     else:
         th, mults, rhos = start
     hess = _Hessian(prob) if prob.size <= _DIRECT_MAX else None
     total, n_outer, resid, prev = 0, 0, np.inf, np.inf
     status = "max_iter"
-    any_update = any(fam.update for fam in prob.families)
+    any_update = any(fam.update for fam in prob.all_families)
     for n_outer in range(1, 101):
         f, s, m = prob.outputs(th)  # fresh, without accumulated rounding
-        f, s = rows.persist((f, s))
+        f, s, v = rows.persist((f, s, prob.v_values(th)))
         inner_ok = False
         while total < max_iter:
             val, grad, masks, extra = prob.value_grad(
                 th, f, s, m, mults, rhos, old=None if hess is None else hess.masks,
-                gram_dtype=None if hess is None else hess.prefetch())
+                gram_dtype=None if hess is None else hess.prefetch(), v=v)
             if hess is not None:
                 hess.update(masks, extra["counts"], extra["grams"])
                 step = -hess.solve(rhos, grad)
@@ -878,16 +1059,20 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
             if not slope0 < 0:
                 inner_ok = True  # zero gradient
                 break
-            t, (dfv, dsv, dmv), (top_f, top_s) = prob.line_search(th, f, s, m, mults, rhos, step,
-                                                                  slope0)
+            t, deltas, (top_f, top_s, top_v) = prob.line_search(th, f, s, m, mults, rhos, step,
+                                                                slope0, v=v)
+            dfv, dsv, dmv = deltas[:3]
+            dvv = deltas[3] if v is not None else None
             th = th + t * step
-            (f, s), _ = rows.evaluate(rows.run(_k_advance, f=f, s=s, dfv=dfv, dsv=dsv, t=t)[0],
-                                      None)
+            (f, s, v), _ = rows.evaluate(rows.run(
+                _k_advance, f=f, s=s, dfv=dfv, dsv=dsv, t=t,
+                **({} if v is None else {"v": v, "dvv": dvv}))[0], None)
             m = m + t * dmv
             total += 1
             # converged when a step moves no decision value or slack by more than tol / 10
             scale = abs(m) if prob.has_m else 1.0
-            change = abs(t) * max(top_f, 0.0 if dsv is None else top_s, abs(dmv))
+            change = abs(t) * max(top_f, 0.0 if dsv is None else top_s, abs(dmv),
+                                  0.0 if dvv is None else top_v)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("  step %.3g, change %.3g, value %.10g, active rows %s", t, change,
                              val, [int(k) for k in rows.compute([rows.array(mk).sum()
@@ -897,7 +1082,7 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
                 break
         scale = abs(m) if prob.has_m else 1.0
         if any_update:
-            new, moved = prob.multipliers(f, s, m, mults, rhos)
+            new, moved = prob.multipliers(f, s, m, mults, rhos, v=v, th=th)
             resid = max(float(d) / rho for d, rho in zip(moved, rhos)) / max(scale, 1e-300)
             mults = new
         else:
@@ -912,19 +1097,19 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
             break
         if resid > 0.25 * prev:
             rhos = [min(r * 10.0, 1e10 * rho0) if fam.update else r
-                    for r, fam in zip(rhos, prob.families)]
+                    for r, fam in zip(rhos, prob.all_families)]
         prev = resid
     else:
         status = "stalled"
     f, s, m = prob.outputs(th)
-    f, s = rows.persist((f, s))
+    f, s, v = rows.persist((f, s, prob.v_values(th)))
     mults = [rows.array(al) for al in mults]
     info = {"status": status, "n_iter": int(total), "n_outer": int(n_outer), "rho": float(rhos[0]),
             "kkt_violation": float(resid), "seconds": time.perf_counter() - t0,
             "state": (th, mults, rhos)}
     if hess is not None:
         info["hessian_rows"] = hess.n_rows
-    return th, mults, (f, s, m), info
+    return th, mults, (f, s, m, v), info
 
 
 def _finish(info, name):
@@ -1002,12 +1187,12 @@ def _warm_start(prob, start, rho0):
         th, mults, _ = start["state"]
     except (TypeError, KeyError, ValueError):
         raise DataError("start", "must be the info dict of an earlier solve") from None
-    if len(th) != prob.size or len(mults) != len(prob.families) or any(
+    if len(th) != prob.size or len(mults) != len(prob.all_families) or any(
             len(al) != fam.n for al, fam in zip(mults, prob.families)):
         raise DataError("start", "comes from a solve on other features or privileged rows; "
                                  "warm starts need the same F, F_priv and priv_rows")
-    mults = [np.clip(al, 0.0, fam.upper) for al, fam in zip(mults, prob.families)]
-    rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.families]
+    mults = [np.clip(al, 0.0, fam.upper) for al, fam in zip(mults, prob.all_families)]
+    rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.all_families]
     return np.array(th, dtype=np.float64), mults, rhos
 
 
@@ -1044,7 +1229,8 @@ def _masked_families(P, p, C, rows):
 
 
 def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None, rho=None,
-                   n_threads=1, *, margin=None, priv_rows=None, start=None):
+                   n_threads=1, *, margin=None, priv_rows=None, start=None, target_mean=None,
+                   C2=1e3, gamma2=1e3, eps=0.0, B=None):
     """Solve the SVM+ primal (hinge loss) on explicit features.
 
     With per-row weights ``C_i``, margins ``p_i`` and privileged rows ``P`` (all rows by
@@ -1087,8 +1273,9 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     max_iter : int or None
         Maximal total number of Newton steps (None: 1,000).
     rho : float or None
-        Initial augmented-Lagrangian weight (None: ``10 max C``); multiplied by 10 whenever the
-        violation falls by less than a factor 4 in a round.
+        Initial augmented-Lagrangian weight (None: ``10 max C``, and with ``target_mean`` at
+        least ``10 max C2``); multiplied by 10 whenever the violation falls by less than a
+        factor 4 in a round.
     n_threads : int or None, default=1
         BLAS threads during the solve (see :func:`blas_threads`); None leaves them alone.
     margin : float, (n,) array or None
@@ -1101,6 +1288,14 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         labels, margins and weights may differ, as in mi-SVM's relabelling rounds): its
         parameters and multipliers (clipped to the new boxes) start this solve, with ``rho``
         at its initial value.
+    target_mean : (d,) array or None
+        The mean row of the target rows' features (same feature map as ``F``): adds the -DA
+        correcting function on ``F`` (see the module docstring), the problem of
+        :func:`webly.solvers.add_domain_adaptation` with ``K_st 1 = n_t F mu``. None: no -DA
+        term. Rows in memory only (not Dask arrays).
+    C2, gamma2, eps, B
+        As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row),
+        with ``target_mean`` only.
 
     Returns
     -------
@@ -1112,6 +1307,9 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         ``dual`` ((n,) the multipliers ``a``), ``dual_priv`` (``b`` on the privileged rows;
         None without F_priv), ``correcting_values`` ((n,) slacks: the correcting function on the
         privileged rows, ``max(0, p - y f)`` elsewhere), ``seconds``, ``state`` (for ``start``).
+        With ``target_mean`` also ``dual_target`` (``z2``), ``target_values`` (the -DA
+        correcting function on the rows, ``v - q``), ``coef_target`` and ``intercept_target``
+        (``u2``, ``c2``).
     """
     n_priv = None
     if priv_rows is not None:
@@ -1136,7 +1334,14 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     C = _per_row("C", C, n, positive=True, rows=rows)
     p = 1.0 if margin is None else _per_row("margin", margin, n, positive=False, rows=rows)
     max_iter = 1000 if max_iter is None else int(max_iter)
+    user_rho = rho
     rho = 10.0 * rows.compute(np.max(C)) if rho is None else float(rho)
+    if target_mean is not None:
+        if rows.lazy:
+            raise DataError("target_mean", "the domain-adaptation term is not supported on "
+                                           "Dask arrays yet; pass the rows in memory")
+        return _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps,
+                           B, tol, max_iter, rho, n_threads, start, user_rho)
     if Fp is None:
         prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows)
     elif priv_rows is None:
@@ -1155,7 +1360,7 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=_take(C, P))
     state = None if start is None else _warm_start(prob, start, float(rho))
     with blas_threads(n_threads):
-        th, mults, (f, s, m), info = _alm(prob, float(rho), tol, max_iter, "SVM+", state)
+        th, mults, (f, s, m, _), info = _alm(prob, float(rho), tol, max_iter, "SVM+", state)
     info["objective"] = float(prob.objective(th, f, s))
     info["constraint_violation"] = prob.violation(f, s, m)
     _finish(info, "SVM+")
@@ -1174,6 +1379,91 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         a[P], a[N] = mults[0], mults[2]
         xi[P], xi[N] = s, np.maximum(0.0, _take(p, N) - y[N] * f[N])
         info.update(dual=a, dual_priv=mults[1], correcting_values=xi)
+    return th[:d].copy(), float(th[d]), th[prob.iu].copy(), float(th[prob.ic]), info
+
+
+def _da_terms(F, target_mean, C2, gamma2, eps, B):
+    """The -DA block's per-row terms on explicit features (see :func:`svmplus_primal`):
+    ``q`` (the target-matching term, ``c2_i (n / gamma2) F_i' mu``), the offset weights ``1 /
+    c2_i`` (None for one C2), and the bounds ``lo, hi`` of the weighted total, as
+    :func:`webly.solvers.add_domain_adaptation` states them for the kernel dual."""
+    n, d = F.shape
+    mu = np.asarray(target_mean, dtype=np.float64)
+    if mu.shape != (d,) or not np.all(np.isfinite(mu)):
+        raise DataError("target_mean", f"must be {d} finite values (the mean feature row of "
+                                       f"the target rows), got shape {mu.shape}")
+    for key, val in (("gamma2", gamma2),):
+        if not (np.isscalar(val) and np.isfinite(val) and val > 0):
+            raise DataError(key, f"must be a positive number, got {val!r}")
+    if not (np.isscalar(eps) and 0 <= eps < np.inf):
+        raise DataError("eps", f"must be a number >= 0, got {eps!r}")
+    if B is not None and not (np.isscalar(B) and np.isfinite(B) and B > 0):
+        raise DataError("B", f"must be a positive number or None, got {B!r}")
+    hi_w = 1.0 + eps if B is None else min(1.0 + eps, float(B))
+    if hi_w < 1.0 - eps:
+        raise DataError("B", f"B={B} leaves no feasible total weight with eps={eps}")
+    c2 = _per_row("C2", C2, n, positive=True)
+    q = (n / float(gamma2)) * _mv(F, mu)
+    if np.ndim(c2) == 0:
+        return c2 * q, None, c2 * n * max(1.0 - eps, 0.0), c2 * n * hi_w
+    return c2 * q, 1.0 / c2, n * max(1.0 - eps, 0.0), n * hi_w
+
+
+def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps, B, tol,
+                max_iter, rho, n_threads, start, user_rho):
+    """:func:`svmplus_primal` with the -DA correcting function ``v`` on the rows' own features
+    (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``)."""
+    n = F.shape[0]
+    q, v_w, lo, hi = _da_terms(F, target_mean, C2, gamma2, eps, B)
+    if user_rho is None:
+        # the multipliers of v >= q are about C2 (KMM weights near 1), as the hinge's are
+        # about C: start rho at 10 max C2 as well (measured on 1,000 crawl rows at C2 =
+        # gamma2 = 1000: 55 Newton steps against 114 from 10 max C)
+        rho = max(rho, 10.0 * float(np.max(C2)))
+    pq = p + q
+    nonneg_v = _Family(q, False, False, False, has_v=True)  # -(v - q) <= 0
+    if Fp is None:
+        families = [_Family(pq, True, False, False, upper=C, has_v=True), nonneg_v]
+    elif priv_rows is None:
+        families = [_Family(pq, True, True, False, has_v=True), _Family(0.0, False, True, False),
+                    nonneg_v]
+    else:
+        P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
+        families = [_Family(pq[P], True, True, False, rows=P, has_v=True),
+                    _Family(0.0, False, True, False),
+                    _Family(pq[N], True, False, False, upper=_take(C, N), rows=N, has_v=True),
+                    nonneg_v]
+    prob = _Primal(F, y, Fp, families, reg_u=gamma_plus,
+                   s_lin=_take(C, P) if priv_rows is not None else C, Fv=F,
+                   reg_v=float(gamma2), v_w=v_w)
+    # the offset's cost: hi c2 + (hi - lo) max(0, -c2), whose conjugate is lo <= sum(w v) <= hi
+    prob.e[prob.icv] = hi
+    if hi > lo:
+        prob.params = [_ParamHinge(prob.icv, -1.0, hi - lo)]
+        prob.param_active = [False]
+    state = None if start is None else _warm_start(prob, start, float(rho))
+    with blas_threads(n_threads):
+        th, mults, (f, s, m, v), info = _alm(prob, float(rho), tol, max_iter, "SVM+-DA", state)
+    info["objective"] = float(prob.objective(th, f, s, v))
+    info["constraint_violation"] = prob.violation(f, s, m, v)
+    _finish(info, "SVM+-DA")
+    d = prob.d
+    corr = v - q  # the -DA correcting function on the rows
+    if Fp is None:
+        a, b_priv = mults[0], None
+        xi = np.maximum(0.0, p - y * f - corr)
+    elif priv_rows is None:
+        a, b_priv, xi = mults[0], mults[1], s
+    else:
+        a, xi = np.empty(n), np.empty(n)
+        a[P], a[N] = mults[0], mults[2]
+        xi[P], xi[N] = s, np.maximum(0.0, _take(p, N) - y[N] * f[N] - corr[N])
+        b_priv = mults[1]
+    info.update(dual=a, dual_priv=b_priv, correcting_values=xi, dual_target=mults[len(families) - 1],
+                target_values=corr, coef_target=th[prob.iv].copy(),
+                intercept_target=float(th[prob.icv]))
+    if Fp is None:
+        return th[:d].copy(), float(th[d]), None, np.nan, info
     return th[:d].copy(), float(th[d]), th[prob.iu].copy(), float(th[prob.ic]), info
 
 
@@ -1197,7 +1487,7 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
         prob = _Primal(F, y, Fp, [_Family(0.0, True, True, True)], reg_b=1.0, reg_u=gamma_plus,
                        reg_c=gamma_plus, has_m=True, s_quad=C, rows=rows)
     with blas_threads(n_threads):
-        th, mults, (f, s, m), info = _alm(prob, rho, tol, max_iter, "L2-SVM+")
+        th, mults, (f, s, m, _), info = _alm(prob, rho, tol, max_iter, "L2-SVM+")
     info["objective"] = float(prob.objective(th, f, s))
     info["constraint_violation"] = prob.violation(f, s, m)
     info["margin"] = float(m)
