@@ -109,6 +109,7 @@ from ..base import check_pm1, check_row_features
 from ..errors import DataError
 from ..kernels import default_gamma
 from ._rows import NUMPY, DaskRows, _mv, _rmv, gram_rows, is_dask, jac_block
+from .block_rows import BlockRows
 
 logger = logging.getLogger(__name__)
 
@@ -453,8 +454,10 @@ class _Primal:
     """
 
     def __init__(self, F, y, Fp, families, reg_b=0.0, reg_u=1.0, reg_c=0.0, has_m=False,
-                 s_lin=0.0, s_quad=0.0, rows=NUMPY):
+                 s_lin=0.0, s_quad=0.0, rows=NUMPY, fit_intercept=True):
         self.F, self.y, self.Fp, self.families = F, y, Fp, families
+        # fit_intercept=False: b is held at 0 (the Newton steps solve the system without it)
+        self.fit_intercept = fit_intercept
         self.rows = rows  # the passes over the rows (webly.solvers._rows)
         self.n, self.d = F.shape
         self.dp = 0 if Fp is None else Fp.shape[1]
@@ -734,6 +737,13 @@ class _Hessian:
         H = self.base + _sym(sum(rho * G for rho, G in zip(rhos, self.G)))
         idx = np.diag_indices_from(H)
         H[idx] = np.maximum(H[idx], self.prob.floor(rhos))
+        if not self.prob.fit_intercept:  # the system without b: b's step is 0
+            ib = self.prob.ib
+            H[ib, :] = 0.0
+            H[:, ib] = 0.0
+            H[ib, ib] = 1.0
+            g = g.copy()
+            g[ib] = 0.0
         # float32 Gram updates are accurate to ~1e-7 relative: a matching ridge keeps H definite
         rel = 1e-6 if self.dtype == np.float32 else 1e-12
         ridge = rel * max(1.0, float(np.max(np.diag(H))))
@@ -788,6 +798,9 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     floor = prob.floor(rhos)
     extra = ridge + np.maximum(floor - diag, 0.0)  # as in _Hessian.solve
     diag = diag + extra
+    if not prob.fit_intercept:  # the system without b (CG then keeps b's component at 0)
+        g = g.copy()
+        g[prob.ib] = 0.0
 
     def hv(v):
         out = (prob.D + extra) * v
@@ -805,7 +818,10 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
             back[prob.ic] = sP
         if prob.has_m:
             back[-1] = rm
-        return out + back
+        out += back
+        if not prob.fit_intercept:
+            out[prob.ib] = 0.0
+        return out
 
     x = np.zeros_like(g)
     r = g.copy()
@@ -949,7 +965,8 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None):
                                          "supported on Dask arrays yet; pass all rows' F_priv")
         rows = DaskRows(F, y, F_priv)
         return rows.F, rows.y, rows.F_priv, rows
-    F = check_row_features("F", F, keep_float32=True)
+    if not isinstance(F, BlockRows):
+        F = check_row_features("F", F, keep_float32=True)
     y = check_pm1(y)
     n = F.shape[0]
     if y.shape[0] != n:
@@ -1012,7 +1029,8 @@ def _warm_start(prob, start, rho0):
 
 
 def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None, rho=None,
-                   n_threads=1, *, margin=None, priv_rows=None, start=None):
+                   n_threads=1, *, margin=None, priv_rows=None, start=None,
+                   fit_intercept=True):
     """Solve the SVM+ primal (hinge loss) on explicit features.
 
     With per-row weights ``C_i``, margins ``p_i`` and privileged rows ``P`` (all rows by
@@ -1066,6 +1084,9 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         labels, margins and weights may differ, as in mi-SVM's relabelling rounds): its
         parameters and multipliers (clipped to the new boxes) start this solve, with ``rho``
         at its initial value.
+    fit_intercept : bool, default=True
+        False holds ``b = 0`` (the bias then lives in the features, e.g. the constant feature
+        of :class:`~webly.solvers.block_rows.BlockRows`, and the dual has no ``y'a = 0``).
 
     Returns
     -------
@@ -1098,17 +1119,20 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     max_iter = 1000 if max_iter is None else int(max_iter)
     rho = 10.0 * rows.compute(np.max(C)) if rho is None else float(rho)
     if Fp is None:
-        prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows)
+        prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows,
+                       fit_intercept=fit_intercept)
     elif priv_rows is None:
         margin = _Family(p, True, True, False)     # p - y f - s <= 0
         nonneg = _Family(0.0, False, True, False)  # -s <= 0
-        prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C, rows=rows)
+        prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C, rows=rows,
+                       fit_intercept=fit_intercept)
     else:
         P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
         families = [_Family(_take(p, P), True, True, False, rows=P),
                     _Family(0.0, False, True, False),
                     _Family(_take(p, N), True, False, False, upper=_take(C, N), rows=N)]
-        prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=_take(C, P))
+        prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=_take(C, P),
+                       fit_intercept=fit_intercept)
     state = None if start is None else _warm_start(prob, start, float(rho))
     with blas_threads(n_threads):
         th, mults, (f, s, m), info = _alm(prob, float(rho), tol, max_iter, "SVM+", state)
@@ -1131,26 +1155,73 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
 
 
 def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None,
-                     rho=None, n_threads=1):
+                     rho=None, n_threads=1, *, priv_rows=None, start=None, fit_intercept=True):
     """Solve the L2-loss SVM+ primal (see the module docstring) on explicit features.
 
     Parameters and returns as :func:`svmplus_primal`; ``tol`` is relative to the margin ``m``.
     ``info`` also has ``margin`` (``m``, the dual's ``a'Qa``); ``objective`` is the primal value
     (minus the dual's ``1/2 a'Qa`` at the optimum) and ``dual`` the multipliers ``a``
-    (``sum a = 1``). ``rho`` defaults to ``10 C``.
+    (``sum a = 1``). ``rho`` defaults to ``10 max C``.
+
+    ``C`` may be one weight per row (the squared slack ``C_i/2 xi_i^2``); with ``priv_rows`` the
+    rows ``P`` have the correcting function ``s = u'psi + c`` as their slack (one weight for
+    all of them: ``C`` must be constant on ``P``) and the other rows a free squared slack
+    ``max(0, m - y_i f_i)``, as the squared-hinge MIL-CPB-PI. ``start`` and ``fit_intercept`` as
+    :func:`svmplus_primal` (``fit_intercept=False`` holds the regularised ``b`` at 0).
     """
-    F, y, Fp, rows = _check_common(F, y, F_priv, C, gamma_plus, tol)
+    n_priv = None
+    if priv_rows is not None:
+        if F_priv is None:
+            raise DataError("priv_rows", "selects privileged rows but F_priv is None")
+        priv_rows = np.asarray(priv_rows)
+        if priv_rows.dtype != bool or priv_rows.shape != (np.shape(y)[0],):
+            raise DataError("priv_rows", "must be a boolean mask with one flag per row")
+        if not priv_rows.any():
+            raise DataError("priv_rows", "selects no row; pass F_priv=None for the L2-SVM")
+        n_priv = int(priv_rows.sum())
+        if priv_rows.all():
+            priv_rows = None
+    F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
+                                   n_priv)
+    n = F.shape[0]
+    C = _per_row("C", C, n, positive=True, rows=rows)
+    if np.ndim(C) and rows.lazy:
+        raise DataError("C", "one weight per row is not supported on Dask arrays yet")
     max_iter = 1000 if max_iter is None else int(max_iter)
-    rho = 10.0 * C if rho is None else float(rho)
+    rho = 10.0 * float(np.max(C)) if rho is None else float(rho)
+
+    def free(idx):
+        """Free squared slacks ``max(0, m - y f)`` of the rows ``idx`` (None: all), one family
+        per distinct weight (their fixed ``rho``)."""
+        if np.ndim(C) == 0:
+            return [_Family(0.0, True, False, True, update=False, rho=C, rows=idx)]
+        sub = C if idx is None else C[idx]
+        out = []
+        for c in np.unique(sub):
+            sel = np.flatnonzero(sub == c)
+            out.append(_Family(0.0, True, False, True, update=False, rho=float(c),
+                               rows=sel if idx is None else idx[sel]))
+        return out
+
+    P = N = None
     if Fp is None:
         # the slack is free: xi = max(0, m - y f), an exact smooth penalty, no multipliers
-        prob = _Primal(F, y, None, [_Family(0.0, True, False, True, update=False, rho=C)],
-                       reg_b=1.0, has_m=True, rows=rows)
+        prob = _Primal(F, y, None, free(None), reg_b=1.0, has_m=True, rows=rows,
+                       fit_intercept=fit_intercept)
     else:
-        prob = _Primal(F, y, Fp, [_Family(0.0, True, True, True)], reg_b=1.0, reg_u=gamma_plus,
-                       reg_c=gamma_plus, has_m=True, s_quad=C, rows=rows)
+        if priv_rows is not None:
+            P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
+        cP = _take(C, P) if P is not None else C
+        if np.ndim(cP) and not np.all(cP == cP[0]):
+            raise DataError("C", "must be one value on the privileged rows (the weight of "
+                                 "their correcting function)")
+        cP = float(cP if np.ndim(cP) == 0 else cP[0])
+        families = [_Family(0.0, True, True, True, rows=P)] + ([] if N is None else free(N))
+        prob = _Primal(F, y, Fp, families, reg_b=1.0, reg_u=gamma_plus, reg_c=gamma_plus,
+                       has_m=True, s_quad=cP, rows=rows, fit_intercept=fit_intercept)
+    state = None if start is None else _warm_start(prob, start, rho)
     with blas_threads(n_threads):
-        th, mults, (f, s, m), info = _alm(prob, rho, tol, max_iter, "L2-SVM+")
+        th, mults, (f, s, m), info = _alm(prob, rho, tol, max_iter, "L2-SVM+", state)
     info["objective"] = float(prob.objective(th, f, s))
     info["constraint_violation"] = prob.violation(f, s, m)
     info["margin"] = float(m)
@@ -1160,7 +1231,13 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
         xi = rows.persist(np.maximum(0.0, m - y * f))
         info.update(dual=C * xi, dual_priv=None, correcting_values=xi)
         return th[:d].copy(), float(th[d]), None, np.nan, info
-    info.update(dual=mults[0], dual_priv=None, correcting_values=s)
+    if P is None:
+        info.update(dual=mults[0], dual_priv=None, correcting_values=s)
+    else:
+        a, xi = np.empty(n), np.empty(n)
+        xi[P], xi[N] = s, np.maximum(0.0, m - y[N] * f[N])
+        a[P], a[N] = mults[0], _take(C, N) * xi[N]
+        info.update(dual=a, dual_priv=None, correcting_values=xi)
     return th[:d].copy(), float(th[d]), th[prob.iu].copy(), float(th[prob.ic]), info
 
 
