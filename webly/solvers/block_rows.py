@@ -146,3 +146,62 @@ class BlockRows:
         C[hit] = self.coef[pos[hit]]
         out = C.astype(P.dtype)[:, :, None] * P[:, None, :]
         return out.reshape(len(idx), self.n_blocks * self.D)
+
+    def is_general(self, idx):
+        """Which of the rows ``idx`` have all T blocks (the others only the first)."""
+        if not len(self.rows):
+            return np.zeros(len(idx), dtype=bool)
+        pos = np.minimum(np.searchsorted(self.rows, idx), len(self.rows) - 1)
+        return self.rows[pos] == idx
+
+    def rows_hat(self, idx):
+        """``[phi_i, const]`` of the rows ``idx`` (dense, the features' dtype)."""
+        P = np.asarray(self.Phi[idx])
+        if self.const:
+            P = np.column_stack([P, np.full(len(idx), self.const, dtype=P.dtype)])
+        return P
+
+    def grams(self, prob, fam, idx, dtype, diag=False, chunk=8192):
+        """``sum_{i in idx} J_i' J_i`` (upper triangle, float64; ``diag``: its diagonal) of the
+        constraint Jacobian rows of ``prob``'s family ``fam`` (``idx``: the family's rows).
+
+        The rows with one block have Jacobian entries only in the first block of ``w`` and the
+        parameters after ``w`` (bias, correcting function, margin): their Gram is formed on
+        those ``D + extra`` columns (``n D^2`` rather than ``n (T D)^2``) and scattered; the
+        general rows go through the full Jacobian.
+        """
+        from scipy.linalg import get_blas_funcs
+
+        from ._rows import jac_block
+
+        size, d, dp, has_f, has_s, has_m = prob.jac_spec(fam)
+        out = np.zeros(size if diag else (size, size))
+        syrk = get_blas_funcs("syrk", dtype=dtype)
+        idx = np.asarray(idx)
+        glob = idx if fam.rows is None else fam.rows[idx]
+        general = self.is_general(glob) if has_f else np.ones(len(idx), dtype=bool)
+        keep = np.r_[0:self.D, d:size]
+        narrow = (len(keep), self.D, dp, has_f, has_s, has_m)
+        for sel, wide in ((general, True), (~general, False)):
+            rows = idx[sel]
+            for lo in range(0, len(rows), chunk):
+                k = rows[lo:lo + chunk]
+                if wide:
+                    J = prob.jac_rows(fam, k, dtype)
+                else:
+                    g = k if fam.rows is None else fam.rows[k]
+                    J = jac_block(narrow, self.rows_hat(g),
+                                  prob.Fp[k] if has_s else None, fam.y[k], len(k), dtype)
+                if diag:
+                    val = np.einsum("ij,ij->j", J, J, dtype=np.float64)
+                    if wide:
+                        out += val
+                    else:
+                        out[keep] += val
+                else:
+                    G = syrk(1.0, J.T, trans=0, lower=0)
+                    if wide:
+                        out += G
+                    else:
+                        out[np.ix_(keep, keep)] += G
+        return out

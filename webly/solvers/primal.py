@@ -734,7 +734,9 @@ class _Hessian:
         self.masks = list(masks)  # fresh arrays from value_grad, never changed in place
 
     def solve(self, rhos, g):
-        H = self.base + _sym(sum(rho * G for rho, G in zip(rhos, self.G)))
+        # the Cholesky factorisation below reads the upper triangle only (cho_factor,
+        # lower=False), where the G_k live: no symmetric copy is needed
+        H = self.base + sum(rho * G for rho, G in zip(rhos, self.G))
         idx = np.diag_indices_from(H)
         H[idx] = np.maximum(H[idx], self.prob.floor(rhos))
         if not self.prob.fit_intercept:  # the system without b: b's step is 0
