@@ -185,3 +185,17 @@ def test_block_rows_are_the_explicit_blocks():
     K = Phi @ Phi.T + s * s
     G = sum(dt * K * np.outer(yt * sign, yt * sign) for dt, yt in zip(d, Y.T))
     np.testing.assert_allclose(full @ full.T, G, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_many_labellings_take_the_block_preconditioned_newton_system(monkeypatch, loss):
+    # above 2,048 parameters (many labellings of many features) the Newton system is solved by
+    # CG preconditioned with its diagonal blocks; here forced on the toy problem
+    import webly.solvers.primal as primal
+
+    monkeypatch.setattr(primal, "_DIRECT_MAX", 8)
+    X, y, bags, T = _toy()
+    params = dict(kernel="linear", loss=loss, tol=1e-6, max_rounds=4)
+    smo = _fit(MILCPBPIClassifier, X, y, bags, T, solver="smo", **params)
+    pri = _fit(MILCPBPIClassifier, X, y, bags, T, solver="primal", **params)
+    _same_fit(smo, pri, X)

@@ -80,6 +80,12 @@ class BlockRows:
         successive matrices of one fit share it).
     """
 
+    #: most parameters for which the primal solvers keep the Newton Hessian (exactly, by rank-k
+    #: updates; solved by block-preconditioned CG above 2,048): up to 11 labellings of 512
+    #: features. The Hessian of the general rows is cheap to update, while matrix-free CG on
+    #: the rows needs hundreds of passes over them per Newton step.
+    hessian_max = 6144
+
     def __init__(self, Phi, coef, rows, const=0.0, Phi_rows=None):
         self.Phi = Phi
         self.coef = np.asarray(coef, dtype=np.float64)
@@ -146,6 +152,15 @@ class BlockRows:
         C[hit] = self.coef[pos[hit]]
         out = C.astype(P.dtype)[:, :, None] * P[:, None, :]
         return out.reshape(len(idx), self.n_blocks * self.D)
+
+    def block_slices(self, size):
+        """Index arrays of the Hessian's diagonal blocks: one per labelling, then the
+        parameters after ``w`` (up to ``size``)."""
+        D = self.D
+        out = [np.arange(t * D, (t + 1) * D) for t in range(self.n_blocks)]
+        if size > self.n_blocks * D:
+            out.append(np.arange(self.n_blocks * D, size))
+        return out
 
     def is_general(self, idx):
         """Which of the rows ``idx`` have all T blocks (the others only the first)."""

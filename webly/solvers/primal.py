@@ -749,12 +749,64 @@ class _Hessian:
         # float32 Gram updates are accurate to ~1e-7 relative: a matching ridge keeps H definite
         rel = 1e-6 if self.dtype == np.float32 else 1e-12
         ridge = rel * max(1.0, float(np.max(np.diag(H))))
+        if len(g) > _DIRECT_MAX:  # structured rows: too large to factorise at every step
+            H[idx] += ridge
+            return _block_pcg(H, g, self.prob.F.block_slices(len(g)))
         for _ in range(10):
             try:
                 return sla.cho_solve(sla.cho_factor(H + ridge * np.eye(len(g))), g)
             except np.linalg.LinAlgError:
                 ridge *= 100.0
         return g / np.maximum(np.diag(H), ridge)
+
+
+def _block_pcg(U, g, blocks, rtol=1e-6, max_iter=500):
+    """Solve ``H x = g`` for the symmetric ``H`` given by its upper triangle ``U`` by conjugate
+    gradients preconditioned with the inverses of its diagonal blocks ``blocks`` (index arrays
+    covering every parameter once); an inexact Newton step (relative residual ``rtol``), which
+    the exact line search keeps a descent step.
+
+    For :class:`~webly.solvers.block_rows.BlockRows` with many labellings: its Hessian is kept
+    exactly (rank-k updates, as for any rows) but is too large to factorise at every Newton
+    step, while a product with it is cheap; the diagonal blocks (one per labelling) hold most
+    of it, as only the general rows couple the blocks.
+    """
+    H = _sym(U)
+    inv = []
+    for b in blocks:
+        Hb = H[np.ix_(b, b)]
+        try:
+            inv.append((b, sla.cho_solve(sla.cho_factor(Hb), np.eye(len(b)))))
+        except np.linalg.LinAlgError:
+            inv.append((b, np.diag(1.0 / np.maximum(np.diag(Hb), 1e-300))))
+
+    def prec(r):
+        z = np.empty_like(r)
+        for b, Mb in inv:
+            z[b] = Mb @ r[b]
+        return z
+
+    x = np.zeros_like(g)
+    r = g.copy()
+    z = prec(r)
+    p = z.copy()
+    rz = r @ z
+    g_norm = np.sqrt(g @ g)
+    for _ in range(max_iter):
+        Hp = H @ p
+        pHp = p @ Hp
+        if not (np.isfinite(pHp) and pHp > 0):
+            break
+        a = rz / pHp
+        x += a * p
+        r -= a * Hp
+        if np.sqrt(r @ r) <= rtol * g_norm:
+            break
+        z = prec(r)
+        rz_new = r @ z
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x if x.any() else prec(g)
 
 
 _CONTROLLER = []
@@ -875,7 +927,8 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
         rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.families]
     else:
         th, mults, rhos = start
-    hess = _Hessian(prob) if prob.size <= _DIRECT_MAX else None
+    hess = _Hessian(prob) if prob.size <= getattr(prob.F, "hessian_max", _DIRECT_MAX) \
+        else None
     total, n_outer, resid, prev = 0, 0, np.inf, np.inf
     status = "max_iter"
     any_update = any(fam.update for fam in prob.families)
