@@ -6,7 +6,8 @@ all other queries are negative instances. A binary MIL set (``y`` in {0, 1} per 
 with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients over the training
 rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
 
-The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI) instead map the
+The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MIL-CPB,
+MIL-CPB-PI) instead map the
 rows to explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or random
 Fourier features for an RBF kernel: :class:`webly.solvers.primal.FeatureMap`) and solve the same
 problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no

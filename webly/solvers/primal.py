@@ -70,6 +70,14 @@ those rows, multipliers in ``[0, C_i]``). Each constraint family then runs over 
 A solve can start from an earlier one's parameters and multipliers (``start``), as mi-SVM's
 relabelling rounds do.
 
+MIL-CPB's label-kernel MKL (and MDA-HS's) is the same SVM / L2-SVM (+) on per-labelling feature
+blocks: ``F`` may be a :class:`~webly.solvers.block_rows.BlockRows` (rows ``kron(c_i, phi_i)`` held
+as the rows plus the block coefficients of the few rows with more than one block), with
+``fit_intercept=False`` (the bias is a constant feature inside the blocks; the solver's ``b`` is
+held at 0). Their Gram matrices are formed on each row's nonzero columns; above 2,048 parameters
+(many labellings) the Newton Hessian is still kept, up to ``BlockRows.hessian_max``, and each
+step is solved by CG preconditioned with its diagonal blocks (:func:`_block_pcg`).
+
 All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
 dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
 solve that does not converge warns (``ConvergenceWarning``).
