@@ -83,6 +83,8 @@ VARIANTS = [
     webly.SMILPIClassifier(solver="primal"),
     webly.MiSVMClassifier(solver="primal"),
     webly.MiSVMPIClassifier(solver="primal"),
+    webly.MILCPBClassifier(solver="primal"),            # label-kernel MKL on feature blocks
+    webly.MILCPBPIClassifier(solver="primal", loss="hinge"),
 ]
 
 ESTIMATORS = ([_instance(cls) for cls in PUBLIC.values()]

@@ -6,31 +6,32 @@ all other queries are negative instances. A binary MIL set (``y`` in {0, 1} per 
 with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients over the training
 rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
 
-The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, and the -DA
-variants sMIL-PI-DA, mi-SVM-PI-DA) instead map the rows to explicit features ``z(x)`` (the rows
-themselves for a linear kernel, Nystroem or random Fourier features for an RBF kernel:
+The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MI-SVM,
+MIL-CPB, MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA) instead map the rows to
+explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or random Fourier
+features for an RBF kernel:
 :class:`webly.solvers.primal.FeatureMap`) and solve the same problems in the primal
 (:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no (n, n) kernel; their
 :class:`BinaryMIL` holds weights over the features, ``f(x) = coef' z(x) + intercept``. The -DA
 term needs only the mean feature row of the unlabelled target rows (``MILContext.target_mean``,
 computed once, block by block, so ``X_target`` may be large).
 
-**On Dask** (issue 18 item 4), those six methods (and MI-SVM) also fit rows held as a
-row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
-``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
+**On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and MI-SVM also fit rows
+held as a row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a
+numpy ``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
 explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does, and so does
-``X_target`` (no -DA term on Dask: the -DA variants fit in memory). ``y`` and ``bags`` are per-row vectors, numpy or Dask,
-computed here once (10^7 of them take 80 MB); the rows never are. The feature map is fitted as
-SVM+ fits it on Dask (the bandwidth rule as a reduction, the Nystroem landmarks fetched) and
-applied where the partitions live; the positive bags' mean rows (few: one per positive bag)
-come from one map-reduce (:func:`webly.mil._toolkit.bag_mean_rows`) while the negative rows stay
-in their partitions (:func:`webly.mil._toolkit.unit_problem`); every solve runs on the cluster
-(:mod:`webly.solvers._rows`: data-parallel full-batch Newton), and each relabelling round of
-mi-SVM(-PI) / MI-SVM scores all rows with one map over the partitions and relabels on the numpy
-n-vector. The fit equals the in-memory primal fit up to the order of floating-point sums
-(``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a Dask X give lazy
-Dask arrays in its row chunks, ``noise_scores_`` of a Dask fit is one too (as SVM+'s
-``correcting_function_``; :func:`webly.persist.save` computes it into the file), and the bag
+``X_target`` (no -DA term on Dask: the -DA variants fit in memory; nor MIL-CPB). ``y`` and ``bags``
+are per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB); the rows never
+are. The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
+Nystroem landmarks fetched) and applied where the partitions live; the positive bags' mean rows
+(few: one per positive bag) come from one map-reduce (:func:`webly.mil._toolkit.bag_mean_rows`)
+while the negative rows stay in their partitions (:func:`webly.mil._toolkit.unit_problem`); every
+solve runs on the cluster (:mod:`webly.solvers._rows`: data-parallel full-batch Newton), and each
+relabelling round of mi-SVM(-PI) / MI-SVM scores all rows with one map over the partitions and
+relabels on the numpy n-vector. The fit equals the in-memory primal fit up to the order of
+floating-point sums (``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a
+Dask X give lazy Dask arrays in its row chunks, ``noise_scores_`` of a Dask fit is one too (as
+SVM+'s ``correcting_function_``; :func:`webly.persist.save` computes it into the file), and the bag
 outputs (``bag_decision_function``, ``predict_bags``) are numpy.
 """
 

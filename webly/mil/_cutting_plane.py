@@ -105,7 +105,8 @@ from ._toolkit import relabel_positive_bags, solve_mil_qp
 
 logger = logging.getLogger("webly.mil.milcpb")
 
-__all__ = ["label_kernel", "most_violated_labelling", "l1_mkl_update", "milcpb_binary"]
+__all__ = ["label_kernel", "most_violated_labelling", "l1_mkl_update", "milcpb_binary",
+           "milcpb_binary_primal"]
 
 
 def label_kernel(K, Y, d, shift=1.0, out=None):
@@ -366,5 +367,184 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
                            "objective": objectives[-1], "mkl_gap": float(gap),
                            "violation": float(violation), "rounds": rnd, "n_qp": n_qp,
                            "status": status, "mkl_converged": mkl_ok, "x": x, "scale": scale,
+                           "loss": loss, "not_converged": notes,
+                           "seconds": time.perf_counter() - t0})
+
+
+def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_plus=1.0,
+                         loss="squared_hinge", shift=1.0, init="all", max_rounds=10, cp_tol=1e-2,
+                         mkl_max_iter=20, mkl_tol=1e-2, tol=1e-3, max_iter=None,
+                         name="MIL-CPB"):
+    """:func:`milcpb_binary` on explicit features ``Z`` (``solver="primal"``): the same problem.
+
+    For fixed MKL weights ``d`` the QP of the kernel path is the dual of an SVM on the
+    per-labelling feature blocks ``(sqrt(d) ∘ y_i) ⊗ phi^_i`` (``phi^ = [z, s]``), held as a
+    :class:`~webly.solvers.block_rows.BlockRows` in the coordinates of
+    :func:`~webly.solvers.block_rows.label_rotation`, where every negative instance has one
+    D-wide block and only the positive-bag instances have all T: ``loss="hinge"`` is
+    :func:`~webly.solvers.primal.svmplus_primal` (weights ``C`` / ``C_neg``; with ``Z_priv``,
+    the rows of the positive-bag instances in order, their slack is the SVM+ correcting
+    function), ``loss="squared_hinge"`` is :func:`~webly.solvers.primal.l2svmplus_primal` (the
+    rho-margin form; with ``Z_priv`` the L2-SVM+ correcting function), both with the bias as the
+    constant feature ``s`` (``fit_intercept=False``). The multipliers of the solve are the
+    kernel path's ``a``; ``q_t = ||v_t||^2 / d_t`` from the block weights, the scores
+    ``f = W[0]'phi^`` (the first rotated block), the most violated labelling, MKL update,
+    tolerances and stopping rules are :func:`milcpb_binary`'s. Each solve starts from the
+    previous one (its multipliers, and its block weights ``w_t = sqrt(d_t) v_t`` kept, so the
+    decision values are unchanged by a new ``d`` or a new labelling with ``w = 0``).
+
+    Returns
+    -------
+    BinaryMIL
+        Weights over the features: ``f(x) = coef' z(x) + intercept``; ``n_iter`` the Newton
+        steps of all solves; ``info`` as :func:`milcpb_binary`'s (``objective``: minus the
+        primal optimum, the kernel path's QP value; ``x``: the multipliers ``a``).
+    """
+    from ..solvers.block_rows import BlockRows, label_rotation
+    from ..solvers.primal import l2svmplus_primal, svmplus_primal
+
+    t0 = time.perf_counter()
+    n, dz = Z.shape
+    s = float(np.sqrt(shift))
+    D = dz + (1 if s else 0)
+    y_base = np.where(y_pm == 1, 1.0, -1.0)
+    in_pos = y_pm == 1
+    P = np.flatnonzero(in_pos)
+    Z_P = Z[P]
+    weights = np.where(in_pos, float(C), float(C_neg))
+    priv_rows = None if Z_priv is None else in_pos
+    diag = np.einsum("ij,ij->i", Z, Z, dtype=np.float64) + shift  # k^(x_i, x_i)
+    if loss not in ("hinge", "squared_hinge"):
+        raise DataError("loss", f"unknown loss {loss!r}; use 'hinge' or 'squared_hinge'")
+    state = {"info": None, "W": None, "d": None}
+
+    def blocks_of(W, d_old, d_new):
+        """Rotated weights for ``d_new`` keeping each labelling's ``w_t = sqrt(d_t) v_t``."""
+        H_old, H_new = label_rotation(d_old), label_rotation(d_new)
+        V = H_old @ W                                   # v_t, original coordinates
+        w = np.sqrt(d_old)[:, None] * V
+        T = len(d_new)
+        Vn = np.zeros((T, W.shape[1]))
+        live = np.asarray(d_new[:len(d_old)]) > 0
+        Vn[:len(d_old)][live] = w[live] / np.sqrt(d_new[:len(d_old)][live])[:, None]
+        return H_new @ Vn
+
+    def solve(Y, d):
+        H = label_rotation(d)
+        F = BlockRows(Z, (Y[P] * np.sqrt(d)) @ H, P, const=s, Phi_rows=Z_P)
+        start = None
+        prev = state["info"]
+        if prev is not None:
+            th, mults, rhos = prev["state"]
+            W0 = blocks_of(state["W"], state["d"], d)
+            th = np.r_[W0.ravel(), 0.0, th[prev["_tail"]:]]
+            start = {"state": (th, mults, rhos)}
+        common = dict(gamma_plus=gamma_plus, tol=tol, max_iter=max_iter, n_threads=None,
+                      priv_rows=priv_rows, start=start, fit_intercept=False)
+        if loss == "hinge":
+            w, _, _, _, info = svmplus_primal(F, y_base, Z_priv, C=weights, **common)
+            info["scale"] = max(float(info["dual"].sum()), 1e-12)
+        else:
+            w, _, _, _, info = l2svmplus_primal(F, y_base, Z_priv, C=weights, **common)
+            info["scale"] = max(info["margin"], 1e-300)
+        info["_tail"] = len(Y[0]) * D + 1  # where [u, c, m] start in theta
+        W = w.reshape(len(d), D)
+        state.update(info=info, W=W, d=np.array(d, dtype=np.float64))
+        return W, H, info
+
+    def score(W):
+        """Decision values on the training rows, ``W[0]'phi^``."""
+        return np.asarray(Z @ W[0, :dz].astype(Z.dtype, copy=False), np.float64) + \
+            (s * W[0, dz] if s else 0.0)
+
+    def norm(a, y):
+        """``q(y) = ||sum_i a_i y_i phi^_i||^2``."""
+        u = a * y
+        g = np.asarray(Z.T @ u.astype(Z.dtype, copy=False), np.float64)
+        return float(g @ g + shift * u.sum() ** 2)
+
+    def label_norms(W, H, d, Y, a):
+        """``q_t = ||v_t||^2 / d_t`` (by the multipliers where ``d_t = 0``)."""
+        V = H @ W
+        q = np.empty(len(d))
+        for t in range(len(d)):
+            q[t] = V[t] @ V[t] / d[t] if d[t] > 0 else norm(a, Y[:, t])
+        return q
+
+    scale_name = "a'Qa" if loss == "squared_hinge" else "1'a"
+    Y = y_base[:, None].copy()
+    d = np.ones(1)
+    steps, n_qp = 0, 0
+    if init == "top":
+        W, H, info = solve(Y, d)
+        steps, n_qp = steps + int(info["n_iter"]), n_qp + 1
+        Y = relabel_positive_bags(score(W), groups, keep, y_base, rule="exactly")[:, None]
+
+    objectives = []
+    status, gap, violation, mkl_ok, qp_limits = "max_rounds", 0.0, np.inf, True, 0
+    for rnd in range(1, max_rounds + 1):
+        mkl_ok = Y.shape[1] == 1
+        for i_mkl in range(mkl_max_iter):
+            W, H, info = solve(Y, d)
+            steps, n_qp = steps + int(info["n_iter"]), n_qp + 1
+            qp_limits += info["status"] != "converged"
+            a = np.asarray(info["dual"], dtype=np.float64)
+            q = label_norms(W, H, d, Y, a)
+            scale = info["scale"]
+            gap = 0.5 * (q.max() - d @ q)
+            logger.debug("%s primal: MKL %d, objective %.10g, relative gap %.3g", name, i_mkl,
+                         -info["objective"], gap / scale)
+            if Y.shape[1] == 1 or gap <= mkl_tol * scale:
+                mkl_ok = True
+                break
+            if i_mkl == mkl_max_iter - 1:
+                break
+            d = l1_mkl_update(d, q)
+        objectives.append(-float(info["objective"]))
+        y_soft = Y @ d
+        h = score(W) - a * y_soft * diag
+        best, q_new = None, -np.inf
+        for cand in (_linearised_labelling(h, a, groups, keep, y_base),
+                     relabel_positive_bags(h, groups, keep, y_base, rule="exactly")):
+            qc = norm(a, cand)
+            if qc > q_new:
+                best, q_new = cand, qc
+        y_new = best
+        known = np.any(np.all(Y == y_new[:, None], axis=0))
+        violation = 0.0 if known else 0.5 * (q_new - d @ q)
+        logger.debug("%s primal: round %d, %d labellings, objective %.8g, relative MKL gap "
+                     "%.3g, relative violation %.3g", name, rnd, Y.shape[1], objectives[-1],
+                     gap / scale, violation / scale)
+        if violation <= cp_tol * scale:
+            status = "converged"
+            break
+        if rnd == max_rounds:
+            break
+        T = Y.shape[1]
+        Y = np.column_stack([Y, y_new])
+        d = np.r_[d * T / (T + 1.0), 1.0 / (T + 1.0)]
+    notes = []
+    if status != "converged":
+        notes.append(f"the cutting plane stopped after max_rounds={max_rounds} labellings with "
+                     f"a violated labelling left (violation {violation:.3g} > cp_tol x "
+                     f"{scale_name} = {cp_tol * scale:.3g}); raise max_rounds")
+    if not mkl_ok:
+        notes.append(f"the MKL over {Y.shape[1]} labellings stopped after "
+                     f"mkl_max_iter={mkl_max_iter} QPs with duality gap {gap:.3g} > mkl_tol x "
+                     f"{scale_name} = {mkl_tol * scale:.3g}; raise mkl_max_iter")
+    if qp_limits:
+        notes.append(f"{qp_limits} of {n_qp} primal solves stopped at their iteration limit; "
+                     "raise max_iter or tol")
+    coef = W[0, :dz].copy()
+    intercept = s * float(W[0, dz]) if s else 0.0
+    if loss == "squared_hinge":
+        coef /= scale  # margin 1 (see the module docstring)
+        intercept /= scale
+    dominant = Y[:, int(np.argmax(d))].astype(int)
+    return BinaryMIL(coef, float(intercept), steps, dominant,
+                     info={"d": d, "labellings": Y.astype(np.int8), "objectives": objectives,
+                           "objective": objectives[-1], "mkl_gap": float(gap),
+                           "violation": float(violation), "rounds": rnd, "n_qp": n_qp,
+                           "status": status, "mkl_converged": mkl_ok, "x": a, "scale": scale,
                            "loss": loss, "not_converged": notes,
                            "seconds": time.perf_counter() - t0})

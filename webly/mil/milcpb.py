@@ -1,7 +1,11 @@
 """MIL-CPB (+ -PI, -DA): MIL over candidate instance labellings by a cutting plane and l1-MKL.
 
 The estimators; the formulation and the algorithm on plain arrays (:func:`milcpb_binary`) are in
-:mod:`webly.mil._cutting_plane`. References: Li, Duan, Xu, Tsang, ICCV 2011; the privileged and
+:mod:`webly.mil._cutting_plane`. With ``solver="primal"`` MIL-CPB and MIL-CPB-PI solve the same
+problem on explicit features (:func:`~webly.mil._cutting_plane.milcpb_binary_primal`): for fixed
+MKL weights each QP is the dual of an SVM (L2-SVM, SVM+, L2-SVM+) on per-labelling feature
+blocks (:mod:`webly.solvers.block_rows`), solved by :mod:`webly.solvers.primal` with no (n, n)
+kernel. References: Li, Duan, Xu, Tsang, ICCV 2011; the privileged and
 domain-adaptation correcting functions of Li, Niu, Xu, ECCV 2014 / Niu, Li, Xu, IJCV 2016.
 """
 
@@ -17,10 +21,10 @@ from ..errors import DataError
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ..solvers.l2svmplus import l2svmplus_privileged_term
 from ._common import MILClassifierBase
-from ._cutting_plane import (l1_mkl_update, label_kernel, milcpb_binary,
+from ._cutting_plane import (l1_mkl_update, label_kernel, milcpb_binary, milcpb_binary_primal,
                              most_violated_labelling)
-from ._toolkit import (DA_PARAMS, MIL_PARAMS, min_positives, positive_bag_groups,
-                       privileged_kernel)
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, min_positives, positive_bag_groups,
+                       privileged_features, privileged_kernel)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -84,6 +88,34 @@ class MILCPBClassifier(MILClassifierBase):
         SMO moves per solve; None uses the solver's default.
     n_jobs : int or None
         Threads over one-vs-rest classes.
+    solver : {"auto", "smo", "primal"}, default="auto"
+        ``auto``: ``smo`` while its peak memory (five n x n float64 arrays over the rows, a
+        bound) fits in ``memory_limit``, else ``primal``, said in a WARNING log line
+        (``solver_`` is the choice). ``smo``: the exact kernel duals (the (n, n) kernel and label
+        kernels; up to a few 10^4 rows); above ``memory_limit`` it fails at once with the figure.
+        ``primal``: the same cutting plane and MKL on explicit features: for fixed MKL weights
+        ``d`` each QP is the dual of an SVM (``loss="hinge"``; SVM+ with privileged features) or
+        a rho-margin L2-SVM (``"squared_hinge"``; L2-SVM+) on the per-labelling feature blocks
+        ``(sqrt(d) ∘ y_i) ⊗ [z(x_i), s]``, in coordinates where each negative instance has one
+        block (:mod:`webly.solvers.block_rows`), solved in the primal by
+        :func:`webly.solvers.primal.svmplus_primal` / :func:`~webly.solvers.primal.l2svmplus_primal`
+        warm-started across MKL iterations and rounds, in O(n d + n_+ T d) memory (n_+ the
+        positive-bag instances, T the labellings). A linear kernel uses the rows themselves (then
+        it is exactly the problem ``smo`` solves: the same objectives, labellings and decisions
+        to the solvers' tolerances), an RBF kernel is approximated by ``features`` with
+        ``n_components`` features at the same bandwidth; ``tol`` is then the largest constraint
+        violation in margin units, ``max_iter`` the Newton steps of a solve (None: 1,000) and
+        ``n_iter_`` counts Newton steps. Models then hold weights over the features
+        (``feature_map_``).
+    features : {"nystroem", "rbf_sampler"}, default="nystroem"
+        Approximate feature map of an RBF kernel with ``solver="primal"``.
+    n_components : int, default=512
+        Features of that map.
+    random_state : int, RandomState or None, default=None
+        Seeds the feature maps (``solver="primal"``); the solvers are deterministic.
+    memory_limit : float, str or None, default=None
+        Memory the kernel path may take (bytes, or a size such as ``"8G"``); None: the memory
+        available now (or ``WEBLY_MEMORY_LIMIT``). Used by ``solver="auto"`` / ``"smo"``.
 
     Attributes
     ----------
@@ -91,18 +123,23 @@ class MILCPBClassifier(MILClassifierBase):
         The web labels seen in fit.
     models_ : list of BinaryMIL
         One fitted binary problem per class (one for ``classes_[1]`` with two classes):
-        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
+        ``coef`` (over the training rows; over the features with ``solver="primal"``),
+        ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
         ``info`` (``info["d"]`` the MKL weights of ``info["labellings"]``, the objective of each
         round in ``info["objectives"]``).
     n_iter_ : (n_models,) int array
-        SMO moves of each model.
+        SMO moves of each model (Newton steps with ``solver="primal"``).
     noise_scores_ : (n,) array
         Minus each training row's score for its own web label: higher = more likely a wrong
         image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
     kernel_ : webly.kernels.Kernel
-        The visual kernel with its fitted bandwidth.
+        The visual kernel with its fitted bandwidth (``solver="smo"``).
     X_fit_ : (n, d) array
-        The training rows, for the train-test kernel at prediction.
+        The training rows, for the train-test kernel at prediction (``solver="smo"``).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
     n_features_in_ : int
         Number of features of ``X``.
 
@@ -130,6 +167,7 @@ class MILCPBClassifier(MILClassifierBase):
 
     _parameter_constraints = {
         **MIL_PARAMS,
+        **PRIMAL_PARAMS,
         "rho": [Interval(Real, 0, 1, closed="right")],
         "C_neg": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"all", "top"})],
@@ -146,7 +184,10 @@ class MILCPBClassifier(MILClassifierBase):
                  mkl_max_iter: int = 20, mkl_tol: float = 1e-2, intercept_scaling: float = 1.0,
                  kernel: str = "rbf", gamma: float | None = None, gamma_scale: float = 1.0,
                  tol: float = 1e-3, max_iter: int | None = None, n_jobs: int | None = None,
-                 loss: str = "squared_hinge") -> None:
+                 loss: str = "squared_hinge", solver: str = "auto", features: str = "nystroem",
+                 n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C = C
         self.rho = rho
         self.C_neg = C_neg
@@ -163,6 +204,11 @@ class MILCPBClassifier(MILClassifierBase):
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.loss = loss
+        self.solver = solver
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
+        self.memory_limit = memory_limit
 
     def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None) -> Self:
         """Fit on rows X with per-row bag labels y and bag ids ``bags``."""
@@ -193,6 +239,24 @@ class MILCPBClassifier(MILClassifierBase):
                              init=self.init, max_rounds=self.max_rounds, cp_tol=self.cp_tol,
                              mkl_max_iter=self.mkl_max_iter, mkl_tol=self.mkl_tol, tol=self.tol,
                              max_iter=self.max_iter, name=type(self).__name__)
+
+    def _priv_features(self, ctx, in_pos):
+        """Explicit features of the correcting function on the positive-bag instances (None
+        without ``X_priv``)."""
+        return None
+
+    def _fit_binary_primal(self, ctx, y_pm):
+        in_pos = y_pm == 1
+        groups = positive_bag_groups(y_pm, ctx.bags)
+        keep = min_positives(np.array([len(g) for g in groups]), self.rho)
+        Z_priv = self._priv_features(ctx, in_pos)
+        return milcpb_binary_primal(
+            ctx.Z, y_pm, groups, keep, C=self.C, C_neg=self._c_neg(), Z_priv=Z_priv,
+            gamma_plus=getattr(self, "gamma_plus", 1.0), loss=self.loss,
+            shift=float(self.intercept_scaling) ** 2, init=self.init,
+            max_rounds=self.max_rounds, cp_tol=self.cp_tol, mkl_max_iter=self.mkl_max_iter,
+            mkl_tol=self.mkl_tol, tol=self.tol, max_iter=self.max_iter,
+            name=type(self).__name__)
 
 
 class MILCPBPIClassifier(MILCPBClassifier):
@@ -226,6 +290,11 @@ class MILCPBPIClassifier(MILCPBClassifier):
         As :class:`MILCPBClassifier`.
     kernel, gamma, gamma_scale, tol, max_iter, n_jobs
         As :class:`MILCPBClassifier`.
+    solver, features, n_components, random_state, memory_limit
+        As :class:`MILCPBClassifier`: ``solver="primal"`` solves the same problem on explicit
+        features, the correcting function on each positive-bag instance's privileged features
+        (or an approximate RBF map of them with ``kernel_priv="rbf"``) as the slack of an SVM+
+        (``loss="hinge"``) or L2-SVM+ (``"squared_hinge"``) primal.
 
     Attributes
     ----------
@@ -233,18 +302,23 @@ class MILCPBPIClassifier(MILCPBClassifier):
         The web labels seen in fit.
     models_ : list of BinaryMIL
         One fitted binary problem per class (one for ``classes_[1]`` with two classes):
-        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
+        ``coef`` (over the training rows; over the features with ``solver="primal"``),
+        ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
         ``info`` (``info["d"]`` the MKL weights of ``info["labellings"]``, the objective of each
         round in ``info["objectives"]``).
     n_iter_ : (n_models,) int array
-        SMO moves of each model.
+        SMO moves of each model (Newton steps with ``solver="primal"``).
     noise_scores_ : (n,) array
         Minus each training row's score for its own web label: higher = more likely a wrong
         image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
     kernel_ : webly.kernels.Kernel
-        The visual kernel with its fitted bandwidth.
+        The visual kernel with its fitted bandwidth (``solver="smo"``).
     X_fit_ : (n, d) array
-        The training rows, for the train-test kernel at prediction.
+        The training rows, for the train-test kernel at prediction (``solver="smo"``).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
     n_features_in_ : int
         Number of features of ``X``.
 
@@ -291,12 +365,17 @@ class MILCPBPIClassifier(MILCPBClassifier):
                  intercept_scaling: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
                  gamma_scale: float = 1.0, kernel_priv: str = "linear",
                  gamma_priv: float | None = None, tol: float = 1e-3, max_iter: int | None = None,
-                 n_jobs: int | None = None, loss: str = "squared_hinge") -> None:
+                 n_jobs: int | None = None, loss: str = "squared_hinge", solver: str = "auto",
+                 features: str = "nystroem", n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         super().__init__(C=C, rho=rho, C_neg=C_neg, init=init, max_rounds=max_rounds,
                          cp_tol=cp_tol, mkl_max_iter=mkl_max_iter, mkl_tol=mkl_tol,
                          intercept_scaling=intercept_scaling, kernel=kernel, gamma=gamma,
                          gamma_scale=gamma_scale, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
-                         loss=loss)
+                         loss=loss, solver=solver, features=features,
+                         n_components=n_components, random_state=random_state,
+                         memory_limit=memory_limit)
         self.gamma_plus = gamma_plus
         self.kernel_priv = kernel_priv
         self.gamma_priv = gamma_priv
@@ -314,6 +393,12 @@ class MILCPBPIClassifier(MILCPBClassifier):
         block, constant = privileged_block(P, K_priv, np.full(P.size, float(self.C)),
                                            self.gamma_plus)
         return np.where(in_pos, np.inf, self._c_neg()), (block,), constant
+
+    def _priv_features(self, ctx, in_pos):
+        if ctx.X_priv is None:
+            return None
+        return privileged_features(ctx.X_priv[np.flatnonzero(in_pos)], self.kernel_priv,
+                                   self.gamma_priv, self.features, self.n_components, ctx.seed)
 
     def _penalty(self, ctx, in_pos):
         if ctx.X_priv is None:
@@ -350,6 +435,10 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
         As :class:`MILCPBClassifier`.
     kernel, gamma, gamma_scale, tol, max_iter, n_jobs
         As :class:`MILCPBClassifier`.
+    solver, features, n_components, random_state, memory_limit
+        As :class:`MILCPBPIClassifier`. ``solver="primal"`` has no -DA term yet: a fit with
+        ``X_target`` and ``solver="primal"`` raises (without ``X_target`` it is MIL-CPB-PI's
+        primal path, hinge loss).
 
     Attributes
     ----------
@@ -357,18 +446,23 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
         The web labels seen in fit.
     models_ : list of BinaryMIL
         One fitted binary problem per class (one for ``classes_[1]`` with two classes):
-        ``coef``, ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
+        ``coef`` (over the training rows; over the features with ``solver="primal"``),
+        ``intercept``, ``n_iter``, ``instance_labels`` (the heaviest labelling) and
         ``info`` (``info["d"]`` the MKL weights of ``info["labellings"]``, the objective of each
         round in ``info["objectives"]``).
     n_iter_ : (n_models,) int array
-        SMO moves of each model.
+        SMO moves of each model (Newton steps with ``solver="primal"``).
     noise_scores_ : (n,) array
         Minus each training row's score for its own web label: higher = more likely a wrong
         image.
+    solver_ : {"smo", "primal"}
+        The path ``solver`` took.
     kernel_ : webly.kernels.Kernel
-        The visual kernel with its fitted bandwidth.
+        The visual kernel with its fitted bandwidth (``solver="smo"``).
     X_fit_ : (n, d) array
-        The training rows, for the train-test kernel at prediction.
+        The training rows, for the train-test kernel at prediction (``solver="smo"``).
+    feature_map_ : webly.solvers.primal.FeatureMap
+        The explicit features of the rows (``solver="primal"``).
     n_features_in_ : int
         Number of features of ``X``.
 
@@ -411,13 +505,18 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
                  gamma_priv: float | None = None, C2: float = 1000.0, gamma2: float = 1000.0,
                  eps: float = 0.0, B: float | None = None, tol: float = 1e-3,
                  max_iter: int | None = None, n_jobs: int | None = None,
-                 loss: str = "hinge") -> None:
+                 loss: str = "hinge", solver: str = "auto", features: str = "nystroem",
+                 n_components: int = 512,
+                 random_state: int | np.random.RandomState | None = None,
+                 memory_limit: float | str | None = None) -> None:
         super().__init__(C=C, gamma_plus=gamma_plus, rho=rho, C_neg=C_neg, init=init,
                          max_rounds=max_rounds, cp_tol=cp_tol, mkl_max_iter=mkl_max_iter,
                          mkl_tol=mkl_tol, intercept_scaling=intercept_scaling, kernel=kernel,
                          gamma=gamma, gamma_scale=gamma_scale, kernel_priv=kernel_priv,
                          gamma_priv=gamma_priv, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
-                         loss=loss)
+                         loss=loss, solver=solver, features=features,
+                         n_components=n_components, random_state=random_state,
+                         memory_limit=memory_limit)
         self.C2 = C2
         self.gamma2 = gamma2
         self.eps = eps

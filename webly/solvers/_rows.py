@@ -141,6 +141,9 @@ class NumpyRows:
         for fam, sel in requests:
             sel = select(sel)
             idx = np.arange(fam.n) if sel is None else np.flatnonzero(sel)
+            if hasattr(prob.F, "grams"):  # structured rows (webly.solvers.block_rows)
+                out.append((prob.F.grams(prob, fam, idx, dtype), len(idx)))
+                continue
             G = np.zeros((prob.size, prob.size))
             for lo in range(0, len(idx), CHUNK):
                 J = prob.jac_rows(fam, idx[lo:lo + CHUNK], dtype)
@@ -152,6 +155,8 @@ class NumpyRows:
         """``out += scale * diag(sum_{i in sel} J_i' J_i)`` (float64, block by block)."""
         sel = select(sel)
         idx = np.arange(fam.n) if sel is None else np.flatnonzero(sel)
+        if hasattr(prob.F, "grams"):  # structured rows (webly.solvers.block_rows)
+            return out + scale * prob.F.grams(prob, fam, idx, np.float64, diag=True)
         for lo in range(0, len(idx), CHUNK):
             J = prob.jac_rows(fam, idx[lo:lo + CHUNK], np.float64)
             out += scale * np.einsum("ij,ij->j", J, J)

@@ -89,6 +89,14 @@ is then exactly minus the dual's, with no constant. Per-unit ``C2`` (the authors
 changes ``q`` and weighs the offset per row (``v_i = u2'phi_i + c2 / C2_i``). The rows enter
 only through ``phi`` and the n-vector ``q``: X_target, of any size, only through ``mu``.
 
+MIL-CPB's label-kernel MKL (and MDA-HS's) is the same SVM / L2-SVM (+) on per-labelling feature
+blocks: ``F`` may be a :class:`~webly.solvers.block_rows.BlockRows` (rows ``kron(c_i, phi_i)`` held
+as the rows plus the block coefficients of the few rows with more than one block), with
+``fit_intercept=False`` (the bias is a constant feature inside the blocks; the solver's ``b`` is
+held at 0). Their Gram matrices are formed on each row's nonzero columns; above 2,048 parameters
+(many labellings) the Newton Hessian is still kept, up to ``BlockRows.hessian_max``, and each
+step is solved by CG preconditioned with its diagonal blocks (:func:`_block_pcg`).
+
 All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
 dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
 solve that does not converge warns (``ConvergenceWarning``).
@@ -128,6 +136,7 @@ from ..base import check_pm1, check_row_features
 from ..errors import DataError
 from ..kernels import default_gamma
 from ._rows import NUMPY, DaskRows, _mv, _rmv, gram_rows, is_dask, jac_block
+from .block_rows import BlockRows
 
 logger = logging.getLogger(__name__)
 
@@ -541,8 +550,11 @@ class _Primal:
     """
 
     def __init__(self, F, y, Fp, families, reg_b=0.0, reg_u=1.0, reg_c=0.0, has_m=False,
-                 s_lin=0.0, s_quad=0.0, rows=NUMPY, Fv=None, reg_v=1.0, v_w=None, params=()):
+                 s_lin=0.0, s_quad=0.0, rows=NUMPY, Fv=None, reg_v=1.0, v_w=None, params=(),
+                 fit_intercept=True):
         self.F, self.y, self.Fp, self.families = F, y, Fp, families
+        # fit_intercept=False: b is held at 0 (the Newton steps solve the system without it)
+        self.fit_intercept = fit_intercept
         self.rows = rows  # the passes over the rows (webly.solvers._rows)
         self.n, self.d = F.shape
         self.dp = 0 if Fp is None else Fp.shape[1]
@@ -779,7 +791,7 @@ class _Primal:
         return out
 
     def jac_spec(self, fam):
-        """The parameter layout and the family's terms, for :func:`webly.solvers._rows.jac_block`."""
+        """The parameter layout and the family's terms (:func:`webly.solvers._rows.jac_block`)."""
         spec = (self.size, self.d, self.dp, fam.has_f, fam.has_s, fam.has_m)
         if self.Fv is None:
             return spec
@@ -903,20 +915,81 @@ class _Hessian:
         self.masks = list(masks)  # fresh arrays from value_grad, never changed in place
 
     def solve(self, rhos, g):
-        H = self.base + _sym(sum(rho * G for rho, G in zip(rhos, self.G)))
+        # the Cholesky factorisation below reads the upper triangle only (cho_factor,
+        # lower=False), where the G_k live: no symmetric copy is needed
+        H = self.base + sum(rho * G for rho, G in zip(rhos, self.G))
         idx = np.diag_indices_from(H)
         if self.prob.params:
             H[idx] += self.prob.param_hessian(rhos)
         H[idx] = np.maximum(H[idx], self.prob.floor(rhos))
+        if not self.prob.fit_intercept:  # the system without b: b's step is 0
+            ib = self.prob.ib
+            H[ib, :] = 0.0
+            H[:, ib] = 0.0
+            H[ib, ib] = 1.0
+            g = g.copy()
+            g[ib] = 0.0
         # float32 Gram updates are accurate to ~1e-7 relative: a matching ridge keeps H definite
         rel = 1e-6 if self.dtype == np.float32 else 1e-12
         ridge = rel * max(1.0, float(np.max(np.diag(H))))
+        if len(g) > _DIRECT_MAX:  # structured rows: too large to factorise at every step
+            H[idx] += ridge
+            return _block_pcg(H, g, self.prob.F.block_slices(len(g)))
         for _ in range(10):
             try:
                 return sla.cho_solve(sla.cho_factor(H + ridge * np.eye(len(g))), g)
             except np.linalg.LinAlgError:
                 ridge *= 100.0
         return g / np.maximum(np.diag(H), ridge)
+
+
+def _block_pcg(U, g, blocks, rtol=1e-6, max_iter=500):
+    """Solve ``H x = g`` for the symmetric ``H`` given by its upper triangle ``U`` by conjugate
+    gradients preconditioned with the inverses of its diagonal blocks ``blocks`` (index arrays
+    covering every parameter once); an inexact Newton step (relative residual ``rtol``), which
+    the exact line search keeps a descent step.
+
+    For :class:`~webly.solvers.block_rows.BlockRows` with many labellings: its Hessian is kept
+    exactly (rank-k updates, as for any rows) but is too large to factorise at every Newton
+    step, while a product with it is cheap; the diagonal blocks (one per labelling) hold most
+    of it, as only the general rows couple the blocks.
+    """
+    H = _sym(U)
+    inv = []
+    for b in blocks:
+        Hb = H[np.ix_(b, b)]
+        try:
+            inv.append((b, sla.cho_solve(sla.cho_factor(Hb), np.eye(len(b)))))
+        except np.linalg.LinAlgError:
+            inv.append((b, np.diag(1.0 / np.maximum(np.diag(Hb), 1e-300))))
+
+    def prec(r):
+        z = np.empty_like(r)
+        for b, Mb in inv:
+            z[b] = Mb @ r[b]
+        return z
+
+    x = np.zeros_like(g)
+    r = g.copy()
+    z = prec(r)
+    p = z.copy()
+    rz = r @ z
+    g_norm = np.sqrt(g @ g)
+    for _ in range(max_iter):
+        Hp = H @ p
+        pHp = p @ Hp
+        if not (np.isfinite(pHp) and pHp > 0):
+            break
+        a = rz / pHp
+        x += a * p
+        r -= a * Hp
+        if np.sqrt(r @ r) <= rtol * g_norm:
+            break
+        z = prec(r)
+        rz_new = r @ z
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x if x.any() else prec(g)
 
 
 _CONTROLLER = []
@@ -964,6 +1037,9 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     floor = prob.floor(rhos)
     extra = ridge + np.maximum(floor - diag, 0.0)  # as in _Hessian.solve
     diag = diag + extra
+    if not prob.fit_intercept:  # the system without b (CG then keeps b's component at 0)
+        g = g.copy()
+        g[prob.ib] = 0.0
 
     def hv(v):
         out = (prob.D + extra) * v
@@ -986,7 +1062,10 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
         if gsV is not None:
             back[prob.iv] = gsV[0]
             back[prob.icv] = gsV[1]
-        return out + back
+        out += back
+        if not prob.fit_intercept:
+            out[prob.ib] = 0.0
+        return out
 
     x = np.zeros_like(g)
     r = g.copy()
@@ -1038,7 +1117,8 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
         rhos = [fam.rho if fam.rho is not None else rho0 for fam in prob.all_families]
     else:
         th, mults, rhos = start
-    hess = _Hessian(prob) if prob.size <= _DIRECT_MAX else None
+    hess = _Hessian(prob) if prob.size <= getattr(prob.F, "hessian_max", _DIRECT_MAX) \
+        else None
     total, n_outer, resid, prev = 0, 0, np.inf, np.inf
     status = "max_iter"
     any_update = any(fam.update for fam in prob.all_families)
@@ -1134,7 +1214,8 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None):
                                          "supported on Dask arrays yet; pass all rows' F_priv")
         rows = DaskRows(F, y, F_priv)
         return rows.F, rows.y, rows.F_priv, rows
-    F = check_row_features("F", F, keep_float32=True)
+    if not isinstance(F, BlockRows):
+        F = check_row_features("F", F, keep_float32=True)
     y = check_pm1(y)
     n = F.shape[0]
     if y.shape[0] != n:
@@ -1230,7 +1311,7 @@ def _masked_families(P, p, C, rows):
 
 def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None, rho=None,
                    n_threads=1, *, margin=None, priv_rows=None, start=None, target_mean=None,
-                   C2=1e3, gamma2=1e3, eps=0.0, B=None):
+                   C2=1e3, gamma2=1e3, eps=0.0, B=None, fit_intercept=True):
     """Solve the SVM+ primal (hinge loss) on explicit features.
 
     With per-row weights ``C_i``, margins ``p_i`` and privileged rows ``P`` (all rows by
@@ -1296,6 +1377,9 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     C2, gamma2, eps, B
         As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row),
         with ``target_mean`` only.
+    fit_intercept : bool, default=True
+        False holds ``b = 0`` (the bias then lives in the features, e.g. the constant feature
+        of :class:`~webly.solvers.block_rows.BlockRows`, and the dual has no ``y'a = 0``).
 
     Returns
     -------
@@ -1337,27 +1421,34 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     user_rho = rho
     rho = 10.0 * rows.compute(np.max(C)) if rho is None else float(rho)
     if target_mean is not None:
+        if not fit_intercept:
+            raise DataError("fit_intercept", "the domain-adaptation term (target_mean) is solved "
+                                             "with the intercept; use fit_intercept=True")
         if rows.lazy:
             raise DataError("target_mean", "the domain-adaptation term is not supported on "
                                            "Dask arrays yet; pass the rows in memory")
         return _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps,
                            B, tol, max_iter, rho, n_threads, start, user_rho)
     if Fp is None:
-        prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows)
+        prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows,
+                       fit_intercept=fit_intercept)
     elif priv_rows is None:
         margin = _Family(p, True, True, False)     # p - y f - s <= 0
         nonneg = _Family(0.0, False, True, False)  # -s <= 0
-        prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C, rows=rows)
+        prob = _Primal(F, y, Fp, [margin, nonneg], reg_u=gamma_plus, s_lin=C, rows=rows,
+                       fit_intercept=fit_intercept)
     elif rows.lazy:
         P = rows.persist(rows.vector(priv_rows.astype(np.float64)) > 0)
         prob = _Primal(F, y, Fp, _masked_families(P, p, C, rows), reg_u=gamma_plus,
-                       s_lin=rows.persist(_where(P, C, 0.0)), rows=rows)
+                       s_lin=rows.persist(_where(P, C, 0.0)), rows=rows,
+                       fit_intercept=fit_intercept)
     else:
         P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
         families = [_Family(_take(p, P), True, True, False, rows=P),
                     _Family(0.0, False, True, False),
                     _Family(_take(p, N), True, False, False, upper=_take(C, N), rows=N)]
-        prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=_take(C, P))
+        prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=_take(C, P),
+                       fit_intercept=fit_intercept)
     state = None if start is None else _warm_start(prob, start, float(rho))
     with blas_threads(n_threads):
         th, mults, (f, s, m, _), info = _alm(prob, float(rho), tol, max_iter, "SVM+", state)
@@ -1459,7 +1550,8 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
         a[P], a[N] = mults[0], mults[2]
         xi[P], xi[N] = s, np.maximum(0.0, _take(p, N) - y[N] * f[N] - corr[N])
         b_priv = mults[1]
-    info.update(dual=a, dual_priv=b_priv, correcting_values=xi, dual_target=mults[len(families) - 1],
+    info.update(dual=a, dual_priv=b_priv, correcting_values=xi,
+                dual_target=mults[len(families) - 1],
                 target_values=corr, coef_target=th[prob.iv].copy(),
                 intercept_target=float(th[prob.icv]))
     if Fp is None:
@@ -1468,26 +1560,73 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
 
 
 def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None,
-                     rho=None, n_threads=1):
+                     rho=None, n_threads=1, *, priv_rows=None, start=None, fit_intercept=True):
     """Solve the L2-loss SVM+ primal (see the module docstring) on explicit features.
 
     Parameters and returns as :func:`svmplus_primal`; ``tol`` is relative to the margin ``m``.
     ``info`` also has ``margin`` (``m``, the dual's ``a'Qa``); ``objective`` is the primal value
     (minus the dual's ``1/2 a'Qa`` at the optimum) and ``dual`` the multipliers ``a``
-    (``sum a = 1``). ``rho`` defaults to ``10 C``.
+    (``sum a = 1``). ``rho`` defaults to ``10 max C``.
+
+    ``C`` may be one weight per row (the squared slack ``C_i/2 xi_i^2``); with ``priv_rows`` the
+    rows ``P`` have the correcting function ``s = u'psi + c`` as their slack (one weight for
+    all of them: ``C`` must be constant on ``P``) and the other rows a free squared slack
+    ``max(0, m - y_i f_i)``, as the squared-hinge MIL-CPB-PI. ``start`` and ``fit_intercept`` as
+    :func:`svmplus_primal` (``fit_intercept=False`` holds the regularised ``b`` at 0).
     """
-    F, y, Fp, rows = _check_common(F, y, F_priv, C, gamma_plus, tol)
+    n_priv = None
+    if priv_rows is not None:
+        if F_priv is None:
+            raise DataError("priv_rows", "selects privileged rows but F_priv is None")
+        priv_rows = np.asarray(priv_rows)
+        if priv_rows.dtype != bool or priv_rows.shape != (np.shape(y)[0],):
+            raise DataError("priv_rows", "must be a boolean mask with one flag per row")
+        if not priv_rows.any():
+            raise DataError("priv_rows", "selects no row; pass F_priv=None for the L2-SVM")
+        n_priv = int(priv_rows.sum())
+        if priv_rows.all():
+            priv_rows = None
+    F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
+                                   n_priv)
+    n = F.shape[0]
+    C = _per_row("C", C, n, positive=True, rows=rows)
+    if np.ndim(C) and rows.lazy:
+        raise DataError("C", "one weight per row is not supported on Dask arrays yet")
     max_iter = 1000 if max_iter is None else int(max_iter)
-    rho = 10.0 * C if rho is None else float(rho)
+    rho = 10.0 * float(np.max(C)) if rho is None else float(rho)
+
+    def free(idx):
+        """Free squared slacks ``max(0, m - y f)`` of the rows ``idx`` (None: all), one family
+        per distinct weight (their fixed ``rho``)."""
+        if np.ndim(C) == 0:
+            return [_Family(0.0, True, False, True, update=False, rho=C, rows=idx)]
+        sub = C if idx is None else C[idx]
+        out = []
+        for c in np.unique(sub):
+            sel = np.flatnonzero(sub == c)
+            out.append(_Family(0.0, True, False, True, update=False, rho=float(c),
+                               rows=sel if idx is None else idx[sel]))
+        return out
+
+    P = N = None
     if Fp is None:
         # the slack is free: xi = max(0, m - y f), an exact smooth penalty, no multipliers
-        prob = _Primal(F, y, None, [_Family(0.0, True, False, True, update=False, rho=C)],
-                       reg_b=1.0, has_m=True, rows=rows)
+        prob = _Primal(F, y, None, free(None), reg_b=1.0, has_m=True, rows=rows,
+                       fit_intercept=fit_intercept)
     else:
-        prob = _Primal(F, y, Fp, [_Family(0.0, True, True, True)], reg_b=1.0, reg_u=gamma_plus,
-                       reg_c=gamma_plus, has_m=True, s_quad=C, rows=rows)
+        if priv_rows is not None:
+            P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
+        cP = _take(C, P) if P is not None else C
+        if np.ndim(cP) and not np.all(cP == cP[0]):
+            raise DataError("C", "must be one value on the privileged rows (the weight of "
+                                 "their correcting function)")
+        cP = float(cP if np.ndim(cP) == 0 else cP[0])
+        families = [_Family(0.0, True, True, True, rows=P)] + ([] if N is None else free(N))
+        prob = _Primal(F, y, Fp, families, reg_b=1.0, reg_u=gamma_plus, reg_c=gamma_plus,
+                       has_m=True, s_quad=cP, rows=rows, fit_intercept=fit_intercept)
+    state = None if start is None else _warm_start(prob, start, rho)
     with blas_threads(n_threads):
-        th, mults, (f, s, m, _), info = _alm(prob, rho, tol, max_iter, "L2-SVM+")
+        th, mults, (f, s, m, _), info = _alm(prob, rho, tol, max_iter, "L2-SVM+", state)
     info["objective"] = float(prob.objective(th, f, s))
     info["constraint_violation"] = prob.violation(f, s, m)
     info["margin"] = float(m)
@@ -1497,7 +1636,13 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
         xi = rows.persist(np.maximum(0.0, m - y * f))
         info.update(dual=C * xi, dual_priv=None, correcting_values=xi)
         return th[:d].copy(), float(th[d]), None, np.nan, info
-    info.update(dual=mults[0], dual_priv=None, correcting_values=s)
+    if P is None:
+        info.update(dual=mults[0], dual_priv=None, correcting_values=s)
+    else:
+        a, xi = np.empty(n), np.empty(n)
+        xi[P], xi[N] = s, np.maximum(0.0, m - y[N] * f[N])
+        a[P], a[N] = mults[0], _take(C, N) * xi[N]
+        info.update(dual=a, dual_priv=None, correcting_values=xi)
     return th[:d].copy(), float(th[d]), th[prob.iu].copy(), float(th[prob.ic]), info
 
 

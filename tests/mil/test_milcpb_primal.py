@@ -1,0 +1,201 @@
+"""MIL-CPB and MIL-CPB-PI on explicit features (``solver="primal"``, issue 18 item 1).
+
+For fixed MKL weights ``d`` the QP of the kernel path is the dual of an SVM on the per-labelling
+feature blocks ``(sqrt(d) ∘ y_i) ⊗ [x_i, s]`` (:mod:`webly.solvers.block_rows`). With a linear
+kernel the primal path therefore solves the kernel path's problems: every round's objective
+agrees to the solvers' tolerances, the same labellings are added with the same MKL weights, and
+the decisions coincide. A Nystroem map on every training row is the RBF kernel itself (up to
+rounding), so it reproduces the RBF kernel path too.
+"""
+
+import logging
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from webly import MILCPBClassifier, MILCPBPIClassifier, MILCPBPIDAClassifier
+from webly.errors import DataError
+from webly.solvers.block_rows import BlockRows, label_rotation
+
+
+def _toy(seed=0, n_bags=30, size=5, d=6, keep=0.7):
+    """Bags of a query (every third bag positive), 30% of the positive bags' rows wrong, and a
+    privileged view: 2 features correlated with the truth and 60 of noise. (With fewer
+    privileged features than positive-bag rows the L2-SVM+ term of the squared hinge is
+    singular and the QP's dual solution, which picks the next labelling, need not be unique:
+    both paths then reach the same objective with other labellings.)"""
+    rng = np.random.default_rng(seed)
+    bags = np.repeat(np.arange(n_bags), size)
+    y = (bags % 3 == 0).astype(int)
+    truth = np.where(rng.random(len(y)) < keep, y, 0)
+    X = rng.normal(size=(len(y), d)) + (2 * truth - 1)[:, None]
+    T = np.column_stack([X[:, :2] + rng.normal(size=(len(y), 2)),
+                         0.3 * rng.normal(size=(len(y), 60))])
+    return X, y, bags, T
+
+
+def _fit(cls, X, y, bags, T, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_rounds reached on purpose
+        if cls is MILCPBClassifier:
+            return cls(**params).fit(X, y, bags=bags)
+        return cls(**params).fit(X, y, bags=bags, X_priv=T)
+
+
+def _same_fit(smo, pri, X, rel=1e-4):
+    m0, m1 = smo.models_[0], pri.models_[0]
+    o0, o1 = np.array(m0.info["objectives"]), np.array(m1.info["objectives"])
+    assert len(o0) == len(o1) >= 3
+    np.testing.assert_allclose(o1, o0, rtol=rel)  # every round
+    # the same labellings, added in the same order, with the same MKL weights
+    np.testing.assert_array_equal(m1.info["labellings"], m0.info["labellings"])
+    np.testing.assert_allclose(m1.info["d"], m0.info["d"], atol=1e-4)
+    assert m1.info["status"] == m0.info["status"]
+    D0 = smo.decision_function(X)
+    np.testing.assert_allclose(pri.decision_function(X), D0, atol=1e-4 * (1 + np.abs(D0).max()))
+    np.testing.assert_array_equal(pri.predict(X), smo.predict(X))
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+@pytest.mark.parametrize("cls", [MILCPBClassifier, MILCPBPIClassifier])
+def test_linear_primal_is_the_kernel_path(cls, loss):
+    X, y, bags, T = _toy()
+    params = dict(kernel="linear", loss=loss, tol=1e-6, max_rounds=4)
+    smo = _fit(cls, X, y, bags, T, solver="smo", **params)
+    pri = _fit(cls, X, y, bags, T, solver="primal", **params)
+    assert smo.solver_ == "smo" and pri.solver_ == "primal"
+    _same_fit(smo, pri, X)
+    # the weights are the kernel path's expansion over the training rows, w = X' coef
+    w = X.T @ smo.models_[0].coef
+    np.testing.assert_allclose(pri.models_[0].coef, w, atol=1e-4 * np.abs(w).max())
+    np.testing.assert_allclose(pri.models_[0].intercept, smo.models_[0].intercept,
+                               atol=1e-4 * (1 + abs(smo.models_[0].intercept)))
+    assert pri.feature_map_.kind == "linear"
+    assert not hasattr(pri, "kernel_") and not hasattr(pri, "X_fit_")
+    assert pri.n_iter_[0] > 0  # Newton steps
+
+
+@pytest.mark.parametrize("params", [dict(init="top", C=0.3, C_neg=2.0, intercept_scaling=2.0),
+                                    dict(rho=0.3, max_rounds=6)])
+def test_linear_primal_agrees_under_other_settings(params):
+    X, y, bags, T = _toy(seed=3)
+    for cls in (MILCPBClassifier, MILCPBPIClassifier):
+        kw = dict(kernel="linear", tol=1e-6, **{"max_rounds": 4, **params})
+        smo = _fit(cls, X, y, bags, T, solver="smo", **kw)
+        pri = _fit(cls, X, y, bags, T, solver="primal", **kw)
+        _same_fit(smo, pri, X)
+
+
+def test_multiclass_primal_is_the_kernel_path():
+    X, y, bags, T = _toy(seed=1)
+    y = bags % 3  # three queries
+    smo = _fit(MILCPBClassifier, X, y, bags, T, kernel="linear", tol=1e-6, max_rounds=3,
+               solver="smo")
+    pri = _fit(MILCPBClassifier, X, y, bags, T, kernel="linear", tol=1e-6, max_rounds=3,
+               solver="primal")
+    D0, D1 = smo.decision_function(X), pri.decision_function(X)
+    assert D1.shape == (len(y), 3)
+    np.testing.assert_allclose(D1, D0, atol=1e-4 * (1 + np.abs(D0).max()))
+    np.testing.assert_allclose(pri.noise_scores_, smo.noise_scores_,
+                               atol=1e-4 * (1 + np.abs(D0).max()))
+
+
+@pytest.mark.parametrize("cls", [MILCPBClassifier, MILCPBPIClassifier])
+def test_nystroem_on_every_training_row_is_the_rbf_kernel_path(cls):
+    X, y, bags, T = _toy(seed=2)
+    smo = _fit(cls, X, y, bags, T, tol=1e-6, max_rounds=3, solver="smo")
+    pri = _fit(cls, X, y, bags, T, tol=1e-6, max_rounds=3, solver="primal",
+               n_components=len(y), random_state=0)
+    assert pri.feature_map_.kind == "nystroem"
+    o0, o1 = smo.models_[0].info["objectives"], pri.models_[0].info["objectives"]
+    np.testing.assert_allclose(o1, o0, rtol=1e-3)
+    np.testing.assert_array_equal(pri.models_[0].info["labellings"],
+                                  smo.models_[0].info["labellings"])
+    np.testing.assert_array_equal(pri.predict(X), smo.predict(X))
+
+
+def test_primal_is_deterministic_for_a_random_state():
+    X, y, bags, T = _toy()
+    kw = dict(solver="primal", n_components=30, max_rounds=3)
+    a = _fit(MILCPBPIClassifier, X, y, bags, T, random_state=5, **kw)
+    b = _fit(MILCPBPIClassifier, X, y, bags, T, random_state=5, **kw)
+    c = _fit(MILCPBPIClassifier, X, y, bags, T, random_state=6, **kw)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+    assert not np.array_equal(a.decision_function(X), c.decision_function(X))
+
+
+@pytest.mark.parametrize("cls", [MILCPBClassifier, MILCPBPIClassifier])
+def test_auto_routes_by_the_memory_limit(cls, caplog):
+    X, y, bags, T = _toy()
+    auto = _fit(cls, X, y, bags, T, max_rounds=2)
+    smo = _fit(cls, X, y, bags, T, max_rounds=2, solver="smo")
+    assert cls().solver == "auto" and auto.solver_ == "smo"
+    np.testing.assert_array_equal(auto.decision_function(X), smo.decision_function(X))
+    with caplog.at_level(logging.WARNING, logger="webly"):
+        big = _fit(cls, X, y, bags, T, max_rounds=2, memory_limit="100K", n_components=30,
+                   random_state=0)
+    assert big.solver_ == "primal" and hasattr(big, "feature_map_")
+    assert any(r.getMessage().startswith(f"{cls.__name__}: the kernel solver on 150 rows")
+               for r in caplog.records)
+    pri = _fit(cls, X, y, bags, T, max_rounds=2, solver="primal", n_components=30,
+               random_state=0)
+    np.testing.assert_array_equal(big.decision_function(X), pri.decision_function(X))
+
+
+def test_da_with_a_target_refuses_the_primal_path():
+    X, y, bags, T = _toy()
+    with pytest.raises(DataError, match=r"^solver: MIL-CPB-PI-DA: solver='primal' has no "
+                                        r"domain-adaptation \(X_target\) term yet; fit without "
+                                        r"X_target or use solver='smo'"):
+        MILCPBPIDAClassifier(solver="primal").fit(X, y, bags=bags, X_priv=T, X_target=X[:20])
+    # without X_target it is MIL-CPB-PI's primal path (hinge)
+    kw = dict(kernel="linear", solver="primal", max_rounds=2, tol=1e-6)
+    da = _fit(MILCPBPIDAClassifier, X, y, bags, T, **kw)
+    pi = _fit(MILCPBPIClassifier, X, y, bags, T, loss="hinge", **kw)
+    np.testing.assert_array_equal(da.decision_function(X), pi.decision_function(X))
+
+
+def test_block_rows_are_the_explicit_blocks():
+    rng = np.random.default_rng(0)
+    n, dz, T, s = 12, 4, 3, 1.5
+    Phi = rng.normal(size=(n, dz))
+    Y = np.where(rng.random((n, T)) < 0.5, 1.0, -1.0)
+    neg = np.arange(n) >= 7
+    Y[neg] = -1.0  # rows with one label in every labelling
+    d = np.array([0.5, 0.3, 0.2])
+    H = label_rotation(d)
+    np.testing.assert_allclose(H @ H.T, np.eye(T), atol=1e-14)
+    np.testing.assert_allclose(H @ np.sqrt(d), [1.0, 0.0, 0.0], atol=1e-14)
+    P = np.flatnonzero(~neg)
+    # rows y_i kron(sqrt(d) ∘ y_i, [phi_i, s]) rotated by H: the labels of the solver are -1 on
+    # the negative rows, so those rows are e_1 kron [phi_i, s]
+    sign = np.where(neg, -1.0, 1.0)
+    Phat = np.column_stack([Phi, np.full(n, s)])
+    full = np.stack([np.kron(H @ (np.sqrt(d) * Y[i]) * sign[i], Phat[i]) for i in range(n)])
+    B = BlockRows(Phi, (Y[P] * np.sqrt(d)) @ H, P, const=s)
+    assert B.shape == full.shape
+    w, v = rng.normal(size=full.shape[1]), rng.normal(size=n)
+    np.testing.assert_allclose(B @ w, full @ w, atol=1e-12)
+    np.testing.assert_allclose(B.T @ v, full.T @ v, atol=1e-12)
+    idx = np.array([0, 3, 8, 11])
+    np.testing.assert_allclose(B[idx], full[idx], atol=1e-14)
+    # the Gram matrix is the label kernels' combination sum_t d_t (K + s^2) ∘ y_t y_t'
+    K = Phi @ Phi.T + s * s
+    G = sum(dt * K * np.outer(yt * sign, yt * sign) for dt, yt in zip(d, Y.T))
+    np.testing.assert_allclose(full @ full.T, G, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_many_labellings_take_the_block_preconditioned_newton_system(monkeypatch, loss):
+    # above 2,048 parameters (many labellings of many features) the Newton system is solved by
+    # CG preconditioned with its diagonal blocks; here forced on the toy problem
+    import webly.solvers.primal as primal
+
+    monkeypatch.setattr(primal, "_DIRECT_MAX", 8)
+    X, y, bags, T = _toy()
+    params = dict(kernel="linear", loss=loss, tol=1e-6, max_rounds=4)
+    smo = _fit(MILCPBPIClassifier, X, y, bags, T, solver="smo", **params)
+    pri = _fit(MILCPBPIClassifier, X, y, bags, T, solver="primal", **params)
+    _same_fit(smo, pri, X)
