@@ -181,7 +181,7 @@ def test_bad_input_on_partitions_names_the_field_and_the_fix(threads):
 @pytest.mark.parametrize("cls, params, match", [
     (SMILPIClassifier, {"solver": "smo"}, "solver.*kernel solver.*'auto' or 'primal'"),
     (MiSVMClassifier, {"solver": "smo"}, "solver.*kernel solver.*'auto' or 'primal'"),
-    (MILCPBClassifier, {}, "no explicit-feature.*X.compute"),
+    (MILCPBClassifier, {}, "primal.*path works on rows in memory.*X.compute"),
 ])
 def test_kernel_solvers_refuse_dask_rows_with_the_fix(cls, params, match):
     X, y, bags, _ = _crawl()

@@ -139,6 +139,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
             # benchmarks/kernel_memory.py measures 1.0-2.6)
             self.solver_ = choose_solver(
                 self, _num_samples(X), KERNEL_FIT_ARRAYS,
+                no_primal=None if X_target is None or self._primal_da else
+                "has no -DA (X_target) term yet",
                 what="the rows themselves (linear kernel)" if self.kernel == "linear" else
                 f"explicit features ({self.features}, {self.n_components} components)")
             if self.solver_ == "primal":
@@ -176,6 +178,10 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
         from ..solvers.primal import FeatureMap, blas_threads
 
+        if X_target is not None and not self._primal_da:
+            raise DataError("solver", f"{self._method_name}: solver='primal' has no "
+                                      "domain-adaptation (X_target) term yet; fit without "
+                                      "X_target or use solver='smo'")
         self._warn_missing_metadata(bags, X_priv)
         on_dask = _is_dask(X) or _is_dask(X_priv)
         if on_dask:
@@ -224,6 +230,11 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
                                  "fit on a Dask array; pass X.compute() (rows in memory) or use "
                                  "mi-SVM(-PI), MI-SVM, sMIL, sbMIL or sMIL-PI")
+        if not self._primal_on_dask:
+            raise DataError("X", f"{name}'s explicit-feature (primal) path works on rows in "
+                                 "memory, not on a Dask array; pass X.compute() (solver='primal' "
+                                 "fits 10^6 rows in memory) or use mi-SVM(-PI), MI-SVM, sMIL, "
+                                 "sbMIL or sMIL-PI on the cluster")
         if self.solver not in ("auto", "primal"):
             raise DataError("solver", f"{self.solver!r} (a kernel solver) needs the rows in "
                                       "memory, and X or X_priv is a Dask array; use "
@@ -321,6 +332,12 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
     #: how instance scores make a bag score: "max" (best instance) or "mean" (mean embedding)
     bag_rule = "max"
+
+    #: whether the primal path takes row-chunked Dask arrays (MIL-CPB's per-labelling blocks
+    #: do not)
+    _primal_on_dask = True
+    #: whether the primal path solves the -DA term with X_target (MIL-CPB-PI-DA's does not)
+    _primal_da = True
 
     def _bag_offset(self, sizes):
         """Added to bag scores before thresholding (0: the instance decision threshold)."""

@@ -164,6 +164,7 @@ class MILCPBClassifier(MILClassifierBase):
     """
 
     _method_name = "MIL-CPB"
+    _primal_on_dask = False
 
     _parameter_constraints = {
         **MIL_PARAMS,
@@ -490,6 +491,7 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
     """
 
     _method_name = "MIL-CPB-PI-DA"
+    _primal_da = False
     _without_priv = "MIL-CPB with the target-matching term"
 
     _parameter_constraints = {
