@@ -93,14 +93,14 @@ def test_a_kernel_the_machine_cannot_hold_is_refused_before_it_is_allocated(monk
 
 
 def test_an_estimator_fit_too_large_for_the_machine_fails_at_once_naming_x(monkeypatch):
-    from webly.mil import MILCPBPIClassifier
+    from webly.distillation import GDClassifier
 
     # (an estimator without an explicit-feature path: those choose it, see test_mil_solver_choice)
     rng = np.random.RandomState(0)
-    X, y, bags = rng.rand(200, 3), np.repeat([0, 1], 100), np.repeat(np.arange(20), 10)
+    X, y = rng.rand(200, 3), np.repeat([0, 1], 100)
     monkeypatch.setenv("WEBLY_MEMORY_LIMIT", "100k")
     with pytest.raises(DataError, match="^X: a kernel fit on"):
-        MILCPBPIClassifier().fit(X, y, bags=bags, X_priv=rng.rand(200, 2))
+        GDClassifier().fit(X, y, X_priv=rng.rand(200, 2))
 
 
 def test_the_system_limit_caps_the_environment_free_check(monkeypatch):
