@@ -248,6 +248,11 @@ TABLE = [("smilpi", 100_000, "linear", 1), ("smilpi", 100_000, "rbf", 1),
          ("kmm", 1_000_000, "linear", 1), ("kmmsvm", 100_000, "rbf", 1)]
 
 
+#: seconds a setting of the table may take (its process is stopped after that; the issue's
+#: target for a fit at 10^6 rows is 10 minutes)
+SETTING_LIMIT = 1200
+
+
 def table():
     """Each setting in its own process (its own peak RSS), then the agreement on 4,000 rows."""
     print("### sMIL(-PI), mi-SVM(-PI), MI-SVM and KMM on explicit features (`solver=\"primal\"`) "
@@ -270,13 +275,19 @@ def table():
           "| clean test accuracy | clean test AP (c0) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for method, n, kernel, classes in TABLE:
-        out = subprocess.run([sys.executable, __file__, "--method", method, "--n", str(n),
-                              "--kernel", kernel, "--classes", str(classes), "--n-small", "0"],
-                             check=True, capture_output=True, text=True).stdout
+        what = "c0 vs rest" if classes == 1 else "all 100 queries"
+        try:
+            out = subprocess.run([sys.executable, __file__, "--method", method, "--n", str(n),
+                                  "--kernel", kernel, "--classes", str(classes), "--n-small",
+                                  "0"], check=True, capture_output=True, text=True,
+                                 timeout=SETTING_LIMIT).stdout
+        except subprocess.TimeoutExpired:  # the data generation included
+            print(f"| {METHODS[method]} | {n:,} | {kernel} | 1 ({what}) | stopped after "
+                  f"{SETTING_LIMIT} s | - | - | not finished | - | - |", flush=True)
+            continue
         r = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
         ap = "-" if r["ap"] is None else f"{r['ap']:.3f}"
-        what = "c0 vs rest" if classes == 1 else "all 100 queries"
         problems = "-" if r["problems"] == "-" else f"{r['problems']} ({what})"
         print(f"| {METHODS[method]} | {n:,} | {kernel} | {problems} | {r['seconds']:.1f} | "
               f"{r['peak']:.2f} | {r['steps']} | {', '.join(r['status'])} | {acc} | {ap} |", flush=True)
