@@ -4,7 +4,6 @@ Dask cluster that holds X and X_priv as row-chunked Dask arrays."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from .base import (WebClassifierMixin, check_is_fitted, check_row_features, enco
                    one_vs_rest, per_class_notes, stack_decisions, status_note, validate_data,
                    warn_not_converged)
 from .errors import DataError
-from .kernels import Kernel, choose_solver
+from .kernels import Kernel, choose_solver, dask_solver
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -134,19 +133,8 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         from sklearn.utils.validation import _num_samples
 
         self._validate_params()
-        if _is_dask(X) or _is_dask(X_priv):
-            # rows on a cluster: only the primal path works there (a kernel solver would need
-            # them, and an n x n kernel, in this process)
-            if self.solver not in ("auto", "primal"):
-                raise DataError("solver", f"{self.solver!r} (a kernel solver) needs the rows in "
-                                          "memory, and X or X_priv is a Dask array; use "
-                                          "solver='auto' or 'primal' (solved on the cluster), or "
-                                          "pass X.compute()")
-            if self.solver == "auto":
-                logging.getLogger("webly").info(
-                    "%s: X or X_priv is a Dask array; solving on explicit features on its "
-                    "cluster (solver='primal')", type(self).__name__)
-            return "primal"
+        if _is_dask(X) or _is_dask(X_priv):  # rows on a cluster: only the primal path
+            return dask_solver(type(self).__name__, self.solver)
         if self.solver != "primal" and (self.kernel == "precomputed" or (
                 X_priv is not None and self.kernel_priv == "precomputed")):
             return "smo" if self.solver == "auto" else self.solver

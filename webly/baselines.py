@@ -260,18 +260,12 @@ class KMMSVMClassifier(SVMClassifier):
         """Weight the rows of X towards ``X_target`` with KMM, then fit the weighted SVM."""
         from sklearn.utils.validation import _num_samples
 
-        from .kernels import choose_solver
+        from .kernels import choose_solver, dask_solver
         from .weighting import KMM_KERNEL_ARRAYS, KMM_QP_SOLVER, kmm_weights
 
         self._validate_params()
-        if _is_dask(X) or _is_dask(X_target):
-            # rows on a cluster: only the explicit path works there
-            if self.solver not in ("auto", "primal"):
-                raise DataError("solver", f"{self.solver!r} (the kernel path) needs the rows in "
-                                          "memory, and X or X_target is a Dask array; use "
-                                          "solver='auto' or 'primal' (solved on the cluster), or "
-                                          "pass .compute()")
-            self.solver_ = "primal"
+        if _is_dask(X) or _is_dask(X_target):  # rows on a cluster: only the explicit path
+            self.solver_ = dask_solver(type(self).__name__, self.solver, "X or X_target")
             return self._fit_primal(X, y, X_target, sample_weight)
         self.solver_ = choose_solver(
             self, _num_samples(X),

@@ -265,6 +265,25 @@ def choose_solver(est: Any, n_rows: int, arrays: float, *, no_primal: str | None
                               "O(n d) memory), fewer rows, or a larger memory_limit")
 
 
+def dask_solver(name: str, solver: str, inputs: str = "X or X_priv") -> str:
+    """The solver of a fit whose rows (``inputs``) are a Dask array: ``"primal"`` (on their
+    cluster), said in an INFO log line for ``solver="auto"``; a kernel solver named explicitly
+    fails at once (a :class:`~webly.errors.DataError` naming ``solver`` and the fix), since it
+    needs the rows, and an n x n kernel, in this process. ``name`` names the estimator or
+    function in the log line."""
+    import logging
+
+    if solver not in ("auto", "primal"):
+        raise DataError("solver", f"{solver!r} (a kernel solver) needs the rows in memory, and "
+                                  f"{inputs} is a Dask array; use solver='auto' or 'primal' "
+                                  "(solved on the cluster), or pass .compute()")
+    if solver == "auto":
+        logging.getLogger("webly").info(
+            "%s: %s is a Dask array; solving on explicit features on its cluster "
+            "(solver='primal')", name, inputs)
+    return "primal"
+
+
 class Kernel:
     """A kernel whose bandwidth is fitted on training rows and reused on any later rows.
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DataError
-from .kernels import Kernel, choose_solver
+from .kernels import Kernel, choose_solver, dask_solver
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -120,14 +120,8 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
     what = ("the rows themselves (linear kernel)" if kernel == "linear" else
             f"explicit features ({features}, {n_components} components)")
     on_dask = is_dask(X_source) or is_dask(X_target)
-    if on_dask:
-        # rows on a cluster: only the explicit path works there (the QP needs an n x n kernel
-        # in this process)
-        if solver not in ("auto", "primal"):
-            raise DataError("solver", f"{solver!r} (the kernel QP) needs the rows in memory, and "
-                                      "X_source or X_target is a Dask array; use solver='auto' "
-                                      "or 'primal' (solved on the cluster), or pass .compute()")
-        solver = "primal"
+    if on_dask:  # rows on a cluster: only the explicit path
+        solver = dask_solver("kmm_weights", solver, "X_source or X_target")
     else:
         solver = _kmm_route(solver, memory_limit, np.shape(X_source)[0], what)
     if solver == "primal":

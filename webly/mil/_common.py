@@ -38,7 +38,6 @@ outputs (``bag_decision_function``, ``predict_bags``) are numpy.
 from __future__ import annotations
 
 import inspect
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +52,7 @@ from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_f
                     per_class_notes, renamed_parameter, validate_data, warn_data,
                     warn_not_converged)
 from ..errors import DataError
-from ..kernels import KERNEL_FIT_ARRAYS, Kernel, bag_index, choose_solver
+from ..kernels import KERNEL_FIT_ARRAYS, Kernel, bag_index, choose_solver, dask_solver
 from ..metrics import bag_scores, labels_from_bag_scores
 
 if TYPE_CHECKING:
@@ -235,20 +234,12 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                  "memory, not on a Dask array; pass X.compute() (solver='primal' "
                                  "fits 10^6 rows in memory) or use mi-SVM(-PI), MI-SVM, sMIL, "
                                  "sbMIL or sMIL-PI on the cluster")
-        if self.solver not in ("auto", "primal"):
-            raise DataError("solver", f"{self.solver!r} (a kernel solver) needs the rows in "
-                                      "memory, and X or X_priv is a Dask array; use "
-                                      "solver='auto' or 'primal' (solved on the cluster), or "
-                                      "pass X.compute()")
+        solver = dask_solver(type(self).__name__, self.solver)
         if X_target is not None:
             raise DataError("X_target", f"{name}: the domain-adaptation (X_target) term has no "
                                         "Dask path; fit without X_target, or on X.compute() "
-                                        "in memory with solver='smo'")
-        if self.solver == "auto":
-            logging.getLogger("webly").info(
-                "%s: X or X_priv is a Dask array; solving on explicit features on its cluster "
-                "(solver='primal')", type(self).__name__)
-        return "primal"
+                                        "in memory (solver='primal' takes it there)")
+        return solver
 
     def _dask_rows(self, X, y, bags, X_priv):
         """Checked ``X, y, bags, X_priv`` of a fit on a row-chunked Dask X: X stays a Dask array
