@@ -109,6 +109,25 @@ __all__ = ["label_kernel", "most_violated_labelling", "l1_mkl_update", "milcpb_b
            "milcpb_binary_primal"]
 
 
+def _stop_notes(status, max_rounds, violation, scale_name, cp_tol, scale, mkl_ok, n_labellings,
+                mkl_max_iter, gap, mkl_tol, qp_limits, n_qp, solves):
+    """The notes of a cutting-plane run that stopped at a limit (``solves``: what the inner
+    solves are called, "QPs" or "primal solves")."""
+    notes = []
+    if status != "converged":
+        notes.append(f"the cutting plane stopped after max_rounds={max_rounds} labellings with "
+                     f"a violated labelling left (violation {violation:.3g} > cp_tol x "
+                     f"{scale_name} = {cp_tol * scale:.3g}); raise max_rounds")
+    if not mkl_ok:
+        notes.append(f"the MKL over {n_labellings} labellings stopped after "
+                     f"mkl_max_iter={mkl_max_iter} QPs with duality gap {gap:.3g} > mkl_tol x "
+                     f"{scale_name} = {mkl_tol * scale:.3g}; raise mkl_max_iter")
+    if qp_limits:
+        notes.append(f"{qp_limits} of {n_qp} {solves} stopped at their iteration limit; raise "
+                     "max_iter or tol")
+    return notes
+
+
 def label_kernel(K, Y, d, shift=1.0, out=None):
     """``(K + shift) ∘ (Y diag(d) Y')``, written into the top-left (n, n) block of ``out``.
 
@@ -346,18 +365,9 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
         T = Y.shape[1]
         Y = np.column_stack([Y, y_new])
         d = np.r_[d * T / (T + 1.0), 1.0 / (T + 1.0)]
-    notes = []  # the estimator reports them (warn_not_converged): solvers never warn
-    if status != "converged":
-        notes.append(f"the cutting plane stopped after max_rounds={max_rounds} labellings with "
-                     f"a violated labelling left (violation {violation:.3g} > cp_tol x "
-                     f"{scale_name} = {cp_tol * scale:.3g}); raise max_rounds")
-    if not mkl_ok:
-        notes.append(f"the MKL over {Y.shape[1]} labellings stopped after "
-                     f"mkl_max_iter={mkl_max_iter} QPs with duality gap {gap:.3g} > mkl_tol x "
-                     f"{scale_name} = {mkl_tol * scale:.3g}; raise mkl_max_iter")
-    if qp_limits:
-        notes.append(f"{qp_limits} of {n_qp} QPs stopped at their iteration limit; raise "
-                     "max_iter or tol")
+    # the estimator reports them (warn_not_converged): solvers never warn
+    notes = _stop_notes(status, max_rounds, violation, scale_name, cp_tol, scale, mkl_ok,
+                        Y.shape[1], mkl_max_iter, gap, mkl_tol, qp_limits, n_qp, "QPs")
     coef = a * (Y @ d)
     if loss == "squared_hinge":
         coef /= scale  # margin 1: the squared-hinge SVM of weights C (see the module docstring)
@@ -523,18 +533,9 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
         T = Y.shape[1]
         Y = np.column_stack([Y, y_new])
         d = np.r_[d * T / (T + 1.0), 1.0 / (T + 1.0)]
-    notes = []
-    if status != "converged":
-        notes.append(f"the cutting plane stopped after max_rounds={max_rounds} labellings with "
-                     f"a violated labelling left (violation {violation:.3g} > cp_tol x "
-                     f"{scale_name} = {cp_tol * scale:.3g}); raise max_rounds")
-    if not mkl_ok:
-        notes.append(f"the MKL over {Y.shape[1]} labellings stopped after "
-                     f"mkl_max_iter={mkl_max_iter} QPs with duality gap {gap:.3g} > mkl_tol x "
-                     f"{scale_name} = {mkl_tol * scale:.3g}; raise mkl_max_iter")
-    if qp_limits:
-        notes.append(f"{qp_limits} of {n_qp} primal solves stopped at their iteration limit; "
-                     "raise max_iter or tol")
+    # the estimator reports them (warn_not_converged): solvers never warn
+    notes = _stop_notes(status, max_rounds, violation, scale_name, cp_tol, scale, mkl_ok,
+                        Y.shape[1], mkl_max_iter, gap, mkl_tol, qp_limits, n_qp, "primal solves")
     coef = W[0, :dz].copy()
     intercept = s * float(W[0, dz]) if s else 0.0
     if loss == "squared_hinge":

@@ -1309,6 +1309,23 @@ def _masked_families(P, p, C, rows):
             _Family(off_p, True, False, False, upper=C)]  # hinge p - y f off P
 
 
+def _check_priv_rows(priv_rows, F_priv, y, plain):
+    """``(priv_rows, n_priv)``: the checked boolean mask of privileged rows (None when it selects
+    every row, or was None) and its count (None without a mask); ``plain`` names the model
+    without privileged features, for the fix of an empty mask."""
+    if priv_rows is None:
+        return None, None
+    if F_priv is None:
+        raise DataError("priv_rows", "selects privileged rows but F_priv is None")
+    priv_rows = np.asarray(priv_rows)
+    if priv_rows.dtype != bool or priv_rows.shape != (np.shape(y)[0],):
+        raise DataError("priv_rows", "must be a boolean mask with one flag per row")
+    if not priv_rows.any():
+        raise DataError("priv_rows", f"selects no row; pass F_priv=None for the {plain}")
+    n_priv = int(priv_rows.sum())
+    return (None if priv_rows.all() else priv_rows), n_priv
+
+
 def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None, rho=None,
                    n_threads=1, *, margin=None, priv_rows=None, start=None, target_mean=None,
                    C2=1e3, gamma2=1e3, eps=0.0, B=None, fit_intercept=True):
@@ -1395,18 +1412,7 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         correcting function on the rows, ``v - q``), ``coef_target`` and ``intercept_target``
         (``u2``, ``c2``).
     """
-    n_priv = None
-    if priv_rows is not None:
-        if F_priv is None:
-            raise DataError("priv_rows", "selects privileged rows but F_priv is None")
-        priv_rows = np.asarray(priv_rows)
-        if priv_rows.dtype != bool or priv_rows.shape != (np.shape(y)[0],):
-            raise DataError("priv_rows", "must be a boolean mask with one flag per row")
-        if not priv_rows.any():
-            raise DataError("priv_rows", "selects no row; pass F_priv=None for the C-SVM")
-        n_priv = int(priv_rows.sum())
-        if priv_rows.all():
-            priv_rows = None
+    priv_rows, n_priv = _check_priv_rows(priv_rows, F_priv, y, "C-SVM")
     on_dask = is_dask(F) or is_dask(F_priv)
     if on_dask and priv_rows is not None and F_priv.shape[0] != F.shape[0]:
         raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
@@ -1574,18 +1580,7 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
     ``max(0, m - y_i f_i)``, as the squared-hinge MIL-CPB-PI. ``start`` and ``fit_intercept`` as
     :func:`svmplus_primal` (``fit_intercept=False`` holds the regularised ``b`` at 0).
     """
-    n_priv = None
-    if priv_rows is not None:
-        if F_priv is None:
-            raise DataError("priv_rows", "selects privileged rows but F_priv is None")
-        priv_rows = np.asarray(priv_rows)
-        if priv_rows.dtype != bool or priv_rows.shape != (np.shape(y)[0],):
-            raise DataError("priv_rows", "must be a boolean mask with one flag per row")
-        if not priv_rows.any():
-            raise DataError("priv_rows", "selects no row; pass F_priv=None for the L2-SVM")
-        n_priv = int(priv_rows.sum())
-        if priv_rows.all():
-            priv_rows = None
+    priv_rows, n_priv = _check_priv_rows(priv_rows, F_priv, y, "L2-SVM")
     F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
                                    n_priv)
     n = F.shape[0]
