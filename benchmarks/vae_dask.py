@@ -96,7 +96,11 @@ def table():
         print(f"| {n:,} | {what} | {r['seconds']:.1f} | {r['peak']:.2f} | {r['epochs']} | "
               f"{r['accuracy']:.3f} |", flush=True)
     print()
-    print(machine_line(["numpy", "torch", "dask"], note="torch threads as set; "))
+    import torch
+
+    # the table's processes inherit OMP_NUM_THREADS (the benchmarks command sets it to 1)
+    print(machine_line(["numpy", "torch", "dask"],
+                       note=f"torch threads {torch.get_num_threads()} per process; "))
 
 
 if __name__ == "__main__":
