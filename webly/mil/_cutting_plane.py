@@ -128,6 +128,13 @@ def _stop_notes(status, max_rounds, violation, scale_name, cp_tol, scale, mkl_ok
     return notes
 
 
+def _add_labelling(Y, d, y_new):
+    """The working set with ``y_new`` added: its weight ``1/(T+1)``, the others scaled by
+    ``T/(T+1)`` (still on the simplex)."""
+    T = Y.shape[1]
+    return np.column_stack([Y, y_new]), np.r_[d * T / (T + 1.0), 1.0 / (T + 1.0)]
+
+
 def label_kernel(K, Y, d, shift=1.0, out=None):
     """``(K + shift) ∘ (Y diag(d) Y')``, written into the top-left (n, n) block of ``out``.
 
@@ -362,9 +369,7 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
             break
         if rnd == max_rounds:
             break
-        T = Y.shape[1]
-        Y = np.column_stack([Y, y_new])
-        d = np.r_[d * T / (T + 1.0), 1.0 / (T + 1.0)]
+        Y, d = _add_labelling(Y, d, y_new)
     # the estimator reports them (warn_not_converged): solvers never warn
     notes = _stop_notes(status, max_rounds, violation, scale_name, cp_tol, scale, mkl_ok,
                         Y.shape[1], mkl_max_iter, gap, mkl_tol, qp_limits, n_qp, "QPs")
@@ -530,9 +535,7 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
             break
         if rnd == max_rounds:
             break
-        T = Y.shape[1]
-        Y = np.column_stack([Y, y_new])
-        d = np.r_[d * T / (T + 1.0), 1.0 / (T + 1.0)]
+        Y, d = _add_labelling(Y, d, y_new)
     # the estimator reports them (warn_not_converged): solvers never warn
     notes = _stop_notes(status, max_rounds, violation, scale_name, cp_tol, scale, mkl_ok,
                         Y.shape[1], mkl_max_iter, gap, mkl_tol, qp_limits, n_qp, "primal solves")

@@ -943,6 +943,33 @@ class _Hessian:
         return g / np.maximum(np.diag(H), ridge)
 
 
+def _pcg(matvec, prec, g, max_iter, rtol):
+    """Preconditioned conjugate gradients for ``H x = g`` (``matvec(v) = H v``, ``prec(r)`` the
+    preconditioner), stopped at relative residual ``rtol``, after ``max_iter`` products or when
+    ``H`` shows no positive curvature along a direction; ``prec(g)`` when no step was taken."""
+    x = np.zeros_like(g)
+    r = g.copy()
+    z = prec(r)
+    p = z.copy()
+    rz = r @ z
+    g_norm = np.sqrt(g @ g)
+    for _ in range(max_iter):
+        Hp = matvec(p)
+        pHp = p @ Hp
+        if not (np.isfinite(pHp) and pHp > 0):
+            break
+        a = rz / pHp
+        x += a * p
+        r -= a * Hp
+        if np.sqrt(r @ r) <= rtol * g_norm:
+            break
+        z = prec(r)
+        rz_new = r @ z
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x if x.any() else prec(g)
+
+
 def _block_pcg(U, g, blocks, rtol=1e-6, max_iter=500):
     """Solve ``H x = g`` for the symmetric ``H`` given by its upper triangle ``U`` by conjugate
     gradients preconditioned with the inverses of its diagonal blocks ``blocks`` (index arrays
@@ -969,27 +996,7 @@ def _block_pcg(U, g, blocks, rtol=1e-6, max_iter=500):
             z[b] = Mb @ r[b]
         return z
 
-    x = np.zeros_like(g)
-    r = g.copy()
-    z = prec(r)
-    p = z.copy()
-    rz = r @ z
-    g_norm = np.sqrt(g @ g)
-    for _ in range(max_iter):
-        Hp = H @ p
-        pHp = p @ Hp
-        if not (np.isfinite(pHp) and pHp > 0):
-            break
-        a = rz / pHp
-        x += a * p
-        r -= a * Hp
-        if np.sqrt(r @ r) <= rtol * g_norm:
-            break
-        z = prec(r)
-        rz_new = r @ z
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    return x if x.any() else prec(g)
+    return _pcg(lambda v: H @ v, prec, g, max_iter, rtol)
 
 
 _CONTROLLER = []
@@ -1067,27 +1074,7 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
             out[prob.ib] = 0.0
         return out
 
-    x = np.zeros_like(g)
-    r = g.copy()
-    z = r / diag
-    p = z.copy()
-    rz = r @ z
-    g_norm = np.sqrt(g @ g)
-    for _ in range(max_cg):
-        Hp = hv(p)
-        pHp = p @ Hp
-        if not (np.isfinite(pHp) and pHp > 0):
-            break
-        a = rz / pHp
-        x += a * p
-        r -= a * Hp
-        if np.sqrt(r @ r) <= rtol * g_norm:
-            break
-        z = r / diag
-        rz_new = r @ z
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    return x if x.any() else g / diag
+    return _pcg(hv, lambda r: r / diag, g, max_cg, rtol)
 
 
 # ----------------------------------------------------------------------------------------------
