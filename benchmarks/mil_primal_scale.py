@@ -198,7 +198,7 @@ def main(argv=None):
               f"{[str(w.message)[:80] for w in caught]}")
     else:
         est, keys = mil_estimator(args.method, args.kernel, args.tol)
-        fit = {k: getattr(ds, k) if k != "bags" else ds.bags for k in keys}
+        fit = {k: getattr(ds, k) for k in keys}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()

@@ -327,6 +327,8 @@ class KMMSVMClassifier(SVMClassifier):
                                        gamma=gamma, n_components=self.n_components,
                                        random_state=seed).fit(X)
         Z = self.feature_map_.transform(X)
+        if on_dask:  # mapped once on the cluster: KMM and every C-SVM read it many times
+            Z = Z.persist()
         notes = []
         if X_target is None:
             w = np.ones(len(y))
