@@ -194,8 +194,13 @@ def test_many_labellings_take_the_block_preconditioned_newton_system(monkeypatch
     import webly.solvers.primal as primal
 
     monkeypatch.setattr(primal, "_DIRECT_MAX", 8)
+    calls = []
+    block_pcg = primal._block_pcg
+    monkeypatch.setattr(primal, "_block_pcg",
+                        lambda *a, **k: calls.append(1) or block_pcg(*a, **k))
     X, y, bags, T = _toy()
     params = dict(kernel="linear", loss=loss, tol=1e-6, max_rounds=4)
     smo = _fit(MILCPBPIClassifier, X, y, bags, T, solver="smo", **params)
     pri = _fit(MILCPBPIClassifier, X, y, bags, T, solver="primal", **params)
+    assert calls  # the path under test was taken
     _same_fit(smo, pri, X)
