@@ -113,3 +113,22 @@ def test_peers_refuse_a_single_class_naming_y():
     for est in (CleanLearningClassifier(), SkadaClassifier()):
         with pytest.raises(DataError, match="y: needs at least 2 classes"):
             est.fit(X, np.zeros(6, dtype=int))
+
+
+def test_skada_peer_leaves_metadata_routing_as_it_was():
+    # skada turns scikit-learn's metadata routing on process-wide when first imported; the peer
+    # must not change how the user's other estimators route (a fresh process: skada unimported)
+    pytest.importorskip("skada")
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, sklearn\n"
+            "from webly.peers import SkadaClassifier\n"
+            "rng = np.random.default_rng(0)\n"
+            "X = rng.normal(size=(40, 3)); y = np.where(X[:, 0] > 0, 'a', 'b')\n"
+            "est = SkadaClassifier(method='kmm').fit(X, y, sources=np.repeat(['s', 't'], 20),\n"
+            "                                        X_target=rng.normal(size=(20, 3)))\n"
+            "est.predict(X)\n"
+            "print(sklearn.get_config()['enable_metadata_routing'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

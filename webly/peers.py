@@ -13,6 +13,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
@@ -42,10 +43,20 @@ def _encode_classes(y):
 
 def _require(module, extra="peers"):
     try:
-        return __import__(module, fromlist=["_"])
+        # skada switches scikit-learn's metadata routing on for the whole process when it is
+        # first imported; inside config_context that switch is undone on leaving, and the
+        # skada peer turns routing on only around its own calls (_skada_routing)
+        with config_context():
+            return __import__(module, fromlist=["_"])
     except ImportError:
         raise ConfigError("method", f"this peer needs the '{module}' package: "
                                     f"pip install 'webly[{extra}]'") from None
+
+
+def _skada_routing():
+    """scikit-learn's metadata routing, on for a block only (skada's pipelines route
+    ``sample_domain`` and ``sample_weight`` through it)."""
+    return config_context(enable_metadata_routing=True)
 
 
 class CleanLearningClassifier(WebClassifierMixin, BaseEstimator):
@@ -236,12 +247,13 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
         Xt = np.asarray(X_target, dtype=float)
         if Xt.ndim != 2 or Xt.shape[1] != X.shape[1]:
             raise DataError("X_target", f"needs {X.shape[1]} features per row like X")
-        if self.method == "kmm":
-            self.model_ = skada.KMMReweight(svc.set_fit_request(sample_weight=True))
-        else:
-            self.model_ = skada.CORAL(svc)
-        self.model_.fit(np.vstack([X, Xt]), np.r_[codes, -np.ones(len(Xt), dtype=int)],
-                        sample_domain=np.r_[dom + 1, -np.ones(len(Xt), dtype=int)])
+        with _skada_routing():
+            if self.method == "kmm":
+                self.model_ = skada.KMMReweight(svc.set_fit_request(sample_weight=True))
+            else:
+                self.model_ = skada.CORAL(svc)
+            self.model_.fit(np.vstack([X, Xt]), np.r_[codes, -np.ones(len(Xt), dtype=int)],
+                            sample_domain=np.r_[dom + 1, -np.ones(len(Xt), dtype=int)])
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
@@ -249,7 +261,8 @@ class SkadaClassifier(WebClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False)
         if isinstance(self.model_, SVC):  # fitted without a target
             return self.classes_[self.model_.predict(X)]
-        pred = self.model_.predict(X, sample_domain=-np.ones(len(X), dtype=int))
+        with _skada_routing():
+            pred = self.model_.predict(X, sample_domain=-np.ones(len(X), dtype=int))
         return self.classes_[np.asarray(pred, dtype=int)]
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
