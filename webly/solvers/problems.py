@@ -107,6 +107,11 @@ class CorrectingBlock:
         the form :func:`~webly.solvers.smo.smo_solve` solves, and equal weights are rescaled to
         it by :meth:`KernelQP.validate`; unequal weights (sMIL-PI-DA's ``C2_per_unit``) only
         :func:`~webly.solvers.reference.reference_solve` solves.
+    factor : (m, r) array or None
+        A factor of the kernel, ``kernel = factor @ factor.T`` (a linear kernel on r privileged
+        features: the features). With it :func:`~webly.solvers.smo.smo_solve` starts from the
+        primal-dual active-set solution (:mod:`webly.solvers.pdas`), exact in a few Cholesky
+        factorisations where the decomposition alone takes many moves.
     """
 
     index: np.ndarray
@@ -116,6 +121,7 @@ class CorrectingBlock:
     lo: float
     hi: float
     weights: np.ndarray = None
+    factor: np.ndarray = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,8 @@ class KernelQP:
                     raise DataError(f"blocks[{j}].weights", "must be positive")
                 if np.all(w == w[0]):  # equal weights: the unweighted sum with rescaled bounds
                     lo, hi, w = lo / w[0], hi / w[0], None
-            blocks.append(CorrectingBlock(idx, G, float(b.gamma), q, lo, hi, w))
+            Z = None if b.factor is None else _factor(f"blocks[{j}].factor", b.factor, G)
+            blocks.append(CorrectingBlock(idx, G, float(b.gamma), q, lo, hi, w, Z))
         return replace(self, K=K, y=y, p=p, upper=upper, blocks=tuple(blocks),
                        y_total=float(self.y_total), constant=float(self.constant))
 
@@ -217,6 +224,22 @@ def _square(name, M, dtype=np.float64):
     if not _all_finite(M):
         raise DataError(name, "contains NaN or inf")
     return M
+
+
+def _factor(name, Z, G):
+    """A finite float64 (m, r) factor of the (m, m) kernel ``G`` (``G = Z Z'``; the diagonals
+    are compared, a cheap check that catches a factor of another kernel)."""
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or Z.shape[0] != G.shape[0]:
+        raise DataError(name, f"must have one row per block unit ({G.shape[0]}), got shape "
+                              f"{Z.shape}")
+    if not np.isfinite(Z).all():
+        raise DataError(name, "contains NaN or inf")
+    d = np.einsum("ij,ij->i", Z, Z)
+    if not np.allclose(d, np.diag(G), rtol=1e-5, atol=1e-8 * max(1.0, float(d.max(initial=0)))):
+        raise DataError(name, "is not a factor of the block's kernel (kernel = factor @ "
+                              "factor.T); pass the features of its linear kernel")
+    return Z
 
 
 def _all_finite(M):
@@ -258,7 +281,7 @@ def svm_qp(K, y, C=1.0, p=None):
     return KernelQP(K=K, y=y, p=p, upper=np.broadcast_to(np.asarray(C, float), (n,)).copy())
 
 
-def privileged_block(index, K_priv, c, gamma_plus):
+def privileged_block(index, K_priv, c, gamma_plus, factor=None):
     """The SVM+ correcting (privileged) block over the units ``index``: the one builder every
     SVM+-style dual uses (SVM+, sMIL-PI, mi-SVM-PI, MIL-CPB-PI).
 
@@ -272,29 +295,35 @@ def privileged_block(index, K_priv, c, gamma_plus):
     constant : float
         ``c'K~c / (2 gamma)``: added to a QP's ``constant``, the reported objective is exactly
         minus the SVM+ dual.
+
+    ``factor`` (optional): privileged features with ``K_priv = factor @ factor.T`` (a linear
+    privileged kernel); see :class:`CorrectingBlock`.
     """
     c = np.asarray(c, dtype=np.float64)
     Kc = kernel_matvec(K_priv, c)
     block = CorrectingBlock(np.asarray(index), K_priv, float(gamma_plus), Kc / gamma_plus,
-                            float(c.sum()), float(c.sum()))
+                            float(c.sum()), float(c.sum()), factor=factor)
     return block, float(c @ Kc) / (2.0 * gamma_plus)
 
 
-def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0):
+def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0, factor=None):
     """SVM+ dual (Vapnik & Vashist 2009) as a :class:`KernelQP` with one correcting block.
 
     ``max_{a, b >= 0} sum a - 1/2 (a∘y)'K(a∘y) - 1/(2 gamma)(a+b-C)'K~(a+b-C)``
     s.t. ``y'a = 0``, ``sum(a + b - C) = 0``; here ``z = b``, ``c = C 1``, ``q = K~c / gamma``,
     ``lo = hi = n C`` and the constant ``c'K~c / (2 gamma)`` so that the reported objective is
     exactly minus the dual above. The correcting (slack) function on the training rows is
-    ``xi = K~(a + b - C)/gamma + b*`` with ``b*`` the block multiplier.
+    ``xi = K~(a + b - C)/gamma + b*`` with ``b*`` the block multiplier. ``factor``: the
+    privileged features when ``K_priv`` is their linear kernel (``K_priv = factor @ factor.T``),
+    for :func:`~webly.solvers.smo_solve`'s active-set start.
     """
     y = check_pm1(y)
     n = y.shape[0]
     K_priv = _square("K_priv", K_priv, None)
     if K_priv.shape[0] != n:
         raise DataError("K_priv", f"has {K_priv.shape[0]} rows but there are {n} training rows")
-    block, constant = privileged_block(np.arange(n), K_priv, np.full(n, float(C)), gamma_plus)
+    block, constant = privileged_block(np.arange(n), K_priv, np.full(n, float(C)), gamma_plus,
+                                       factor=factor)
     return KernelQP(K=K, y=y, p=np.ones(n), upper=np.full(n, np.inf), blocks=(block,),
                     constant=constant)
 

@@ -88,6 +88,7 @@ import time
 import numpy as np
 
 from ..errors import DataError
+from . import pdas
 from .problems import KernelQP, kernel_matvec
 
 logger = logging.getLogger(__name__)
@@ -942,16 +943,23 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None, kernel_dtype="float64"):
     lay = _Layout(qp)
     if max_iter is None:
         max_iter = max(10_000_000, 100 * lay.N)
-    x = None
-    if x0 is not None:
-        x = _warm_start(qp, lay, x0)
-        if x is None:
-            logger.info("warm start could not be repaired onto the constraints; cold start")
-    if x is None:
-        x = _cold_start(qp, lay)
     with threadpool_limits(1, user_api="blas"):  # single-threaded; parallelise over problems
+        x, rounds = None, 0
+        if pdas.applies(qp):
+            xa, act = pdas.active_set_solve(qp, x0)
+            rounds = act["rounds"]
+            if xa is not None:   # [a; z] and the slacks (0: the block's sum is an equality)
+                x = np.zeros(lay.N)
+                x[:xa.size] = xa
+        if x is None and x0 is not None:
+            x = _warm_start(qp, lay, x0)
+            if x is None:
+                logger.info("warm start could not be repaired onto the constraints; cold start")
+        if x is None:
+            x = _cold_start(qp, lay)
         grad = _full_gradient(qp, lay, x)
         x, grad, total, status, eps, nu, counts = _decompose(qp, lay, x, grad, tol, max_iter)
+    counts["n_active_set_rounds"] = rounds
 
     nx = lay.n + lay.nz
     sol = x[:nx].copy()

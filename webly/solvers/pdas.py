@@ -1,0 +1,302 @@
+"""Primal-dual active-set start for SVM+-type QPs whose correcting kernel is low rank.
+
+A :class:`~webly.solvers.problems.KernelQP` with one correcting block over the units ``S``
+whose kernel is ``G = Z Z'`` (``Z`` the block's ``factor``, r columns: a linear kernel on r
+privileged features) has, at its optimum, few variables of the block at a bound that matters:
+the correcting function ``xi = Z theta + lambda - q`` is affine in ``t = (theta, nu, lambda)``
+(r + 2 numbers), and ``z_l > 0`` only where ``xi_l = 0``. So once the partition of ``a`` into
+``L`` (at 0), ``F`` (free) and ``U`` (at its upper bound) is known, the whole KKT system reduces
+to one Cholesky factorisation of ``Q_FF = (K∘yy')_FF`` and a QP in the r + 2 numbers ``t``:
+
+    a_F = Q_FF^{-1} (r_F - E_F t),     min_t 1/2 t'Gt - h't  s.t.  J t >= q
+
+with ``E_F`` the rows ``(Z_i [i in S], y_i, [i in S])`` of the free units, ``G = E_F' Q_FF^{-1}
+E_F + diag(gamma I_r, 0, 0)``, ``J = [Z, 0, 1]`` and ``z`` the multipliers of ``J t >= q``. The
+primal-dual active-set method (Hintermueller, Ito & Kunisch 2002) guesses the partition, solves
+that system, and moves every unit whose value or multiplier has the wrong sign, until the
+partition repeats: then the point is the exact optimum (to rounding). Started from the support
+vectors of libsvm's C-SVM on the same kernel, it took 5 to 8 partitions on the problems of
+issue 19 (``benchmarks/solver_speed.py``).
+
+:func:`~webly.solvers.smo.smo_solve` uses it as its start when a problem has this form and
+``kernel_dtype`` is float64; the decomposition then checks the KKT conditions on a fresh
+gradient and only polishes (or, when the active-set phase gives up, does the whole solve).
+
+References
+----------
+M. Hintermueller, K. Ito, K. Kunisch. The primal-dual active set strategy as a semismooth Newton
+method. SIAM J. Optim. 13(3), 2002.
+"""
+
+import logging
+import time
+
+import numpy as np
+import scipy.linalg as sl
+
+logger = logging.getLogger(__name__)
+
+#: rounds of the active-set phase before it gives the problem back to the decomposition
+MAX_ROUNDS = 40
+#: largest free set the phase factorises (a dense |F| x |F| float64 matrix: 1.15 GB at 12,000)
+MAX_FREE = 12_000
+#: units entering the free set per round: at most this fraction of it (or MIN_ENTER); measured
+#: on the problems of issue 19, the full step (every violator enters) overshot to 1.6x the final
+#: free set in its second round, and capped steps cost about half the factorisation work
+ENTER_FRACTION, MIN_ENTER = 0.15, 200
+#: the last factorisation is reused (bordered) while the units that left and joined the free
+#: set are at most this fraction of it (a bordered solve costs ~|F|^2 per changed unit against
+#: |F|^3 / 3 for a factorisation)
+BORDER_FRACTION = 0.1
+
+
+def applies(qp):
+    """Whether :func:`active_set_solve` can take ``qp`` (validated): one correcting block with a
+    low-rank ``factor``, an equality sum constraint and a float64 kernel."""
+    if len(qp.blocks) != 1 or qp.K.dtype != np.float64:
+        return False
+    b = qp.blocks[0]
+    return b.factor is not None and b.lo == b.hi and b.weights is None
+
+
+def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
+    """The optimum ``[a; z]`` of ``qp`` by primal-dual active sets, or None where it gives up.
+
+    ``qp`` must be validated and :func:`applies`. ``x0`` (a previous solution, e.g. of the last
+    relabelling round) gives the first partition; without it, the support vectors of libsvm's
+    C-SVM on ``K`` (``C`` the block's mean weight) do. Gives up (returns None, logged) when a
+    free set's ``Q_FF`` is not positive definite (duplicate rows, a low-rank visual kernel), is
+    larger than :data:`MAX_FREE`, when the small QP does not settle, or after ``max_rounds``
+    partitions; the caller then solves by decomposition from its own start.
+
+    Returns
+    -------
+    x : (n + m,) array or None
+    info : dict
+        ``rounds`` (partitions solved), ``free`` (size of the last free set), ``seconds``,
+        ``reason`` (why it gave up, or "").
+    """
+    t0 = time.perf_counter()
+    n = qp.n
+    K, y, upper = qp.K, qp.y, qp.upper
+    b = qp.blocks[0]
+    S, Z = b.index, b.factor
+    m, r = Z.shape
+    in_S = np.zeros(n, dtype=bool)
+    in_S[S] = True
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[S] = np.arange(m)
+    # the rows (Z_i [i in S], y_i, [i in S]) of every unit, and the constraint rows J = [Z, 0, 1]
+    E = np.zeros((n, r + 2))
+    E[S, :r] = Z
+    E[:, r] = y
+    E[S, r + 1] = 1.0
+    J = np.zeros((m, r + 2))
+    J[:, :r] = Z
+    J[:, r + 1] = 1.0
+    rhs = np.zeros(r + 2)
+    rhs[r], rhs[r + 1] = qp.y_total, b.lo
+    pq = qp.p.copy()
+    pq[S] += b.linear
+    D = np.zeros(r + 2)
+    D[:r] = b.gamma
+
+    state = _start(qp, x0)
+    info = {"rounds": 0, "free": 0, "seconds": 0.0, "reason": ""}
+    active = []          # constraints J t >= q held as equalities (the z > 0 candidates)
+    factor = None        # the last Cholesky factor, bordered while the free set changes little
+    for rnd in range(max_rounds):
+        F = np.flatnonzero(state == 1)
+        Ub = np.flatnonzero(state == 2)
+        info["rounds"], info["free"] = rnd + 1, F.size
+        if F.size == 0 or F.size > MAX_FREE:
+            return _give_up(info, t0, f"free set of {F.size} units")
+        a = np.zeros(n)
+        a[Ub] = upper[Ub]
+        # r_F = p_F + [F in S] q_F - (Q a_U)_F
+        rF = pq[F]
+        if Ub.size:
+            rF = rF - y[F] * (K[Ub].T @ (a[Ub] * y[Ub]))[F]
+        # Q_FF = D K_FF D with D = diag(y_F): solve K_FF X = D B, then Q_FF^{-1} B = D X
+        EF = E[F]
+        yF = y[F][:, None]
+        sol, factor = _free_solve(K, F, yF * np.column_stack([rF, EF]), factor)
+        if sol is not None:
+            sol *= yF
+        if sol is None:
+            return _give_up(info, t0, "Q_FF is not positive definite")
+        a0, M = sol[:, 0], sol[:, 1:]
+        G = EF.T @ M
+        G[np.diag_indices(r + 2)] += D
+        h = EF.T @ a0 + E[Ub].T @ a[Ub] - rhs
+        out = _small_qp(G, h, J, b.linear, active)
+        if out is None:
+            return _give_up(info, t0, "the reduced QP in the correcting function did not settle")
+        t, active, z_act = out
+        a[F] = a0 - M @ t
+        xi = J @ t - b.linear
+        # reduced gradient of every a: (Qa)_i - p_i + nu y_i + [i in S] xi_i
+        g = y * (K @ (a * y)) - qp.p + t[r] * y
+        g[S] += xi
+        scale = 1.0 + np.abs(qp.p).max()
+        tol = 1e-12 * scale
+        new = state.copy()
+        free = state == 1
+        new[free & (a <= 0.0)] = 0
+        new[free & (a >= upper)] = 2
+        enter = np.flatnonzero(((state == 0) & (g < -tol)) | ((state == 2) & (g > tol)))
+        cap = max(MIN_ENTER, int(ENTER_FRACTION * F.size))
+        if enter.size > cap:     # the most violating ones: a full PDAS step overshoots
+            enter = enter[np.argsort(-np.abs(g[enter]))[:cap]]
+        new[enter] = 1
+        moved = int(np.sum(new != state))
+        logger.debug("active set round %d: |F| %d, |U| %d, %d constraints; %d units move",
+                     rnd, F.size, Ub.size, len(active), moved)
+        if moved == 0:
+            x = np.zeros(n + m)
+            x[:n] = a
+            x[n + np.asarray(active, dtype=np.int64)] = z_act
+            info["seconds"] = time.perf_counter() - t0
+            return x, info
+        state = new
+    return _give_up(info, t0, f"no fixed partition in {max_rounds} rounds")
+
+
+class _Factor:
+    """The Cholesky factor of ``K_F0F0`` (``F0`` the free set it was computed for), which also
+    solves ``K_FF X = B`` exactly for a free set ``F`` close to ``F0``: units that left ``F0``
+    are held at 0 by a Schur complement on the inverse, units that joined are bordered on
+    (:meth:`solver`). (A float32 factor with float64 refinement was measured too: its
+    refinement solves, one per column of ``[r_F, E_F]`` and round, cost more than the half of
+    the factorisation it saves.)"""
+
+    def __init__(self, K, F):
+        self.F = F
+        self.L = sl.cho_factor(K[np.ix_(F, F)], lower=True, overwrite_a=True,
+                               check_finite=False)
+
+    def _solve0(self, B):
+        return sl.cho_solve(self.L, B, check_finite=False)
+
+    def solver(self, K, F):
+        """A solver of ``K_FF X = B`` from this factor, or None where ``F`` differs from
+        ``F0`` by more than :data:`BORDER_FRACTION` of it (or a Schur complement is not
+        positive definite): then the caller factorises ``K_FF`` afresh."""
+        F0 = self.F
+        if F.size == F0.size and np.array_equal(F, F0):
+            return self._solve0
+        keep0 = np.isin(F0, F, assume_unique=True)
+        R = np.flatnonzero(~keep0)                       # positions in F0 of units that left
+        N = F[~np.isin(F, F0, assume_unique=True)]       # units that joined
+        if R.size + N.size > BORDER_FRACTION * F0.size:
+            return None
+        m0 = F0.size
+        try:
+            if R.size:     # (K_00^{-1})_RR: the Schur complement that holds a_R at 0
+                E_R = np.zeros((m0, R.size))
+                E_R[R, np.arange(R.size)] = 1.0
+                W_R = self._solve0(E_R)
+                S_R = sl.cho_factor(W_R[R], lower=True, check_finite=False)
+
+            def kk_solve(Bk):      # K_kk^{-1} Bk, k = the kept units (rows in F0 order)
+                b = np.zeros((m0,) + Bk.shape[1:])
+                b[keep0] = Bk
+                x = self._solve0(b)
+                if R.size:
+                    x -= W_R @ sl.cho_solve(S_R, x[R], check_finite=False)
+                return x[keep0]
+
+            k = F0[keep0]
+            pk, pN = np.searchsorted(F, k), np.searchsorted(F, N)
+            if N.size:
+                K_kN = K[np.ix_(k, N)]
+                V = kk_solve(K_kN)
+                S_N = sl.cho_factor(K[np.ix_(N, N)] - K_kN.T @ V, lower=True,
+                                    check_finite=False)
+        except np.linalg.LinAlgError:
+            return None
+
+        def solve(B):
+            X = np.empty(B.shape)
+            u = kk_solve(B[pk])
+            if N.size:
+                xN = sl.cho_solve(S_N, B[pN] - K_kN.T @ u, check_finite=False)
+                X[pN] = xN
+                u = u - V @ xN
+            X[pk] = u
+            return X
+
+        return solve
+
+
+def _free_solve(K, F, B, factor):
+    """``K_FF^{-1} B`` and the factor to reuse: the previous ``factor`` bordered where ``F`` is
+    close to its set, else a new factorisation of ``K_FF``. ``(None, None)`` when ``K_FF`` is
+    not positive definite. (Unrefined float32 solves in the early rounds were measured: their
+    errors kept the partition moving for 10-40 rounds instead of 5-8.)"""
+    solve = None if factor is None else factor.solver(K, F)
+    if solve is None:
+        try:
+            factor = _Factor(K, F)
+        except np.linalg.LinAlgError:
+            return None, None
+        solve = factor._solve0
+    return solve(B), factor
+
+
+def _give_up(info, t0, reason):
+    info["seconds"] = time.perf_counter() - t0
+    info["reason"] = reason
+    logger.info("active-set start gave up after %d rounds (%s); decomposition from scratch",
+                info["rounds"], reason)
+    return None, info
+
+
+def _start(qp, x0):
+    """First partition of ``a``: 0 at zero, 1 free, 2 at the upper bound."""
+    n, upper = qp.n, qp.upper
+    if x0 is not None:
+        a = np.asarray(x0, dtype=np.float64)[:n]
+    else:
+        from sklearn.svm import SVC
+
+        b = qp.blocks[0]
+        c = b.lo / len(b.index)                   # the block's mean weight: SVM+'s C
+        w = np.minimum(upper, c) / c              # a finite upper bound below it caps the box
+        # only the support set is used: a loose tolerance gives nearly the same one, sooner
+        svc = SVC(C=c, kernel="precomputed", tol=0.1)
+        svc.fit(qp.K, qp.y, sample_weight=np.where(w > 0, w, 1e-12))
+        a = np.zeros(n)
+        a[svc.support_] = np.abs(svc.dual_coef_.ravel())
+    state = np.zeros(n, dtype=np.int8)
+    state[a > 0] = 1
+    state[(a >= upper) & np.isfinite(upper)] = 2
+    return state
+
+
+def _small_qp(G, h, J, q, active, max_iter=500):
+    """``min 1/2 t'Gt - h't`` s.t. ``J t >= q``: a primal-dual active-set loop over the
+    constraints held as equalities (``active``, warm), adding the most violated and dropping the
+    one with the most negative multiplier. Returns ``(t, active, multipliers)`` or None."""
+    active = list(active)
+    k0 = G.shape[0]
+    scale = 1.0 + np.abs(q).max()
+    for _ in range(max_iter):
+        JA = J[active]
+        k = len(active)
+        KKT = np.zeros((k0 + k, k0 + k))
+        KKT[:k0, :k0] = G
+        KKT[:k0, k0:] = -JA.T
+        KKT[k0:, :k0] = JA
+        sol = np.linalg.lstsq(KKT, np.r_[h, q[active]], rcond=None)[0]
+        t, mult = sol[:k0], sol[k0:]
+        if k and mult.min() < -1e-12 * scale:
+            active.pop(int(np.argmin(mult)))
+            continue
+        slack = J @ t - q
+        i = int(np.argmin(slack))
+        if slack[i] < -1e-12 * scale and i not in active:
+            active.append(i)
+            continue
+        return t, active, np.maximum(mult, 0.0)
+    return None
