@@ -140,7 +140,9 @@ class SVMPlusClassifier(_KernelLUPIBase):
         Minimised dual objective (minus the dual above) of each model; with ``primal``, minus
         the primal objective, so that both solvers report the same number at the optimum.
     n_iter_ : (n_models,) int array
-        Solver moves (``smo``) or Newton steps (``primal``) of each model.
+        Solver iterations of each model: active-set rounds plus decomposition moves
+        (``smo``; with a linear privileged kernel the active-set start usually solves it, see
+        :mod:`webly.solvers.pdas`), or Newton steps (``primal``).
     kernel_, kernel_priv_ : webly.kernels.Kernel
         Fitted kernels (``smo``; ``kernel_priv_`` is None without X_priv).
 
@@ -216,6 +218,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
             X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers import check_kernel_dtype, kernel_matvec, smo_solve, svm_qp, svmplus_qp
+        from .solvers.pdas import privileged_factor
 
         dtype = check_kernel_dtype(self.kernel_dtype)
         self.solver_ = self._choose_solver(X, X_priv)
@@ -231,12 +234,14 @@ class SVMPlusClassifier(_KernelLUPIBase):
             Kp = np.ascontiguousarray(
                 self.kernel_priv_(X_priv, fit_arrays=self._kernel_arrays(True), dtype=dtype),
                 dtype=dtype)
+        factor = privileged_factor(X_priv, self.kernel_priv)
 
         def fit_binary(k, y_pm):
             if Kp is None:
                 qp = svm_qp(K, y_pm, C=self.C)
             else:
-                qp = svmplus_qp(K, y_pm, Kp, C=self.C, gamma_plus=self.gamma_plus)
+                qp = svmplus_qp(K, y_pm, Kp, C=self.C, gamma_plus=self.gamma_plus,
+                                factor=factor)
             x, info = smo_solve(qp, tol=self.tol / 2.0, max_iter=self.max_iter,
                                 kernel_dtype=dtype)
             a = x[:len(y_pm)]
@@ -256,7 +261,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
         self.correcting_function_ = stack_decisions([m[3] for m in models])
         self.objective_ = np.array([m[4]["objective"] for m in models])
         self._report([m[4] for m in models], "raise max_iter or tol")
-        self.n_iter_ = np.array([m[4]["n_iter"] for m in models], dtype=np.int64)
+        self.n_iter_ = np.array([m[4]["n_iter"] + m[4]["n_active_set_rounds"] for m in models],
+                                dtype=np.int64)
         return self
 
 

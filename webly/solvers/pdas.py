@@ -33,11 +33,17 @@ import time
 
 import numpy as np
 import scipy.linalg as sl
+import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 
 #: rounds of the active-set phase before it gives the problem back to the decomposition
 MAX_ROUNDS = 40
+#: rounds after which a round that moves no fewer units than the last halves the moves
+STALL_ROUNDS = 4
+#: largest privileged dimension taken as a factor: the reduced QP has r + 2 variables and
+#: its steps solve (r + 2 + active)-sized systems
+MAX_RANK = 256
 #: largest free set the phase factorises (a dense |F| x |F| float64 matrix: 1.15 GB at 12,000)
 MAX_FREE = 12_000
 #: units entering the free set per round: at most this fraction of it (or MIN_ENTER); measured
@@ -48,6 +54,15 @@ ENTER_FRACTION, MIN_ENTER = 0.15, 200
 #: set are at most this fraction of it (a bordered solve costs ~|F|^2 per changed unit against
 #: |F|^3 / 3 for a factorisation)
 BORDER_FRACTION = 0.1
+
+
+def privileged_factor(X_priv, kernel_priv):
+    """The factor of a privileged kernel for :class:`~webly.solvers.problems.CorrectingBlock`:
+    the features themselves (dense float64) when the kernel is linear on at most
+    :data:`MAX_RANK` of them, else None (the decomposition alone solves)."""
+    if X_priv is None or kernel_priv != "linear" or X_priv.shape[1] > MAX_RANK:
+        return None
+    return np.asarray(X_priv.toarray() if sp.issparse(X_priv) else X_priv, dtype=np.float64)
 
 
 def applies(qp):
@@ -103,8 +118,16 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
 
     state = _start(qp, x0)
     info = {"rounds": 0, "free": 0, "seconds": 0.0, "reason": ""}
-    active = []          # constraints J t >= q held as equalities (the z > 0 candidates)
+    # t = (theta, nu, lambda) of the reduced QP, kept feasible for J t >= q from round to
+    # round (theta = 0 and lambda = max q to start), and its working set of constraints held
+    # as equalities (the z > 0 candidates)
+    t = np.zeros(r + 2)
+    t[r + 1] = b.linear.max()
+    active = [int(np.argmax(b.linear))]
     factor = None        # the last Cholesky factor, bordered while the free set changes little
+    seen = {state.tobytes()}     # partitions solved (to detect a cycle)
+    limit = None                 # most units moved per round once a cycle was met
+    last_moved = None
     for rnd in range(max_rounds):
         F = np.flatnonzero(state == 1)
         Ub = np.flatnonzero(state == 2)
@@ -129,7 +152,7 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
         G = EF.T @ M
         G[np.diag_indices(r + 2)] += D
         h = EF.T @ a0 + E[Ub].T @ a[Ub] - rhs
-        out = _small_qp(G, h, J, b.linear, active)
+        out = _small_qp(G, h, J, b.linear, t, active)
         if out is None:
             return _give_up(info, t0, "the reduced QP in the correcting function did not settle")
         t, active, z_act = out
@@ -140,16 +163,31 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
         g[S] += xi
         scale = 1.0 + np.abs(qp.p).max()
         tol = 1e-12 * scale
-        new = state.copy()
         free = state == 1
-        new[free & (a <= 0.0)] = 0
-        new[free & (a >= upper)] = 2
+        leave = np.flatnonzero(free & ((a <= 0.0) | (a >= upper)))
+        leave_by = np.maximum(-a[leave], a[leave] - upper[leave])
         enter = np.flatnonzero(((state == 0) & (g < -tol)) | ((state == 2) & (g > tol)))
+        enter_by = np.abs(g[enter])
+        # a full PDAS step overshoots: at most the most violating ENTER_FRACTION enter; and
+        # where a partition comes back (PDAS can cycle when Q is not an M-matrix) fewer units
+        # move, halving until the cycle breaks (one at a time: a plain active-set method)
         cap = max(MIN_ENTER, int(ENTER_FRACTION * F.size))
-        if enter.size > cap:     # the most violating ones: a full PDAS step overshoots
-            enter = enter[np.argsort(-np.abs(g[enter]))[:cap]]
-        new[enter] = 1
+        while True:
+            new = state.copy()
+            lv = leave if limit is None else leave[np.argsort(-leave_by)[:limit]]
+            new[lv] = np.where(a[lv] <= 0.0, 0, 2)
+            c = cap if limit is None else min(cap, limit)
+            new[enter if enter.size <= c else enter[np.argsort(-enter_by)[:c]]] = 1
+            key = new.tobytes()
+            if key not in seen or limit == 1:
+                break
+            limit = max(1, (int(np.sum(new != state)) if limit is None else limit) // 2)
+        seen.add(key)
         moved = int(np.sum(new != state))
+        if rnd >= STALL_ROUNDS and last_moved is not None and moved >= last_moved:
+            # not settling (PDAS need not converge on a non-M-matrix Q): fewer units per round
+            limit = max(1, (moved if limit is None else limit) // 2)
+        last_moved = moved
         logger.debug("active set round %d: |F| %d, |U| %d, %d constraints; %d units move",
                      rnd, F.size, Ub.size, len(active), moved)
         if moved == 0:
@@ -274,29 +312,44 @@ def _start(qp, x0):
     return state
 
 
-def _small_qp(G, h, J, q, active, max_iter=500):
-    """``min 1/2 t'Gt - h't`` s.t. ``J t >= q``: a primal-dual active-set loop over the
-    constraints held as equalities (``active``, warm), adding the most violated and dropping the
-    one with the most negative multiplier. Returns ``(t, active, multipliers)`` or None."""
+def _small_qp(G, h, J, q, t, active, max_iter=1000):
+    """``min 1/2 t'Gt - h't`` s.t. ``J t >= q`` by the primal active-set method (Nocedal &
+    Wright, Algorithm 16.3) from a feasible ``t`` with the working set ``active`` (the last
+    round's: ``J`` and ``q`` do not change between rounds, so its ``t`` stays feasible): solve
+    for the step with the working constraints as equalities, go as far as the first blocking
+    constraint (which joins the set), and at a stationary point drop the constraint with the
+    most negative multiplier. Returns ``(t, active, multipliers)`` or None (no convergence)."""
     active = list(active)
     k0 = G.shape[0]
-    scale = 1.0 + np.abs(q).max()
+    scale = 1.0 + np.abs(q).max() + np.abs(J).max() * np.abs(t).max()
     for _ in range(max_iter):
-        JA = J[active]
         k = len(active)
+        JA = J[active]
         KKT = np.zeros((k0 + k, k0 + k))
         KKT[:k0, :k0] = G
         KKT[:k0, k0:] = -JA.T
         KKT[k0:, :k0] = JA
-        sol = np.linalg.lstsq(KKT, np.r_[h, q[active]], rcond=None)[0]
-        t, mult = sol[:k0], sol[k0:]
-        if k and mult.min() < -1e-12 * scale:
+        sol = np.linalg.lstsq(KKT, np.r_[h - G @ t, np.zeros(k)], rcond=None)[0]
+        step, mult = sol[:k0], sol[k0:]
+        if np.abs(step).max() <= 1e-9 * (1.0 + np.abs(t).max()):    # stationary on the set
+            if k == 0 or mult.min() >= -1e-12 * (1.0 + np.abs(h).max()):
+                # t and the multipliers from the working set's KKT system itself: a = a0 - M t
+                # amplifies the error of t (|M t| ~ |a0| >> |a|), which the steps accumulate
+                sol = np.linalg.lstsq(KKT, np.r_[h, q[active]], rcond=None)[0]
+                return sol[:k0], active, np.maximum(sol[k0:], 0.0)
             active.pop(int(np.argmin(mult)))
             continue
+        Js = J @ step
         slack = J @ t - q
-        i = int(np.argmin(slack))
-        if slack[i] < -1e-12 * scale and i not in active:
+        dec = Js < -1e-15 * scale
+        if active:
+            dec[active] = False
+        ratio = np.full(J.shape[0], np.inf)
+        ratio[dec] = np.maximum(slack[dec], 0.0) / -Js[dec]
+        i = int(np.argmin(ratio))
+        if ratio[i] < 1.0:
+            t = t + ratio[i] * step
             active.append(i)
-            continue
-        return t, active, np.maximum(mult, 0.0)
+        else:
+            t = t + step
     return None
