@@ -1,13 +1,13 @@
 """Solver speed: libsvm vs webly's SMO (SVM, SVM+) vs cvxpy/Clarabel on one RBF kernel QP.
 
 Run ``python benchmarks/solver_speed.py [--no-clarabel] [--cpu-time] [--no-svmplus]
-[--no-float32] [--only-float32] [--quick] [n ...]`` (default n = 1000 2000 5000;
+[--no-float32] [--only-float32] [--only-svmplus] [--quick] [n ...]`` (default n = 1000 2000 5000;
 ``--no-clarabel`` skips the slow cvxpy column; ``--cpu-time`` times with the process CPU clock
 instead of the wall clock, for machines shared with other jobs: every solve here is
 single-threaded, so on a quiet machine both clocks agree).
 A second section (:func:`svmplus_section`, skipped by ``--no-svmplus``; ``--quick`` runs it small)
 compares SVM+ with libsvm at n = 1,000 to 10,000 on two problems, min of 3, and reports the peak
-memory of ``SVMPlusClassifier().fit`` at n = 10,000. A third (:func:`float32_section`, skipped by
+memory of ``SVMPlusClassifier().fit`` at n = 10,000 (``--only-svmplus`` runs it alone). A third (:func:`float32_section`, skipped by
 ``--no-float32``; ``--only-float32`` runs it alone: 11 minutes wall and 3.2 GB peak RSS on 2
 cores at load average 7-8, 250 s of CPU; ``--quick`` runs it small) puts SVM+ with float32
 kernels (``kernel_dtype="float32"``) beside float64 and libsvm on the same two problems at
@@ -125,8 +125,12 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
     on the 20-d privileged features; hard data: :func:`make_hard`, RBF ``gamma = 1/40`` on X,
     linear kernel on its 10-d privileged features. ``C = 1``, ``gamma_plus = 1``; libsvm is
     ``SVC(kernel="precomputed", C=1, tol=1e-3)``, our SMO runs at KKT tolerance 5e-4 (the same
-    stopping gap); kernels are computed before timing. Each repetition times the three solves
-    in turn on the same kernels.
+    stopping gap); kernels are computed before timing. SVM+ is solved twice: by the
+    decomposition alone (the privileged kernel as a matrix, as before issue 19's active-set
+    start), and as :class:`~webly.SVMPlusClassifier` solves it with a linear privileged kernel
+    (the privileged features as the block's factor: the primal-dual active-set start of
+    :mod:`webly.solvers.pdas`, then the decomposition's KKT check). Each repetition times the
+    four solves in turn on the same kernels; times are wall-clock (``timed``).
     """
     from sklearn.svm import SVC
 
@@ -136,25 +140,33 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
     print()
     print(f"### SVM+ vs libsvm (min of {reps}, solve times only)")
     print()
-    print("| problem | n | libsvm (SVC, precomputed K) s | SMO (SVM) s | SMO+ (SVM+, X_priv) s "
-          "| SMO+ / libsvm | SMO+ moves (Newton steps) | SMO+ objective |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| problem | n | libsvm (SVC, precomputed K) s | SMO (SVM) s | SMO+ decomposition "
+          "only s | SMO+ with the active-set start s | SMO+ / libsvm | active-set rounds, "
+          "moves | objective: decomposition / active-set start |")
+    print("|---|---|---|---|---|---|---|---|---|")
     cases = [("web, 64-d X, 20-d X_priv", n) for n in sizes]
     cases += [("hard (make_classification)", n) for n in hard_sizes]
     for name, n in cases:
         X, y, T, K, Kp = case_kernels(name, n)
-        times = {"svc": [], "smo": [], "plus": []}
+        times = {"svc": [], "smo": [], "dec": [], "plus": []}
         for _ in range(reps):
             times["svc"].append(timed(lambda: SVC(C=1.0, kernel="precomputed",
                                                   tol=1e-3).fit(K, y))[0])
             times["smo"].append(timed(lambda: smo_solve(svm_qp(K, y, C=1.0), tol=5e-4))[0])
-            dt, _, (_, info) = timed(
+            # SVM+ as before (no factor: decomposition alone), then SVMPlusClassifier's solve
+            # with a linear privileged kernel (its features as the block's factor)
+            dt, _, (_, info_d) = timed(
                 lambda: smo_solve(svmplus_qp(K, y, Kp, C=1.0, gamma_plus=1.0), tol=5e-4))
+            times["dec"].append(dt)
+            dt, _, (_, info) = timed(
+                lambda: smo_solve(svmplus_qp(K, y, Kp, C=1.0, gamma_plus=1.0, factor=T),
+                                  tol=5e-4))
             times["plus"].append(dt)
         t = {k: min(v) for k, v in times.items()}
-        print(f"| {name} | {n} | {t['svc']:.3f} | {t['smo']:.3f} | {t['plus']:.3f} | "
-              f"{t['plus'] / t['svc']:.1f}x | {info['n_iter']} ({info['n_newton']}) | "
-              f"{info['objective']:.10g} |", flush=True)
+        print(f"| {name} | {n} | {t['svc']:.3f} | {t['smo']:.3f} | {t['dec']:.3f} | "
+              f"{t['plus']:.3f} | {t['plus'] / t['svc']:.1f}x | "
+              f"{info['n_active_set_rounds']}, {info['n_iter']} | "
+              f"{info_d['objective']:.10g} / {info['objective']:.10g} |", flush=True)
         K = Kp = None  # free the kernels before the next size
     if memory_n:
         X, y, T = make_data(memory_n, d=64, d_priv=20)
@@ -312,6 +324,13 @@ if __name__ == "__main__":
     if "--cpu-time" in args:
         CLOCK = time.process_time
     quick = "--quick" in args
+    if "--only-svmplus" in args:
+        print(machine_line(["numpy", "scipy", "scikit-learn", "numba"]))
+        print(f"clock: {'process CPU time' if CLOCK is time.process_time else 'wall time'}")
+        svmplus_section([1000, 2000] if quick else [1000, 2000, 5000, 10000],
+                        [2000] if quick else [5000, 10000], 2000 if quick else 10000,
+                        reps=1 if quick else 3)
+        sys.exit(0)
     if "--only-float32" not in args:
         main([int(a) for a in args if not a.startswith("-")] or [1000, 2000, 5000],
              clarabel="--no-clarabel" not in args)

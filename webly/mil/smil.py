@@ -41,6 +41,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import DataError
 from ..solvers import add_domain_adaptation, smil_pi_qp, svm_qp
+from ..solvers.pdas import privileged_factor
 from ._common import BinaryMIL, MILClassifierBase
 from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, bag_mean_rows, bag_units,
                        da_keywords, min_positives, pad_privileged, positive_bag_groups,
@@ -442,10 +443,11 @@ class SMILPIClassifier(MILClassifierBase):
         if ctx.X_priv is None:
             p, upper = self._unit_terms(pos)
             return A, y_u, svm_qp(K_u, y_u, C=upper, p=p)
-        K_priv = privileged_kernel(A[np.flatnonzero(pos)] @ ctx.X_priv, self.kernel_priv,
-                                   self.gamma_priv)
+        T_u = A[np.flatnonzero(pos)] @ ctx.X_priv
+        K_priv = privileged_kernel(T_u, self.kernel_priv, self.gamma_priv)
         qp = smil_pi_qp(K_u, y_u, pos, K_priv, C=self.C, gamma_plus=self.gamma_plus,
-                        rho=self.rho, C_neg=self.C_neg)
+                        rho=self.rho, C_neg=self.C_neg,
+                        factor=privileged_factor(T_u, self.kernel_priv))
         return A, y_u, qp
 
     def _fit_binary(self, ctx, y_pm):

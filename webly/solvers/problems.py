@@ -328,7 +328,8 @@ def svmplus_qp(K, y, K_priv, C=1.0, gamma_plus=1.0, factor=None):
                     constant=constant)
 
 
-def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0):
+def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg=1.0,
+               factor=None):
     """sMIL-PI dual (Li, Niu, Xu, ECCV 2014) over units = positive bags and negative instances.
 
     ``min 1/2 a'(K∘yy')a - p'a + 1/(2 gamma)(a_P+z)'K~(a_P+z) - (1/gamma)(a_P+z)'K~c``
@@ -347,6 +348,9 @@ def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg
         Kernel of the bags' mean privileged features, in the order of ``np.flatnonzero(positive)``.
     C, gamma_plus, rho, C_neg : float
         ``c_I = C / |P|``; authors' defaults C = 100, gamma = 100, rho = 0.6, C* = 1.
+    factor : (|P|, r) array or None
+        The bags' mean privileged features when ``K_priv`` is their linear kernel (see
+        :class:`CorrectingBlock`).
     """
     y = check_pm1(y)
     n = y.shape[0]
@@ -359,7 +363,8 @@ def smil_pi_qp(K, y, positive, K_priv, C=100.0, gamma_plus=100.0, rho=0.6, C_neg
         raise DataError("K_priv", f"is {K_priv.shape} but there are {P.size} positive bags")
     p = np.where(positive, 2.0 * rho - 1.0, 1.0)
     upper = np.where(positive, np.inf, float(C_neg))
-    block, constant = privileged_block(P, K_priv, np.full(P.size, float(C) / P.size), gamma_plus)
+    block, constant = privileged_block(P, K_priv, np.full(P.size, float(C) / P.size), gamma_plus,
+                                       factor=factor)
     return KernelQP(K=K, y=y, p=p, upper=upper, blocks=(block,), constant=constant)
 
 
