@@ -174,6 +174,16 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
         # a full PDAS step overshoots: at most the most violating ENTER_FRACTION enter; and
         # where a partition comes back (PDAS can cycle when Q is not an M-matrix) fewer units
         # move, halving until the cycle breaks (one at a time: a plain active-set method)
+        if leave.size == 0 and enter.size == 0:
+            logger.debug("active set round %d: |F| %d, |U| %d, %d constraints; optimal",
+                         rnd, F.size, Ub.size, len(active))
+            if not exact:                 # the same partition again, solved exactly
+                continue
+            x = np.zeros(n + m)
+            x[:n] = a
+            x[n + np.asarray(active, dtype=np.int64)] = z_act
+            info["seconds"] = time.perf_counter() - t0
+            return x, info
         cap = max(MIN_ENTER, int(ENTER_FRACTION * F.size))
         while True:
             new = state.copy()
@@ -193,14 +203,6 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
         last_moved = moved
         logger.debug("active set round %d: |F| %d, |U| %d, %d constraints; %d units move",
                      rnd, F.size, Ub.size, len(active), moved)
-        if moved == 0 and not exact:      # the same partition again, solved exactly
-            continue
-        if moved == 0:
-            x = np.zeros(n + m)
-            x[:n] = a
-            x[n + np.asarray(active, dtype=np.int64)] = z_act
-            info["seconds"] = time.perf_counter() - t0
-            return x, info
         state = new
     return _give_up(info, t0, f"no fixed partition in {max_rounds} rounds")
 
