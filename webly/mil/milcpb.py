@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..errors import DataError
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ..solvers.l2svmplus import l2svmplus_privileged_term
+from ..solvers.pdas import privileged_factor
 from ._common import MILClassifierBase
 from ._cutting_plane import (l1_mkl_update, label_kernel, milcpb_binary, milcpb_binary_primal,
                              most_violated_labelling)
@@ -392,7 +393,9 @@ class MILCPBPIClassifier(MILCPBClassifier):
         P = np.flatnonzero(in_pos)
         K_priv = privileged_kernel(ctx.X_priv[P], self.kernel_priv, self.gamma_priv)
         block, constant = privileged_block(P, K_priv, np.full(P.size, float(self.C)),
-                                           self.gamma_plus)
+                                           self.gamma_plus,
+                                           factor=privileged_factor(ctx.X_priv[P],
+                                                                    self.kernel_priv))
         return np.where(in_pos, np.inf, self._c_neg()), (block,), constant
 
     def _priv_features(self, ctx, in_pos):
