@@ -54,7 +54,12 @@ When a working set holds no violating move (a selection miss), one round of move
 variables with rows of the full kernels. Kernel matrices are passed precomputed and used in
 place; the Hessian over ``[a; z_1; z_2]`` is never formed.
 
-Start: SVM+-like problems (a block over units with unbounded ``a`` and both labels) start with
+Start: a problem with one correcting block whose kernel comes with a low-rank ``factor`` (a
+linear privileged kernel: SVM+, sMIL-PI, mi-SVM-PI and MIL-CPB-PI with ``kernel_priv="linear"``,
+float64 kernels) starts from the primal-dual active-set solution of :mod:`webly.solvers.pdas`,
+which is usually already optimal: the driver below then only checks the KKT conditions on a
+fresh gradient (0 moves), or polishes; where that phase gives up, the usual start follows.
+SVM+-like problems (a block over units with unbounded ``a`` and both labels) start with
 the block's total carried by ``a`` (``z = 0``, ``y'a = 0``): the optimal ``z`` is sparse; other
 problems start from ``a = 0`` with the block totals spread evenly over ``z``.
 
@@ -914,7 +919,8 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None, kernel_dtype="float64"):
         ``status`` ("converged", "max_iter" or "stalled"), ``n_iter`` (moves), ``objective``,
         ``kkt_violation``, ``multipliers`` (``nu``: the intercept ``b`` then one bias per block),
         ``correcting_values`` (list: each correcting function on its block's units), ``seconds``,
-        ``n_newton`` (Newton steps) and ``n_working_sets``. A status other than "converged"
+        ``n_newton`` (Newton steps), ``n_working_sets`` and ``n_active_set_rounds`` (partitions
+        solved by the active-set start; 0 where it does not apply). A status other than "converged"
         also issues a ``ConvergenceWarning``.
 
     Notes
