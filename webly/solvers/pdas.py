@@ -217,7 +217,7 @@ class _Factor:
 
     def __init__(self, K, F):
         self.F = F
-        self.L = sl.cho_factor(K[np.ix_(F, F)], lower=True, overwrite_a=True,
+        self.L = sl.cho_factor(_gather(K, F, np.float64), lower=True, overwrite_a=True,
                                check_finite=False)
 
     def _solve0(self, B):
@@ -274,6 +274,16 @@ class _Factor:
         return solve
 
 
+def _gather(K, F, dtype, rows=512):
+    """``K_FF`` in ``dtype`` as a Fortran-ordered array (LAPACK factorises it in place, no copy:
+    the transpose of the C-ordered gather, the same matrix since K is symmetric), filled
+    ``rows`` rows at a time (no float64 temporary of the whole block for float32)."""
+    out = np.empty((F.size, F.size), dtype=dtype)
+    for i in range(0, F.size, rows):
+        out[i:i + rows] = K[np.ix_(F[i:i + rows], F)]
+    return out.T
+
+
 def _free_solve(K, F, B, factor, exact=True):
     """``K_FF^{-1} B`` and the factor to reuse: the previous ``factor`` bordered where ``F`` is
     close to its set, else a new factorisation of ``K_FF``. ``(None, None)`` when ``K_FF`` is
@@ -283,7 +293,7 @@ def _free_solve(K, F, B, factor, exact=True):
     5-8; only the first round uses it.)"""
     if not exact:
         try:
-            L = sl.cho_factor(K[np.ix_(F, F)].astype(np.float32), lower=True,
+            L = sl.cho_factor(_gather(K, F, np.float32), lower=True,
                               overwrite_a=True, check_finite=False)
             return (sl.cho_solve(L, B.astype(np.float32), check_finite=False)
                     .astype(np.float64), None)
