@@ -171,7 +171,6 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
         leave_by = np.maximum(-a[leave], a[leave] - upper[leave])
         enter = np.flatnonzero(((state == 0) & (g < -tol)) | ((state == 2) & (g > tol)))
         enter_by = np.abs(g[enter])
-        # a full PDAS step overshoots: at most the most violating ENTER_FRACTION enter; and
         # where a partition comes back (PDAS can cycle when Q is not an M-matrix) fewer units
         # move, halving until the cycle breaks (one at a time: a plain active-set method)
         if leave.size == 0 and enter.size == 0:
@@ -184,7 +183,10 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
             x[n + np.asarray(active, dtype=np.int64)] = z_act
             info["seconds"] = time.perf_counter() - t0
             return x, info
-        cap = max(MIN_ENTER, int(ENTER_FRACTION * F.size))
+        # at most ENTER_FRACTION of the free set enters per round (the most violating; a full
+        # PDAS step overshoots), and none after the first round: libsvm's support vectors are
+        # mostly too many, and a smaller second free set factorises faster
+        cap = 0 if rnd == 0 and x0 is None else max(MIN_ENTER, int(ENTER_FRACTION * F.size))
         while True:
             new = state.copy()
             lv = leave if limit is None else leave[np.argsort(-leave_by)[:limit]]
