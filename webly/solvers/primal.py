@@ -1141,9 +1141,15 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
             change = abs(t) * max(top_f, 0.0 if dsv is None else top_s, abs(dmv),
                                   0.0 if dvv is None else top_v)
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("  step %.3g, change %.3g, value %.10g, active rows %s", t, change,
-                             val, [int(k) for k in rows.compute([rows.array(mk).sum()
-                                                                 for mk in masks])])
+                logger.debug("  step %.3g, change %.3g (f %.3g, s %.3g, v %.3g), value %.10g, "
+                             "|grad| %.3g, slope %.3g, active rows %s, params active %s, "
+                             "Hessian %s", t, change, abs(t) * top_f,
+                             abs(t) * (top_s or 0.0), abs(t) * (top_v or 0.0), val,
+                             float(np.linalg.norm(grad)), slope0,
+                             [int(k) for k in rows.compute([rows.array(mk).sum()
+                                                            for mk in masks])],
+                             prob.param_active, "none" if hess is None else
+                             ("exact" if hess.exact else "sampled"))
             if change <= 0.1 * tol * max(scale, 1e-300):
                 inner_ok = True
                 break
@@ -1498,14 +1504,17 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
     """:func:`svmplus_primal` with the -DA correcting function ``v`` on the rows' own features
     (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``)."""
     n = F.shape[0]
+    # float64 rows: v ~ q and the sums Phi'z2 are O(C2 n) while the margins need v - q and the
+    # gradient to ~tol; float32 products lose that (see the module docstring)
+    F = F.astype(np.float64) if F.dtype != np.float64 else F
+    Fp = Fp if Fp is None or Fp.dtype == np.float64 else Fp.astype(np.float64)
     q, v_w, lo, hi = _da_terms(F, target_mean, C2, gamma2, eps, B)
-    if user_rho is None:
-        # the multipliers of v >= q are about C2 (KMM weights near 1), as the hinge's are
-        # about C: start rho at 10 max C2 as well (measured on 1,000 crawl rows at C2 =
-        # gamma2 = 1000: 55 Newton steps against 114 from 10 max C)
-        rho = max(rho, 10.0 * float(np.max(C2)))
+    # each family starts at 10x its multipliers' scale: the margins' (hinge) families at 10
+    # max C, the rows' v >= q and the offset's hinge at 10 max C2 (KMM weights near 1 make
+    # z2 ~ C2); one rho at 10 max C2 makes the hinges' quadratic pieces C2 / C times narrower
+    rho_v = rho if user_rho is not None else max(rho, 10.0 * float(np.max(C2)))
     pq = p + q
-    nonneg_v = _Family(q, False, False, False, has_v=True)  # -(v - q) <= 0
+    nonneg_v = _Family(q, False, False, False, has_v=True, rho=rho_v)  # -(v - q) <= 0
     if Fp is None:
         families = [_Family(pq, True, False, False, upper=C, has_v=True), nonneg_v]
     elif priv_rows is None:
@@ -1524,8 +1533,18 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
     prob.e[prob.icv] = hi
     if hi > lo:
         prob.params = [_ParamHinge(prob.icv, -1.0, hi - lo)]
+        prob.params[0].rho = rho_v
         prob.param_active = [False]
-    state = None if start is None else _warm_start(prob, start, float(rho))
+    if start is not None:
+        state = _warm_start(prob, start, float(rho))
+    else:  # v = q (exactly for one C2) and z2 = C2: KMM's weights 1 (see the module docstring)
+        th = np.zeros(prob.size)
+        th[prob.iv] = (n / float(gamma2)) * float(np.mean(C2)) * np.asarray(target_mean,
+                                                                            np.float64)
+        mults = [np.zeros(fam.n) for fam in prob.families] + [0.0 for _ in prob.params]
+        mults[len(families) - 1] = np.broadcast_to(np.asarray(C2, np.float64), (n,)).copy()
+        state = (th, mults, [fam.rho if fam.rho is not None else float(rho)
+                             for fam in prob.all_families])
     with blas_threads(n_threads):
         th, mults, (f, s, m, v), info = _alm(prob, float(rho), tol, max_iter, "SVM+-DA", state)
     info["objective"] = float(prob.objective(th, f, s, v))
