@@ -89,6 +89,30 @@ is then exactly minus the dual's, with no constant. Per-unit ``C2`` (the authors
 changes ``q`` and weighs the offset per row (``v_i = u2'phi_i + c2 / C2_i``). The rows enter
 only through ``phi`` and the n-vector ``q``: X_target, of any size, only through ``mu``.
 
+*Convergence at scale.* With many rows per feature the rows' weights can match the target mean
+exactly (``Phi'(a + z2) = C2 n mu`` with ``a + z2 >= 0``), and then the optimum has ``v = q`` on
+every row: every ``v >= q`` is active and ``z2`` is not unique. On the 19,820 crawl rows of
+``benchmarks/da_primal_scale.py`` (C2 = gamma2 = 1000) ``|v - q| <= 1e-8`` on all rows, ``c2``
+is ~1e-11, 19,769 ``z2`` are positive, and the objective is sMIL-PI's plus the constant
+``(C2 n)^2 / (2 gamma2) ||mu||^2`` to 1e-12 (the decisions within 0.016 of sMIL-PI's at tol
+1e-3): there the -DA term changes nothing. The degeneracy did not stall the solve by itself;
+measured per Newton step, three things did (1,000 steps of length 0.01-0.2 in the first round,
+violation 0.26): (1) one ``rho`` for all families at 10 max C2 = 1e4 made the margins' hinge
+(multipliers in ``[0, C_i = 1]``) a Huber of width ``C_i / rho = 1e-4``, whose kinks the steps
+crossed a few rows at a time (its active rows grew from 0 to 390 in 1,000 steps); (2) float32
+rows: ``v ~ q`` reach 3e4 (2e5 at 10^5 rows) and the gradient's ``Phi'z2`` ~ ``C2 n mu``,
+which float32 products carry with errors of ~1e-2 in ``v - q`` and ~30 in the gradient (where
+its norm stalled), and the float32 Gram's ridge (1e-6 of the largest diagonal, ``rho n`` in the
+``u2`` block) damps the ``w`` block; (3) the start at 0 sets ``v - q = -q``: the first step
+moved ``f`` by 5e4. So each family's ``rho`` starts at 10 times its multipliers' scale (10 max
+C for the margins, 10 max C2 for ``v >= q`` and the offset's hinge), the -DA solve holds its
+rows as float64 (8 bytes a value: 0.4 GB at 10^5 x 512), and it starts at ``v = q`` with ``z2
+= C2`` (KMM's weights 1). Measured at 300 Newton steps on those rows: float64 with the
+per-family ``rho`` converges (273 steps; with the start 71, in 4 rounds); float64 and the start
+with one ``rho`` stops at violation 9e-3, float32 with the per-family ``rho`` and the start at
+0.18. These change the path, not the problem (the same optimum:
+``tests/mil/test_da_primal.py``).
+
 MIL-CPB's label-kernel MKL (and MDA-HS's) is the same SVM / L2-SVM (+) on per-labelling feature
 blocks: ``F`` may be a :class:`~webly.solvers.block_rows.BlockRows` (rows ``kron(c_i, phi_i)`` held
 as the rows plus the block coefficients of the few rows with more than one block), with
@@ -1341,7 +1365,8 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     Parameters
     ----------
     F : (n, d) array, CSR matrix or Dask array
-        Features of the training rows (``phi``); float32 is kept (not copied). A row-chunked
+        Features of the training rows (``phi``); float32 is kept (not copied), except with
+        ``target_mean``, whose solve holds a float64 copy (see the module docstring). A row-chunked
         Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
         there in the rows' chunks (see the module docstring), and the per-row outputs of
         ``info`` are Dask arrays chunked like the rows.
@@ -1364,9 +1389,10 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     max_iter : int or None
         Maximal total number of Newton steps (None: 1,000).
     rho : float or None
-        Initial augmented-Lagrangian weight (None: ``10 max C``, and with ``target_mean`` at
-        least ``10 max C2``); multiplied by 10 whenever the violation falls by less than a
-        factor 4 in a round.
+        Initial augmented-Lagrangian weight of every family (None: ``10 max C``, and with
+        ``target_mean`` at least ``10 max C2`` for ``v >= q`` and the offset's hinge, the
+        margins keeping ``10 max C``); multiplied by 10 whenever the violation falls by less
+        than a factor 4 in a round.
     n_threads : int or None, default=1
         BLAS threads during the solve (see :func:`blas_threads`); None leaves them alone.
     margin : float, (n,) array or None
