@@ -519,8 +519,8 @@ class SMILPIDAClassifier(SMILPIClassifier):
         margin and nonnegativity constraint, and KMM's interval on ``sum b`` as the cost of the
         offset ``c2``. ``X_target`` enters only through the mean of its features (mapped once,
         block by block), so it may be large. With a linear kernel this is exactly the dual
-        ``smo`` solves (``tests/mil/test_da_primal.py``). The -DA solve holds the mapped
-        rows as float64 (8 bytes a value; see the module docstring of
+        ``smo`` solves (``tests/mil/test_da_primal.py``). The -DA solve computes in
+        float64 on float32 rows (block by block, without a copy; see the module docstring of
         :mod:`webly.solvers.primal` for why). Without ``X_target`` it is sMIL-PI's primal path.
 
     Attributes

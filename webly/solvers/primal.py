@@ -105,13 +105,13 @@ which float32 products carry with errors of ~1e-2 in ``v - q`` and ~30 in the gr
 its norm stalled), and the float32 Gram's ridge (1e-6 of the largest diagonal, ``rho n`` in the
 ``u2`` block) damps the ``w`` block; (3) the start at 0 sets ``v - q = -q``: the first step
 moved ``f`` by 5e4. So each family's ``rho`` starts at 10 times its multipliers' scale (10 max
-C for the margins, 10 max C2 for ``v >= q`` and the offset's hinge), the -DA solve holds its
-rows as float64 (8 bytes a value: 0.4 GB at 10^5 x 512), and it starts at ``v = q`` with ``z2
-= C2`` (KMM's weights 1). Measured at 300 Newton steps on those rows: float64 with the
-per-family ``rho`` converges (273 steps; with the start 71, in 4 rounds); float64 and the start
-with one ``rho`` stops at violation 9e-3, float32 with the per-family ``rho`` and the start at
-0.18. These change the path, not the problem (the same optimum:
-``tests/mil/test_da_primal.py``).
+C for the margins, 10 max C2 for ``v >= q`` and the offset's hinge), the -DA solve computes
+its rows' products in float64 (float32 rows are not copied: :class:`_Float64Rows` converts
+them block by block), and it starts at ``v = q`` with ``z2 = C2`` (KMM's weights 1). Measured
+at 300 Newton steps on those rows: float64 with the per-family ``rho`` converges (273 steps;
+with the start 71, in 4 rounds); float64 and the start with one ``rho`` stops at violation
+9e-3, float32 with the per-family ``rho`` and the start at 0.18. These change the path, not
+the problem (the same optimum: ``tests/mil/test_da_primal.py``).
 
 MIL-CPB's label-kernel MKL (and MDA-HS's) is the same SVM / L2-SVM (+) on per-labelling feature
 blocks: ``F`` may be a :class:`~webly.solvers.block_rows.BlockRows` (rows ``kron(c_i, phi_i)`` held
@@ -1366,7 +1366,7 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     ----------
     F : (n, d) array, CSR matrix or Dask array
         Features of the training rows (``phi``); float32 is kept (not copied), except with
-        ``target_mean``, whose solve holds a float64 copy (see the module docstring). A row-chunked
+        ``target_mean``, whose solve computes in float64 (see the module docstring). A row-chunked
         Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
         there in the rows' chunks (see the module docstring), and the per-row outputs of
         ``info`` are Dask arrays chunked like the rows.
@@ -1525,15 +1525,64 @@ def _da_terms(F, target_mean, C2, gamma2, eps, B):
     return c2 * q, 1.0 / c2, n * max(1.0 - eps, 0.0), n * hi_w
 
 
+class _Float64Rows:
+    """Dense float32 rows that compute in float64: products with a vector and row selections
+    are those of the float64 rows (float32 values are exact in float64), formed block by block
+    (:data:`_F64_BLOCK` rows at a time), so the float32 array is not copied. For the -DA solve
+    (see the module docstring); what :class:`_Primal` and the numpy rows backend read."""
+
+    def __init__(self, A, transposed=False):
+        self.A, self.transposed = A, transposed
+        self.dtype = np.dtype(np.float64)
+        self.ndim = 2
+        self.shape = A.shape[::-1] if transposed else A.shape
+
+    @property
+    def T(self):
+        return _Float64Rows(self.A, not self.transposed)
+
+    def __getitem__(self, idx):
+        return np.asarray(self.A[idx], dtype=np.float64)
+
+    def __matmul__(self, x):
+        A, x = self.A, np.asarray(x, dtype=np.float64)
+        n = A.shape[0]
+        if self.transposed:  # A' x
+            out = np.zeros(A.shape[1:2] + x.shape[1:])
+            for lo in range(0, n, _F64_BLOCK):
+                out += A[lo:lo + _F64_BLOCK].T.astype(np.float64) @ x[lo:lo + _F64_BLOCK]
+            return out
+        out = np.empty((n,) + x.shape[1:])
+        for lo in range(0, n, _F64_BLOCK):
+            out[lo:lo + _F64_BLOCK] = A[lo:lo + _F64_BLOCK].astype(np.float64) @ x
+        return out
+
+
+#: rows per block of :class:`_Float64Rows` (4,096 x 512 float64 values: 16 MB)
+_F64_BLOCK = 4096
+
+
+def _float64_rows(F):
+    """``F`` computing in float64: as it is (float64), a float64 copy (CSR: its values only) or
+    dense float32 rows wrapped in :class:`_Float64Rows` (no copy)."""
+    if sp.issparse(F):
+        return F if F.dtype == np.float64 else F.astype(np.float64)
+    F = np.asarray(F)
+    if F.dtype == np.float64:
+        return F
+    if F.dtype == np.float32 and F.ndim == 2:
+        return _Float64Rows(F)
+    return F.astype(np.float64)
+
+
 def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps, B, tol,
                 max_iter, rho, n_threads, start, user_rho):
     """:func:`svmplus_primal` with the -DA correcting function ``v`` on the rows' own features
     (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``)."""
     n = F.shape[0]
-    # float64 rows: v ~ q and the sums Phi'z2 are O(C2 n) while the margins need v - q and the
-    # gradient to ~tol; float32 products lose that (see the module docstring)
-    F = F.astype(np.float64) if F.dtype != np.float64 else F
-    Fp = Fp if Fp is None or Fp.dtype == np.float64 else Fp.astype(np.float64)
+    # float64 products: v ~ q and the sums Phi'z2 are O(C2 n) while the margins need v - q and
+    # the gradient to ~tol; float32 products lose that (see the module docstring)
+    F, Fp = _float64_rows(F), (None if Fp is None else _float64_rows(Fp))
     q, v_w, lo, hi = _da_terms(F, target_mean, C2, gamma2, eps, B)
     # each family starts at 10x its multipliers' scale: the margins' (hinge) families at 10
     # max C, the rows' v >= q and the offset's hinge at 10 max C2 (KMM weights near 1 make
