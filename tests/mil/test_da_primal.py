@@ -161,6 +161,33 @@ def test_kmm_interval_is_active_and_matches_the_kernel_dual():
         assert min(abs(values[0] - values[1]), abs(values[1] - values[2])) > 1e-3 * abs(values[0])
 
 
+@pytest.mark.parametrize("priv", [False, True])
+def test_a_matched_target_mean_leaves_the_classifier_and_adds_a_constant(priv):
+    """The degenerate case of many rows per feature (see the -DA convergence notes in
+    :mod:`webly.solvers.primal`): with the target mean equal to the rows' own mean, KMM's weights
+    ``(a + z2) / C2 = 1`` match it exactly, so the optimum has ``v = q`` on every row (every
+    ``v >= q`` active), the classifier is the one without the -DA term and the objective adds
+    ``(C2 n)^2 / (2 gamma2) ||mu||^2``. float32 rows at C2 = gamma2 = 1000, where ``q`` reaches
+    ~1e3 (the setting that stalled at 1,000 Newton steps on 10^4-10^5 crawl rows)."""
+    rng = np.random.default_rng(1)
+    n, d = 3000, 8
+    truth = rng.random(n) < 0.3
+    F = (rng.normal(size=(n, d)) + 0.6 * (2 * truth - 1)[:, None] + 0.5).astype(np.float32)
+    y = np.where(rng.random(n) < 0.85, 2 * truth - 1, 1 - 2 * truth).astype(float)
+    Fp = (rng.normal(size=(n, 2)) + truth[:, None]).astype(np.float32) if priv else None
+    mu = F.astype(np.float64).mean(axis=0)
+    kw = dict(C=1.0, gamma_plus=10.0, tol=1e-6)
+    w0, b0, *_, plain = svmplus_primal(F, y, Fp, **kw)
+    w1, b1, *_, da = svmplus_primal(F, y, Fp, target_mean=mu, C2=1000.0, gamma2=1000.0, **kw)
+    assert plain["status"] == da["status"] == "converged"
+    assert da["n_iter"] <= 100
+    assert np.abs(da["target_values"]).max() < 1e-5  # v = q
+    const = (1000.0 * n) ** 2 / (2 * 1000.0) * (mu @ mu)
+    assert da["objective"] - const == pytest.approx(plain["objective"], rel=1e-5)
+    f0, f1 = F @ w0 + b0, F @ w1 + b1
+    np.testing.assert_allclose(f1, f0, atol=1e-3 * max(1.0, np.ptp(f0)))
+
+
 def test_newton_cg_and_warm_starts_solve_the_same_problem(monkeypatch):
     X, y, _, T, Xt = _crawl()
     yy = np.where(y == 1, 1.0, -1.0)

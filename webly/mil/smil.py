@@ -521,10 +521,9 @@ class SMILPIDAClassifier(SMILPIClassifier):
         margin and nonnegativity constraint, and KMM's interval on ``sum b`` as the cost of the
         offset ``c2``. ``X_target`` enters only through the mean of its features (mapped once,
         block by block), so it may be large. With a linear kernel this is exactly the dual
-        ``smo`` solves (``tests/mil/test_da_primal.py``). The -DA solve needs far more Newton
-        steps than sMIL-PI's: on 10^5 crawl rows it stops at the default 1,000 steps
-        unconverged (a ConvergenceWarning; ``benchmarks/da_primal_scale.py``), so raise
-        ``max_iter`` or ``tol`` there. Without ``X_target`` it is sMIL-PI's primal path.
+        ``smo`` solves (``tests/mil/test_da_primal.py``). The -DA solve computes in
+        float64 on float32 rows (block by block, without a copy; see the module docstring of
+        :mod:`webly.solvers.primal` for why). Without ``X_target`` it is sMIL-PI's primal path.
 
     Attributes
     ----------

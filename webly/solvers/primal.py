@@ -89,6 +89,33 @@ is then exactly minus the dual's, with no constant. Per-unit ``C2`` (the authors
 changes ``q`` and weighs the offset per row (``v_i = u2'phi_i + c2 / C2_i``). The rows enter
 only through ``phi`` and the n-vector ``q``: X_target, of any size, only through ``mu``.
 
+*Convergence at scale.* With many rows per feature the rows' weights can match the target mean
+exactly (``Phi'(a + z2) = C2 n mu`` with ``a + z2 >= 0``), and then the optimum has ``v = q`` on
+every row: every ``v >= q`` is active and ``z2`` is not unique. On the 19,820 crawl rows of
+``benchmarks/da_primal_scale.py`` (C2 = gamma2 = 1000) ``|v - q| <= 1e-8`` on all rows, ``c2``
+is ~1e-11, 19,769 ``z2`` are positive, and the objective is sMIL-PI's plus the constant
+``(C2 n)^2 / (2 gamma2) ||mu||^2`` to 1e-12 (the decisions within 0.016 of sMIL-PI's at tol
+1e-3): there the -DA term changes nothing. The degeneracy did not stall the solve by itself;
+measured per Newton step, three things did (1,000 steps of length 0.01-0.2 in the first round,
+violation 0.26): (1) one ``rho`` for all families at 10 max C2 = 1e4 made the margins' hinge
+(multipliers in ``[0, C_i = 1]``) a Huber of width ``C_i / rho = 1e-4``, whose kinks the steps
+crossed a few rows at a time (its active rows grew from 0 to 390 in 1,000 steps); (2) float32
+rows: ``v ~ q`` reach 3e4 (2e5 at 10^5 rows) and the gradient's ``Phi'z2`` ~ ``C2 n mu``,
+which float32 products carry with errors of ~1e-2 in ``v - q`` and ~30 in the gradient (where
+its norm stalled), and the float32 Gram's ridge (1e-6 of the largest diagonal, ``rho n`` in the
+``u2`` block) damps the ``w`` block; (3) the start at 0 sets ``v - q = -q``: the first step
+moved ``f`` by 5e4. So each family's ``rho`` starts at 10 times its multipliers' scale (10 max
+C for the margins, 10 max C2 for ``v >= q`` and the offset's hinge), the -DA solve computes
+its rows' products in float64 (float32 rows are not copied: :class:`_Float64Rows` converts
+them block by block), and it starts at ``v = q`` with ``z2 = C2`` (KMM's weights 1). Measured
+at 300 Newton steps on those rows: float64 with the per-family ``rho`` converges (273 steps;
+with the start 71, in 4 rounds); float64 and the start with one ``rho`` stops at violation
+9e-3, float32 with the per-family ``rho`` and the start at 0.18; at 99,100 rows the fixes
+without the start stop at 1,000 steps (violation 1.9), with it they converge in 15. The start
+costs steps where the -DA term moves the solution: 358 against 198 from 0 on the benchmark's
+2,000-row agreement problem (C2 = 0.01, gamma2 = 1). These change the path, not the problem
+(the same optimum: ``tests/mil/test_da_primal.py``).
+
 MIL-CPB's label-kernel MKL (and MDA-HS's) is the same SVM / L2-SVM (+) on per-labelling feature
 blocks: ``F`` may be a :class:`~webly.solvers.block_rows.BlockRows` (rows ``kron(c_i, phi_i)`` held
 as the rows plus the block coefficients of the few rows with more than one block), with
@@ -1141,9 +1168,15 @@ def _alm(prob, rho0, tol, max_iter, name, start=None):
             change = abs(t) * max(top_f, 0.0 if dsv is None else top_s, abs(dmv),
                                   0.0 if dvv is None else top_v)
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("  step %.3g, change %.3g, value %.10g, active rows %s", t, change,
-                             val, [int(k) for k in rows.compute([rows.array(mk).sum()
-                                                                 for mk in masks])])
+                logger.debug("  step %.3g, change %.3g (f %.3g, s %.3g, v %.3g), value %.10g, "
+                             "|grad| %.3g, slope %.3g, active rows %s, params active %s, "
+                             "Hessian %s", t, change, abs(t) * top_f,
+                             abs(t) * (top_s or 0.0), abs(t) * (top_v or 0.0), val,
+                             float(np.linalg.norm(grad)), slope0,
+                             [int(k) for k in rows.compute([rows.array(mk).sum()
+                                                            for mk in masks])],
+                             prob.param_active, "none" if hess is None else
+                             ("exact" if hess.exact else "sampled"))
             if change <= 0.1 * tol * max(scale, 1e-300):
                 inner_ok = True
                 break
@@ -1335,7 +1368,8 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     Parameters
     ----------
     F : (n, d) array, CSR matrix or Dask array
-        Features of the training rows (``phi``); float32 is kept (not copied). A row-chunked
+        Features of the training rows (``phi``); float32 is kept (not copied), except with
+        ``target_mean``, whose solve computes in float64 (see the module docstring). A row-chunked
         Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
         there in the rows' chunks (see the module docstring), and the per-row outputs of
         ``info`` are Dask arrays chunked like the rows.
@@ -1358,9 +1392,10 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     max_iter : int or None
         Maximal total number of Newton steps (None: 1,000).
     rho : float or None
-        Initial augmented-Lagrangian weight (None: ``10 max C``, and with ``target_mean`` at
-        least ``10 max C2``); multiplied by 10 whenever the violation falls by less than a
-        factor 4 in a round.
+        Initial augmented-Lagrangian weight of every family (None: ``10 max C``, and with
+        ``target_mean`` at least ``10 max C2`` for ``v >= q`` and the offset's hinge, the
+        margins keeping ``10 max C``); multiplied by 10 whenever the violation falls by less
+        than a factor 4 in a round.
     n_threads : int or None, default=1
         BLAS threads during the solve (see :func:`blas_threads`); None leaves them alone.
     margin : float, (n,) array or None
@@ -1493,19 +1528,71 @@ def _da_terms(F, target_mean, C2, gamma2, eps, B):
     return c2 * q, 1.0 / c2, n * max(1.0 - eps, 0.0), n * hi_w
 
 
+class _Float64Rows:
+    """Dense float32 rows that compute in float64: products with a vector and row selections
+    are those of the float64 rows (float32 values are exact in float64), formed block by block
+    (:data:`_F64_BLOCK` rows at a time), so the float32 array is not copied. For the -DA solve
+    (see the module docstring); what :class:`_Primal` and the numpy rows backend read."""
+
+    def __init__(self, A, transposed=False):
+        self.A, self.transposed = A, transposed
+        self.dtype = np.dtype(np.float64)
+        self.ndim = 2
+        self.shape = A.shape[::-1] if transposed else A.shape
+
+    @property
+    def T(self):
+        return _Float64Rows(self.A, not self.transposed)
+
+    def __getitem__(self, idx):
+        return np.asarray(self.A[idx], dtype=np.float64)
+
+    def __matmul__(self, x):
+        A, x = self.A, np.asarray(x, dtype=np.float64)
+        n = A.shape[0]
+        if self.transposed:  # A' x
+            out = np.zeros(A.shape[1:2] + x.shape[1:])
+            for lo in range(0, n, _F64_BLOCK):
+                out += A[lo:lo + _F64_BLOCK].T.astype(np.float64) @ x[lo:lo + _F64_BLOCK]
+            return out
+        out = np.empty((n,) + x.shape[1:])
+        for lo in range(0, n, _F64_BLOCK):
+            out[lo:lo + _F64_BLOCK] = A[lo:lo + _F64_BLOCK].astype(np.float64) @ x
+        return out
+
+
+#: rows per block of :class:`_Float64Rows` (4,096 x 512 float64 values: 16 MB)
+_F64_BLOCK = 4096
+
+
+def _float64_rows(F):
+    """``F`` computing in float64: as it is (float64), a float64 copy (CSR: its values only) or
+    dense float32 rows wrapped in :class:`_Float64Rows` (no copy)."""
+    if sp.issparse(F):
+        return F if F.dtype == np.float64 else F.astype(np.float64)
+    F = np.asarray(F)
+    if F.dtype == np.float64:
+        return F
+    if F.dtype == np.float32 and F.ndim == 2:
+        return _Float64Rows(F)
+    return F.astype(np.float64)
+
+
 def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps, B, tol,
                 max_iter, rho, n_threads, start, user_rho):
     """:func:`svmplus_primal` with the -DA correcting function ``v`` on the rows' own features
     (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``)."""
     n = F.shape[0]
+    # float64 products: v ~ q and the sums Phi'z2 are O(C2 n) while the margins need v - q and
+    # the gradient to ~tol; float32 products lose that (see the module docstring)
+    F, Fp = _float64_rows(F), (None if Fp is None else _float64_rows(Fp))
     q, v_w, lo, hi = _da_terms(F, target_mean, C2, gamma2, eps, B)
-    if user_rho is None:
-        # the multipliers of v >= q are about C2 (KMM weights near 1), as the hinge's are
-        # about C: start rho at 10 max C2 as well (measured on 1,000 crawl rows at C2 =
-        # gamma2 = 1000: 55 Newton steps against 114 from 10 max C)
-        rho = max(rho, 10.0 * float(np.max(C2)))
+    # each family starts at 10x its multipliers' scale: the margins' (hinge) families at 10
+    # max C, the rows' v >= q and the offset's hinge at 10 max C2 (KMM weights near 1 make
+    # z2 ~ C2); one rho at 10 max C2 makes the hinges' quadratic pieces C2 / C times narrower
+    rho_v = rho if user_rho is not None else max(rho, 10.0 * float(np.max(C2)))
     pq = p + q
-    nonneg_v = _Family(q, False, False, False, has_v=True)  # -(v - q) <= 0
+    nonneg_v = _Family(q, False, False, False, has_v=True, rho=rho_v)  # -(v - q) <= 0
     if Fp is None:
         families = [_Family(pq, True, False, False, upper=C, has_v=True), nonneg_v]
     elif priv_rows is None:
@@ -1524,8 +1611,18 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
     prob.e[prob.icv] = hi
     if hi > lo:
         prob.params = [_ParamHinge(prob.icv, -1.0, hi - lo)]
+        prob.params[0].rho = rho_v
         prob.param_active = [False]
-    state = None if start is None else _warm_start(prob, start, float(rho))
+    if start is not None:
+        state = _warm_start(prob, start, float(rho))
+    else:  # v = q (exactly for one C2) and z2 = C2: KMM's weights 1 (see the module docstring)
+        th = np.zeros(prob.size)
+        th[prob.iv] = (n / float(gamma2)) * float(np.mean(C2)) * np.asarray(target_mean,
+                                                                            np.float64)
+        mults = [np.zeros(fam.n) for fam in prob.families] + [0.0 for _ in prob.params]
+        mults[len(families) - 1] = np.broadcast_to(np.asarray(C2, np.float64), (n,)).copy()
+        state = (th, mults, [fam.rho if fam.rho is not None else float(rho)
+                             for fam in prob.all_families])
     with blas_threads(n_threads):
         th, mults, (f, s, m, v), info = _alm(prob, float(rho), tol, max_iter, "SVM+-DA", state)
     info["objective"] = float(prob.objective(th, f, s, v))
