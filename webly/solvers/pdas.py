@@ -341,6 +341,15 @@ def _start(qp, x0):
     return state
 
 
+def _kkt_solve(KKT, rhs):
+    """A small KKT system: LU (fast), or least squares where it is singular (dependent
+    working constraints: duplicate privileged rows)."""
+    try:
+        return np.linalg.solve(KKT, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(KKT, rhs, rcond=None)[0]
+
+
 def _small_qp(G, h, J, q, t, active, max_iter=1000):
     """``min 1/2 t'Gt - h't`` s.t. ``J t >= q`` by the primal active-set method (Nocedal &
     Wright, Algorithm 16.3) from a feasible ``t`` with the working set ``active`` (the last
@@ -358,13 +367,13 @@ def _small_qp(G, h, J, q, t, active, max_iter=1000):
         KKT[:k0, :k0] = G
         KKT[:k0, k0:] = -JA.T
         KKT[k0:, :k0] = JA
-        sol = np.linalg.lstsq(KKT, np.r_[h - G @ t, np.zeros(k)], rcond=None)[0]
+        sol = _kkt_solve(KKT, np.r_[h - G @ t, np.zeros(k)])
         step, mult = sol[:k0], sol[k0:]
         if np.abs(step).max() <= 1e-9 * (1.0 + np.abs(t).max()):    # stationary on the set
             if k == 0 or mult.min() >= -1e-12 * (1.0 + np.abs(h).max()):
                 # t and the multipliers from the working set's KKT system itself: a = a0 - M t
                 # amplifies the error of t (|M t| ~ |a0| >> |a|), which the steps accumulate
-                sol = np.linalg.lstsq(KKT, np.r_[h, q[active]], rcond=None)[0]
+                sol = _kkt_solve(KKT, np.r_[h, q[active]])
                 return sol[:k0], active, np.maximum(sol[k0:], 0.0)
             active.pop(int(np.argmin(mult)))
             continue
