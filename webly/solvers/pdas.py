@@ -51,9 +51,9 @@ MAX_FREE = 12_000
 #: free set in its second round, and capped steps cost about half the factorisation work
 ENTER_FRACTION, MIN_ENTER = 0.15, 200
 #: the last factorisation is reused (bordered) while the units that left and joined the free
-#: set are at most this fraction of it (a bordered solve costs ~2 |F|^2 per changed unit
-#: against |F|^3 / 3 for a factorisation: break-even near 1/6)
-BORDER_FRACTION = 0.15
+#: set are at most this fraction of it (a bordered solve costs ~|F|^2 per changed unit against
+#: |F|^3 / 3 for a factorisation)
+BORDER_FRACTION = 0.1
 
 
 def privileged_factor(X_priv, kernel_priv):
