@@ -33,7 +33,7 @@ from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, che
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
-from ..blocks import (FeatureBlocks, check_block, concat_samples, n_features_of, nan_rows,
+from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples, n_features_of, nan_rows,
                       rows_of, take_samples)
 from .data import DEFAULT_FEATURE, MultiSourceData, block_kernel
 
@@ -54,6 +54,15 @@ def _check_text(X_priv, n):
             raise DataError("X_priv", f"has {T.shape[0]} rows but X has {n}")
         return T
     return check_row_features("X_priv", X_priv, n)
+
+
+def map_block(feature_map, block):
+    """Explicit features of a block's samples: the map of its rows (of a grouped block, the
+    mean over each sample's rows: the features of the averaged kernel)."""
+    Z = np.asarray(feature_map.transform(rows_of(block)), dtype=np.float64)
+    if isinstance(block, GroupedFeatures):
+        Z = np.asarray(block.averaging_matrix() @ Z)
+    return Z
 
 
 class _KernelBlocks:
@@ -273,8 +282,7 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         total = np.zeros((n, len(self.norm_))) + self.offset_
         if hasattr(self, "feature_coef_"):  # explicit features (solver="primal")
             for m, coef in self.feature_coef_.items():
-                total += np.asarray(self.feature_map_[m].transform(feats[m]),
-                                    dtype=np.float64) @ coef
+                total += map_block(self.feature_map_[m], feats[m]) @ coef
             return stack_decisions(list((total / self.norm_).T))
         bias = getattr(self, "kernel_bias_", 1.0)  # models saved before it had the +1
         for m, (pool, coef) in self.expansion_.items():

@@ -14,7 +14,8 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from ..base import (one_vs_rest, renamed_parameter, stack_decisions)
 from ..errors import DataError
 from . import _mdahs as A
-from ._base import _MultiSourceBase
+from ..blocks import rows_of
+from ._base import _MultiSourceBase, map_block
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -338,12 +339,6 @@ class MDAHS(_MultiSourceBase):
         if self.source_block == "fixed":
             return ("does not take source_block='fixed' yet; use source_block='weighted' or a "
                     "kernel solver")
-        blocks = [b for s in data.source_names for b in data.sources[s].values()]
-        if data.target is not None:
-            blocks += list(data.target.values())
-        if not all(isinstance(b, np.ndarray) for b in blocks):
-            return ("takes dense feature arrays only (no sparse rows, no GroupedFeatures); use "
-                    "a kernel solver")
         return None
 
     def _choose_solver(self, data):
@@ -440,18 +435,18 @@ class MDAHS(_MultiSourceBase):
         use_target = data.target is not None
         maps, Z_src, Z_t = {}, {}, {}
         for m in data.feature_types:
-            rows = [data.sources[s][m] for s in names if m in data.sources[s]]
+            rows = [rows_of(data.sources[s][m]) for s in names if m in data.sources[s]]
             if use_target:
-                rows.append(data.target[m])
+                rows.append(rows_of(data.target[m]))
             fm = FeatureMap("linear" if self.kernel == "linear" else self.features,
                             gamma=self.gamma, n_components=self.n_components,
                             random_state=self.random_state).fit(np.vstack(rows))
             maps[m] = fm
             for s in names:
                 if m in data.sources[s]:
-                    Z_src[s, m] = np.asarray(fm.transform(data.sources[s][m]), np.float64)
+                    Z_src[s, m] = map_block(fm, data.sources[s][m])
             if use_target:
-                Z_t[m] = np.asarray(fm.transform(data.target[m]), np.float64)
+                Z_t[m] = map_block(fm, data.target[m])
         self.feature_map_ = maps
         feat_pos = {m: i for i, m in enumerate(data.feature_types)}
 
