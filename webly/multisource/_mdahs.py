@@ -372,7 +372,10 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
 
     Parameters
     ----------
-    problem : MDAHSProblem
+    problem : MDAHSProblem or webly.multisource._mdahs_primal.MDAHSPrimalProblem
+        The kernel blocks, or the explicit features (``solver="primal"``): anything with
+        ``solve``, ``kernel_values``, ``target_scores``, ``candidate_value`` (and
+        ``kernel_sqrt`` for ``search="authors"``).
     init_labellings : list of (n_t,) arrays of {-1, +1}
     ratio : float
         Fraction of positive source rows (the class ratio of the band).

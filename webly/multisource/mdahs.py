@@ -152,9 +152,34 @@ class MDAHS(_MultiSourceBase):
         Iteration limit per QP (None: none).
     n_jobs : int or None, default=None
         Threads for the one-vs-rest problems.
-    solver : {"libsvm", "smo"}, default="libsvm"
-        QP solver (:func:`~webly.solvers.solve_simplex_qp`): libsvm's one-class
-        solver on the precomputed Hessian (fast, cold starts) or webly's SMO (warm starts).
+    solver : {"auto", "libsvm", "smo", "primal"}, default="auto"
+        ``libsvm`` / ``smo``: the kernel path, each QP by
+        :func:`~webly.solvers.solve_simplex_qp` (libsvm's one-class solver on the precomputed
+        Hessian, fast, cold starts; or webly's SMO, warm starts); it holds n x n matrices (up to
+        a few 10^4 rows) and fails at once above ``memory_limit`` with the figure. ``primal``:
+        the same cutting plane and MKL on explicit features
+        (:mod:`webly.multisource._mdahs_primal`): for fixed ``mu`` the QP is the dual of a
+        rho-margin L2-loss SVM (L2-SVM+ for MDA-HS+'s text) on per-kernel label blocks, solved
+        in the primal by :func:`~webly.solvers.primal.l2svmplus_primal`, warm-started, in
+        O(n d + n_t K T d) memory (K base kernels, T labellings). A linear kernel uses the rows
+        themselves (then it is exactly the kernel path's problem: the same margins, ``mu``,
+        labellings and decisions to the solvers' tolerances), an RBF kernel a ``features`` map
+        with ``n_components`` features at the same bandwidth; ``tol`` is then relative to the
+        margin and ``max_iter`` bounds the Newton steps of a solve. ``variant="authors"`` and
+        ``source_block="fixed"`` are kernel-path only. ``auto``: ``libsvm`` while its peak (five
+        n x n float64 arrays, a bound) fits in ``memory_limit``, else ``primal``, said in a
+        WARNING log line. ``solver_`` is the choice.
+    features : {"nystroem", "rbf_sampler"}, default="nystroem"
+        Approximate feature map of an RBF kernel with ``solver="primal"``.
+    n_components : int, default=512
+        Features of that map (each labelling adds ``n_components + 2`` parameters per base
+        kernel: keep it small with many sources).
+    random_state : int, RandomState or None, default=None
+        Seeds the feature maps (``solver="primal"``).
+    memory_limit : float, str or None, default=None
+        Memory the kernel path may take (bytes, or a size such as ``"8G"``); None: the memory
+        available now (or ``WEBLY_MEMORY_LIMIT``). Used by ``solver="auto"`` and the kernel
+        solvers.
     source_block : {"weighted", "fixed"}, default="weighted"
         ``weighted``: the exact formulation above (kernel k, source block included, is scaled
         by ``mu``). ``fixed``: the source-source block of each base kernel keeps weight
@@ -198,7 +223,14 @@ class MDAHS(_MultiSourceBase):
     rho_ : (n_models,) array
         Margins ``a'Qa``.
     kernels_, expansion_, norm_
-        Kernels per feature type and the kernel expansion used by ``decision_function``.
+        Kernels per feature type and the kernel expansion used by ``decision_function``
+        (the kernel path).
+    solver_ : str
+        The solver used (see ``solver``).
+    feature_map_, feature_coef_
+        With ``solver="primal"``: the :class:`~webly.solvers.primal.FeatureMap` of each feature
+        type and the weights over its features, ``(n_features_out, n_models)`` (the decision
+        is ``(sum_m map_m(x)'coef_m + offset_) / norm_``); no ``kernels_``, ``expansion_``.
 
     References
     ----------

@@ -52,6 +52,10 @@ class MDAHSPlus(MDAHS):
         As :class:`MDAHS`.
     source_block, variant
         As :class:`MDAHS`.
+    features, n_components, random_state, memory_limit
+        As :class:`MDAHS` (``solver="primal"``: the text correcting function is linear in
+        ``X_priv``, or in its ``features`` map for ``kernel_priv="rbf"``; with
+        ``balance_sources`` the sources with text must have one size).
 
     Attributes
     ----------
@@ -230,6 +234,10 @@ class MDAHSPlusENR(MDAHSPlus):
         As :class:`MDAHS`.
     source_block, variant
         As :class:`MDAHS`.
+    features, n_components, random_state, memory_limit
+        As :class:`MDAHS` (``solver="primal"``: the text correcting function is linear in
+        ``X_priv``, or in its ``features`` map for ``kernel_priv="rbf"``; with
+        ``balance_sources`` the sources with text must have one size).
 
     Attributes
     ----------
