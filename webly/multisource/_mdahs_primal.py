@@ -34,7 +34,7 @@ its kernels (:class:`MDAHSPrimalProblem` has :class:`~._mdahs.MDAHSProblem`'s me
 
 import numpy as np
 
-from ..solvers.block_rows import label_rotation
+from ..solvers.block_rows import _Adjoint, label_rotation
 
 __all__ = ["MDAHSRows", "MDAHSPrimalProblem", "l2svm_source_primal"]
 
@@ -42,16 +42,6 @@ __all__ = ["MDAHSRows", "MDAHSPrimalProblem", "l2svm_source_primal"]
 def _rotation(mu_k):
     """:func:`label_rotation` of ``mu_k``; the identity when every weight is 0."""
     return label_rotation(mu_k) if np.sum(mu_k) > 0 else np.eye(len(mu_k))
-
-
-class _Adjoint:
-    def __init__(self, B):
-        self.B = B
-        self.shape = B.shape[::-1]
-        self.dtype = B.dtype
-
-    def __matmul__(self, v):
-        return self.B.rmatvec(v)
 
 
 class MDAHSRows:
