@@ -104,7 +104,7 @@ def agree():
         data[key] = data[key].astype(np.float64)
     for method in METHODS:
         name = METHODS[method][0]
-        kw = dict(kernel="linear", tol=1e-9, mkl_tol=1e-9, mkl_max_iter=60)
+        kw = {"kernel": "linear", "tol": 1e-9, "mkl_tol": 1e-9, "mkl_max_iter": 60}
         a, ta, _ = _fit(method, data, solver="smo", **kw)
         b, tb, _ = _fit(method, data, solver="primal", **kw)
         rel = np.max(np.abs(a.rho_ - b.rho_) / a.rho_)

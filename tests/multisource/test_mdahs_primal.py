@@ -91,7 +91,7 @@ def test_mdahs_plus_primal_with_unequal_sources():
 
 def _problems(seed=0, n_t=80):
     """One binary problem on both paths, with random weights and labellings."""
-    X, y, src, X_t, _, text = _sources(sizes=(70, 50), n_t=n_t, seed=seed)
+    X, y, _, X_t, _, _ = _sources(sizes=(70, 50), n_t=n_t, seed=seed)
     y_pm = np.where(y == 1, 1.0, -1.0)
     slices = [slice(0, 70), slice(70, 120)]
     rng = np.random.default_rng(seed)

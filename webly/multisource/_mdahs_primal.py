@@ -34,9 +34,9 @@ its kernels (:class:`MDAHSPrimalProblem` has :class:`~._mdahs.MDAHSProblem`'s me
 
 import numpy as np
 
-from ..solvers.block_rows import _Adjoint, label_rotation
+from ..solvers.block_rows import _Adjoint, label_rotation, structured_grams
 
-__all__ = ["MDAHSRows", "MDAHSPrimalProblem", "l2svm_source_primal"]
+__all__ = ["MDAHSPrimalProblem", "MDAHSRows", "l2svm_source_primal"]
 
 
 def _rotation(mu_k):
@@ -117,45 +117,17 @@ class MDAHSRows:
         """As :meth:`webly.solvers.block_rows.BlockRows.grams`: the source rows' Jacobian rows
         have entries only in their source's first blocks and the parameters after ``w``, so
         their Gram matrix is formed on those columns and scattered."""
-        from scipy.linalg import get_blas_funcs
-
-        from ..solvers._rows import jac_block
-
-        size, d, dp, has_f, has_s, has_m = prob.jac_spec(fam)
-        out = np.zeros(size if diag else (size, size))
-        syrk = get_blas_funcs("syrk", dtype=dtype)
+        _, _, _, has_f, _, _ = prob.jac_spec(fam)
         idx = np.asarray(idx)
         glob = idx if fam.rows is None else fam.rows[idx]
+        group = np.full(len(idx), -1)
         if has_f:
-            group = np.where(glob >= self.n_S, -1, self._source_of(np.minimum(glob, self.n - 1)))
-        else:
-            group = np.full(len(idx), -1)
-        for g in np.unique(group):
-            rows = idx[group == g]
-            keep = None if g < 0 else np.r_[self.cols[g], d:size]
-            for lo in range(0, len(rows), chunk):
-                k = rows[lo:lo + chunk]
-                if keep is None:
-                    J = prob.jac_rows(fam, k, dtype)
-                else:
-                    gl = k if fam.rows is None else fam.rows[k]
-                    Fr = self.narrow[g][gl - self.bounds[g]] * self.scale[g]
-                    narrow = (len(keep), len(self.cols[g]), dp, has_f, has_s, has_m)
-                    J = jac_block(narrow, Fr, prob.Fp[k] if has_s else None, fam.y[k], len(k),
-                                  dtype)
-                if diag:
-                    val = np.einsum("ij,ij->j", J, J, dtype=np.float64)
-                    if keep is None:
-                        out += val
-                    else:
-                        out[keep] += val
-                else:
-                    G = syrk(1.0, J.T, trans=0, lower=0)
-                    if keep is None:
-                        out += G
-                    else:
-                        out[np.ix_(keep, keep)] += G
-        return out
+            src = glob < self.n_S
+            group[src] = self._source_of(glob[src])
+        return structured_grams(
+            prob, fam, idx, dtype, group, lambda g: self.cols[g],
+            lambda g, rows: self.narrow[g][rows - self.bounds[g]] * self.scale[g],
+            diag=diag, chunk=chunk)
 
 
 class MDAHSPrimalProblem:
