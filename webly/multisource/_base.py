@@ -33,7 +33,7 @@ from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, che
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
-from ..blocks import (FeatureBlocks, check_block, concat_samples, n_features_of, nan_rows,
+from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples, n_features_of, nan_rows,
                       rows_of, take_samples)
 from .data import DEFAULT_FEATURE, MultiSourceData, block_kernel
 
@@ -54,6 +54,15 @@ def _check_text(X_priv, n):
             raise DataError("X_priv", f"has {T.shape[0]} rows but X has {n}")
         return T
     return check_row_features("X_priv", X_priv, n)
+
+
+def map_block(feature_map, block):
+    """Explicit features of a block's samples: the map of its rows (of a grouped block, the
+    mean over each sample's rows: the features of the averaged kernel)."""
+    Z = np.asarray(feature_map.transform(rows_of(block)), dtype=np.float64)
+    if isinstance(block, GroupedFeatures):
+        Z = np.asarray(block.averaging_matrix() @ Z)
+    return Z
 
 
 class _KernelBlocks:
@@ -138,9 +147,8 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         self._feature_input = "blocks"
         return self._fit_data(data)
 
-    def _setup(self, data, kernel_bias=1.0):
-        """Classes, per-source label indices and fitted kernels (bandwidth per feature type);
-        every kernel block plus ``kernel_bias`` (the constant of a regularised bias, or 0)."""
+    def _setup_rows(self, data):
+        """Classes, per-source label indices, sources, feature types and row slices."""
         self.classes_, y_idx = encode_targets(data.all_labels())
         self.sources_ = list(data.source_names)
         self.feature_types_ = list(data.feature_types)
@@ -150,6 +158,14 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
                 self._dims[m] = n_features_of(b)
         bounds = np.cumsum([0] + [data.n_source(s) for s in data.source_names])
         self._slices = [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(len(bounds) - 1)]
+        for key in ("feature_map_", "feature_coef_"):  # the explicit-feature path's (a refit)
+            self.__dict__.pop(key, None)
+        return y_idx
+
+    def _setup(self, data, kernel_bias=1.0):
+        """Classes, per-source label indices and fitted kernels (bandwidth per feature type);
+        every kernel block plus ``kernel_bias`` (the constant of a regularised bias, or 0)."""
+        y_idx = self._setup_rows(data)
         use_target = self._uses_target() and data.target is not None
         kernels = {}
         for m in data.feature_types:
@@ -182,7 +198,7 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         y_s = y_pm[self._slices[s_pos]]
         beta, info = A.l2svm_source_classifier(blocks.mean_source_kernel(s), y_s, C=self.C_source,
                                                tol=self.tol, max_iter=self.max_iter,
-                                               solver=self.solver)
+                                               solver=getattr(self, "solver_", self.solver))
         if info["status"] != "converged":  # reported once, at the end of fit
             self._not_converged.append(f"source {s!r}: L2-SVM stopped ({info['status']}; "
                                        "raise max_iter)")
@@ -264,6 +280,10 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         feats, n = self._features_for_predict(X)
         total = np.zeros((n, len(self.norm_))) + self.offset_
+        if hasattr(self, "feature_coef_"):  # explicit features (solver="primal")
+            for m, coef in self.feature_coef_.items():
+                total += map_block(self.feature_map_[m], feats[m]) @ coef
+            return stack_decisions(list((total / self.norm_).T))
         bias = getattr(self, "kernel_bias_", 1.0)  # models saved before it had the +1
         for m, (pool, coef) in self.expansion_.items():
             if coef.shape[0]:

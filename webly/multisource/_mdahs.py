@@ -250,6 +250,13 @@ class MDAHSProblem:
         Q[np.arange(n_S, self.n), np.arange(n_S, self.n)] += 1.0 / self.C_t
         return Q
 
+    def solve(self, mu, Y, a0=None, *, tol=1e-3, max_iter=None, solver="libsvm"):
+        """The inner QP for weights ``mu`` and labellings ``Y``: ``(a, info)`` of
+        :func:`solve_simplex_qp` on :meth:`build_Q` (``info["rho"]`` the margin ``a'Qa``),
+        warm-started from ``a0``."""
+        return solve_simplex_qp(self.build_Q(mu, Y), x0=a0, tol=tol, max_iter=max_iter,
+                                overwrite_Q=True, solver=solver)
+
     def kernel_values(self, a, Y):
         """``c_{k,t} = (a∘y_t)'K_k(a∘y_t)`` for every base kernel k and labelling column t."""
         n_S = self.n_S
@@ -365,7 +372,10 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
 
     Parameters
     ----------
-    problem : MDAHSProblem
+    problem : MDAHSProblem or webly.multisource._mdahs_primal.MDAHSPrimalProblem
+        The kernel blocks, or the explicit features (``solver="primal"``): anything with
+        ``solve``, ``kernel_values``, ``target_scores``, ``candidate_value`` (and
+        ``kernel_sqrt`` for ``search="authors"``).
     init_labellings : list of (n_t,) arrays of {-1, +1}
     ratio : float
         Fraction of positive source rows (the class ratio of the band).
@@ -409,9 +419,7 @@ def mdahs_binary(problem, init_labellings, *, ratio, balance_ratios=(0.0, 0.5),
         rho_prev = None
         mkl_ok = False
         for i_mkl in range(mkl_max_iter):
-            Q = problem.build_Q(mu, Y)
-            a, qinfo = solve_simplex_qp(Q, x0=a, tol=tol, max_iter=max_iter, overwrite_Q=True,
-                                        solver=solver)
+            a, qinfo = problem.solve(mu, Y, a, tol=tol, max_iter=max_iter, solver=solver)
             n_qp += 1
             rho = qinfo["rho"]
             if qinfo["status"] != "converged":

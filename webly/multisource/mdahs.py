@@ -14,7 +14,8 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from ..base import (one_vs_rest, renamed_parameter, stack_decisions)
 from ..errors import DataError
 from . import _mdahs as A
-from ._base import _MultiSourceBase
+from ..blocks import rows_of
+from ._base import _MultiSourceBase, map_block
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -151,9 +152,34 @@ class MDAHS(_MultiSourceBase):
         Iteration limit per QP (None: none).
     n_jobs : int or None, default=None
         Threads for the one-vs-rest problems.
-    solver : {"libsvm", "smo"}, default="libsvm"
-        QP solver (:func:`~webly.solvers.solve_simplex_qp`): libsvm's one-class
-        solver on the precomputed Hessian (fast, cold starts) or webly's SMO (warm starts).
+    solver : {"auto", "libsvm", "smo", "primal"}, default="auto"
+        ``libsvm`` / ``smo``: the kernel path, each QP by
+        :func:`~webly.solvers.solve_simplex_qp` (libsvm's one-class solver on the precomputed
+        Hessian, fast, cold starts; or webly's SMO, warm starts); it holds n x n matrices (up to
+        a few 10^4 rows) and fails at once above ``memory_limit`` with the figure. ``primal``:
+        the same cutting plane and MKL on explicit features
+        (:mod:`webly.multisource._mdahs_primal`): for fixed ``mu`` the QP is the dual of a
+        rho-margin L2-loss SVM (L2-SVM+ for MDA-HS+'s text) on per-kernel label blocks, solved
+        in the primal by :func:`~webly.solvers.primal.l2svmplus_primal`, warm-started, in
+        O(n d + n_t K T d) memory (K base kernels, T labellings). A linear kernel uses the rows
+        themselves (then it is exactly the kernel path's problem: the same margins, ``mu``,
+        labellings and decisions to the solvers' tolerances), an RBF kernel a ``features`` map
+        with ``n_components`` features at the same bandwidth; ``tol`` is then relative to the
+        margin and ``max_iter`` bounds the Newton steps of a solve. ``variant="authors"`` and
+        ``source_block="fixed"`` are kernel-path only. ``auto``: ``libsvm`` while its peak (five
+        n x n float64 arrays, a bound) fits in ``memory_limit``, else ``primal``, said in a
+        WARNING log line. ``solver_`` is the choice.
+    features : {"nystroem", "rbf_sampler"}, default="nystroem"
+        Approximate feature map of an RBF kernel with ``solver="primal"``.
+    n_components : int, default=512
+        Features of that map (each labelling adds ``n_components + 2`` parameters per base
+        kernel: keep it small with many sources).
+    random_state : int, RandomState or None, default=None
+        Seeds the feature maps (``solver="primal"``).
+    memory_limit : float, str or None, default=None
+        Memory the kernel path may take (bytes, or a size such as ``"8G"``); None: the memory
+        available now (or ``WEBLY_MEMORY_LIMIT``). Used by ``solver="auto"`` and the kernel
+        solvers.
     source_block : {"weighted", "fixed"}, default="weighted"
         ``weighted``: the exact formulation above (kernel k, source block included, is scaled
         by ``mu``). ``fixed``: the source-source block of each base kernel keeps weight
@@ -197,7 +223,14 @@ class MDAHS(_MultiSourceBase):
     rho_ : (n_models,) array
         Margins ``a'Qa``.
     kernels_, expansion_, norm_
-        Kernels per feature type and the kernel expansion used by ``decision_function``.
+        Kernels per feature type and the kernel expansion used by ``decision_function``
+        (the kernel path).
+    solver_ : str
+        The solver used (see ``solver``).
+    feature_map_, feature_coef_
+        With ``solver="primal"``: the :class:`~webly.solvers.primal.FeatureMap` of each feature
+        type and the weights over its features, ``(n_features_out, n_models)`` (the decision
+        is ``(sum_m map_m(x)'coef_m + offset_) / norm_``); no ``kernels_``, ``expansion_``.
 
     References
     ----------
@@ -247,6 +280,11 @@ class MDAHS(_MultiSourceBase):
         "balance_sources": ["boolean"],
         "source_block": [StrOptions({"fixed", "weighted"})],
         "variant": [StrOptions({"webly", "authors"})],
+        "solver": [StrOptions({"auto", "libsvm", "smo", "primal"})],
+        "memory_limit": [Interval(Real, 0, None, closed="neither"), str, None],
+        "features": [StrOptions({"nystroem", "rbf_sampler"})],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
     }
 
     def __init__(self, C_source: float = 1.0, C_target: float = 10.0, theta: float = 0.01,
@@ -254,10 +292,12 @@ class MDAHS(_MultiSourceBase):
                  balance_ratios: ArrayLike = (0.0, 0.5), weight_norm: str = "l21",
                  l2_ratio: float = 0.5, max_rounds: int = 5, mkl_max_iter: int = 10,
                  mkl_tol: float = 1e-3, tol: float = 1e-3, max_iter: int | None = None,
-                 n_jobs: int | None = None, solver: str = "libsvm", balance_sources: bool = True,
+                 n_jobs: int | None = None, solver: str = "auto", balance_sources: bool = True,
                  source_block: str = "weighted", variant: str = "webly",
                  max_cutting_plane_iter: int | str = "deprecated",
-                 max_mkl_iter: int | str = "deprecated") -> None:
+                 max_mkl_iter: int | str = "deprecated", features: str = "nystroem",
+                 n_components: int = 512, random_state: int | None = None,
+                 memory_limit: float | str | None = None) -> None:
         self.C_source = C_source
         self.C_target = C_target
         self.theta = theta
@@ -278,6 +318,10 @@ class MDAHS(_MultiSourceBase):
         self.balance_sources = balance_sources
         self.source_block = source_block
         self.variant = variant
+        self.features = features
+        self.n_components = n_components
+        self.random_state = random_state
+        self.memory_limit = memory_limit
 
     def _uses_target(self):
         return True
@@ -313,10 +357,44 @@ class MDAHS(_MultiSourceBase):
     def _source_slack(self, data):
         return np.full(sum(data.n_source(s) for s in data.source_names), 1.0 / self.C_source)
 
+    def _balance_scale(self, data):
+        """Per source row, ``n_s / mean size`` (``balance_sources``; None without it)."""
+        if not self.balance_sources:
+            return None
+        sizes = np.array([data.n_source(s) for s in data.source_names], dtype=np.float64)
+        return np.repeat(sizes / sizes.mean(), sizes.astype(int))
+
+    def _no_primal(self, data):
+        """Why the explicit-feature path cannot take this fit (None: it can)."""
+        if self.variant == "authors":
+            return "does not take variant='authors' yet; use variant='webly' or a kernel solver"
+        if self.source_block == "fixed":
+            return ("does not take source_block='fixed' yet; use source_block='weighted' or a "
+                    "kernel solver")
+        return None
+
+    def _choose_solver(self, data):
+        """``solver_``: the QP solver of the kernel path, or ``"primal"`` (see ``solver``)."""
+        from ..kernels import KERNEL_FIT_ARRAYS, choose_solver
+
+        n = sum(data.n_source(s) for s in data.source_names) + (
+            data.n_target if data.target is not None else 0)
+        why = self._no_primal(data)
+        if self.solver == "primal" and why:
+            raise DataError("solver", f"solver='primal' {why}")
+        solver = choose_solver(
+            self, n, KERNEL_FIT_ARRAYS, no_primal=why,
+            what="the rows themselves (linear kernel)" if self.kernel == "linear" else
+            f"explicit features ({self.features}, {self.n_components} components)")
+        return "libsvm" if (self.solver == "auto" and solver == "smo") else solver
+
     def _fit_models(self, data):
         br = self._check_balance()
         max_rounds = renamed_parameter(self, "max_cutting_plane_iter", "max_rounds")
         mkl_max_iter = renamed_parameter(self, "max_mkl_iter", "mkl_max_iter")
+        self.solver_ = self._choose_solver(data)
+        if self.solver_ == "primal":
+            return self._fit_primal(data, br, max_rounds, mkl_max_iter)
         authors = self.variant == "authors"
         y_idx, blocks = self._setup(data, kernel_bias=0.0 if authors else 1.0)
         names = self.sources_
@@ -327,9 +405,8 @@ class MDAHS(_MultiSourceBase):
             self._fit_without_target(data, y_idx, blocks)
             return self
         D_src = self._source_slack(data)
-        if self.balance_sources:
-            sizes = np.array([data.n_source(s) for s in names], dtype=np.float64)
-            scale = np.repeat(sizes / sizes.mean(), sizes.astype(int))
+        scale = self._balance_scale(data)
+        if scale is not None:
             D_src = D_src * scale if D_src.ndim == 1 else (
                 np.sqrt(scale)[:, None] * D_src * np.sqrt(scale)[None, :])
         feat_pos = {m: i for i, m in enumerate(data.feature_types)}
@@ -360,8 +437,107 @@ class MDAHS(_MultiSourceBase):
                 problem, init, ratio=ratio, balance_ratios=br, weight_norm=self.weight_norm,
                 l2_ratio=self.l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
                 mkl_tol=self.mkl_tol, tol=self.tol,
-                max_iter=self.max_iter, solver=self.solver)
+                max_iter=self.max_iter, solver=self.solver_)
             return {"betas": betas, "prior": prior, "prior_mean": prior_mean,
+                    "prior_src": None, "sol": sol, "info": info, "y": y_pm}
+
+        models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
+        self._assemble(data, models)
+        return self
+
+    def _primal_slack(self, data, scale):
+        """The source rows' squared-slack weights ``1 / D_ii`` (per row; MDA-HS+ adds its text
+        rows' correcting function: ``(C_src, Z_priv, priv_rows, gamma_plus)``)."""
+        C_src = np.full(sum(data.n_source(s) for s in data.source_names), float(self.C_source))
+        return (C_src if scale is None else C_src / scale), None, None, 1.0
+
+    def _fit_primal(self, data, br, max_rounds, mkl_max_iter):
+        """``solver="primal"``: the same problem on explicit features
+        (:mod:`webly.multisource._mdahs_primal`), a linear model per feature type."""
+        from ..solvers.primal import FeatureMap
+        from . import _mdahs_primal as P
+
+        y_idx = self._setup_rows(data)
+        for key in ("kernels_", "expansion_"):
+            self.__dict__.pop(key, None)
+        self.kernel_bias_ = 1.0
+        names = self.sources_
+        S = len(names)
+        self.kernel_names_ = [(s, m) for s in names for m in data.sources[s]]
+        use_target = data.target is not None
+        maps, Z_src, Z_t = {}, {}, {}
+        for m in data.feature_types:
+            rows = [rows_of(data.sources[s][m]) for s in names if m in data.sources[s]]
+            if use_target:
+                rows.append(rows_of(data.target[m]))
+            fm = FeatureMap("linear" if self.kernel == "linear" else self.features,
+                            gamma=self.gamma, n_components=self.n_components,
+                            random_state=self.random_state).fit(np.vstack(rows))
+            maps[m] = fm
+            for s in names:
+                if m in data.sources[s]:
+                    Z_src[s, m] = map_block(fm, data.sources[s][m])
+            if use_target:
+                Z_t[m] = map_block(fm, data.target[m])
+        self.feature_map_ = maps
+        feat_pos = {m: i for i, m in enumerate(data.feature_types)}
+
+        def source_classifier(sp_, y_pm):
+            """Unit-norm L2-SVM of one source: ``({m: coef}, intercept)`` over the features."""
+            s = names[sp_]
+            ms = list(data.sources[s])
+            r = np.sqrt(len(ms))  # the mean of the |F_s| kernels
+            X = np.hstack([Z_src[s, m] for m in ms]) / r
+            coef, b, info = P.l2svm_source_primal(X, y_pm[self._slices[sp_]], C=self.C_source,
+                                                  tol=self.tol, max_iter=self.max_iter)
+            if info["status"] != "converged":
+                self._not_converged.append(f"source {s!r}: L2-SVM stopped ({info['status']}; "
+                                           "raise max_iter)")
+            bounds = np.cumsum([0] + [Z_src[s, m].shape[1] for m in ms])
+            return {m: coef[bounds[i]:bounds[i + 1]] / r for i, m in enumerate(ms)}, b
+
+        if not use_target:
+            logger.info("MDA-HS: no target rows; using the uniform average of source classifiers")
+            models = one_vs_rest(
+                lambda k, y_pm: [source_classifier(sp_, y_pm.astype(np.float64))
+                                 for sp_ in range(S)], self.classes_, y_idx, n_jobs=self.n_jobs)
+            self.feature_coef_ = {m: np.zeros((maps[m].n_features_out_, len(models)))
+                                  for m in data.feature_types}
+            self.offset_ = np.zeros(len(models))
+            for c, mod in enumerate(models):
+                for coefs, b in mod:
+                    for m, w in coefs.items():
+                        self.feature_coef_[m][:, c] += w / S
+                    self.offset_[c] += b / S
+            self.norm_ = np.ones(len(models))
+            self._uniform_attributes(len(models))
+            return self
+        scale = self._balance_scale(data)
+        C_src, Z_priv, priv_rows, gamma_plus = self._primal_slack(data, scale)
+        n_t = data.n_target
+        Zt_list = [Z_t[m] for m in data.feature_types]
+
+        def fit_binary(k, y_pm):
+            y_pm = y_pm.astype(np.float64)
+            srcs = [source_classifier(sp_, y_pm) for sp_ in range(S)]
+            prior = np.column_stack([sum(Z_t[m] @ w for m, w in coefs.items()) + b
+                                     for coefs, b in srcs])
+            ratio = float(np.mean(y_pm > 0))
+            prior_mean = prior.mean(axis=0)  # centred on the target rows, as the kernel path
+            prior = prior - prior_mean
+            kern = [{"source": names.index(s), "feature": feat_pos[m],
+                     "Z_s": Z_src[s, m]} for s, m in self.kernel_names_]
+            problem = P.MDAHSPrimalProblem(kern, Zt_list, self._slices, y_pm, prior, self.theta,
+                                           C_src, self.C_target, Z_priv, priv_rows, gamma_plus)
+            band = A.positive_band(ratio, n_t, br[0])
+            init = [A.balanced_labelling(prior[:, s], band) for s in range(S)]
+            sol, info = A.mdahs_binary(
+                problem, init, ratio=ratio, balance_ratios=br, weight_norm=self.weight_norm,
+                l2_ratio=self.l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
+                mkl_tol=self.mkl_tol, tol=self.tol, max_iter=self.max_iter)
+            sol["weights"] = problem.weights(sol["a"], sol["mu"], sol["Y"])
+            info["n_newton"] = problem.n_newton
+            return {"sources": srcs, "prior": prior, "prior_mean": prior_mean,
                     "prior_src": None, "sol": sol, "info": info, "y": y_pm}
 
         models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
@@ -401,7 +577,7 @@ class MDAHS(_MultiSourceBase):
             D_ss = D_src[sl] if D_src.ndim == 1 else D_src[sl, sl]
             labellings, info = A.source_ranking_labellings(
                 K_ss, K_ts, D_ss, y_pm[sl], init_counts, tol=self.tol, max_iter=self.max_iter,
-                solver=self.solver)
+                solver=self.solver_)
             if info["status"] != "converged":
                 self._not_converged.append(f"source {s!r}: initial L2-SVM stopped "
                                            f"({info['status']}; raise max_iter)")
@@ -409,7 +585,7 @@ class MDAHS(_MultiSourceBase):
         sol, info = A.mdahs_binary(
             problem, init, ratio=ratio, balance_ratios=br, weight_norm=self.weight_norm,
             l2_ratio=self.l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
-            mkl_tol=self.mkl_tol, tol=self.tol, max_iter=self.max_iter, solver=self.solver,
+            mkl_tol=self.mkl_tol, tol=self.tol, max_iter=self.max_iter, solver=self.solver_,
             search="authors",
             n_positives=A.authors_positive_counts(n_pos, n_neg, n_t, br, rule="search"))
         return {"betas": betas, "prior": prior, "prior_mean": np.zeros(len(names)),
@@ -423,6 +599,12 @@ class MDAHS(_MultiSourceBase):
 
         models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
         self._store_source_average(data, models, range(S))
+        self._uniform_attributes(len(models))
+
+    def _uniform_attributes(self, n_models):
+        """The fitted attributes of the uniform source average (no target rows)."""
+        S = len(self.sources_)
+        models = range(n_models)
         self.source_weights_per_model_ = np.full((len(models), S), 1.0 / S)
         self.source_weights_ = {s: 1.0 / S for s in self.sources_}
         self.source_relevance_per_model_ = np.full((len(models), S), 1.0 / S)
@@ -439,8 +621,14 @@ class MDAHS(_MultiSourceBase):
         S = len(names)
         n_S = self._slices[-1].stop
         n_models = len(models)
-        src_coef = {(s, m): np.zeros((data.n_source(s), n_models)) for s, m in self.kernel_names_}
-        tgt_coef = {m: np.zeros((data.n_target, n_models)) for m in data.feature_types}
+        primal = hasattr(self, "feature_map_")
+        if primal:
+            feat_coef = {m: np.zeros((self.feature_map_[m].n_features_out_, n_models))
+                         for m in data.feature_types}
+        else:
+            src_coef = {(s, m): np.zeros((data.n_source(s), n_models))
+                        for s, m in self.kernel_names_}
+            tgt_coef = {m: np.zeros((data.n_target, n_models)) for m in data.feature_types}
         weights = np.zeros((n_models, S))
         relevance = np.zeros((n_models, S))
         offsets = np.zeros(n_models)
@@ -453,6 +641,19 @@ class MDAHS(_MultiSourceBase):
                 sp_ = names.index(s)
                 sl = self._slices[sp_]
                 nf = len(data.sources[s])
+                if primal:
+                    # w_j = sum_t mu_{j,t} X^_j'(a∘y_t) over [features, 1, prior coordinate];
+                    # the prior coordinate is (f_s(x) - mean) / sqrt(theta nf)
+                    wz, wb, wp = sol["weights"][j]
+                    pi = wp / np.sqrt(self.theta * nf)
+                    feat_coef[m][:, c] += wz
+                    coefs, b = mod["sources"][sp_]
+                    for m2, w2 in coefs.items():
+                        feat_coef[m2][:, c] += pi * w2
+                    offsets[c] += wb + pi * (b - mod["prior_mean"][sp_])
+                    weights[c, sp_] += mu[j].sum()
+                    relevance[c, sp_] += pi
+                    continue
                 u = a[n_S:] * (Y @ mu[j])
                 src_coef[s, m][:, c] += mu[j].sum() * v[sl]
                 tgt_coef[m][:, c] += u
@@ -472,10 +673,14 @@ class MDAHS(_MultiSourceBase):
                 warn.append(f"class {label!r}: "
                             f"cutting plane {info['status']}, MKL "
                             f"{'converged' if info['mkl_converged'] else 'mkl_max_iter'}")
-        coefs = {m: ({s: src_coef[s, m] for s in names if m in data.sources[s]}, tgt_coef[m])
-                 for m in data.feature_types}
         self.rho_ = np.array([mod["sol"]["rho"] for mod in models])
-        self._store_expansion(data, coefs, self.rho_)
+        if primal:
+            self.feature_coef_ = feat_coef
+            self.norm_ = self.rho_.copy()
+        else:
+            coefs = {m: ({s: src_coef[s, m] for s in names if m in data.sources[s]},
+                         tgt_coef[m]) for m in data.feature_types}
+            self._store_expansion(data, coefs, self.rho_)
         self.offset_ = offsets
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
         self.source_weights_per_model_ = weights

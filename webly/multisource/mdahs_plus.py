@@ -8,9 +8,11 @@ from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import warn_data
+from ..errors import DataError
 from ..kernels import Kernel
 from .mdahs import MDAHS
 
@@ -50,6 +52,10 @@ class MDAHSPlus(MDAHS):
         As :class:`MDAHS`.
     source_block, variant
         As :class:`MDAHS`.
+    features, n_components, random_state, memory_limit
+        As :class:`MDAHS` (``solver="primal"``: the text correcting function is linear in
+        ``X_priv``, or in its ``features`` map for ``kernel_priv="rbf"``; with
+        ``balance_sources`` the sources with text must have one size).
 
     Attributes
     ----------
@@ -99,18 +105,22 @@ class MDAHSPlus(MDAHS):
                  balance_ratios: ArrayLike = (0.0, 0.5), weight_norm: str = "l21",
                  l2_ratio: float = 0.5, max_rounds: int = 5, mkl_max_iter: int = 10,
                  mkl_tol: float = 1e-3, tol: float = 1e-3, max_iter: int | None = None,
-                 n_jobs: int | None = None, solver: str = "libsvm", balance_sources: bool = True,
+                 n_jobs: int | None = None, solver: str = "auto", balance_sources: bool = True,
                  source_block: str = "weighted", gamma_plus: float = 1.0,
                  kernel_priv: str = "linear", variant: str = "webly",
                  max_cutting_plane_iter: int | str = "deprecated",
-                 max_mkl_iter: int | str = "deprecated") -> None:
+                 max_mkl_iter: int | str = "deprecated", features: str = "nystroem",
+                 n_components: int = 512, random_state: int | None = None,
+                 memory_limit: float | str | None = None) -> None:
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
                          l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
                          max_cutting_plane_iter=max_cutting_plane_iter,
                          max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
                          n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
-                         source_block=source_block, variant=variant)
+                         source_block=source_block, variant=variant, features=features,
+                         n_components=n_components, random_state=random_state,
+                         memory_limit=memory_limit)
         self.gamma_plus = gamma_plus
         self.kernel_priv = kernel_priv
 
@@ -156,6 +166,42 @@ class MDAHSPlus(MDAHS):
         D[np.ix_(rows, rows)] = self._privileged_term(np.vstack(texts))
         return D
 
+    def _primal_slack(self, data, scale):
+        """The explicit-feature form of :meth:`_source_slack`: the text rows' correcting function
+        ``u'z + c`` (``z`` the text features, or their ``features`` map for
+        ``kernel_priv="rbf"``) with the weight ``C_source`` (over the balance scale, which must
+        then be one number on the text rows: sources with text of one size)."""
+        C_src, _, _, _ = super()._primal_slack(data, scale)
+        if not data.privileged:
+            return C_src, None, None, 1.0
+        rows, texts = [], []
+        for i, s in enumerate(data.source_names):
+            if s in data.privileged:
+                sl = self._slices[i]
+                rows.append(np.arange(sl.start, sl.stop))
+                texts.append(data.privileged[s])
+        rows = np.concatenate(rows)
+        Z = (sp.vstack(texts, format="csr") if any(sp.issparse(t) for t in texts)
+             else np.vstack(texts).astype(np.float64))
+        if self.kernel_priv == "rbf":
+            from ..solvers.primal import FeatureMap
+
+            self.kernel_priv_ = Kernel("rbf").fit(Z)
+            Z = FeatureMap(self.features, gamma=self.kernel_priv_.gamma_,
+                           n_components=self.n_components,
+                           random_state=self.random_state).fit_transform(Z)
+        sigma = 1.0 if scale is None else scale[rows]
+        if np.ndim(sigma) and not np.allclose(sigma, sigma[0], rtol=1e-12):
+            raise DataError("solver", "solver='primal' with X_priv and balance_sources=True "
+                                      "needs the sources with text to have one size (one weight "
+                                      "for their correcting function); use balance_sources="
+                                      "False or a kernel solver")
+        sigma = float(sigma if np.ndim(sigma) == 0 else sigma[0])
+        # sigma D(C_s, lambda') = D(C_s / sigma, lambda' / sigma): the balanced block
+        priv = np.zeros(len(C_src), dtype=bool)
+        priv[rows] = True
+        return C_src, Z, priv, self.gamma_plus / sigma
+
     def _privileged_term(self, T):
         """The L2-loss SVM+ term of one correcting function over the text rows T."""
         from ..solvers.l2svmplus import l2svmplus_privileged_term
@@ -188,6 +234,10 @@ class MDAHSPlusENR(MDAHSPlus):
         As :class:`MDAHS`.
     source_block, variant
         As :class:`MDAHS`.
+    features, n_components, random_state, memory_limit
+        As :class:`MDAHS` (``solver="primal"``: the text correcting function is linear in
+        ``X_priv``, or in its ``features`` map for ``kernel_priv="rbf"``; with
+        ``balance_sources`` the sources with text must have one size).
 
     Attributes
     ----------
@@ -226,11 +276,13 @@ class MDAHSPlusENR(MDAHSPlus):
                  balance_ratios: ArrayLike = (0.0, 0.5), weight_norm: str = "elastic-net",
                  l2_ratio: float = 0.5, max_rounds: int = 5, mkl_max_iter: int = 10,
                  mkl_tol: float = 1e-3, tol: float = 1e-3, max_iter: int | None = None,
-                 n_jobs: int | None = None, solver: str = "libsvm", balance_sources: bool = True,
+                 n_jobs: int | None = None, solver: str = "auto", balance_sources: bool = True,
                  source_block: str = "weighted", gamma_plus: float = 1.0,
                  kernel_priv: str = "linear", variant: str = "webly",
                  max_cutting_plane_iter: int | str = "deprecated",
-                 max_mkl_iter: int | str = "deprecated") -> None:
+                 max_mkl_iter: int | str = "deprecated", features: str = "nystroem",
+                 n_components: int = 512, random_state: int | None = None,
+                 memory_limit: float | str | None = None) -> None:
         super().__init__(C_source=C_source, C_target=C_target, theta=theta, kernel=kernel,
                          gamma=gamma, balance_ratios=balance_ratios, weight_norm=weight_norm,
                          l2_ratio=l2_ratio, max_rounds=max_rounds, mkl_max_iter=mkl_max_iter,
@@ -238,4 +290,6 @@ class MDAHSPlusENR(MDAHSPlus):
                          max_mkl_iter=max_mkl_iter, mkl_tol=mkl_tol, tol=tol, max_iter=max_iter,
                          n_jobs=n_jobs, solver=solver, balance_sources=balance_sources,
                          source_block=source_block, gamma_plus=gamma_plus,
-                         kernel_priv=kernel_priv, variant=variant)
+                         kernel_priv=kernel_priv, variant=variant, features=features,
+                         n_components=n_components, random_state=random_state,
+                         memory_limit=memory_limit)

@@ -31,7 +31,7 @@ phi^_i``).
 
 import numpy as np
 
-__all__ = ["BlockRows", "label_rotation"]
+__all__ = ["BlockRows", "label_rotation", "structured_grams"]
 
 
 def label_rotation(d):
@@ -183,40 +183,60 @@ class BlockRows:
         The rows with one block have Jacobian entries only in the first block of ``w`` and the
         parameters after ``w`` (bias, correcting function, margin): their Gram is formed on
         those ``D + extra`` columns (``n D^2`` rather than ``n (T D)^2``) and scattered; the
-        general rows go through the full Jacobian.
+        general rows go through the full Jacobian (:func:`structured_grams`).
         """
-        from scipy.linalg import get_blas_funcs
-
-        from ._rows import jac_block
-
-        size, d, dp, has_f, has_s, has_m = prob.jac_spec(fam)
-        out = np.zeros(size if diag else (size, size))
-        syrk = get_blas_funcs("syrk", dtype=dtype)
+        _, _, _, has_f, _, _ = prob.jac_spec(fam)
         idx = np.asarray(idx)
         glob = idx if fam.rows is None else fam.rows[idx]
         general = self.is_general(glob) if has_f else np.ones(len(idx), dtype=bool)
-        keep = np.r_[0:self.D, d:size]
-        narrow = (len(keep), self.D, dp, has_f, has_s, has_m)
-        for sel, wide in ((general, True), (~general, False)):
-            rows = idx[sel]
-            for lo in range(0, len(rows), chunk):
-                k = rows[lo:lo + chunk]
-                if wide:
-                    J = prob.jac_rows(fam, k, dtype)
+        first = np.arange(self.D)
+        return structured_grams(prob, fam, idx, dtype, np.where(general, -1, 0),
+                                lambda g: first, lambda g, rows: self.rows_hat(rows),
+                                diag=diag, chunk=chunk)
+
+
+def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, diag=False,
+                     chunk=8192):
+    """``sum_{i in idx} J_i' J_i`` (upper triangle, float64; ``diag``: its diagonal) of the
+    constraint Jacobian rows of ``prob``'s family ``fam`` whose feature rows are narrow.
+
+    ``group[k]`` is -1 for a row ``idx[k]`` read whole (``prob.jac_rows``), or ``g >= 0`` for a
+    row whose features live on the columns ``narrow_cols(g)`` of ``w`` only, with the values
+    ``narrow_rows(g, rows)`` (rows: global indices): its Jacobian is formed on those columns and
+    the parameters after ``w``, and its Gram matrix scattered (:class:`BlockRows`' one-block
+    rows; MDA-HS's source rows, :class:`webly.multisource._mdahs_primal.MDAHSRows`).
+    """
+    from scipy.linalg import get_blas_funcs
+
+    from ._rows import jac_block
+
+    size, d, dp, has_f, has_s, has_m = prob.jac_spec(fam)
+    out = np.zeros(size if diag else (size, size))
+    syrk = get_blas_funcs("syrk", dtype=dtype)
+    idx = np.asarray(idx)
+    for g in np.unique(group):
+        rows = idx[group == g]
+        cols = None if g < 0 else narrow_cols(g)
+        keep = None if g < 0 else np.r_[cols, d:size]
+        for lo in range(0, len(rows), chunk):
+            k = rows[lo:lo + chunk]
+            if keep is None:
+                J = prob.jac_rows(fam, k, dtype)
+            else:
+                gl = k if fam.rows is None else fam.rows[k]
+                narrow = (len(keep), len(cols), dp, has_f, has_s, has_m)
+                J = jac_block(narrow, narrow_rows(g, gl), prob.Fp[k] if has_s else None,
+                              fam.y[k], len(k), dtype)
+            if diag:
+                val = np.einsum("ij,ij->j", J, J, dtype=np.float64)
+                if keep is None:
+                    out += val
                 else:
-                    g = k if fam.rows is None else fam.rows[k]
-                    J = jac_block(narrow, self.rows_hat(g),
-                                  prob.Fp[k] if has_s else None, fam.y[k], len(k), dtype)
-                if diag:
-                    val = np.einsum("ij,ij->j", J, J, dtype=np.float64)
-                    if wide:
-                        out += val
-                    else:
-                        out[keep] += val
+                    out[keep] += val
+            else:
+                G = syrk(1.0, J.T, trans=0, lower=0)
+                if keep is None:
+                    out += G
                 else:
-                    G = syrk(1.0, J.T, trans=0, lower=0)
-                    if wide:
-                        out += G
-                    else:
-                        out[np.ix_(keep, keep)] += G
-        return out
+                    out[np.ix_(keep, keep)] += G
+    return out

@@ -1234,7 +1234,8 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None):
                                          "supported on Dask arrays yet; pass all rows' F_priv")
         rows = DaskRows(F, y, F_priv)
         return rows.F, rows.y, rows.F_priv, rows
-    if not isinstance(F, BlockRows):
+    # structured rows (BlockRows, MDA-HS's source/target rows: they have grams) pass as they are
+    if not (isinstance(F, BlockRows) or hasattr(F, "grams")):
         F = check_row_features("F", F, keep_float32=True)
     y = check_pm1(y)
     n = F.shape[0]

@@ -1,0 +1,163 @@
+"""MDA-HS and MDA-HS+ on explicit features (``solver="primal"``) at crawl scale: fit seconds,
+peak memory and accuracy, and agreement with the kernel path on a small problem.
+
+Run from the repository root: ``python benchmarks/mdahs_primal_scale.py [--method mdahsplus]
+[--n 100000] [--kernel linear] [--tol 1e-3]`` fits one setting; ``--agree`` prints the
+agreement lines only; without arguments it prints the whole table (:data:`TABLE`, each setting
+in its own process, so that each peak is its own) and then the agreement lines.
+
+Data: ``webly.crawl_scale.make_web_crawl(n, n_features=64, n_classes=5, n_test=2 n_t)`` (64
+float32 image features, 50-d text as ``X_priv``, 5 queries, 30% wrong rows, 3 sources assigned
+per bag, seed 0), the sources cut to one size (the smallest) so that MDA-HS+'s balanced text
+block is one correcting function (see ``MDAHSPlus``); the web rows are the labelled source rows
+(labels: the query), the first ``n_t = n / 10`` clean test rows the unlabelled target
+(``X_target``), the other ``n_t`` the held-out test rows. All five one-vs-rest problems are
+fitted. The kernel is linear (the 64 features themselves) or RBF through a Nystroem map
+(``--kernel rbf``, ``--components``, default 64); MDA-HS+'s text correcting function is
+linear. Estimator defaults otherwise (C_source 1, C_target 10, theta 0.01, max_rounds 5,
+mkl_max_iter 10, tol 1e-3). Each labelling adds a block of ``D + 2`` parameters per source
+(3 sources: up to 3 x 8 x 66 = 1,584 with the linear kernel), solved by Newton steps on the
+kept Hessian. BLAS is pinned to one thread. Peak memory is the process's peak resident set
+(``ru_maxrss``, data generation included). Accuracy: ``predict`` on the held-out clean test
+rows (5 classes, chance 0.2) and on the target rows (transductive).
+
+Agreement (``--agree``): ``make_web_crawl(1200, n_features=32, n_classes=3)``, the same
+construction with ``n_t = 300``, fitted by the kernel path (``solver="smo"``) and the primal
+path with the linear kernel at tol = mkl_tol = 1e-9 (mkl_max_iter 60): the largest relative
+difference of the margins ``rho_``, the largest difference of the group weights ``mu``, whether
+every labelling is the same, and the largest test decision difference; then RBF (kernel path)
+vs a 150-component Nystroem map (primal): test accuracies.
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from webly.crawl_scale import make_web_crawl  # noqa: E402
+from webly.multisource import MDAHS, MDAHSPlus  # noqa: E402
+
+METHODS = {"mdahs": ("MDA-HS", MDAHS), "mdahsplus": ("MDA-HS+", MDAHSPlus)}
+#: (method, rows, kernel) of the table
+TABLE = ([(m, 100_000, k) for m in METHODS for k in ("linear", "rbf")]
+         + [(m, 1_000_000, "linear") for m in METHODS])
+
+
+def peak_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
+
+
+def crawl(n, n_features, n_classes, n_t=None, seed=0):
+    """Source rows (equal-size sources), target rows and held-out test rows."""
+    n_t = n // 10 if n_t is None else n_t
+    ds = make_web_crawl(n, n_features=n_features, n_classes=n_classes, n_test=2 * n_t,
+                        random_state=seed)
+    names, counts = np.unique(ds.source, return_counts=True)
+    keep = np.sort(np.concatenate([np.flatnonzero(ds.source == s)[:counts.min()]
+                                   for s in names]))
+    return {"X": ds.X[keep], "y": ds.y[keep], "sources": ds.source[keep],
+            "X_priv": ds.X_priv[keep], "X_target": ds.X_test[:n_t], "y_target": ds.y_test[:n_t],
+            "X_test": ds.X_test[n_t:], "y_test": ds.y_test[n_t:]}
+
+
+def _fit(method, data, **params):
+    est = METHODS[method][1](**params)
+    extra = {"X_priv": data["X_priv"]} if method == "mdahsplus" else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        est.fit(data["X"], data["y"], sources=data["sources"], X_target=data["X_target"],
+                **extra)
+        secs = time.perf_counter() - t0
+    return est, secs, [str(w.message)[:90] for w in caught]
+
+
+def one(args):
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    data = crawl(args.n, args.features, 5)
+    gen_peak = peak_gb()
+    est, secs, warned = _fit(args.method, data, solver="primal", kernel=args.kernel,
+                             n_components=args.components, random_state=0, tol=args.tol)
+    acc = float(np.mean(est.predict(data["X_test"]) == data["y_test"]))
+    acc_t = float(np.mean(est.target_labels_ == data["y_target"]))
+    kernel = args.kernel if args.kernel == "linear" else f"rbf (Nystroem {args.components})"
+    print(f"| {METHODS[args.method][0]} | {len(data['y']):,} + {len(data['y_target']):,} | "
+          f"{kernel} | {secs:.1f} | {peak_gb():.2f} (data {gen_peak:.2f}) | {acc:.4f} | "
+          f"{acc_t:.4f} | {[int(k) for k in est.n_iter_]} | {'ok' if not warned else warned} |", flush=True)
+
+
+def agree():
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    data = crawl(1200, 32, 3, n_t=300)
+    for key in ("X", "X_priv", "X_target", "X_test"):
+        data[key] = data[key].astype(np.float64)
+    for method in METHODS:
+        name = METHODS[method][0]
+        kw = {"kernel": "linear", "tol": 1e-9, "mkl_tol": 1e-9, "mkl_max_iter": 60}
+        a, ta, _ = _fit(method, data, solver="smo", **kw)
+        b, tb, _ = _fit(method, data, solver="primal", **kw)
+        rel = np.max(np.abs(a.rho_ - b.rho_) / a.rho_)
+        same = all(x.shape == y.shape and np.array_equal(x, y)
+                   for x, y in zip(a.labellings_, b.labellings_))
+        dmu = max(float(np.max(np.abs(x - y))) if x.shape == y.shape else np.inf
+                  for x, y in zip(a.kernel_weights_, b.kernel_weights_))
+        D0, D1 = a.decision_function(data["X_test"]), b.decision_function(data["X_test"])
+        print(f"{name}, {len(data['y']):,} source + {len(data['y_target'])} target rows, 3 "
+              f"classes, linear kernel, tol 1e-9: kernel path {ta:.1f} s, primal {tb:.1f} s; "
+              f"largest relative difference of rho {rel:.1e}; largest |mu difference| "
+              f"{dmu:.1e}; same labellings {same}; max |test decision difference| "
+              f"{np.abs(D1 - D0).max():.1e} (scale {np.abs(D0).max():.2g}); test predictions "
+              f"equal {np.mean(a.predict(data['X_test']) == b.predict(data['X_test'])):.4f}",
+              flush=True)
+        a, ta, _ = _fit(method, data, solver="smo", kernel="rbf")
+        b, tb, _ = _fit(method, data, solver="primal", kernel="rbf", n_components=150,
+                        random_state=0)
+        acc0 = np.mean(a.predict(data["X_test"]) == data["y_test"])
+        acc1 = np.mean(b.predict(data["X_test"]) == data["y_test"])
+        print(f"{name}, RBF kernel ({ta:.1f} s) vs Nystroem 150 components ({tb:.1f} s): test "
+              f"accuracy {acc0:.4f} vs {acc1:.4f}; predictions equal "
+              f"{np.mean(a.predict(data['X_test']) == b.predict(data['X_test'])):.4f}",
+              flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--method", choices=list(METHODS), default=None)
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--kernel", choices=["linear", "rbf"], default="linear")
+    p.add_argument("--features", type=int, default=64)
+    p.add_argument("--components", type=int, default=64)
+    p.add_argument("--tol", type=float, default=1e-3)
+    p.add_argument("--agree", action="store_true")
+    args = p.parse_args(argv)
+    if args.agree:
+        return agree()
+    if args.method is not None:
+        return one(args)
+    from webly.experiments.benchmarks import machine_line
+
+    print(machine_line(["numpy", "scipy", "scikit-learn"], note="BLAS 1 thread; "))
+    print("| method | source + target rows | kernel | fit s | peak RSS GB | test accuracy | "
+          "target accuracy | rounds per class | status |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    for method, n, kernel in TABLE:
+        subprocess.run([sys.executable, __file__, "--method", method, "--n", str(n), "--kernel",
+                        kernel, "--tol", str(args.tol), "--features", str(args.features),
+                        "--components", str(args.components)], check=False)
+    print()
+    subprocess.run([sys.executable, __file__, "--agree"], check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""MDA-HS on explicit features (``solver="primal"``): the problem of :mod:`._mdahs`, in the primal.
+
+With explicit features ``phi_m`` of each feature type (the rows themselves for a linear kernel, a
+:class:`~webly.solvers.primal.FeatureMap` for RBF), base kernel ``k = (s, m)`` is the Gram matrix
+of the rows ``x^_k(i) = [phi_m(x_i), 1, pi_k(i)]`` on source s's rows and the target rows (zero
+elsewhere), with the prior coordinate ``pi_k(i) = p_s(i) / sqrt(theta |F_s|)`` on target rows
+(0 on source rows): ``K_k = X^_k X^_k'``. For weights ``mu`` and labellings ``y_1..y_T`` the
+inner problem of :func:`~._mdahs.mdahs_binary`,
+
+    min_{a in simplex} 1/2 a'(sum_{k,t} mu_{k,t} K_k∘y_t y_t' + D) a,
+
+is the dual of the rho-margin L2-loss SVM on the rows ``r_i = concat_k (sqrt(mu_k) ∘ y_{.,i})
+⊗ x^_k(i)`` (labels +1, no separate bias: the constant is in ``x^``):
+
+    min_{v, m} 1/2 ||v||^2 - m + 1/2 sum_i max(0, m - v'r_i)^2 / D_ii,
+
+(``v_{k,t} = w_{k,t} / sqrt(mu_{k,t})``: this is ``1/2 sum ||w_{k,t}||^2 / mu_{k,t}`` with
+``f_i = sum_{k,t} y_{t,i} w_{k,t}'x^_k(i)``). Stationarity gives ``w_{k,t} = mu_{k,t}
+X^_k'(a∘y_t)``, ``a_i = max(0, m - f_i) / D_ii``, ``sum a = 1`` and ``m = a'Qa`` (the kernel
+path's margin ``rho``); the optimum is ``-rho/2``, the kernel path's ``objective``. MDA-HS+'s
+source block ``(1/C_s)(I - (I + (C_s/lambda')(Z Z' + 1))^{-1})`` is the L2-SVM+ correcting
+function ``u'z_i + c`` on the text rows ``z_i`` (Woodbury), the slack of those rows:
+:func:`~webly.solvers.primal.l2svmplus_primal` solves both (``fit_intercept=False``).
+
+The rows are held as :class:`MDAHSRows`: per kernel, the Householder rotation of
+:func:`~webly.solvers.block_rows.label_rotation` maps ``sqrt(mu_k)`` to ``e_1``, so a source row
+(its label is the same in every labelling) has one block per kernel of its source (``y_i
+||sqrt(mu_k)|| x^_k(i)``), and only the target rows have all ``T`` blocks of every kernel. The
+label norms ``c_{k,t} = ||X^_k'(a∘y_t)||^2``, the target scores and the most violated labelling
+are computed from the multipliers ``a`` and the features, as the kernel path computes them from
+its kernels (:class:`MDAHSPrimalProblem` has :class:`~._mdahs.MDAHSProblem`'s methods), so
+:func:`~._mdahs.mdahs_binary` runs unchanged on it.
+"""
+
+import numpy as np
+
+from ..solvers.block_rows import _Adjoint, label_rotation, structured_grams
+
+__all__ = ["MDAHSPrimalProblem", "MDAHSRows", "l2svm_source_primal"]
+
+
+def _rotation(mu_k):
+    """:func:`label_rotation` of ``mu_k``; the identity when every weight is 0."""
+    return label_rotation(mu_k) if np.sum(mu_k) > 0 else np.eye(len(mu_k))
+
+
+class MDAHSRows:
+    """The (n, sum_k T D_k) rows of one MDA-HS primal solve (see the module docstring).
+
+    Parameters
+    ----------
+    narrow : list of (n_s, W_s) arrays
+        Per source, the rows ``y_i [x^_k(i) for k of s]`` (label included), and
+    narrow_cols : list of (W_s,) int arrays
+        the columns of their first rotated blocks;
+    narrow_scale : list of (W_s,) arrays
+        ``||sqrt(mu_k)||`` on those columns.
+    wide : (n_t, width) array
+        The target rows, every block.
+    """
+
+    hessian_max = 6144  # as BlockRows: keep the Hessian, block-preconditioned CG above 2,048
+
+    def __init__(self, narrow, narrow_cols, narrow_scale, wide, blocks):
+        self.narrow, self.cols, self.scale = narrow, narrow_cols, narrow_scale
+        self.wide = wide
+        self.blocks = blocks  # (start, stop) column ranges of the (kernel, labelling) blocks
+        self.n_S = sum(N.shape[0] for N in narrow)
+        self.bounds = np.cumsum([0] + [N.shape[0] for N in narrow])
+        self.n = self.n_S + wide.shape[0]
+        self.width = wide.shape[1]
+        self.shape = (self.n, self.width)
+        self.dtype = np.dtype(np.float64)
+
+    @property
+    def T(self):
+        return _Adjoint(self)
+
+    def __matmul__(self, w):
+        w = np.asarray(w, dtype=np.float64)
+        out = np.empty(self.n)
+        for s, N in enumerate(self.narrow):
+            out[self.bounds[s]:self.bounds[s + 1]] = N @ (self.scale[s] * w[self.cols[s]])
+        out[self.n_S:] = self.wide @ w
+        return out
+
+    def rmatvec(self, v):
+        v = np.asarray(v, dtype=np.float64)
+        out = self.wide.T @ v[self.n_S:]
+        for s, N in enumerate(self.narrow):
+            out[self.cols[s]] += self.scale[s] * (N.T @ v[self.bounds[s]:self.bounds[s + 1]])
+        return out
+
+    def _source_of(self, idx):
+        return np.searchsorted(self.bounds, idx, side="right") - 1
+
+    def __getitem__(self, idx):
+        idx = np.asarray(idx)
+        out = np.zeros((len(idx), self.width))
+        tgt = idx >= self.n_S
+        out[tgt] = self.wide[idx[tgt] - self.n_S]
+        src = np.flatnonzero(~tgt)
+        which = self._source_of(idx[src])
+        for s in np.unique(which):
+            sel = src[which == s]
+            rows = idx[sel] - self.bounds[s]
+            out[np.ix_(sel, self.cols[s])] = self.narrow[s][rows] * self.scale[s]
+        return out
+
+    def block_slices(self, size):
+        out = [np.arange(lo, hi) for lo, hi in self.blocks]
+        if size > self.width:
+            out.append(np.arange(self.width, size))
+        return out
+
+    def grams(self, prob, fam, idx, dtype, diag=False, chunk=8192):
+        """As :meth:`webly.solvers.block_rows.BlockRows.grams`: the source rows' Jacobian rows
+        have entries only in their source's first blocks and the parameters after ``w``, so
+        their Gram matrix is formed on those columns and scattered."""
+        _, _, _, has_f, _, _ = prob.jac_spec(fam)
+        idx = np.asarray(idx)
+        glob = idx if fam.rows is None else fam.rows[idx]
+        group = np.full(len(idx), -1)
+        if has_f:
+            src = glob < self.n_S
+            group[src] = self._source_of(glob[src])
+        return structured_grams(
+            prob, fam, idx, dtype, group, lambda g: self.cols[g],
+            lambda g, rows: self.narrow[g][rows - self.bounds[g]] * self.scale[g],
+            diag=diag, chunk=chunk)
+
+
+class MDAHSPrimalProblem:
+    """One binary MDA-HS problem on explicit features; the methods of
+    :class:`~._mdahs.MDAHSProblem` that :func:`~._mdahs.mdahs_binary` calls.
+
+    Parameters
+    ----------
+    kernels : list of dict
+        One per base kernel ``(s, m)``: ``{"source": s, "feature": m (index into Z_t),
+        "Z_s": (n_s, d_m) features of source s's rows}``.
+    Z_t : list of (n_t, d_m) arrays
+        Target features of each feature type.
+    src_slices, y_src, prior, theta, C_t
+        As :class:`~._mdahs.MDAHSProblem`.
+    C_src : (n_S,) array
+        Squared-slack weight of each source row (``1 / D_ii``; on the text rows the weight of
+        the correcting function, one value).
+    Z_priv : (|P|, d~) array or None
+        Text features of the rows ``priv_rows`` (MDA-HS+), in row order.
+    priv_rows : (n_S,) bool array or None
+    gamma_plus : float
+        ``lambda'``.
+    """
+
+    def __init__(self, kernels, Z_t, src_slices, y_src, prior, theta, C_src, C_t, Z_priv=None,
+                 priv_rows=None, gamma_plus=1.0):
+        self.kernels = kernels
+        self.Z_t = Z_t
+        self.src_slices = src_slices
+        self.y_src = np.asarray(y_src, dtype=np.float64)
+        self.prior = np.asarray(prior, dtype=np.float64)
+        self.theta = float(theta)
+        self.n_S = self.y_src.shape[0]
+        self.n_t = Z_t[0].shape[0]
+        self.n = self.n_S + self.n_t
+        nf = {}
+        for k in kernels:
+            nf[k["source"]] = nf.get(k["source"], 0) + 1
+        self.n_feat = nf
+        self.C = np.r_[np.asarray(C_src, dtype=np.float64), np.full(self.n_t, float(C_t))]
+        self.Z_priv, self.gamma_plus = Z_priv, float(gamma_plus)
+        self.priv_rows = None if priv_rows is None else np.r_[priv_rows, np.zeros(self.n_t, bool)]
+        # the prior coordinate of each kernel on the target rows
+        self.pi = [self.prior[:, k["source"]] / np.sqrt(self.theta * nf[k["source"]])
+                   for k in kernels]
+        # the narrow rows of each source: y_i [z_i, 1, 0] for each of its kernels
+        self.dims = [k["Z_s"].shape[1] + 2 for k in kernels]
+        self._narrow = []
+        for s, sl in enumerate(src_slices):
+            own = [k for k in kernels if k["source"] == s]
+            ys = self.y_src[sl][:, None]
+            parts = [np.column_stack([k["Z_s"], np.ones(sl.stop - sl.start),
+                                      np.zeros(sl.stop - sl.start)]) for k in own]
+            self._narrow.append(ys * np.hstack(parts) if parts else np.zeros((0, 0)))
+        self._state = None
+        self.n_newton = 0
+
+    # ----------------------------------------------------------------- the rows of one solve
+    def rows(self, mu, Y):
+        """:class:`MDAHSRows` for weights ``mu`` (n_kernels, T) and labellings ``Y``."""
+        T = Y.shape[1]
+        offs = np.cumsum([0] + [T * D for D in self.dims])
+        blocks = [(int(offs[j] + t * D), int(offs[j] + (t + 1) * D))
+                  for j, D in enumerate(self.dims) for t in range(T)]
+        wide = np.empty((self.n_t, int(offs[-1])))
+        cols = [[] for _ in self.src_slices]
+        scale = [[] for _ in self.src_slices]
+        for j, k in enumerate(self.kernels):
+            D = self.dims[j]
+            H = _rotation(mu[j])
+            Ct = (Y * np.sqrt(mu[j])) @ H          # (n_t, T): H (sqrt(mu) ∘ y_i), H symmetric
+            Xh = np.column_stack([self.Z_t[k["feature"]], np.ones(self.n_t), self.pi[j]])
+            wide[:, offs[j]:offs[j + 1]] = (Ct[:, :, None] * Xh[:, None, :]).reshape(self.n_t,
+                                                                                  T * D)
+            cols[k["source"]].append(np.arange(offs[j], offs[j] + D))
+            scale[k["source"]].append(np.full(D, np.sqrt(mu[j].sum())))
+        cols = [np.concatenate(c) if c else np.zeros(0, np.intp) for c in cols]
+        scale = [np.concatenate(c) if c else np.zeros(0) for c in scale]
+        return MDAHSRows(self._narrow, cols, scale, wide, blocks)
+
+    def solve(self, mu, Y, a0=None, *, tol=1e-3, max_iter=None, solver=None):
+        """The inner problem in the primal (:func:`~webly.solvers.primal.l2svmplus_primal`):
+        ``(a, info)`` with ``info["rho"]`` the margin, as :meth:`~._mdahs.MDAHSProblem.solve`.
+        Warm-started from ``a0``: the weights ``F'a0`` of these rows and the margin ``a0'Qa0``
+        (and the previous solve's correcting function)."""
+        from ..solvers.primal import l2svmplus_primal
+
+        F = self.rows(mu, Y)
+        start = None
+        if a0 is not None and self._state is not None:
+            th_prev, mults, rhos = self._state
+            w = F.rmatvec(a0)
+            m = float(w @ w + np.sum(a0 ** 2 / self.C))  # a'Qa without the text term
+            tail = th_prev[len(th_prev) - (0 if self.Z_priv is None else
+                                           self.Z_priv.shape[1] + 1) - 1:-1]
+            start = {"state": (np.r_[w, 0.0, tail, m], mults, rhos)}
+        C = self.C
+        w, _, _, _, info = l2svmplus_primal(
+            F, np.ones(self.n), self.Z_priv, C=C, gamma_plus=self.gamma_plus, tol=tol,
+            max_iter=max_iter, n_threads=None, priv_rows=self.priv_rows, start=start,
+            fit_intercept=False)
+        self._state = info["state"]
+        self.n_newton += int(info["n_iter"])
+        info["rho"] = float(info["margin"])
+        return np.asarray(info["dual"], dtype=np.float64), info
+
+    # ----------------------------------------------------------------- as MDAHSProblem
+    def _parts(self, a, Y):
+        """Per kernel j: ``X^_j'`` of the source rows' ``a∘y`` (z part, bias) and of the target
+        rows' ``a∘y_t`` (z part (d, T), bias (T,), prior (T,))."""
+        n_S = self.n_S
+        v = a[:n_S] * self.y_src
+        U = a[n_S:, None] * Y
+        ZU = {m: self.Z_t[m].T @ U for m in {k["feature"] for k in self.kernels}}
+        bu = U.sum(axis=0)
+        out = []
+        for j, k in enumerate(self.kernels):
+            vs = v[self.src_slices[k["source"]]]
+            out.append((k["Z_s"].T @ vs, vs.sum(), ZU[k["feature"]], bu, self.pi[j] @ U))
+        return out
+
+    def kernel_values(self, a, Y):
+        """``c_{k,t} = ||X^_k'(a∘y_t)||^2`` for every base kernel k and labelling column t."""
+        c = np.empty((len(self.kernels), Y.shape[1]))
+        for j, (gs, bs, G, bu, pr) in enumerate(self._parts(a, Y)):
+            c[j] = (np.sum((gs[:, None] + G) ** 2, axis=0) + (bs + bu) ** 2 + pr ** 2)
+        return np.maximum(c, 1e-12 * np.max(np.abs(c)) if c.size else 0.0)
+
+    def weights(self, a, mu, Y):
+        """Per kernel ``(w_z, w_bias, w_prior)``: ``sum_t mu_{k,t} X^_k'(a∘y_t)``."""
+        out = []
+        for j, (gs, bs, G, bu, pr) in enumerate(self._parts(a, Y)):
+            ms = mu[j].sum()
+            out.append((ms * gs + G @ mu[j], ms * bs + bu @ mu[j], pr @ mu[j]))
+        return out
+
+    def target_scores(self, a, mu, Y):
+        """Decision values ``sum_k X^_k w_k`` on the target rows."""
+        g = np.zeros(self.n_t)
+        for j, (wz, wb, wp) in enumerate(self.weights(a, mu, Y)):
+            g += self.Z_t[self.kernels[j]["feature"]] @ wz + wb + self.pi[j] * wp
+        return g
+
+    def candidate_value(self, a, y_t):
+        """``||c(y)||_2`` over base kernels for one target labelling (violation score)."""
+        return float(np.linalg.norm(self.kernel_values(a, y_t[:, None])[:, 0]))
+
+
+def l2svm_source_primal(X, y, C=1.0, tol=1e-3, max_iter=None):
+    """:func:`~._mdahs.l2svm_source_classifier` on explicit features ``X`` (the +1 bias is the
+    regularised intercept of :func:`~webly.solvers.primal.l2svmplus_primal`): unit-norm weights
+    ``(w, b) / ||(w, b)||``.
+
+    Returns
+    -------
+    coef : (d,) array
+    intercept : float
+    info : dict
+    """
+    from ..solvers.primal import l2svmplus_primal
+
+    y = np.asarray(y, dtype=np.float64)
+    w, b, _, _, info = l2svmplus_primal(X, y, C=C, tol=tol, max_iter=max_iter, n_threads=None)
+    norm = float(np.sqrt(w @ w + b * b))
+    norm = norm if norm > 0 else 1.0
+    info["w_norm"] = norm
+    return w / norm, b / norm, info
