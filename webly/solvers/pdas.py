@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 #: rounds of the active-set phase before it gives the problem back to the decomposition
 MAX_ROUNDS = 40
+#: libsvm's stopping tolerance for the first partition: only its support set is used, and a loose
+#: one is smaller and sooner (issue 19's problems at n = 10,000: 0.16-0.45 s vs 0.40-0.71 s at
+#: 0.1, 4,630 vs 5,068 support vectors on the web problem; the whole solve 5-15% faster)
+START_TOL = 1.0
 #: rounds after which a round that moves no fewer units than the last halves the moves
 STALL_ROUNDS = 4
 #: largest privileged dimension taken as a factor: the reduced QP has r + 2 variables and
@@ -330,8 +334,7 @@ def _start(qp, x0):
         b = qp.blocks[0]
         c = b.lo / len(b.index)                   # the block's mean weight: SVM+'s C
         w = np.minimum(upper, c) / c              # a finite upper bound below it caps the box
-        # only the support set is used: a loose tolerance gives nearly the same one, sooner
-        svc = SVC(C=c, kernel="precomputed", tol=0.1)
+        svc = SVC(C=c, kernel="precomputed", tol=START_TOL)
         svc.fit(qp.K, qp.y, sample_weight=np.where(w > 0, w, 1e-12))
         a = np.zeros(n)
         a[svc.support_] = np.abs(svc.dual_coef_.ravel())
