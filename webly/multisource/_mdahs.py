@@ -153,7 +153,25 @@ def source_ranking_labellings(K_ss, K_ts, D_ss, y_s, n_positives, tol=1e-3, max_
 # the MDA-HS problem of one binary task
 # ----------------------------------------------------------------------------------------------
 
-class MDAHSProblem:
+class _ProblemShape:
+    """What both forms of one binary MDA-HS problem (kernel blocks, explicit rows) record of
+    its rows: labels, prior, theta, sizes and the number of feature types per source."""
+
+    def _set_shape(self, kernels, src_slices, y_src, prior, theta, n_t):
+        self.kernels = kernels
+        self.src_slices = src_slices
+        self.y_src = np.asarray(y_src, dtype=np.float64)
+        self.prior = np.asarray(prior, dtype=np.float64)
+        self.theta = float(theta)
+        self.n_S = self.y_src.shape[0]
+        self.n_t = n_t
+        self.n = self.n_S + self.n_t
+        self.n_feat = {}
+        for k in kernels:
+            self.n_feat[k["source"]] = self.n_feat.get(k["source"], 0) + 1
+
+
+class MDAHSProblem(_ProblemShape):
     """Kernel blocks of one binary MDA-HS problem; builds ``Q(mu)`` and kernel values fast.
 
     Parameters
@@ -177,21 +195,10 @@ class MDAHSProblem:
     def __init__(self, kernels, K_tt, src_slices, y_src, prior, theta, D_src, C_t,
                  fixed_source_block=False):
         self.fixed_source_block = bool(fixed_source_block)
-        self.kernels = kernels
+        self._set_shape(kernels, src_slices, y_src, prior, theta, K_tt[0].shape[0])
         self.K_tt = K_tt
-        self.src_slices = src_slices
-        self.y_src = np.asarray(y_src, dtype=np.float64)
-        self.prior = np.asarray(prior, dtype=np.float64)
-        self.theta = float(theta)
         self.D_src = D_src
         self.C_t = float(C_t)
-        self.n_S = self.y_src.shape[0]
-        self.n_t = K_tt[0].shape[0]
-        self.n = self.n_S + self.n_t
-        nf = {}
-        for k in kernels:
-            nf[k["source"]] = nf.get(k["source"], 0) + 1
-        self.n_feat = nf
         for k in kernels:
             ys = self.y_src[src_slices[k["source"]]]
             k["Q_ss"] = k["K_ss"] * np.outer(ys, ys)

@@ -35,6 +35,7 @@ its kernels (:class:`MDAHSPrimalProblem` has :class:`~._mdahs.MDAHSProblem`'s me
 import numpy as np
 
 from ..solvers.block_rows import _Adjoint, label_rotation, structured_grams
+from ._mdahs import _ProblemShape
 
 __all__ = ["MDAHSPrimalProblem", "MDAHSRows", "l2svm_source_primal"]
 
@@ -130,7 +131,7 @@ class MDAHSRows:
             diag=diag, chunk=chunk)
 
 
-class MDAHSPrimalProblem:
+class MDAHSPrimalProblem(_ProblemShape):
     """One binary MDA-HS problem on explicit features; the methods of
     :class:`~._mdahs.MDAHSProblem` that :func:`~._mdahs.mdahs_binary` calls.
 
@@ -155,19 +156,9 @@ class MDAHSPrimalProblem:
 
     def __init__(self, kernels, Z_t, src_slices, y_src, prior, theta, C_src, C_t, Z_priv=None,
                  priv_rows=None, gamma_plus=1.0):
-        self.kernels = kernels
+        self._set_shape(kernels, src_slices, y_src, prior, theta, Z_t[0].shape[0])
         self.Z_t = Z_t
-        self.src_slices = src_slices
-        self.y_src = np.asarray(y_src, dtype=np.float64)
-        self.prior = np.asarray(prior, dtype=np.float64)
-        self.theta = float(theta)
-        self.n_S = self.y_src.shape[0]
-        self.n_t = Z_t[0].shape[0]
-        self.n = self.n_S + self.n_t
-        nf = {}
-        for k in kernels:
-            nf[k["source"]] = nf.get(k["source"], 0) + 1
-        self.n_feat = nf
+        nf = self.n_feat
         self.C = np.r_[np.asarray(C_src, dtype=np.float64), np.full(self.n_t, float(C_t))]
         self.Z_priv, self.gamma_plus = Z_priv, float(gamma_plus)
         self.priv_rows = None if priv_rows is None else np.r_[priv_rows, np.zeros(self.n_t, bool)]
