@@ -26,6 +26,11 @@ test rows (B = 1000, Huang et al.'s eps; ``--classes`` is ignored); ``--method k
 :class:`~webly.baselines.KMMSVMClassifier` (C = 1) weighted towards the first 5,000 test rows,
 accuracy on the other 5,000. Their iterations are L-BFGS-B's for KMM, Newton steps for the SVMs.
 
+``--C`` and ``--c-neg`` (a number or ``balanced``) set mi-SVM's, MI-SVM's and mi-SVM-PI's ``C``
+and ``C_neg``: at the default one weight per row, one query against the rest (1 % positives)
+has ``w = 0`` as its first round's optimum at every ``C``, and the fit stops there with a note
+(see :class:`~webly.mil.MiSVMClassifier`'s ``C_neg``).
+
 ``--n-small`` rows (the first bags of the same crawl, c0 vs rest) are also fitted with the
 exact kernel solver (``solver="smo"``, linear kernels) and the primal path: both report minus
 the optimal value of the same problem (``models_[0].info["objective"]``), so they must agree;
@@ -57,10 +62,13 @@ METHODS = {"smilpi": "sMIL-PI", "smil": "sMIL", "misvm": "MI-SVM", "mi-svm": "mi
            "misvmpi": "mi-SVM-PI", "kmm": "KMM weights", "kmmsvm": "KMM-SVM"}
 
 
-def mil_estimator(method, kernel, tol):
+def mil_estimator(method, kernel, tol, C=None, C_neg=None):
     """``(estimator, fit metadata)`` of a MIL ``--method`` on the primal path, at the settings of
-    the module docstring."""
+    the module docstring (``C`` and ``C_neg``: mi-SVM, MI-SVM and mi-SVM-PI at another ``C`` or
+    negative weight, None for the defaults)."""
     common = dict(solver="primal", kernel=kernel, n_components=512, random_state=0, tol=tol)
+    if method in ("misvm", "mi-svm", "misvmpi"):
+        common.update({k: v for k, v in (("C", C), ("C_neg", C_neg)) if v is not None})
     if method == "smilpi":
         return SMILPIClassifier(**common, **PARAMS), ("bags", "X_priv")
     if method == "smil":
@@ -177,7 +185,13 @@ def main(argv=None):
     p.add_argument("--kernel", choices=["linear", "rbf"], default="linear")
     p.add_argument("--n-small", type=int, default=4000)
     p.add_argument("--tol", type=float, default=1e-3)
+    p.add_argument("--C", type=float, default=None,
+                   help="mi-SVM, MI-SVM, mi-SVM-PI: C instead of the default")
+    p.add_argument("--c-neg", default=None,
+                   help="mi-SVM, MI-SVM, mi-SVM-PI: C_neg, a number or 'balanced'")
     args = p.parse_args(argv)
+    if args.c_neg not in (None, "balanced"):
+        args.c_neg = float(args.c_neg)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -197,7 +211,7 @@ def main(argv=None):
               f"{peak_gb():.2f} GB, iterations {steps}, warnings "
               f"{[str(w.message)[:80] for w in caught]}")
     else:
-        est, keys = mil_estimator(args.method, args.kernel, args.tol)
+        est, keys = mil_estimator(args.method, args.kernel, args.tol, args.C, args.c_neg)
         fit = {k: getattr(ds, k) for k in keys}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -224,6 +238,7 @@ def main(argv=None):
                                                est.decision_function(ds.X_test)))
             print(f"clean test AP of c0 vs rest {ap:.3f} (chance {np.mean(ds.y_test == 'c0'):.3f})")
     print("RESULT " + json.dumps({"method": args.method, "n": args.n, "kernel": args.kernel,
+                                  "C": args.C, "C_neg": args.c_neg,
                                   "problems": problems, "seconds": secs, "peak": peak_gb(),
                                   "steps": steps, "status": status, "accuracy": acc,
                                   "ap": ap}),

@@ -112,6 +112,50 @@ def relabel_positive_bags(f, groups, keep, labels, *, rule="at_least", threshold
     return out
 
 
+def negative_weight(C, C_neg, n_positive, n_negative):
+    """The hinge weight of a negative unit: ``C`` when ``C_neg`` is None, ``C_neg`` when it is a
+    number, ``C n_positive / n_negative`` for ``"balanced"`` (the two classes weigh the same in
+    total: ``n_positive`` positive units of weight ``C``, ``n_negative`` negative ones)."""
+    if C_neg is None:
+        return float(C)
+    if isinstance(C_neg, str):
+        if C_neg != "balanced":
+            raise ValueError(f"C_neg must be a number, None or 'balanced', got {C_neg!r}")
+        return float(C) * n_positive / max(n_negative, 1)
+    return float(C_neg)
+
+
+#: the ``C_neg`` constraint of mi-SVM, MI-SVM and mi-SVM-PI
+C_NEG_PARAM = [Interval(Real, 0, None, closed="neither"), StrOptions({"balanced"}), None]
+
+
+def constant_scores(f_pos, tol):
+    """Whether the decision values ``f_pos`` of the positive-bag instances spread by no more
+    than ``tol`` (margin units, the accuracy of the solve): the round's optimum is ``w = 0``, a
+    constant function, and the order of the instances is the solver's rounding, not a signal.
+
+    A C-SVM has ``w = 0`` as its optimum exactly when the positive units' mean (weight ``C``
+    each) is a combination of the negative units with weights in ``[0, C_neg]`` and the same
+    total: with one weight for every row and few positives (one query against 99, 1 %) that
+    holds whenever the positives' mean lies inside the negatives' reduced hull, for every ``C``
+    (the condition does not involve ``C``). mi-SVM and MI-SVM then stop instead of relabelling
+    (or choosing witnesses) on rounding noise; see :data:`CONSTANT_NOTE`."""
+    f_pos = np.asarray(f_pos)
+    return f_pos.size > 1 and float(np.ptp(f_pos)) <= tol
+
+
+#: the note of a round whose decision values are constant on the positive bags
+CONSTANT_NOTE = ("round {round}: the decision values of the positive-bag instances are constant "
+                 "(spread {spread:.1e} <= tol {tol:g}): w = 0 is this problem's optimum at any C "
+                 "with these class weights, so the rounds stopped instead of following rounding "
+                 "noise; weigh the classes (C_neg='balanced', or C_neg about C * #positive / "
+                 "#negative units) and choose C by validation")
+
+
+def constant_note(it, f_pos, tol):
+    return CONSTANT_NOTE.format(round=it, spread=float(np.ptp(f_pos)), tol=tol)
+
+
 def bag_units(y_pm, bags):
     """Dual units: one per positive bag, one per negative row.
 
@@ -324,7 +368,9 @@ def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_frac
     weight ``C`` on the instances of positive bags (their correcting function on ``Z_priv``,
     the rows of those instances in order; without ``Z_priv`` a hinge) and a hinge of weight
     ``C_neg`` on the others. Relabelling as :func:`relabel_positive_bags` (``rule="at_least"``,
-    at least ``ceil(rho |B|)`` per bag; ``rho=None``: one). ``da``: the -DA term of
+    at least ``ceil(rho |B|)`` per bag; ``rho=None``: one); a round whose decision values are
+    constant on the positive-bag instances (:func:`constant_scores`) ends the rounds with a
+    note instead. ``da``: the -DA term of
     mi-SVM-PI-DA over all instances (:func:`da_keywords`), or None.
 
     Returns a :class:`~webly.mil._common.BinaryMIL` over the features: ``coef`` the weights,
@@ -337,6 +383,7 @@ def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_frac
     keep = min_positives(np.array([len(g) for g in groups]), rho)
     weights = np.where(in_pos, float(C), float(C_neg))
     priv_rows = None if Z_priv is None else in_pos
+    pos_rows = np.flatnonzero(in_pos)
     labels, info, total, notes, objectives = y_pm.copy(), None, 0, [], []
     for it in range(1, max_rounds + 1):
         w, b, info = solve_mil_primal(Z, labels, Z_priv, C=weights, gamma_plus=gamma_plus,
@@ -345,7 +392,11 @@ def relabel_rounds_primal(Z, y_pm, bags, *, C, C_neg, rho, threshold, range_frac
         total += info["n_iter"]
         notes += info["not_converged"]
         objectives.append(info["objective"])
-        new = relabel_positive_bags(primal_decision(Z, w, b), groups, keep, labels,
+        f = primal_decision(Z, w, b)
+        if constant_scores(f[pos_rows], tol):  # w = 0: no order to relabel by
+            notes.append(constant_note(it, f[pos_rows], tol))
+            break
+        new = relabel_positive_bags(f, groups, keep, labels,
                                     threshold=threshold, range_fraction=range_fraction)
         if np.array_equal(new, labels):
             break

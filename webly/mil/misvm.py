@@ -33,8 +33,9 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
 from ..solvers._rows import is_dask
-from ._toolkit import (MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS, RELABEL_RANGE_FRACTION,
-                       bag_mean_rows, min_positives, positive_bag_groups, primal_decision,
+from ._toolkit import (C_NEG_PARAM, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
+                       RELABEL_RANGE_FRACTION, bag_mean_rows, constant_note, constant_scores,
+                       min_positives, negative_weight, positive_bag_groups, primal_decision,
                        relabel_positive_bags, relabel_rounds_primal, solve_mil_primal)
 
 # libsvm solves the SVMs: max_iter is only the former name of max_rounds (one release)
@@ -59,6 +60,12 @@ def _fetch_rows(Z, idx):
     return out
 
 
+def _negative_weights(labels, C, c_neg):
+    """libsvm's sample weights (multiples of ``C``) for a negative-unit weight ``c_neg``; None
+    when it is ``C`` (the unweighted call)."""
+    return None if c_neg == C else np.where(labels == 1, 1.0, c_neg / C)
+
+
 def _svc_on_units(K_units, labels, C, tol, weights=None):
     svc = SVC(C=C, kernel="precomputed", tol=tol).fit(K_units, labels, sample_weight=weights)
     alpha = np.zeros(len(labels))
@@ -72,6 +79,16 @@ class MiSVMClassifier(MILClassifierBase):
     Parameters
     ----------
     C : float, default=1.0
+        Hinge weight of each positive-bag instance (and of every instance with ``C_neg=None``).
+    C_neg : float, "balanced" or None, default=None
+        Hinge weight of each negative instance; None uses ``C``, ``"balanced"`` uses
+        ``C * #positive-bag instances / #negative instances`` (per one-vs-rest problem), so both
+        sides weigh the same in total. With one weight for every row and few positives (one query
+        against many) ``w = 0`` can be the optimum of a round at every ``C``: on
+        ``make_web_crawl`` c0 vs rest (1 % positives) it is, at 10^5 rows and at 10^6, for the
+        all-positive start. Such a round's decision values are constant, and the rounds stop
+        there with a note (ConvergenceWarning) instead of relabelling on rounding noise; weigh
+        the classes then and choose ``C`` by validation (``benchmarks/mil_primal_scale.py``).
     kernel : {"rbf", "linear"}, default="rbf"
     gamma : float or None, default=None
         RBF bandwidth; None is the 1/mean-squared-distance rule.
@@ -159,7 +176,7 @@ class MiSVMClassifier(MILClassifierBase):
 
     _parameter_constraints = {**_CONSTRAINTS, **RELABEL_PARAMS, **PRIMAL_PARAMS,
                               "rho": [Interval(Real, 0, 1, closed="right"), None],
-                              "threshold": [Real]}
+                              "threshold": [Real], "C_neg": C_NEG_PARAM}
 
     def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
                  gamma_scale: float = 1.0, rho: float | None = 0.6, threshold: float = 0.0,
@@ -167,8 +184,10 @@ class MiSVMClassifier(MILClassifierBase):
                  max_iter: int | str = "deprecated", relabel: str = "webly", solver: str = "auto",
                  features: str = "nystroem", n_components: int = 512,
                  random_state: int | np.random.RandomState | None = None,
-                 memory_limit: float | str | None = None) -> None:
+                 memory_limit: float | str | None = None,
+                 C_neg: float | str | None = None) -> None:
         self.C = C
+        self.C_neg = C_neg
         self.kernel = kernel
         self.gamma = gamma
         self.gamma_scale = gamma_scale
@@ -185,9 +204,14 @@ class MiSVMClassifier(MILClassifierBase):
         self.random_state = random_state
         self.memory_limit = memory_limit
 
+    def _c_neg(self, y_pm):
+        return negative_weight(self.C, self.C_neg, int((y_pm == 1).sum()),
+                               int((y_pm != 1).sum()))
+
     def _fit_binary_primal(self, ctx, y_pm):
         return relabel_rounds_primal(
-            ctx.Z, y_pm, ctx.bags, C=self.C, C_neg=self.C, rho=self.rho, threshold=self.threshold,
+            ctx.Z, y_pm, ctx.bags, C=self.C, C_neg=self._c_neg(y_pm), rho=self.rho,
+            threshold=self.threshold,
             range_fraction=RELABEL_RANGE_FRACTION[self.relabel],
             max_rounds=ctx.params["max_rounds"], tol=self.tol, max_iter=None)
 
@@ -196,18 +220,26 @@ class MiSVMClassifier(MILClassifierBase):
         groups = positive_bag_groups(y_pm, ctx.bags)
         keep = min_positives(np.array([len(g) for g in groups]), self.rho)
         labels = y_pm.copy()
+        c_neg = self._c_neg(y_pm)
+        weights = _negative_weights(y_pm, self.C, c_neg)  # by bag, so fixed across rounds
+        cost = np.where(y_pm == 1, self.C, c_neg)
+        pos_rows = np.flatnonzero(y_pm == 1)
         objectives = []  # primal objective after each SVM solve (non-increasing, see tests)
         for it in range(1, ctx.params["max_rounds"] + 1):
-            alpha, b = _svc_on_units(K, labels, self.C, self.tol)
+            alpha, b = _svc_on_units(K, labels, self.C, self.tol, weights)
             f = K @ alpha + b
             objectives.append(0.5 * alpha @ K @ alpha
-                              + self.C * np.maximum(0.0, 1.0 - labels * f).sum())
+                              + (cost * np.maximum(0.0, 1.0 - labels * f)).sum())
+            if constant_scores(f[pos_rows], self.tol):  # w = 0: no order to relabel by
+                return BinaryMIL(alpha, b, it, labels, info={
+                    "objectives": objectives,
+                    "not_converged": [constant_note(it, f[pos_rows], self.tol)]})
             new = relabel_positive_bags(f, groups, keep, labels, threshold=self.threshold,
                                         range_fraction=RELABEL_RANGE_FRACTION[self.relabel])
             if np.array_equal(new, labels):
                 return BinaryMIL(alpha, b, it, labels, info={"objectives": objectives})
             labels = new
-        alpha, b = _svc_on_units(K, labels, self.C, self.tol)
+        alpha, b = _svc_on_units(K, labels, self.C, self.tol, weights)
         return BinaryMIL(alpha, b, ctx.params["max_rounds"], labels, info={
             "objectives": objectives,
             "not_converged": [f"did not settle in {ctx.params['max_rounds']} rounds; raise "
@@ -221,6 +253,12 @@ class MISVMClassifier(MILClassifierBase):
     ----------
     C, kernel, gamma, gamma_scale, max_rounds, tol, n_jobs
         As :class:`MiSVMClassifier`.
+    C_neg : float, "balanced" or None, default=None
+        Hinge weight of each negative instance; None uses ``C``, ``"balanced"`` uses
+        ``C * #positive bags / #negative instances`` (a positive bag is one unit of weight
+        ``C``). As in :class:`MiSVMClassifier`, a round whose decision values are constant on
+        the positive bags' instances (``w = 0`` optimal) ends the rounds with a note
+        (ConvergenceWarning) instead of choosing witnesses on rounding noise.
     solver, features, n_components, random_state, memory_limit
         As :class:`MiSVMClassifier`. ``solver="primal"`` runs the rounds as primal C-SVM solves
         (:func:`webly.solvers.primal.svmplus_primal` without privileged features) on explicit
@@ -302,15 +340,17 @@ class MISVMClassifier(MILClassifierBase):
     _method_name = "MI-SVM"
     _renamed = (("max_iter", "max_rounds"),)
 
-    _parameter_constraints = {**_CONSTRAINTS, **PRIMAL_PARAMS}
+    _parameter_constraints = {**_CONSTRAINTS, **PRIMAL_PARAMS, "C_neg": C_NEG_PARAM}
 
     def __init__(self, C: float = 1.0, kernel: str = "rbf", gamma: float | None = None,
                  gamma_scale: float = 1.0, max_rounds: int = 20, tol: float = 1e-3,
                  n_jobs: int | None = None, max_iter: int | str = "deprecated",
                  solver: str = "auto", features: str = "nystroem", n_components: int = 512,
                  random_state: int | np.random.RandomState | None = None,
-                 memory_limit: float | str | None = None) -> None:
+                 memory_limit: float | str | None = None,
+                 C_neg: float | str | None = None) -> None:
         self.C = C
+        self.C_neg = C_neg
         self.kernel = kernel
         self.gamma = gamma
         self.gamma_scale = gamma_scale
@@ -347,15 +387,20 @@ class MISVMClassifier(MILClassifierBase):
             U[:len(neg)] = Z[neg]
             U[len(neg):] = bag_mean_matrix(bag_of_row) @ Z[rows]
         labels = np.r_[-np.ones(len(neg)), np.ones(len(groups))]
+        c_neg = negative_weight(self.C, self.C_neg, len(groups), len(neg))
+        C = self.C if c_neg == self.C else np.where(labels == 1, self.C, c_neg)
         max_rounds = ctx.params["max_rounds"]
         witnesses, info, total, notes, objectives = None, None, 0, [], []
         for it in range(1, max_rounds + 1):
-            w, b, info = solve_mil_primal(U, labels, C=self.C, tol=self.tol, max_iter=None,
+            w, b, info = solve_mil_primal(U, labels, C=C, tol=self.tol, max_iter=None,
                                           start=info)
             total += info["n_iter"]
             notes += info["not_converged"]
             objectives.append(info["objective"])
             f = primal_decision(Z, w, b)
+            if constant_scores(f[rows], self.tol):  # w = 0: no witness stands out
+                notes.append(constant_note(it, f[rows], self.tol))
+                break
             new = np.array([g[np.argmax(f[g])] for g in groups])
             if witnesses is not None and np.array_equal(new, witnesses):
                 break
@@ -369,7 +414,7 @@ class MISVMClassifier(MILClassifierBase):
             else:
                 U[len(neg):] = Z[witnesses]
         lab = -np.ones(len(y_pm), dtype=int)
-        lab[witnesses] = 1
+        lab[rows if witnesses is None else witnesses] = 1  # the start: every bag's rows
         return BinaryMIL(w, b, total, lab, info={"rounds": it, "objective": -info["objective"],
                                                  "objectives": objectives,
                                                  "not_converged": notes})
@@ -388,18 +433,27 @@ class MISVMClassifier(MILClassifierBase):
                                 shape=(len(groups), n))
         neg_sel = sp.csr_matrix((np.ones(len(neg)), (np.arange(len(neg)), neg)), shape=(len(neg), n))
         labels = np.r_[-np.ones(len(neg)), np.ones(len(groups))]
+        c_neg = negative_weight(self.C, self.C_neg, len(groups), len(neg))
+        weights = _negative_weights(labels, self.C, c_neg)
+        cost = np.where(labels == 1, self.C, c_neg)
         witnesses = None
         objectives = []  # primal objective after each SVM solve (non-increasing, see tests)
         for it in range(1, ctx.params["max_rounds"] + 1):
             S = sp.vstack([neg_sel, pos_sel]).tocsr()
             KS = np.asarray((S @ K.T).T)  # (n, units)
             K_units = np.asarray(S @ KS)
-            alpha, b = _svc_on_units(K_units, labels, self.C, self.tol)
+            alpha, b = _svc_on_units(K_units, labels, self.C, self.tol, weights)
             f_units = K_units @ alpha + b
             objectives.append(0.5 * alpha @ K_units @ alpha
-                              + self.C * np.maximum(0.0, 1.0 - labels * f_units).sum())
+                              + (cost * np.maximum(0.0, 1.0 - labels * f_units)).sum())
             coef = np.asarray(S.T @ alpha).ravel()
             f = K @ coef + b
+            if constant_scores(f[rows], self.tol):  # w = 0: no witness stands out
+                lab = -np.ones(n, dtype=int)
+                lab[rows if witnesses is None else witnesses] = 1
+                return BinaryMIL(coef, b, it, lab, info={
+                    "objectives": objectives,
+                    "not_converged": [constant_note(it, f[rows], self.tol)]})
             new = np.array([g[np.argmax(f[g])] for g in groups])
             if witnesses is not None and np.array_equal(new, witnesses):
                 lab = -np.ones(n, dtype=int)
