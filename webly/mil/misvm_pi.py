@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
+from ..solvers.pdas import privileged_factor
 from ._common import BinaryMIL, MILClassifierBase
 from ._toolkit import (C_NEG_PARAM, DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
                        RELABEL_RANGE_FRACTION, constant_note, constant_scores, da_keywords,
@@ -208,7 +209,9 @@ class MiSVMPIClassifier(MILClassifierBase):
             return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper)
         P = np.flatnonzero(in_pos)
         block, constant = privileged_block(P, K_priv, np.full(P.size, float(self.C)),
-                                           self.gamma_plus)
+                                           self.gamma_plus,
+                                           factor=privileged_factor(ctx.X_priv[P],
+                                                                    self.kernel_priv))
         upper = np.where(in_pos, np.inf, c_neg)
         return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper,
                         blocks=(block,), constant=constant)
