@@ -201,7 +201,7 @@ class MiSVMPIClassifier(MILClassifierBase):
     def _c_neg(self, in_pos):
         return negative_weight(self.C, self.C_neg, int(in_pos.sum()), int((~in_pos).sum()))
 
-    def _qp(self, ctx, labels, in_pos, K_priv):
+    def _qp(self, ctx, labels, in_pos, K_priv, factor=None):
         n = len(labels)
         c_neg = self._c_neg(in_pos)
         if K_priv is None:
@@ -209,9 +209,7 @@ class MiSVMPIClassifier(MILClassifierBase):
             return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper)
         P = np.flatnonzero(in_pos)
         block, constant = privileged_block(P, K_priv, np.full(P.size, float(self.C)),
-                                           self.gamma_plus,
-                                           factor=privileged_factor(ctx.X_priv[P],
-                                                                    self.kernel_priv))
+                                           self.gamma_plus, factor=factor)
         upper = np.where(in_pos, np.inf, c_neg)
         return KernelQP(K=ctx.K, y=labels.astype(float), p=np.ones(n), upper=upper,
                         blocks=(block,), constant=constant)
@@ -226,14 +224,16 @@ class MiSVMPIClassifier(MILClassifierBase):
         in_pos = y_pm == 1
         groups = positive_bag_groups(y_pm, ctx.bags)
         keep = min_positives(np.array([len(g) for g in groups]), self.rho)
-        K_priv = None
+        K_priv = factor = None
         if ctx.X_priv is not None:
             K_priv = privileged_kernel(ctx.X_priv[np.flatnonzero(in_pos)], self.kernel_priv,
                                        self.gamma_priv)
+            # a linear privileged kernel's features: the active-set start of every round
+            factor = privileged_factor(ctx.X_priv[np.flatnonzero(in_pos)], self.kernel_priv)
         labels = y_pm.copy()
         x0, total_moves, notes = None, 0, []
         for it in range(1, self.max_rounds + 1):
-            qp = self._adapt(self._qp(ctx, labels, in_pos, K_priv), ctx)
+            qp = self._adapt(self._qp(ctx, labels, in_pos, K_priv, factor), ctx)
             x, info = solve_mil_qp(qp, self.tol, self.max_iter, x0=x0)
             notes += info["not_converged"]
             total_moves += int(info["n_iter"])
