@@ -146,10 +146,11 @@ def constant_scores(f_pos, tol):
 
 #: the note of a round whose decision values are constant on the positive bags
 CONSTANT_NOTE = ("round {round}: the decision values of the positive-bag instances are constant "
-                 "(spread {spread:.1e} <= tol {tol:g}): w = 0 is this problem's optimum at any C "
-                 "with these class weights, so the rounds stopped instead of following rounding "
-                 "noise; weigh the classes (C_neg='balanced', or C_neg about C * #positive / "
-                 "#negative units) and choose C by validation")
+                 "to the solve's accuracy (spread {spread:.1e} <= tol {tol:g}), so the rounds "
+                 "stopped instead of following rounding noise (with one weight per row and rare "
+                 "positives w = 0 is the optimum at any C; a tiny C shrinks the spread too); "
+                 "weigh the classes (C_neg='balanced', or C_neg about C * #positive / "
+                 "#negative units), or lower tol, and choose C by validation")
 
 
 def constant_note(it, f_pos, tol):
