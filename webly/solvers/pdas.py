@@ -46,8 +46,14 @@ START_TOL = 1.0
 #: rounds after which a round that moves no fewer units than the last halves the moves
 STALL_ROUNDS = 4
 #: largest privileged dimension taken as a factor: the reduced QP has r + 2 variables and
-#: its steps solve (r + 2 + active)-sized systems
-MAX_RANK = 256
+#: its steps solve (r + 2 + active)-sized systems. Measured (2026-12-07): with 100 privileged
+#: features on 300-500 rows and C >= 10 the reduced QP did not settle (the phase gave up after
+#: a round and the decomposition did the whole solve, 3-7x the decomposition's time)
+MAX_RANK = 64
+#: fewest units for the phase: below, the decomposition is fast (0.4 s at n = 2,000 on issue 19's
+#: web problem) and a give-up costs more than the phase saves (grids with large C at n = 300-1,000
+#: took 1.2-7x the decomposition's time)
+MIN_UNITS = 2000
 #: largest free set the phase factorises (a dense |F| x |F| float64 matrix: 1.15 GB at 12,000)
 MAX_FREE = 12_000
 #: units entering the free set per round: at most this fraction of it (or MIN_ENTER); measured
@@ -70,12 +76,14 @@ def privileged_factor(X_priv, kernel_priv):
 
 
 def applies(qp):
-    """Whether :func:`active_set_solve` can take ``qp`` (validated): one correcting block with a
-    low-rank ``factor``, an equality sum constraint and a float64 kernel."""
-    if len(qp.blocks) != 1 or qp.K.dtype != np.float64:
+    """Whether :func:`active_set_solve` should take ``qp`` (validated): one correcting block with
+    a low-rank ``factor`` of at most :data:`MAX_RANK` columns, an equality sum constraint, a
+    float64 kernel and at least :data:`MIN_UNITS` units."""
+    if len(qp.blocks) != 1 or qp.K.dtype != np.float64 or qp.n < MIN_UNITS:
         return False
     b = qp.blocks[0]
-    return b.factor is not None and b.lo == b.hi and b.weights is None
+    return (b.factor is not None and b.factor.shape[1] <= MAX_RANK and b.lo == b.hi
+            and b.weights is None)
 
 
 def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
