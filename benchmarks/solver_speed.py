@@ -130,7 +130,8 @@ def svmplus_section(sizes, hard_sizes, memory_n, reps=3):
     start), and as :class:`~webly.SVMPlusClassifier` solves it with a linear privileged kernel
     (the privileged features as the block's factor: the primal-dual active-set start of
     :mod:`webly.solvers.pdas`, then the decomposition's KKT check). Each repetition times the
-    four solves in turn on the same kernels; times are wall-clock (``timed``).
+    four solves in turn on the same kernels; times are on ``CLOCK`` (wall clock, or process CPU
+    time with ``--cpu-time``).
     """
     from sklearn.svm import SVC
 

@@ -18,7 +18,7 @@ crawl's queries ``c0..c99`` have no word vectors) with 512 hidden units, batch 1
 ``--epochs`` epochs (early stopping on the 10% hold-out at its default patience), on the CPU
 with ``--threads`` torch threads (default: torch's own setting, which the benchmarks command
 pins to 1); the table's 10^6-row fit uses both cores of this 2-core machine (2 threads; one
-thread took 695.7 s on 2026-12-07), and a 10^5-row fit on 2 threads shows what the second
+thread took 695.7 s in the previous table, commit 4e637e5), and a 10^5-row fit on 2 threads shows what the second
 thread buys. Accuracy: on the 10,000 clean test rows.
 """
 

@@ -15,11 +15,13 @@ E_F + diag(gamma I_r, 0, 0)``, ``J = [Z, 0, 1]`` and ``z`` the multipliers of ``
 primal-dual active-set method (Hintermueller, Ito & Kunisch 2002) guesses the partition, solves
 that system, and moves every unit whose value or multiplier has the wrong sign, until the
 partition repeats: then the point is the exact optimum (to rounding). Started from the support
-vectors of libsvm's C-SVM on the same kernel, it took 5 to 8 partitions on the problems of
-issue 19 (``benchmarks/solver_speed.py``).
+vectors of libsvm's C-SVM on the same kernel, it took 6 to 10 partitions (3-4 full
+factorisations, the rest bordered) on the problems of issue 19 at n = 5,000 and 10,000
+(``python benchmarks/solver_speed.py --only-svmplus``).
 
-:func:`~webly.solvers.smo.smo_solve` uses it as its start when a problem has this form and
-``kernel_dtype`` is float64; the decomposition then checks the KKT conditions on a fresh
+:func:`~webly.solvers.smo.smo_solve` uses it as its start when a problem has this form, at
+least :data:`MIN_UNITS` units, at most :data:`MAX_RANK` privileged features and a float64
+kernel; the decomposition then checks the KKT conditions on a fresh
 gradient and only polishes (or, when the active-set phase gives up, does the whole solve).
 
 References
@@ -109,10 +111,6 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
     b = qp.blocks[0]
     S, Z = b.index, b.factor
     m, r = Z.shape
-    in_S = np.zeros(n, dtype=bool)
-    in_S[S] = True
-    pos = np.full(n, -1, dtype=np.int64)
-    pos[S] = np.arange(m)
     # the rows (Z_i [i in S], y_i, [i in S]) of every unit, and the constraint rows J = [Z, 0, 1]
     E = np.zeros((n, r + 2))
     E[S, :r] = Z
@@ -196,8 +194,8 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
             info["seconds"] = time.perf_counter() - t0
             return x, info
         # at most ENTER_FRACTION of the free set enters per round (the most violating; a full
-        # PDAS step overshoots), and none after the first round: libsvm's support vectors are
-        # mostly too many, and a smaller second free set factorises faster
+        # PDAS step overshoots), and none in the first round from libsvm's support vectors:
+        # they are mostly too many, and a smaller second free set factorises faster
         cap = 0 if rnd == 0 and x0 is None else max(MIN_ENTER, int(ENTER_FRACTION * F.size))
         while True:
             new = state.copy()
