@@ -16,6 +16,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from webly.mil import MiSVMClassifier, MISVMClassifier, MiSVMPIClassifier
+from webly.mil import _toolkit as toolkit
 from webly.mil._toolkit import constant_scores, negative_weight
 
 
@@ -102,3 +103,42 @@ def test_mi_svm_pi_stops_at_a_constant_round_too(solver):
         est.fit(X, y, bags=bags, X_priv=rng.normal(size=(len(y), 3)))
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert est.models_[0].info["rounds"] == 1 and any("constant" in n for n in notes)
+
+
+def _small_c_signal(seed=0):
+    """Balanced query bags (30 positive, 30 negative; 70 % of each positive bag's rows shifted by
+    3), scaled by 1/30: ``w`` is far from 0, but at a small ``C`` every first-round score is
+    within 1e-3 of the others."""
+    X, y, bags = _one_against_many(seed, n_neg_bags=30, n_pos_bags=30, size=6, d=5, shift=3.0)
+    return X / 30, y, bags
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: MiSVMClassifier(kernel="linear", C=1e-4, solver=s),
+    lambda s: MiSVMPIClassifier(kernel="linear", C=2e-4, solver=s)])
+@pytest.mark.parametrize("solver", ["smo", "primal"])
+def test_a_small_c_is_no_constant_round(make, solver, monkeypatch):
+    # the first round's spread at the default tol is below tol (the old, absolute check stopped
+    # there); the tighter solve keeps a spread above its own tolerance, so no round is called
+    # constant and the scores keep the real order
+    spreads = []
+    check = toolkit.constant_scores
+
+    def recording(f_pos, tol):
+        spreads.append((float(np.ptp(f_pos)), tol))
+        return check(f_pos, tol)
+
+    monkeypatch.setattr(toolkit, "constant_scores", recording)
+    X, y, bags = _small_c_signal()
+    est = make(solver)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y, bags=bags, **({"X_priv": X[:, :2]} if isinstance(est, MiSVMPIClassifier)
+                                    else {}))
+    notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert spreads[0][0] <= est.tol  # the case the second solve is for
+    assert spreads[1][1] == pytest.approx(est.tol / 100) and spreads[1][0] > spreads[1][1]
+    assert not any("constant" in n for n in notes)
+    f, pos = est.decision_function(X), y == 1
+    shifted = pos & (X[:, 0] > 0.05)
+    assert f[shifted].mean() > f[pos & ~shifted].mean()

@@ -34,7 +34,7 @@ from ..kernels import bag_mean_matrix
 from ._common import BinaryMIL, MILClassifierBase
 from ..solvers._rows import is_dask
 from ._toolkit import (C_NEG_PARAM, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
-                       RELABEL_RANGE_FRACTION, bag_mean_rows, constant_note, constant_scores,
+                       RELABEL_RANGE_FRACTION, bag_mean_rows, constant_note, constant_round,
                        min_positives, negative_weight, positive_bag_groups, primal_decision,
                        relabel_positive_bags, relabel_rounds_primal, solve_mil_primal)
 
@@ -230,7 +230,18 @@ class MiSVMClassifier(MILClassifierBase):
             f = K @ alpha + b
             objectives.append(0.5 * alpha @ K @ alpha
                               + (cost * np.maximum(0.0, 1.0 - labels * f)).sum())
-            if constant_scores(f[pos_rows], self.tol):  # w = 0: no order to relabel by
+
+            def resolve(t):
+                state = _svc_on_units(K, labels, self.C, t, weights)
+                return state, (K[pos_rows] @ state[0] + state[1])
+
+            constant, refined = constant_round(f[pos_rows], self.tol, resolve)
+            if refined is not None:  # the tighter solve replaces the round's
+                (alpha, b), _ = refined
+                f = K @ alpha + b
+                objectives[-1] = (0.5 * alpha @ K @ alpha
+                                  + (cost * np.maximum(0.0, 1.0 - labels * f)).sum())
+            if constant:  # w = 0: no order to relabel by
                 return BinaryMIL(alpha, b, it, labels, info={
                     "objectives": objectives,
                     "not_converged": [constant_note(it, f[pos_rows], self.tol)]})
@@ -398,7 +409,18 @@ class MISVMClassifier(MILClassifierBase):
             notes += info["not_converged"]
             objectives.append(info["objective"])
             f = primal_decision(Z, w, b)
-            if constant_scores(f[rows], self.tol):  # w = 0: no witness stands out
+
+            def resolve(t):
+                state = solve_mil_primal(U, labels, C=C, tol=t, max_iter=None, start=info)
+                return state, primal_decision(Z, state[0], state[1])[rows]
+
+            constant, refined = constant_round(f[rows], self.tol, resolve)
+            if refined is not None:  # the tighter solve replaces the round's
+                (w, b, info), _ = refined
+                total += info["n_iter"]
+                objectives[-1] = info["objective"]
+                f = primal_decision(Z, w, b)
+            if constant:  # w = 0: no witness stands out
                 notes.append(constant_note(it, f[rows], self.tol))
                 break
             new = np.array([g[np.argmax(f[g])] for g in groups])
@@ -448,7 +470,20 @@ class MISVMClassifier(MILClassifierBase):
                               + (cost * np.maximum(0.0, 1.0 - labels * f_units)).sum())
             coef = np.asarray(S.T @ alpha).ravel()
             f = K @ coef + b
-            if constant_scores(f[rows], self.tol):  # w = 0: no witness stands out
+
+            def resolve(t):
+                a, b_t = _svc_on_units(K_units, labels, self.C, t, weights)
+                return (a, b_t), K[rows] @ np.asarray(S.T @ a).ravel() + b_t
+
+            constant, refined = constant_round(f[rows], self.tol, resolve)
+            if refined is not None:  # the tighter solve replaces the round's
+                (alpha, b), _ = refined
+                f_units = K_units @ alpha + b
+                objectives[-1] = (0.5 * alpha @ K_units @ alpha
+                                  + (cost * np.maximum(0.0, 1.0 - labels * f_units)).sum())
+                coef = np.asarray(S.T @ alpha).ravel()
+                f = K @ coef + b
+            if constant:  # w = 0: no witness stands out
                 lab = -np.ones(n, dtype=int)
                 lab[rows if witnesses is None else witnesses] = 1
                 return BinaryMIL(coef, b, it, lab, info={

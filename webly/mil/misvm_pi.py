@@ -28,11 +28,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
 from ..solvers.pdas import privileged_factor
 from ._common import BinaryMIL, MILClassifierBase
-from ._toolkit import (C_NEG_PARAM, DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, RELABEL_PARAMS,
-                       RELABEL_RANGE_FRACTION, constant_note, constant_scores, da_keywords,
-                       min_positives, negative_weight, positive_bag_groups,
-                       privileged_kernel, privileged_row_features,
-                       relabel_positive_bags,
+from ._toolkit import (C_NEG_PARAM, DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS,
+                       RELABEL_PARAMS, RELABEL_RANGE_FRACTION, constant_note, constant_round,
+                       da_keywords, min_positives, negative_weight, positive_bag_groups,
+                       privileged_kernel, privileged_row_features, relabel_positive_bags,
                        relabel_rounds_primal, solve_mil_qp)
 
 if TYPE_CHECKING:
@@ -240,7 +239,22 @@ class MiSVMPIClassifier(MILClassifierBase):
             coef = x[:len(labels)] * labels
             b = float(info["multipliers"][0])
             f = ctx.K @ coef + b
-            if constant_scores(f[in_pos], self.tol):  # w = 0: no order to relabel by
+
+            def resolve(t):
+                x_t, info_t = solve_mil_qp(qp, t, self.max_iter, x0=x)
+                coef_t = x_t[:len(labels)] * labels
+                b_t = float(info_t["multipliers"][0])
+                return (x_t, info_t), ctx.K[in_pos] @ coef_t + b_t
+
+            constant, refined = constant_round(f[in_pos], self.tol, resolve)
+            if refined is not None:  # the tighter solve replaces the round's
+                (x, info), _ = refined
+                notes += info["not_converged"]
+                total_moves += int(info["n_iter"])
+                coef = x[:len(labels)] * labels
+                b = float(info["multipliers"][0])
+                f = ctx.K @ coef + b
+            if constant:  # w = 0: no order to relabel by
                 notes.append(constant_note(it, f[in_pos], self.tol))
                 return BinaryMIL(coef, b, total_moves, labels,
                                  info={"rounds": it, "objective": info["objective"], "x": x,
