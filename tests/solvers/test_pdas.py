@@ -114,20 +114,30 @@ def test_a_factor_of_another_kernel_is_refused_by_name():
         svmplus_qp(gaussian_kernel(X), y, linear_kernel(T), factor=T[:-1]).validate()
 
 
-def test_bordered_solves_equal_direct_ones():
+def test_an_updated_factor_solves_as_a_direct_one():
     rng = np.random.default_rng(0)
-    A = rng.normal(size=(60, 80))
-    K = A @ A.T + np.eye(60)
-    F0 = np.arange(0, 50)
-    fac = pdas._Factor(K, F0)
-    F1 = np.sort(np.r_[np.setdiff1d(F0, [3, 17, 40]), [52, 55]])   # 3 leave, 2 join
-    B = rng.normal(size=(F1.size, 4))
-    solve = fac.solver(K, F1)
-    assert solve is not None
-    np.testing.assert_allclose(solve(B), np.linalg.solve(K[np.ix_(F1, F1)], B), rtol=1e-9,
-                               atol=1e-11)
-    # too different a set: the caller refactorises
-    assert fac.solver(K, np.arange(20, 60)) is None
+    A = rng.normal(size=(80, 100))
+    K = A @ A.T + np.eye(80)
+    fac = pdas._Factor(K, np.arange(0, 50))
+
+    def check(F):
+        B = rng.normal(size=(F.size, 4))
+        direct = np.linalg.solve(K[np.ix_(F, F)], B)
+        Y = fac.half(F, B)
+        np.testing.assert_allclose(Y.T @ Y, B.T @ direct, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(fac.back(F, Y), direct, rtol=1e-9, atol=1e-11)
+
+    check(np.arange(0, 50))
+    # 3 leave (pinned), 2 join (appended), then one of the pinned comes back and 2 more join
+    F1 = np.sort(np.r_[np.setdiff1d(np.arange(50), [3, 17, 40]), [52, 55]])
+    assert fac.update(K, F1) and fac.size == 52 and fac.R.size == 3
+    check(F1)
+    F2 = np.sort(np.r_[F1, [17, 60, 70]])
+    assert fac.update(K, F2) and fac.size == 54 and fac.R.size == 2
+    check(F2)
+    # too many pinned: the caller factorises afresh
+    assert not fac.update(K, np.arange(30, 60))
+    check(F2)   # and the factor is unchanged
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -15,9 +15,12 @@ E_F + diag(gamma I_r, 0, 0)``, ``J = [Z, 0, 1]`` and ``z`` the multipliers of ``
 primal-dual active-set method (Hintermueller, Ito & Kunisch 2002) guesses the partition, solves
 that system, and moves every unit whose value or multiplier has the wrong sign, until the
 partition repeats: then the point is the exact optimum (to rounding). Started from the support
-vectors of libsvm's C-SVM on the same kernel, it took 6 to 10 partitions (3-4 full
-factorisations, the rest bordered) on the problems of issue 19 at n = 5,000 and 10,000
-(``python benchmarks/solver_speed.py --only-svmplus``).
+vectors of libsvm's C-SVM on the same kernel, it took 6 to 10 partitions on the problems of
+issue 19 at n = 5,000 and 10,000 (``python benchmarks/solver_speed.py --only-svmplus``). One
+Cholesky factor is kept across partitions (:class:`_Factor`): units that join are appended to
+it, units that leave are pinned at 0 in it, and it is computed afresh only when the pins pass
+:data:`PIN_FRACTION` of it or lose accuracy (2-4 factorisations in all there, the first in
+float32).
 
 :func:`~webly.solvers.smo.smo_solve` uses it as its start when a problem has this form, at
 least :data:`MIN_UNITS` units, at most :data:`MAX_RANK` privileged features and a float64
@@ -62,10 +65,11 @@ MAX_FREE = 12_000
 #: on the problems of issue 19, the full step (every violator enters) overshot to 1.6x the final
 #: free set in its second round, and capped steps cost about half the factorisation work
 ENTER_FRACTION, MIN_ENTER = 0.15, 200
-#: the last factorisation is reused (bordered) while the units that left and joined the free
-#: set are at most this fraction of it (a bordered solve costs ~|F|^2 per changed unit against
-#: |F|^3 / 3 for a factorisation)
-BORDER_FRACTION = 0.1
+#: the factor is kept (new units appended, units that left pinned) while at most this fraction
+#: of its units are pinned; each pin costs up to ~|F|^2 flops once and ~2 |F| per solved column,
+#: and many pins lose accuracy. Measured on issue 19's problems (min of 3, side by side): 0.1
+#: was 3-25% faster than 0.2 and 0.3, and needed a second factorisation less often
+PIN_FRACTION = 0.1
 
 
 def privileged_factor(X_priv, kernel_priv):
@@ -134,53 +138,71 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
     t = np.zeros(r + 2)
     t[r + 1] = b.linear.max()
     active = [int(np.argmax(b.linear))]
-    factor = None        # the last Cholesky factor, bordered while the free set changes little
+    factor = None        # the float64 factor, kept while the free set changes (see _Factor)
     seen = {state.tobytes()}     # partitions solved (to detect a cycle)
     limit = None                 # most units moved per round once a cycle was met
     last_moved = None
+    a = np.zeros(n) if x0 is None else np.asarray(x0, dtype=np.float64)[:n]
     for rnd in range(max_rounds):
         F = np.flatnonzero(state == 1)
         Ub = np.flatnonzero(state == 2)
         info["rounds"], info["free"] = rnd + 1, F.size
         if F.size == 0 or F.size > MAX_FREE:
             return _give_up(info, t0, f"free set of {F.size} units")
-        a = np.zeros(n)
+        a_last, a = a, np.zeros(n)
         a[Ub] = upper[Ub]
         # r_F = p_F + [F in S] q_F - (Q a_U)_F
         rF = pq[F]
         if Ub.size:
             rF = rF - y[F] * (K[Ub].T @ (a[Ub] * y[Ub]))[F]
-        # Q_FF = D K_FF D with D = diag(y_F): solve K_FF X = D B, then Q_FF^{-1} B = D X
+        # Q_FF = D K_FF D with D = diag(y_F): with Y = L^{-1} D [r_F, E_F] (one half-solve),
+        # E_F' Q_FF^{-1} E_F = Y_E'Y_E, E_F' a0 = Y_E'Y_r and a_F = D L^{-T} (Y_r - Y_E t)
         EF = E[F]
         yF = y[F][:, None]
         # the first partition (libsvm's support vectors) is far from the optimum's: its solve
         # only points the way, in float32 (half the time of the largest factorisation)
         exact = rnd > 0 or x0 is not None
-        sol, factor = _free_solve(K, F, yF * np.column_stack([rF, EF]), factor, exact=exact)
-        if sol is not None:
-            sol *= yF
-        if sol is None:
-            return _give_up(info, t0, "Q_FF is not positive definite")
-        a0, M = sol[:, 0], sol[:, 1:]
-        G = EF.T @ M
-        G[np.diag_indices(r + 2)] += D
-        h = EF.T @ a0 + E[Ub].T @ a[Ub] - rhs
-        out = _small_qp(G, h, J, b.linear, t, active)
-        if out is None:
-            return _give_up(info, t0, "the reduced QP in the correcting function did not settle")
-        t, active, z_act = out
-        a[F] = a0 - M @ t
-        xi = J @ t - b.linear
-        # reduced gradient of every a: (Qa)_i - p_i + nu y_i + [i in S] xi_i
-        g = y * (K @ (a * y)) - qp.p + t[r] * y
-        g[S] += xi
-        scale = 1.0 + np.abs(qp.p).max()
-        tol = 1e-12 * scale
+        for fresh in (False, True):
+            fac = _factor_for(K, F, None if fresh else factor,
+                              np.float64 if exact else np.float32, key=-a_last[F])
+            if fac is None:
+                return _give_up(info, t0, "Q_FF is not positive definite")
+            Y = fac.half(F, yF * np.column_stack([rF, EF]))
+            Yr, YE = Y[:, 0].astype(np.float64), Y[:, 1:].astype(np.float64)
+            G = YE.T @ YE
+            G[np.diag_indices(r + 2)] += D
+            h = YE.T @ Yr + E[Ub].T @ a[Ub] - rhs
+            out = _small_qp(G, h, J, b.linear, t, active)
+            if out is None:
+                return _give_up(info, t0,
+                                "the reduced QP in the correcting function did not settle")
+            t_new, active_new, z_act = out
+            a[F] = y[F] * fac.back(F, (Yr - YE @ t_new).astype(fac.dtype))
+            # the KKT rows in t (y'a = y_total, the block's sum, theta's stationarity) hold to
+            # rounding, unless the kept factor lost accuracy (units close to pinned ones make
+            # the pinned system ill-conditioned): then once more from a new factorisation
+            res = (EF.T @ a[F] + E[Ub].T @ a[Ub] - rhs - D * t_new
+                   + J[active_new].T @ z_act)
+            if (not exact or fac.W is None or fresh
+                    or np.abs(res).max() <= 1e-10 * (1.0 + np.abs(E).max() * np.abs(a).sum())):
+                break
+            logger.debug("active set round %d: kept factor inaccurate (KKT residual %.1e); "
+                         "factorising afresh", rnd, np.abs(res).max())
+        if exact:
+            factor = fac
+        t, active = t_new, active_new
         free = state == 1
         leave = np.flatnonzero(free & ((a <= 0.0) | (a >= upper)))
         leave_by = np.maximum(-a[leave], a[leave] - upper[leave])
-        enter = np.flatnonzero(((state == 0) & (g < -tol)) | ((state == 2) & (g > tol)))
-        enter_by = np.abs(g[enter])
+        if exact:
+            # reduced gradient of every a: (Qa)_i - p_i + nu y_i + [i in S] xi_i
+            g = y * (K @ (a * y)) - qp.p + t[r] * y
+            g[S] += J @ t - b.linear
+            tol = 1e-12 * (1.0 + np.abs(qp.p).max())
+            enter = np.flatnonzero(((state == 0) & (g < -tol)) | ((state == 2) & (g > tol)))
+        else:       # the first round from libsvm's support vectors only removes units
+            enter = np.zeros(0, dtype=np.int64)
+        enter_by = np.abs(g[enter]) if enter.size else np.zeros(0)
         # where a partition comes back (PDAS can cycle when Q is not an M-matrix) fewer units
         # move, halving until the cycle breaks (one at a time: a plain active-set method)
         if leave.size == 0 and enter.size == 0:
@@ -213,112 +235,178 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
             # not settling (PDAS need not converge on a non-M-matrix Q): fewer units per round
             limit = max(1, (moved if limit is None else limit) // 2)
         last_moved = moved
-        logger.debug("active set round %d: |F| %d, |U| %d, %d constraints; %d units move",
-                     rnd, F.size, Ub.size, len(active), moved)
+        logger.debug("active set round %d: |F| %d, |U| %d, %d constraints; %d units move "
+                     "(%d leave, %d of %d violators enter)", rnd, F.size, Ub.size, len(active),
+                     moved, int(np.sum((state == 1) & (new != 1))),
+                     int(np.sum((state != 1) & (new == 1))), enter.size)
         state = new
     return _give_up(info, t0, f"no fixed partition in {max_rounds} rounds")
 
 
 class _Factor:
-    """The Cholesky factor of ``K_F0F0`` (``F0`` the free set it was computed for), which also
-    solves ``K_FF X = B`` exactly for a free set ``F`` close to ``F0``: units that left ``F0``
-    are held at 0 by a Schur complement on the inverse, units that joined are bordered on
-    (:meth:`solver`). (A float32 factor with float64 refinement was measured too: its
-    refinement solves, one per column of ``[r_F, E_F]`` and round, cost more than the half of
-    the factorisation it saves.)"""
+    """A Cholesky factor ``L`` of ``K`` over the units ``order`` (``K_oo = L L'``), kept across
+    rounds: units that join the free set are appended (``L21 = L^{-1} K_oN``, ``L22 =
+    chol(K_NN - L21'L21)``: ~|F|^2 |N| flops against |F|^3 / 3 for a new factorisation, and only
+    ``K_oN`` is gathered), units that leave stay in ``order`` pinned at 0 (below), units that
+    come back are unpinned.
 
-    def __init__(self, K, F):
-        self.F = F
-        self.L = sl.cho_factor(_gather(K, F, np.float64), lower=True, overwrite_a=True,
-                               check_finite=False)
+    Solves are split in halves: :meth:`half` gives ``Y = P L^{-1} B`` and :meth:`back` gives
+    ``L^{-T} y``; for the units ``F`` (the unpinned ones) ``half(B)' half(B) = B' K_FF^{-1} B``
+    and ``back(half(B)) = K_FF^{-1} B``. The pins enter through ``P = I - W (W'W)^{-1} W'``
+    with ``W = L^{-1} E_R`` (``E_R`` the unit columns of the pinned positions): the solution of
+    the whole system with ``x_R = 0`` held by a multiplier (a Schur complement), which is the
+    solution on the unpinned units. So a round needs one forward solve with the columns
+    ``[r_F, E_F]`` (the reduced QP's ``G`` and ``h`` are inner products of its result) and one
+    backward solve with one column.
 
-    def _solve0(self, B):
-        return sl.cho_solve(self.L, B, check_finite=False)
+    ``dtype=float32`` (the first round's factor, not kept) is an unrefined factorisation.
+    (Refining a float32 factor in float64 was measured too: its refinement solves, one per
+    column of ``[r_F, E_F]`` and round, cost more than the half of the factorisation it saves.)
+    """
 
-    def solver(self, K, F):
-        """A solver of ``K_FF X = B`` from this factor, or None where ``F`` differs from
-        ``F0`` by more than :data:`BORDER_FRACTION` of it (or a Schur complement is not
-        positive definite): then the caller factorises ``K_FF`` afresh."""
-        F0 = self.F
-        if F.size == F0.size and np.array_equal(F, F0):
-            return self._solve0
-        keep0 = np.isin(F0, F, assume_unique=True)
-        R = np.flatnonzero(~keep0)                       # positions in F0 of units that left
-        N = F[~np.isin(F, F0, assume_unique=True)]       # units that joined
-        if R.size + N.size > BORDER_FRACTION * F0.size:
-            return None
-        m0 = F0.size
-        try:
-            if R.size:     # (K_00^{-1})_RR: the Schur complement that holds a_R at 0
-                E_R = np.zeros((m0, R.size))
-                E_R[R, np.arange(R.size)] = 1.0
-                W_R = self._solve0(E_R)
-                S_R = sl.cho_factor(W_R[R], lower=True, check_finite=False)
+    def __init__(self, K, F, dtype=np.float64):
+        self.order = np.array(F)
+        self.L = sl.cho_factor(_gather(K, F, F, dtype), lower=True, overwrite_a=True,
+                               check_finite=False)[0]
+        # appended block rows (start, L_kk, L_k<): L = [[L, 0], [L_k<, L_kk]], kept apart so
+        # that appending copies nothing
+        self.blocks = []
+        self.where = np.full(K.shape[0], -1, dtype=np.int64)
+        self.where[self.order] = np.arange(self.order.size)
+        self.R = np.zeros(0, dtype=np.int64)      # pinned positions (W's columns)
+        self.W = self.S = None
 
-            def kk_solve(Bk):      # K_kk^{-1} Bk, k = the kept units (rows in F0 order)
-                b = np.zeros((m0,) + Bk.shape[1:])
-                b[keep0] = Bk
-                x = self._solve0(b)
-                if R.size:
-                    x -= W_R @ sl.cho_solve(S_R, x[R], check_finite=False)
-                return x[keep0]
+    @property
+    def size(self):
+        return self.order.size
 
-            k = F0[keep0]
-            pk, pN = np.searchsorted(F, k), np.searchsorted(F, N)
-            if N.size:
-                K_kN = K[np.ix_(k, N)]
-                V = kk_solve(K_kN)
-                S_N = sl.cho_factor(K[np.ix_(N, N)] - K_kN.T @ V, lower=True,
-                                    check_finite=False)
-        except np.linalg.LinAlgError:
-            return None
+    @property
+    def dtype(self):
+        return self.L.dtype
 
-        def solve(B):
-            X = np.empty(B.shape)
-            u = kk_solve(B[pk])
-            if N.size:
-                xN = sl.cho_solve(S_N, B[pN] - K_kN.T @ u, check_finite=False)
-                X[pN] = xN
-                u = u - V @ xN
-            X[pk] = u
-            return X
+    def forward(self, B, j0=0):
+        """``L^{-1} B`` for ``B`` (size x k) that is 0 above row ``j0`` (rows from ``j0``)."""
+        m0 = self.L.shape[0]
+        Y = np.zeros_like(B)
+        if j0 < m0:
+            Lt = self.L if j0 == 0 else self.L[j0:, j0:]
+            Y[j0:m0] = sl.solve_triangular(Lt, B[j0:m0], lower=True, check_finite=False)
+        for start, Lkk, Lk in self.blocks:
+            stop = start + Lkk.shape[0]
+            if stop <= j0:
+                continue
+            c = min(j0, start)
+            rhs = B[start:stop] - Lk[:, c:] @ Y[c:start]
+            Y[start:stop] = sl.solve_triangular(Lkk, rhs, lower=True, check_finite=False)
+        return Y
 
-        return solve
+    def backward(self, y):
+        """``L^{-T} y``."""
+        z = np.array(y, dtype=self.dtype)
+        for start, Lkk, Lk in reversed(self.blocks):
+            stop = start + Lkk.shape[0]
+            z[start:stop] = sl.solve_triangular(Lkk, z[start:stop], lower=True, trans="T",
+                                                check_finite=False)
+            z[:start] -= Lk.T @ z[start:stop]
+        m0 = self.L.shape[0]
+        z[:m0] = sl.solve_triangular(self.L, z[:m0], lower=True, trans="T", check_finite=False)
+        return z
+
+    def update(self, K, F):
+        """Make the unpinned units the free set ``F``: pin the units that left, unpin the ones
+        that came back, append the new ones. False (nothing changed) where more than
+        :data:`PIN_FRACTION` of the factor would be pinned or the units to append are more
+        than half of ``F``: then a new factorisation costs less."""
+        pos = self.where[F]
+        N = F[pos < 0]
+        pinned = np.ones(self.size, dtype=bool)
+        pinned[pos[pos >= 0]] = False
+        if pinned.sum() > PIN_FRACTION * (self.size + N.size) or N.size > 0.5 * F.size:
+            return False
+        if N.size:
+            try:
+                self._append(K, N)
+            except np.linalg.LinAlgError:
+                return False
+            pinned = np.r_[pinned, np.zeros(N.size, dtype=bool)]
+        self._pin(np.flatnonzero(pinned))
+        return True
+
+    def _append(self, K, N):
+        m, k = self.size, N.size
+        L21 = self.forward(_gather(K, self.order, N, np.float64))     # (m, k) = L^{-1} K_oN
+        L22 = sl.cho_factor(_gather(K, N, N, np.float64) - L21.T @ L21, lower=True,
+                            overwrite_a=True, check_finite=False)[0]
+        self.blocks.append((m, L22, np.ascontiguousarray(L21.T)))
+        self.order = np.r_[self.order, N]
+        self.where[N] = np.arange(m, m + k)
+        if self.W is not None:   # W = L^{-1} E_R gains the rows of the new units
+            self.W = np.r_[self.W, -sl.solve_triangular(L22, L21.T @ self.W, lower=True,
+                                                        check_finite=False)]
+
+    def _pin(self, R):
+        """Pin the positions ``R`` (sorted): ``W``'s columns of the pins that stay are kept, the
+        new pins' columns solved for (``L^{-1} e_j`` is 0 above position j, so only the
+        rows from the first new pin are solved)."""
+        if np.array_equal(R, self.R):
+            return
+        stay = np.isin(self.R, R, assume_unique=True)
+        new = R[~np.isin(R, self.R, assume_unique=True)]
+        W = self.W[:, stay] if self.W is not None else np.zeros((self.size, 0))
+        if new.size:
+            E = np.zeros((self.size, new.size))
+            E[new, np.arange(new.size)] = 1.0
+            W = np.c_[W, self.forward(E, j0=new[0])]
+        self.R = np.r_[self.R[stay], new]
+        if self.R.size == 0:
+            self.W = self.S = None
+            return
+        self.W = W
+        self.S = sl.cho_factor(W.T @ W, lower=True, check_finite=False)
+
+    def half(self, F, B):
+        """``P L^{-1} B~`` with ``B~`` the rows ``B`` (units ``F``, the unpinned ones) in factor
+        order, 0 on the pinned units."""
+        Bt = np.zeros((self.size, B.shape[1]), dtype=self.dtype)
+        Bt[self.where[F]] = B
+        Y = self.forward(Bt)
+        if self.W is not None:
+            Y -= self.W @ sl.cho_solve(self.S, self.W.T @ Y, check_finite=False)
+        return Y
+
+    def back(self, F, y):
+        """``L^{-T} y`` on the units ``F``, in their order (0 on the pinned ones)."""
+        return self.backward(y)[self.where[F]]
 
 
-def _gather(K, F, dtype, rows=512):
-    """``K_FF`` in ``dtype`` as a Fortran-ordered array (LAPACK factorises it in place, no copy:
-    the transpose of the C-ordered gather, the same matrix since K is symmetric), filled
-    ``rows`` rows at a time (no float64 temporary of the whole block for float32)."""
-    out = np.empty((F.size, F.size), dtype=dtype)
-    for i in range(0, F.size, rows):
-        out[i:i + rows] = K[np.ix_(F[i:i + rows], F)]
+def _gather(K, rows, cols, dtype, block=64):
+    """``K[rows][:, cols]`` in ``dtype``, Fortran-ordered (LAPACK factorises it in place, no
+    copy: for ``rows == cols`` the transpose of the C-ordered gather is the same matrix since K
+    is symmetric), ``block`` rows of K at a time (a row gather, then a column take: 1.5x faster
+    than ``np.ix_`` at |F| = 2,100 of 5,000; no float64 temporary of the whole block)."""
+    out = np.empty((cols.size, rows.size), dtype=dtype)    # the transpose, filled by rows
+    for i in range(0, cols.size, block):
+        if out.dtype == K.dtype:   # in place (mode "clip": unbuffered; the indices are valid)
+            np.take(K[cols[i:i + block]], rows, axis=1, out=out[i:i + block], mode="clip")
+        else:
+            out[i:i + block] = np.take(K[cols[i:i + block]], rows, axis=1)
     return out.T
 
 
-def _free_solve(K, F, B, factor, exact=True):
-    """``K_FF^{-1} B`` and the factor to reuse: the previous ``factor`` bordered where ``F`` is
-    close to its set, else a new factorisation of ``K_FF``. ``(None, None)`` when ``K_FF`` is
-    not positive definite. ``exact=False``: one unrefined float32 factorisation and solve
-    (relative error ~ cond(K_FF) 2^-24), not kept. (Float32 solves in every round until the
-    partition settles were measured: their errors kept it moving for 10-40 rounds instead of
-    5-8; only the first round uses it.)"""
-    if not exact:
+def _factor_for(K, F, factor, dtype=np.float64, key=None):
+    """A factor whose unpinned units are ``F``: ``factor`` updated where that is cheaper, else a
+    new one, its units in ascending order of ``key`` (the units likely to leave last: a pin
+    there costs little); None where ``K_FF`` is not positive definite."""
+    if factor is not None and factor.dtype == dtype and factor.update(K, F):
+        return factor
+    if key is not None:
+        F = F[np.argsort(key, kind="stable")]
+    for dt in dict.fromkeys([dtype, np.float64]):   # float32 can fail where float64 does not
         try:
-            L = sl.cho_factor(_gather(K, F, np.float32), lower=True,
-                              overwrite_a=True, check_finite=False)
-            return (sl.cho_solve(L, B.astype(np.float32), check_finite=False)
-                    .astype(np.float64), None)
+            return _Factor(K, F, dt)
         except np.linalg.LinAlgError:
             pass
-    solve = None if factor is None else factor.solver(K, F)
-    if solve is None:
-        try:
-            factor = _Factor(K, F)
-        except np.linalg.LinAlgError:
-            return None, None
-        solve = factor._solve0
-    return solve(B), factor
+    return None
 
 
 def _give_up(info, t0, reason):
