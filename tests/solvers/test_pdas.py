@@ -150,12 +150,18 @@ def test_the_reduced_qp_matches_cvxpy(seed):
     h = rng.normal(size=r + 2) * 10.0 ** seed
     J = np.c_[rng.normal(size=(m, r)), np.zeros(m), np.ones(m)]
     q = rng.normal(size=m)
-    t0 = np.zeros(r + 2)
-    t0[-1] = q.max()
-    t, active, mult = pdas._small_qp(G, h, J, q, t0, [int(np.argmax(q))])
+    t, active, mult = pdas._small_qp(G, h, J, q, [])
     tv = cp.Variable(r + 2)
     prob = cp.Problem(cp.Minimize(0.5 * cp.quad_form(tv, G) - h @ tv), [J @ tv >= q])
     prob.solve()
     assert 0.5 * t @ G @ t - h @ t <= prob.value + 1e-7 * max(1.0, abs(prob.value))
     assert (J @ t - q).min() >= -1e-9 * max(1.0, np.abs(q).max())
     assert np.all(mult >= 0)
+    # stationarity on the working set: G t - h = J_A' z
+    np.testing.assert_allclose(G @ t - h, J[active].T @ mult, rtol=1e-8,
+                               atol=1e-9 * max(1.0, np.abs(h).max()))
+    # warm from the optimal set: the same point; from any set (multipliers of the wrong sign
+    # drop it), the same optimum
+    for start in (list(active), [int(np.argmin(J @ t - q + 1.0))], list(range(r + 2))):
+        t2, _, _ = pdas._small_qp(G, h, J, q, start)
+        np.testing.assert_allclose(t2, t, rtol=1e-7, atol=1e-9 * max(1.0, np.abs(t).max()))
