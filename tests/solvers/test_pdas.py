@@ -135,9 +135,13 @@ def test_an_updated_factor_solves_as_a_direct_one():
     F2 = np.sort(np.r_[F1, [17, 60, 70]])
     assert fac.update(K, F2) and fac.size == 54 and fac.R.size == 2
     check(F2)
+    # units join while others stay pinned (W and W'W gain the new rows)
+    F3 = np.sort(np.r_[F2, [61, 62]])
+    assert fac.update(K, F3) and fac.size == 56 and fac.R.size == 2 and len(fac.blocks) == 3
+    check(F3)
     # too many pinned: the caller factorises afresh
     assert not fac.update(K, np.arange(30, 60))
-    check(F2)   # and the factor is unchanged
+    check(F3)   # and the factor is unchanged
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -338,9 +338,10 @@ class _Factor:
         self.blocks.append((m, L22, np.ascontiguousarray(L21.T)))
         self.order = np.r_[self.order, N]
         self.where[N] = np.arange(m, m + k)
-        if self.W is not None:   # W = L^{-1} E_R gains the rows of the new units
+        if self.W is not None:   # W = L^{-1} E_R gains the rows of the new units (and W'W)
             self.W = np.r_[self.W, -sl.solve_triangular(L22, L21.T @ self.W, lower=True,
                                                         check_finite=False)]
+            self.S = sl.cho_factor(self.W.T @ self.W, lower=True, check_finite=False)
 
     def _pin(self, R):
         """Pin the positions ``R`` (sorted): ``W``'s columns of the pins that stay are kept, the
