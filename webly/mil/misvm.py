@@ -66,6 +66,13 @@ def _negative_weights(labels, C, c_neg):
     return None if c_neg == C else np.where(labels == 1, 1.0, c_neg / C)
 
 
+def _svc_objective(K_units, alpha, b, labels, cost):
+    """The primal value of a C-SVM solution on the units' kernel (1/2 a'Ka plus the weighted
+    hinge) and its decision values on the units."""
+    f = K_units @ alpha + b
+    return 0.5 * alpha @ K_units @ alpha + (cost * np.maximum(0.0, 1.0 - labels * f)).sum(), f
+
+
 def _svc_on_units(K_units, labels, C, tol, weights=None):
     svc = SVC(C=C, kernel="precomputed", tol=tol).fit(K_units, labels, sample_weight=weights)
     alpha = np.zeros(len(labels))
@@ -227,9 +234,8 @@ class MiSVMClassifier(MILClassifierBase):
         objectives = []  # primal objective after each SVM solve (non-increasing, see tests)
         for it in range(1, ctx.params["max_rounds"] + 1):
             alpha, b = _svc_on_units(K, labels, self.C, self.tol, weights)
-            f = K @ alpha + b
-            objectives.append(0.5 * alpha @ K @ alpha
-                              + (cost * np.maximum(0.0, 1.0 - labels * f)).sum())
+            obj, f = _svc_objective(K, alpha, b, labels, cost)
+            objectives.append(obj)
 
             def resolve(t):
                 state = _svc_on_units(K, labels, self.C, t, weights)
@@ -238,9 +244,7 @@ class MiSVMClassifier(MILClassifierBase):
             constant, refined = constant_round(f[pos_rows], self.tol, resolve)
             if refined is not None:  # the tighter solve replaces the round's
                 (alpha, b), _ = refined
-                f = K @ alpha + b
-                objectives[-1] = (0.5 * alpha @ K @ alpha
-                                  + (cost * np.maximum(0.0, 1.0 - labels * f)).sum())
+                objectives[-1], f = _svc_objective(K, alpha, b, labels, cost)
             if constant:  # w = 0: no order to relabel by
                 return BinaryMIL(alpha, b, it, labels, info={
                     "objectives": objectives,
@@ -465,9 +469,7 @@ class MISVMClassifier(MILClassifierBase):
             KS = np.asarray((S @ K.T).T)  # (n, units)
             K_units = np.asarray(S @ KS)
             alpha, b = _svc_on_units(K_units, labels, self.C, self.tol, weights)
-            f_units = K_units @ alpha + b
-            objectives.append(0.5 * alpha @ K_units @ alpha
-                              + (cost * np.maximum(0.0, 1.0 - labels * f_units)).sum())
+            objectives.append(_svc_objective(K_units, alpha, b, labels, cost)[0])
             coef = np.asarray(S.T @ alpha).ravel()
             f = K @ coef + b
 
@@ -478,9 +480,7 @@ class MISVMClassifier(MILClassifierBase):
             constant, refined = constant_round(f[rows], self.tol, resolve)
             if refined is not None:  # the tighter solve replaces the round's
                 (alpha, b), _ = refined
-                f_units = K_units @ alpha + b
-                objectives[-1] = (0.5 * alpha @ K_units @ alpha
-                                  + (cost * np.maximum(0.0, 1.0 - labels * f_units)).sum())
+                objectives[-1] = _svc_objective(K_units, alpha, b, labels, cost)[0]
                 coef = np.asarray(S.T @ alpha).ravel()
                 f = K @ coef + b
             if constant:  # w = 0: no witness stands out
