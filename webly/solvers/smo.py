@@ -243,11 +243,14 @@ def _circuits(sigs):
     return np.array(found_g, dtype=np.int64), np.array(found_c, dtype=float)
 
 
-def _full_gradient(qp, lay, x):
+def _full_gradient(qp, lay, x, K_ay=None):
+    """The gradient at ``x``; ``K_ay``: ``K (a∘y)`` at x where already known."""
     n = lay.n
     grad = lay.lin.copy()
     a = x[:n]
-    if np.any(a):
+    if K_ay is not None:
+        grad[:n] += qp.y * K_ay
+    elif np.any(a):
         grad[:n] += qp.y * kernel_matvec(qp.K, qp.y * a)
     for j, b in enumerate(qp.blocks):
         zs = lay.zstart[j]
@@ -952,20 +955,21 @@ def smo_solve(qp, x0=None, tol=1e-3, max_iter=None, kernel_dtype="float64"):
     if max_iter is None:
         max_iter = max(10_000_000, 100 * lay.N)
     with threadpool_limits(1, user_api="blas"):  # single-threaded; parallelise over problems
-        x, rounds = None, 0
+        x, rounds, K_ay = None, 0, None
         if pdas.applies(qp):
             xa, act = pdas.active_set_solve(qp, x0)
             rounds = act["rounds"]
             if xa is not None:   # [a; z] and the slacks (0: the block's sum is an equality)
                 x = np.zeros(lay.N)
                 x[:xa.size] = xa
+                K_ay = act["K_ay"]
         if x is None and x0 is not None:
             x = _warm_start(qp, lay, x0)
             if x is None:
                 logger.info("warm start could not be repaired onto the constraints; cold start")
         if x is None:
             x = _cold_start(qp, lay)
-        grad = _full_gradient(qp, lay, x)
+        grad = _full_gradient(qp, lay, x, K_ay)
         x, grad, total, status, eps, nu, counts = _decompose(qp, lay, x, grad, tol, max_iter)
     counts["n_active_set_rounds"] = rounds
 
