@@ -19,7 +19,7 @@ vectors of libsvm's C-SVM on the same kernel, it took 6 to 10 partitions on the 
 issue 19 at n = 5,000 and 10,000 (``python benchmarks/solver_speed.py --only-svmplus``). One
 Cholesky factor is kept across partitions (:class:`_Factor`): units that join are appended to
 it, units that leave are pinned at 0 in it, and it is computed afresh only when the pins pass
-:data:`PIN_FRACTION` of it or lose accuracy (2-4 factorisations in all there, the first in
+:data:`PIN_FRACTION` of it or lose accuracy (3-4 factorisations in all there, the first in
 float32).
 
 :func:`~webly.solvers.smo.smo_solve` uses it as its start when a problem has this form, at
