@@ -205,3 +205,54 @@ def test_solver_routing_and_refusals():
     # a refit on the kernel path drops the primal model
     tiny.set_params(memory_limit=None).fit(X, y, sources=src, X_target=X_t)
     assert tiny.solver_ == "libsvm" and not hasattr(tiny, "feature_coef_")
+
+
+def _text_problem(seed=2, n_t=60):
+    """One binary MDA-HS+ problem on explicit features: text on the rows of both sources."""
+    X, y, _, X_t, _, text = _sources(sizes=(70, 50), n_t=n_t, seed=seed)
+    y_pm = np.where(y == 1, 1.0, -1.0)
+    slices = [slice(0, 70), slice(70, 120)]
+    rng = np.random.default_rng(seed)
+    prior = rng.normal(size=(n_t, 2))
+    pp = MDAHSPrimalProblem([{"source": s, "feature": 0, "Z_s": X[sl]}
+                             for s, sl in enumerate(slices)], [X_t], slices, y_pm, prior, 0.5,
+                            np.ones(120), 10.0, text, np.ones(120, dtype=bool), 1.0)
+    Y = np.where(rng.random((n_t, 3)) < 0.5, 1.0, -1.0)
+    return pp, rng.random((2, 3)), Y
+
+
+def test_text_warm_start_starts_at_the_previous_margin():
+    # the warm start's margin a'Qa counts the text rows' slack s = u'z + c (the correcting
+    # function), not a_i / C_i: from the optimum of the same problem it has nothing to do, and
+    # after a change of mu it reaches the cold solve's optimum
+    pp, mu, Y = _text_problem()
+    a0, cold = pp.solve(mu, Y, tol=1e-10)
+    _, again = pp.solve(mu, Y, a0, tol=1e-10)
+    assert abs(again["objective"] - cold["objective"]) <= 1e-8 * abs(cold["objective"])
+    assert again["n_iter"] <= 2 < cold["n_iter"]
+    mu2 = mu * np.array([[1.0, 0.5, 2.0]])
+    pc, _, _ = _text_problem()
+    _, ref = pc.solve(mu2, Y, tol=1e-10)
+    _, warm = pp.solve(mu2, Y, a0, tol=1e-10)
+    assert abs(warm["objective"] - ref["objective"]) <= 1e-8 * abs(ref["objective"])
+
+
+def test_text_gram_is_formed_on_the_correcting_function_only():
+    # Psi'Psi (no feature columns) from the structured rows equals the dense Jacobian's Gram
+    from webly.solvers.primal import _Family, _Primal
+
+    pp, mu, Y = _text_problem()
+    F = pp.rows(mu, Y)
+    n_s = pp.n_S
+    prob = _Primal(F, np.ones(F.n), pp.Z_priv, [_Family(0.0, True, True, True,
+                                                         rows=np.arange(n_s))],
+                   reg_b=1.0, has_m=True, s_quad=1.0)
+    fam = _Family(0.0, False, True, False)
+    fam.n = n_s
+    J = np.zeros((n_s, prob.size))
+    J[:, prob.iu] = pp.Z_priv
+    J[:, prob.ic] = 1.0
+    G = F.grams(prob, fam, np.arange(n_s), np.float64)
+    np.testing.assert_allclose(G, np.triu(J.T @ J), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(F.grams(prob, fam, np.arange(n_s), np.float64, diag=True),
+                               np.diag(J.T @ J), rtol=1e-12)
