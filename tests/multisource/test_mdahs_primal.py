@@ -256,3 +256,22 @@ def test_text_gram_is_formed_on_the_correcting_function_only():
     np.testing.assert_allclose(G, np.triu(J.T @ J), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(F.grams(prob, fam, np.arange(n_s), np.float64, diag=True),
                                np.diag(J.T @ J), rtol=1e-12)
+
+
+def test_newton_steps_on_the_last_factor_reach_the_same_optimum(monkeypatch):
+    # a Newton system that differs from the last factorised one by a few rows' active state is
+    # solved by CG on that factor: the same steps and optimum as factorising at every step, with
+    # fewer factorisations
+    from webly.solvers import primal
+
+    pp, mu, Y = _text_problem()
+    a, info = pp.solve(mu, Y, tol=1e-10)
+    assert info["factor_reused"] > 0
+    assert info["factorisations"] + info["factor_reused"] >= info["n_iter"]
+    monkeypatch.setattr(primal._Hessian, "_reuse_factor", lambda self, H, rhos, g: None)
+    ref_pp, _, _ = _text_problem()
+    a_ref, ref = ref_pp.solve(mu, Y, tol=1e-10)
+    assert ref["factor_reused"] == 0 and ref["n_iter"] == info["n_iter"]
+    assert ref["factorisations"] > info["factorisations"]
+    assert abs(info["objective"] - ref["objective"]) <= 1e-10 * abs(ref["objective"])
+    np.testing.assert_allclose(a, a_ref, atol=1e-12)

@@ -114,10 +114,11 @@ class MDAHSRows:
             out.append(np.arange(self.width, size))
         return out
 
-    def grams(self, prob, fam, idx, dtype, diag=False, chunk=8192):
+    def grams(self, prob, fam, idx, dtype, diag=False, chunk=8192, out=None, sign=1.0):
         """As :meth:`webly.solvers.block_rows.BlockRows.grams`: the source rows' Jacobian rows
         have entries only in their source's first blocks and the parameters after ``w``, so
-        their Gram matrix is formed on those columns and scattered."""
+        their Gram matrix is formed on those columns and scattered (``out``, ``sign``: added
+        in place, :func:`~webly.solvers.block_rows.structured_grams`)."""
         _, _, _, has_f, _, _ = prob.jac_spec(fam)
         idx = np.asarray(idx)
         glob = idx if fam.rows is None else fam.rows[idx]
@@ -128,7 +129,7 @@ class MDAHSRows:
         return structured_grams(
             prob, fam, idx, dtype, group, lambda g: self.cols[g],
             lambda g, rows: self.narrow[g][rows - self.bounds[g]] * self.scale[g],
-            diag=diag, chunk=chunk)
+            diag=diag, chunk=chunk, out=out, sign=sign)
 
 
 class MDAHSPrimalProblem(_ProblemShape):

@@ -176,7 +176,7 @@ class BlockRows:
             P = np.column_stack([P, np.full(len(idx), self.const, dtype=P.dtype)])
         return P
 
-    def grams(self, prob, fam, idx, dtype, diag=False, chunk=8192):
+    def grams(self, prob, fam, idx, dtype, diag=False, chunk=8192, out=None, sign=1.0):
         """``sum_{i in idx} J_i' J_i`` (upper triangle, float64; ``diag``: its diagonal) of the
         constraint Jacobian rows of ``prob``'s family ``fam`` (``idx``: the family's rows).
 
@@ -192,11 +192,11 @@ class BlockRows:
         first = np.arange(self.D)
         return structured_grams(prob, fam, idx, dtype, np.where(general, -1, 0),
                                 lambda g: first, lambda g, rows: self.rows_hat(rows),
-                                diag=diag, chunk=chunk)
+                                diag=diag, chunk=chunk, out=out, sign=sign)
 
 
 def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, diag=False,
-                     chunk=8192):
+                     chunk=8192, out=None, sign=1.0):
     """``sum_{i in idx} J_i' J_i`` (upper triangle, float64; ``diag``: its diagonal) of the
     constraint Jacobian rows of ``prob``'s family ``fam`` whose feature rows are narrow.
 
@@ -205,13 +205,24 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
     ``narrow_rows(g, rows)`` (rows: global indices): its Jacobian is formed on those columns and
     the parameters after ``w``, and its Gram matrix scattered (:class:`BlockRows`' one-block
     rows; MDA-HS's source rows, :class:`webly.multisource._mdahs_primal.MDAHSRows`).
+
+    ``out`` (a C-contiguous float64 (size, size) array; not with ``diag``): ``sign`` times the
+    Gram matrix is added to its upper triangle in place and ``out`` returned (the Hessian's
+    rank-k updates: no (size, size) temporary per update, which at 1,600 parameters cost more
+    than the few rows' products).
     """
     from scipy.linalg import get_blas_funcs
 
     from ._rows import jac_block
 
     size, d, dp, has_f, has_s, has_m = prob.jac_spec(fam)
-    out = np.zeros(size if diag else (size, size))
+    inplace = out is not None and not diag and dtype == np.float64 and out.flags.c_contiguous
+    if out is not None and not inplace:
+        out += sign * structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows,
+                                       chunk=chunk)
+        return out
+    if out is None:
+        out = np.zeros(size if diag else (size, size))
     syrk = get_blas_funcs("syrk", dtype=dtype)
     idx = np.asarray(idx)
     if not has_f:
@@ -239,8 +250,11 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
                     out += val
                 else:
                     out[keep] += val
+            elif keep is None and inplace:
+                # out' is Fortran-ordered: its lower triangle is out's upper one
+                syrk(sign, J.T, beta=1.0, c=out.T, trans=0, lower=1, overwrite_c=1)
             else:
-                G = syrk(1.0, J.T, trans=0, lower=0)
+                G = syrk(sign, J.T, trans=0, lower=0)
                 if keep is None:
                     out += G
                 else:
