@@ -275,3 +275,35 @@ def test_newton_steps_on_the_last_factor_reach_the_same_optimum(monkeypatch):
     assert ref["factorisations"] > info["factorisations"]
     assert abs(info["objective"] - ref["objective"]) <= 1e-10 * abs(ref["objective"])
     np.testing.assert_allclose(a, a_ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_target_gram_by_labelling_pattern_is_the_rows_gram(text):
+    # the Hessian's Gram matrix of the target rows, formed per labelling pattern, equals the
+    # Gram matrix of the rows' Jacobian (labels +-1, with and without the margin column)
+    from webly.solvers.primal import _Family, _Primal
+
+    if text:
+        pp, mu, Y = _text_problem()
+    else:
+        _, pp, mu, Y = _problems(seed=1)
+    F = pp.rows(mu, Y)
+    rng = np.random.default_rng(0)
+    y = rng.choice([-1.0, 1.0], F.n)
+    fams = [_Family(0.0, True, False, True, update=False, rho=1.0),
+            _Family(0.0, True, False, True, update=False, rho=1.0, rows=np.arange(pp.n_S, F.n)),
+            _Family(0.0, True, False, False, update=False, rho=1.0)]
+    prob = _Primal(F, y, None, fams, reg_b=1.0, has_m=True)
+    used = []
+    orig = F._target_gram
+    F._target_gram = lambda *a: used.append(1) or orig(*a)
+    for fam in prob.families:
+        idx = np.flatnonzero(rng.random(fam.n) < 0.7)
+        J = prob.jac_rows(fam, idx, np.float64)
+        ref = np.triu(J.T @ J)
+        G = F.grams(prob, fam, idx, np.float64)
+        assert np.max(np.abs(G - ref)) <= 1e-13 * np.max(np.abs(ref))
+        out = np.triu(np.ones_like(ref))
+        F.grams(prob, fam, idx, np.float64, out=out, sign=-1.0)
+        assert np.max(np.abs(out - np.triu(np.ones_like(ref)) + ref)) <= 1e-13 * np.max(ref)
+    assert len(used) == 6  # the pattern path ran (not the rows' own Gram)
