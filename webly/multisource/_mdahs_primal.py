@@ -25,7 +25,11 @@ function ``u'z_i + c`` on the text rows ``z_i`` (Woodbury), the slack of those r
 The rows are held as :class:`MDAHSRows`: per kernel, the Householder rotation of
 :func:`~webly.solvers.block_rows.label_rotation` maps ``sqrt(mu_k)`` to ``e_1``, so a source row
 (its label is the same in every labelling) has one block per kernel of its source (``y_i
-||sqrt(mu_k)|| x^_k(i)``), and only the target rows have all ``T`` blocks of every kernel. The
+||sqrt(mu_k)|| x^_k(i)``), and only the target rows have all ``T`` blocks of every kernel. Those
+are never formed: block ``(k, t)`` of target row i is ``C_k[p_i, t] x^_k(i)``, with ``p_i`` the
+row's pattern of labels over the labellings, so products with them go through the rows ``[z_i,
+1, priors]`` and the Hessian's Gram matrix of many target rows through one ``(E, E)`` Gram
+matrix per pattern (:meth:`MDAHSRows._target_gram`). The
 label norms ``c_{k,t} = ||X^_k'(a∘y_t)||^2``, the target scores and the most violated labelling
 are computed from the multipliers ``a`` and the features, as the kernel path computes them from
 its kernels (:class:`MDAHSPrimalProblem` has :class:`~._mdahs.MDAHSProblem`'s methods), so
