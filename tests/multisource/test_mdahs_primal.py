@@ -260,8 +260,8 @@ def test_text_gram_is_formed_on_the_correcting_function_only():
 
 def test_newton_steps_on_the_last_factor_reach_the_same_optimum(monkeypatch):
     # a Newton system that differs from the last factorised one by a few rows' active state is
-    # solved by CG on that factor: the same steps and optimum as factorising at every step, with
-    # fewer factorisations
+    # solved from that factor (Woodbury, residual checked): the same steps and optimum as
+    # factorising at every step, with fewer factorisations
     from webly.solvers import primal
 
     pp, mu, Y = _text_problem()

@@ -138,7 +138,7 @@ class MDAHSRows:
         E = P["E"][j]
         for k, (ck, ok) in enumerate(zip(P["ecols"], P["offs"])):
             out[:, ok:ok + T * len(ck)] = (P["Cfull"][j, k * T:(k + 1) * T][:, :, None]
-                                          * E[:, None, ck]).reshape(len(j), -1)
+                                          * E[:, None, ck]).reshape(len(j), T * len(ck))
         return out
 
     def rmatvec(self, v):
