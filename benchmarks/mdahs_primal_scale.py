@@ -51,7 +51,7 @@ METHODS = {"mdahs": ("MDA-HS", MDAHS), "mdahsplus": ("MDA-HS+", MDAHSPlus)}
 TABLE = [("mdahs", 100_000, "linear"), ("mdahs", 100_000, "rbf"), ("mdahsplus", 100_000, "linear"),
          ("mdahs", 1_000_000, "linear")]
 #: a setting still running after this many seconds is stopped and reported as such (MDA-HS at
-#: 10^6 rows: 499 s fit, 2.7 GB peak, 8.5 minutes in all on 2026-12-07, one BLAS thread)
+#: 10^6 rows: 472 s fit, 2.7 GB peak, 8 minutes in all on 2026-12-07, one BLAS thread)
 SETTING_LIMIT = 1200
 
 
