@@ -205,3 +205,105 @@ def test_solver_routing_and_refusals():
     # a refit on the kernel path drops the primal model
     tiny.set_params(memory_limit=None).fit(X, y, sources=src, X_target=X_t)
     assert tiny.solver_ == "libsvm" and not hasattr(tiny, "feature_coef_")
+
+
+def _text_problem(seed=2, n_t=60):
+    """One binary MDA-HS+ problem on explicit features: text on the rows of both sources."""
+    X, y, _, X_t, _, text = _sources(sizes=(70, 50), n_t=n_t, seed=seed)
+    y_pm = np.where(y == 1, 1.0, -1.0)
+    slices = [slice(0, 70), slice(70, 120)]
+    rng = np.random.default_rng(seed)
+    prior = rng.normal(size=(n_t, 2))
+    pp = MDAHSPrimalProblem([{"source": s, "feature": 0, "Z_s": X[sl]}
+                             for s, sl in enumerate(slices)], [X_t], slices, y_pm, prior, 0.5,
+                            np.ones(120), 10.0, text, np.ones(120, dtype=bool), 1.0)
+    Y = np.where(rng.random((n_t, 3)) < 0.5, 1.0, -1.0)
+    return pp, rng.random((2, 3)), Y
+
+
+def test_text_warm_start_starts_at_the_previous_margin():
+    # the warm start's margin a'Qa counts the text rows' slack s = u'z + c (the correcting
+    # function), not a_i / C_i: from the optimum of the same problem it has nothing to do, and
+    # after a change of mu it reaches the cold solve's optimum
+    pp, mu, Y = _text_problem()
+    a0, cold = pp.solve(mu, Y, tol=1e-10)
+    _, again = pp.solve(mu, Y, a0, tol=1e-10)
+    assert abs(again["objective"] - cold["objective"]) <= 1e-8 * abs(cold["objective"])
+    assert again["n_iter"] <= 2 < cold["n_iter"]
+    mu2 = mu * np.array([[1.0, 0.5, 2.0]])
+    pc, _, _ = _text_problem()
+    _, ref = pc.solve(mu2, Y, tol=1e-10)
+    _, warm = pp.solve(mu2, Y, a0, tol=1e-10)
+    assert abs(warm["objective"] - ref["objective"]) <= 1e-8 * abs(ref["objective"])
+
+
+def test_text_gram_is_formed_on_the_correcting_function_only():
+    # Psi'Psi (no feature columns) from the structured rows equals the dense Jacobian's Gram
+    from webly.solvers.primal import _Family, _Primal
+
+    pp, mu, Y = _text_problem()
+    F = pp.rows(mu, Y)
+    n_s = pp.n_S
+    prob = _Primal(F, np.ones(F.n), pp.Z_priv, [_Family(0.0, True, True, True,
+                                                         rows=np.arange(n_s))],
+                   reg_b=1.0, has_m=True, s_quad=1.0)
+    fam = _Family(0.0, False, True, False)
+    fam.n = n_s
+    J = np.zeros((n_s, prob.size))
+    J[:, prob.iu] = pp.Z_priv
+    J[:, prob.ic] = 1.0
+    G = F.grams(prob, fam, np.arange(n_s), np.float64)
+    np.testing.assert_allclose(G, np.triu(J.T @ J), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(F.grams(prob, fam, np.arange(n_s), np.float64, diag=True),
+                               np.diag(J.T @ J), rtol=1e-12)
+
+
+def test_newton_steps_on_the_last_factor_reach_the_same_optimum(monkeypatch):
+    # a Newton system that differs from the last factorised one by a few rows' active state is
+    # solved from that factor (Woodbury, residual checked): the same steps and optimum as
+    # factorising at every step, with fewer factorisations
+    from webly.solvers import primal
+
+    pp, mu, Y = _text_problem()
+    a, info = pp.solve(mu, Y, tol=1e-10)
+    assert info["factor_reused"] > 0
+    assert info["factorisations"] + info["factor_reused"] >= info["n_iter"]
+    monkeypatch.setattr(primal._Hessian, "_reuse_factor", lambda self, H, rhos, g: None)
+    ref_pp, _, _ = _text_problem()
+    a_ref, ref = ref_pp.solve(mu, Y, tol=1e-10)
+    assert ref["factor_reused"] == 0 and ref["n_iter"] == info["n_iter"]
+    assert ref["factorisations"] > info["factorisations"]
+    assert abs(info["objective"] - ref["objective"]) <= 1e-10 * abs(ref["objective"])
+    np.testing.assert_allclose(a, a_ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_target_gram_by_labelling_pattern_is_the_rows_gram(text):
+    # the Hessian's Gram matrix of the target rows, formed per labelling pattern, equals the
+    # Gram matrix of the rows' Jacobian (labels +-1, with and without the margin column)
+    from webly.solvers.primal import _Family, _Primal
+
+    if text:
+        pp, mu, Y = _text_problem()
+    else:
+        _, pp, mu, Y = _problems(seed=1)
+    F = pp.rows(mu, Y)
+    rng = np.random.default_rng(0)
+    y = rng.choice([-1.0, 1.0], F.n)
+    fams = [_Family(0.0, True, False, True, update=False, rho=1.0),
+            _Family(0.0, True, False, True, update=False, rho=1.0, rows=np.arange(pp.n_S, F.n)),
+            _Family(0.0, True, False, False, update=False, rho=1.0)]
+    prob = _Primal(F, y, None, fams, reg_b=1.0, has_m=True)
+    used = []
+    orig = F._target_gram
+    F._target_gram = lambda *a: used.append(1) or orig(*a)
+    for fam in prob.families:
+        idx = np.flatnonzero(rng.random(fam.n) < 0.7)
+        J = prob.jac_rows(fam, idx, np.float64)
+        ref = np.triu(J.T @ J)
+        G = F.grams(prob, fam, idx, np.float64)
+        assert np.max(np.abs(G - ref)) <= 1e-13 * np.max(np.abs(ref))
+        out = np.triu(np.ones_like(ref))
+        F.grams(prob, fam, idx, np.float64, out=out, sign=-1.0)
+        assert np.max(np.abs(out - np.triu(np.ones_like(ref)) + ref)) <= 1e-13 * np.max(ref)
+    assert len(used) == 6  # the pattern path ran (not the rows' own Gram)
