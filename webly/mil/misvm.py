@@ -243,7 +243,7 @@ class MiSVMClassifier(MILClassifierBase):
 
             constant, refined = constant_round(f[pos_rows], self.tol, resolve)
             if refined is not None:  # the tighter solve replaces the round's
-                (alpha, b), _ = refined
+                alpha, b = refined
                 objectives[-1], f = _svc_objective(K, alpha, b, labels, cost)
             if constant:  # w = 0: no order to relabel by
                 return BinaryMIL(alpha, b, it, labels, info={
@@ -420,7 +420,7 @@ class MISVMClassifier(MILClassifierBase):
 
             constant, refined = constant_round(f[rows], self.tol, resolve)
             if refined is not None:  # the tighter solve replaces the round's
-                (w, b, info), _ = refined
+                w, b, info = refined
                 total += info["n_iter"]
                 objectives[-1] = info["objective"]
                 f = primal_decision(Z, w, b)
@@ -479,7 +479,7 @@ class MISVMClassifier(MILClassifierBase):
 
             constant, refined = constant_round(f[rows], self.tol, resolve)
             if refined is not None:  # the tighter solve replaces the round's
-                (alpha, b), _ = refined
+                alpha, b = refined
                 objectives[-1] = _svc_objective(K_units, alpha, b, labels, cost)[0]
                 coef = np.asarray(S.T @ alpha).ravel()
                 f = K @ coef + b

@@ -248,7 +248,7 @@ class MiSVMPIClassifier(MILClassifierBase):
 
             constant, refined = constant_round(f[in_pos], self.tol, resolve)
             if refined is not None:  # the tighter solve replaces the round's
-                (x, info), _ = refined
+                x, info = refined
                 notes += info["not_converged"]
                 total_moves += int(info["n_iter"])
                 coef = x[:len(labels)] * labels
