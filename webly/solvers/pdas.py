@@ -132,9 +132,8 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
 
     state = _start(qp, x0)
     info = {"rounds": 0, "free": 0, "seconds": 0.0, "reason": ""}
-    # t = (theta, nu, lambda) of the reduced QP and its working set of constraints held as
-    # equalities (the z > 0 candidates), the next round's first working set
-    t = np.zeros(r + 2)
+    # the reduced QP's working set of constraints held as equalities (the z > 0 candidates):
+    # each round's first working set is the last round's
     active = []
     factor = None        # the float64 factor, kept while the free set changes (see _Factor)
     seen = {state.tobytes()}     # partitions solved (to detect a cycle)
@@ -176,9 +175,11 @@ def active_set_solve(qp, x0=None, max_rounds=MAX_ROUNDS):
                                 "the reduced QP in the correcting function did not settle")
             t_new, active_new, z_act = out
             a[F] = y[F] * fac.back(F, (Yr - YE @ t_new).astype(fac.dtype))
-            # the KKT rows in t (y'a = y_total, the block's sum, theta's stationarity) hold to
-            # rounding, unless the kept factor lost accuracy (units close to pinned ones make
-            # the pinned system ill-conditioned): then once more from a new factorisation
+            # a guard on the kept factor: the KKT rows in t (y'a = y_total, the block's sum,
+            # theta's stationarity) must hold to rounding, else the round is solved again from
+            # a new factorisation (pins near-dependent on kept units could make the pinned
+            # system ill-conditioned; on issue 19's problems it has not triggered since the
+            # W'W fix of c129910)
             res = (EF.T @ a[F] + E[Ub].T @ a[Ub] - rhs - D * t_new
                    + J[active_new].T @ z_act)
             if (not exact or fac.W is None or fresh
