@@ -89,13 +89,18 @@ def test_mdahs_plus_primal_with_unequal_sources():
         MDAHSPlus(solver="primal", **TIGHT).fit(X, y, sources=src, X_target=X_t, X_priv=text)
 
 
+def _binary_sources(seed, n_t):
+    """Two sources (70 and 50 rows), their +1/-1 labels, slices and text, the target rows and
+    a random prior; the generator the callers draw labellings and weights from next."""
+    X, y, _, X_t, _, text = _sources(sizes=(70, 50), n_t=n_t, seed=seed)
+    rng = np.random.default_rng(seed)
+    return (X, np.where(y == 1, 1.0, -1.0), [slice(0, 70), slice(70, 120)], X_t, text,
+            rng.normal(size=(n_t, 2)), rng)
+
+
 def _problems(seed=0, n_t=80):
     """One binary problem on both paths, with random weights and labellings."""
-    X, y, _, X_t, _, _ = _sources(sizes=(70, 50), n_t=n_t, seed=seed)
-    y_pm = np.where(y == 1, 1.0, -1.0)
-    slices = [slice(0, 70), slice(70, 120)]
-    rng = np.random.default_rng(seed)
-    prior = rng.normal(size=(n_t, 2))
+    X, y_pm, slices, X_t, _, prior, rng = _binary_sources(seed, n_t)
     theta, C_t = 0.5, 10.0
     C_src = np.r_[np.full(70, 1.0), np.full(50, 2.0)]
     Z = [X[sl] for sl in slices]
@@ -209,11 +214,7 @@ def test_solver_routing_and_refusals():
 
 def _text_problem(seed=2, n_t=60):
     """One binary MDA-HS+ problem on explicit features: text on the rows of both sources."""
-    X, y, _, X_t, _, text = _sources(sizes=(70, 50), n_t=n_t, seed=seed)
-    y_pm = np.where(y == 1, 1.0, -1.0)
-    slices = [slice(0, 70), slice(70, 120)]
-    rng = np.random.default_rng(seed)
-    prior = rng.normal(size=(n_t, 2))
+    X, y_pm, slices, X_t, text, prior, rng = _binary_sources(seed, n_t)
     pp = MDAHSPrimalProblem([{"source": s, "feature": 0, "Z_s": X[sl]}
                              for s, sl in enumerate(slices)], [X_t], slices, y_pm, prior, 0.5,
                             np.ones(120), 10.0, text, np.ones(120, dtype=bool), 1.0)

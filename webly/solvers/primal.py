@@ -949,11 +949,9 @@ class _Hessian:
                     self.prob.F.grams(self.prob, families[k], idx, self.dtype, out=self.G[k],
                                       sign=1.0 if how == "add" else -1.0)
                     self.n_rows += len(idx)
-                    if self.since is not None:
+                    if self.since is not None and len(idx):
                         self.since += len(idx)
-                        if not len(idx):
-                            pass
-                        elif self.since <= self.prob.size // 6:
+                        if self.since <= self.prob.size // 6:
                             self.changed.append((k, self.prob.jac_rows(
                                 families[k], idx, np.float64), 1.0 if how == "add" else -1.0,
                                 None))
