@@ -382,10 +382,19 @@ def one_vs_rest(fit_binary, classes, y_idx, *, n_jobs=None, prefer="threads"):
     -------
     list of models: one (for ``classes[1]``) when C == 2, else C.
     """
-    if len(classes) == 2:
-        return [fit_binary(1, np.where(y_idx == 1, 1, -1))]
-    jobs = (delayed(fit_binary)(k, np.where(y_idx == k, 1, -1)) for k in range(len(classes)))
+    ys = ovr_labels(classes, y_idx)
+    if len(ys) == 1:
+        return [fit_binary(1, ys[0])]
+    jobs = (delayed(fit_binary)(k, y_pm) for k, y_pm in enumerate(ys))
     return list(Parallel(n_jobs=n_jobs, prefer=prefer)(jobs))
+
+
+def ovr_labels(classes, y_idx):
+    """The +-1 labellings of :func:`one_vs_rest`'s problems: one (``classes[1]`` against
+    ``classes[0]``) for two classes, else one per class (it against the rest)."""
+    if len(classes) == 2:
+        return [np.where(y_idx == 1, 1, -1)]
+    return [np.where(y_idx == k, 1, -1) for k in range(len(classes))]
 
 
 def own_class_scores(D, y_idx):
@@ -412,5 +421,6 @@ __all__ = [
     "positional_metadata_deprecated",
     "check_row_metadata", "check_bags", "check_row_features", "check_feature_scale",
     "max_feature_scale", "warn_data", "warn_identical_rows", "encode_targets", "one_vs_rest",
+    "ovr_labels",
     "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",
 ]

@@ -3,8 +3,9 @@
 All three fit ``fit(X, y, X_priv=None)``: ``X_priv`` (n, d~) are privileged features of the
 training rows (text, tags) that are not available at test time. Without ``X_priv`` SVM+ is the
 C-SVM, L2-SVM+ the L2-loss SVM and GD a kernel ridge (least-squares) classifier. Multi-class
-problems are one-vs-rest through :func:`webly.base.one_vs_rest` (SVM+, L2-SVM+) or a single
-multi-output fit (GD).
+problems are one-vs-rest (SVM+ through :func:`webly.base.one_vs_rest`, L2-SVM+ through its
+labellings :func:`webly.base.ovr_labels`, solved in one shared buffer) or a single multi-output
+fit (GD).
 
 SVM+ and L2-SVM+ have two paths: ``solver="smo"`` (default) solves the exact kernel dual;
 ``solver="primal"`` solves the same problem on explicit features (the rows for a linear kernel,
@@ -23,7 +24,7 @@ from sklearn.utils._param_validation import StrOptions
 from typing import TYPE_CHECKING
 
 from ._lupi_base import _KernelLUPIBase
-from .base import one_vs_rest, positional_metadata_deprecated, stack_decisions
+from .base import one_vs_rest, ovr_labels, positional_metadata_deprecated, stack_decisions
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -285,9 +286,11 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     kernel, gamma, kernel_priv, gamma_priv
         As in :class:`SVMPlusClassifier`.
     solver : {"auto", "smo", "libsvm", "primal"}, default="auto"
-        ``auto``: ``smo`` while the kernel path's peak memory (4.0 n x n float64 arrays
-        without X_priv, 4.2 with a linear privileged kernel, 6.0 with another:
-        ``benchmarks/kernel_memory.py``) fits in ``memory_limit``, else ``primal`` (said in a
+        ``auto``: ``smo`` while the kernel path's peak memory (1.4 n x n float64 arrays
+        without X_priv, 2.3 with one: the visual kernel, in which each problem's Q is formed,
+        the privileged term, and the solver's working set; ``benchmarks/kernel_memory.py``;
+        one more n x n array per thread with ``n_jobs`` > 1 and several classes) fits in
+        ``memory_limit``, else ``primal`` (said in a
         WARNING log line; the choice is ``solver_``); else webly's SMO solver, or libsvm's
         one-class solver on the precomputed Q, or the large-data primal path of
         :mod:`webly.solvers.primal` (the rho-margin primal of the module docstring of :mod:`webly.solvers.l2svmplus` on explicit features; see
@@ -341,11 +344,11 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     }
 
     def _kernel_arrays(self, has_priv):
-        # benchmarks/kernel_memory.py (tracemalloc, n = 3,000): 4.0 without X_priv, 4.2 with a
-        # linear privileged kernel (Woodbury), 6.0 with another one (its Cholesky factorisation)
-        if not has_priv:
-            return 4.0
-        return 4.2 if self.kernel_priv == "linear" else 6.0
+        # benchmarks/kernel_memory.py (tracemalloc): K, in which Q is formed, and the privileged
+        # term P (its kernel's own array, factorised and inverted in place), 2.07-2.21 at
+        # n = 10,000 (1.04 without X_priv, where P = I/C is a scalar), plus the SMO working set
+        # (capped at 4,000 variables), a larger share at small n (3.1-3.2 and 1.35 at 3,000)
+        return 2.3 if has_priv else 1.4
 
     def __init__(self, C: float = 1.0, gamma_plus: float = 1.0, kernel: str = "rbf",
                  gamma: float | None = None, kernel_priv: str = "linear",
@@ -372,7 +375,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
     def fit(self, X: ArrayLike | spmatrix, y: ArrayLike, *,
             X_priv: ArrayLike | spmatrix | None = None) -> Self:
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
-        from .solvers.l2svmplus import l2svmplus_privileged_term, solve_l2svmplus
+        from .solvers.l2svmplus import l2svmplus_privileged_term, solve_l2svmplus_many
 
         self.solver_ = self._choose_solver(X, X_priv)
         if self.solver_ == "primal":
@@ -383,21 +386,23 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
             return self
         X, X_priv, y_idx, K = self._prepare(X, y, X_priv)
         n = X.shape[0]
+        # two n x n arrays: K (each problem's Q is formed in it) and P (a scalar 1/C without
+        # X_priv; the privileged kernel's own array with another privileged kernel)
         if X_priv is None:
-            P = l2svmplus_privileged_term(n, self.C, self.gamma_plus)
+            P = 1.0 / self.C
         elif self.kernel_priv == "linear":
             P = l2svmplus_privileged_term(n, self.C, self.gamma_plus, F_priv=X_priv)
         else:
-            P = l2svmplus_privileged_term(n, self.C, self.gamma_plus,
-                                          K_priv=self.kernel_priv_(
-                                              X_priv, fit_arrays=self._kernel_arrays(True)))
-
-        def fit_binary(k, y_pm):
-            a, info = solve_l2svmplus(K, y_pm, P, solver=self.solver_, tol=self.tol / 2.0,
-                                      max_iter=self.max_iter)
-            return a * y_pm, float(a @ y_pm), info
-
-        models = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
+            K_priv = self.kernel_priv_(X_priv, fit_arrays=self._kernel_arrays(True))
+            P = l2svmplus_privileged_term(n, self.C, self.gamma_plus, K_priv=K_priv,
+                                          overwrite_K_priv=not np.shares_memory(K_priv, X_priv))
+            del K_priv
+        ys = ovr_labels(self.classes_, y_idx)
+        fits = solve_l2svmplus_many(K, ys, P, solver=self.solver_, tol=self.tol / 2.0,
+                                    max_iter=self.max_iter, n_jobs=self.n_jobs,
+                                    overwrite_K=not np.shares_memory(K, X))
+        del K
+        models = [(a * y_pm, info["intercept"], info) for y_pm, (a, info) in zip(ys, fits)]
         self._store_support(X, [m[0] for m in models], [m[1] for m in models])
         self.rho_ = np.array([m[2]["rho"] for m in models])
         self.correcting_function_ = stack_decisions([m[2]["correcting_values"] for m in models])

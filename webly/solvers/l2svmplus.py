@@ -24,19 +24,22 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import DataError
-from .simplex import simplex_qp, solve_simplex_qp
+from .simplex import simplex_qp, simplex_scale, solve_simplex_qp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["l2svmplus_privileged_term", "l2svmplus_qp", "solve_l2svmplus"]
+__all__ = ["l2svmplus_privileged_term", "l2svmplus_qp", "solve_l2svmplus", "solve_l2svmplus_many"]
 
 
-def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None):
-    """``P = (1/C)(I - (I + (C/gamma)(K~ + 1))^{-1})`` as a dense (n, n) array.
+def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
+                              overwrite_K_priv=False):
+    """``P = (1/C)(I - (I + (C/gamma)(K~ + 1))^{-1})`` as one dense (n, n) array.
 
-    Give either the privileged kernel ``K_priv`` (Cholesky solve, O(n^3)) or, for a linear
-    privileged kernel, the features ``F_priv`` (n, d~) (Woodbury identity with ``Psi = [F, 1]``:
-    ``P = Psi (gamma I + C Psi'Psi)^{-1} Psi'``, O(n^2 d~)). Neither gives ``I / C``.
+    Give either the privileged kernel ``K_priv`` (Cholesky factorisation and inverse, O(n^3), in
+    place on ``K_priv`` with ``overwrite_K_priv``, so the fit holds one n x n array for it) or,
+    for a linear privileged kernel, the features ``F_priv`` (n, d~) (Woodbury identity with
+    ``Psi = [F, 1]``: ``P = V V'``, ``V = Psi L^{-T}``, ``L L' = gamma I + C Psi'Psi``,
+    O(n^2 d~)). Neither gives ``I / C``. The result is exactly symmetric.
     """
     if not (C > 0 and gamma_plus > 0):
         raise DataError("C", "C and gamma_plus must be positive")
@@ -46,29 +49,126 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None):
             raise DataError("F_priv", f"has {F.shape[0]} rows, expected {n}")
         if F.shape[1] + 1 < n:
             Psi = np.hstack([F, np.ones((n, 1))])
-            M = gamma_plus * np.eye(Psi.shape[1]) + C * (Psi.T @ Psi)
-            W = sla.solve(M, Psi.T, assume_a="pos")
-            P = Psi @ W
-            return 0.5 * (P + P.T)
-        K_priv = F @ F.T
+            L = sla.cholesky(gamma_plus * np.eye(Psi.shape[1]) + C * (Psi.T @ Psi), lower=True)
+            V = np.ascontiguousarray(sla.solve_triangular(L, Psi.T, lower=True).T)
+            return _symmetric_product(V)
+        K_priv, overwrite_K_priv = F @ F.T, True
     if K_priv is None:
         return np.eye(n) / C
-    K_priv = np.asarray(K_priv, dtype=np.float64)
-    if K_priv.shape != (n, n):
-        raise DataError("K_priv", f"must be ({n}, {n}), got {K_priv.shape}")
-    M = np.eye(n) + (C / gamma_plus) * (K_priv + 1.0)
-    Minv = sla.cho_solve(sla.cho_factor(M), np.eye(n))
-    P = (np.eye(n) - 0.5 * (Minv + Minv.T)) / C
-    return P
+    if getattr(K_priv, "shape", None) != (n, n):
+        raise DataError("K_priv", f"must be ({n}, {n}), got {np.shape(K_priv)}")
+    A = K_priv
+    if not (overwrite_K_priv and isinstance(A, np.ndarray) and A.dtype == np.float64
+            and A.flags.c_contiguous and A.flags.writeable):
+        A = np.array(K_priv, dtype=np.float64, order="C")
+    # M = I + (C/gamma)(K~ + 1) in place; A.T is M in Fortran order (M is symmetric), so LAPACK
+    # factorises and inverts it without a copy: the upper triangle of A.T is the lower one of A
+    A += 1.0
+    A *= C / gamma_plus
+    A.flat[::n + 1] += 1.0
+    potrf, potri = sla.get_lapack_funcs(("potrf", "potri"), (A,))
+    U, info = potrf(A.T, lower=False, overwrite_a=True, clean=False)
+    if info == 0:
+        U, info = potri(U, lower=False, overwrite_c=True)
+    if info != 0:
+        raise DataError("X_priv", "the privileged kernel is not positive semi-definite (the "
+                                  "Cholesky factorisation of I + (C/gamma_plus)(K~ + 1) failed); "
+                                  "use a positive semi-definite kernel_priv")
+    if not np.shares_memory(U, A):
+        A.T[...] = U
+    _mirror_lower(A)
+    A *= -1.0 / C
+    A.flat[::n + 1] += 1.0 / C
+    return A
+
+
+#: at most this many rows per block of :func:`_mirror_lower`, :func:`_symmetric_product` and
+#: the label flips; fewer for n < 16,384 (:func:`_block_rows`)
+_ROW_BLOCK = 256
+
+
+def _block_rows(n):
+    """Rows per block for an (n, n) array: the temporaries of a block (a few b x n arrays)
+    stay at about 1/64 of the array each."""
+    return min(_ROW_BLOCK, max(8, n // 64))
+
+
+def _symmetric_product(V):
+    """``V V'`` (n, n), exactly symmetric: row blocks of the lower triangle, mirrored."""
+    n = V.shape[0]
+    out = np.empty((n, n))
+    step = _block_rows(n)
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        np.matmul(V[i:j], V[:j].T, out=out[i:j, :j])
+    _mirror_lower(out)
+    return out
+
+
+def _mirror_lower(A):
+    """Copy the lower triangle of the square array A onto its upper triangle, in place."""
+    n = A.shape[0]
+    step = _block_rows(n)
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        A[i:j, j:] = A[j:, i:j].T
+        block = A[i:j, i:j]
+        upper = np.triu_indices(j - i, 1)
+        block[upper] = block.T[upper]
+
+
+def _privileged_product(P, a):
+    """``P a`` for a dense P or a scalar ``P = p I``."""
+    return P @ a if np.ndim(P) == 2 else float(P) * a
 
 
 def l2svmplus_qp(K, y, P):
-    """The L2-SVM+ dual as a :class:`KernelQP`: ``Q`` on all-ones labels, ``sum a = 1``."""
+    """The L2-SVM+ dual as a :class:`KernelQP`: ``Q`` on all-ones labels, ``sum a = 1``
+    (``P`` dense, or a scalar p for ``p I``)."""
     y = np.asarray(y, dtype=np.float64).ravel()
-    return simplex_qp((np.asarray(K, dtype=np.float64) + 1.0) * np.outer(y, y) + P)
+    return simplex_qp(_form_q(np.array(K, dtype=np.float64, order="C"), y, P))
 
 
-def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
+def _form_q(Q, y, P):
+    """``Q = (K + 1)∘yy' + P`` in place on ``Q`` (holding K); the sign flips are exact."""
+    Q += 1.0
+    Q *= y[:, None]
+    Q *= y[None, :]
+    if np.ndim(P) == 2:
+        Q += P
+    else:
+        Q.flat[::Q.shape[0] + 1] += float(P)
+    return Q
+
+
+def _flip_labels(Q, P, scale, flip):
+    """Q of the labels ``y`` -> Q of the labels ``y * (1 - 2 flip)``, in place, for a Q scaled
+    by ``scale``: the entries with exactly one index in ``flip`` change sign in their ``K``
+    part, ``Q_ij -> 2 scale P_ij - Q_ij`` (just ``-Q_ij`` off the diagonal of ``P = p I``).
+    O(n |flip|) operations; the rest of Q is untouched."""
+    F = np.flatnonzero(flip)
+    if F.size == 0:
+        return
+    keep = np.flatnonzero(~flip)
+    dense = np.ndim(P) == 2
+    step = _block_rows(Q.shape[0])
+    for i in range(0, F.size, step):
+        rows = F[i:i + step]
+        block = Q[rows]                                 # (b, n) copies of whole rows
+        new = -block[:, keep]
+        if dense:
+            new += (2.0 * scale) * P[rows][:, keep]
+        block[:, keep] = new
+        Q[rows] = block
+        # the mirrored entries, from their own values (a kernel may be symmetric only to
+        # rounding)
+        cols = np.negative(Q[keep[:, None], rows])
+        if dense:
+            cols += (2.0 * scale) * P[keep[:, None], rows]
+        Q[keep[:, None], rows] = cols
+
+
+def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None, overwrite_K=False):
     """Solve the L2-loss SVM+ dual for one binary problem (:func:`solve_simplex_qp`).
 
     Parameters
@@ -76,8 +176,10 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
     K : (n, n) array
         Visual kernel.
     y : (n,) array of {-1, +1}
-    P : (n, n) array
-        Privileged term from :func:`l2svmplus_privileged_term` (shared by one-vs-rest problems).
+    P : (n, n) array or float
+        Privileged term from :func:`l2svmplus_privileged_term` (shared by one-vs-rest problems),
+        or a scalar ``p`` for ``P = p I`` (the L2-loss SVM without privileged features,
+        ``p = 1/C``).
     solver : {"smo", "libsvm"}
         Our decomposition solver, or libsvm's one-class solver (``OneClassSVM(nu=1/n)``) on the
         precomputed ``Q``.
@@ -87,6 +189,9 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
     max_iter : int or None
     x0 : (n,) array or None
         Warm start (smo only).
+    overwrite_K : bool
+        Form ``Q`` in place on ``K`` (a float64 C-ordered array; K is then lost): the solve holds
+        no n x n array besides ``K`` and ``P``.
 
     Returns
     -------
@@ -96,15 +201,62 @@ def solve_l2svmplus(K, y, P, solver="smo", tol=1e-3, max_iter=None, x0=None):
         ``rho`` ``a'Qa`` the margin, ``seconds``), plus ``intercept`` (``b = sum a y``) and
         ``correcting_values`` (``xi = P a`` on the training rows).
     """
-    t0 = time.perf_counter()
-    y = np.asarray(y, dtype=np.float64).ravel()
+    return solve_l2svmplus_many(K, [y], P, solver=solver, tol=tol, max_iter=max_iter,
+                                x0=x0, overwrite_K=overwrite_K)[0]
+
+
+def solve_l2svmplus_many(K, ys, P, solver="smo", tol=1e-3, max_iter=None, x0=None,
+                         overwrite_K=False, n_jobs=None):
+    """Solve the L2-SVM+ duals of several labellings ``ys`` of the same rows (one-vs-rest).
+
+    Every problem's ``Q = (K + 1)∘yy' + P`` lives in one n x n buffer (``K`` itself with
+    ``overwrite_K``, else a copy): the first is formed and scaled as :func:`solve_simplex_qp`
+    scales it, each next one by :func:`_flip_labels` on the rows whose label changed
+    (O(n |changed|), no second n x n array). With ``n_jobs`` > 1 the problems are split into
+    that many consecutive runs, each in its own buffer that replays the flips from the first
+    labelling, so every problem sees bit for bit the same ``Q`` whatever ``n_jobs`` (a later
+    problem's flipped entries carry the rounding of ``2 scale P_ij - Q_ij``, a few ulps).
+
+    Returns a list of ``(alpha, info)``, one per labelling (see :func:`solve_l2svmplus`).
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
     if solver not in ("smo", "libsvm"):
         raise DataError("solver", f"unknown solver {solver!r}; use 'smo' or 'libsvm'")
-    Q = (np.asarray(K, dtype=np.float64) + 1.0) * np.outer(y, y) + P
-    # libsvm stops on the gap max - min of the reduced gradients: twice a KKT violation
-    alpha, info = solve_simplex_qp(Q, x0=x0, tol=tol if solver == "smo" else 2 * tol,
-                                   max_iter=max_iter, overwrite_Q=True, solver=solver)
-    info["intercept"] = float(alpha @ y)
-    info["correcting_values"] = P @ alpha
-    info["seconds"] = time.perf_counter() - t0
-    return alpha, info
+    ys = [np.asarray(y, dtype=np.float64).ravel() for y in ys]
+    n_runs = max(1, min(len(ys), effective_n_jobs(n_jobs)))
+    bounds = np.linspace(0, len(ys), n_runs + 1).round().astype(int)
+    own = (overwrite_K and isinstance(K, np.ndarray) and K.dtype == np.float64
+           and K.flags.c_contiguous and K.flags.writeable)
+
+    # the copies are made before any run writes into K
+    buffers = [np.array(K, dtype=np.float64, order="C") for _ in range(n_runs - 1 if own else
+                                                                          n_runs)]
+    if own:
+        buffers.append(K)
+
+    def run(r):
+        t0 = time.perf_counter()
+        Q = buffers[r]
+        _form_q(Q, ys[0], P)
+        scale = simplex_scale(Q)
+        np.multiply(Q, scale, out=Q)
+        out = []
+        for k in range(bounds[r + 1]):
+            if k > 0:
+                _flip_labels(Q, P, scale, ys[k] != ys[k - 1])
+            if k < bounds[r]:
+                continue
+            # libsvm stops on the gap max - min of the reduced gradients: twice a KKT violation
+            alpha, info = solve_simplex_qp(Q, x0=x0, tol=tol if solver == "smo" else 2 * tol,
+                                           max_iter=max_iter, solver=solver, scaled=scale)
+            info["intercept"] = float(alpha @ ys[k])
+            info["correcting_values"] = _privileged_product(P, alpha)
+            info["seconds"] = time.perf_counter() - t0  # the first includes forming Q
+            out.append((alpha, info))
+            t0 = time.perf_counter()
+        return out
+
+    runs = list(Parallel(n_jobs=n_runs, prefer="threads")(delayed(run)(r)
+                                                        for r in range(n_runs)))
+    return [m for r in runs for m in r]

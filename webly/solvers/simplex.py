@@ -17,7 +17,7 @@ from ..errors import DataError
 from .problems import KernelQP
 from .smo import smo_solve
 
-__all__ = ["solve_simplex_qp", "simplex_qp"]
+__all__ = ["solve_simplex_qp", "simplex_qp", "simplex_scale"]
 
 
 def simplex_qp(Q):
@@ -26,7 +26,15 @@ def simplex_qp(Q):
     return KernelQP(K=Q, y=np.ones(n), p=np.zeros(n), upper=np.full(n, np.inf), y_total=1.0)
 
 
-def solve_simplex_qp(Q, x0=None, tol=1e-3, max_iter=None, overwrite_Q=False, solver="libsvm"):
+def simplex_scale(Q):
+    """The factor ``n / mean(diag Q)`` :func:`solve_simplex_qp` scales ``Q`` by (1 if the
+    diagonal's mean is not positive)."""
+    d = float(np.mean(np.diag(Q)))
+    return Q.shape[0] / d if d > 0 else 1.0
+
+
+def solve_simplex_qp(Q, x0=None, tol=1e-3, max_iter=None, overwrite_Q=False, solver="libsvm",
+                     scaled=None):
     """``min 1/2 a'Qa`` s.t. ``a >= 0``, ``sum a = 1``.
 
     ``Q`` is first rescaled by ``n / mean(diag Q)`` so that the tolerance is relative to the
@@ -44,6 +52,9 @@ def solve_simplex_qp(Q, x0=None, tol=1e-3, max_iter=None, overwrite_Q=False, sol
         Iteration limit (None: none for libsvm, the SMO default otherwise).
     overwrite_Q : bool
         Scale ``Q`` in place (saves an n x n copy; Q is then scaled on return).
+    scaled : float or None
+        ``Q`` is already scaled, by this factor (:func:`simplex_scale` of the unscaled Q): it is
+        used as it is (neither scaled nor copied) and ``rho`` is divided by the factor.
     solver : {"libsvm", "smo"}
         libsvm's one-class solver (``OneClassSVM(kernel="precomputed", nu=1/n)``: its box
         ``a_i <= 1`` cannot bind when ``sum a = 1``), or webly's SMO solver
@@ -60,12 +71,14 @@ def solve_simplex_qp(Q, x0=None, tol=1e-3, max_iter=None, overwrite_Q=False, sol
     t0 = time.perf_counter()
     n = Q.shape[0]
     if n == 1:
-        rho = float(Q[0, 0])
+        rho = float(Q[0, 0]) / (1.0 if scaled is None else float(scaled))
         return np.ones(1), {"status": "converged", "n_iter": 0, "objective": 0.5 * rho,
                             "rho": rho, "seconds": 0.0}
-    d = float(np.mean(np.diag(Q)))
-    scale = n / d if d > 0 else 1.0
-    Qs = np.multiply(Q, scale, out=Q if overwrite_Q else None)
+    if scaled is None:
+        scale = simplex_scale(Q)
+        Qs = np.multiply(Q, scale, out=Q if overwrite_Q else None)
+    else:
+        scale, Qs = float(scaled), Q
     extra = {}
     if solver == "libsvm":
         from sklearn.svm import OneClassSVM
