@@ -438,4 +438,11 @@ def bag_mean_kernel(K: ArrayLike, bags_rows: ArrayLike | spmatrix,
         B = A
     else:
         B = bags_cols if sp.issparse(bags_cols) else bag_mean_matrix(bags_cols)
-    return np.asarray((B @ (A @ np.asarray(K)).T).T)
+    A, B, K = sp.csr_matrix(A), sp.csr_matrix(B), np.asarray(K)
+    # by row blocks of A: a block's (b, m) rows A K are its only temporary, and the result is
+    # C-ordered (no (bags, m) array A K, no transposed copy)
+    out = np.empty((A.shape[0], B.shape[0]), dtype=np.result_type(K.dtype, np.float64))
+    step = min(256, max(8, A.shape[0] // 64))
+    for i in range(0, A.shape[0], step):
+        out[i:i + step] = (B @ (A[i:i + step] @ K).T).T
+    return out
