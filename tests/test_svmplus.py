@@ -184,3 +184,30 @@ def test_memory_limit_accepts_sizes():
     for bad in ("-1G", "0", "G", True, None):
         with pytest.raises(DataError, match="^m: must be a size"):
             parse_size(bad, "m")
+
+
+def test_a_thread_parallel_one_vs_rest_holds_one_blas_thread_throughout():
+    # each solve limits BLAS to one thread, but threadpoolctl's limit is process-wide: a solve
+    # that ended restored the pools while another thread's solve still ran, whose products then
+    # rounded differently (L2-SVM+ dual coefficients 4.5e-15 apart between n_jobs=1 and 2).
+    # The loop now holds one thread from start to end, nested limits included
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from webly.base import one_vs_rest, parallel_blas_limit
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    seen = []
+
+    def fit_binary(k, y_pm):
+        with threadpool_limits(1, user_api="blas"):   # as smo_solve does
+            pass
+        seen.append(blas_threads())                    # after an inner limit ended
+        return k
+
+    with threadpool_limits(2, user_api="blas"):
+        assert one_vs_rest(fit_binary, np.arange(4), np.arange(8) % 4, n_jobs=2) == [0, 1, 2, 3]
+        assert seen and all(s == {1} for s in seen)
+        with parallel_blas_limit(1):                   # one job: the pools are left alone
+            assert blas_threads() == {2}

@@ -386,7 +386,26 @@ def one_vs_rest(fit_binary, classes, y_idx, *, n_jobs=None, prefer="threads"):
     if len(ys) == 1:
         return [fit_binary(1, ys[0])]
     jobs = (delayed(fit_binary)(k, y_pm) for k, y_pm in enumerate(ys))
-    return list(Parallel(n_jobs=n_jobs, prefer=prefer)(jobs))
+    with parallel_blas_limit(n_jobs, prefer):
+        return list(Parallel(n_jobs=n_jobs, prefer=prefer)(jobs))
+
+
+def parallel_blas_limit(n_jobs, prefer="threads"):
+    """One BLAS thread for the whole of a thread-parallel loop (a no-op context otherwise).
+
+    The solvers limit BLAS to one thread per solve (``threadpoolctl``), but that limit is
+    process-wide: a solve that ends restores the pools while another thread's solve still
+    runs, whose products then change their rounding with the thread count. Set once around
+    the loop, every solve sees one thread and the results do not depend on ``n_jobs``.
+    """
+    from contextlib import nullcontext
+
+    from joblib import effective_n_jobs
+    from threadpoolctl import threadpool_limits
+
+    if prefer != "threads" or effective_n_jobs(n_jobs) == 1:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def ovr_labels(classes, y_idx):
@@ -421,6 +440,6 @@ __all__ = [
     "positional_metadata_deprecated",
     "check_row_metadata", "check_bags", "check_row_features", "check_feature_scale",
     "max_feature_scale", "warn_data", "warn_identical_rows", "encode_targets", "one_vs_rest",
-    "ovr_labels",
+    "ovr_labels", "parallel_blas_limit",
     "own_class_scores", "stack_decisions", "check_is_fitted", "validate_data",
 ]

@@ -221,6 +221,8 @@ def solve_l2svmplus_many(K, ys, P, solver="smo", tol=1e-3, max_iter=None, x0=Non
     """
     from joblib import Parallel, delayed, effective_n_jobs
 
+    from ..base import parallel_blas_limit
+
     if solver not in ("smo", "libsvm"):
         raise DataError("solver", f"unknown solver {solver!r}; use 'smo' or 'libsvm'")
     ys = [np.asarray(y, dtype=np.float64).ravel() for y in ys]
@@ -257,6 +259,7 @@ def solve_l2svmplus_many(K, ys, P, solver="smo", tol=1e-3, max_iter=None, x0=Non
             t0 = time.perf_counter()
         return out
 
-    runs = list(Parallel(n_jobs=n_runs, prefer="threads")(delayed(run)(r)
-                                                        for r in range(n_runs)))
+    with parallel_blas_limit(n_runs):
+        runs = list(Parallel(n_jobs=n_runs, prefer="threads")(delayed(run)(r)
+                                                            for r in range(n_runs)))
     return [m for r in runs for m in r]
