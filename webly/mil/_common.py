@@ -234,12 +234,7 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                  "memory, not on a Dask array; pass X.compute() (solver='primal' "
                                  "fits 10^6 rows in memory) or use mi-SVM(-PI), MI-SVM, sMIL, "
                                  "sbMIL or sMIL-PI on the cluster")
-        solver = dask_solver(type(self).__name__, self.solver)
-        if X_target is not None:
-            raise DataError("X_target", f"{name}: the domain-adaptation (X_target) term has no "
-                                        "Dask path; fit without X_target, or on X.compute() "
-                                        "in memory (solver='primal' takes it there)")
-        return solver
+        return dask_solver(type(self).__name__, self.solver)
 
     def _dask_rows(self, X, y, bags, X_priv):
         """Checked ``X, y, bags, X_priv`` of a fit on a row-chunked Dask X: X stays a Dask array
@@ -288,7 +283,11 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
     def _target_mean(self, X_target, n_features):
         """``(mean of feature_map_(X_target) over its rows, number of rows)``: the -DA term's
-        target centre on the primal path, mapped block by block."""
+        target centre on the primal path, mapped block by block; a row-chunked Dask
+        ``X_target`` is mapped where its partitions live and their float64 column sums are
+        added in one reduction (only the (d,) mean reaches this process)."""
+        if _is_dask(X_target):
+            return self._dask_target_mean(X_target, n_features)
         X_target = check_row_features("X_target", X_target, keep_float32=True)
         if X_target.shape[1] != n_features:
             raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
@@ -299,6 +298,30 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
             Zt = self.feature_map_.transform(X_target[lo:lo + self._TARGET_BLOCK])
             total += np.asarray(Zt.sum(axis=0, dtype=np.float64)).ravel()
         return total / n_t, n_t
+
+    def _dask_target_mean(self, X_target, n_features):
+        """:meth:`_target_mean` of a row-chunked Dask ``X_target``: one map-reduce."""
+        X_target = _dask_features("X_target", X_target)
+        if any(np.isnan(c) for c in X_target.shape):
+            raise DataError("X_target", "has unknown chunk sizes; call compute_chunk_sizes() "
+                                        "first")
+        if X_target.shape[1] != n_features:
+            raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                        f"{n_features}")
+        n_t = X_target.shape[0]
+        if n_t == 0:
+            raise DataError("X_target", "has no rows; pass at least one target row")
+        import dask
+
+        X_target = X_target.rechunk({1: -1})
+        # one pass: the mapped rows' column sums, and the rows' sum (finite: finite entries)
+        total, check = dask.compute(
+            self.feature_map_.transform(X_target).sum(axis=0, dtype=np.float64),
+            X_target.sum(dtype=np.float64))
+        if not (np.isfinite(check) and np.all(np.isfinite(total))):
+            raise DataError("X_target", "contains NaN or infinite values; impute or drop "
+                                        "those rows")
+        return np.asarray(total, dtype=np.float64) / n_t, n_t
 
     def _decision_from_kernel(self, K):
         """Scores from the test-train kernel, or from features on the primal path."""
