@@ -16,13 +16,16 @@ features for an RBF kernel:
 term needs only the mean feature row of the unlabelled target rows (``MILContext.target_mean``,
 computed once, block by block, so ``X_target`` may be large).
 
-**On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and MI-SVM also fit rows
-held as a row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a
-numpy ``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
-explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does, and so does
-``X_target`` (no -DA term on Dask: the -DA variants fit in memory; nor MIL-CPB). ``y`` and ``bags``
-are per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB); the rows never
-are. The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
+**On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and MI-SVM, and the -DA
+variants sMIL-PI-DA and mi-SVM-PI-DA, also fit rows held as a row-chunked
+:class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy ``X_priv`` is
+sent there): ``solver="auto"`` takes the primal path, a kernel solver named explicitly raises a
+:class:`~webly.errors.DataError` naming the fix, as SVM+ does (MIL-CPB, whose primal blocks
+work in memory, raises too). ``y`` and ``bags`` are per-row vectors, numpy or Dask, computed
+here once (10^7 of them take 80 MB); the rows never are. ``X_target`` (numpy, or a Dask array in
+any row chunks) enters only through the mean of its mapped rows: a Dask one is mapped where its
+partitions live and their column sums added in one reduction; the -DA solve then runs on the
+cluster as the others (its rows there in float64, as the in-memory -DA solve computes). The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
 Nystroem landmarks fetched) and applied where the partitions live; the positive bags' mean rows
 (few: one per positive bag) come from one map-reduce (:func:`webly.mil._toolkit.bag_mean_rows`)
 while the negative rows stay in their partitions (:func:`webly.mil._toolkit.unit_problem`); every
@@ -223,17 +226,19 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     # --- rows on a Dask cluster (solver="primal" only) ------------------------------------------
     def _dask_solver(self, X_target):
         """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
-        :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask)."""
+        :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
+        taken there by the -DA variants whose primal path has the term (``_primal_da``;
+        :meth:`_fit_mil_primal` names the fix for the others)."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
                                  "fit on a Dask array; pass X.compute() (rows in memory) or use "
-                                 "mi-SVM(-PI), MI-SVM, sMIL, sbMIL or sMIL-PI")
+                                 "mi-SVM(-PI)(-DA), MI-SVM, sMIL, sbMIL or sMIL-PI(-DA)")
         if not self._primal_on_dask:
             raise DataError("X", f"{name}'s explicit-feature (primal) path works on rows in "
                                  "memory, not on a Dask array; pass X.compute() (solver='primal' "
-                                 "fits 10^6 rows in memory) or use mi-SVM(-PI), MI-SVM, sMIL, "
-                                 "sbMIL or sMIL-PI on the cluster")
+                                 "fits 10^6 rows in memory) or use mi-SVM(-PI)(-DA), MI-SVM, "
+                                 "sMIL, sbMIL or sMIL-PI(-DA) on the cluster")
         return dask_solver(type(self).__name__, self.solver)
 
     def _dask_rows(self, X, y, bags, X_priv):

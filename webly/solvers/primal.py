@@ -145,7 +145,10 @@ rank-k updates run over the changed rows of each partition, so a Dask solve take
 as the in-memory one: on one partition it is bit-identical, on several the results differ by the
 order of floating-point sums only (on float64 rows the objectives agree to ~1e-15 relative; on
 float32 rows, whose partial sums the partitions add in float64, the two stop at slightly
-different points within ``tol``). A Newton step costs about three round trips to the cluster
+different points within ``tol``). The -DA term (``target_mean``) runs there too: its per-row
+constants ``q`` and offset weights are persisted Dask vectors, its start (``v = q``, ``z2 = C2``)
+is built in the partitions, and the rows are held as float64 (the in-memory -DA solve computes in
+float64 as well). A Newton step costs about three round trips to the cluster
 (value and gradient with the rank-k Hessian update, step and line-search setup with the first
 trial, the remaining trials unrolled four per graph) plus one for a sampled or rebuilt Hessian,
 so small problems are faster in memory.
@@ -1476,7 +1479,8 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         Features of the training rows (``phi``); float32 is kept (not copied), except with
         ``target_mean``, whose solve computes in float64 (see the module docstring). A row-chunked
         Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
-        there in the rows' chunks (see the module docstring), and the per-row outputs of
+        there in the rows' chunks (see the module docstring; as float64 with ``target_mean``,
+        a float32 ``F`` then takes twice its memory there), and the per-row outputs of
         ``info`` are Dask arrays chunked like the rows.
     y : (n,) array of {-1, +1} (numpy or Dask)
     F_priv : (n, d~) or (|P|, d~) array, CSR matrix, Dask array or None
@@ -1517,10 +1521,12 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         The mean row of the target rows' features (same feature map as ``F``): adds the -DA
         correcting function on ``F`` (see the module docstring), the problem of
         :func:`webly.solvers.add_domain_adaptation` with ``K_st 1 = n_t F mu``. None: no -DA
-        term. Rows in memory only (not Dask arrays).
+        term. On Dask arrays too: ``q = C2 (n / gamma2) F mu`` and the offset weights are then
+        Dask vectors chunked like the rows, computed where the partitions live, and the solve
+        is the in-memory one on the rows backend.
     C2, gamma2, eps, B
-        As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row),
-        with ``target_mean`` only.
+        As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row,
+        numpy or Dask), with ``target_mean`` only.
     fit_intercept : bool, default=True
         False holds ``b = 0`` (the bias then lives in the features, e.g. the constant feature
         of :class:`~webly.solvers.block_rows.BlockRows`, and the dual has no ``y'a = 0``).
@@ -1737,8 +1743,10 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
         th[prob.iv] = (n / float(gamma2)) * float(np.mean(C2)) * np.asarray(target_mean,
                                                                             np.float64)
         mults = [rows.zeros(fam.n) for fam in prob.families] + [0.0 for _ in prob.params]
-        mults[len(families) - 1] = rows.persist(rows.vector(
-            np.broadcast_to(np.asarray(C2, np.float64), (n,)).copy()))
+        # z2 = C2 on every row (built where the rows are: a Dask C2 stays there)
+        z2 = (rows.zeros(n) + float(C2) if np.ndim(C2) == 0 else
+              rows.vector(C2) if rows.lazy else np.array(C2, dtype=np.float64))
+        mults[len(families) - 1] = rows.persist(z2)
         state = (th, mults, [fam.rho if fam.rho is not None else float(rho)
                              for fam in prob.all_families])
     with blas_threads(n_threads):
