@@ -16,13 +16,16 @@ features for an RBF kernel:
 term needs only the mean feature row of the unlabelled target rows (``MILContext.target_mean``,
 computed once, block by block, so ``X_target`` may be large).
 
-**On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and MI-SVM also fit rows
-held as a row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a
-numpy ``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
-explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does, and so does
-``X_target`` (no -DA term on Dask: the -DA variants fit in memory; nor MIL-CPB). ``y`` and ``bags``
-are per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB); the rows never
-are. The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
+**On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and MI-SVM, and the -DA
+variants sMIL-PI-DA and mi-SVM-PI-DA, also fit rows held as a row-chunked
+:class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy ``X_priv`` is
+sent there): ``solver="auto"`` takes the primal path, a kernel solver named explicitly raises a
+:class:`~webly.errors.DataError` naming the fix, as SVM+ does (MIL-CPB, whose primal blocks
+work in memory, raises too). ``y`` and ``bags`` are per-row vectors, numpy or Dask, computed
+here once (10^7 of them take 80 MB); the rows never are. ``X_target`` (numpy, or a Dask array in
+any row chunks) enters only through the mean of its mapped rows: a Dask one is mapped where its
+partitions live and their column sums added in one reduction; the -DA solve then runs on the
+cluster as the others (its rows there in float64, as the in-memory -DA solve computes). The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
 Nystroem landmarks fetched) and applied where the partitions live; the positive bags' mean rows
 (few: one per positive bag) come from one map-reduce (:func:`webly.mil._toolkit.bag_mean_rows`)
 while the negative rows stay in their partitions (:func:`webly.mil._toolkit.unit_problem`); every
@@ -223,23 +226,20 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     # --- rows on a Dask cluster (solver="primal" only) ------------------------------------------
     def _dask_solver(self, X_target):
         """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
-        :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask)."""
+        :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
+        taken there by the -DA variants whose primal path has the term (``_primal_da``;
+        :meth:`_fit_mil_primal` names the fix for the others)."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
                                  "fit on a Dask array; pass X.compute() (rows in memory) or use "
-                                 "mi-SVM(-PI), MI-SVM, sMIL, sbMIL or sMIL-PI")
+                                 "mi-SVM(-PI)(-DA), MI-SVM, sMIL, sbMIL or sMIL-PI(-DA)")
         if not self._primal_on_dask:
             raise DataError("X", f"{name}'s explicit-feature (primal) path works on rows in "
                                  "memory, not on a Dask array; pass X.compute() (solver='primal' "
-                                 "fits 10^6 rows in memory) or use mi-SVM(-PI), MI-SVM, sMIL, "
-                                 "sbMIL or sMIL-PI on the cluster")
-        solver = dask_solver(type(self).__name__, self.solver)
-        if X_target is not None:
-            raise DataError("X_target", f"{name}: the domain-adaptation (X_target) term has no "
-                                        "Dask path; fit without X_target, or on X.compute() "
-                                        "in memory (solver='primal' takes it there)")
-        return solver
+                                 "fits 10^6 rows in memory) or use mi-SVM(-PI)(-DA), MI-SVM, "
+                                 "sMIL, sbMIL or sMIL-PI(-DA) on the cluster")
+        return dask_solver(type(self).__name__, self.solver)
 
     def _dask_rows(self, X, y, bags, X_priv):
         """Checked ``X, y, bags, X_priv`` of a fit on a row-chunked Dask X: X stays a Dask array
@@ -288,7 +288,11 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
     def _target_mean(self, X_target, n_features):
         """``(mean of feature_map_(X_target) over its rows, number of rows)``: the -DA term's
-        target centre on the primal path, mapped block by block."""
+        target centre on the primal path, mapped block by block; a row-chunked Dask
+        ``X_target`` is mapped where its partitions live and their float64 column sums are
+        added in one reduction (only the (d,) mean reaches this process)."""
+        if _is_dask(X_target):
+            return self._dask_target_mean(X_target, n_features)
         X_target = check_row_features("X_target", X_target, keep_float32=True)
         if X_target.shape[1] != n_features:
             raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
@@ -299,6 +303,30 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
             Zt = self.feature_map_.transform(X_target[lo:lo + self._TARGET_BLOCK])
             total += np.asarray(Zt.sum(axis=0, dtype=np.float64)).ravel()
         return total / n_t, n_t
+
+    def _dask_target_mean(self, X_target, n_features):
+        """:meth:`_target_mean` of a row-chunked Dask ``X_target``: one map-reduce."""
+        X_target = _dask_features("X_target", X_target)
+        if any(np.isnan(c) for c in X_target.shape):
+            raise DataError("X_target", "has unknown chunk sizes; call compute_chunk_sizes() "
+                                        "first")
+        if X_target.shape[1] != n_features:
+            raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                        f"{n_features}")
+        n_t = X_target.shape[0]
+        if n_t == 0:
+            raise DataError("X_target", "has no rows; pass at least one target row")
+        import dask
+
+        X_target = X_target.rechunk({1: -1})
+        # one pass: the mapped rows' column sums, and the rows' sum (finite: finite entries)
+        total, check = dask.compute(
+            self.feature_map_.transform(X_target).sum(axis=0, dtype=np.float64),
+            X_target.sum(dtype=np.float64))
+        if not (np.isfinite(check) and np.all(np.isfinite(total))):
+            raise DataError("X_target", "contains NaN or infinite values; impute or drop "
+                                        "those rows")
+        return np.asarray(total, dtype=np.float64) / n_t, n_t
 
     def _decision_from_kernel(self, K):
         """Scores from the test-train kernel, or from features on the primal path."""

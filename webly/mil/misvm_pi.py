@@ -11,10 +11,11 @@ labels stop changing. Each round warm-starts the SMO solver from the previous du
 With ``solver="primal"`` each round is the same problem on explicit features, solved by
 :func:`webly.solvers.primal.svmplus_primal` warm-started from the previous round's parameters and
 multipliers (:func:`webly.mil._toolkit.relabel_rounds_primal`, shared with mi-SVM); for
-mi-SVM-PI-DA with the -DA correcting function on the instances' visual features. mi-SVM-PI also
-fits row-chunked Dask arrays (X, X_priv; see :mod:`webly.mil._common`): the privileged feature
-map is fitted on the positive-bag instances' partitions and the solver's privileged rows are a
-mask over all rows (:func:`webly.solvers.primal.svmplus_primal`).
+mi-SVM-PI-DA with the -DA correcting function on the instances' visual features. mi-SVM-PI and
+mi-SVM-PI-DA also fit row-chunked Dask arrays (X, X_priv, and ``X_target``, numpy or Dask; see
+:mod:`webly.mil._common`): the privileged feature map is fitted on the positive-bag instances'
+partitions and the solver's privileged rows are a mask over all rows
+(:func:`webly.solvers.primal.svmplus_primal`).
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ features (bag-mean feature rows for the positive bags) with
 for sMIL-PI the correcting function on the bags' mean privileged features over the positive-bag
 units only, and for sMIL-PI-DA the -DA correcting function on the units' visual features, with
 the target rows' mean feature row in place of the kernel's ``K_st 1``. The same runs on row-chunked
-Dask arrays (X, X_priv; not the -DA term): the positive bags' mean rows by one map-reduce, the
-negative rows left in their partitions (see :mod:`webly.mil._common`).
+Dask arrays (X, X_priv, and sMIL-PI-DA's ``X_target``): the positive bags' mean rows by one
+map-reduce, the negative rows left in their partitions, the target rows' mean feature row by
+another (see :mod:`webly.mil._common`).
 """
 
 from __future__ import annotations

@@ -294,28 +294,32 @@ def _block_mask(yb, idx, block_info=None):
     return mask
 
 
-def gram_rows(F, Fp, y, sel, spec, jac_dtype, diag=False):
+def gram_rows(F, Fp, y, sel, spec, jac_dtype, diag=False, Fv=None, vw=None):
     """``[sum_{i in sel} J_i' J_i`` (upper triangle, float64; ``diag``: its diagonal, from
     float64 rows), number of rows]`` over the rows of one partition (or all rows) selected by
     the mask ``sel`` (None: all), in blocks of :data:`CHUNK` rows; None for the sum of no rows
-    (a partition's partial sums travel to the client: an empty one costs nothing)."""
+    (a partition's partial sums travel to the client: an empty one costs nothing). ``Fv``,
+    ``vw``: the second correcting function's features and offset weights (None: ones), read
+    when ``spec`` says the family has it (:func:`jac_block`)."""
     idx = np.arange(len(y)) if sel is None else np.flatnonzero(sel)
     if not len(idx):
         return [None, 0]
     size = spec[0]
     out = np.zeros(size if diag else (size, size))
     syrk = get_blas_funcs("syrk", dtype=jac_dtype)
+    has_v = len(spec) > 6 and spec[8]
     for lo in range(0, len(idx), CHUNK):
         k = idx[lo:lo + CHUNK]
         J = jac_block(spec, None if F is None else F[k], None if Fp is None else Fp[k], y[k],
-                      len(k), jac_dtype)
+                      len(k), jac_dtype, Vr=Fv[k] if has_v else None,
+                      vwr=vw[k] if has_v and vw is not None else None)
         out += np.einsum("ij,ij->j", J, J) if diag else syrk(1.0, J.T, trans=0, lower=0)
     return [out, len(idx)]
 
 
-def _k_gram(F, Fp, y, sel, spec, jac_dtype, diag):
+def _k_gram(F, Fp, y, sel, spec, jac_dtype, diag, Fv=None, vw=None):
     """:func:`gram_rows` of a selection (:func:`select`) as a row kernel."""
-    return (), gram_rows(F, Fp, y, select(sel), spec, jac_dtype, diag), ()
+    return (), gram_rows(F, Fp, y, select(sel), spec, jac_dtype, diag, Fv=Fv, vw=vw), ()
 
 
 class DaskRows:
@@ -539,7 +543,9 @@ class DaskRows:
                 raise DataError("priv_rows", "privileged rows are not supported on Dask arrays")
         return [self.run(_k_gram, F=prob.F if fam.has_f else None,
                          Fp=prob.Fp if fam.has_s else None, y=self.y, sel=sel,
-                         spec=prob.jac_spec(fam), jac_dtype=dtype, diag=diag)[1]
+                         spec=prob.jac_spec(fam), jac_dtype=dtype, diag=diag,
+                         Fv=prob.Fv if fam.has_v else None,
+                         vw=prob.v_w if fam.has_v else None)[1]
                 for fam, sel in requests]
 
     def grams(self, prob, requests, dtype):

@@ -145,7 +145,10 @@ rank-k updates run over the changed rows of each partition, so a Dask solve take
 as the in-memory one: on one partition it is bit-identical, on several the results differ by the
 order of floating-point sums only (on float64 rows the objectives agree to ~1e-15 relative; on
 float32 rows, whose partial sums the partitions add in float64, the two stop at slightly
-different points within ``tol``). A Newton step costs about three round trips to the cluster
+different points within ``tol``). The -DA term (``target_mean``) runs there too: its per-row
+constants ``q`` and offset weights are persisted Dask vectors, its start (``v = q``, ``z2 = C2``)
+is built in the partitions, and the rows are held as float64 (the in-memory -DA solve computes in
+float64 as well). A Newton step costs about three round trips to the cluster
 (value and gradient with the rank-k Hessian update, step and line-search setup with the first
 trial, the remaining trials unrolled four per graph) plus one for a sampled or rebuilt Hessian,
 so small problems are faster in memory.
@@ -418,8 +421,8 @@ def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, gram
                       np.count_nonzero(was & ~new), np.count_nonzero(new)]
                      for new, was in zip(masks, old)])
     if grams is not None:
-        sums.append([[gram_rows(F, Fp, y, new & ~was, spec, dtype),
-                      gram_rows(F, Fp, y, was & ~new, spec, dtype)]
+        sums.append([[gram_rows(F, Fp, y, new & ~was, spec, dtype, Fv=Fv, vw=vw),
+                      gram_rows(F, Fp, y, was & ~new, spec, dtype, Fv=Fv, vw=vw)]
                      for new, was, (spec, dtype) in zip(masks, old, grams)])
     return masks, sums, ()
 
@@ -632,7 +635,10 @@ class _Primal:
 
     def v_values(self, th):
         """The second correcting function ``v`` at ``th`` (None without one)."""
-        return None if self.Fv is None else _v_out(self.Fv, self.v_w, th[self.iv], th[self.icv])
+        if self.Fv is None:
+            return None
+        u, c = th[self.iv], th[self.icv]
+        return self.rows.mv(self.Fv, u) + (c if self.v_w is None else c * self.v_w)
 
     def v_args(self, v=None):
         """The second correcting function's arguments of the row kernels (none without it)."""
@@ -1318,7 +1324,7 @@ def _finish(info, name):
                 info["objective"])
 
 
-def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None):
+def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None, keep_float32=True):
     """Validated ``F, y, F_priv`` and their rows backend; ``F_priv`` has ``n_priv`` rows (None:
     one per row of F).
 
@@ -1332,7 +1338,7 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None):
         if n_priv is not None:
             raise DataError("priv_rows", "privileged rows (the MIL-PI problems) are not "
                                          "supported on Dask arrays yet; pass all rows' F_priv")
-        rows = DaskRows(F, y, F_priv)
+        rows = DaskRows(F, y, F_priv, keep_float32=keep_float32)
         return rows.F, rows.y, rows.F_priv, rows
     # structured rows (BlockRows, MDA-HS's source/target rows: they have grams) pass as they are
     if not (isinstance(F, BlockRows) or hasattr(F, "grams")):
@@ -1409,7 +1415,7 @@ def _where(mask, a, b):
     return da.where(mask, a, b)
 
 
-def _masked_families(P, p, C, rows):
+def _masked_families(P, p, C, rows, has_v=False):
     """The families of :func:`svmplus_primal` with ``priv_rows`` on Dask arrays, over all n rows.
 
     In memory each family runs over its own rows (index arrays ``P``, ``N``). On Dask every
@@ -1420,14 +1426,15 @@ def _masked_families(P, p, C, rows):
     the correcting function's values there, on whatever ``F_priv`` holds for those rows, cost
     nothing). The problem is the in-memory one; only the Hessian's floor (``1e-3 n rho`` of a
     family, for a bias no row is curved in) counts n rows, so the path can differ within
-    ``tol``. ``P``: the (n,) Dask mask of the privileged rows.
+    ``tol``. ``P``: the (n,) Dask mask of the privileged rows; ``has_v``: the margins also
+    carry the -DA correcting function (``- v_i``, :func:`_svmplus_da`; ``p`` is then ``p + q``).
     """
     on_p = rows.persist(_where(P, p, -_OFF))
     zero_p = rows.persist(_where(P, 0.0, -_OFF))
     off_p = rows.persist(_where(P, -_OFF, p))
-    return [_Family(on_p, True, True, False),          # p - y f - s <= 0 on P
-            _Family(zero_p, False, True, False),       # -s <= 0 on P
-            _Family(off_p, True, False, False, upper=C)]  # hinge p - y f off P
+    return [_Family(on_p, True, True, False, has_v=has_v),          # p - y f - s (- v) <= 0 on P
+            _Family(zero_p, False, True, False),                    # -s <= 0 on P
+            _Family(off_p, True, False, False, upper=C, has_v=has_v)]  # hinge off P
 
 
 def _check_priv_rows(priv_rows, F_priv, y, plain):
@@ -1472,7 +1479,8 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         Features of the training rows (``phi``); float32 is kept (not copied), except with
         ``target_mean``, whose solve computes in float64 (see the module docstring). A row-chunked
         Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
-        there in the rows' chunks (see the module docstring), and the per-row outputs of
+        there in the rows' chunks (see the module docstring; as float64 with ``target_mean``,
+        a float32 ``F`` then takes twice its memory there), and the per-row outputs of
         ``info`` are Dask arrays chunked like the rows.
     y : (n,) array of {-1, +1} (numpy or Dask)
     F_priv : (n, d~) or (|P|, d~) array, CSR matrix, Dask array or None
@@ -1513,10 +1521,12 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         The mean row of the target rows' features (same feature map as ``F``): adds the -DA
         correcting function on ``F`` (see the module docstring), the problem of
         :func:`webly.solvers.add_domain_adaptation` with ``K_st 1 = n_t F mu``. None: no -DA
-        term. Rows in memory only (not Dask arrays).
+        term. On Dask arrays too: ``q = C2 (n / gamma2) F mu`` and the offset weights are then
+        Dask vectors chunked like the rows, computed where the partitions live, and the solve
+        is the in-memory one on the rows backend.
     C2, gamma2, eps, B
-        As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row),
-        with ``target_mean`` only.
+        As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row,
+        numpy or Dask), with ``target_mean`` only.
     fit_intercept : bool, default=True
         False holds ``b = 0`` (the bias then lives in the features, e.g. the constant feature
         of :class:`~webly.solvers.block_rows.BlockRows`, and the dual has no ``y'a = 0``).
@@ -1541,8 +1551,11 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
                                      f"({F.shape[0]}; rows outside priv_rows are not used), "
                                      f"got {F_priv.shape[0]}: pad it with zero rows")
+    # the -DA solve computes in float64 (see the module docstring): on Dask its persisted rows
+    # are float64 (in memory float32 rows are converted block by block, _Float64Rows)
     F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
-                                   None if on_dask else n_priv)
+                                   None if on_dask else n_priv,
+                                   keep_float32=target_mean is None)
     n = F.shape[0]
     C = _per_row("C", C, n, positive=True, rows=rows)
     p = 1.0 if margin is None else _per_row("margin", margin, n, positive=False, rows=rows)
@@ -1553,11 +1566,8 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         if not fit_intercept:
             raise DataError("fit_intercept", "the domain-adaptation term (target_mean) is solved "
                                              "with the intercept; use fit_intercept=True")
-        if rows.lazy:
-            raise DataError("target_mean", "the domain-adaptation term is not supported on "
-                                           "Dask arrays yet; pass the rows in memory")
         return _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps,
-                           B, tol, max_iter, rho, n_threads, start, user_rho)
+                           B, tol, max_iter, rho, n_threads, start, user_rho, rows)
     if Fp is None:
         prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows,
                        fit_intercept=fit_intercept)
@@ -1602,11 +1612,12 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     return th[:d].copy(), float(th[d]), th[prob.iu].copy(), float(th[prob.ic]), info
 
 
-def _da_terms(F, target_mean, C2, gamma2, eps, B):
+def _da_terms(F, target_mean, C2, gamma2, eps, B, rows=NUMPY):
     """The -DA block's per-row terms on explicit features (see :func:`svmplus_primal`):
     ``q`` (the target-matching term, ``c2_i (n / gamma2) F_i' mu``), the offset weights ``1 /
     c2_i`` (None for one C2), and the bounds ``lo, hi`` of the weighted total, as
-    :func:`webly.solvers.add_domain_adaptation` states them for the kernel dual."""
+    :func:`webly.solvers.add_domain_adaptation` states them for the kernel dual. On a Dask
+    rows backend ``q`` and the weights are Dask vectors chunked like the rows (persisted)."""
     n, d = F.shape
     mu = np.asarray(target_mean, dtype=np.float64)
     if mu.shape != (d,) or not np.all(np.isfinite(mu)):
@@ -1622,11 +1633,11 @@ def _da_terms(F, target_mean, C2, gamma2, eps, B):
     hi_w = 1.0 + eps if B is None else min(1.0 + eps, float(B))
     if hi_w < 1.0 - eps:
         raise DataError("B", f"B={B} leaves no feasible total weight with eps={eps}")
-    c2 = _per_row("C2", C2, n, positive=True)
-    q = (n / float(gamma2)) * _mv(F, mu)
+    c2 = _per_row("C2", C2, n, positive=True, rows=rows)
+    q = (n / float(gamma2)) * rows.mv(F, mu)
     if np.ndim(c2) == 0:
-        return c2 * q, None, c2 * n * max(1.0 - eps, 0.0), c2 * n * hi_w
-    return c2 * q, 1.0 / c2, n * max(1.0 - eps, 0.0), n * hi_w
+        return rows.persist(c2 * q), None, c2 * n * max(1.0 - eps, 0.0), c2 * n * hi_w
+    return (*rows.persist((c2 * q, 1.0 / c2)), n * max(1.0 - eps, 0.0), n * hi_w)
 
 
 class _Float64Rows:
@@ -1680,33 +1691,44 @@ def _float64_rows(F):
 
 
 def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps, B, tol,
-                max_iter, rho, n_threads, start, user_rho):
+                max_iter, rho, n_threads, start, user_rho, rows=NUMPY):
     """:func:`svmplus_primal` with the -DA correcting function ``v`` on the rows' own features
-    (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``)."""
+    (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``), on
+    the rows in memory or on a Dask rows backend (``rows``: the per-row vectors are then Dask
+    vectors chunked like the rows, and ``priv_rows`` a mask over all rows,
+    :func:`_masked_families`)."""
     n = F.shape[0]
     # float64 products: v ~ q and the sums Phi'z2 are O(C2 n) while the margins need v - q and
-    # the gradient to ~tol; float32 products lose that (see the module docstring)
-    F, Fp = _float64_rows(F), (None if Fp is None else _float64_rows(Fp))
-    q, v_w, lo, hi = _da_terms(F, target_mean, C2, gamma2, eps, B)
+    # the gradient to ~tol; float32 products lose that (see the module docstring). On Dask the
+    # rows backend holds the rows as float64 already (svmplus_primal)
+    if not rows.lazy:
+        F, Fp = _float64_rows(F), (None if Fp is None else _float64_rows(Fp))
+    q, v_w, lo, hi = _da_terms(F, target_mean, C2, gamma2, eps, B, rows)
     # each family starts at 10x its multipliers' scale: the margins' (hinge) families at 10
     # max C, the rows' v >= q and the offset's hinge at 10 max C2 (KMM weights near 1 make
     # z2 ~ C2); one rho at 10 max C2 makes the hinges' quadratic pieces C2 / C times narrower
     rho_v = rho if user_rho is not None else max(rho, 10.0 * float(np.max(C2)))
-    pq = p + q
+    pq = rows.persist(p + q)
     nonneg_v = _Family(q, False, False, False, has_v=True, rho=rho_v)  # -(v - q) <= 0
     if Fp is None:
         families = [_Family(pq, True, False, False, upper=C, has_v=True), nonneg_v]
     elif priv_rows is None:
         families = [_Family(pq, True, True, False, has_v=True), _Family(0.0, False, True, False),
                     nonneg_v]
+    elif rows.lazy:
+        P = rows.persist(rows.vector(priv_rows.astype(np.float64)) > 0)
+        families = _masked_families(P, pq, C, rows, has_v=True) + [nonneg_v]
     else:
         P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
         families = [_Family(pq[P], True, True, False, rows=P, has_v=True),
                     _Family(0.0, False, True, False),
                     _Family(pq[N], True, False, False, upper=_take(C, N), rows=N, has_v=True),
                     nonneg_v]
-    prob = _Primal(F, y, Fp, families, reg_u=gamma_plus,
-                   s_lin=_take(C, P) if priv_rows is not None else C, Fv=F,
+    if priv_rows is None:
+        s_lin = C
+    else:
+        s_lin = rows.persist(_where(P, C, 0.0)) if rows.lazy else _take(C, P)
+    prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=s_lin, rows=rows, Fv=F,
                    reg_v=float(gamma2), v_w=v_w)
     # the offset's cost: hi c2 + (hi - lo) max(0, -c2), whose conjugate is lo <= sum(w v) <= hi
     prob.e[prob.icv] = hi
@@ -1720,8 +1742,11 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
         th = np.zeros(prob.size)
         th[prob.iv] = (n / float(gamma2)) * float(np.mean(C2)) * np.asarray(target_mean,
                                                                             np.float64)
-        mults = [np.zeros(fam.n) for fam in prob.families] + [0.0 for _ in prob.params]
-        mults[len(families) - 1] = np.broadcast_to(np.asarray(C2, np.float64), (n,)).copy()
+        mults = [rows.zeros(fam.n) for fam in prob.families] + [0.0 for _ in prob.params]
+        # z2 = C2 on every row (built where the rows are: a Dask C2 stays there)
+        z2 = (rows.zeros(n) + float(C2) if np.ndim(C2) == 0 else
+              rows.vector(C2) if rows.lazy else np.array(C2, dtype=np.float64))
+        mults[len(families) - 1] = rows.persist(z2)
         state = (th, mults, [fam.rho if fam.rho is not None else float(rho)
                              for fam in prob.all_families])
     with blas_threads(n_threads):
@@ -1736,11 +1761,15 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
         xi = np.maximum(0.0, p - y * f - corr)
     elif priv_rows is None:
         a, b_priv, xi = mults[0], mults[1], s
+    elif rows.lazy:
+        a, b_priv = _where(P, mults[0], mults[2]), mults[1]
+        xi = _where(P, s, np.maximum(0.0, p - y * f - corr))
     else:
         a, xi = np.empty(n), np.empty(n)
         a[P], a[N] = mults[0], mults[2]
         xi[P], xi[N] = s, np.maximum(0.0, _take(p, N) - y[N] * f[N] - corr[N])
         b_priv = mults[1]
+    a, xi, corr = rows.persist((a, xi, corr))
     info.update(dual=a, dual_priv=b_priv, correcting_values=xi,
                 dual_target=mults[len(families) - 1],
                 target_values=corr, coef_target=th[prob.iv].copy(),
