@@ -207,7 +207,10 @@ def test_a_thread_parallel_one_vs_rest_holds_one_blas_thread_throughout():
         return k
 
     with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        if 2 not in before:
+            pytest.skip(f"no BLAS pool takes 2 threads here ({before})")
         assert one_vs_rest(fit_binary, np.arange(4), np.arange(8) % 4, n_jobs=2) == [0, 1, 2, 3]
         assert seen and all(s == {1} for s in seen)
         with parallel_blas_limit(1):                   # one job: the pools are left alone
-            assert blas_threads() == {2}
+            assert blas_threads() == before
