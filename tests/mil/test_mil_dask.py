@@ -121,14 +121,19 @@ def test_nystroem_maps_on_partitions_are_the_in_memory_maps(threads, cls):
     np.testing.assert_allclose(D1, D0, atol=1e-4 * np.abs(D0).max())
 
 
-def test_privileged_rows_on_partitions_solve_the_in_memory_problem(threads):
-    # svmplus_primal's priv_rows on Dask (families over all rows, the others switched off)
+def _privileged_rows_problem(n=240):
+    """Rows, labels, privileged rows and the privileged-row mask of the priv_rows solver tests
+    (the generator is returned for further draws)."""
     rng = np.random.default_rng(0)
-    n = 240
     F = rng.normal(size=(n, 5))
     y = np.where(F[:, 0] + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
     T = np.abs(rng.normal(size=(n, 3)))
-    P = rng.random(n) < 0.4
+    return rng, F, y, T, rng.random(n) < 0.4
+
+
+def test_privileged_rows_on_partitions_solve_the_in_memory_problem(threads):
+    # svmplus_primal's priv_rows on Dask (families over all rows, the others switched off)
+    rng, F, y, T, P = _privileged_rows_problem()
     C, p = np.where(P, 2.0, 0.5), np.where(P, 0.2, 1.0)
     ref = svmplus_primal(F, y, T[P], C=C, margin=p, priv_rows=P, gamma_plus=3.0, tol=1e-6)
     out = svmplus_primal(_parts(F), y, _parts(np.where(P[:, None], T, 0.0)), C=C, margin=p,
@@ -242,12 +247,7 @@ def test_da_fit_on_partitions_equals_the_in_memory_primal_fit(synchronous, case,
 def test_da_solver_on_partitions_keeps_the_target_terms_there(synchronous):
     # svmplus_primal's -DA term on Dask rows with privileged rows (sMIL-PI-DA's form): the same
     # objective, parameters and per-row results (Dask vectors chunked like the rows)
-    rng = np.random.default_rng(0)
-    n = 240
-    F = rng.normal(size=(n, 5))
-    y = np.where(F[:, 0] + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
-    T = np.abs(rng.normal(size=(n, 3)))
-    P = rng.random(n) < 0.4
+    rng, F, y, T, P = _privileged_rows_problem()
     mu = 0.3 * rng.normal(size=5)
     kw = dict(C=np.where(P, 2.0, 0.5), margin=np.where(P, 0.2, 1.0), priv_rows=P, tol=1e-6,
               target_mean=mu, C2=np.where(P, 0.3, 0.1), gamma2=1.0, eps=0.2)
