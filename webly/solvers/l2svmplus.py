@@ -38,8 +38,8 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
     Give either the privileged kernel ``K_priv`` (Cholesky factorisation and inverse, O(n^3), in
     place on ``K_priv`` with ``overwrite_K_priv``, so the fit holds one n x n array for it) or,
     for a linear privileged kernel, the features ``F_priv`` (n, d~) (Woodbury identity with
-    ``Psi = [F, 1]``: ``P = V V'``, ``V = Psi L^{-T}``, ``L L' = gamma I + C Psi'Psi``,
-    O(n^2 d~)). Neither gives ``I / C``. The result is exactly symmetric.
+    ``Psi = [F, 1]``: ``P = Psi (gamma I + C Psi'Psi)^{-1} Psi'``, O(n^2 d~), symmetrised in
+    place). Neither gives ``I / C``. The result is exactly symmetric.
     """
     if not (C > 0 and gamma_plus > 0):
         raise DataError("C", "C and gamma_plus must be positive")
@@ -49,9 +49,9 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
             raise DataError("F_priv", f"has {F.shape[0]} rows, expected {n}")
         if F.shape[1] + 1 < n:
             Psi = np.hstack([F, np.ones((n, 1))])
-            L = sla.cholesky(gamma_plus * np.eye(Psi.shape[1]) + C * (Psi.T @ Psi), lower=True)
-            V = np.ascontiguousarray(sla.solve_triangular(L, Psi.T, lower=True).T)
-            return _symmetric_product(V)
+            M = gamma_plus * np.eye(Psi.shape[1]) + C * (Psi.T @ Psi)
+            W = sla.solve(M, Psi.T, assume_a="pos")
+            return _symmetrise(Psi @ W)
         K_priv, overwrite_K_priv = F @ F.T, True
     if K_priv is None:
         return np.eye(n) / C
@@ -82,8 +82,8 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
     return A
 
 
-#: at most this many rows per block of :func:`_mirror_lower`, :func:`_symmetric_product` and
-#: the label flips; fewer for n < 16,384 (:func:`_block_rows`)
+#: at most this many rows per block of :func:`_mirror_lower`, :func:`_symmetrise` and the
+#: label flips; fewer for n < 16,384 (:func:`_block_rows`)
 _ROW_BLOCK = 256
 
 
@@ -93,16 +93,19 @@ def _block_rows(n):
     return min(_ROW_BLOCK, max(8, n // 64))
 
 
-def _symmetric_product(V):
-    """``V V'`` (n, n), exactly symmetric: row blocks of the lower triangle, mirrored."""
-    n = V.shape[0]
-    out = np.empty((n, n))
+def _symmetrise(A):
+    """``(A + A') / 2`` in place on the square array A, by blocks (no second n x n array; the
+    same values as ``0.5 * (A + A.T)``)."""
+    n = A.shape[0]
     step = _block_rows(n)
     for i in range(0, n, step):
-        j = min(i + step, n)
-        np.matmul(V[i:j], V[:j].T, out=out[i:j, :j])
-    _mirror_lower(out)
-    return out
+        bi = slice(i, min(i + step, n))
+        for j in range(i, n, step):
+            bj = slice(j, min(j + step, n))
+            avg = 0.5 * (A[bi, bj] + A[bj, bi].T)
+            A[bi, bj] = avg
+            A[bj, bi] = avg.T
+    return A
 
 
 def _mirror_lower(A):
