@@ -468,20 +468,30 @@ class _DaskRows:
         self.in_pos = y_pm == 1
         self.Z_priv = Z_priv
         self.priv_rows = None if Z_priv is None else self.in_pos
-        self.sent = []    # (numpy column, its persisted Dask int8 column) of each labelling
+        # (int8 copy, persisted Dask int8 column) of the working set's labellings, in order,
+        # and of the last candidates (the one added next is not sent again)
+        self.cols, self.candidates = [], []
         self.spec = None  # the DaskBlockRows (its rows backend is kept across solves)
 
-    def _column(self, y):
-        """The persisted Dask int8 column of the labelling ``y`` (sent once)."""
-        for col, dcol in self.sent:
-            if np.array_equal(col, y):
-                return dcol
-        dcol = self.da.from_array(y.astype(np.int8), chunks=(self.chunks,)).persist()
-        self.sent = self.sent[-16:] + [(y.copy(), dcol)]
-        return dcol
+    def _send(self, y):
+        y = y.astype(np.int8)
+        return y, self.da.from_array(y, chunks=(self.chunks,)).persist()
 
     def _labels(self, Y):
-        return self.da.stack([self._column(Y[:, t]) for t in range(Y.shape[1])], axis=1)
+        """The labellings ``Y`` (the working set, columns only ever appended or, after
+        ``init="top"``, replaced) as a Dask (n, T) int8 array of persisted columns: a column
+        is sent when it is new (one n-vector comparison per column on the client)."""
+        for t in range(Y.shape[1]):
+            if t < len(self.cols) and np.array_equal(self.cols[t][0], Y[:, t]):
+                continue
+            hit = [c for c in self.candidates if np.array_equal(c[0], Y[:, t])]
+            col = hit[0] if hit else self._send(Y[:, t])
+            if t < len(self.cols):
+                self.cols[t] = col
+            else:
+                self.cols.append(col)
+        del self.cols[Y.shape[1]:]
+        return self.da.stack([dcol for _, dcol in self.cols], axis=1)
 
     def features(self, Y, d, H):
         from ..solvers.block_rows import DaskBlockRows
@@ -529,7 +539,11 @@ class _DaskRows:
     def norms(self, a, Y, cols):
         import dask
 
-        labels = self._labels(Y if cols is None else Y[:, cols])
+        if cols is None:  # candidates: sent here, kept for the one that joins the working set
+            self.candidates = [self._send(Y[:, t]) for t in range(Y.shape[1])]
+            labels = self.da.stack([dcol for _, dcol in self.candidates], axis=1)
+        else:
+            labels = self._labels(Y)[:, cols]
         U = a[:, None] * labels
         G = self.Z.T @ U.astype(self.Z.dtype)
         G, su = dask.compute(G.astype(np.float64), U.sum(axis=0))
