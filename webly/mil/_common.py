@@ -232,18 +232,19 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     def _dask_solver(self, X_target):
         """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
         :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
-        taken there by the -DA variants whose primal path has the term (``_primal_da``;
-        :meth:`_fit_mil_primal` names the fix for the others)."""
+        taken there by the -DA variants whose primal path has the term (``_primal_da``); the
+        others (MIL-CPB-PI-DA) name ``X_target`` and the fixes here."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
                                  "fit on a Dask array; pass X.compute() (rows in memory) or use "
-                                 "mi-SVM(-PI)(-DA), MI-SVM, sMIL, sbMIL or sMIL-PI(-DA)")
+                                 "mi-SVM(-PI)(-DA), MI-SVM, sMIL, sbMIL, sMIL-PI(-DA) or "
+                                 "MIL-CPB(-PI)")
         if not self._primal_on_dask:
             raise DataError("X", f"{name}'s explicit-feature (primal) path works on rows in "
                                  "memory, not on a Dask array; pass X.compute() (solver='primal' "
                                  "fits 10^6 rows in memory) or use mi-SVM(-PI)(-DA), MI-SVM, "
-                                 "sMIL, sbMIL or sMIL-PI(-DA) on the cluster")
+                                 "sMIL, sbMIL, sMIL-PI(-DA) or MIL-CPB(-PI) on the cluster")
         if X_target is not None and not self._primal_da:
             raise DataError("X_target", f"{name}'s explicit-feature (primal) path has no "
                                         "domain-adaptation term, so it cannot fit X_target on "

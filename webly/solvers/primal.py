@@ -1515,10 +1515,12 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
 
     Parameters
     ----------
-    F : (n, d) array, CSR matrix or Dask array
+    F : (n, d) array, CSR matrix, Dask array, BlockRows or DaskBlockRows
         Features of the training rows (``phi``); float32 is kept (not copied), except with
-        ``target_mean``, whose solve computes in float64 (see the module docstring). A row-chunked
-        Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
+        ``target_mean``, whose solve computes in float64 (see the module docstring); MIL-CPB's
+        label blocks in memory or over Dask rows (:mod:`webly.solvers.block_rows`, with
+        ``fit_intercept=False``). A row-chunked Dask array (or a Dask ``F_priv``) solves on its
+        cluster: ``[F | F_priv]`` is persisted
         there in the rows' chunks (see the module docstring; as float64 with ``target_mean``,
         a float32 ``F`` then takes twice its memory there), and the per-row outputs of
         ``info`` are Dask arrays chunked like the rows.
