@@ -461,7 +461,7 @@ class _DaskRows:
         import dask.array as da
 
         self.da = da
-        self.Z, self.shift = Z, shift
+        self.Z, self.shift = Z.rechunk({1: -1}), shift  # one column chunk (the estimators' is)
         self.chunks = Z.chunks[0]
         self.dz = Z.shape[1]
         self.s = float(np.sqrt(shift))
