@@ -1,30 +1,33 @@
 """The MIL estimators' primal path on Dask arrays (issue 18 item 4): the same fit, over partitions.
 
-With X (and X_priv) as row-chunked Dask arrays, sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and
-MI-SVM solve the problems of their in-memory primal path (``solver="primal"``): the positive
-bags' mean rows come from one map-reduce, the negatives stay in their partitions, every solve
-runs on the cluster (:mod:`webly.solvers._rows`) and each relabelling round scores the rows with
-one map. The problem is the same (for sMIL-PI the units come in another order, and the
+With X (and X_priv) as row-chunked Dask arrays, sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI,
+MI-SVM, MIL-CPB and MIL-CPB-PI solve the problems of their in-memory primal path
+(``solver="primal"``): the positive bags' mean rows come from one map-reduce, the negatives stay
+in their partitions, every solve runs on the cluster (:mod:`webly.solvers._rows`; MIL-CPB's on
+label blocks built in each partition) and each relabelling / cutting-plane round scores the rows
+with one map. The problem is the same (for sMIL-PI the units come in another order, and the
 privileged rows of sMIL-PI / mi-SVM-PI are a mask over all rows, see
 :func:`webly.solvers.primal._masked_families`), so the fits must agree with the in-memory ones
 to the order of floating-point sums: coefficients and decisions to 1e-6 relative (measured
-~1e-15 at the time of writing, with the same Newton steps). Most tests use Dask's threaded
-scheduler; one fits on a 2-worker ``LocalCluster`` of worker processes.
+~1e-15 at the time of writing, with the same Newton steps). Most tests use Dask's threaded or
+synchronous scheduler; a few fit on a 2-worker ``LocalCluster`` of worker processes.
 """
 
 import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 dask = pytest.importorskip("dask", reason="dask is not installed (the 'dev' or 'dask' extra)")
 da = pytest.importorskip("dask.array", reason="dask[array] is not installed")
 
 from webly import persist  # noqa: E402
 from webly.errors import DataError  # noqa: E402
-from webly.mil import (MILCPBClassifier, MILCPBPIDAClassifier, MiSVMClassifier,  # noqa: E402
-                       MISVMClassifier, MiSVMPIClassifier, MiSVMPIDAClassifier, SbMILClassifier,
-                       SMILClassifier, SMILPIClassifier, SMILPIDAClassifier)
+from webly.mil import (MILCPBClassifier, MILCPBPIClassifier,  # noqa: E402
+                       MILCPBPIDAClassifier, MiSVMClassifier, MISVMClassifier, MiSVMPIClassifier,
+                       MiSVMPIDAClassifier, SbMILClassifier, SMILClassifier, SMILPIClassifier,
+                       SMILPIDAClassifier)
 from webly.solvers.primal import svmplus_primal  # noqa: E402
 
 #: (estimator, uses X_priv)
@@ -186,7 +189,7 @@ def test_bad_input_on_partitions_names_the_field_and_the_fix(threads):
 @pytest.mark.parametrize("cls, params, match", [
     (SMILPIClassifier, {"solver": "smo"}, "solver.*kernel solver.*'auto' or 'primal'"),
     (MiSVMClassifier, {"solver": "smo"}, "solver.*kernel solver.*'auto' or 'primal'"),
-    (MILCPBClassifier, {}, "primal.*path works on rows in memory.*X.compute"),
+    (MILCPBClassifier, {"solver": "smo"}, "solver.*kernel solver.*'auto' or 'primal'"),
 ])
 def test_kernel_solvers_refuse_dask_rows_with_the_fix(cls, params, match):
     X, y, bags, _ = _crawl()
@@ -277,11 +280,97 @@ def test_bad_target_input_on_partitions_is_one_line_naming_the_field(synchronous
             SMILPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
                                                     X_target=Xt_bad)
         assert "\n" not in str(err.value)
-    # a -DA method whose primal path does not take Dask rows still names X and the fix
-    with pytest.raises(DataError, match="X.*rows in memory.*X.compute") as err:
+    # a -DA method whose primal path has no -DA term names X_target and the fixes
+    with pytest.raises(DataError, match="^X_target: .*no domain-adaptation.*without X_target"
+                                        ".*X.compute") as err:
         MILCPBPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
                                                   X_target=_parts(Xt))
     assert "\n" not in str(err.value)
+
+
+# --- MIL-CPB(-PI): the cutting plane over labellings, its solves on label blocks -------------
+
+def _cpb_bags(seed=0, n_bags=24, size=5, d=6):
+    """tests/mil/test_milcpb_primal.py's toy: every third bag positive, 30% of the positive
+    bags' rows wrong, a privileged view of 2 informative and 20 noise features (more
+    privileged features than needed keeps the squared hinge's L2-SVM+ term regular, so the
+    next labelling is unique)."""
+    rng = np.random.default_rng(seed)
+    bags = np.repeat(np.arange(n_bags), size)
+    y = (bags % 3 == 0).astype(int)
+    truth = np.where(rng.random(len(y)) < 0.7, y, 0)
+    X = rng.normal(size=(len(y), d)) + (2 * truth - 1)[:, None]
+    T = np.column_stack([X[:, :2] + rng.normal(size=(len(y), 2)),
+                         0.3 * rng.normal(size=(len(y), 20))])
+    return X, y, bags, T
+
+
+def _assert_same_cutting_plane(dsk, ref, X):
+    """The same rounds, labellings (in order), MKL weights, objectives and decisions."""
+    m0, m1 = ref.models_[0], dsk.models_[0]
+    assert m0.info["labellings"].shape[1] >= 2  # the labelling search ran and added one
+    assert m1.info["rounds"] == m0.info["rounds"] and m1.info["status"] == m0.info["status"]
+    np.testing.assert_array_equal(m1.info["labellings"], m0.info["labellings"])
+    np.testing.assert_array_equal(m1.instance_labels, m0.instance_labels)
+    np.testing.assert_allclose(m1.info["d"], m0.info["d"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(m1.info["objectives"], m0.info["objectives"], rtol=1e-6)
+    assert isinstance(m1.info["x"], np.ndarray)  # the multipliers, computed once at the end
+    np.testing.assert_allclose(m1.info["x"], m0.info["x"], atol=1e-6 * m0.info["x"].max())
+    np.testing.assert_allclose(m1.coef, m0.coef, rtol=1e-6, atol=1e-9 * np.abs(m0.coef).max())
+    D0 = ref.decision_function(X)
+    D1 = dsk.decision_function(_parts(X)).compute()
+    np.testing.assert_allclose(D1, D0, rtol=1e-6, atol=1e-6 * np.abs(D0).max())
+    np.testing.assert_array_equal(dsk.predict(_parts(X)).compute(), ref.predict(X))
+
+
+@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+@pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
+@pytest.mark.parametrize("cls", [MILCPBClassifier, MILCPBPIClassifier])
+def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, loss, kernel):
+    # the cutting plane is milcpb_binary_primal's one loop: its solves on DaskBlockRows (the
+    # label blocks built in each partition), the leave-self-out scores one map (the positive
+    # bags' entries come to the client for the search) and the label norms a map-reduce; with
+    # the same Newton steps the numbers agree to the order of floating-point sums (~1e-15)
+    X, y, bags, T = _cpb_bags()
+    est = dict(kernel=kernel, loss=loss, C=1.0, max_rounds=3, n_components=16, random_state=0,
+               tol=1e-6)
+    priv = cls is MILCPBPIClassifier
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_rounds reached on purpose
+        ref = cls(solver="primal", **est).fit(X, y, bags=bags, **({"X_priv": T} if priv else {}))
+        # 4 partitions of 30 rows: bags of 5 lie in one partition each, so a bag of 5 starting
+        # at row 25 does not: 1 in 6 bags spans two partitions
+        dsk = cls(**est).fit(_parts(X, 4), y, bags=bags,
+                             **({"X_priv": _parts(T, 4)} if priv else {}))
+    assert dsk.solver_ == "primal"
+    assert dsk.models_[0].n_iter == ref.models_[0].n_iter  # the same Newton steps
+    _assert_same_cutting_plane(dsk, ref, X)
+
+
+def test_milcpb_bags_across_partitions_and_init_top(synchronous):
+    # partitions of 7 rows cut most bags of 5 in two; init="top" scores the rows before the
+    # first round (one map, the positive bags' scores come here)
+    X, y, bags, T = _cpb_bags(seed=1)
+    est = dict(kernel="linear", init="top", max_rounds=3, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = MILCPBPIClassifier(solver="primal", **est).fit(X, y, bags=bags, X_priv=T)
+        dsk = MILCPBPIClassifier(**est).fit(_parts(X, 18), _parts(y, 5), bags=_parts(bags, 2),
+                                            X_priv=_parts(T, 18))
+    _assert_same_cutting_plane(dsk, ref, X)
+
+
+def test_milcpb_bad_input_on_partitions_is_one_line_naming_the_field(synchronous):
+    X, y, bags, T = _cpb_bags()
+    cases = [(dict(X_priv=_parts(T, 5)), "^X_priv: .*row chunks.*rechunk"),
+             (dict(X_priv=_parts(T[:-5])), "^X_priv: .*rows but X has"),
+             (dict(X_priv=_parts(T), solver="smo"), "^solver: .*kernel solver")]
+    for kw, match in cases:
+        solver = kw.pop("solver", "auto")
+        with pytest.raises(DataError, match=match) as err:
+            MILCPBPIClassifier(kernel="linear", solver=solver).fit(_parts(X, 4), y, bags=bags,
+                                                                   **kw)
+        assert "\n" not in str(err.value)
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +421,25 @@ def test_da_fit_on_a_two_worker_cluster_equals_the_single_process_fit(process_cl
                                             X_target=_parts(Xt, 2))
     assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
     _assert_same_fit(dsk, ref, X, bags)
+
+
+# MIL-CPB's 2 rounds on 12 bags take 16 Newton steps (4 solves); MIL-CPB-PI's (71 steps) run
+# with -m slow
+@pytest.mark.parametrize("cls", [MILCPBClassifier,
+                                 pytest.param(MILCPBPIClassifier, marks=pytest.mark.slow)])
+def test_milcpb_on_a_two_worker_cluster_equals_the_single_process_fit(process_cluster, cls):
+    # the label blocks, the leave-self-out scores and the label norms run on both workers
+    # (by pickle: DaskBlockRows' partitions build their BlockRows there)
+    from distributed import get_task_stream
+
+    X, y, bags, T = _cpb_bags(n_bags=12)
+    priv = cls is MILCPBPIClassifier
+    est = dict(kernel="linear", max_rounds=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = cls(solver="primal", **est).fit(X, y, bags=bags, **({"X_priv": T} if priv else {}))
+        with get_task_stream(process_cluster) as stream:
+            dsk = cls(**est).fit(_parts(X, 4), y, bags=bags,
+                                 **({"X_priv": _parts(T, 4)} if priv else {}))
+    assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
+    _assert_same_cutting_plane(dsk, ref, X)

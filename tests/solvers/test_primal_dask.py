@@ -145,6 +145,50 @@ def test_l2_svmplus_on_partitions_equals_in_memory(with_priv, threads):
     np.testing.assert_allclose(out[0], ref[0], rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize("with_priv", [True, False], ids=["priv", "plain"])
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_label_blocks_on_partitions_solve_the_in_memory_problem(loss, with_priv, threads):
+    # MIL-CPB's solves: per-labelling feature blocks (BlockRows in memory, DaskBlockRows over
+    # partitions, each partition building its own blocks), one weight per row (C on the
+    # general rows, C_neg elsewhere), the bias a constant feature, and the privileged rows a
+    # mask over all rows on Dask (the squared hinge's L2-SVM+ term only on those rows)
+    from webly.solvers.block_rows import BlockRows, DaskBlockRows, label_rotation
+
+    X, _, T = _web_rows(300, seed=5)
+    rng = np.random.default_rng(5)
+    gen = rng.random(len(X)) < 0.4
+    y = np.where(gen, 1.0, -1.0)
+    Y = np.where(rng.random((len(X), 3)) < 0.6, 1.0, -1.0)
+    Y[~gen] = -1.0
+    d = np.array([0.5, 0.3, 0.2])
+    P = np.flatnonzero(gen)
+    F = BlockRows(X, (Y[P] * np.sqrt(d)) @ label_rotation(d), P, const=1.0)
+    Fd = DaskBlockRows(_parts(X, 3), _parts(Y.astype(np.int8), 3), d, const=1.0)
+    solve = svmplus_primal if loss == "hinge" else l2svmplus_primal
+    kw = dict(C=np.where(gen, 1.0, 0.5), gamma_plus=2.0, tol=1e-6, fit_intercept=False,
+              priv_rows=gen if with_priv else None)
+    ref = solve(F, y, T[P] if with_priv else None, **kw)
+    out = solve(Fd, y, _parts(T, 3) if with_priv else None, **kw)
+    assert out[4]["status"] == ref[4]["status"] == "converged"
+    assert out[4]["n_iter"] == ref[4]["n_iter"]
+    assert out[4]["objective"] == pytest.approx(ref[4]["objective"], rel=1e-10)
+    np.testing.assert_allclose(out[0], ref[0], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(out[4]["dual"].compute(), ref[4]["dual"], atol=1e-8)
+    if with_priv:
+        np.testing.assert_allclose(out[2], ref[2], rtol=1e-8, atol=1e-12)
+        xi = out[4]["correcting_values"].compute()
+        np.testing.assert_allclose(xi, ref[4]["correcting_values"], atol=1e-8)
+    # a warm start from the solve's state (the cutting plane's next solve, under new weights)
+    # takes the in-memory steps too
+    d2 = np.array([0.2, 0.3, 0.5])
+    F2 = BlockRows(X, (Y[P] * np.sqrt(d2)) @ label_rotation(d2), P, const=1.0)
+    ref2 = solve(F2, y, T[P] if with_priv else None, start=ref[4], **kw)
+    out2 = solve(Fd.relabel(Fd.labels, d2), y, _parts(T, 3) if with_priv else None,
+                 start=out[4], **kw)
+    assert out2[4]["n_iter"] == ref2[4]["n_iter"]
+    assert out2[4]["objective"] == pytest.approx(ref2[4]["objective"], rel=1e-10)
+
+
 def test_float32_partitions_stay_float32_and_agree_to_the_solver_tolerance(threads):
     X, y, T = _web_rows(seed=4)
     X32, T32 = X.astype(np.float32), T.astype(np.float32)

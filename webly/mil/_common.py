@@ -16,13 +16,14 @@ features for an RBF kernel:
 term needs only the mean feature row of the unlabelled target rows (``MILContext.target_mean``,
 computed once, block by block, so ``X_target`` may be large).
 
-**On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI and MI-SVM, and the -DA
-variants sMIL-PI-DA and mi-SVM-PI-DA, also fit rows held as a row-chunked
-:class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy ``X_priv`` is
-sent there): ``solver="auto"`` takes the primal path, a kernel solver named explicitly raises a
-:class:`~webly.errors.DataError` naming the fix, as SVM+ does (MIL-CPB, whose primal blocks
-work in memory, raises too). ``y`` and ``bags`` are per-row vectors, numpy or Dask, computed
-here once (10^7 of them take 80 MB); the rows never are. ``X_target`` (numpy, or a Dask array in
+**On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MI-SVM, MIL-CPB and
+MIL-CPB-PI, and the -DA variants sMIL-PI-DA and mi-SVM-PI-DA, also fit rows held as a
+row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
+``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
+explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does (so does
+MIL-CPB-PI-DA with ``X_target``: its primal path has no -DA term). ``y`` and ``bags`` are
+per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB); the rows never
+are. ``X_target`` (numpy, or a Dask array in
 any row chunks) enters only through the mean of its mapped rows: a Dask one is mapped where its
 partitions live and their column sums added in one reduction; the -DA solve then runs on the
 cluster as the others (its rows there in float64, as the in-memory -DA solve computes). The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
@@ -31,8 +32,12 @@ Nystroem landmarks fetched) and applied where the partitions live; the positive 
 while the negative rows stay in their partitions (:func:`webly.mil._toolkit.unit_problem`); every
 solve runs on the cluster (:mod:`webly.solvers._rows`: data-parallel full-batch Newton), and each
 relabelling round of mi-SVM(-PI) / MI-SVM scores all rows with one map over the partitions and
-relabels on the numpy n-vector. The fit equals the in-memory primal fit up to the order of
-floating-point sums (``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a
+relabels on the numpy n-vector. MIL-CPB(-PI)'s solves take its per-labelling feature blocks as
+a :class:`~webly.solvers.block_rows.DaskBlockRows` (each partition builds its rows' blocks from
+its labellings, sent there once each, and the small MKL weights), and each cutting-plane round
+brings the positive-bag instances' leave-self-out scores here for the labelling search, whose
+label norms are a map-reduce (:func:`webly.mil._cutting_plane.milcpb_binary_primal`). The
+fit equals the in-memory primal fit up to the order of floating-point sums (``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a
 Dask X give lazy Dask arrays in its row chunks, ``noise_scores_`` of a Dask fit is one too (as
 SVM+'s ``correcting_function_``; :func:`webly.persist.save` computes it into the file), and the bag
 outputs (``bag_decision_function``, ``predict_bags``) are numpy.
@@ -227,18 +232,25 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     def _dask_solver(self, X_target):
         """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
         :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
-        taken there by the -DA variants whose primal path has the term (``_primal_da``;
-        :meth:`_fit_mil_primal` names the fix for the others)."""
+        taken there by the -DA variants whose primal path has the term (``_primal_da``); the
+        others (MIL-CPB-PI-DA) name ``X_target`` and the fixes here."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
                                  "fit on a Dask array; pass X.compute() (rows in memory) or use "
-                                 "mi-SVM(-PI)(-DA), MI-SVM, sMIL, sbMIL or sMIL-PI(-DA)")
+                                 "mi-SVM(-PI)(-DA), MI-SVM, sMIL, sbMIL, sMIL-PI(-DA) or "
+                                 "MIL-CPB(-PI)")
         if not self._primal_on_dask:
             raise DataError("X", f"{name}'s explicit-feature (primal) path works on rows in "
                                  "memory, not on a Dask array; pass X.compute() (solver='primal' "
                                  "fits 10^6 rows in memory) or use mi-SVM(-PI)(-DA), MI-SVM, "
-                                 "sMIL, sbMIL or sMIL-PI(-DA) on the cluster")
+                                 "sMIL, sbMIL, sMIL-PI(-DA) or MIL-CPB(-PI) on the cluster")
+        if X_target is not None and not self._primal_da:
+            raise DataError("X_target", f"{name}'s explicit-feature (primal) path has no "
+                                        "domain-adaptation term, so it cannot fit X_target on "
+                                        "a Dask array; fit without X_target (the same method "
+                                        "without the term runs on the cluster), pass X.compute() "
+                                        "with solver='smo', or use sMIL-PI-DA / mi-SVM-PI-DA")
         return dask_solver(type(self).__name__, self.solver)
 
     def _dask_rows(self, X, y, bags, X_priv):
@@ -352,8 +364,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     #: how instance scores make a bag score: "max" (best instance) or "mean" (mean embedding)
     bag_rule = "max"
 
-    #: whether the primal path takes row-chunked Dask arrays (MIL-CPB's per-labelling blocks
-    #: do not)
+    #: whether the primal path takes row-chunked Dask arrays (all of them do now; MIL-CPB's
+    #: per-labelling blocks through webly.solvers.block_rows.DaskBlockRows)
     _primal_on_dask = True
     #: whether the primal path solves the -DA term with X_target (MIL-CPB-PI-DA's does not)
     _primal_da = True

@@ -386,6 +386,183 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
                            "seconds": time.perf_counter() - t0})
 
 
+class _MemoryRows:
+    """What :func:`milcpb_binary_primal` reads from the rows, on rows in memory: the solver's
+    label blocks, the multipliers, and the per-row passes (scores, label norms)."""
+
+    def __init__(self, Z, y_pm, Z_priv, shift):
+        self.Z, self.shift = Z, shift
+        self.dz = Z.shape[1]
+        self.s = float(np.sqrt(shift))
+        in_pos = y_pm == 1
+        self.P = np.flatnonzero(in_pos)
+        self.Z_P = Z[self.P]
+        self.Z_priv = Z_priv
+        self.priv_rows = None if Z_priv is None else in_pos
+        self.diag = np.einsum("ij,ij->i", Z, Z, dtype=np.float64) + shift  # k^(x_i, x_i)
+
+    def features(self, Y, d, H):
+        """The solver's ``F`` for labellings ``Y`` and weights ``d`` (rotation ``H``)."""
+        from ..solvers.block_rows import BlockRows
+
+        return BlockRows(self.Z, (Y[self.P] * np.sqrt(d)) @ H, self.P, const=self.s,
+                         Phi_rows=self.Z_P)
+
+    def dual(self, info):
+        """The solve's multipliers ``a``."""
+        return np.asarray(info["dual"], dtype=np.float64)
+
+    def total(self, a):
+        """``1'a``."""
+        return float(a.sum())
+
+    def host(self, a):
+        """``a`` as a numpy n-vector."""
+        return a
+
+    def score(self, W):
+        """Decision values on the training rows, ``W[0]'phi^`` (an n-vector)."""
+        return np.asarray(self.Z @ W[0, :self.dz].astype(self.Z.dtype, copy=False),
+                          np.float64) + (self.s * W[0, self.dz] if self.s else 0.0)
+
+    def leave_self_out(self, W, a, Y, d):
+        """``(h, a)``: the leave-self-out scores ``h = f - a (Y d) k^(x, x)`` and the
+        multipliers, n-vectors (:func:`most_violated_labelling`)."""
+        return self.score(W) - a * (Y @ d) * self.diag, a
+
+    def norms(self, a, Y, cols):
+        """``q(y_t) = ||sum_i a_i y_ti phi^_i||^2`` of the columns ``cols`` of the labellings
+        ``Y`` (an (n, k) array of candidates when ``cols`` is None)."""
+        Y = Y if cols is None else Y[:, cols]
+        out = []
+        for t in range(Y.shape[1]):
+            u = a * Y[:, t]
+            g = np.asarray(self.Z.T @ u.astype(self.Z.dtype, copy=False), np.float64)
+            out.append(float(g @ g + self.shift * u.sum() ** 2))
+        return out
+
+
+class _DaskRows:
+    """:class:`_MemoryRows` on row-chunked Dask rows (MIL-CPB on a cluster).
+
+    The rows ``Z`` (and the privileged rows, one per row: the solver's ``priv_rows`` form on
+    Dask) stay in their partitions; so do the multipliers ``a`` (a Dask vector) and the
+    labellings, sent there once each as an int8 column (:meth:`features`). The solves take a
+    :class:`~webly.solvers.block_rows.DaskBlockRows` (each partition builds its own label
+    blocks from its rows, its labellings and the small MKL weights). The scores and the
+    leave-self-out scores are one map over the partitions (each computes ``f``, ``Y d`` and
+    ``k^(x_i, x_i)`` of its rows) of which only the positive-bag instances' values come here:
+    the labelling search sorts within each positive bag on the client, so a bag whose rows lie
+    in several partitions needs nothing more. The label norms ``||Phi'(a∘y)||^2`` are one
+    map-reduce for all labellings asked (only (d + 1) x k sums come here).
+    """
+
+    def __init__(self, Z, y_pm, Z_priv, shift):
+        import dask.array as da
+
+        self.da = da
+        self.Z, self.shift = Z.rechunk({1: -1}), shift  # one column chunk (the estimators' is)
+        self.chunks = Z.chunks[0]
+        self.dz = Z.shape[1]
+        self.s = float(np.sqrt(shift))
+        self.in_pos = y_pm == 1
+        self.Z_priv = Z_priv
+        self.priv_rows = None if Z_priv is None else self.in_pos
+        # (int8 copy, persisted Dask int8 column) of the working set's labellings, in order,
+        # and of the last candidates (the one added next is not sent again)
+        self.cols, self.candidates = [], []
+        self.spec = None  # the DaskBlockRows (its rows backend is kept across solves)
+
+    def _send(self, y):
+        y = y.astype(np.int8)
+        return y, self.da.from_array(y, chunks=(self.chunks,)).persist()
+
+    def _labels(self, Y):
+        """The labellings ``Y`` (the working set, columns only ever appended or, after
+        ``init="top"``, replaced) as a Dask (n, T) int8 array of persisted columns: a column
+        is sent when it is new (one n-vector comparison per column on the client)."""
+        for t in range(Y.shape[1]):
+            if t < len(self.cols) and np.array_equal(self.cols[t][0], Y[:, t]):
+                continue
+            hit = [c for c in self.candidates if np.array_equal(c[0], Y[:, t])]
+            col = hit[0] if hit else self._send(Y[:, t])
+            if t < len(self.cols):
+                self.cols[t] = col
+            else:
+                self.cols.append(col)
+        del self.cols[Y.shape[1]:]
+        return self.da.stack([dcol for _, dcol in self.cols], axis=1)
+
+    def features(self, Y, d, H):
+        from ..solvers.block_rows import DaskBlockRows
+
+        labels = self._labels(Y)
+        if self.spec is None:
+            self.spec = DaskBlockRows(self.Z, labels, d, const=self.s)
+        else:
+            self.spec = self.spec.relabel(labels, d)
+        return self.spec
+
+    def dual(self, info):
+        return info["dual"].persist()
+
+    def total(self, a):
+        return float(a.sum().compute())
+
+    def host(self, a):
+        return np.asarray(a.compute(), dtype=np.float64)
+
+    def _on_pos(self, *vectors):
+        """The positive-bag instances' entries of Dask n-vectors, as numpy n-vectors (zeros
+        elsewhere; the labelling search reads only those), in one computation."""
+        import dask
+
+        out = []
+        for v in dask.compute(*[v[self.in_pos] for v in vectors]):
+            full = np.zeros(len(self.in_pos))
+            full[self.in_pos] = v
+            out.append(full)
+        return out
+
+    def score(self, W):
+        return self._on_pos(self.Z.map_blocks(
+            _block_scores, W[0], self.dz, self.s, drop_axis=1, dtype=np.float64,
+            meta=np.empty((0,), np.float64)))[0]
+
+    def leave_self_out(self, W, a, Y, d):
+        da = self.da
+        h = da.blockwise(_block_leave_self_out, "i", self.Z, "ij", a, "i", self._labels(Y),
+                         "it", W=W[0], dz=self.dz, s=self.s, d=np.asarray(d), shift=self.shift,
+                         dtype=np.float64, concatenate=True, meta=np.empty((0,), np.float64))
+        return tuple(self._on_pos(h, a))
+
+    def norms(self, a, Y, cols):
+        import dask
+
+        if cols is None:  # candidates: sent here, kept for the one that joins the working set
+            self.candidates = [self._send(Y[:, t]) for t in range(Y.shape[1])]
+            labels = self.da.stack([dcol for _, dcol in self.candidates], axis=1)
+        else:
+            labels = self._labels(Y)[:, cols]
+        U = a[:, None] * labels
+        G = self.Z.T @ U.astype(self.Z.dtype)
+        G, su = dask.compute(G.astype(np.float64), U.sum(axis=0))
+        G = np.asarray(G, np.float64)
+        return [float(G[:, t] @ G[:, t] + self.shift * su[t] ** 2) for t in range(G.shape[1])]
+
+
+def _block_scores(Zb, w0, dz, s):
+    """One partition's decision values ``w0'[z, s]``."""
+    return np.asarray(Zb @ w0[:dz].astype(Zb.dtype, copy=False), np.float64) + \
+        (s * w0[dz] if s else 0.0)
+
+
+def _block_leave_self_out(Zb, ab, Yb, W, dz, s, d, shift):
+    """One partition's leave-self-out scores (:meth:`_MemoryRows.leave_self_out`)."""
+    diag = np.einsum("ij,ij->i", Zb, Zb, dtype=np.float64) + shift
+    return _block_scores(Zb, W, dz, s) - ab * (Yb @ d) * diag
+
+
 def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_plus=1.0,
                          loss="squared_hinge", shift=1.0, init="all", max_rounds=10, cp_tol=1e-2,
                          mkl_max_iter=20, mkl_tol=1e-2, tol=1e-3, max_iter=None,
@@ -408,6 +585,13 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
     previous one (its multipliers, and its block weights ``w_t = sqrt(d_t) v_t`` kept, so the
     decision values are unchanged by a new ``d`` or a new labelling with ``w = 0``).
 
+    On a row-chunked Dask ``Z`` (``Z_priv`` then a Dask array with one row per row of ``Z``,
+    the rows outside the positive bags unused) the algorithm is the same code: the solves run
+    on the cluster on a :class:`~webly.solvers.block_rows.DaskBlockRows`, and the per-row
+    passes (scores, leave-self-out scores, label norms) are maps over the partitions
+    (:class:`_DaskRows`); the client holds the labellings (an (n, T) int8 array, as ``info``
+    returns them) and the positive-bag instances' scores of each round.
+
     Returns
     -------
     BinaryMIL
@@ -415,20 +599,18 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
         steps of all solves; ``info`` as :func:`milcpb_binary`'s (``objective``: minus the
         primal optimum, the kernel path's QP value; ``x``: the multipliers ``a``).
     """
-    from ..solvers.block_rows import BlockRows, label_rotation
+    from ..solvers._rows import is_dask
+    from ..solvers.block_rows import label_rotation
     from ..solvers.primal import l2svmplus_primal, svmplus_primal
 
     t0 = time.perf_counter()
-    n, dz = Z.shape
-    s = float(np.sqrt(shift))
+    rows = (_DaskRows if is_dask(Z) else _MemoryRows)(Z, y_pm, Z_priv, shift)
+    dz = rows.dz
+    s = rows.s
     D = dz + (1 if s else 0)
     y_base = np.where(y_pm == 1, 1.0, -1.0)
     in_pos = y_pm == 1
-    P = np.flatnonzero(in_pos)
-    Z_P = Z[P]
     weights = np.where(in_pos, float(C), float(C_neg))
-    priv_rows = None if Z_priv is None else in_pos
-    diag = np.einsum("ij,ij->i", Z, Z, dtype=np.float64) + shift  # k^(x_i, x_i)
     if loss not in ("hinge", "squared_hinge"):
         raise DataError("loss", f"unknown loss {loss!r}; use 'hinge' or 'squared_hinge'")
     state = {"info": None, "W": None, "d": None}
@@ -446,7 +628,7 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
 
     def solve(Y, d):
         H = label_rotation(d)
-        F = BlockRows(Z, (Y[P] * np.sqrt(d)) @ H, P, const=s, Phi_rows=Z_P)
+        F = rows.features(Y, d, H)
         start = None
         prev = state["info"]
         if prev is not None:
@@ -455,35 +637,30 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
             th = np.r_[W0.ravel(), 0.0, th[prev["_tail"]:]]
             start = {"state": (th, mults, rhos)}
         common = dict(gamma_plus=gamma_plus, tol=tol, max_iter=max_iter, n_threads=None,
-                      priv_rows=priv_rows, start=start, fit_intercept=False)
+                      priv_rows=rows.priv_rows, start=start, fit_intercept=False)
         if loss == "hinge":
-            w, _, _, _, info = svmplus_primal(F, y_base, Z_priv, C=weights, **common)
-            info["scale"] = max(float(info["dual"].sum()), 1e-12)
+            w, _, _, _, info = svmplus_primal(F, y_base, rows.Z_priv, C=weights, **common)
+            info["dual"] = rows.dual(info)
+            info["scale"] = max(rows.total(info["dual"]), 1e-12)
         else:
-            w, _, _, _, info = l2svmplus_primal(F, y_base, Z_priv, C=weights, **common)
+            w, _, _, _, info = l2svmplus_primal(F, y_base, rows.Z_priv, C=weights, **common)
+            info["dual"] = rows.dual(info)
             info["scale"] = max(info["margin"], 1e-300)
         info["_tail"] = len(Y[0]) * D + 1  # where [u, c, m] start in theta
         W = w.reshape(len(d), D)
         state.update(info=info, W=W, d=np.array(d, dtype=np.float64))
         return W, H, info
 
-    def score(W):
-        """Decision values on the training rows, ``W[0]'phi^``."""
-        return np.asarray(Z @ W[0, :dz].astype(Z.dtype, copy=False), np.float64) + \
-            (s * W[0, dz] if s else 0.0)
-
-    def norm(a, y):
-        """``q(y) = ||sum_i a_i y_i phi^_i||^2``."""
-        u = a * y
-        g = np.asarray(Z.T @ u.astype(Z.dtype, copy=False), np.float64)
-        return float(g @ g + shift * u.sum() ** 2)
-
     def label_norms(W, H, d, Y, a):
         """``q_t = ||v_t||^2 / d_t`` (by the multipliers where ``d_t = 0``)."""
         V = H @ W
         q = np.empty(len(d))
+        zero = [t for t in range(len(d)) if not d[t] > 0]
         for t in range(len(d)):
-            q[t] = V[t] @ V[t] / d[t] if d[t] > 0 else norm(a, Y[:, t])
+            if d[t] > 0:
+                q[t] = V[t] @ V[t] / d[t]
+        if zero:
+            q[zero] = rows.norms(a, Y, zero)
         return q
 
     scale_name = "a'Qa" if loss == "squared_hinge" else "1'a"
@@ -493,7 +670,7 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
     if init == "top":
         W, H, info = solve(Y, d)
         steps, n_qp = steps + int(info["n_iter"]), n_qp + 1
-        Y = relabel_positive_bags(score(W), groups, keep, y_base, rule="exactly")[:, None]
+        Y = relabel_positive_bags(rows.score(W), groups, keep, y_base, rule="exactly")[:, None]
 
     objectives = []
     status, gap, violation, mkl_ok, qp_limits = "max_rounds", 0.0, np.inf, True, 0
@@ -503,7 +680,7 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
             W, H, info = solve(Y, d)
             steps, n_qp = steps + int(info["n_iter"]), n_qp + 1
             qp_limits += info["status"] != "converged"
-            a = np.asarray(info["dual"], dtype=np.float64)
+            a = info["dual"]
             q = label_norms(W, H, d, Y, a)
             scale = info["scale"]
             gap = 0.5 * (q.max() - d @ q)
@@ -516,12 +693,12 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
                 break
             d = l1_mkl_update(d, q)
         objectives.append(-float(info["objective"]))
-        y_soft = Y @ d
-        h = score(W) - a * y_soft * diag
+        h, a_host = rows.leave_self_out(W, a, Y, d)
+        cands = [_linearised_labelling(h, a_host, groups, keep, y_base),
+                 relabel_positive_bags(h, groups, keep, y_base, rule="exactly")]
+        qs = rows.norms(a, np.column_stack(cands), None)
         best, q_new = None, -np.inf
-        for cand in (_linearised_labelling(h, a, groups, keep, y_base),
-                     relabel_positive_bags(h, groups, keep, y_base, rule="exactly")):
-            qc = norm(a, cand)
+        for cand, qc in zip(cands, qs):
             if qc > q_new:
                 best, q_new = cand, qc
         y_new = best
@@ -549,6 +726,6 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
                      info={"d": d, "labellings": Y.astype(np.int8), "objectives": objectives,
                            "objective": objectives[-1], "mkl_gap": float(gap),
                            "violation": float(violation), "rounds": rnd, "n_qp": n_qp,
-                           "status": status, "mkl_converged": mkl_ok, "x": a, "scale": scale,
-                           "loss": loss, "not_converged": notes,
+                           "status": status, "mkl_converged": mkl_ok, "x": rows.host(a),
+                           "scale": scale, "loss": loss, "not_converged": notes,
                            "seconds": time.perf_counter() - t0})

@@ -5,7 +5,8 @@ The estimators; the formulation and the algorithm on plain arrays (:func:`milcpb
 problem on explicit features (:func:`~webly.mil._cutting_plane.milcpb_binary_primal`): for fixed
 MKL weights each QP is the dual of an SVM (L2-SVM, SVM+, L2-SVM+) on per-labelling feature
 blocks (:mod:`webly.solvers.block_rows`), solved by :mod:`webly.solvers.primal` with no (n, n)
-kernel. References: Li, Duan, Xu, Tsang, ICCV 2011; the privileged and
+kernel; on rows held as a row-chunked Dask array that path runs on the cluster (the solves and
+the per-row passes as maps over the partitions, see :mod:`webly.mil._common`). References: Li, Duan, Xu, Tsang, ICCV 2011; the privileged and
 domain-adaptation correcting functions of Li, Niu, Xu, ECCV 2014 / Niu, Li, Xu, IJCV 2016.
 """
 
@@ -25,7 +26,7 @@ from ._common import MILClassifierBase
 from ._cutting_plane import (l1_mkl_update, label_kernel, milcpb_binary, milcpb_binary_primal,
                              most_violated_labelling)
 from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, min_positives, positive_bag_groups,
-                       privileged_features, privileged_kernel)
+                       privileged_kernel, privileged_row_features)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -107,7 +108,8 @@ class MILCPBClassifier(MILClassifierBase):
         ``n_components`` features at the same bandwidth; ``tol`` is then the largest constraint
         violation in margin units, ``max_iter`` the Newton steps of a solve (None: 1,000) and
         ``n_iter_`` counts Newton steps. Models then hold weights over the features
-        (``feature_map_``).
+        (``feature_map_``). A row-chunked Dask ``X`` (and ``X_priv``) takes this path on its
+        cluster (``solver="auto"``): the same fit, up to the order of floating-point sums.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         Approximate feature map of an RBF kernel with ``solver="primal"``.
     n_components : int, default=512
@@ -165,7 +167,6 @@ class MILCPBClassifier(MILClassifierBase):
     """
 
     _method_name = "MIL-CPB"
-    _primal_on_dask = False
 
     _parameter_constraints = {
         **MIL_PARAMS,
@@ -401,8 +402,10 @@ class MILCPBPIClassifier(MILCPBClassifier):
     def _priv_features(self, ctx, in_pos):
         if ctx.X_priv is None:
             return None
-        return privileged_features(ctx.X_priv[np.flatnonzero(in_pos)], self.kernel_priv,
-                                   self.gamma_priv, self.features, self.n_components, ctx.seed)
+        # in memory the positive-bag instances' rows, in order; on Dask one row per row (the
+        # others unused: the solvers' priv_rows form there)
+        return privileged_row_features(ctx.X_priv, in_pos, self.kernel_priv, self.gamma_priv,
+                                       self.features, self.n_components, ctx.seed)
 
     def _penalty(self, ctx, in_pos):
         if ctx.X_priv is None:

@@ -179,6 +179,53 @@ class _Cols:
         self.dtype = R.dtype
 
 
+class _BlockCols:
+    """Per-labelling feature blocks over the persisted rows: the solver's ``F`` of a
+    :class:`~webly.solvers.block_rows.DaskBlockRows` (MIL-CPB on Dask). Each partition builds
+    its own :class:`~webly.solvers.block_rows.BlockRows` from its rows (columns ``lo:hi`` of
+    ``R``), its rows' labellings (``labels``, (n, T) chunked like the rows) and labels ``y``
+    (the general rows, with all T blocks, are those with ``y = +1``) and the small rotation
+    ``(sqrt(d), H)`` sent with the task: ``coef = (labels[gen] * sqrt(d)) @ H``, as the
+    in-memory matrix."""
+
+    def __init__(self, R, lo, hi, labels, y, sqrt_d, H, const):
+        from .block_rows import BlockRows
+
+        self.R, self.lo, self.hi = R, lo, hi
+        self.labels, self.y = labels, y
+        self.sqrt_d, self.H, self.const = sqrt_d, H, float(const)
+        self.n_blocks = len(sqrt_d)
+        self.D = hi - lo + (1 if self.const else 0)
+        self.shape = (R.shape[0], self.n_blocks * self.D)
+        self.dtype = R.dtype
+        self.hessian_max = BlockRows.hessian_max
+
+    def block_slices(self, size):
+        """As :meth:`webly.solvers.block_rows.BlockRows.block_slices`."""
+        D = self.D
+        out = [np.arange(t * D, (t + 1) * D) for t in range(self.n_blocks)]
+        if size > self.n_blocks * D:
+            out.append(np.arange(self.n_blocks * D, size))
+        return out
+
+    def params(self):
+        return self.lo, self.hi, self.sqrt_d, self.H, self.const
+
+
+def _block_rows(Rb, Lb, yb, lo, hi, sqrt_d, H, const):
+    """One partition's :class:`~webly.solvers.block_rows.BlockRows` (see :class:`_BlockCols`)."""
+    from .block_rows import BlockRows
+
+    gen = np.flatnonzero(yb > 0)
+    coef = (np.asarray(Lb[gen], dtype=np.float64) * sqrt_d) @ H
+    return BlockRows(Rb[:, lo:hi], coef, gen, const=const)
+
+
+def _k_mv(F, w):
+    """``F @ w`` as a row kernel (for structured ``F``)."""
+    return (_mv(F, w),), None, None
+
+
 class _Part:
     """Per-row output ``j`` of a kernel run on Dask: the ``j``-th row array of each partition's
     result in ``packed`` (a Dask array of one object per partition). Later kernels read it in
@@ -189,7 +236,7 @@ class _Part:
 
 
 def _leaf(v):
-    return isinstance(v, (_Part, _Cols)) or is_dask(v) or _is_delayed(v)
+    return isinstance(v, (_Part, _Cols, _BlockCols)) or is_dask(v) or _is_delayed(v)
 
 
 def _is_delayed(v):
@@ -252,6 +299,8 @@ def _apply_kernel(*blocks, kernel, template, getters):
             leaves.append(blocks[k][0][0][a])
         elif kind == "cols":
             leaves.append(blocks[k][:, a:b])
+        elif kind == "block":
+            leaves.append(_block_rows(*[blocks[j] for j in k], *a))
         else:
             leaves.append(blocks[k])
     rows, sums, tops = kernel(**_fill(template, leaves))
@@ -304,6 +353,14 @@ def gram_rows(F, Fp, y, sel, spec, jac_dtype, diag=False, Fv=None, vw=None):
     idx = np.arange(len(y)) if sel is None else np.flatnonzero(sel)
     if not len(idx):
         return [None, 0]
+    if len(spec) == 6 and hasattr(F, "grams") and hasattr(F, "rows_hat"):
+        # one partition's label blocks (BlockRows): the rows with one block are formed on
+        # their D columns and scattered, as in memory (BlockRows.grams)
+        prob = SimpleNamespace(Fp=Fp, jac_spec=lambda fam: spec, jac_rows=lambda fam, k, dt:
+                               jac_block(spec, F[k], None if Fp is None else Fp[k], y[k],
+                                         len(k), dt))
+        return [F.grams(prob, SimpleNamespace(rows=None, y=y), idx, jac_dtype, diag=diag,
+                        chunk=CHUNK), len(idx)]
     size = spec[0]
     out = np.zeros(size if diag else (size, size))
     syrk = get_blas_funcs("syrk", dtype=jac_dtype)
@@ -382,6 +439,16 @@ class DaskRows:
         self.F = _Cols(R, 0, d)
         self.F_priv = None if F_priv is None else _Cols(R, d, R.shape[1])
 
+    def blocks(self, spec):
+        """The solver's ``F`` of a :class:`~webly.solvers.block_rows.DaskBlockRows` whose
+        features are this backend's ``F`` (see :class:`_BlockCols`)."""
+        from .block_rows import label_rotation
+
+        d = np.asarray(spec.weights, dtype=np.float64)
+        labels = spec.labels.rechunk({0: self.chunks, 1: -1})
+        return _BlockCols(self.R, 0, self.d, labels, self.y, np.sqrt(d), label_rotation(d),
+                          spec.const)
+
     @staticmethod
     def _check(name, X, keep_float32, chunks):
         import dask.array as da
@@ -427,6 +494,8 @@ class DaskRows:
 
     def mv(self, F, w):
         """``F @ w`` as a float64 Dask vector (lazy)."""
+        if isinstance(F, _BlockCols):
+            return self.array(self.run(_k_mv, rows_meta=(np.empty(0),), F=F, w=w)[0][0])
         return F.R.map_blocks(_cols_mv, w, F.lo, F.hi, chunks=(self.chunks,), drop_axis=1,
                               dtype=np.float64)
 
@@ -487,13 +556,20 @@ class DaskRows:
 
         leaves, template = _flatten(args, _leaf)
         inputs, getters, index = [], [], {}
-        for v in leaves:
-            src = v.packed if isinstance(v, _Part) else v.R if isinstance(v, _Cols) else v
+
+        def source(src):
             name = src.key if _is_delayed(src) else src.name
             if name not in index:
                 index[name] = len(inputs)
                 inputs.append(src)
-            k = index[name]
+            return index[name]
+
+        for v in leaves:
+            if isinstance(v, _BlockCols):
+                getters.append(("block", [source(v.R), source(v.labels), source(v.y)],
+                                v.params(), None))
+                continue
+            k = source(v.packed if isinstance(v, _Part) else v.R if isinstance(v, _Cols) else v)
             if isinstance(v, _Part):
                 getters.append(("part", k, v.j, None))
             elif isinstance(v, _Cols):
@@ -501,7 +577,9 @@ class DaskRows:
             else:
                 getters.append(("array", k, None, None))
         if rows_meta is None:
-            empty = [np.empty((0,) + ((v.hi - v.lo,) if isinstance(v, _Cols) else
+            empty = [_block_rows(np.empty((0, v.hi), v.dtype), np.empty((0, v.n_blocks)),
+                                 np.empty(0), *v.params()) if isinstance(v, _BlockCols) else
+                     np.empty((0,) + ((v.hi - v.lo,) if isinstance(v, _Cols) else
                                       () if isinstance(v, _Part) else v.shape[1:]),
                               dtype=v.dtype) for v in leaves]
             rows_meta = kernel(**_fill(template, empty))[0]

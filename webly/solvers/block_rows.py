@@ -31,7 +31,7 @@ phi^_i``).
 
 import numpy as np
 
-__all__ = ["BlockRows", "label_rotation", "structured_grams"]
+__all__ = ["BlockRows", "DaskBlockRows", "label_rotation", "structured_grams"]
 
 
 def label_rotation(d):
@@ -193,6 +193,54 @@ class BlockRows:
         return structured_grams(prob, fam, idx, dtype, np.where(general, -1, 0),
                                 lambda g: first, lambda g, rows: self.rows_hat(rows),
                                 diag=diag, chunk=chunk, out=out, sign=sign)
+
+
+class DaskBlockRows:
+    """:class:`BlockRows` over row-chunked Dask rows (MIL-CPB on a Dask cluster): what
+    :func:`~webly.solvers.primal.svmplus_primal` and
+    :func:`~webly.solvers.primal.l2svmplus_primal` take as ``F`` there.
+
+    ``Phi`` (n, d) and the labellings ``labels`` ((n, T), chunked like ``Phi``'s rows) stay on
+    the cluster; only the MKL weights ``weights`` (T,) travel with each task. Every partition
+    builds its own :class:`BlockRows` from its rows: the general rows (all T blocks) are those
+    whose label ``y`` is +1, with ``coef = (labels * sqrt(d)) @ H`` (``H`` =
+    :func:`label_rotation` of ``d``), the others have the first block only, as in memory
+    (:class:`webly.solvers._rows.DaskRows`' ``blocks``).
+
+    The rows backend (the persisted ``[Phi | F_priv]``, checked once) is kept across the
+    matrices made by :meth:`relabel` from one another, for the same ``y`` and ``F_priv``
+    objects: a cutting plane's solves persist the rows once, not once per solve.
+    """
+
+    def __init__(self, Phi, labels, weights, const=0.0, _shared=None):
+        self.Phi, self.labels = Phi, labels
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.const = float(const)
+        n, d = Phi.shape
+        if labels.shape != (n, len(self.weights)):
+            raise ValueError(f"labels must be (n, T) = ({n}, {len(self.weights)}), got "
+                             f"{labels.shape}")
+        self.D = d + (1 if self.const else 0)
+        self.n_blocks = len(self.weights)
+        self.shape = (n, self.n_blocks * self.D)
+        self.dtype = Phi.dtype
+        self._shared = {} if _shared is None else _shared
+
+    def relabel(self, labels, weights):
+        """The matrix of other labellings and weights on the same rows (sharing the backend)."""
+        return DaskBlockRows(self.Phi, labels, weights, self.const, self._shared)
+
+    def backend(self, y, F_priv, keep_float32=True):
+        """The :class:`~webly.solvers._rows.DaskRows` of ``[Phi | F_priv]`` with labels ``y``,
+        made once for the same ``y`` and ``F_priv`` objects."""
+        from ._rows import DaskRows
+
+        hit = self._shared.get("rows")
+        if hit is None or hit[0] is not y or hit[1] is not F_priv or hit[2] != keep_float32:
+            hit = (y, F_priv, keep_float32, DaskRows(self.Phi, y, F_priv,
+                                                     keep_float32=keep_float32))
+            self._shared["rows"] = hit
+        return hit[3]
 
 
 def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, diag=False,

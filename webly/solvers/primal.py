@@ -122,7 +122,10 @@ as the rows plus the block coefficients of the few rows with more than one block
 ``fit_intercept=False`` (the bias is a constant feature inside the blocks; the solver's ``b`` is
 held at 0). Their Gram matrices are formed on each row's nonzero columns; above 2,048 parameters
 (many labellings) the Newton Hessian is still kept, up to ``BlockRows.hessian_max``, and each
-step is solved by CG preconditioned with its diagonal blocks (:func:`_block_pcg`).
+step is solved by CG preconditioned with its diagonal blocks (:func:`_block_pcg`). On Dask rows
+``F`` is a :class:`~webly.solvers.block_rows.DaskBlockRows` (the rows and their labellings in
+partitions; each partition builds its own ``BlockRows``, the row kernels below run on it
+unchanged and its Gram matrices are formed on the full block width).
 
 All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
 dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
@@ -148,7 +151,9 @@ float32 rows, whose partial sums the partitions add in float64, the two stop at 
 different points within ``tol``). The -DA term (``target_mean``) runs there too: its per-row
 constants ``q`` and offset weights are persisted Dask vectors, its start (``v = q``, ``z2 = C2``)
 is built in the partitions, and the rows are held as float64 (the in-memory -DA solve computes in
-float64 as well). A Newton step costs about three round trips to the cluster
+float64 as well). :func:`l2svmplus_primal` takes one weight per row and ``priv_rows`` there as
+well (families over all rows, switched off outside their rows, and the squared slack weighted
+per row: ``_Primal``'s ``s_mask``), as MIL-CPB-PI's squared hinge needs. A Newton step costs about three round trips to the cluster
 (value and gradient with the rank-k Hessian update, step and line-search setup with the first
 trial, the remaining trials unrolled four per graph) plus one for a sampled or rebuilt Hessian,
 so small problems are faster in memory.
@@ -166,7 +171,7 @@ from ..base import check_pm1, check_row_features
 from ..errors import DataError
 from ..kernels import default_gamma
 from ._rows import NUMPY, DaskRows, _mv, _rmv, gram_rows, is_dask, jac_block, select
-from .block_rows import BlockRows
+from .block_rows import BlockRows, DaskBlockRows
 
 logger = logging.getLogger(__name__)
 
@@ -317,11 +322,14 @@ class _Family:
     """
 
     def __init__(self, const, has_f, has_s, has_m, upper=np.inf, update=True, rho=None,
-                 rows=None, has_v=False):
+                 rows=None, has_v=False, count=None):
         self.const, self.upper = _per_row_value(const), _per_row_value(upper)
         self.has_f, self.has_s, self.has_m = has_f, has_s, has_m
         self.has_v = has_v  # ``- v_i``: the second correcting function (on the rows of f)
         self.update, self.rho, self.rows = update, rho, rows
+        # rows the family really constrains: a masked family (_masked_families) spans all n
+        # rows on Dask but stands for ``count`` of them (the Hessian's floor counts those)
+        self.count = count
 
     def spec(self):
         """What the row kernels read, as a plain namespace (its per-row values travel with the
@@ -383,6 +391,13 @@ def _s_cost(s_lin, s):
     return s_lin * s.sum() if np.ndim(s_lin) == 0 else s_lin @ s
 
 
+def _s_dot(s_quad, a, b):
+    """``a'b``, weighted by ``s_quad`` when it is one weight per row (the squared slack of the
+    privileged rows only, :class:`_Primal`'s ``s_mask``); a number ``s_quad`` is applied by the
+    caller, as it always was."""
+    return a @ b if np.ndim(s_quad) == 0 else (s_quad * a) @ b
+
+
 def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, grams=None,
                   Fv=None, vw=None, v=None):
     """Augmented-Lagrangian value terms, gradient sums and active rows (masks); with ``old``
@@ -395,7 +410,8 @@ def _k_value_grad(F, Fp, y, f, s, m, mults, fams, rhos, s_lin, s_quad, old, gram
     dv = None if v is None else np.zeros(len(v))
     dm = 0.0
     if s is not None:
-        terms.append(_s_cost(s_lin, s) + 0.5 * s_quad * (s @ s))
+        terms.append(_s_cost(s_lin, s) + (0.5 * s_quad * (s @ s) if np.ndim(s_quad) == 0
+                                          else 0.5 * _s_dot(s_quad, s, s)))
     masks = []
     for fam, al, rho in zip(fams, mults, rhos):
         t = al + rho * _g(fam, f, s, m, v)
@@ -440,7 +456,8 @@ def _k_line(F, Fp, f, s, m, mults, fams, rhos, s_lin, s_quad, vw, vb, vu, vc, dm
     for fam, al, rho in zip(fams, mults, rhos):
         dg = _dg(fam, dfv, dsv, dmv, dvv)
         parts.append((al + rho * _g(fam, f, s, m, v), rho * dg, dg))
-    sums = (None if s is None else (_s_cost(s_lin, dsv), dsv @ s, dsv @ dsv),
+    sums = (None if s is None else (_s_cost(s_lin, dsv), _s_dot(s_quad, dsv, s),
+                                    _s_dot(s_quad, dsv, dsv)),
             _k_slope(parts, [fam.upper for fam in fams], 1.0)[1])
     tops = (np.max(np.abs(dfv), initial=0.0),
             None if dsv is None else np.max(np.abs(dsv), initial=0.0),
@@ -569,6 +586,11 @@ class _ParamHinge:
 class _Primal:
     """``min 1/2 theta'D theta + e'theta + s_lin's + s_quad/2 ||s||^2`` s.t. the families.
 
+    ``s_mask`` (a per-row mask of a Dask rows backend, with ``s`` over all n rows): the squared
+    slack only on those rows (``s_quad/2 ||s_P||^2``: L2-SVM+'s privileged rows on Dask, the
+    others switched off as in :func:`_masked_families`); the kernels then get ``s_quad`` as
+    one weight per row (``s_quad_rows``).
+
     ``theta = [w, b, u, c, u2, c2, m]`` (``u, c`` only with privileged features, ``u2, c2``
     only with a second correcting function, ``m`` only for the margin variable of the L2-loss
     models); ``f = F w + b`` on the n rows, ``s = F_priv u + c`` on the rows of ``F_priv`` (all
@@ -581,7 +603,7 @@ class _Primal:
 
     def __init__(self, F, y, Fp, families, reg_b=0.0, reg_u=1.0, reg_c=0.0, has_m=False,
                  s_lin=0.0, s_quad=0.0, rows=NUMPY, Fv=None, reg_v=1.0, v_w=None, params=(),
-                 fit_intercept=True):
+                 fit_intercept=True, s_mask=None):
         self.F, self.y, self.Fp, self.families = F, y, Fp, families
         # fit_intercept=False: b is held at 0 (the Newton steps solve the system without it)
         self.fit_intercept = fit_intercept
@@ -596,6 +618,9 @@ class _Primal:
         self.has_m = has_m
         self.s_lin = _per_row_value(s_lin)
         self.s_quad = float(s_quad)
+        self.s_mask = s_mask
+        self.s_quad_rows = self.s_quad if s_mask is None else \
+            rows.persist(_where(s_mask, self.s_quad, 0.0))
         for fam in families:  # labels and number of each family's rows
             if fam.rows is None:
                 fam.y, fam.n = y, (self.n_s if fam.has_s else self.n)
@@ -681,7 +706,7 @@ class _Primal:
             vargs["vw"] = self.v_w
         masks, red = rows.run(_k_value_grad, F=self.F, Fp=self.Fp, y=self.y, f=f, s=s, m=m,
                               mults=mults, fams=self.specs(), rhos=rhos, s_lin=self.s_lin,
-                              s_quad=self.s_quad, old=old, grams=grams, **vargs)
+                              s_quad=self.s_quad_rows, old=old, grams=grams, **vargs)
         masks, (sums, _) = rows.evaluate(masks, red)
         terms, gF, sF, gP, sP, dm, gsV = sums[:7]
         val = 0.5 * th @ (self.D * th) + self.e @ th
@@ -729,7 +754,8 @@ class _Primal:
         for pf in self.params:
             val += pf.upper * max(0.0, pf.g(th))
         if s is not None:
-            val = val + self.s_cost(s) + 0.5 * self.s_quad * (s @ s)
+            val = val + self.s_cost(s) + (0.5 * self.s_quad * (s @ s) if self.s_mask is None
+                                          else 0.5 * _s_dot(self.s_quad_rows, s, s))
         m = th[-1] if self.has_m else 0.0
         for fam in self.families:
             if _is_constraint(fam):  # a constraint on a correcting function, not a loss
@@ -765,15 +791,16 @@ class _Primal:
             vargs["v"] = v
         out, red = rows.run(
             _k_line, F=self.F, Fp=self.Fp, f=f, s=s, m=m, mults=mults, fams=self.specs(),
-            rhos=rhos, s_lin=self.s_lin, s_quad=self.s_quad, vw=step[:self.d],
+            rhos=rhos, s_lin=self.s_lin, s_quad=self.s_quad_rows, vw=step[:self.d],
             vb=step[self.ib], vu=None if self.Fp is None else step[self.iu],
             vc=None if self.Fp is None else step[self.ic], dmv=dmv, **vargs)
         (dfv, dsv, parts, dvv), ((sums, terms), tops) = rows.evaluate(out, red)
         c0 = step @ (self.D * th) + self.e @ step
         c1 = step @ (self.D * step)
         if s is not None:
-            c0 += sums[0] + self.s_quad * sums[1]
-            c1 += self.s_quad * sums[2]
+            sq = self.s_quad if self.s_mask is None else 1.0  # else weighted in the kernel
+            c0 += sums[0] + sq * sums[1]
+            c1 += sq * sums[2]
         uppers = [fam.upper for fam in self.families]
         advance, args = _ls_advance, (c0, c1, slope0)
         if self.params:  # the parameter terms' pieces, on the client
@@ -803,7 +830,7 @@ class _Primal:
         """
         out = np.zeros(self.size)
         for fam, rho in zip(self.families, rhos):
-            h = 1e-3 * fam.n * rho
+            h = 1e-3 * (fam.n if fam.count is None else fam.count) * rho
             if fam.has_f:
                 out[self.ib] = max(out[self.ib], h)
             if fam.has_s:
@@ -888,7 +915,7 @@ class _Hessian:
         if prob.s_quad and prob.Fp is not None:
             sfam = _Family(0.0, False, True, False)
             sfam.n = prob.n_s
-            self.base += prob.s_quad * _sym(self._gram(sfam, None))
+            self.base += prob.s_quad * _sym(self._gram(sfam, prob.s_mask))
 
     def _gram(self, fam, sel):
         return self._grams([(fam, sel)])[0]
@@ -1168,7 +1195,7 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
     if prob.s_quad and prob.Fp is not None:
         sfam = _Family(0.0, False, True, False)
         sfam.n = prob.n_s
-        diag = prob.rows.add_gram_diag(diag, prob.s_quad, prob, sfam, None)
+        diag = prob.rows.add_gram_diag(diag, prob.s_quad, prob, sfam, prob.s_mask)
     if prob.params:
         diag = diag + prob.param_hessian(rhos)
     ridge = 1e-8 * max(1.0, float(diag.max()))
@@ -1184,7 +1211,8 @@ def _newton_cg(prob, masks, rhos, g, max_cg=100, rtol=0.1):
         if prob.params:
             out += prob.param_hessian(rhos) * v
         _, red = rows.run(_k_hessian_vector, F=prob.F, Fp=prob.Fp, masks=masks,
-                          fams=prob.specs(), rhos=rhos, s_quad=prob.s_quad, vw=v[:prob.d],
+                          fams=prob.specs(), rhos=rhos, s_quad=prob.s_quad_rows,
+                          vw=v[:prob.d],
                           vb=v[prob.ib], vu=None if prob.Fp is None else v[prob.iu],
                           vc=None if prob.Fp is None else v[prob.ic],
                           dmv=v[-1] if prob.has_m else 0.0, **prob.v_step(v))
@@ -1334,10 +1362,13 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None, keep_float32=Tr
     for key, val in (("C", C), ("gamma_plus", gamma_plus), ("tol", tol)):
         if not (np.isscalar(val) and np.isfinite(val) and val > 0):
             raise DataError(key, f"must be a positive number, got {val!r}")
-    if is_dask(F) or is_dask(F_priv):
+    if _on_dask(F, F_priv):
         if n_priv is not None:
             raise DataError("priv_rows", "privileged rows (the MIL-PI problems) are not "
                                          "supported on Dask arrays yet; pass all rows' F_priv")
+        if isinstance(F, DaskBlockRows):  # MIL-CPB's label blocks over Dask rows
+            rows = F.backend(y, F_priv, keep_float32=keep_float32)
+            return rows.blocks(F), rows.y, rows.F_priv, rows
         rows = DaskRows(F, y, F_priv, keep_float32=keep_float32)
         return rows.F, rows.y, rows.F_priv, rows
     # structured rows (BlockRows, MDA-HS's source/target rows: they have grams) pass as they are
@@ -1350,6 +1381,12 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None, keep_float32=Tr
     Fp = check_row_features("F_priv", F_priv, n if n_priv is None else n_priv,
                             keep_float32=True)
     return F, y, Fp, NUMPY
+
+
+def _on_dask(F, F_priv):
+    """Whether a solve runs on a Dask rows backend (a Dask ``F`` or ``F_priv``, or MIL-CPB's
+    label blocks over Dask rows)."""
+    return is_dask(F) or is_dask(F_priv) or isinstance(F, DaskBlockRows)
 
 
 def _per_row(name, value, n, positive, rows=NUMPY):
@@ -1415,7 +1452,7 @@ def _where(mask, a, b):
     return da.where(mask, a, b)
 
 
-def _masked_families(P, p, C, rows, has_v=False):
+def _masked_families(P, p, C, rows, has_v=False, n_priv=None):
     """The families of :func:`svmplus_primal` with ``priv_rows`` on Dask arrays, over all n rows.
 
     In memory each family runs over its own rows (index arrays ``P``, ``N``). On Dask every
@@ -1424,17 +1461,20 @@ def _masked_families(P, p, C, rows, has_v=False):
     <= 0`` is never active for finite ``f, s``, its multiplier stays 0 and it adds nothing to
     the value, gradient, Hessian, line search or objective (and ``s_lin`` is 0 off ``P``, so
     the correcting function's values there, on whatever ``F_priv`` holds for those rows, cost
-    nothing). The problem is the in-memory one; only the Hessian's floor (``1e-3 n rho`` of a
-    family, for a bias no row is curved in) counts n rows, so the path can differ within
-    ``tol``. ``P``: the (n,) Dask mask of the privileged rows; ``has_v``: the margins also
-    carry the -DA correcting function (``- v_i``, :func:`_svmplus_da`; ``p`` is then ``p + q``).
+    nothing). The problem is the in-memory one, and so is the Hessian's floor (``1e-3 n_k rho``
+    of a family, for a bias no row is curved in) when ``n_priv`` (the number of rows in ``P``)
+    is given: each family counts its own rows (``count``); only the Hessian's sample (above
+    16,384 rows) is drawn over all n rows, so there the path can differ within ``tol``.
+    ``P``: the (n,) Dask mask of the privileged rows; ``has_v``: the margins also carry the
+    -DA correcting function (``- v_i``, :func:`_svmplus_da`; ``p`` is then ``p + q``).
     """
     on_p = rows.persist(_where(P, p, -_OFF))
     zero_p = rows.persist(_where(P, 0.0, -_OFF))
     off_p = rows.persist(_where(P, -_OFF, p))
-    return [_Family(on_p, True, True, False, has_v=has_v),          # p - y f - s (- v) <= 0 on P
-            _Family(zero_p, False, True, False),                    # -s <= 0 on P
-            _Family(off_p, True, False, False, upper=C, has_v=has_v)]  # hinge off P
+    n_off = None if n_priv is None else rows.n - n_priv
+    return [_Family(on_p, True, True, False, has_v=has_v, count=n_priv),  # p - y f - s (- v) <= 0
+            _Family(zero_p, False, True, False, count=n_priv),            # -s <= 0 on P
+            _Family(off_p, True, False, False, upper=C, has_v=has_v, count=n_off)]  # hinge off P
 
 
 def _check_priv_rows(priv_rows, F_priv, y, plain):
@@ -1475,10 +1515,12 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
 
     Parameters
     ----------
-    F : (n, d) array, CSR matrix or Dask array
+    F : (n, d) array, CSR matrix, Dask array, BlockRows or DaskBlockRows
         Features of the training rows (``phi``); float32 is kept (not copied), except with
-        ``target_mean``, whose solve computes in float64 (see the module docstring). A row-chunked
-        Dask array (or a Dask ``F_priv``) solves on its cluster: ``[F | F_priv]`` is persisted
+        ``target_mean``, whose solve computes in float64 (see the module docstring); MIL-CPB's
+        label blocks in memory or over Dask rows (:mod:`webly.solvers.block_rows`, with
+        ``fit_intercept=False``). A row-chunked Dask array (or a Dask ``F_priv``) solves on its
+        cluster: ``[F | F_priv]`` is persisted
         there in the rows' chunks (see the module docstring; as float64 with ``target_mean``,
         a float32 ``F`` then takes twice its memory there), and the per-row outputs of
         ``info`` are Dask arrays chunked like the rows.
@@ -1546,7 +1588,7 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         (``u2``, ``c2``).
     """
     priv_rows, n_priv = _check_priv_rows(priv_rows, F_priv, y, "C-SVM")
-    on_dask = is_dask(F) or is_dask(F_priv)
+    on_dask = _on_dask(F, F_priv)
     if on_dask and priv_rows is not None and F_priv.shape[0] != F.shape[0]:
         raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
                                      f"({F.shape[0]}; rows outside priv_rows are not used), "
@@ -1578,7 +1620,8 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
                        fit_intercept=fit_intercept)
     elif rows.lazy:
         P = rows.persist(rows.vector(priv_rows.astype(np.float64)) > 0)
-        prob = _Primal(F, y, Fp, _masked_families(P, p, C, rows), reg_u=gamma_plus,
+        prob = _Primal(F, y, Fp, _masked_families(P, p, C, rows, n_priv=n_priv),
+                       reg_u=gamma_plus,
                        s_lin=rows.persist(_where(P, C, 0.0)), rows=rows,
                        fit_intercept=fit_intercept)
     else:
@@ -1717,7 +1760,8 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
                     nonneg_v]
     elif rows.lazy:
         P = rows.persist(rows.vector(priv_rows.astype(np.float64)) > 0)
-        families = _masked_families(P, pq, C, rows, has_v=True) + [nonneg_v]
+        families = _masked_families(P, pq, C, rows, has_v=True,
+                                    n_priv=int(priv_rows.sum())) + [nonneg_v]
     else:
         P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
         families = [_Family(pq[P], True, True, False, rows=P, has_v=True),
@@ -1792,23 +1836,57 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
     rows ``P`` have the correcting function ``s = u'psi + c`` as their slack (one weight for
     all of them: ``C`` must be constant on ``P``) and the other rows a free squared slack
     ``max(0, m - y_i f_i)``, as the squared-hinge MIL-CPB-PI. ``start`` and ``fit_intercept`` as
-    :func:`svmplus_primal` (``fit_intercept=False`` holds the regularised ``b`` at 0).
+    :func:`svmplus_primal` (``fit_intercept=False`` holds the regularised ``b`` at 0). On Dask
+    arrays both work as in :func:`svmplus_primal` (``F_priv`` one row per row of ``F`` with
+    ``priv_rows``; each free-slack family spans all rows, switched off outside its own, and
+    the squared slack ``C/2 s_i^2`` counts on ``P`` only): the same steps and optimum.
     """
     priv_rows, n_priv = _check_priv_rows(priv_rows, F_priv, y, "L2-SVM")
+    on_dask = _on_dask(F, F_priv)
+    if on_dask and priv_rows is not None and F_priv.shape[0] != F.shape[0]:
+        raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
+                                     f"({F.shape[0]}; rows outside priv_rows are not used), "
+                                     f"got {F_priv.shape[0]}: pad it with zero rows")
+    # the weights as given (numpy): their distinct values make the free slacks' families
+    C_given = None if is_dask(C) or np.ndim(C) == 0 else np.asarray(C, dtype=np.float64)
     F, y, Fp, rows = _check_common(F, y, F_priv, C if np.ndim(C) == 0 else 1.0, gamma_plus, tol,
-                                   n_priv)
+                                   None if on_dask else n_priv)
     n = F.shape[0]
     C = _per_row("C", C, n, positive=True, rows=rows)
-    if np.ndim(C) and rows.lazy:
-        raise DataError("C", "one weight per row is not supported on Dask arrays yet")
     max_iter = 1000 if max_iter is None else int(max_iter)
-    rho = 10.0 * float(np.max(C)) if rho is None else float(rho)
+    rho = 10.0 * float(rows.compute(np.max(C))) if rho is None else float(rho)
+    # on Dask a family spans all rows, those outside it switched off (_masked_families)
+    mask = None if not rows.lazy or priv_rows is None else \
+        rows.persist(rows.vector(priv_rows.astype(np.float64)) > 0)
+
+    def distinct(on_priv):
+        """The distinct per-row weights (a Dask backend's ``C``) of all rows (None), the
+        privileged rows (True) or the others (False)."""
+        if C_given is not None:
+            return np.unique(C_given if on_priv is None else
+                             C_given[priv_rows if on_priv else ~priv_rows])
+        import dask.array as da
+
+        sel = C if on_priv is None else C[mask if on_priv else ~mask]
+        return np.unique(rows.compute(da.unique(sel)))
 
     def free(idx):
         """Free squared slacks ``max(0, m - y f)`` of the rows ``idx`` (None: all), one family
         per distinct weight (their fixed ``rho``)."""
-        if np.ndim(C) == 0:
+        if np.ndim(C) == 0 and not (rows.lazy and idx is not None):
             return [_Family(0.0, True, False, True, update=False, rho=C, rows=idx)]
+        if rows.lazy:  # families over all rows, the others' constraints never active
+            out = []
+            for c in ([C] if np.ndim(C) == 0 else distinct(None if idx is None else False)):
+                if np.ndim(C) == 0:
+                    on = ~mask
+                else:
+                    on = (C == c) if idx is None else (C == c) & ~mask
+                on = rows.persist(on)
+                count = int(rows.compute(on.sum()))
+                out.append(_Family(rows.persist(_where(on, 0.0, -_OFF)), True, False, True,
+                                   update=False, rho=float(c), count=count))
+            return out
         sub = C if idx is None else C[idx]
         out = []
         for c in np.unique(sub):
@@ -1825,14 +1903,22 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
     else:
         if priv_rows is not None:
             P, N = np.flatnonzero(priv_rows), np.flatnonzero(~priv_rows)
-        cP = _take(C, P) if P is not None else C
+        if rows.lazy and np.ndim(C):
+            cP = distinct(None if mask is None else True)
+        else:
+            cP = _take(C, P) if P is not None else C
         if np.ndim(cP) and not np.all(cP == cP[0]):
             raise DataError("C", "must be one value on the privileged rows (the weight of "
                                  "their correcting function)")
         cP = float(cP if np.ndim(cP) == 0 else cP[0])
-        families = [_Family(0.0, True, True, True, rows=P)] + ([] if N is None else free(N))
+        if mask is not None:
+            families = [_Family(rows.persist(_where(mask, 0.0, -_OFF)), True, True, True,
+                                count=n_priv)] + free(N)
+        else:
+            families = [_Family(0.0, True, True, True, rows=P)] + ([] if N is None else free(N))
         prob = _Primal(F, y, Fp, families, reg_b=1.0, reg_u=gamma_plus, reg_c=gamma_plus,
-                       has_m=True, s_quad=cP, rows=rows, fit_intercept=fit_intercept)
+                       has_m=True, s_quad=cP, rows=rows, fit_intercept=fit_intercept,
+                       s_mask=mask)
     state = None if start is None else _warm_start(prob, start, rho)
     with blas_threads(n_threads):
         th, mults, (f, s, m, _), info = _alm(prob, rho, tol, max_iter, "L2-SVM+", state)
@@ -1847,6 +1933,10 @@ def l2svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_ite
         return th[:d].copy(), float(th[d]), None, np.nan, info
     if P is None:
         info.update(dual=mults[0], dual_priv=None, correcting_values=s)
+    elif rows.lazy:
+        xi = rows.persist(_where(mask, s, np.maximum(0.0, m - y * f)))
+        info.update(dual=rows.persist(_where(mask, mults[0], C * xi)), dual_priv=None,
+                    correcting_values=xi)
     else:
         a, xi = np.empty(n), np.empty(n)
         xi[P], xi[N] = s, np.maximum(0.0, m - y[N] * f[N])
