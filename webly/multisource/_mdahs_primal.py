@@ -64,7 +64,7 @@ class MDAHSRows:
         The target rows, every block.
     """
 
-    hessian_max = 6144  # as BlockRows: keep the Hessian, block-preconditioned CG above 2,048
+    hessian_max = 6144  # as BlockRows: keep the Hessian (factorised up to 4,096, then CG)
 
     def __init__(self, narrow, narrow_cols, narrow_scale, wide, blocks, patterns=None):
         self.narrow, self.cols, self.scale = narrow, narrow_cols, narrow_scale

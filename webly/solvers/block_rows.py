@@ -81,7 +81,8 @@ class BlockRows:
     """
 
     #: most parameters for which the primal solvers keep the Newton Hessian (exactly, by rank-k
-    #: updates; solved by block-preconditioned CG above 2,048): up to 11 labellings of 512
+    #: updates; factorised up to 4,096, solved by block-preconditioned CG above: see
+    #: ``webly.solvers.primal._FACTOR_MAX``): up to 11 labellings of 512
     #: features. The Hessian of the general rows is cheap to update, while matrix-free CG on
     #: the rows needs hundreds of passes over them per Newton step.
     hessian_max = 6144
