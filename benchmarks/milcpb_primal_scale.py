@@ -14,10 +14,11 @@ The kernel on the image features is linear (the 512 features themselves) or RBF 
 512-feature Nystroem map (``--kernel rbf``); MIL-CPB-PI's correcting function is linear in each
 instance's text. The estimators' defaults otherwise (squared hinge; MIL-CPB C = 1, MIL-CPB-PI
 C = 0.01, gamma_plus = 10; rho = 0.6; mkl_max_iter = 20) but ``max_rounds = 3`` (at most three
-labellings; ``--max-rounds`` changes it): each labelling adds a block of 513 parameters, and from
-four on (more than 2,048 parameters) each Newton step solves its system by block-preconditioned
-CG on the kept Hessian, measured at about 5 s a step at 10^5 rows, so the default 10 rounds take
-too long for this table. BLAS is pinned to one thread. Peak memory is the process's peak resident set (``ru_maxrss``, data generation
+labellings; ``--max-rounds`` changes it): each labelling adds a block of 513 parameters; up to
+eight (4,096 parameters) a Newton step factorises the kept Hessian (or reuses the last factor),
+from nine on it solves by block-preconditioned CG. The default 10 rounds took 456 s for
+MIL-CPB-PI at 10^5 rows (6 rounds 87.5 s; 2026-12-07, one thread, with other work on the second
+core), too long for this table. BLAS is pinned to one thread. Peak memory is the process's peak resident set (``ru_maxrss``, data generation
 included). Accuracy: ``predict`` on the 10,000 clean test rows, c0 against the rest (a 99% base
 rate, so the average precision of ``decision_function`` for c0 is printed too).
 
