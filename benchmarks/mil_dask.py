@@ -1,5 +1,5 @@
-"""sMIL-PI, sMIL-PI-DA and mi-SVM-PI (primal path) in one process and on a Dask cluster: seconds
-and agreement.
+"""sMIL-PI, sMIL-PI-DA, mi-SVM-PI and MIL-CPB-PI (primal path) in one process and on a Dask
+cluster: seconds and agreement.
 
 Run ``python benchmarks/mil_dask.py`` (options: ``--n 200000 --d 256 --classes 10 --parts 8
 --workers 2 --tol 1e-3 --max-rounds 20``); with ``PYTHONPATH`` pointing at the checkout and
@@ -12,7 +12,8 @@ bags, every other row a negative instance (as one one-vs-rest problem of a multi
 The estimators run with ``kernel="linear", kernel_priv="linear"`` and the authors' defaults
 otherwise (sMIL-PI(-DA) C = 100, gamma_plus = 100, rho = 0.6; mi-SVM-PI C = 0.1, gamma_plus = 10);
 sMIL-PI-DA's ``X_target`` is the crawl's 1,000 clean test rows (numpy in one process, a Dask
-array of 2 partitions on the cluster), its -DA parameters the defaults.
+array of 2 partitions on the cluster), its -DA parameters the defaults; MIL-CPB-PI at its defaults
+(squared hinge, C = 0.01, gamma_plus = 10) with ``--max-rounds`` labellings at most.
 
 One process: ``solver="primal"`` on the numpy rows. Cluster: a ``LocalCluster`` of
 ``--workers`` worker processes with one thread each; X and X_priv are cut into ``--parts``
@@ -53,7 +54,8 @@ def main(n, d, classes, parts, workers, tol, max_rounds):
 
     from webly.crawl_scale import make_web_crawl
     from webly.experiments.benchmarks import machine_line
-    from webly.mil import MiSVMPIClassifier, SMILPIClassifier, SMILPIDAClassifier
+    from webly.mil import (MILCPBPIClassifier, MiSVMPIClassifier, SMILPIClassifier,
+                           SMILPIDAClassifier)
 
     threadpool_limits(1)
     print(machine_line(["numpy", "scipy", "scikit-learn"], note="BLAS 1 thread per process; ")
@@ -71,7 +73,8 @@ def main(n, d, classes, parts, workers, tol, max_rounds):
     Xtarget = np.asarray(ds.X_test)
     runs = [("sMIL-PI", SMILPIClassifier, common),
             ("sMIL-PI-DA", SMILPIDAClassifier, common),
-            ("mi-SVM-PI", MiSVMPIClassifier, {**common, "max_rounds": max_rounds})]
+            ("mi-SVM-PI", MiSVMPIClassifier, {**common, "max_rounds": max_rounds}),
+            ("MIL-CPB-PI", MILCPBPIClassifier, {**common, "max_rounds": max_rounds})]
     target = {"sMIL-PI-DA": Xtarget}
     one = {}
     for name, cls, params in runs:
