@@ -116,13 +116,14 @@ def test_primal_svm_weights_rows_like_libsvm():
 
 def test_auto_goes_primal_above_the_memory_limit_and_says_so(caplog):
     Xs, ys, Xt, _, _ = _shift(n_s=200, n_t=50)
+    # below what even the kernel QP on the kernel alone (1.5 arrays) needs
     with caplog.at_level("WARNING", logger="webly"):
-        w, info = kmm_weights(Xs, Xt, memory_limit="1M", n_components=50, random_state=0)
-        est = KMMSVMClassifier(memory_limit="1M", n_components=50, random_state=0).fit(
+        w, info = kmm_weights(Xs, Xt, memory_limit="0.25M", n_components=50, random_state=0)
+        est = KMMSVMClassifier(memory_limit="0.25M", n_components=50, random_state=0).fit(
             Xs, ys, X_target=Xt)
     lines = [r.getMessage() for r in caplog.records if "solver='primal'" in r.getMessage()]
-    tail = ("the kernel solver on 200 rows would need about 5.8 MB (18 arrays of 200 x 200), "
-            "more than the 1.0 MB available; solving on explicit features (nystroem, 50 "
+    tail = ("the kernel solver on 200 rows would need about 480.0 kB (1.5 arrays of 200 x 200), "
+            "more than the 250.0 kB available; solving on explicit features (nystroem, 50 "
             "components) instead (solver='primal')")
     assert lines == [f"kmm_weights: {tail}", f"KMMSVMClassifier: {tail}"]
     assert info["solver"] == "primal" and est.solver_ == "primal"
@@ -142,6 +143,48 @@ def test_auto_goes_primal_above_the_memory_limit_and_says_so(caplog):
     auto = KMMSVMClassifier().fit(Xs, ys, X_target=Xt)
     assert auto.solver_ == "smo" and not hasattr(auto, "feature_map_")
     np.testing.assert_array_equal(auto.sample_weights_, w_qp)
+
+
+def test_auto_solves_the_kernel_qp_on_the_kernel_alone_where_cvxpy_does_not_fit(caplog):
+    # between the cvxpy QP's 18 arrays and the kernel alone (1.5): solver="kernel", the same QP
+    Xs, ys, Xt, _, _ = _shift(n_s=200, n_t=50)
+    with caplog.at_level("INFO", logger="webly"):
+        w, info = kmm_weights(Xs, Xt, memory_limit="1M")
+        est = KMMSVMClassifier(memory_limit="1M").fit(Xs, ys, X_target=Xt)
+    assert info["solver"] == "kernel" and est.solver_ == "smo"
+    assert any("solver='kernel'" in r.getMessage() for r in caplog.records)
+    assert not any("solver='primal'" in r.getMessage() for r in caplog.records)
+    w_k, i_k = kmm_weights(Xs, Xt, solver="kernel")
+    np.testing.assert_array_equal(w, w_k)
+    np.testing.assert_array_equal(est.sample_weights_, w_k)
+    _, i_qp = kmm_weights(Xs, Xt, solver="CLARABEL")
+    assert i_k["status"] == "optimal" and i_k["gap"] <= 1e-6
+    assert i_k["objective"] == pytest.approx(i_qp["objective"], rel=1e-6)
+    with pytest.raises(DataError, match=r"^solver: 'kernel' \(a kernel solver\) on 200 rows"):
+        kmm_weights(Xs, Xt, solver="kernel", memory_limit="0.25M")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_kernel_solver_reaches_the_qp_optimum_in_one_kernel_sized_array(case):
+    # solver="kernel": the primal path's method on K beta (the cvxpy QP holds ~14-18 arrays)
+    import tracemalloc
+
+    source, m_t, s_t, d, B, eps = CASES[case]
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(600, d)) if source == "normal" else rng.uniform(size=(600, d))
+    Xt = rng.normal(m_t, s_t, size=(200, d))
+    _, i0 = kmm_weights(Xs, Xt, B=B, eps=eps)
+    tracemalloc.start()
+    w1, i1 = kmm_weights(Xs, Xt, B=B, eps=eps, solver="kernel")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert i0["solver"] == "CLARABEL" and i1["solver"] == "kernel"
+    assert i1["status"] == "optimal" and i1["gap"] <= 1e-6
+    assert i1["objective"] == pytest.approx(i0["objective"], rel=1e-5)
+    assert i1["objective"] <= i0["objective"] + 1e-6 * abs(i0["objective"])  # certified
+    e = (np.sqrt(600) - 1) / np.sqrt(600) if eps is None else eps
+    _feasible(w1, B, e)
+    assert peak <= 1.5 * 8 * 600 ** 2, peak / (8 * 600 ** 2)
 
 
 def test_switching_paths_drops_the_other_paths_state():

@@ -57,6 +57,11 @@ KMM_KERNEL_ARRAYS = 18.0
 #: the cvxpy solver of the kernel path under ``solver="auto"``
 KMM_QP_SOLVER = "CLARABEL"
 
+#: (n_s, n_s) float64 arrays ``solver="kernel"`` (the augmented Lagrangian method on the kernel
+#: matrix, :func:`_kmm_kernel`) holds at its peak: the kernel and its computation's temporaries
+#: (``benchmarks/kernel_memory.py``)
+KMM_ALM_ARRAYS = 1.5
+
 
 def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf",
                 gamma: float | None = None, B: float = 1000.0, eps: float | None = None,
@@ -79,14 +84,18 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
         Upper bound of a weight.
     eps : float or None
         Tolerance of the mean constraint; None uses Huang et al.'s ``(sqrt(n_s) - 1)/sqrt(n_s)``.
-    solver : "auto", "primal" or a cvxpy solver name, default="auto"
-        ``"auto"``: the kernel QP (cvxpy with :data:`KMM_QP_SOLVER`) while its peak memory,
-        about :data:`KMM_KERNEL_ARRAYS` (n_s, n_s) float64 arrays, fits in ``memory_limit``, and
-        the explicit-feature path above it, said in a WARNING log line
-        (:func:`webly.kernels.choose_solver`). ``"primal"``: explicit features
-        (:func:`kmm_weights_primal`). A cvxpy solver name (``"CLARABEL"``, ``"OSQP"``, ...): the
-        kernel QP with that solver, refused above the limit. With Dask rows ``"auto"`` is
-        ``"primal"``, and a cvxpy solver name is refused.
+    solver : "auto", "kernel", "primal" or a cvxpy solver name, default="auto"
+        ``"auto"``: the kernel QP in cvxpy (:data:`KMM_QP_SOLVER`) while its peak memory, about
+        :data:`KMM_KERNEL_ARRAYS` (n_s, n_s) float64 arrays, fits in ``memory_limit``; above
+        it ``"kernel"`` while :data:`KMM_ALM_ARRAYS` arrays fit (an INFO log line), and the
+        explicit-feature path above that, said in a WARNING log line
+        (:func:`webly.kernels.choose_solver`). ``"kernel"``: the same QP on the kernel matrix
+        by the method of :func:`kmm_weights_primal` (augmented Lagrangian, L-BFGS-B, stopped
+        on a certified duality gap ``tol``), with ``K beta`` in place of ``F (F' beta)``: no
+        array besides the kernel. ``"primal"``: explicit features (:func:`kmm_weights_primal`).
+        A cvxpy solver name (``"CLARABEL"``, ``"OSQP"``, ...): the kernel QP with that solver,
+        refused above the limit. With Dask rows ``"auto"`` is ``"primal"``, and a kernel
+        solver is refused.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         The approximate RBF map of the primal path, fitted on the source rows at the kernel
         path's bandwidth (a linear kernel uses the rows themselves).
@@ -98,7 +107,7 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
         Bytes (or ``"8G"``-style) the kernel path may take; None: the memory available now (or
         ``WEBLY_MEMORY_LIMIT``).
     tol, max_iter
-        Of the primal path: as :func:`kmm_weights_primal`.
+        Of the ``"kernel"`` and ``"primal"`` paths: as :func:`kmm_weights_primal`.
 
     Returns
     -------
@@ -147,7 +156,10 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
                                         tol=tol, max_iter=max_iter)
         info.update(solver="primal", feature_map=fmap)
         return beta, info
-    beta, info = _kmm_qp(X_source, X_target, kernel, gamma, B, eps, solver)
+    if solver == "kernel":
+        beta, info = _kmm_kernel(X_source, X_target, kernel, gamma, B, eps, tol, max_iter)
+    else:
+        beta, info = _kmm_qp(X_source, X_target, kernel, gamma, B, eps, solver)
     info["solver"] = solver
     return beta, info
 
@@ -163,11 +175,69 @@ def _check_kmm(Xs, Xt, B):
 
 
 def _kmm_route(solver, memory_limit, n_rows, what):
-    """``"primal"``, or the cvxpy solver of the kernel path: :func:`webly.kernels.choose_solver`
-    on :data:`KMM_KERNEL_ARRAYS` (its log line names ``kmm_weights``)."""
-    call = type("kmm_weights", (), {"solver": solver, "memory_limit": memory_limit})()
-    chosen = choose_solver(call, n_rows, KMM_KERNEL_ARRAYS, what=what)
+    """``"primal"``, ``"kernel"`` or the cvxpy solver of the kernel path:
+    :func:`webly.kernels.choose_solver` on :data:`KMM_KERNEL_ARRAYS` (cvxpy) or
+    :data:`KMM_ALM_ARRAYS` (``"kernel"``); ``"auto"`` tries them in that order (its log lines
+    name ``kmm_weights``)."""
+    def call(name):
+        return type("kmm_weights", (), {"solver": name, "memory_limit": memory_limit})()
+
+    if solver == "auto":
+        if kmm_qp_fits(n_rows, memory_limit):
+            return KMM_QP_SOLVER
+        chosen = choose_solver(call("auto"), n_rows, KMM_ALM_ARRAYS, what=what)
+        if chosen == "primal":
+            return chosen
+        log.info("kmm_weights: the cvxpy QP on %d rows would need %g arrays of %d x %d; solving "
+                 "the kernel QP by the augmented Lagrangian method (solver='kernel')", n_rows,
+                 KMM_KERNEL_ARRAYS, n_rows, n_rows)
+        return "kernel"
+    chosen = choose_solver(call(solver), n_rows,
+                           KMM_ALM_ARRAYS if solver == "kernel" else KMM_KERNEL_ARRAYS, what=what)
     return KMM_QP_SOLVER if chosen == "smo" else chosen
+
+
+def kmm_qp_fits(n_rows, memory_limit=None):
+    """Whether the cvxpy KMM QP's peak (:data:`KMM_KERNEL_ARRAYS` arrays of ``n_rows`` x
+    ``n_rows``) fits in ``memory_limit`` (None: the memory available now)."""
+    from .kernels import memory_limit as available
+    from .kernels import parse_size
+
+    limit = available() if memory_limit is None else parse_size(memory_limit, "memory_limit")
+    return limit is None or KMM_KERNEL_ARRAYS * 8.0 * n_rows * n_rows <= limit
+
+
+def _kmm_kernel(X_source, X_target, kernel, gamma, B, eps, tol, max_iter):
+    """``solver="kernel"``: the KMM QP on the kernel matrix by :func:`_kmm_solve` (``K beta``
+    for ``F (F' beta)``; ``kappa`` and the constant ``1/2 ||c||^2`` by blocks of target rows)."""
+    t0 = time.perf_counter()
+    Xs, Xt = np.asarray(X_source, dtype=float), np.asarray(X_target, dtype=float)
+    _check_kmm(Xs, Xt, B)
+    ns, nt = len(Xs), len(Xt)
+    eps = (np.sqrt(ns) - 1) / np.sqrt(ns) if eps is None else float(eps)
+    lo, hi = ns * (1.0 - eps), ns * (1.0 + eps)
+    if ns * B < lo:
+        raise DataError("B", f"{B} is below 1 - eps = {1 - eps:.6g}: no weights in [0, B] can "
+                             "meet the mean constraint; raise B or eps")
+    k = Kernel(kernel, gamma).fit(Xs)
+    K = np.ascontiguousarray(k(Xs, fit_arrays=KMM_ALM_ARRAYS))
+    kappa, ktt = np.zeros(ns), 0.0
+    step = max(1, ns // 64)  # a block's (n_s, step) kernel: 1/64 of K
+    for i in range(0, nt, step):
+        kappa += k(Xs, Xt[i:i + step]).sum(axis=1)
+        ktt += float(k(Xt[i:i + step], Xt).sum())
+    kappa *= ns / nt
+    const = 0.5 * (ns / nt) ** 2 * ktt  # 1/2 ||c||^2: the objective + const is >= 0
+
+    def evaluate(beta):
+        Kb = K @ beta
+        return 0.5 * float(beta @ Kb) - float(kappa @ beta) + const, Kb - kappa, None
+
+    max_iter = 10_000 if max_iter is None else int(max_iter)
+    beta, info = _kmm_solve(evaluate, ns, B, lo, hi, eps, const, tol, max_iter)
+    info.pop("extra")
+    info["seconds"] = time.perf_counter() - t0
+    return beta, info
 
 
 def _kmm_qp(X_source, X_target, kernel, gamma, B, eps, solver):
@@ -302,8 +372,6 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
     >>> info["status"], bool(beta[F[:, 0] > 1].mean() > beta[F[:, 0] < 0].mean())
     ('optimal', True)
     """
-    from scipy.optimize import Bounds, minimize
-
     from .solvers._rows import is_dask
 
     t0 = time.perf_counter()
@@ -364,29 +432,49 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
             r += shift * beta.sum() - c
             return r, np.asarray(Fc @ r.astype(Fc.dtype), dtype=np.float64) + shift @ r
 
-    def certificate(beta, r=None, grad=None):
-        """The feasible point nearest ``beta``, its objective and duality gap."""
+    def evaluate(beta):
+        r, grad = residual_grad(beta)
+        return 0.5 * float(r @ r), grad, r
+
+    beta, info = _kmm_solve(evaluate, n, B, lo, hi, eps, half_cc, tol, max_iter)
+    r = info.pop("extra")
+    info.update(residual=0.5 * float(r @ r), seconds=time.perf_counter() - t0)
+    return beta, info
+
+
+def _kmm_solve(evaluate, n, B, lo, hi, eps, const, tol, max_iter):
+    """The KMM QP by the augmented Lagrangian method of :func:`kmm_weights_primal` (see there),
+    for both paths: ``evaluate(beta)`` gives ``(value, grad, extra)``, ``value`` the objective
+    plus ``const`` (``1/2 ||F' beta - c||^2``, >= 0), ``grad`` its gradient in beta and
+    ``extra`` whatever the caller wants back for the returned weights (``info["extra"]``).
+    Returns ``(beta, info)``: the feasible weights of the smallest certified gap, ``status``,
+    ``objective``, ``mmd2``, ``gap``, ``multiplier``, ``n_iter``, ``n_outer``."""
+    from scipy.optimize import Bounds, minimize
+
+    def certificate(beta, got=None):
+        """The feasible point nearest ``beta``, its objective, duality gap and extra."""
         b = _project(beta, B, lo, hi)
-        if r is None or b is not beta and not np.array_equal(b, beta):
-            r, grad = residual_grad(b)
-        objective = 0.5 * float(r @ r) - half_cc
+        if got is None or b is not beta and not np.array_equal(b, beta):
+            got = evaluate(b)
+        value, grad, extra = got
+        objective = value - const
         gap = float(grad @ b - grad @ _lowest_point(grad, B, lo, hi))
-        return b, objective, gap / max(abs(objective), np.finfo(float).tiny), r
+        return b, objective, gap / max(abs(objective), np.finfo(float).tiny), extra
 
     beta = np.full(n, min(1.0, float(B)))
-    r0, g0 = residual_grad(beta)
-    scale = max(0.5 * float(r0 @ r0), np.finfo(float).tiny)
+    first = evaluate(beta)
+    scale = max(first[0], np.finfo(float).tiny)
     lam, rho = 0.0, 10.0
     last = {}
 
     def value_grad(x):
-        r, grad = residual_grad(x)
-        last.update(x=x, r=r, grad=grad)
+        value, grad, extra = evaluate(x)
+        last.update(x=x, got=(value, grad, extra))
         z = (x.sum() / n - 1.0) + lam / rho
         p = z - np.clip(z, -eps, eps)
-        return 0.5 * (r @ r) / scale + 0.5 * rho * p * p, grad / scale + (rho * p / n)
+        return value / scale + 0.5 * rho * p * p, grad / scale + (rho * p / n)
 
-    best = certificate(beta, r0, g0)
+    best = certificate(beta, first)
     counter = [0]
 
     def check(x):
@@ -395,7 +483,7 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
         if counter[0] % 10:
             return
         same = last.get("x") is not None and np.array_equal(last["x"], x)
-        cand = certificate(x, last["r"] if same else None, last["grad"] if same else None)
+        cand = certificate(x, last["got"] if same else None)
         if cand[2] < best[2]:
             best = cand
         if cand[2] <= tol:
@@ -417,9 +505,9 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
             z = h + lam / rho
             change = float(abs(h - np.clip(z, -eps, eps)))
             lam = rho * (z - np.clip(z, -eps, eps))
-            log.debug("kmm_weights_primal: round %d, %d L-BFGS-B iterations (%s), rho %.3g, "
-                      "multiplier change %.3g, relative gap %.3g", n_outer, res.nit,
-                      res.message, rho, change, best[2])
+            log.debug("KMM: round %d, %d L-BFGS-B iterations (%s), rho %.3g, multiplier change "
+                      "%.3g, relative gap %.3g", n_outer, res.nit, res.message, rho, change,
+                      best[2])
             if best[2] <= tol:
                 break
             if n_iter >= max_iter:
@@ -430,7 +518,7 @@ def kmm_weights_primal(F_source, F_target, *, B=1000.0, eps=None, tol=1e-6, max_
             prev = change
     if best[2] <= tol:
         status = "optimal"
-    beta, objective, gap, r = best
+    beta, objective, gap, extra = best
     return beta, {"status": status, "objective": objective, "mmd2": 2 * objective / n**2,
-                  "residual": 0.5 * float(r @ r), "gap": gap, "multiplier": float(lam),
-                  "n_iter": n_iter, "n_outer": n_outer, "seconds": time.perf_counter() - t0}
+                  "gap": gap, "multiplier": float(lam), "n_iter": n_iter, "n_outer": n_outer,
+                  "extra": extra}
