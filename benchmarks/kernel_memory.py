@@ -1,7 +1,8 @@
 """Peak memory of the kernel path of each kernel estimator, in n x n float64 arrays.
 
-The figures behind ``solver="auto"`` (``_KERNEL_ARRAYS`` of SVM+ / L2-SVM+, and the bound
-:data:`webly.kernels.KERNEL_FIT_ARRAYS` the other kernel estimators are checked against): the
+The figures behind ``solver="auto"`` (``_KERNEL_ARRAYS`` of SVM+ / L2-SVM+, KMM's two kernel
+solvers, and the bound :data:`webly.kernels.KERNEL_FIT_ARRAYS` the other kernel estimators are
+checked against): the
 ``tracemalloc`` peak of one ``fit`` (kernels included, inputs excluded) divided by ``8 n^2``, on
 a binary problem of n = 3,000 rows (20 features; 5-d privileged features; bags of 10), after a
 small fit that loads the compiled code. Run: ``python benchmarks/kernel_memory.py [n]``.
@@ -56,6 +57,19 @@ def main(n):
         used = est._kernel_arrays(priv) if hasattr(est, "_kernel_arrays") else KERNEL_FIT_ARRAYS
         print(f"| {name} | {peak / 1e9:.3f} | {peak / (8.0 * n * n):.2f} | {used:g} |",
               flush=True)
+    # KMM's QP (the weights of the -DA baseline KMM-SVM): cvxpy / Clarabel, and solver="kernel"
+    from webly.weighting import KMM_ALM_ARRAYS, KMM_KERNEL_ARRAYS, kmm_weights
+
+    Xt = X[: n // 3] + 0.5
+    for name, solver, used in (("KMM QP, cvxpy (Clarabel)", "CLARABEL", KMM_KERNEL_ARRAYS),
+                               ("KMM QP, solver='kernel'", "kernel", KMM_ALM_ARRAYS)):
+        kmm_weights(X[:200], Xt[:50], solver=solver)
+        tracemalloc.start()
+        kmm_weights(X, Xt, solver=solver)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"| {name} (n_t = {len(Xt):,}) | {peak / 1e9:.3f} | {peak / (8.0 * n * n):.2f} | "
+              f"{used:g} |", flush=True)
     # the SMO's dense working set is capped (4,000 variables): a fixed share, large next to
     # small kernels; the SVM+ and L2-SVM+ figures are those at n = 10,000 (the sizes where the
     # choice matters)
