@@ -417,7 +417,7 @@ class MILCPBPIClassifier(MILCPBClassifier):
         else:
             K_priv = privileged_kernel(ctx.X_priv[P], self.kernel_priv, self.gamma_priv)
             block = l2svmplus_privileged_term(P.size, float(self.C), float(self.gamma_plus),
-                                              K_priv=K_priv)
+                                              K_priv=K_priv, overwrite_K_priv=True)  # ours
         return np.where(in_pos, 0.0, 1.0 / self._c_neg()), P, block
 
 

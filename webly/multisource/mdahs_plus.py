@@ -208,8 +208,9 @@ class MDAHSPlus(MDAHS):
 
         if self.kernel_priv == "linear":
             return l2svmplus_privileged_term(len(T), self.C_source, self.gamma_plus, F_priv=T)
-        return l2svmplus_privileged_term(len(T), self.C_source, self.gamma_plus,
-                                         K_priv=self.kernel_priv_(T))
+        K_priv = self.kernel_priv_(T)   # factorised and inverted in place where it is ours
+        return l2svmplus_privileged_term(len(T), self.C_source, self.gamma_plus, K_priv=K_priv,
+                                         overwrite_K_priv=not np.shares_memory(K_priv, T))
 
 
 class MDAHSPlusENR(MDAHSPlus):
