@@ -13,7 +13,8 @@ The estimators run with ``kernel="linear", kernel_priv="linear"`` and the author
 otherwise (sMIL-PI(-DA) C = 100, gamma_plus = 100, rho = 0.6; mi-SVM-PI C = 0.1, gamma_plus = 10);
 sMIL-PI-DA's ``X_target`` is the crawl's 1,000 clean test rows (numpy in one process, a Dask
 array of 2 partitions on the cluster), its -DA parameters the defaults; MIL-CPB-PI at its defaults
-(squared hinge, C = 0.01, gamma_plus = 10) with ``--max-rounds`` labellings at most.
+(squared hinge, C = 0.01, gamma_plus = 10) but at most 3 labellings (as
+``benchmarks/milcpb_primal_scale.py``).
 
 One process: ``solver="primal"`` on the numpy rows. Cluster: a ``LocalCluster`` of
 ``--workers`` worker processes with one thread each; X and X_priv are cut into ``--parts``
@@ -74,7 +75,7 @@ def main(n, d, classes, parts, workers, tol, max_rounds):
     runs = [("sMIL-PI", SMILPIClassifier, common),
             ("sMIL-PI-DA", SMILPIDAClassifier, common),
             ("mi-SVM-PI", MiSVMPIClassifier, {**common, "max_rounds": max_rounds}),
-            ("MIL-CPB-PI", MILCPBPIClassifier, {**common, "max_rounds": max_rounds})]
+            ("MIL-CPB-PI", MILCPBPIClassifier, {**common, "max_rounds": 3})]
     target = {"sMIL-PI-DA": Xtarget}
     one = {}
     for name, cls, params in runs:
