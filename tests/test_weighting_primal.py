@@ -34,12 +34,17 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_linear_explicit_solution_is_the_qp_optimum(case):
+def _case(case, n_s):
+    """Source rows (n_s), 200 target rows, B and eps of one of CASES."""
     source, m_t, s_t, d, B, eps = CASES[case]
     rng = np.random.default_rng(0)
-    Xs = rng.normal(size=(300, d)) if source == "normal" else rng.uniform(size=(300, d))
-    Xt = rng.normal(m_t, s_t, size=(200, d))
+    Xs = rng.normal(size=(n_s, d)) if source == "normal" else rng.uniform(size=(n_s, d))
+    return Xs, rng.normal(m_t, s_t, size=(200, d)), B, eps
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_linear_explicit_solution_is_the_qp_optimum(case):
+    Xs, Xt, B, eps = _case(case, 300)
     _, i0 = kmm_weights(Xs, Xt, kernel="linear", B=B, eps=eps)
     w1, i1 = kmm_weights(Xs, Xt, kernel="linear", B=B, eps=eps, solver="primal")
     assert i0["solver"] == "CLARABEL" and i1["solver"] == "primal"
@@ -169,10 +174,7 @@ def test_kernel_solver_reaches_the_qp_optimum_in_one_kernel_sized_array(case):
     # solver="kernel": the primal path's method on K beta (the cvxpy QP holds ~14-18 arrays)
     import tracemalloc
 
-    source, m_t, s_t, d, B, eps = CASES[case]
-    rng = np.random.default_rng(0)
-    Xs = rng.normal(size=(600, d)) if source == "normal" else rng.uniform(size=(600, d))
-    Xt = rng.normal(m_t, s_t, size=(200, d))
+    Xs, Xt, B, eps = _case(case, 600)
     _, i0 = kmm_weights(Xs, Xt, B=B, eps=eps)
     tracemalloc.start()
     w1, i1 = kmm_weights(Xs, Xt, B=B, eps=eps, solver="kernel")
