@@ -223,7 +223,7 @@ DA_CASES = {
 
 
 @pytest.mark.parametrize("target", ["dask", "numpy"])
-@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+@pytest.mark.parametrize("kernel", ["linear", pytest.param("rbf", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("case", list(DA_CASES))
 def test_da_fit_on_partitions_equals_the_in_memory_primal_fit(synchronous, case, kernel, target):
     # X_target enters only through the mean of its mapped rows (a map-reduce when it is a Dask
@@ -323,7 +323,7 @@ def _assert_same_cutting_plane(dsk, ref, X):
     np.testing.assert_array_equal(dsk.predict(_parts(X)).compute(), ref.predict(X))
 
 
-@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+@pytest.mark.parametrize("kernel", ["linear", pytest.param("rbf", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
 @pytest.mark.parametrize("cls", [MILCPBClassifier, MILCPBPIClassifier])
 def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, loss, kernel):
@@ -348,15 +348,16 @@ def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, 
 
 
 def test_milcpb_bags_across_partitions_and_init_top(synchronous):
-    # partitions of 7 rows cut most bags of 5 in two; init="top" scores the rows before the
-    # first round (one map, the positive bags' scores come here)
+    # partitions of 14 rows cut bags of 5 in two (7 of the 8 partition ends fall inside a
+    # bag); init="top" scores the rows before the first round (one map, the positive bags'
+    # scores come here)
     X, y, bags, T = _cpb_bags(seed=1)
     est = dict(kernel="linear", init="top", max_rounds=3, tol=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = MILCPBPIClassifier(solver="primal", **est).fit(X, y, bags=bags, X_priv=T)
-        dsk = MILCPBPIClassifier(**est).fit(_parts(X, 18), _parts(y, 5), bags=_parts(bags, 2),
-                                            X_priv=_parts(T, 18))
+        dsk = MILCPBPIClassifier(**est).fit(_parts(X, 9), _parts(y, 5), bags=_parts(bags, 2),
+                                            X_priv=_parts(T, 9))
     _assert_same_cutting_plane(dsk, ref, X)
 
 
@@ -404,6 +405,7 @@ def test_fit_on_a_two_worker_cluster_equals_the_single_process_fit(process_clust
     _assert_same_fit(dsk, ref, X, bags)
 
 
+@pytest.mark.slow   # 8.5 s; the -DA term's partition code runs in the synchronous tests above
 def test_da_fit_on_a_two_worker_cluster_equals_the_single_process_fit(process_cluster):
     # sMIL-PI-DA with a Dask X_target: its mean is a map-reduce on the workers, then the -DA
     # solve runs there as sMIL-PI's
