@@ -82,6 +82,7 @@ def _shift(seed=0, n_s=1200, n_t=400, d=5):
     return Xs, label(Xs), Xt, X_test, label(X_test)
 
 
+@pytest.mark.slow   # 16 s: the approximation's quality (the linear explicit path is exact above)
 def test_rbf_weights_and_classifier_follow_the_kernel_path_with_1000_nystroem_features():
     Xs, ys, Xt, X_test, y_test = _shift()
     smo = KMMSVMClassifier(B=10).fit(Xs, ys, X_target=Xt)

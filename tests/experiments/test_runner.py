@@ -54,6 +54,8 @@ def test_quickstart_writes_results_report_and_reruns_identically(repo_root, tmp_
     assert second.noise == first.noise  # read back from the unit files
 
 
+@pytest.mark.slow   # 13 s; two fresh quickstart runs are compared byte for byte in the default
+# run (tests/experiments/test_crash_safety.py)
 def test_same_seed_recomputed_from_scratch_gives_identical_values(repo_root, tmp_path):
     a = run_experiment(quickstart(repo_root, tmp_path / "a", "seeds=[1]"), progress=False)
     b = run_experiment(quickstart(repo_root, tmp_path / "b", "seeds=[1]"), progress=False)

@@ -347,6 +347,7 @@ def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, 
     _assert_same_cutting_plane(dsk, ref, X)
 
 
+@pytest.mark.slow   # 13 s
 def test_milcpb_bags_across_partitions_and_init_top(synchronous):
     # partitions of 14 rows cut bags of 5 in two (7 of the 8 partition ends fall inside a
     # bag); init="top" scores the rows before the first round (one map, the positive bags'

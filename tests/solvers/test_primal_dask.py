@@ -65,7 +65,8 @@ def threads():
 
 # --- on a 2-worker LocalCluster ---------------------------------------------------------------
 
-@pytest.mark.parametrize("with_priv", [True, False], ids=["svm+", "c-svm"])
+@pytest.mark.parametrize("with_priv", [True, pytest.param(False, marks=pytest.mark.slow)],
+                         ids=["svm+", "c-svm"])
 def test_svmplus_on_a_two_worker_cluster_equals_the_single_process_fit(client, with_priv):
     from distributed import get_task_stream
 
