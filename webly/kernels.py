@@ -418,6 +418,13 @@ def bag_means(X: NDArray[Any] | spmatrix, bags: ArrayLike) -> NDArray[np.float64
     return out.toarray() if sp.issparse(out) else np.asarray(out)
 
 
+def row_block(n: int) -> int:
+    """Rows per block when an (n, .) kernel-sized array is processed block by block (bag means,
+    symmetrising, label flips): at most 256, about n / 64 below 16,384 rows, so that a block's
+    temporaries stay near 1/64 of the array."""
+    return min(256, max(8, n // 64))
+
+
 def bag_mean_kernel(K: ArrayLike, bags_rows: ArrayLike | spmatrix,
                     bags_cols: ArrayLike | spmatrix | None = None) -> NDArray[np.float64]:
     """Mean-embedding kernel between the bags of rows and the bags of columns of a kernel matrix K.
@@ -442,7 +449,7 @@ def bag_mean_kernel(K: ArrayLike, bags_rows: ArrayLike | spmatrix,
     # by row blocks of A: a block's (b, m) rows A K are its only temporary, and the result is
     # C-ordered (no (bags, m) array A K, no transposed copy)
     out = np.empty((A.shape[0], B.shape[0]), dtype=np.result_type(K.dtype, np.float64))
-    step = min(256, max(8, A.shape[0] // 64))
+    step = row_block(A.shape[0])
     for i in range(0, A.shape[0], step):
         out[i:i + step] = (B @ (A[i:i + step] @ K).T).T
     return out

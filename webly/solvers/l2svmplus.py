@@ -24,6 +24,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import DataError
+from ..kernels import row_block
 from .simplex import simplex_qp, simplex_scale, solve_simplex_qp
 
 logger = logging.getLogger(__name__)
@@ -82,22 +83,11 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
     return A
 
 
-#: at most this many rows per block of :func:`_mirror_lower`, :func:`_symmetrise` and the
-#: label flips; fewer for n < 16,384 (:func:`_block_rows`)
-_ROW_BLOCK = 256
-
-
-def _block_rows(n):
-    """Rows per block for an (n, n) array: the temporaries of a block (a few b x n arrays)
-    stay at about 1/64 of the array each."""
-    return min(_ROW_BLOCK, max(8, n // 64))
-
-
 def _symmetrise(A):
     """``(A + A') / 2`` in place on the square array A, by blocks (no second n x n array; the
     same values as ``0.5 * (A + A.T)``)."""
     n = A.shape[0]
-    step = _block_rows(n)
+    step = row_block(n)
     for i in range(0, n, step):
         bi = slice(i, min(i + step, n))
         for j in range(i, n, step):
@@ -111,7 +101,7 @@ def _symmetrise(A):
 def _mirror_lower(A):
     """Copy the lower triangle of the square array A onto its upper triangle, in place."""
     n = A.shape[0]
-    step = _block_rows(n)
+    step = row_block(n)
     for i in range(0, n, step):
         j = min(i + step, n)
         A[i:j, j:] = A[j:, i:j].T
@@ -154,7 +144,7 @@ def _flip_labels(Q, P, scale, flip):
         return
     keep = np.flatnonzero(~flip)
     dense = np.ndim(P) == 2
-    step = _block_rows(Q.shape[0])
+    step = row_block(Q.shape[0])
     for i in range(0, F.size, step):
         rows = F[i:i + step]
         block = Q[rows]                                 # (b, n) copies of whole rows
