@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from webly.multisource import _mdahs as A
+from webly.solvers.l2svmplus import l2svmplus_privileged_factors, l2svmplus_privileged_term
 from webly.solvers.mkl import _constraint, update_group_weights
 
 
@@ -220,3 +221,29 @@ def test_authors_positive_counts_follow_the_release_and_never_empty_a_class():
     assert A.authors_positive_counts(33, 27, 30, [0.2], rule="search") == [17]
     assert A.authors_positive_counts(1, 99, 20, [0.0], rule="search") == [1]  # 0.2 -> 1
     assert A.authors_positive_counts(99, 1, 20, [0.0], rule="initial") == [19]
+
+
+def test_source_slack_is_the_dense_source_block():
+    # MDA-HS+'s source block D: 1/C_s on rows without text, one L2-SVM+ term per correcting
+    # function (thin factors for a linear text kernel, dense otherwise), balance-scaled; added
+    # into Q without forming D, and one source's block for the authors' initial labellings
+    rng = np.random.default_rng(4)
+    n_S, C = 40, 2.0
+    T1, T2 = rng.normal(size=(12, 3)), rng.normal(size=(10, 3))
+    r1, r2 = np.arange(5, 17), np.r_[20:25, 30:35]           # the second one scattered
+    dense2 = l2svmplus_privileged_term(10, C, 0.5, K_priv=_psd(10, rng))
+    diag = np.full(n_S, 1.0 / C)
+    diag[r1] = diag[r2] = 0.0
+    D = np.diag(diag)
+    D[np.ix_(r1, r1)] += l2svmplus_privileged_term(12, C, 0.5, F_priv=T1)
+    D[np.ix_(r2, r2)] += dense2
+    scale = rng.uniform(0.5, 2.0, n_S)
+    D = np.sqrt(scale)[:, None] * D * np.sqrt(scale)[None, :]
+    slack = A.SourceSlack(diag, [(r1, l2svmplus_privileged_factors(12, C, 0.5, T1)),
+                                 (r2, dense2.copy())]).scaled(scale)
+    Q = np.zeros((n_S + 6, n_S + 6))
+    slack.add_to(Q)
+    assert np.allclose(Q[:n_S, :n_S], D, rtol=0, atol=1e-14)
+    assert not Q[n_S:].any() and not Q[:, n_S:].any()
+    for sl in (slice(0, 18), slice(18, 40)):
+        assert np.allclose(slack.block(sl), D[sl, sl], rtol=0, atol=1e-14)

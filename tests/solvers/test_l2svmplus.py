@@ -9,7 +9,8 @@ from threadpoolctl import threadpool_limits
 
 import webly
 from webly.kernels import gaussian_kernel, linear_kernel
-from webly.solvers.l2svmplus import (_flip_labels, _form_q, l2svmplus_privileged_term,
+from webly.solvers.l2svmplus import (_flip_labels, _form_q, _symmetrise, add_privileged_term,
+                                     l2svmplus_privileged_factors, l2svmplus_privileged_term,
                                      solve_l2svmplus, solve_l2svmplus_many)
 from webly.solvers.simplex import simplex_scale
 
@@ -45,6 +46,32 @@ def test_privileged_term_in_place_equals_the_formula_and_is_symmetric():
     assert np.array_equal(P_lin, P_lin.T)
     ref = _formula(linear_kernel(T), 2.0, 0.5)     # I - inverse: cancellation, ~1e-12 off
     assert np.max(np.abs(P_lin - ref)) <= 1e-10 * np.max(np.abs(ref))
+
+
+def test_privileged_term_is_added_block_by_block_from_its_factors():
+    # MDA-HS+ adds the term of a linear text kernel from its thin factors (no n x n array): the
+    # values of the dense term, up to the products' last bits, into a slice or scattered rows
+    _, _, T = _rows(n=700)
+    n = len(T)
+    Psi, W = l2svmplus_privileged_factors(n, 2.0, 0.5, T)
+    assert Psi.shape == (n, 4) and W.shape == (4, n)
+    P = l2svmplus_privileged_term(n, 2.0, 0.5, F_priv=T)
+    assert np.array_equal(P, _symmetrise(Psi @ W))
+    tol = 1e-14 * np.abs(P).max()
+    out = np.full((n + 9, n + 9), 3.0)
+    add_privileged_term(out, (Psi, W), np.arange(5, 5 + n))
+    ref = np.full((n + 9, n + 9), 3.0)
+    ref[5:5 + n, 5:5 + n] += P
+    assert np.max(np.abs(out - ref)) <= tol
+    idx = np.sort(np.random.default_rng(2).choice(n + 9, n, replace=False))
+    ref = np.zeros((n + 9, n + 9))
+    ref[np.ix_(idx, idx)] = P
+    for term in ((Psi, W), P):      # factors, and a dense term, into scattered rows
+        out = np.zeros((n + 9, n + 9))
+        add_privileged_term(out, term, idx)
+        assert np.max(np.abs(out - ref)) <= tol
+    # the factors are no smaller than the term once d~ + 1 >= n
+    assert l2svmplus_privileged_factors(3, 2.0, 0.5, T[:3]) is None
 
 
 def test_an_indefinite_privileged_kernel_is_named():

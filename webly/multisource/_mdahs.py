@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from ..kernels import row_block
+from ..solvers.l2svmplus import add_privileged_term
 from ..solvers.mkl import scale_to_constraint, update_group_weights
 from ..solvers.simplex import solve_simplex_qp
 
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["l2svm_source_classifier", "update_group_weights",
            "scale_to_constraint", "positive_band", "balanced_labelling", "mdahs_binary",
            "MDAHSProblem", "authors_positive_counts", "source_ranking_labellings",
-           "authors_violated_labellings"]
+           "authors_violated_labellings", "SourceSlack"]
 
 
 def l2svm_source_classifier(K, y, C=1.0, tol=1e-3, max_iter=None, solver="libsvm"):
@@ -153,6 +155,64 @@ def source_ranking_labellings(K_ss, K_ts, D_ss, y_s, n_positives, tol=1e-3, max_
 # the MDA-HS problem of one binary task
 # ----------------------------------------------------------------------------------------------
 
+class SourceSlack:
+    """The source rows' block ``D`` of the MDA-HS+ QP, added into ``Q`` without being held whole.
+
+    Parameters
+    ----------
+    diag : (n_S,) array
+        ``1/C_s`` on the rows without a correcting function, 0 on the others.
+    terms : list of (rows, term)
+        One per correcting function: its rows (increasing indices into the source rows) and its
+        L2-SVM+ term there (:func:`~webly.solvers.l2svmplus.l2svmplus_privileged_term`), dense
+        (r, r) or, for a linear text kernel, the factors ``(Psi, W)`` of
+        :func:`~webly.solvers.l2svmplus.l2svmplus_privileged_factors` (r x (d~ + 1) each), added
+        to ``Q`` row block by row block at each build: the r x r term is never held (at
+        ``2 r^2 (d~ + 1)`` operations per build of Q).
+    """
+
+    def __init__(self, diag, terms):
+        self.diag = np.asarray(diag, dtype=np.float64)
+        self.terms = [(np.asarray(rows), term) for rows, term in terms]
+
+    def scaled(self, scale):
+        """``diag(sqrt(scale)) D diag(sqrt(scale))`` (the balance scale of the source rows); a
+        dense term is scaled in place (the caller hands over its own arrays)."""
+        root = np.sqrt(np.asarray(scale, dtype=np.float64))
+        terms = []
+        for rows, term in self.terms:
+            rr = root[rows]
+            if isinstance(term, tuple):
+                term = (term[0] * rr[:, None], term[1] * rr[None, :])
+            else:
+                term *= rr[:, None]
+                term *= rr[None, :]
+            terms.append((rows, term))
+        return SourceSlack(root * self.diag * root, terms)
+
+    def add_to(self, Q):
+        """``Q[:n_S, :n_S] += D``."""
+        ar = np.arange(self.diag.shape[0])
+        Q[ar, ar] += self.diag
+        for rows, term in self.terms:
+            add_privileged_term(Q, term, rows)
+        return Q
+
+    def block(self, sl):
+        """``D[sl, sl]`` as a dense array (one source's block: the authors' initial labellings)."""
+        idx = np.arange(self.diag.shape[0])[sl]
+        out = np.diag(self.diag[sl])
+        for rows, term in self.terms:
+            keep = np.isin(rows, idx)
+            if not keep.any():
+                continue
+            pos = np.searchsorted(idx, rows[keep])
+            sub = ((term[0][keep], term[1][:, keep]) if isinstance(term, tuple)
+                   else term[np.ix_(keep, keep)])
+            add_privileged_term(out, sub, pos)
+        return out
+
+
 class _ProblemShape:
     """What both forms of one binary MDA-HS problem (kernel blocks, explicit rows) record of
     its rows: labels, prior, theta, sizes and the number of feature types per source."""
@@ -187,8 +247,8 @@ class MDAHSProblem(_ProblemShape):
     prior : (n_t, S) array
         ``f_s`` on the target rows.
     theta : float
-    D_src : (n_S,) array or (n_S, n_S) array
-        Source block of D: ``1/C_s`` per row, or the MDA-HS+ privileged term.
+    D_src : (n_S,) array, SourceSlack or (n_S, n_S) array
+        Source block of D: ``1/C_s`` per row, or (MDA-HS+) with the privileged term.
     C_t : float
     """
 
@@ -199,10 +259,6 @@ class MDAHSProblem(_ProblemShape):
         self.K_tt = K_tt
         self.D_src = D_src
         self.C_t = float(C_t)
-        for k in kernels:
-            ys = self.y_src[src_slices[k["source"]]]
-            k["Q_ss"] = k["K_ss"] * np.outer(ys, ys)
-            k["yK_st"] = ys[:, None] * k["K_st"]
         self._Q = None
         self._sqrt = {}
 
@@ -227,7 +283,9 @@ class MDAHSProblem(_ProblemShape):
     def build_Q(self, mu, Y):
         """``sum_{k,t} mu_{k,t} K_k∘y_t y_t' + D`` as an (n, n) array (reused buffer).
 
-        ``Y`` is (n_t, T): the target part of every labelling.
+        ``Y`` is (n_t, T): the target part of every labelling. Built row block by row block from
+        the kernel blocks (shared by the one-vs-rest problems): besides Q, temporaries of a block
+        of rows only, no label-signed copy of a kernel block.
         """
         n_S = self.n_S
         if self._Q is None:
@@ -240,17 +298,33 @@ class MDAHSProblem(_ProblemShape):
         for j, k in enumerate(self.kernels):
             s, m, sl = k["source"], k["feature"], self.src_slices[k["source"]]
             w_own = 1.0 / self.n_feat[s] if self.fixed_source_block else mu[j].sum()
-            Q[sl, sl] += w_own * k["Q_ss"]
-            # += : a source with several feature types has one cross block per type
-            Q[sl, n_S:] += k["yK_st"] * (Y @ mu[j])[None, :]
+            ys = self.y_src[sl]
+            yw = (Y @ mu[j])[None, :]
+            n_s = ys.shape[0]
+            step = row_block(n_s)
+            for i in range(0, n_s, step):
+                r = slice(i, min(i + step, n_s))
+                rows = slice(sl.start + i, sl.start + r.stop)
+                blk = k["K_ss"][r] * np.outer(ys[r], ys)   # the label-signed block, exactly
+                blk *= w_own
+                Q[rows, sl] += blk
+                # += : a source with several feature types has one cross block per type
+                cross = ys[r, None] * k["K_st"][r]
+                cross *= yw
+                Q[rows, n_S:] += cross
             wm[m] = wm.get(m, 0.0) + mu[j]
             Z.append(self.prior[:, [s]] * Y * np.sqrt(mu[j] / (self.theta * self.n_feat[s])))
         Q[n_S:, :n_S] = Q[:n_S, n_S:].T
-        for m, w in wm.items():
-            QT += self.K_tt[m] * ((Y * w) @ Y.T)
+        for m, w in wm.items():   # one (n_t, n_t) temporary: the label products, then their
+            L = (Y * w) @ Y.T     # product with K_tt in place
+            L *= self.K_tt[m]
+            QT += L
+        del L
         Z = np.hstack(Z)
         QT += Z @ Z.T
-        if np.ndim(self.D_src) == 1:
+        if isinstance(self.D_src, SourceSlack):
+            self.D_src.add_to(Q)
+        elif np.ndim(self.D_src) == 1:
             Q[np.arange(n_S), np.arange(n_S)] += self.D_src
         else:
             Q[:n_S, :n_S] += self.D_src

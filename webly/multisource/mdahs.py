@@ -407,8 +407,7 @@ class MDAHS(_MultiSourceBase):
         D_src = self._source_slack(data)
         scale = self._balance_scale(data)
         if scale is not None:
-            D_src = D_src * scale if D_src.ndim == 1 else (
-                np.sqrt(scale)[:, None] * D_src * np.sqrt(scale)[None, :])
+            D_src = D_src * scale if np.ndim(D_src) == 1 else D_src.scaled(scale)
         feat_pos = {m: i for i, m in enumerate(data.feature_types)}
         K_tt = [blocks.K_tt[m] for m in data.feature_types]
         n_t = data.n_target
@@ -574,7 +573,7 @@ class MDAHS(_MultiSourceBase):
             own = [k for k in kern if k["source"] == sp_]
             K_ss = sum(k["K_ss"] for k in own) / len(own)
             K_ts = sum(k["K_st"] for k in own).T / len(own)
-            D_ss = D_src[sl] if D_src.ndim == 1 else D_src[sl, sl]
+            D_ss = D_src[sl] if np.ndim(D_src) == 1 else D_src.block(sl)
             labellings, info = A.source_ranking_labellings(
                 K_ss, K_ts, D_ss, y_pm[sl], init_counts, tol=self.tol, max_iter=self.max_iter,
                 solver=self.solver_)

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import warn_data
 from ..errors import DataError
 from ..kernels import Kernel
+from ._mdahs import SourceSlack
 from .mdahs import MDAHS
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ class MDAHSPlus(MDAHS):
         n_S = sum(data.n_source(s) for s in data.source_names)
         if not data.privileged:
             return np.full(n_S, 1.0 / self.C_source)
-        D = np.zeros((n_S, n_S))
+        diag = np.zeros(n_S)
         rows, texts = [], []
         for i, s in enumerate(data.source_names):
             sl = self._slices[i]
@@ -154,17 +155,13 @@ class MDAHSPlus(MDAHS):
                 rows.append(np.arange(sl.start, sl.stop))
                 texts.append(data.privileged[s])
             else:
-                D[np.arange(sl.start, sl.stop), np.arange(sl.start, sl.stop)] = 1.0 / self.C_source
+                diag[sl] = 1.0 / self.C_source
         if self.kernel_priv == "rbf":
             self.kernel_priv_ = Kernel("rbf").fit(np.vstack(texts))
         if self.variant == "authors":
             # one correcting function per source (the release): a block per source
-            for r, T in zip(rows, texts):
-                D[np.ix_(r, r)] = self._privileged_term(T)
-            return D
-        rows = np.concatenate(rows)
-        D[np.ix_(rows, rows)] = self._privileged_term(np.vstack(texts))
-        return D
+            return SourceSlack(diag, [(r, self._privileged_term(T)) for r, T in zip(rows, texts)])
+        return SourceSlack(diag, [(np.concatenate(rows), self._privileged_term(np.vstack(texts)))])
 
     def _primal_slack(self, data, scale):
         """The explicit-feature form of :meth:`_source_slack`: the text rows' correcting function
@@ -203,10 +200,15 @@ class MDAHSPlus(MDAHS):
         return C_src, Z, priv, self.gamma_plus / sigma
 
     def _privileged_term(self, T):
-        """The L2-loss SVM+ term of one correcting function over the text rows T."""
-        from ..solvers.l2svmplus import l2svmplus_privileged_term
+        """The L2-loss SVM+ term of one correcting function over the text rows T: for a linear
+        text kernel its two thin factors (the term is added to the QP by row blocks, never held
+        whole), else a dense array."""
+        from ..solvers.l2svmplus import l2svmplus_privileged_factors, l2svmplus_privileged_term
 
         if self.kernel_priv == "linear":
+            factors = l2svmplus_privileged_factors(len(T), self.C_source, self.gamma_plus, T)
+            if factors is not None:
+                return factors
             return l2svmplus_privileged_term(len(T), self.C_source, self.gamma_plus, F_priv=T)
         K_priv = self.kernel_priv_(T)   # factorised and inverted in place where it is ours
         return l2svmplus_privileged_term(len(T), self.C_source, self.gamma_plus, K_priv=K_priv,

@@ -29,7 +29,8 @@ from .simplex import simplex_qp, simplex_scale, solve_simplex_qp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["l2svmplus_privileged_term", "l2svmplus_qp", "solve_l2svmplus", "solve_l2svmplus_many"]
+__all__ = ["l2svmplus_privileged_term", "l2svmplus_privileged_factors",
+           "add_privileged_term", "l2svmplus_qp", "solve_l2svmplus", "solve_l2svmplus_many"]
 
 
 def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
@@ -45,14 +46,10 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
     if not (C > 0 and gamma_plus > 0):
         raise DataError("C", "C and gamma_plus must be positive")
     if F_priv is not None:
+        factors = l2svmplus_privileged_factors(n, C, gamma_plus, F_priv)
+        if factors is not None:
+            return _symmetrise(factors[0] @ factors[1])
         F = F_priv.toarray() if sp.issparse(F_priv) else np.asarray(F_priv, dtype=np.float64)
-        if F.shape[0] != n:
-            raise DataError("F_priv", f"has {F.shape[0]} rows, expected {n}")
-        if F.shape[1] + 1 < n:
-            Psi = np.hstack([F, np.ones((n, 1))])
-            M = gamma_plus * np.eye(Psi.shape[1]) + C * (Psi.T @ Psi)
-            W = sla.solve(M, Psi.T, assume_a="pos")
-            return _symmetrise(Psi @ W)
         K_priv, overwrite_K_priv = F @ F.T, True
     if K_priv is None:
         return np.eye(n) / C
@@ -81,6 +78,60 @@ def l2svmplus_privileged_term(n, C, gamma_plus, K_priv=None, F_priv=None,
     A *= -1.0 / C
     A.flat[::n + 1] += 1.0 / C
     return A
+
+
+def l2svmplus_privileged_factors(n, C, gamma_plus, F_priv):
+    """The term of a linear privileged kernel as two thin factors: ``(Psi, W)`` with
+    ``P = Psi W`` (``Psi = [F, 1]`` (n, d~ + 1), ``W = (gamma I + C Psi'Psi)^{-1} Psi'``), or None
+    where ``d~ + 1 >= n`` (the dense term is then no larger). :func:`add_privileged_term` adds
+    ``P`` into a larger matrix by row blocks, so that the (n, n) term is never held."""
+    if not (C > 0 and gamma_plus > 0):
+        raise DataError("C", "C and gamma_plus must be positive")
+    F = F_priv.toarray() if sp.issparse(F_priv) else np.asarray(F_priv, dtype=np.float64)
+    if F.shape[0] != n:
+        raise DataError("F_priv", f"has {F.shape[0]} rows, expected {n}")
+    if F.shape[1] + 1 >= n:
+        return None
+    Psi = np.hstack([F, np.ones((n, 1))])
+    M = gamma_plus * np.eye(Psi.shape[1]) + C * (Psi.T @ Psi)
+    return Psi, sla.solve(M, Psi.T, assume_a="pos")
+
+
+def _span(rows):
+    """Increasing row indices as a slice where they are consecutive (plain views, no fancy
+    indexing), else as they are."""
+    rows = np.asarray(rows)
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def add_privileged_term(out, term, rows=None):
+    """``out[rows, rows] += P`` for an L2-SVM+ term P, dense (r, r) or the factors ``(Psi, W)``
+    of :func:`l2svmplus_privileged_factors` (``P = (Psi W + (Psi W)') / 2``, the values of the
+    dense term up to the products' last bits), row block by row block: temporaries of a block
+    of rows only, the (r, r) term of factors is never formed.
+
+    ``rows``: increasing indices into ``out`` (None: all rows of a square ``out`` of P's size).
+    """
+    factors = isinstance(term, tuple)
+    r_all = (term[0] if factors else term).shape[0]
+    at = slice(0, r_all) if rows is None else _span(rows)
+    step = row_block(r_all)
+    for i in range(0, r_all, step):
+        r = slice(i, min(i + step, r_all))
+        if factors:
+            Psi, W = term
+            blk = Psi[r] @ W
+            blk += (Psi @ W[:, r]).T
+            blk *= 0.5
+        else:
+            blk = term[r]
+        if isinstance(at, slice):
+            out[at.start + r.start:at.start + r.stop, at] += blk
+        else:
+            out[np.ix_(at[r], at)] += blk
+    return out
 
 
 def _symmetrise(A):
