@@ -229,7 +229,7 @@ def test_source_slack_is_the_dense_source_block():
     # into Q without forming D, and one source's block for the authors' initial labellings
     rng = np.random.default_rng(4)
     n_S, C = 40, 2.0
-    T1, T2 = rng.normal(size=(12, 3)), rng.normal(size=(10, 3))
+    T1 = rng.normal(size=(12, 3))
     r1, r2 = np.arange(5, 17), np.r_[20:25, 30:35]           # the second one scattered
     dense2 = l2svmplus_privileged_term(10, C, 0.5, K_priv=_psd(10, rng))
     diag = np.full(n_S, 1.0 / C)

@@ -98,6 +98,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..solvers import KernelQP
+from ..solvers.l2svmplus import add_privileged_term
 from ..solvers.mkl import update_group_weights
 from ..solvers.simplex import solve_simplex_qp
 from ._common import BinaryMIL
@@ -271,8 +272,9 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
         squared hinge in the rho-margin form (see the module docstring).
     penalty : tuple ``(diag, rows, block)``
         ``loss="squared_hinge"``: the label-independent term ``D`` of the simplex QP, ``diag``
-        (n,) on the diagonal plus the dense ``block`` (or None) on ``rows`` x ``rows`` (the
-        L2-SVM+ term of the privileged rows).
+        (n,) on the diagonal plus ``block`` (or None) on ``rows`` x ``rows`` (the L2-SVM+ term
+        of the privileged rows, dense or as the factors of a linear privileged kernel: see
+        :func:`~webly.solvers.l2svmplus.add_privileged_term`).
     shift : float
         ``s^2``: the bias constant added to the kernel.
     init, max_rounds, cp_tol, mkl_max_iter, mkl_tol, tol, max_iter
@@ -302,7 +304,7 @@ def milcpb_binary(K, y_pm, groups, keep, *, upper=None, blocks=(), constant=0.0,
             label_kernel(K, Y, d, shift, out=buf)
             buf[diag] += pen_diag
             if pen_block is not None:
-                buf[np.ix_(pen_rows, pen_rows)] += pen_block
+                add_privileged_term(buf, pen_block, pen_rows)
             a, info = solve_simplex_qp(buf, x0=x0, tol=tol, max_iter=max_iter,
                                        overwrite_Q=True, solver="smo")
             info["scale"] = max(info["rho"], 1e-300)  # the margin a'Qa

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import DataError
 from ..solvers import KernelQP, add_domain_adaptation, privileged_block
-from ..solvers.l2svmplus import l2svmplus_privileged_term
+from ..solvers.l2svmplus import l2svmplus_privileged_factors, l2svmplus_privileged_term
 from ..solvers.pdas import privileged_factor
 from ._common import MILClassifierBase
 from ._cutting_plane import (l1_mkl_update, label_kernel, milcpb_binary, milcpb_binary_primal,
@@ -411,9 +411,12 @@ class MILCPBPIClassifier(MILCPBClassifier):
         if ctx.X_priv is None:
             return super()._penalty(ctx, in_pos)
         P = np.flatnonzero(in_pos)
-        if self.kernel_priv == "linear":  # Woodbury on the features: O(n d~^2)
-            block = l2svmplus_privileged_term(P.size, float(self.C), float(self.gamma_plus),
-                                              F_priv=ctx.X_priv[P])
+        if self.kernel_priv == "linear":  # Woodbury on the features: O(n d~^2); two thin
+            # factors, added to each QP by row blocks (no |P| x |P| array)
+            block = (l2svmplus_privileged_factors(P.size, float(self.C), float(self.gamma_plus),
+                                                  ctx.X_priv[P])
+                     or l2svmplus_privileged_term(P.size, float(self.C), float(self.gamma_plus),
+                                                  F_priv=ctx.X_priv[P]))
         else:
             K_priv = privileged_kernel(ctx.X_priv[P], self.kernel_priv, self.gamma_priv)
             block = l2svmplus_privileged_term(P.size, float(self.C), float(self.gamma_plus),
