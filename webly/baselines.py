@@ -164,18 +164,16 @@ class KMMSVMClassifier(SVMClassifier):
     eps : float or None, default=None
         Tolerance of the mean constraint; None is Huang et al.'s ``(sqrt(n) - 1)/sqrt(n)``.
     solver : {"auto", "smo", "primal"}, default="auto"
-        ``"smo"``: the kernel path (the KMM QP in cvxpy, then libsvm). ``"primal"``: explicit
+        ``"smo"``: the kernel path (the KMM QP on the kernel matrix,
+        ``kmm_weights(solver="kernel")``, then libsvm). ``"primal"``: explicit
         features ``z`` (the rows themselves for a linear kernel, ``features`` for an RBF kernel)
         fitted once on the training rows: KMM on them
         (:func:`webly.weighting.kmm_weights_primal`, no kernel matrix), then a primal C-SVM
         per class (:func:`webly.solvers.primal.svmplus_primal` without privileged features,
         row ``i``'s weight ``C`` times its KMM weight; rows of weight 0 are left out).
         ``"auto"``: the kernel path while its peak memory fits in ``memory_limit``, about
-        :data:`webly.weighting.KMM_KERNEL_ARRAYS` (n, n) float64 arrays with ``X_target`` (the
-        cvxpy QP) and 1.4 without (libsvm); with ``X_target``, where the cvxpy QP does not fit,
-        the kernel path whose KMM QP is solved on the kernel alone
-        (``kmm_weights(solver="kernel")``, :data:`webly.weighting.KMM_ALM_ARRAYS` arrays);
-        else the primal path, said in a WARNING log line
+        :data:`webly.weighting.KMM_ALM_ARRAYS` (n, n) float64 arrays with ``X_target`` and
+        1.4 without (libsvm), else the primal path, said in a WARNING log line
         (:func:`webly.kernels.choose_solver`). X (and ``X_target``) as row-chunked Dask arrays
         take the primal path on their cluster: the map fitted as in memory, KMM's passes over
         the rows as maps over the partitions, the C-SVMs solved there; the labels and the KMM
@@ -264,20 +262,16 @@ class KMMSVMClassifier(SVMClassifier):
         from sklearn.utils.validation import _num_samples
 
         from .kernels import choose_solver, dask_solver
-        from .weighting import (KMM_ALM_ARRAYS, KMM_KERNEL_ARRAYS, KMM_QP_SOLVER, kmm_qp_fits,
-                                kmm_weights)
+        from .weighting import KMM_ALM_ARRAYS, kmm_weights
 
         self._validate_params()
         if _is_dask(X) or _is_dask(X_target):  # rows on a cluster: only the explicit path
             self.solver_ = dask_solver(type(self).__name__, self.solver, "X or X_target")
             return self._fit_primal(X, y, X_target, sample_weight)
         n = _num_samples(X)
-        arrays, kmm_solver = self._SVM_KERNEL_ARRAYS, KMM_QP_SOLVER
-        if X_target is not None:
-            arrays = KMM_KERNEL_ARRAYS
-            if self.solver == "auto" and not kmm_qp_fits(n, self.memory_limit):
-                # the kernel QP by the augmented Lagrangian method: the kernel alone
-                arrays, kmm_solver = max(KMM_ALM_ARRAYS, self._SVM_KERNEL_ARRAYS), "kernel"
+        arrays = self._SVM_KERNEL_ARRAYS
+        if X_target is not None:  # KMM's QP on the kernel alone, then the SVM
+            arrays = max(KMM_ALM_ARRAYS, self._SVM_KERNEL_ARRAYS)
         self.solver_ = choose_solver(
             self, n, arrays,
             what="the rows themselves (linear kernel)" if self.kernel == "linear" else
@@ -295,7 +289,7 @@ class KMMSVMClassifier(SVMClassifier):
                      else self.gamma_scale * default_gamma(X))
             # the memory was checked above, on this estimator's figure
             w, info = kmm_weights(X, X_target, kernel=self.kernel, gamma=gamma, B=self.B,
-                                  eps=self.eps, solver=kmm_solver, memory_limit=np.inf)
+                                  eps=self.eps, solver="kernel", memory_limit=np.inf)
             if info["status"] != "optimal":
                 warn_not_converged(self, [f"the KMM QP is {info['status']}; the weights are "
                                           "approximate (try another B or eps)"])
