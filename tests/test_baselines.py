@@ -37,3 +37,35 @@ def test_rows_of_weight_zero_are_left_out_as_if_absent():
                                atol=1e-12)
     assert weighted.noise_scores_.shape == (60,)
     np.testing.assert_allclose(weighted.noise_scores_[w > 0], absent.noise_scores_, atol=1e-12)
+
+
+def test_a_problem_left_with_one_side_by_zero_weights_decides_at_its_margin():
+    # KMM can weigh every row of a class absent from the target to 0: that class's one-vs-rest
+    # problem keeps only negatives (w = 0, b = -1), the others fit as usual; the model saves
+    # and loads
+    import os
+    import tempfile
+
+    import pytest
+
+    from webly.persist import load, save
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    X = rng.normal(size=(60, 2)) + 3.0 * np.c_[y == 1, y == 2]
+    w = np.where(y == 2, 0.0, 1.0)
+    clf = SVMClassifier(kernel="linear").fit(X, y, sample_weight=w)
+    assert clf.estimators_[2] == -1.0
+    d = clf.decision_function(X)
+    np.testing.assert_array_equal(d[:, 2], -1.0)
+    ref = SVMClassifier(kernel="linear").fit(X[y < 2], y[y < 2])
+    assert (clf.predict(X[y < 2]) == ref.predict(X[y < 2])).all()
+    binary = SVMClassifier(kernel="linear").fit(X[y > 0], y[y > 0], sample_weight=w[y > 0])
+    np.testing.assert_array_equal(binary.decision_function(X), -1.0)
+    assert (binary.predict(X) == 1).all()
+    with pytest.raises(ValueError, match="at least one non-zero"):   # scikit-learn's check
+        SVMClassifier().fit(X, y, sample_weight=np.zeros(60))
+    with tempfile.TemporaryDirectory() as tmp:
+        save(clf, os.path.join(tmp, "m.skops"))
+        again = load(os.path.join(tmp, "m.skops"))
+    np.testing.assert_array_equal(again.decision_function(X), d)

@@ -58,8 +58,10 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
     classes_ : (C,) array
     kernel_ : webly.kernels.Kernel
         The kernel with its fitted bandwidth ``gamma_``.
-    estimators_ : list of SVC
-        One binary SVC per class (one for ``classes_[1]`` when there are two classes).
+    estimators_ : list of SVC or float
+        One binary SVC per class (one for ``classes_[1]`` when there are two classes); a float
+        (+1 or -1) where the rows of positive weight hold one side of the problem only (the
+        SVM's decision is then that constant).
     noise_scores_ : (n,) array
         Minus each training row's score for its own label (higher = the SVM disagrees more with
         the web label): the classifier-disagreement baseline of noise detection.
@@ -122,13 +124,19 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         K_fit = K if keep.all() else K[np.ix_(keep, keep)]
 
         def fit_binary(k, y_pm):
-            return SVC(C=self.C, kernel="precomputed", tol=self.tol).fit(K_fit, y_pm[keep],
+            y_fit = y_pm[keep]
+            if np.all(y_fit == y_fit[0]):
+                # every row of the other side has weight 0 (KMM can weigh a class absent from
+                # the target to 0): the weighted SVM's optimum is w = 0 with its decision at
+                # the margin of the side left, b = +-1
+                return float(y_fit[0])
+            return SVC(C=self.C, kernel="precomputed", tol=self.tol).fit(K_fit, y_fit,
                                                                         sample_weight=sw[keep])
 
         self.estimators_ = one_vs_rest(fit_binary, self.classes_, y_idx, n_jobs=self.n_jobs)
         self.X_fit_ = X if keep.all() else X[keep]
         K_rows = K if keep.all() else K[:, keep]
-        D = stack_decisions([est.decision_function(K_rows) for est in self.estimators_])
+        D = stack_decisions([_svc_decision(est, K_rows) for est in self.estimators_])
         self.noise_scores_ = -own_class_scores(D, y_idx)
         return self
 
@@ -137,7 +145,13 @@ class SVMClassifier(WebClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         K = self.kernel_(X, self.X_fit_)
-        return stack_decisions([est.decision_function(K) for est in self.estimators_])
+        return stack_decisions([_svc_decision(est, K) for est in self.estimators_])
+
+
+def _svc_decision(est, K):
+    """Decision values of one binary problem of :class:`SVMClassifier`: its SVC's, or the
+    constant of a problem left with one side (see ``fit``)."""
+    return np.full(K.shape[0], est) if isinstance(est, float) else est.decision_function(K)
 
 
 def _labels_like_rows(y_idx, chunks):
