@@ -148,7 +148,7 @@ def test_auto_solver_is_the_kernel_solver_when_it_fits(cls):
 @pytest.mark.parametrize("cls", [SVMPlusClassifier, L2SVMPlusClassifier])
 def test_auto_solver_switches_to_explicit_features_above_the_memory_limit(cls, caplog):
     X, y, T = _memory_data()
-    # 300 rows: the kernel path needs 2.6 (SVM+) or 4.2 (L2-SVM+) x 0.72 MB
+    # 300 rows: the kernel path needs 2.6 (SVM+) or 2.7 (L2-SVM+) x 0.72 MB
     with caplog.at_level("WARNING", logger="webly"):
         clf = cls(memory_limit="1M", n_components=50, random_state=0).fit(X, y, X_priv=T)
     assert clf.solver_ == "primal"

@@ -147,8 +147,7 @@ def gaussian_kernel(X: NDArray[Any] | spmatrix, Y: NDArray[Any] | spmatrix | Non
 
 
 #: kernel-sized (n x n) float64 arrays a kernel fit is checked against when its estimator has no
-#: figure of its own: a bound (benchmarks/kernel_memory.py measures 1.0-2.6 for the MIL
-#: estimators on a binary problem; one-vs-rest threads hold more)
+#: figure of its own (the estimators' figures: benchmarks/kernel_memory.py)
 KERNEL_FIT_ARRAYS = 5
 #: kernels this small (bytes, fit count included) are allowed without asking the system
 _NEVER_CHECKED = 64e6
@@ -224,6 +223,17 @@ def check_kernel_memory(n_rows: int, n_cols: int, *, fit: bool = True, name: str
                "predict in smaller batches")
         raise DataError(name, f"{what}, more than the {_size(limit)} available; {fix} "
                               "(WEBLY_MEMORY_LIMIT=8G sets the limit)")
+
+
+def ovr_fit_arrays(arrays: float, n_jobs: int | None, n_classes: int) -> float:
+    """A fit's kernel-sized arrays: ``arrays`` (one binary problem's peak, kernels included)
+    times the one-vs-rest problems it solves at once (``n_jobs`` threads, at most one problem
+    per class, one problem for two classes). An upper bound: the shared kernel counts once per
+    thread."""
+    from joblib import effective_n_jobs
+
+    problems = 1 if n_classes <= 2 else n_classes
+    return arrays * max(1, min(effective_n_jobs(n_jobs), problems))
 
 
 def choose_solver(est: Any, n_rows: int, arrays: float, *, no_primal: str | None = None,

@@ -287,7 +287,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         As in :class:`SVMPlusClassifier`.
     solver : {"auto", "smo", "libsvm", "primal"}, default="auto"
         ``auto``: ``smo`` while the kernel path's peak memory (1.4 n x n float64 arrays
-        without X_priv, 2.3 with one: the visual kernel, in which each problem's Q is formed,
+        without X_priv, 2.7 with one: the visual kernel, in which each problem's Q is formed,
         the privileged term, and the solver's working set; ``benchmarks/kernel_memory.py``;
         one more n x n array per thread with ``n_jobs`` > 1 and several classes) fits in
         ``memory_limit``, else ``primal`` (said in a
@@ -345,10 +345,11 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
 
     def _kernel_arrays(self, has_priv):
         # benchmarks/kernel_memory.py (tracemalloc): K, in which Q is formed, and the privileged
-        # term P (its kernel's own array, factorised and inverted in place), 2.07-2.21 at
-        # n = 10,000 (1.04 without X_priv, where P = I/C is a scalar), plus the SMO working set
-        # (capped at 4,000 variables), a larger share at small n (3.1-3.2 and 1.35 at 3,000)
-        return 2.3 if has_priv else 1.4
+        # term P (its kernel's own array, factorised and inverted in place), plus the SMO's
+        # working set (capped at 4,000 variables: up to 0.4 GB): 2.07-2.21 at n = 10,000 on
+        # labels with few free variables, 2.64 on the MIL-like labels of kernel_memory.py's
+        # table (1.04 without X_priv, where P = I/C is a scalar)
+        return 2.7 if has_priv else 1.4
 
     def __init__(self, C: float = 1.0, gamma_plus: float = 1.0, kernel: str = "rbf",
                  gamma: float | None = None, kernel_priv: str = "linear",

@@ -60,7 +60,8 @@ from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_f
                     per_class_notes, renamed_parameter, validate_data, warn_data,
                     warn_not_converged)
 from ..errors import DataError
-from ..kernels import KERNEL_FIT_ARRAYS, Kernel, bag_index, choose_solver, dask_solver
+from ..kernels import (KERNEL_FIT_ARRAYS, Kernel, bag_index, choose_solver, dask_solver,
+                       ovr_fit_arrays)
 from ..metrics import bag_scores, labels_from_bag_scores
 
 if TYPE_CHECKING:
@@ -119,6 +120,15 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     #: the method's config name, and what a -PI method is without privileged features
     _method_name = "MIL"
     _without_priv: str | None = None
+    #: kernel-sized (n x n float64) arrays the kernel path of one binary problem holds at its
+    #: peak, kernels and the solver's working set included: benchmarks/kernel_memory.py's
+    #: tracemalloc peak at n = 10,000, rounded up (subclasses set theirs; a one-vs-rest fit
+    #: counts it once per thread, :func:`~webly.kernels.ovr_fit_arrays`)
+    _KERNEL_FIT_ARRAYS: float = KERNEL_FIT_ARRAYS
+
+    def _kernel_fit_arrays(self, has_priv, has_target):
+        """This fit's figure for one binary problem (see ``_KERNEL_FIT_ARRAYS``)."""
+        return self._KERNEL_FIT_ARRAYS
 
     def fit(self, X: ArrayLike, y: ArrayLike, *, bags: ArrayLike | None = None) -> Self:
         """Fit on rows X with per-row bag labels y and bag ids ``bags``."""
@@ -141,11 +151,11 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         if _is_dask(X) or _is_dask(X_priv):
             self.solver_ = self._dask_solver(X_target)
             return self._fit_mil_primal(X, y, bags, X_priv, X_target)
+        arrays = ovr_fit_arrays(self._kernel_fit_arrays(X_priv is not None, X_target is not None),
+                                getattr(self, "n_jobs", None), len(np.unique(np.asarray(y))))
         if hasattr(self, "solver"):
-            # the kernel path's peak: at most KERNEL_FIT_ARRAYS n x n arrays over the rows (a bound;
-            # benchmarks/kernel_memory.py measures 1.0-2.6)
             self.solver_ = choose_solver(
-                self, _num_samples(X), KERNEL_FIT_ARRAYS,
+                self, _num_samples(X), arrays,
                 no_primal=None if X_target is None or self._primal_da else
                 "has no -DA (X_target) term yet",
                 what="the rows themselves (linear kernel)" if self.kernel == "linear" else
@@ -159,7 +169,7 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         self.classes_, y_idx = encode_targets(y)
         self.kernel_ = Kernel(self.kernel, self.gamma, self.gamma_scale).fit(X)
         self.__dict__.pop("feature_map_", None)
-        K = self.kernel_(X)
+        K = self.kernel_(X, fit_arrays=arrays)
         ctx = MILContext(K, bags, X_priv, params={
             new: renamed_parameter(self, old, new) for old, new in self._renamed})
         if X_target is not None:

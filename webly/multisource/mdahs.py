@@ -166,9 +166,10 @@ class MDAHS(_MultiSourceBase):
         labellings and decisions to the solvers' tolerances), an RBF kernel a ``features`` map
         with ``n_components`` features at the same bandwidth; ``tol`` is then relative to the
         margin and ``max_iter`` bounds the Newton steps of a solve. ``variant="authors"`` and
-        ``source_block="fixed"`` are kernel-path only. ``auto``: ``libsvm`` while its peak (five
-        n x n float64 arrays, a bound) fits in ``memory_limit``, else ``primal``, said in a
-        WARNING log line. ``solver_`` is the choice.
+        ``source_block="fixed"`` are kernel-path only. ``auto``: ``libsvm`` while its peak (1.5
+        (n_S + n_t)^2 float64 arrays, 2.0 for MDA-HS+ with text: ``benchmarks/kernel_memory.py``;
+        once per thread with ``n_jobs`` > 1 and several classes) fits in ``memory_limit``, else
+        ``primal``, said in a WARNING log line. ``solver_`` is the choice.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         Approximate feature map of an RBF kernel with ``solver="primal"``.
     n_components : int, default=512
@@ -373,17 +374,26 @@ class MDAHS(_MultiSourceBase):
                     "kernel solver")
         return None
 
+    #: kernel-sized ((n_S + n_t)^2 float64) arrays of one binary problem's kernel path, without
+    #: and with privileged features (MDA-HS+): benchmarks/kernel_memory.py's tracemalloc peak at
+    #: 11,000 rows, the SMO's working set included, rounded up (1.40 and 1.90); a one-vs-rest
+    #: fit counts it once per thread (:func:`~webly.kernels.ovr_fit_arrays`)
+    _KERNEL_FIT_ARRAYS = (1.5, 2.0)
+
     def _choose_solver(self, data):
         """``solver_``: the QP solver of the kernel path, or ``"primal"`` (see ``solver``)."""
-        from ..kernels import KERNEL_FIT_ARRAYS, choose_solver
+        from ..kernels import choose_solver, ovr_fit_arrays
 
         n = sum(data.n_source(s) for s in data.source_names) + (
             data.n_target if data.target is not None else 0)
         why = self._no_primal(data)
         if self.solver == "primal" and why:
             raise DataError("solver", f"solver='primal' {why}")
+        n_classes = len(np.unique(np.concatenate([np.asarray(v) for v in data.labels.values()])))
+        arrays = ovr_fit_arrays(self._KERNEL_FIT_ARRAYS[bool(getattr(data, "privileged", None))],
+                                self.n_jobs, n_classes)
         solver = choose_solver(
-            self, n, KERNEL_FIT_ARRAYS, no_primal=why,
+            self, n, arrays, no_primal=why,
             what="the rows themselves (linear kernel)" if self.kernel == "linear" else
             f"explicit features ({self.features}, {self.n_components} components)")
         return "libsvm" if (self.solver == "auto" and solver == "smo") else solver
