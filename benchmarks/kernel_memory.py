@@ -77,8 +77,13 @@ def peak_of(cls, params, X, y, kw):
 
 
 def used_figure(est, kw):
-    if hasattr(est, "_kernel_arrays"):
+    """The figure ``solver="auto"`` uses for this fit (one binary problem)."""
+    if hasattr(est, "_kernel_arrays"):         # SVM+, L2-SVM+
         return est._kernel_arrays("X_priv" in kw)
+    if hasattr(est, "_kernel_fit_arrays"):     # the MIL family
+        return est._kernel_fit_arrays("X_priv" in kw, "X_target" in kw)
+    if isinstance(getattr(est, "_KERNEL_FIT_ARRAYS", None), tuple):  # MDA-HS(+)
+        return est._KERNEL_FIT_ARRAYS["X_priv" in kw]
     return KERNEL_FIT_ARRAYS
 
 
@@ -120,12 +125,13 @@ def main(n, big):
     table(n, {c[0] for c in CASES} | {"KMM"})
     table(big, set(BIG))
     print()
-    print(f"The estimators without a figure of their own are checked against the bound "
-          f"KERNEL_FIT_ARRAYS = {KERNEL_FIT_ARRAYS}; a one-vs-rest fit with n_jobs > 1 holds one "
-          f"set of per-problem arrays per thread. At n = {n:,} the SMO's working set (a dense "
-          "Hessian of up to 2,000-4,000 variables and a Newton step's copies: a fixed size, "
-          f"not n x n) is a large share of the peak; the n = {big:,} rows show the figures "
-          "where the choice of path matters.")
+    print("Each kernel estimator's solver=\"auto\" checks its own figure (the column; "
+          "webly.kernels.ovr_fit_arrays counts it once per one-vs-rest problem solved at once, "
+          f"n_jobs threads), the n = {big:,} peak rounded up; an estimator without one is "
+          f"checked against KERNEL_FIT_ARRAYS = {KERNEL_FIT_ARRAYS}. At n = {n:,} the SMO's "
+          "working set (a dense Hessian of up to 2,000-4,000 variables and a Newton step's "
+          "copies: up to 0.4 GB, not n x n) is a large share of the peak; the n = "
+          f"{big:,} rows show the figures where the choice of path matters.")
     print(machine_line(["numpy", "scipy", "scikit-learn"]))
 
 
