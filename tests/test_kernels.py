@@ -130,3 +130,31 @@ def test_the_system_limit_caps_the_environment_free_check(monkeypatch):
     K.check_kernel_memory(1000, 1000)            # 40 MB: small kernels never ask the system
     with pytest.raises(DataError, match="a kernel fit on 3,000 rows needs about 360.0 MB"):
         K.check_kernel_memory(3000, 3000)        # 360 MB: asks, and the 1 kB figure refuses it
+
+
+def test_a_one_vs_rest_fit_counts_its_memory_once_per_thread(monkeypatch):
+    # solver="auto" (issue 18 item 3): one binary problem's figure, plus per further problem
+    # solved at once (n_jobs threads, at most one per class; two classes are one problem)
+    import webly
+    from webly.kernels import ovr_fit_arrays
+
+    assert ovr_fit_arrays(2.0, None, 5) == 2.0
+    assert ovr_fit_arrays(2.0, 2, 5) == 4.0
+    assert ovr_fit_arrays(2.0, 4, 2) == 2.0
+    assert ovr_fit_arrays(2.0, 8, 3) == 6.0
+    assert ovr_fit_arrays(2.7, 3, 10, per_thread=1.5) == pytest.approx(5.7)
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(150, 4)), rng.normal(size=(150, 2))
+    y = np.repeat([0, 1, 2], 50)
+    # 150 rows: an array is 0.18 MB; L2-SVM+ with X_priv 2.7 of them (0.49 MB), 1.5 more per
+    # further thread (0.76 MB for two)
+    for n_jobs, solver in ((None, "smo"), (2, "primal")):
+        est = webly.L2SVMPlusClassifier(memory_limit="0.6M", n_jobs=n_jobs, n_components=20,
+                                        random_state=0).fit(X, y, X_priv=T)
+        assert est.solver_ == solver, (n_jobs, est.solver_)
+    # the MIL family: its own figure once per thread (sMIL 1.5: 0.27 MB, 0.54 MB for two)
+    bags = np.arange(150) // 5
+    for n_jobs, solver in ((None, "smo"), (2, "primal")):
+        est = webly.SMILClassifier(memory_limit="0.4M", n_jobs=n_jobs, n_components=20,
+                                   random_state=0).fit(X, y, bags=bags)
+        assert est.solver_ == solver, (n_jobs, est.solver_)

@@ -17,7 +17,7 @@ from .base import (WebClassifierMixin, check_is_fitted, check_row_features, enco
                    one_vs_rest, per_class_notes, stack_decisions, status_note, validate_data,
                    warn_not_converged)
 from .errors import DataError
-from .kernels import Kernel, choose_solver, dask_solver
+from .kernels import Kernel, choose_solver, dask_solver, ovr_fit_arrays
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -123,13 +123,18 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
     #: X_priv (benchmarks/kernel_memory.py: tracemalloc, kernels included, SVM+ at n = 10,000;
     #: subclasses set their own)
     _KERNEL_ARRAYS = (1.4, 2.6)
+    #: what each further one-vs-rest problem solved at once (``n_jobs`` threads) adds: the
+    #: SMO's working set (up to 0.4 GB, ~0.5 array at n = 10,000; subclasses set their own)
+    _THREAD_ARRAYS = 0.5
 
     def _kernel_arrays(self, has_priv):
         return self._KERNEL_ARRAYS[bool(has_priv)]
 
-    def _choose_solver(self, X, X_priv):
+    def _choose_solver(self, X, X_priv, y=None):
         """The solver of this fit (:func:`webly.kernels.choose_solver` with this estimator's
-        measured peak, :meth:`_kernel_arrays`); precomputed kernels take the kernel solver."""
+        measured peak, :meth:`_kernel_arrays`, and ``_THREAD_ARRAYS`` per further one-vs-rest
+        thread: :func:`~webly.kernels.ovr_fit_arrays`); precomputed kernels take the kernel
+        solver."""
         from sklearn.utils.validation import _num_samples
 
         self._validate_params()
@@ -141,8 +146,11 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         what = ("the rows themselves (linear kernels)" if self.kernel == "linear" and (
             X_priv is None or self.kernel_priv == "linear") else
             f"explicit features ({self.features}, {self.n_components} components)")
-        return choose_solver(self, _num_samples(X), self._kernel_arrays(X_priv is not None),
-                             what=what)
+        arrays = self._kernel_arrays(X_priv is not None)
+        if y is not None:
+            arrays = ovr_fit_arrays(arrays, getattr(self, "n_jobs", None),
+                                    len(np.unique(np.asarray(y))), self._THREAD_ARRAYS)
+        return choose_solver(self, _num_samples(X), arrays, what=what)
 
     def __sklearn_tags__(self):
         return _kernel_tags(self, super().__sklearn_tags__())

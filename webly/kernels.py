@@ -225,15 +225,17 @@ def check_kernel_memory(n_rows: int, n_cols: int, *, fit: bool = True, name: str
                               "(WEBLY_MEMORY_LIMIT=8G sets the limit)")
 
 
-def ovr_fit_arrays(arrays: float, n_jobs: int | None, n_classes: int) -> float:
+def ovr_fit_arrays(arrays: float, n_jobs: int | None, n_classes: int,
+                   per_thread: float | None = None) -> float:
     """A fit's kernel-sized arrays: ``arrays`` (one binary problem's peak, kernels included)
-    times the one-vs-rest problems it solves at once (``n_jobs`` threads, at most one problem
-    per class, one problem for two classes). An upper bound: the shared kernel counts once per
-    thread."""
+    plus ``per_thread`` (default: ``arrays``, an upper bound that counts the shared kernels once
+    per thread) for each further one-vs-rest problem solved at once (``n_jobs`` threads, at
+    most one problem per class, one problem for two classes)."""
     from joblib import effective_n_jobs
 
     problems = 1 if n_classes <= 2 else n_classes
-    return arrays * max(1, min(effective_n_jobs(n_jobs), problems))
+    threads = max(1, min(effective_n_jobs(n_jobs), problems))
+    return arrays + (threads - 1) * (arrays if per_thread is None else per_thread)
 
 
 def choose_solver(est: Any, n_rows: int, arrays: float, *, no_primal: str | None = None,

@@ -73,7 +73,8 @@ class SVMPlusClassifier(_KernelLUPIBase):
     solver : {"auto", "smo", "primal"}, default="auto"
         ``auto``: ``smo`` while its peak memory (2.6 n x n float64 arrays with X_priv, 1.4
         without: ``benchmarks/kernel_memory.py``, n = 10,000; less with ``kernel_dtype=
-        "float32"``) fits in ``memory_limit``, else
+        "float32"``; 0.5 more per further one-vs-rest thread, the solver's working set) fits
+        in ``memory_limit``, else
         ``primal``, said in a log line (WARNING; the choice is ``solver_``).
         ``smo``: the exact kernel dual (needs the (n, n) kernels; up to a few 10^4 rows); above
         ``memory_limit`` it fails at once with the figure.
@@ -222,7 +223,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
         from .solvers.pdas import privileged_factor
 
         dtype = check_kernel_dtype(self.kernel_dtype)
-        self.solver_ = self._choose_solver(X, X_priv)
+        self.solver_ = self._choose_solver(X, X_priv, y)
         if self.solver_ == "primal":
             from .solvers.primal import svmplus_primal
 
@@ -289,7 +290,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         ``auto``: ``smo`` while the kernel path's peak memory (1.4 n x n float64 arrays
         without X_priv, 2.7 with one: the visual kernel, in which each problem's Q is formed,
         the privileged term, and the solver's working set; ``benchmarks/kernel_memory.py``;
-        one more n x n array per thread with ``n_jobs`` > 1 and several classes) fits in
+        1.5 more per further thread with ``n_jobs`` > 1 and several classes) fits in
         ``memory_limit``, else ``primal`` (said in a
         WARNING log line; the choice is ``solver_``); else webly's SMO solver, or libsvm's
         one-class solver on the precomputed Q, or the large-data primal path of
@@ -351,6 +352,10 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         # table (1.04 without X_priv, where P = I/C is a scalar)
         return 2.7 if has_priv else 1.4
 
+    #: each further problem solved at once forms its Q in a buffer of its own, plus its working
+    #: set (solve_l2svmplus_many)
+    _THREAD_ARRAYS = 1.5
+
     def __init__(self, C: float = 1.0, gamma_plus: float = 1.0, kernel: str = "rbf",
                  gamma: float | None = None, kernel_priv: str = "linear",
                  gamma_priv: float | None = None, solver: str = "auto", tol: float = 1e-3,
@@ -378,7 +383,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         """Fit on rows X with labels y and, optionally, privileged features X_priv (n, d~)."""
         from .solvers.l2svmplus import l2svmplus_privileged_term, solve_l2svmplus_many
 
-        self.solver_ = self._choose_solver(X, X_priv)
+        self.solver_ = self._choose_solver(X, X_priv, y)
         if self.solver_ == "primal":
             from .solvers.primal import l2svmplus_primal
 
