@@ -280,9 +280,10 @@ def test_bad_target_input_on_partitions_is_one_line_naming_the_field(synchronous
             SMILPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
                                                     X_target=Xt_bad)
         assert "\n" not in str(err.value)
-    # a -DA method whose primal path has no -DA term names X_target and the fixes
-    with pytest.raises(DataError, match="^X_target: .*no domain-adaptation.*without X_target"
-                                        ".*X.compute") as err:
+    # a -DA method whose primal path has its -DA term on rows in memory only names X_target
+    # and the fixes
+    with pytest.raises(DataError, match="^X_target: .*domain-adaptation term on rows in memory "
+                                        "only.*without X_target.*X.compute") as err:
         MILCPBPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
                                                   X_target=_parts(Xt))
     assert "\n" not in str(err.value)

@@ -7,7 +7,8 @@ with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients 
 rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
 
 The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MI-SVM,
-MIL-CPB, MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA) instead map the rows to
+MIL-CPB, MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA, MIL-CPB-PI-DA) instead map
+the rows to
 explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or random Fourier
 features for an RBF kernel:
 :class:`webly.solvers.primal.FeatureMap`) and solve the same problems in the primal
@@ -21,7 +22,8 @@ MIL-CPB-PI, and the -DA variants sMIL-PI-DA and mi-SVM-PI-DA, also fit rows held
 row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
 ``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
 explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does (so does
-MIL-CPB-PI-DA with ``X_target``: its primal path has no -DA term). ``y`` and ``bags`` are
+MIL-CPB-PI-DA with ``X_target``: its primal path has the -DA term on rows in memory only).
+``y`` and ``bags`` are
 per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB); the rows never
 are. ``X_target`` (numpy, or a Dask array in
 any row chunks) enters only through the mean of its mapped rows: a Dask one is mapped where its
@@ -242,8 +244,9 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     def _dask_solver(self, X_target):
         """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
         :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
-        taken there by the -DA variants whose primal path has the term (``_primal_da``); the
-        others (MIL-CPB-PI-DA) name ``X_target`` and the fixes here."""
+        taken there by the -DA variants whose primal path has the term on Dask rows
+        (``_primal_da`` and ``_primal_da_on_dask``); the others (MIL-CPB-PI-DA, whose -DA term
+        runs on rows in memory) name ``X_target`` and the fixes here."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
@@ -261,6 +264,13 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                         "a Dask array; fit without X_target (the same method "
                                         "without the term runs on the cluster), pass X.compute() "
                                         "with solver='smo', or use sMIL-PI-DA / mi-SVM-PI-DA")
+        if X_target is not None and not self._primal_da_on_dask:
+            raise DataError("X_target", f"{name}'s explicit-feature (primal) path has its "
+                                        "domain-adaptation term on rows in memory only, so it "
+                                        "cannot fit X_target on a Dask array; fit without "
+                                        "X_target (the same method without the term runs on "
+                                        "the cluster), pass X.compute() (solver='primal' or "
+                                        "'smo'), or use sMIL-PI-DA / mi-SVM-PI-DA")
         return dask_solver(type(self).__name__, self.solver)
 
     def _dask_rows(self, X, y, bags, X_priv):
@@ -377,8 +387,10 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     #: whether the primal path takes row-chunked Dask arrays (all of them do now; MIL-CPB's
     #: per-labelling blocks through webly.solvers.block_rows.DaskBlockRows)
     _primal_on_dask = True
-    #: whether the primal path solves the -DA term with X_target (MIL-CPB-PI-DA's does not)
+    #: whether the primal path solves the -DA term with X_target (all -DA variants' do)
     _primal_da = True
+    #: whether it does so on Dask rows too (MIL-CPB-PI-DA's: rows in memory only)
+    _primal_da_on_dask = True
 
     def _bag_offset(self, sizes):
         """Added to bag scores before thresholding (0: the instance decision threshold)."""
