@@ -185,6 +185,17 @@ def test_da_linear_primal_is_the_kernel_path(priv, da):
         assert np.abs(plain.decision_function(X) - pri.decision_function(X)).max() > 0.1
 
 
+def test_da_nystroem_on_every_training_row_is_the_rbf_kernel_path():
+    # the target term too: z(x)'z(x_t) = k(x, x_t) exactly for a training row x (a landmark)
+    X, y, bags, T = _toy(seed=2)
+    Xt = _target(X)
+    kw = dict(tol=1e-6, max_rounds=3, C2=0.01, gamma2=1.0)
+    smo = _fit_da(X, y, bags, T, Xt, solver="smo", **kw)
+    pri = _fit_da(X, y, bags, T, Xt, solver="primal", n_components=len(y), random_state=0, **kw)
+    assert pri.feature_map_.kind == "nystroem"
+    _same_fit(smo, pri, X)
+
+
 def test_da_with_a_target_takes_the_primal_path(caplog):
     X, y, bags, T = _toy()
     Xt = _target(X)
@@ -285,4 +296,26 @@ def test_label_block_hessians_past_the_plain_limit_are_factorised(monkeypatch):
     smo = _fit(MILCPBPIClassifier, X, y, bags, T, solver="smo", **params)
     pri = _fit(MILCPBPIClassifier, X, y, bags, T, solver="primal", **params)
     assert not calls and sum(factors) > 0
+    _same_fit(smo, pri, X)
+
+
+@pytest.mark.parametrize("path", ["block_pcg", "newton_cg"])
+def test_da_solves_take_the_large_problem_newton_paths(monkeypatch, path):
+    # the -DA columns (u2, c2) in the block-preconditioned CG system (above _FACTOR_MAX) and in
+    # the matrix-free Newton-CG steps (above BlockRows.hessian_max), forced on the toy problem
+    import webly.solvers.primal as primal
+
+    if path == "block_pcg":
+        monkeypatch.setattr(primal, "_FACTOR_MAX", 8)
+    else:
+        monkeypatch.setattr(BlockRows, "hessian_max", 8)
+    calls = []
+    inner = getattr(primal, "_" + path)
+    monkeypatch.setattr(primal, "_" + path, lambda *a, **k: calls.append(1) or inner(*a, **k))
+    X, y, bags, T = _toy()
+    Xt = _target(X)
+    kw = dict(kernel="linear", tol=1e-6, max_rounds=4, C2=0.01, gamma2=1.0)
+    smo = _fit_da(X, y, bags, T, Xt, solver="smo", **kw)
+    pri = _fit_da(X, y, bags, T, Xt, solver="primal", **kw)
+    assert calls  # the path under test was taken
     _same_fit(smo, pri, X)
