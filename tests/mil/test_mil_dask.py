@@ -280,13 +280,6 @@ def test_bad_target_input_on_partitions_is_one_line_naming_the_field(synchronous
             SMILPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
                                                     X_target=Xt_bad)
         assert "\n" not in str(err.value)
-    # a -DA method whose primal path has its -DA term on rows in memory only names X_target
-    # and the fixes
-    with pytest.raises(DataError, match="^X_target: .*domain-adaptation term on rows in memory "
-                                        "only.*without X_target.*X.compute") as err:
-        MILCPBPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
-                                                  X_target=_parts(Xt))
-    assert "\n" not in str(err.value)
 
 
 # --- MIL-CPB(-PI): the cutting plane over labellings, its solves on label blocks -------------
@@ -345,6 +338,32 @@ def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, 
                              **({"X_priv": _parts(T, 4)} if priv else {}))
     assert dsk.solver_ == "primal"
     assert dsk.models_[0].n_iter == ref.models_[0].n_iter  # the same Newton steps
+    _assert_same_cutting_plane(dsk, ref, X)
+
+
+@pytest.mark.parametrize("priv", [True, False])
+def test_milcpb_da_on_partitions_equals_the_in_memory_primal_fit(synchronous, priv):
+    # MIL-CPB-PI-DA: the -DA correcting function on the label blocks' own rows (a view of the
+    # solver's persisted rows, float64), the target mean of a Dask X_target one map-reduce:
+    # the same Newton steps and numbers as in memory (float32 rows: float64 on both sides).
+    # C2 = 0.01 makes KMM's total bind (the term moves the fit)
+    X, y, bags, T = _cpb_bags()
+    rng = np.random.default_rng(3)
+    Xt = X[:50] + 0.5 + 0.3 * rng.normal(size=(50, X.shape[1]))
+    X32 = X.astype(np.float32)
+    est = dict(kernel="linear", C=1.0, max_rounds=2, tol=1e-6, C2=0.01, gamma2=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_rounds reached on purpose; no X_priv
+        ref = MILCPBPIDAClassifier(solver="primal", **est).fit(
+            X32, y, bags=bags, X_priv=T if priv else None, X_target=Xt)
+        dsk = MILCPBPIDAClassifier(**est).fit(
+            _parts(X32, 4), y, bags=bags, X_priv=_parts(T, 4) if priv else None,
+            X_target=_parts(Xt, 2))
+        plain = MILCPBPIDAClassifier(solver="primal", **est).fit(
+            X32, y, bags=bags, X_priv=T if priv else None)
+    assert dsk.solver_ == "primal"
+    assert dsk.models_[0].n_iter == ref.models_[0].n_iter  # the same Newton steps
+    assert np.abs(plain.decision_function(X) - ref.decision_function(X)).max() > 0.1
     _assert_same_cutting_plane(dsk, ref, X)
 
 

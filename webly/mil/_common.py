@@ -8,24 +8,21 @@ rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for ever
 
 The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MI-SVM,
 MIL-CPB, MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA, MIL-CPB-PI-DA) instead map
-the rows to
-explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or random Fourier
-features for an RBF kernel:
-:class:`webly.solvers.primal.FeatureMap`) and solve the same problems in the primal
-(:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no (n, n) kernel; their
-:class:`BinaryMIL` holds weights over the features, ``f(x) = coef' z(x) + intercept``. The -DA
-term needs only the mean feature row of the unlabelled target rows (``MILContext.target_mean``,
-computed once, block by block, so ``X_target`` may be large).
+the rows to explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or
+random Fourier features for an RBF kernel: :class:`webly.solvers.primal.FeatureMap`) and solve
+the same problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d)
+memory with no (n, n) kernel; their :class:`BinaryMIL` holds weights over the features,
+``f(x) = coef' z(x) + intercept``. The -DA term needs only the mean feature row of the
+unlabelled target rows (``MILContext.target_mean``, computed once, block by block, so
+``X_target`` may be large).
 
 **On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MI-SVM, MIL-CPB and
-MIL-CPB-PI, and the -DA variants sMIL-PI-DA and mi-SVM-PI-DA, also fit rows held as a
-row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
-``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
-explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does (so does
-MIL-CPB-PI-DA with ``X_target``: its primal path has the -DA term on rows in memory only).
-``y`` and ``bags`` are
-per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB); the rows never
-are. ``X_target`` (numpy, or a Dask array in
+MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA and MIL-CPB-PI-DA, also fit rows
+held as a row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks;
+a numpy ``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver
+named explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does. ``y``
+and ``bags`` are per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB);
+the rows never are. ``X_target`` (numpy, or a Dask array in
 any row chunks) enters only through the mean of its mapped rows: a Dask one is mapped where its
 partitions live and their column sums added in one reduction; the -DA solve then runs on the
 cluster as the others (its rows there in float64, as the in-memory -DA solve computes). The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
@@ -38,7 +35,9 @@ relabels on the numpy n-vector. MIL-CPB(-PI)'s solves take its per-labelling fea
 a :class:`~webly.solvers.block_rows.DaskBlockRows` (each partition builds its rows' blocks from
 its labellings, sent there once each, and the small MKL weights), and each cutting-plane round
 brings the positive-bag instances' leave-self-out scores here for the labelling search, whose
-label norms are a map-reduce (:func:`webly.mil._cutting_plane.milcpb_binary_primal`). The
+label norms are a map-reduce (:func:`webly.mil._cutting_plane.milcpb_binary_primal`; the -DA
+correcting function of MIL-CPB-PI-DA is on the blocks' own rows, a view of the same persisted
+rows). The
 fit equals the in-memory primal fit up to the order of floating-point sums (``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a
 Dask X give lazy Dask arrays in its row chunks, ``noise_scores_`` of a Dask fit is one too (as
 SVM+'s ``correcting_function_``; :func:`webly.persist.save` computes it into the file), and the bag
@@ -244,9 +243,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     def _dask_solver(self, X_target):
         """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
         :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
-        taken there by the -DA variants whose primal path has the term on Dask rows
-        (``_primal_da`` and ``_primal_da_on_dask``); the others (MIL-CPB-PI-DA, whose -DA term
-        runs on rows in memory) name ``X_target`` and the fixes here."""
+        taken there by the -DA variants whose primal path has the term (``_primal_da``: all
+        of webly's now); another would name ``X_target`` and the fixes here."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
@@ -264,13 +262,6 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
                                         "a Dask array; fit without X_target (the same method "
                                         "without the term runs on the cluster), pass X.compute() "
                                         "with solver='smo', or use sMIL-PI-DA / mi-SVM-PI-DA")
-        if X_target is not None and not self._primal_da_on_dask:
-            raise DataError("X_target", f"{name}'s explicit-feature (primal) path has its "
-                                        "domain-adaptation term on rows in memory only, so it "
-                                        "cannot fit X_target on a Dask array; fit without "
-                                        "X_target (the same method without the term runs on "
-                                        "the cluster), pass X.compute() (solver='primal' or "
-                                        "'smo'), or use sMIL-PI-DA / mi-SVM-PI-DA")
         return dask_solver(type(self).__name__, self.solver)
 
     def _dask_rows(self, X, y, bags, X_priv):
@@ -389,8 +380,6 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     _primal_on_dask = True
     #: whether the primal path solves the -DA term with X_target (all -DA variants' do)
     _primal_da = True
-    #: whether it does so on Dask rows too (MIL-CPB-PI-DA's: rows in memory only)
-    _primal_da_on_dask = True
 
     def _bag_offset(self, sizes):
         """Added to bag scores before thresholding (0: the instance decision threshold)."""

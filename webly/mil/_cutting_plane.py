@@ -589,16 +589,19 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
     previous one (its multipliers, and its block weights ``w_t = sqrt(d_t) v_t`` kept, so the
     decision values are unchanged by a new ``d`` or a new labelling with ``w = 0``).
 
-    With ``target_mean`` (the mean of the target rows' features ``z``; ``loss="hinge"``, rows
-    in memory) each solve adds the -DA correcting function of MIL-CPB-PI-DA, as the kernel
+    With ``target_mean`` (the mean of the target rows' features ``z``; ``loss="hinge"``) each
+    solve adds the -DA correcting function of MIL-CPB-PI-DA, as the kernel
     path's :func:`~webly.solvers.add_domain_adaptation` block on the visual kernel ``K = Z Z'``
     over the n instances (not on the label kernel): :func:`~webly.solvers.primal.svmplus_primal`
     with ``target_mean``, ``C2``, ``gamma2``, ``eps``, ``B`` and ``F_target=Z`` (the correcting
     function ``v_i = u2'z_i + c2`` on the instances' own features, under the label blocks), with
     ``fit_intercept=False``: the dual is the kernel path's QP (no ``y'a = 0``, its free unit),
     so the objectives, labellings and decisions are the kernel path's. The rows are taken in
-    float64 then (the -DA solve's precision); the warm starts carry ``u2, c2`` and the -DA
-    multipliers from solve to solve as the other parameters.
+    float64 then (the -DA solve's precision; on Dask persisted so); the warm starts carry
+    ``u2, c2`` and the -DA multipliers from solve to solve as the other parameters. On Dask
+    rows the correcting function's rows are the label blocks' own (``F_target`` the
+    :class:`~webly.solvers.block_rows.DaskBlockRows`' ``Phi``, a view of the solver's
+    persisted rows).
 
     On a row-chunked Dask ``Z`` (``Z_priv`` then a Dask array with one row per row of ``Z``,
     the rows outside the positive bags unused) the algorithm is the same code: the solves run
@@ -624,12 +627,13 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
         if loss != "hinge":
             raise DataError("loss", "the -DA term (target_mean) has no squared-hinge form; use "
                                     "loss='hinge'")
-        if is_dask(Z) or is_dask(Z_priv):
-            raise DataError("target_mean", "the -DA term of MIL-CPB's primal path runs on rows "
-                                           "in memory only, not on Dask arrays")
-        Z = Z if Z.dtype == np.float64 else Z.astype(np.float64)  # the -DA solve's precision
-        da_kw = dict(target_mean=target_mean, C2=C2, gamma2=gamma2, eps=eps, B=B, F_target=Z)
+        if Z.dtype != np.float64:  # the -DA solve's precision (on Dask persisted as float64)
+            Z = Z.astype(np.float64).persist() if is_dask(Z) else Z.astype(np.float64)
     rows = (_DaskRows if is_dask(Z) else _MemoryRows)(Z, y_pm, Z_priv, shift)
+    if target_mean is not None:  # the -DA function on the instances' rows (on Dask: the label
+        # blocks' own rows, DaskBlockRows' Phi, a view of the solver's persisted rows)
+        da_kw = dict(target_mean=target_mean, C2=C2, gamma2=gamma2, eps=eps, B=B,
+                     F_target=rows.Z)
     dz = rows.dz
     s = rows.s
     D = dz + (1 if s else 0)

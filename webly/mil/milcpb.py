@@ -8,10 +8,9 @@ dual of an SVM (L2-SVM, SVM+, L2-SVM+) on per-labelling feature blocks
 (:mod:`webly.solvers.block_rows`), solved by :mod:`webly.solvers.primal` with no (n, n) kernel
 (-DA: plus the correcting function on the instances' own features, matching the target rows'
 mean feature row); on rows held as a row-chunked Dask array that path runs on the cluster (the
-solves and the per-row passes as maps over the partitions, see :mod:`webly.mil._common`;
-MIL-CPB-PI-DA's -DA term on rows in memory only). References: Li, Duan, Xu, Tsang, ICCV 2011;
-the privileged and domain-adaptation correcting functions of Li, Niu, Xu, ECCV 2014 / Niu, Li,
-Xu, IJCV 2016.
+solves and the per-row passes as maps over the partitions, see :mod:`webly.mil._common`).
+References: Li, Duan, Xu, Tsang, ICCV 2011; the privileged and domain-adaptation correcting
+functions of Li, Niu, Xu, ECCV 2014 / Niu, Li, Xu, IJCV 2016.
 """
 
 from __future__ import annotations
@@ -469,9 +468,10 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
         row of ``X_target`` (mapped block by block, as sMIL-PI-DA's;
         :func:`webly.solvers.primal.svmplus_primal` with ``target_mean`` and ``F_target``). With
         a linear kernel the objectives, labellings and decisions are the kernel path's to the
-        solvers' tolerances. On rows in memory only: a Dask ``X`` with ``X_target`` raises
-        :class:`~webly.errors.DataError` (without ``X_target`` it is MIL-CPB-PI's primal path,
-        hinge loss, there too).
+        solvers' tolerances. A row-chunked Dask ``X`` (and ``X_target``, numpy or Dask) takes
+        this path on its cluster, the target mean as one map-reduce (the same fit up to the
+        order of floating-point sums). Without ``X_target`` it is MIL-CPB-PI's primal path
+        (hinge loss).
 
     Attributes
     ----------
@@ -523,8 +523,6 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
     """
 
     _method_name = "MIL-CPB-PI-DA"
-    #: the primal path's -DA term runs on rows in memory (its Dask solves take no F_target)
-    _primal_da_on_dask = False
     _without_priv = "MIL-CPB with the target-matching term"
 
     _parameter_constraints = {

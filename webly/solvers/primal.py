@@ -1593,7 +1593,9 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         F_target'``. None: ``F`` itself (the -DA estimators' rows). MIL-CPB-PI-DA passes the
         instances' own features while ``F`` holds its label blocks
         (:class:`~webly.solvers.block_rows.BlockRows`, whose rows are then taken as they are:
-        pass float64 blocks for the float64 -DA solve). Rows in memory only.
+        pass float64 blocks for the float64 -DA solve). On Dask only the label blocks' own rows:
+        ``F`` a :class:`~webly.solvers.block_rows.DaskBlockRows` and ``F_target`` its ``Phi``
+        (the same object), then a view of the solver's persisted rows.
 
     Returns
     -------
@@ -1610,6 +1612,7 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         (``u2``, ``c2``).
     """
     priv_rows, n_priv = _check_priv_rows(priv_rows, F_priv, y, "C-SVM")
+    F_in = F
     on_dask = _on_dask(F, F_priv)
     if on_dask and priv_rows is not None and F_priv.shape[0] != F.shape[0]:
         raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
@@ -1631,9 +1634,14 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
             raise DataError("F_target", "is the -DA correcting function's rows: pass it with "
                                         "target_mean")
         if rows.lazy or is_dask(F_target):
-            raise DataError("F_target", "separate rows of the -DA correcting function are "
-                                        "supported on rows in memory only, not on Dask arrays")
-        F_target = check_row_features("F_target", F_target, n, keep_float32=True)
+            # on Dask: the label blocks' own rows, a view of the persisted rows
+            if not (isinstance(F_in, DaskBlockRows) and F_target is F_in.Phi):
+                raise DataError("F_target", "on Dask arrays the -DA correcting function's "
+                                            "rows can only be the label blocks' own rows "
+                                            "(F.Phi of a DaskBlockRows F)")
+            F_target = rows.F
+        else:
+            F_target = check_row_features("F_target", F_target, n, keep_float32=True)
     if target_mean is not None:
         return _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps,
                            B, tol, max_iter, rho, n_threads, start, user_rho, rows,
@@ -1768,8 +1776,9 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
     (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``), on
     the rows in memory or on a Dask rows backend (``rows``: the per-row vectors are then Dask
     vectors chunked like the rows, and ``priv_rows`` a mask over all rows,
-    :func:`_masked_families`). ``Fv``: other rows of ``v`` (in memory; None: ``F``), e.g.
-    MIL-CPB's instances under its label blocks ``F``; ``fit_intercept=False`` holds ``b = 0``."""
+    :func:`_masked_families`). ``Fv``: other rows of ``v`` (None: ``F``), e.g. MIL-CPB's
+    instances under its label blocks ``F`` (on Dask the backend's view of them);
+    ``fit_intercept=False`` holds ``b = 0``."""
     n = F.shape[0]
     # float64 products: v ~ q and the sums Phi'z2 are O(C2 n) while the margins need v - q and
     # the gradient to ~tol; float32 products lose that (see the module docstring). On Dask the
