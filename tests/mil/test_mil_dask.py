@@ -466,3 +466,22 @@ def test_milcpb_on_a_two_worker_cluster_equals_the_single_process_fit(process_cl
                                  **({"X_priv": _parts(T, 4)} if priv else {}))
     assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
     _assert_same_cutting_plane(dsk, ref, X)
+
+
+@pytest.mark.slow  # about 100 Newton steps over the two workers
+def test_milcpb_da_on_a_two_worker_cluster_equals_the_single_process_fit(process_cluster):
+    # MIL-CPB-PI-DA's -DA columns travel with the label blocks' row kernels (by pickle)
+    from distributed import get_task_stream
+
+    X, y, bags, T = _cpb_bags(n_bags=12)
+    Xt = X[:20] + 0.5
+    est = dict(kernel="linear", max_rounds=2, C=1.0, C2=0.01, gamma2=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = MILCPBPIDAClassifier(solver="primal", **est).fit(X, y, bags=bags, X_priv=T,
+                                                               X_target=Xt)
+        with get_task_stream(process_cluster) as stream:
+            dsk = MILCPBPIDAClassifier(**est).fit(_parts(X, 4), y, bags=bags,
+                                                  X_priv=_parts(T, 4), X_target=_parts(Xt, 2))
+    assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
+    _assert_same_cutting_plane(dsk, ref, X)

@@ -116,6 +116,12 @@ costs steps where the -DA term moves the solution: 358 against 198 from 0 on the
 2,000-row agreement problem (C2 = 0.01, gamma2 = 1). These change the path, not the problem
 (the same optimum: ``tests/mil/test_da_primal.py``).
 
+MIL-CPB-PI-DA's -DA function lives on the instances' visual features while its classifier
+lives on label blocks: ``F_target`` gives ``v`` its own rows (``v_i = u2'F_target_i + c2``,
+the dual's block on ``F_target F_target'``), and with ``fit_intercept=False`` the dual has no
+``y'a = 0`` (the -DA block and KMM's interval come from ``u2`` and ``c2`` alone), which is
+MIL-CPB's QP with its free unit.
+
 MIL-CPB's label-kernel MKL (and MDA-HS's) is the same SVM / L2-SVM (+) on per-labelling feature
 blocks: ``F`` may be a :class:`~webly.solvers.block_rows.BlockRows` (rows ``kron(c_i, phi_i)`` held
 as the rows plus the block coefficients of the few rows with more than one block), with
