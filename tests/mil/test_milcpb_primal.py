@@ -161,7 +161,9 @@ def _fit_da(X, y, bags, T, Xt, **params):
 @pytest.mark.parametrize("priv, da", [(True, dict(C2=0.01, gamma2=1.0)),
                                       (False, dict(C2=0.001, gamma2=1.0)),
                                       (True, dict(C2=0.001, gamma2=1.0, eps=0.1)),
-                                      (True, dict())])
+                                      (True, dict()),
+                                      (True, dict(C2=0.01, gamma2=1.0, cp_tol=0.1,
+                                                  max_rounds=10))])
 def test_da_linear_primal_is_the_kernel_path(priv, da):
     # the -DA correcting function on the instances' own features (the kernel path's block on
     # the visual kernel K = X X', not on the label kernel), its target term from the target
@@ -172,11 +174,13 @@ def test_da_linear_primal_is_the_kernel_path(priv, da):
     X, y, bags, T = _toy()
     T = T if priv else None
     Xt = _target(X)
-    kw = dict(kernel="linear", tol=1e-6, max_rounds=4, **da)
+    kw = {"kernel": "linear", "tol": 1e-6, "max_rounds": 4, **da}
     smo = _fit_da(X, y, bags, T, Xt, solver="smo", **kw)
     pri = _fit_da(X, y, bags, T, Xt, solver="primal", **kw)
     assert smo.solver_ == "smo" and pri.solver_ == "primal"
     _same_fit(smo, pri, X)
+    if "cp_tol" in da:  # a cutting plane that converges (the same status on both paths)
+        assert pri.models_[0].info["status"] == "converged"
     D0 = smo.decision_function(Xt)
     np.testing.assert_allclose(pri.decision_function(Xt), D0,
                                atol=1e-4 * (1 + np.abs(D0).max()))
