@@ -250,3 +250,65 @@ def test_bad_solver_input_names_the_field():
         svmplus_primal(X, yy, target_mean=Xt.mean(axis=0), gamma2=0.0)
     with pytest.raises(DataError, match="^C2: must hold finite positive values"):
         svmplus_primal(X, yy, target_mean=Xt.mean(axis=0), C2=-np.ones(len(yy)))
+
+
+@pytest.mark.parametrize("layout", ["hinge", "priv_rows"])
+def test_separate_da_rows_without_the_intercept_solve_the_kernel_dual(layout):
+    # MIL-CPB-PI-DA's solve: the classifier on other rows than the -DA correcting function (its
+    # label blocks; here rows with a constant feature, the bias inside them) and no intercept.
+    # The kernel dual is the QP with a free unit (y'a = 0 made vacuous) and the -DA block on
+    # the -DA rows' kernel over the n real units, as milcpb_binary builds it
+    from webly.solvers import KernelQP, privileged_block
+
+    rng = np.random.default_rng(2)
+    n, d, dv, dp, nt = 80, 5, 4, 3, 40
+    Z = rng.normal(size=(n, dv))
+    y = np.where(Z[:, 0] + 0.7 * rng.normal(size=n) > 0, 1.0, -1.0)
+    F = np.column_stack([Z @ rng.normal(size=(dv, d - 1)), np.full(n, 1.5)])
+    T = rng.normal(size=(n, dp))
+    Zt = rng.normal(size=(nt, dv)) + 0.5
+    pos = y > 0
+    P = np.flatnonzero(pos)
+    C = np.where(pos, 0.5, 1.0)
+    if layout == "hinge":
+        upper, blocks, constant, kw = C, (), 0.0, dict(C=C)
+    else:
+        block, constant = privileged_block(P, T[P] @ T[P].T, C[P], 2.0)
+        upper, blocks = np.where(pos, np.inf, C), (block,)
+        kw = dict(F_priv=T[P], priv_rows=pos, C=C, gamma_plus=2.0)
+    for eps in (0.0, 0.2):
+        da = add_domain_adaptation(KernelQP(K=Z @ Z.T, y=np.ones(n), p=np.ones(n), upper=upper,
+                                            blocks=blocks),
+                                   Z @ Z.T, (Z @ Zt.T).sum(axis=1), nt, C2=0.1, gamma2=3.0,
+                                   eps=eps)
+        K = np.zeros((n + 1, n + 1))
+        K[:n, :n] = (F * y[:, None]) @ (F * y[:, None]).T  # the labels live in the kernel
+        qp = KernelQP(K=K, y=np.r_[np.ones(n), -1.0], p=np.r_[np.ones(n), 0.0],
+                      upper=np.r_[upper, np.inf], blocks=da.blocks, constant=constant)
+        x, info = smo_solve(qp, tol=1e-8, max_iter=10 ** 7)
+        assert info["status"] == "converged"
+        w, b, *_, pinfo = svmplus_primal(F, y, target_mean=Zt.mean(axis=0), C2=0.1, gamma2=3.0,
+                                         eps=eps, F_target=Z, fit_intercept=False, tol=1e-7,
+                                         **kw)
+        assert pinfo["status"] == "converged" and b == 0.0
+        assert pinfo["objective"] == pytest.approx(-qp_objective(qp, x), rel=1e-6)
+        np.testing.assert_allclose(F @ w, F @ (F.T @ (x[:n] * y)), atol=1e-4)
+    # without the -DA rows' own features (F_target=None) the term is on F: another problem
+    *_, on_f = svmplus_primal(F, y, target_mean=F.mean(axis=0), C2=0.1, gamma2=3.0,
+                              fit_intercept=False, tol=1e-7, **kw)
+    assert abs(on_f["objective"] - pinfo["objective"]) > 1e-3 * abs(pinfo["objective"])
+
+
+def test_explicit_da_rows_equal_to_the_rows_change_nothing():
+    X, y, _, T, Xt = _crawl()
+    yy = np.where(y == 1, 1.0, -1.0)
+    kw = dict(C=1.0, target_mean=Xt.mean(axis=0), C2=0.1, gamma2=1.0, eps=0.1, tol=1e-6)
+    ref = svmplus_primal(X, yy, T, **kw)
+    out = svmplus_primal(X, yy, T, F_target=X, **kw)
+    for r, o in zip(ref[:4], out[:4]):
+        np.testing.assert_array_equal(o, r)
+    assert out[4]["n_iter"] == ref[4]["n_iter"]
+    with pytest.raises(DataError, match="^F_target: is the -DA correcting function's rows"):
+        svmplus_primal(X, yy, F_target=X)
+    with pytest.raises(DataError, match="^F_target: .*rows"):
+        svmplus_primal(X, yy, F_target=X[:-1], **kw)

@@ -280,12 +280,6 @@ def test_bad_target_input_on_partitions_is_one_line_naming_the_field(synchronous
             SMILPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
                                                     X_target=Xt_bad)
         assert "\n" not in str(err.value)
-    # a -DA method whose primal path has no -DA term names X_target and the fixes
-    with pytest.raises(DataError, match="^X_target: .*no domain-adaptation.*without X_target"
-                                        ".*X.compute") as err:
-        MILCPBPIDAClassifier(kernel="linear").fit(_parts(X), y, bags=bags, X_priv=_parts(T),
-                                                  X_target=_parts(Xt))
-    assert "\n" not in str(err.value)
 
 
 # --- MIL-CPB(-PI): the cutting plane over labellings, its solves on label blocks -------------
@@ -344,6 +338,32 @@ def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, 
                              **({"X_priv": _parts(T, 4)} if priv else {}))
     assert dsk.solver_ == "primal"
     assert dsk.models_[0].n_iter == ref.models_[0].n_iter  # the same Newton steps
+    _assert_same_cutting_plane(dsk, ref, X)
+
+
+@pytest.mark.parametrize("priv", [True, False])
+def test_milcpb_da_on_partitions_equals_the_in_memory_primal_fit(synchronous, priv):
+    # MIL-CPB-PI-DA: the -DA correcting function on the label blocks' own rows (a view of the
+    # solver's persisted rows, float64), the target mean of a Dask X_target one map-reduce:
+    # the same Newton steps and numbers as in memory (float32 rows: float64 on both sides).
+    # C2 = 0.01 makes KMM's total bind (the term moves the fit)
+    X, y, bags, T = _cpb_bags()
+    rng = np.random.default_rng(3)
+    Xt = X[:50] + 0.5 + 0.3 * rng.normal(size=(50, X.shape[1]))
+    X32 = X.astype(np.float32)
+    est = dict(kernel="linear", C=1.0, max_rounds=2, tol=1e-6, C2=0.01, gamma2=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_rounds reached on purpose; no X_priv
+        ref = MILCPBPIDAClassifier(solver="primal", **est).fit(
+            X32, y, bags=bags, X_priv=T if priv else None, X_target=Xt)
+        dsk = MILCPBPIDAClassifier(**est).fit(
+            _parts(X32, 4), y, bags=bags, X_priv=_parts(T, 4) if priv else None,
+            X_target=_parts(Xt, 2))
+        plain = MILCPBPIDAClassifier(solver="primal", **est).fit(
+            X32, y, bags=bags, X_priv=T if priv else None)
+    assert dsk.solver_ == "primal"
+    assert dsk.models_[0].n_iter == ref.models_[0].n_iter  # the same Newton steps
+    assert np.abs(plain.decision_function(X) - ref.decision_function(X)).max() > 0.1
     _assert_same_cutting_plane(dsk, ref, X)
 
 
@@ -444,5 +464,24 @@ def test_milcpb_on_a_two_worker_cluster_equals_the_single_process_fit(process_cl
         with get_task_stream(process_cluster) as stream:
             dsk = cls(**est).fit(_parts(X, 4), y, bags=bags,
                                  **({"X_priv": _parts(T, 4)} if priv else {}))
+    assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
+    _assert_same_cutting_plane(dsk, ref, X)
+
+
+@pytest.mark.slow  # about 100 Newton steps over the two workers
+def test_milcpb_da_on_a_two_worker_cluster_equals_the_single_process_fit(process_cluster):
+    # MIL-CPB-PI-DA's -DA columns travel with the label blocks' row kernels (by pickle)
+    from distributed import get_task_stream
+
+    X, y, bags, T = _cpb_bags(n_bags=12)
+    Xt = X[:20] + 0.5
+    est = dict(kernel="linear", max_rounds=2, C=1.0, C2=0.01, gamma2=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = MILCPBPIDAClassifier(solver="primal", **est).fit(X, y, bags=bags, X_priv=T,
+                                                               X_target=Xt)
+        with get_task_stream(process_cluster) as stream:
+            dsk = MILCPBPIDAClassifier(**est).fit(_parts(X, 4), y, bags=bags,
+                                                  X_priv=_parts(T, 4), X_target=_parts(Xt, 2))
     assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
     _assert_same_cutting_plane(dsk, ref, X)

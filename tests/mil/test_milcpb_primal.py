@@ -16,6 +16,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from webly import MILCPBClassifier, MILCPBPIClassifier, MILCPBPIDAClassifier
+from webly.base import DataWarning
 from webly.errors import DataError
 from webly.solvers.block_rows import BlockRows, label_rotation
 
@@ -144,12 +145,80 @@ def test_auto_routes_by_the_memory_limit(cls, caplog):
     np.testing.assert_array_equal(big.decision_function(X), pri.decision_function(X))
 
 
-def test_da_with_a_target_refuses_the_primal_path():
+def _target(X, seed=7, n=40):
+    """Unlabelled target rows: training rows shifted by 0.5 with noise."""
+    rng = np.random.default_rng(seed)
+    return X[:n] + 0.5 + rng.normal(0, 0.3, (n, X.shape[1]))
+
+
+def _fit_da(X, y, bags, T, Xt, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_rounds reached on purpose
+        warnings.simplefilter("ignore", DataWarning)  # the fits without X_priv
+        return MILCPBPIDAClassifier(**params).fit(X, y, bags=bags, X_priv=T, X_target=Xt)
+
+
+@pytest.mark.parametrize("priv, da", [(True, dict(C2=0.01, gamma2=1.0)),
+                                      (False, dict(C2=0.001, gamma2=1.0)),
+                                      (True, dict(C2=0.001, gamma2=1.0, eps=0.1)),
+                                      (True, dict()),
+                                      (True, dict(C2=0.01, gamma2=1.0, cp_tol=0.1,
+                                                  max_rounds=10))])
+def test_da_linear_primal_is_the_kernel_path(priv, da):
+    # the -DA correcting function on the instances' own features (the kernel path's block on
+    # the visual kernel K = X X', not on the label kernel), its target term from the target
+    # rows' mean: every round's objective, the labellings, MKL weights and decisions agree.
+    # (With the defaults C2 = gamma2 = 1000 the rows' weights match the target mean here and
+    # the term only adds a constant to the objective, as on the crawl of
+    # benchmarks/da_primal_scale.py; the small C2 make KMM's total bind and move the fit)
     X, y, bags, T = _toy()
-    with pytest.raises(DataError, match=r"^solver: MIL-CPB-PI-DA: solver='primal' has no "
-                                        r"domain-adaptation \(X_target\) term yet; fit without "
-                                        r"X_target or use solver='smo'"):
-        MILCPBPIDAClassifier(solver="primal").fit(X, y, bags=bags, X_priv=T, X_target=X[:20])
+    T = T if priv else None
+    Xt = _target(X)
+    kw = {"kernel": "linear", "tol": 1e-6, "max_rounds": 4, **da}
+    smo = _fit_da(X, y, bags, T, Xt, solver="smo", **kw)
+    pri = _fit_da(X, y, bags, T, Xt, solver="primal", **kw)
+    assert smo.solver_ == "smo" and pri.solver_ == "primal"
+    _same_fit(smo, pri, X)
+    if "cp_tol" in da:  # a cutting plane that converges (the same status on both paths)
+        assert pri.models_[0].info["status"] == "converged"
+    D0 = smo.decision_function(Xt)
+    np.testing.assert_allclose(pri.decision_function(Xt), D0,
+                               atol=1e-4 * (1 + np.abs(D0).max()))
+    if da:  # the -DA term is at work: without X_target the fit differs
+        plain = _fit_da(X, y, bags, T, None, solver="primal", **kw)
+        assert np.abs(plain.decision_function(X) - pri.decision_function(X)).max() > 0.1
+
+
+def test_da_nystroem_on_every_training_row_is_the_rbf_kernel_path():
+    # the target term too: z(x)'z(x_t) = k(x, x_t) exactly for a training row x (a landmark)
+    X, y, bags, T = _toy(seed=2)
+    Xt = _target(X)
+    kw = dict(tol=1e-6, max_rounds=3, C2=0.01, gamma2=1.0)
+    smo = _fit_da(X, y, bags, T, Xt, solver="smo", **kw)
+    pri = _fit_da(X, y, bags, T, Xt, solver="primal", n_components=len(y), random_state=0, **kw)
+    assert pri.feature_map_.kind == "nystroem"
+    _same_fit(smo, pri, X)
+
+
+def test_da_with_a_target_takes_the_primal_path(caplog):
+    X, y, bags, T = _toy()
+    Xt = _target(X)
+    kw = dict(max_rounds=2, n_components=30, random_state=0)
+    with caplog.at_level(logging.WARNING, logger="webly"):
+        big = _fit_da(X, y, bags, T, Xt, memory_limit="100K", **kw)
+    assert big.solver_ == "primal" and hasattr(big, "feature_map_")
+    assert any(r.getMessage().startswith("MILCPBPIDAClassifier: the kernel solver on 150 rows")
+               and "solver='primal'" in r.getMessage() for r in caplog.records)
+    pri = _fit_da(X, y, bags, T, Xt, solver="primal", **kw)
+    np.testing.assert_array_equal(big.decision_function(X), pri.decision_function(X))
+    # float32 rows: the -DA solve computes in float64, the same fit
+    lin = dict(kernel="linear", solver="primal", max_rounds=2, tol=1e-6)
+    f64 = _fit_da(X, y, bags, T, Xt, **lin)
+    f32 = _fit_da(X.astype(np.float32), y, bags, T, Xt.astype(np.float32), **lin)
+    np.testing.assert_allclose(f32.decision_function(X), f64.decision_function(X), atol=1e-4)
+    # the squared hinge has no -DA form, on either path
+    with pytest.raises(DataError, match="^loss: MIL-CPB-PI-DA supports only loss='hinge'"):
+        _fit_da(X, y, bags, T, Xt, loss="squared_hinge", solver="primal")
     # without X_target it is MIL-CPB-PI's primal path (hinge)
     kw = dict(kernel="linear", solver="primal", max_rounds=2, tol=1e-6)
     da = _fit(MILCPBPIDAClassifier, X, y, bags, T, **kw)
@@ -231,4 +300,26 @@ def test_label_block_hessians_past_the_plain_limit_are_factorised(monkeypatch):
     smo = _fit(MILCPBPIClassifier, X, y, bags, T, solver="smo", **params)
     pri = _fit(MILCPBPIClassifier, X, y, bags, T, solver="primal", **params)
     assert not calls and sum(factors) > 0
+    _same_fit(smo, pri, X)
+
+
+@pytest.mark.parametrize("path", ["block_pcg", "newton_cg"])
+def test_da_solves_take_the_large_problem_newton_paths(monkeypatch, path):
+    # the -DA columns (u2, c2) in the block-preconditioned CG system (above _FACTOR_MAX) and in
+    # the matrix-free Newton-CG steps (above BlockRows.hessian_max), forced on the toy problem
+    import webly.solvers.primal as primal
+
+    if path == "block_pcg":
+        monkeypatch.setattr(primal, "_FACTOR_MAX", 8)
+    else:
+        monkeypatch.setattr(BlockRows, "hessian_max", 8)
+    calls = []
+    inner = getattr(primal, "_" + path)
+    monkeypatch.setattr(primal, "_" + path, lambda *a, **k: calls.append(1) or inner(*a, **k))
+    X, y, bags, T = _toy()
+    Xt = _target(X)
+    kw = dict(kernel="linear", tol=1e-6, max_rounds=4, C2=0.01, gamma2=1.0)
+    smo = _fit_da(X, y, bags, T, Xt, solver="smo", **kw)
+    pri = _fit_da(X, y, bags, T, Xt, solver="primal", **kw)
+    assert calls  # the path under test was taken
     _same_fit(smo, pri, X)

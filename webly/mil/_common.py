@@ -7,23 +7,22 @@ with one class. Each binary fit returns a :class:`BinaryMIL`: dual coefficients 
 rows and an intercept, so ``f(x) = sum_i coef_i k(x_i, x) + intercept`` for every method.
 
 The estimators with ``solver="primal"`` (sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MI-SVM,
-MIL-CPB, MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA) instead map the rows to
-explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or random Fourier
-features for an RBF kernel:
-:class:`webly.solvers.primal.FeatureMap`) and solve the same problems in the primal
-(:func:`webly.solvers.primal.svmplus_primal`), in O(n d) memory with no (n, n) kernel; their
-:class:`BinaryMIL` holds weights over the features, ``f(x) = coef' z(x) + intercept``. The -DA
-term needs only the mean feature row of the unlabelled target rows (``MILContext.target_mean``,
-computed once, block by block, so ``X_target`` may be large).
+MIL-CPB, MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA, MIL-CPB-PI-DA) instead map
+the rows to explicit features ``z(x)`` (the rows themselves for a linear kernel, Nystroem or
+random Fourier features for an RBF kernel: :class:`webly.solvers.primal.FeatureMap`) and solve
+the same problems in the primal (:func:`webly.solvers.primal.svmplus_primal`), in O(n d)
+memory with no (n, n) kernel; their :class:`BinaryMIL` holds weights over the features,
+``f(x) = coef' z(x) + intercept``. The -DA term needs only the mean feature row of the
+unlabelled target rows (``MILContext.target_mean``, computed once, block by block, so
+``X_target`` may be large).
 
 **On Dask** (issue 18 item 4), sMIL, sbMIL, sMIL-PI, mi-SVM, mi-SVM-PI, MI-SVM, MIL-CPB and
-MIL-CPB-PI, and the -DA variants sMIL-PI-DA and mi-SVM-PI-DA, also fit rows held as a
-row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks; a numpy
-``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver named
-explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does (so does
-MIL-CPB-PI-DA with ``X_target``: its primal path has no -DA term). ``y`` and ``bags`` are
-per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB); the rows never
-are. ``X_target`` (numpy, or a Dask array in
+MIL-CPB-PI, and the -DA variants sMIL-PI-DA, mi-SVM-PI-DA and MIL-CPB-PI-DA, also fit rows
+held as a row-chunked :class:`dask.array.Array` (``X``, and ``X_priv`` in the same row chunks;
+a numpy ``X_priv`` is sent there): ``solver="auto"`` takes the primal path, a kernel solver
+named explicitly raises a :class:`~webly.errors.DataError` naming the fix, as SVM+ does. ``y``
+and ``bags`` are per-row vectors, numpy or Dask, computed here once (10^7 of them take 80 MB);
+the rows never are. ``X_target`` (numpy, or a Dask array in
 any row chunks) enters only through the mean of its mapped rows: a Dask one is mapped where its
 partitions live and their column sums added in one reduction; the -DA solve then runs on the
 cluster as the others (its rows there in float64, as the in-memory -DA solve computes). The feature map is fitted as SVM+ fits it on Dask (the bandwidth rule as a reduction, the
@@ -36,7 +35,9 @@ relabels on the numpy n-vector. MIL-CPB(-PI)'s solves take its per-labelling fea
 a :class:`~webly.solvers.block_rows.DaskBlockRows` (each partition builds its rows' blocks from
 its labellings, sent there once each, and the small MKL weights), and each cutting-plane round
 brings the positive-bag instances' leave-self-out scores here for the labelling search, whose
-label norms are a map-reduce (:func:`webly.mil._cutting_plane.milcpb_binary_primal`). The
+label norms are a map-reduce (:func:`webly.mil._cutting_plane.milcpb_binary_primal`; the -DA
+correcting function of MIL-CPB-PI-DA is on the blocks' own rows, a view of the same persisted
+rows). The
 fit equals the in-memory primal fit up to the order of floating-point sums (``tests/mil/test_mil_dask.py``). ``decision_function`` and ``predict`` of a
 Dask X give lazy Dask arrays in its row chunks, ``noise_scores_`` of a Dask fit is one too (as
 SVM+'s ``correcting_function_``; :func:`webly.persist.save` computes it into the file), and the bag
@@ -242,8 +243,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     def _dask_solver(self, X_target):
         """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
         :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
-        taken there by the -DA variants whose primal path has the term (``_primal_da``); the
-        others (MIL-CPB-PI-DA) name ``X_target`` and the fixes here."""
+        taken there by the -DA variants whose primal path has the term (``_primal_da``: all
+        of webly's now); another would name ``X_target`` and the fixes here."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
@@ -377,7 +378,7 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     #: whether the primal path takes row-chunked Dask arrays (all of them do now; MIL-CPB's
     #: per-labelling blocks through webly.solvers.block_rows.DaskBlockRows)
     _primal_on_dask = True
-    #: whether the primal path solves the -DA term with X_target (MIL-CPB-PI-DA's does not)
+    #: whether the primal path solves the -DA term with X_target (all -DA variants' do)
     _primal_da = True
 
     def _bag_offset(self, sizes):

@@ -22,7 +22,9 @@ over ``0 <= a_i <= C_neg`` (negative instances) and ``a_i >= 0`` (positive-bag i
   ``v = a_P + z``, ``z >= 0``, ``sum v = sum c``, ``c_i = C`` (:func:`webly.solvers.svmplus_qp`'s
   block; the constant makes ``-g`` the SVM+ dual value);
 * -DA: plus the visual correcting function matching ``X_target``
-  (:func:`webly.solvers.add_domain_adaptation` over all instances).
+  (:func:`webly.solvers.add_domain_adaptation` over all instances, on the visual kernel ``K``:
+  on explicit features a correcting function of the instances' own features, see
+  :func:`milcpb_binary_primal`).
 
 MIL-CPB solves the convex relaxation of ``min_{y in Y} min_w primal(w; y)``, the l1-MKL over the
 label kernels ``K^∘y_t y_t'``:
@@ -568,7 +570,7 @@ def _block_leave_self_out(Zb, ab, Yb, W, dz, s, d, shift):
 def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_plus=1.0,
                          loss="squared_hinge", shift=1.0, init="all", max_rounds=10, cp_tol=1e-2,
                          mkl_max_iter=20, mkl_tol=1e-2, tol=1e-3, max_iter=None,
-                         name="MIL-CPB"):
+                         name="MIL-CPB", target_mean=None, C2=1e3, gamma2=1e3, eps=0.0, B=None):
     """:func:`milcpb_binary` on explicit features ``Z`` (``solver="primal"``): the same problem.
 
     For fixed MKL weights ``d`` the QP of the kernel path is the dual of an SVM on the
@@ -586,6 +588,20 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
     tolerances and stopping rules are :func:`milcpb_binary`'s. Each solve starts from the
     previous one (its multipliers, and its block weights ``w_t = sqrt(d_t) v_t`` kept, so the
     decision values are unchanged by a new ``d`` or a new labelling with ``w = 0``).
+
+    With ``target_mean`` (the mean of the target rows' features ``z``; ``loss="hinge"``) each
+    solve adds the -DA correcting function of MIL-CPB-PI-DA, as the kernel
+    path's :func:`~webly.solvers.add_domain_adaptation` block on the visual kernel ``K = Z Z'``
+    over the n instances (not on the label kernel): :func:`~webly.solvers.primal.svmplus_primal`
+    with ``target_mean``, ``C2``, ``gamma2``, ``eps``, ``B`` and ``F_target=Z`` (the correcting
+    function ``v_i = u2'z_i + c2`` on the instances' own features, under the label blocks), with
+    ``fit_intercept=False``: the dual is the kernel path's QP (no ``y'a = 0``, its free unit),
+    so the objectives, labellings and decisions are the kernel path's. The rows are taken in
+    float64 then (the -DA solve's precision; on Dask persisted so); the warm starts carry
+    ``u2, c2`` and the -DA multipliers from solve to solve as the other parameters. On Dask
+    rows the correcting function's rows are the label blocks' own (``F_target`` the
+    :class:`~webly.solvers.block_rows.DaskBlockRows`' ``Phi``, a view of the solver's
+    persisted rows).
 
     On a row-chunked Dask ``Z`` (``Z_priv`` then a Dask array with one row per row of ``Z``,
     the rows outside the positive bags unused) the algorithm is the same code: the solves run
@@ -606,7 +622,18 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
     from ..solvers.primal import l2svmplus_primal, svmplus_primal
 
     t0 = time.perf_counter()
+    da_kw = {}
+    if target_mean is not None:
+        if loss != "hinge":
+            raise DataError("loss", "the -DA term (target_mean) has no squared-hinge form; use "
+                                    "loss='hinge'")
+        if Z.dtype != np.float64:  # the -DA solve's precision (on Dask persisted as float64)
+            Z = Z.astype(np.float64).persist() if is_dask(Z) else Z.astype(np.float64)
     rows = (_DaskRows if is_dask(Z) else _MemoryRows)(Z, y_pm, Z_priv, shift)
+    if target_mean is not None:  # the -DA function on the instances' rows (on Dask: the label
+        # blocks' own rows, DaskBlockRows' Phi, a view of the solver's persisted rows)
+        da_kw = dict(target_mean=target_mean, C2=C2, gamma2=gamma2, eps=eps, B=B,
+                     F_target=rows.Z)
     dz = rows.dz
     s = rows.s
     D = dz + (1 if s else 0)
@@ -641,7 +668,8 @@ def milcpb_binary_primal(Z, y_pm, groups, keep, *, C, C_neg, Z_priv=None, gamma_
         common = dict(gamma_plus=gamma_plus, tol=tol, max_iter=max_iter, n_threads=None,
                       priv_rows=rows.priv_rows, start=start, fit_intercept=False)
         if loss == "hinge":
-            w, _, _, _, info = svmplus_primal(F, y_base, rows.Z_priv, C=weights, **common)
+            w, _, _, _, info = svmplus_primal(F, y_base, rows.Z_priv, C=weights, **common,
+                                              **da_kw)
             info["dual"] = rows.dual(info)
             info["scale"] = max(rows.total(info["dual"]), 1e-12)
         else:

@@ -1,13 +1,16 @@
 """MIL-CPB (+ -PI, -DA): MIL over candidate instance labellings by a cutting plane and l1-MKL.
 
 The estimators; the formulation and the algorithm on plain arrays (:func:`milcpb_binary`) are in
-:mod:`webly.mil._cutting_plane`. With ``solver="primal"`` MIL-CPB and MIL-CPB-PI solve the same
-problem on explicit features (:func:`~webly.mil._cutting_plane.milcpb_binary_primal`): for fixed
-MKL weights each QP is the dual of an SVM (L2-SVM, SVM+, L2-SVM+) on per-labelling feature
-blocks (:mod:`webly.solvers.block_rows`), solved by :mod:`webly.solvers.primal` with no (n, n)
-kernel; on rows held as a row-chunked Dask array that path runs on the cluster (the solves and
-the per-row passes as maps over the partitions, see :mod:`webly.mil._common`). References: Li, Duan, Xu, Tsang, ICCV 2011; the privileged and
-domain-adaptation correcting functions of Li, Niu, Xu, ECCV 2014 / Niu, Li, Xu, IJCV 2016.
+:mod:`webly.mil._cutting_plane`. With ``solver="primal"`` MIL-CPB, MIL-CPB-PI and MIL-CPB-PI-DA
+solve the same problem on explicit features
+(:func:`~webly.mil._cutting_plane.milcpb_binary_primal`): for fixed MKL weights each QP is the
+dual of an SVM (L2-SVM, SVM+, L2-SVM+) on per-labelling feature blocks
+(:mod:`webly.solvers.block_rows`), solved by :mod:`webly.solvers.primal` with no (n, n) kernel
+(-DA: plus the correcting function on the instances' own features, matching the target rows'
+mean feature row); on rows held as a row-chunked Dask array that path runs on the cluster (the
+solves and the per-row passes as maps over the partitions, see :mod:`webly.mil._common`).
+References: Li, Duan, Xu, Tsang, ICCV 2011; the privileged and domain-adaptation correcting
+functions of Li, Niu, Xu, ECCV 2014 / Niu, Li, Xu, IJCV 2016.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from ..solvers.pdas import privileged_factor
 from ._common import MILClassifierBase
 from ._cutting_plane import (l1_mkl_update, label_kernel, milcpb_binary, milcpb_binary_primal,
                              most_violated_labelling)
-from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, min_positives, positive_bag_groups,
-                       privileged_kernel, privileged_row_features)
+from ._toolkit import (DA_PARAMS, MIL_PARAMS, PRIMAL_PARAMS, da_keywords, min_positives,
+                       positive_bag_groups, privileged_kernel, privileged_row_features)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -264,7 +267,7 @@ class MILCPBClassifier(MILClassifierBase):
             shift=float(self.intercept_scaling) ** 2, init=self.init,
             max_rounds=self.max_rounds, cp_tol=self.cp_tol, mkl_max_iter=self.mkl_max_iter,
             mkl_tol=self.mkl_tol, tol=self.tol, max_iter=self.max_iter,
-            name=type(self).__name__)
+            name=type(self).__name__, **(da_keywords(self, ctx) or {}))  # -DA: X_target
 
 
 class MILCPBPIClassifier(MILCPBClassifier):
@@ -457,9 +460,18 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
     kernel, gamma, gamma_scale, tol, max_iter, n_jobs
         As :class:`MILCPBClassifier`.
     solver, features, n_components, random_state, memory_limit
-        As :class:`MILCPBPIClassifier`. ``solver="primal"`` has no -DA term yet: a fit with
-        ``X_target`` and ``solver="primal"`` raises (without ``X_target`` it is MIL-CPB-PI's
-        primal path, hinge loss).
+        As :class:`MILCPBPIClassifier`. ``solver="primal"`` (and ``"auto"`` above
+        ``memory_limit``) with ``X_target`` solves the same problem as the kernel path on
+        explicit features: each SVM+ primal of the label blocks gets the -DA correcting function
+        ``v_i = u2'z(x_i) + c2`` on the instances' own features ``z`` (the kernel path's block
+        on the visual kernel, not on the label kernel), its target term from the mean feature
+        row of ``X_target`` (mapped block by block, as sMIL-PI-DA's;
+        :func:`webly.solvers.primal.svmplus_primal` with ``target_mean`` and ``F_target``). With
+        a linear kernel the objectives, labellings and decisions are the kernel path's to the
+        solvers' tolerances. A row-chunked Dask ``X`` (and ``X_target``, numpy or Dask) takes
+        this path on its cluster, the target mean as one map-reduce (the same fit up to the
+        order of floating-point sums). Without ``X_target`` it is MIL-CPB-PI's primal path
+        (hinge loss).
 
     Attributes
     ----------
@@ -511,7 +523,6 @@ class MILCPBPIDAClassifier(MILCPBPIClassifier):
     """
 
     _method_name = "MIL-CPB-PI-DA"
-    _primal_da = False
     _without_priv = "MIL-CPB with the target-matching term"
 
     _parameter_constraints = {

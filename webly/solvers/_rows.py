@@ -353,18 +353,23 @@ def gram_rows(F, Fp, y, sel, spec, jac_dtype, diag=False, Fv=None, vw=None):
     idx = np.arange(len(y)) if sel is None else np.flatnonzero(sel)
     if not len(idx):
         return [None, 0]
-    if len(spec) == 6 and hasattr(F, "grams") and hasattr(F, "rows_hat"):
+    has_v = len(spec) > 6 and spec[8]
+    if hasattr(F, "grams") and hasattr(F, "rows_hat"):
         # one partition's label blocks (BlockRows): the rows with one block are formed on
-        # their D columns and scattered, as in memory (BlockRows.grams)
-        prob = SimpleNamespace(Fp=Fp, jac_spec=lambda fam: spec, jac_rows=lambda fam, k, dt:
-                               jac_block(spec, F[k], None if Fp is None else Fp[k], y[k],
-                                         len(k), dt))
+        # their D columns and scattered, as in memory (BlockRows.grams; with the -DA columns
+        # of MIL-CPB-PI-DA's correcting function when the family has it)
+        def jac_rows(fam, k, dt):
+            return jac_block(spec, F[k], None if Fp is None else Fp[k], y[k], len(k), dt,
+                             Vr=Fv[k] if has_v else None,
+                             vwr=vw[k] if has_v and vw is not None else None)
+
+        prob = SimpleNamespace(Fp=Fp, Fv=Fv, v_w=vw, jac_spec=lambda fam: spec,
+                               jac_rows=jac_rows)
         return [F.grams(prob, SimpleNamespace(rows=None, y=y), idx, jac_dtype, diag=diag,
                         chunk=CHUNK), len(idx)]
     size = spec[0]
     out = np.zeros(size if diag else (size, size))
     syrk = get_blas_funcs("syrk", dtype=jac_dtype)
-    has_v = len(spec) > 6 and spec[8]
     for lo in range(0, len(idx), CHUNK):
         k = idx[lo:lo + CHUNK]
         J = jac_block(spec, None if F is None else F[k], None if Fp is None else Fp[k], y[k],

@@ -186,7 +186,7 @@ class BlockRows:
         those ``D + extra`` columns (``n D^2`` rather than ``n (T D)^2``) and scattered; the
         general rows go through the full Jacobian (:func:`structured_grams`).
         """
-        _, _, _, has_f, _, _ = prob.jac_spec(fam)
+        has_f = prob.jac_spec(fam)[3]
         idx = np.asarray(idx)
         glob = idx if fam.rows is None else fam.rows[idx]
         general = self.is_general(glob) if has_f else np.ones(len(idx), dtype=bool)
@@ -253,7 +253,9 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
     row whose features live on the columns ``narrow_cols(g)`` of ``w`` only, with the values
     ``narrow_rows(g, rows)`` (rows: global indices): its Jacobian is formed on those columns and
     the parameters after ``w``, and its Gram matrix scattered (:class:`BlockRows`' one-block
-    rows; MDA-HS's source rows, :class:`webly.multisource._mdahs_primal.MDAHSRows`).
+    rows; MDA-HS's source rows, :class:`webly.multisource._mdahs_primal.MDAHSRows`). A family
+    with a second correcting function (``prob.Fv``, ``prob.v_w``: the -DA term of
+    MIL-CPB-PI-DA) has its columns on the narrow rows as well.
 
     ``out`` (a C-contiguous float64 (size, size) array; not with ``diag``): ``sign`` times the
     Gram matrix is added to its upper triangle in place and ``out`` returned (the Hessian's
@@ -264,7 +266,11 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
 
     from ._rows import jac_block
 
-    size, d, dp, has_f, has_s, has_m = prob.jac_spec(fam)
+    spec = prob.jac_spec(fam)
+    size, d, dp, has_f, has_s, has_m = spec[:6]
+    # a second correcting function on the family's rows (the -DA term: MIL-CPB-PI-DA's
+    # instance features under its label blocks): its columns follow w and b as in the full row
+    has_v = len(spec) > 6 and spec[8]
     inplace = out is not None and not diag and dtype == np.float64 and out.flags.c_contiguous
     if out is not None and not inplace:
         out += sign * structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows,
@@ -291,8 +297,13 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
             else:
                 gl = k if fam.rows is None else fam.rows[k]
                 narrow = (len(keep), len(cols), dp, has_f, has_s, has_m)
+                Vr = vwr = None
+                if has_v:
+                    narrow += (len(cols) + spec[6] - d, spec[7], True)
+                    Vr = prob.Fv[gl]
+                    vwr = None if prob.v_w is None else prob.v_w[gl]
                 J = jac_block(narrow, narrow_rows(g, gl), prob.Fp[k] if has_s else None,
-                              fam.y[k] if has_f else None, len(k), dtype)
+                              fam.y[k] if has_f else None, len(k), dtype, Vr=Vr, vwr=vwr)
             if diag:
                 val = np.einsum("ij,ij->j", J, J, dtype=np.float64)
                 if keep is None:

@@ -116,6 +116,12 @@ costs steps where the -DA term moves the solution: 358 against 198 from 0 on the
 2,000-row agreement problem (C2 = 0.01, gamma2 = 1). These change the path, not the problem
 (the same optimum: ``tests/mil/test_da_primal.py``).
 
+MIL-CPB-PI-DA's -DA function lives on the instances' visual features while its classifier
+lives on label blocks: ``F_target`` gives ``v`` its own rows (``v_i = u2'F_target_i + c2``,
+the dual's block on ``F_target F_target'``), and with ``fit_intercept=False`` the dual has no
+``y'a = 0`` (the -DA block and KMM's interval come from ``u2`` and ``c2`` alone), which is
+MIL-CPB's QP with its free unit.
+
 MIL-CPB's label-kernel MKL (and MDA-HS's) is the same SVM / L2-SVM (+) on per-labelling feature
 blocks: ``F`` may be a :class:`~webly.solvers.block_rows.BlockRows` (rows ``kron(c_i, phi_i)`` held
 as the rows plus the block coefficients of the few rows with more than one block), with
@@ -1505,7 +1511,7 @@ def _check_priv_rows(priv_rows, F_priv, y, plain):
 
 def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=None, rho=None,
                    n_threads=1, *, margin=None, priv_rows=None, start=None, target_mean=None,
-                   C2=1e3, gamma2=1e3, eps=0.0, B=None, fit_intercept=True):
+                   C2=1e3, gamma2=1e3, eps=0.0, B=None, fit_intercept=True, F_target=None):
     """Solve the SVM+ primal (hinge loss) on explicit features.
 
     With per-row weights ``C_i``, margins ``p_i`` and privileged rows ``P`` (all rows by
@@ -1569,18 +1575,33 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         parameters and multipliers (clipped to the new boxes) start this solve, with ``rho``
         at its initial value.
     target_mean : (d,) array or None
-        The mean row of the target rows' features (same feature map as ``F``): adds the -DA
-        correcting function on ``F`` (see the module docstring), the problem of
-        :func:`webly.solvers.add_domain_adaptation` with ``K_st 1 = n_t F mu``. None: no -DA
-        term. On Dask arrays too: ``q = C2 (n / gamma2) F mu`` and the offset weights are then
-        Dask vectors chunked like the rows, computed where the partitions live, and the solve
-        is the in-memory one on the rows backend.
+        The mean row of the target rows' features (same feature map as ``F``, or as
+        ``F_target``): adds the -DA correcting function on ``F`` (on ``F_target`` when given;
+        see the module docstring), the problem of :func:`webly.solvers.add_domain_adaptation`
+        with ``K_st 1 = n_t F mu``. None: no -DA term. On Dask arrays too: ``q = C2 (n /
+        gamma2) F mu`` and the offset weights are then Dask vectors chunked like the rows,
+        computed where the partitions live, and the solve is the in-memory one on the rows
+        backend.
     C2, gamma2, eps, B
         As :func:`webly.solvers.add_domain_adaptation` (``C2`` a number or one value per row,
         numpy or Dask), with ``target_mean`` only.
     fit_intercept : bool, default=True
         False holds ``b = 0`` (the bias then lives in the features, e.g. the constant feature
         of :class:`~webly.solvers.block_rows.BlockRows`, and the dual has no ``y'a = 0``).
+        With ``target_mean`` too: the -DA term's dual (its block over ``v = a + z2`` and KMM's
+        interval on ``sum(v)``, from the offset ``c2``) does not involve ``b``, so the dual is
+        :func:`~webly.solvers.add_domain_adaptation` on the QP without ``y'a = 0`` (MIL-CPB's,
+        whose free unit makes that constraint vacuous).
+    F_target : (n, d_v) array, CSR matrix or None
+        Rows of the -DA correcting function, one per row of ``F`` (``v_i = u2'F_target_i +
+        c2``), with ``target_mean`` the mean of the target rows in the same features: the
+        problem of :func:`~webly.solvers.add_domain_adaptation` with ``K_ss = F_target
+        F_target'``. None: ``F`` itself (the -DA estimators' rows). MIL-CPB-PI-DA passes the
+        instances' own features while ``F`` holds its label blocks
+        (:class:`~webly.solvers.block_rows.BlockRows`, whose rows are then taken as they are:
+        pass float64 blocks for the float64 -DA solve). On Dask only the label blocks' own rows:
+        ``F`` a :class:`~webly.solvers.block_rows.DaskBlockRows` and ``F_target`` its ``Phi``
+        (the same object), then a view of the solver's persisted rows.
 
     Returns
     -------
@@ -1597,6 +1618,7 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
         (``u2``, ``c2``).
     """
     priv_rows, n_priv = _check_priv_rows(priv_rows, F_priv, y, "C-SVM")
+    F_in = F
     on_dask = _on_dask(F, F_priv)
     if on_dask and priv_rows is not None and F_priv.shape[0] != F.shape[0]:
         raise DataError("priv_rows", f"on Dask arrays F_priv has one row per row of F "
@@ -1613,12 +1635,23 @@ def svmplus_primal(F, y, F_priv=None, C=1.0, gamma_plus=1.0, tol=1e-3, max_iter=
     max_iter = 1000 if max_iter is None else int(max_iter)
     user_rho = rho
     rho = 10.0 * rows.compute(np.max(C)) if rho is None else float(rho)
+    if F_target is not None:
+        if target_mean is None:
+            raise DataError("F_target", "is the -DA correcting function's rows: pass it with "
+                                        "target_mean")
+        if rows.lazy or is_dask(F_target):
+            # on Dask: the label blocks' own rows, a view of the persisted rows
+            if not (isinstance(F_in, DaskBlockRows) and F_target is F_in.Phi):
+                raise DataError("F_target", "on Dask arrays the -DA correcting function's "
+                                            "rows can only be the label blocks' own rows "
+                                            "(F.Phi of a DaskBlockRows F)")
+            F_target = rows.F
+        else:
+            F_target = check_row_features("F_target", F_target, n, keep_float32=True)
     if target_mean is not None:
-        if not fit_intercept:
-            raise DataError("fit_intercept", "the domain-adaptation term (target_mean) is solved "
-                                             "with the intercept; use fit_intercept=True")
         return _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps,
-                           B, tol, max_iter, rho, n_threads, start, user_rho, rows)
+                           B, tol, max_iter, rho, n_threads, start, user_rho, rows,
+                           fit_intercept=fit_intercept, Fv=F_target)
     if Fp is None:
         prob = _Primal(F, y, None, [_Family(p, True, False, False, upper=C)], rows=rows,
                        fit_intercept=fit_intercept)
@@ -1743,19 +1776,28 @@ def _float64_rows(F):
 
 
 def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, eps, B, tol,
-                max_iter, rho, n_threads, start, user_rho, rows=NUMPY):
+                max_iter, rho, n_threads, start, user_rho, rows=NUMPY, fit_intercept=True,
+                Fv=None):
     """:func:`svmplus_primal` with the -DA correcting function ``v`` on the rows' own features
     (the families of the problem without it, each margin with ``- v_i``, and ``v >= 0``), on
     the rows in memory or on a Dask rows backend (``rows``: the per-row vectors are then Dask
     vectors chunked like the rows, and ``priv_rows`` a mask over all rows,
-    :func:`_masked_families`)."""
+    :func:`_masked_families`). ``Fv``: other rows of ``v`` (None: ``F``), e.g. MIL-CPB's
+    instances under its label blocks ``F`` (on Dask the backend's view of them);
+    ``fit_intercept=False`` holds ``b = 0``."""
     n = F.shape[0]
     # float64 products: v ~ q and the sums Phi'z2 are O(C2 n) while the margins need v - q and
     # the gradient to ~tol; float32 products lose that (see the module docstring). On Dask the
-    # rows backend holds the rows as float64 already (svmplus_primal)
+    # rows backend holds the rows as float64 already (svmplus_primal). Structured rows
+    # (BlockRows) are taken as they are (MIL-CPB-PI-DA builds them on float64 rows)
     if not rows.lazy:
-        F, Fp = _float64_rows(F), (None if Fp is None else _float64_rows(Fp))
-    q, v_w, lo, hi = _da_terms(F, target_mean, C2, gamma2, eps, B, rows)
+        if not hasattr(F, "grams"):
+            F = _float64_rows(F)
+        Fp = None if Fp is None else _float64_rows(Fp)
+        Fv = F if Fv is None else _float64_rows(Fv)
+    elif Fv is None:
+        Fv = F
+    q, v_w, lo, hi = _da_terms(Fv, target_mean, C2, gamma2, eps, B, rows)
     # each family starts at 10x its multipliers' scale: the margins' (hinge) families at 10
     # max C, the rows' v >= q and the offset's hinge at 10 max C2 (KMM weights near 1 make
     # z2 ~ C2); one rho at 10 max C2 makes the hinges' quadratic pieces C2 / C times narrower
@@ -1781,8 +1823,8 @@ def _svmplus_da(F, y, Fp, C, p, gamma_plus, priv_rows, target_mean, C2, gamma2, 
         s_lin = C
     else:
         s_lin = rows.persist(_where(P, C, 0.0)) if rows.lazy else _take(C, P)
-    prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=s_lin, rows=rows, Fv=F,
-                   reg_v=float(gamma2), v_w=v_w)
+    prob = _Primal(F, y, Fp, families, reg_u=gamma_plus, s_lin=s_lin, rows=rows, Fv=Fv,
+                   reg_v=float(gamma2), v_w=v_w, fit_intercept=fit_intercept)
     # the offset's cost: hi c2 + (hi - lo) max(0, -c2), whose conjugate is lo <= sum(w v) <= hi
     prob.e[prob.icv] = hi
     if hi > lo:
