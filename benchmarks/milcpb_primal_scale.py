@@ -1,4 +1,4 @@
-"""MIL-CPB and MIL-CPB-PI on explicit features (``solver="primal"``) at crawl scale: fit seconds,
+"""MIL-CPB, MIL-CPB-PI and MIL-CPB-PI-DA on explicit features (``solver="primal"``) at crawl scale: fit seconds,
 peak memory and accuracy, and agreement with the kernel path on a few thousand rows.
 
 Run from the repository root: ``python benchmarks/milcpb_primal_scale.py [--method milcpbpi]
@@ -12,7 +12,9 @@ Data: ``webly.crawl_scale.make_web_crawl(n)`` (512 float32 features, 50-d text a
 positive, every other row a negative instance (about 1% of the rows are positive-bag instances).
 The kernel on the image features is linear (the 512 features themselves) or RBF through a
 512-feature Nystroem map (``--kernel rbf``); MIL-CPB-PI's correcting function is linear in each
-instance's text. The estimators' defaults otherwise (squared hinge; MIL-CPB C = 1, MIL-CPB-PI
+instance's text; MIL-CPB-PI-DA (hinge loss, its only one) adds the -DA correcting function
+matching the 10,000 clean test rows as ``X_target`` (unlabelled; transductive, as the -DA
+benchmarks). The estimators' defaults otherwise (squared hinge; MIL-CPB C = 1, MIL-CPB-PI
 C = 0.01, gamma_plus = 10; rho = 0.6; mkl_max_iter = 20) but ``max_rounds = 3`` (at most three
 labellings; ``--max-rounds`` changes it): each labelling adds a block of 513 parameters; up to
 eight (4,096 parameters) a Newton step factorises the kept Hessian (or reuses the last factor),
@@ -43,9 +45,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from webly.crawl_scale import make_web_crawl  # noqa: E402
-from webly.mil import MILCPBClassifier, MILCPBPIClassifier  # noqa: E402
+from webly.mil import MILCPBClassifier, MILCPBPIClassifier, MILCPBPIDAClassifier  # noqa: E402
 
-METHODS = {"milcpb": ("MIL-CPB", MILCPBClassifier), "milcpbpi": ("MIL-CPB-PI", MILCPBPIClassifier)}
+METHODS = {"milcpb": ("MIL-CPB", MILCPBClassifier), "milcpbpi": ("MIL-CPB-PI", MILCPBPIClassifier),
+           "milcpbpida": ("MIL-CPB-PI-DA", MILCPBPIDAClassifier)}
 #: (method, rows, kernel) of the table
 TABLE = ([(m, 100_000, k) for m in METHODS for k in ("linear", "rbf")]
          + [(m, 1_000_000, "linear") for m in METHODS])
@@ -55,16 +58,16 @@ def peak_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
 
 
-def _fit(method, X, y, bags, T, **params):
+def _fit(method, X, y, bags, T, X_target=None, **params):
     cls = METHODS[method][1]
     est = cls(**params)
+    kw = {"X_priv": T} if method != "milcpb" else {}
+    if method == "milcpbpida":
+        kw["X_target"] = X_target
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
-        if method == "milcpbpi":
-            est.fit(X, y, bags=bags, X_priv=T)
-        else:
-            est.fit(X, y, bags=bags)
+        est.fit(X, y, bags=bags, **kw)
         secs = time.perf_counter() - t0
     return est, secs, [str(w.message)[:90] for w in caught]
 
@@ -84,7 +87,7 @@ def one(args):
     ds = make_web_crawl(args.n, random_state=0)
     y = np.where(ds.y == "c0", 1, 0)
     gen_peak = peak_gb()
-    est, secs, warned = _fit(args.method, ds.X, y, ds.bags, ds.X_priv, solver="primal",
+    est, secs, warned = _fit(args.method, ds.X, y, ds.bags, ds.X_priv, ds.X_test, solver="primal",
                              kernel=args.kernel, n_components=512, random_state=0, tol=args.tol,
                              max_rounds=args.max_rounds)
     m = est.models_[0]
@@ -103,10 +106,11 @@ def agree(max_rounds):
     X, T = ds.X.astype(np.float64), ds.X_priv.astype(np.float64)
     for method in METHODS:
         name = METHODS[method][0]
-        for loss in ("squared_hinge", "hinge"):
+        Xt = ds.X_test.astype(np.float64)
+        for loss in ("hinge",) if method == "milcpbpida" else ("squared_hinge", "hinge"):
             kw = dict(kernel="linear", tol=1e-6, loss=loss, max_rounds=max_rounds)
-            a, ta, _ = _fit(method, X, y, ds.bags, T, solver="smo", **kw)
-            b, tb, _ = _fit(method, X, y, ds.bags, T, solver="primal", **kw)
+            a, ta, _ = _fit(method, X, y, ds.bags, T, Xt, solver="smo", **kw)
+            b, tb, _ = _fit(method, X, y, ds.bags, T, Xt, solver="primal", **kw)
             m0, m1 = a.models_[0], b.models_[0]
             o0, o1 = np.array(m0.info["objectives"]), np.array(m1.info["objectives"])
             k = min(len(o0), len(o1))
@@ -120,9 +124,9 @@ def agree(max_rounds):
                   f"|test decision difference| {np.abs(D1 - D0).max():.1e} (scale "
                   f"{np.abs(D0).max():.2g}); test predictions equal "
                   f"{np.mean((D0 > 0) == (D1 > 0)):.4f}", flush=True)
-        a, ta, _ = _fit(method, X, y, ds.bags, T, solver="smo", kernel="rbf",
+        a, ta, _ = _fit(method, X, y, ds.bags, T, Xt, solver="smo", kernel="rbf",
                         max_rounds=max_rounds)
-        b, tb, _ = _fit(method, X, y, ds.bags, T, solver="primal", kernel="rbf",
+        b, tb, _ = _fit(method, X, y, ds.bags, T, Xt, solver="primal", kernel="rbf",
                         n_components=1000, random_state=0, max_rounds=max_rounds)
         (acc0, ap0), (acc1, ap1) = _scores(a, ds), _scores(b, ds)
         print(f"{name}, {len(y):,} rows, RBF kernel ({ta:.1f} s) vs Nystroem 1,000 components "
