@@ -144,7 +144,7 @@ def test_auto_goes_primal_above_the_memory_limit_and_says_so(caplog):
     assert est.solver_ == "primal" and hasattr(est, "feature_map_")
     [line] = [r.getMessage() for r in caplog.records if "solver='primal'" in r.getMessage()]
     assert line.startswith("MISVMClassifier: the kernel solver on 150 rows would need about "
-                           "468.0 kB (2.6 arrays of 150 x 150), more than the 100.0 kB "
+                           "324.0 kB (1.8 arrays of 150 x 150), more than the 100.0 kB "
                            "available; "
                            "solving on explicit features (nystroem, 40 components)")
     primal = MISVMClassifier(solver="primal", n_components=40, random_state=0).fit(
