@@ -91,12 +91,11 @@ def kmm_weights(X_source: ArrayLike, X_target: ArrayLike, *, kernel: str = "rbf"
         ``F (F' beta)``: no array besides the kernel. ``"primal"``: explicit features
         (:func:`kmm_weights_primal`). A cvxpy solver name (``"CLARABEL"``, ``"OSQP"``, ...):
         the same kernel QP in cvxpy, refused above its limit (:data:`KMM_KERNEL_ARRAYS`
-        arrays; ``"auto"``'s choice, while it fitted, in webly 0.1). Measured side by side
-        (n_s = 500 / 2,000, n_t = 300 / 800, 64-800 features): ``"kernel"`` reaches
-        Clarabel's objective to 4e-10 to 3.5e-9 relative (lower, not higher) in 1/6 to 1/12
-        of its time; the weights differ by at most 7e-3 (largest weight 12-39: the QP is flat
-        along some directions), correlation 1.0000000. With Dask rows ``"auto"`` is
-        ``"primal"``, and a kernel solver is refused.
+        arrays; ``"auto"``'s choice, while it fitted, in webly 0.1). ``"kernel"`` reaches
+        cvxpy's objective (``tests/test_weighting_primal.py`` checks it against Clarabel's) in
+        a fraction of its time; the weights themselves can differ where the QP is flat, and
+        where Clarabel's interior point leaves weights near 0 (1e-9) ``"kernel"`` puts them at
+        0. With Dask rows ``"auto"`` is ``"primal"``, and a kernel solver is refused.
     features : {"nystroem", "rbf_sampler"}, default="nystroem"
         The approximate RBF map of the primal path, fitted on the source rows at the kernel
         path's bandwidth (a linear kernel uses the rows themselves).
