@@ -78,12 +78,8 @@ def peak_of(cls, params, X, y, kw):
 
 def used_figure(est, kw):
     """The figure ``solver="auto"`` uses for this fit (one binary problem)."""
-    if hasattr(est, "_kernel_arrays"):         # SVM+, L2-SVM+
-        return est._kernel_arrays("X_priv" in kw)
-    if hasattr(est, "_kernel_fit_arrays"):     # the MIL family
+    if hasattr(est, "_kernel_fit_arrays"):
         return est._kernel_fit_arrays("X_priv" in kw, "X_target" in kw)
-    if isinstance(getattr(est, "_KERNEL_FIT_ARRAYS", None), tuple):  # MDA-HS(+)
-        return est._KERNEL_FIT_ARRAYS["X_priv" in kw]
     return KERNEL_FIT_ARRAYS
 
 

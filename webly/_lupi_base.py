@@ -127,12 +127,12 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
     #: SMO's working set (up to 0.4 GB, ~0.5 array at n = 10,000; subclasses set their own)
     _THREAD_ARRAYS = 0.5
 
-    def _kernel_arrays(self, has_priv):
+    def _kernel_fit_arrays(self, has_priv, has_target=False):
         return self._KERNEL_ARRAYS[bool(has_priv)]
 
     def _choose_solver(self, X, X_priv, y=None):
         """The solver of this fit (:func:`webly.kernels.choose_solver` with this estimator's
-        measured peak, :meth:`_kernel_arrays`, and ``_THREAD_ARRAYS`` per further one-vs-rest
+        measured peak, :meth:`_kernel_fit_arrays`, and ``_THREAD_ARRAYS`` per further one-vs-rest
         thread: :func:`~webly.kernels.ovr_fit_arrays`); precomputed kernels take the kernel
         solver."""
         from sklearn.utils.validation import _num_samples
@@ -146,7 +146,7 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
         what = ("the rows themselves (linear kernels)" if self.kernel == "linear" and (
             X_priv is None or self.kernel_priv == "linear") else
             f"explicit features ({self.features}, {self.n_components} components)")
-        arrays = self._kernel_arrays(X_priv is not None)
+        arrays = self._kernel_fit_arrays(X_priv is not None)
         if y is not None:
             arrays = ovr_fit_arrays(arrays, getattr(self, "n_jobs", None),
                                     len(np.unique(np.asarray(y))), self._THREAD_ARRAYS)
@@ -259,7 +259,7 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
                                       f"{X_priv.shape}")
         self.kernel_ = Kernel(self.kernel, self.gamma).fit(X)
         # memory was checked against this estimator's own figure (_choose_solver)
-        arrays = self._kernel_arrays(X_priv is not None)
+        arrays = self._kernel_fit_arrays(X_priv is not None)
         K = np.ascontiguousarray(self.kernel_(X, fit_arrays=arrays, dtype=dtype), dtype=dtype)
         for attr in ("feature_map_", "feature_map_priv_", "coef_", "coef_priv_"):
             self.__dict__.pop(attr, None)

@@ -208,12 +208,12 @@ class SVMPlusClassifier(_KernelLUPIBase):
         self.memory_limit = memory_limit
         self.kernel_dtype = kernel_dtype
 
-    def _kernel_arrays(self, has_priv):
+    def _kernel_fit_arrays(self, has_priv, has_target=False):
         from .solvers import check_kernel_dtype
 
         if check_kernel_dtype(self.kernel_dtype) == np.float32:
             return self._KERNEL_ARRAYS_FLOAT32[bool(has_priv)]
-        return super()._kernel_arrays(has_priv)
+        return super()._kernel_fit_arrays(has_priv)
 
     @positional_metadata_deprecated("X_priv")
     def fit(self, X: ArrayLike | spmatrix, y: ArrayLike, *,
@@ -234,7 +234,7 @@ class SVMPlusClassifier(_KernelLUPIBase):
         Kp = None
         if X_priv is not None:
             Kp = np.ascontiguousarray(
-                self.kernel_priv_(X_priv, fit_arrays=self._kernel_arrays(True), dtype=dtype),
+                self.kernel_priv_(X_priv, fit_arrays=self._kernel_fit_arrays(True), dtype=dtype),
                 dtype=dtype)
         factor = privileged_factor(X_priv, self.kernel_priv)
 
@@ -344,7 +344,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         "solver": [StrOptions({"auto", "smo", "libsvm", "primal"})],
     }
 
-    def _kernel_arrays(self, has_priv):
+    def _kernel_fit_arrays(self, has_priv, has_target=False):
         # benchmarks/kernel_memory.py (tracemalloc): K, in which Q is formed, and the privileged
         # term P (its kernel's own array, factorised and inverted in place), plus the SMO's
         # working set (capped at 4,000 variables: up to 0.4 GB): 2.07-2.21 at n = 10,000 on
@@ -399,7 +399,7 @@ class L2SVMPlusClassifier(_KernelLUPIBase):
         elif self.kernel_priv == "linear":
             P = l2svmplus_privileged_term(n, self.C, self.gamma_plus, F_priv=X_priv)
         else:
-            K_priv = self.kernel_priv_(X_priv, fit_arrays=self._kernel_arrays(True))
+            K_priv = self.kernel_priv_(X_priv, fit_arrays=self._kernel_fit_arrays(True))
             P = l2svmplus_privileged_term(n, self.C, self.gamma_plus, K_priv=K_priv,
                                           overwrite_K_priv=not np.shares_memory(K_priv, X_priv))
             del K_priv

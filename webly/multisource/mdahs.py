@@ -380,6 +380,9 @@ class MDAHS(_MultiSourceBase):
     #: fit counts it once per thread (:func:`~webly.kernels.ovr_fit_arrays`)
     _KERNEL_FIT_ARRAYS = (1.5, 2.0)
 
+    def _kernel_fit_arrays(self, has_priv, has_target=True):
+        return self._KERNEL_FIT_ARRAYS[bool(has_priv)]
+
     def _choose_solver(self, data):
         """``solver_``: the QP solver of the kernel path, or ``"primal"`` (see ``solver``)."""
         from ..kernels import choose_solver, ovr_fit_arrays
@@ -390,7 +393,7 @@ class MDAHS(_MultiSourceBase):
         if self.solver == "primal" and why:
             raise DataError("solver", f"solver='primal' {why}")
         n_classes = len(np.unique(np.concatenate([np.asarray(v) for v in data.labels.values()])))
-        arrays = ovr_fit_arrays(self._KERNEL_FIT_ARRAYS[bool(getattr(data, "privileged", None))],
+        arrays = ovr_fit_arrays(self._kernel_fit_arrays(bool(getattr(data, "privileged", None))),
                                 self.n_jobs, n_classes)
         solver = choose_solver(
             self, n, arrays, no_primal=why,
