@@ -150,15 +150,13 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
     def _fit_mil(self, X, y, bags, X_priv=None, X_target=None):
         self._validate_params()
         if _is_dask(X) or _is_dask(X_priv):
-            self.solver_ = self._dask_solver(X_target)
+            self.solver_ = self._dask_solver()
             return self._fit_mil_primal(X, y, bags, X_priv, X_target)
         arrays = ovr_fit_arrays(self._kernel_fit_arrays(X_priv is not None, X_target is not None),
                                 getattr(self, "n_jobs", None), len(np.unique(np.asarray(y))))
         if hasattr(self, "solver"):
             self.solver_ = choose_solver(
                 self, _num_samples(X), arrays,
-                no_primal=None if X_target is None or self._primal_da else
-                "has no -DA (X_target) term yet",
                 what="the rows themselves (linear kernel)" if self.kernel == "linear" else
                 f"explicit features ({self.features}, {self.n_components} components)")
             if self.solver_ == "primal":
@@ -196,10 +194,6 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
         from ..solvers.primal import FeatureMap, blas_threads
 
-        if X_target is not None and not self._primal_da:
-            raise DataError("solver", f"{self._method_name}: solver='primal' has no "
-                                      "domain-adaptation (X_target) term yet; fit without "
-                                      "X_target or use solver='smo'")
         self._warn_missing_metadata(bags, X_priv)
         on_dask = _is_dask(X) or _is_dask(X_priv)
         if on_dask:
@@ -240,28 +234,16 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         return self
 
     # --- rows on a Dask cluster (solver="primal" only) ------------------------------------------
-    def _dask_solver(self, X_target):
-        """The solver of a fit whose X (or X_priv) is a Dask array: the primal path, or a
-        :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask). ``X_target`` is
-        taken there by the -DA variants whose primal path has the term (``_primal_da``: all
-        of webly's now); another would name ``X_target`` and the fixes here."""
+    def _dask_solver(self):
+        """The solver of a fit whose X (or X_priv) is a Dask array: the primal path (every
+        estimator with a ``solver``, ``X_target`` included), or a
+        :class:`~webly.errors.DataError` naming the fix (as SVM+ on Dask)."""
         name = self._method_name
         if not hasattr(self, "solver"):
             raise DataError("X", f"{name} has no explicit-feature (primal) path, so it cannot "
                                  "fit on a Dask array; pass X.compute() (rows in memory) or use "
                                  "mi-SVM(-PI)(-DA), MI-SVM, sMIL, sbMIL, sMIL-PI(-DA) or "
                                  "MIL-CPB(-PI)")
-        if not self._primal_on_dask:
-            raise DataError("X", f"{name}'s explicit-feature (primal) path works on rows in "
-                                 "memory, not on a Dask array; pass X.compute() (solver='primal' "
-                                 "fits 10^6 rows in memory) or use mi-SVM(-PI)(-DA), MI-SVM, "
-                                 "sMIL, sbMIL, sMIL-PI(-DA) or MIL-CPB(-PI) on the cluster")
-        if X_target is not None and not self._primal_da:
-            raise DataError("X_target", f"{name}'s explicit-feature (primal) path has no "
-                                        "domain-adaptation term, so it cannot fit X_target on "
-                                        "a Dask array; fit without X_target (the same method "
-                                        "without the term runs on the cluster), pass X.compute() "
-                                        "with solver='smo', or use sMIL-PI-DA / mi-SVM-PI-DA")
         return dask_solver(type(self).__name__, self.solver)
 
     def _dask_rows(self, X, y, bags, X_priv):
@@ -374,12 +356,6 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
 
     #: how instance scores make a bag score: "max" (best instance) or "mean" (mean embedding)
     bag_rule = "max"
-
-    #: whether the primal path takes row-chunked Dask arrays (all of them do now; MIL-CPB's
-    #: per-labelling blocks through webly.solvers.block_rows.DaskBlockRows)
-    _primal_on_dask = True
-    #: whether the primal path solves the -DA term with X_target (all -DA variants' do)
-    _primal_da = True
 
     def _bag_offset(self, sizes):
         """Added to bag scores before thresholding (0: the instance decision threshold)."""
