@@ -318,8 +318,12 @@ def _assert_same_cutting_plane(dsk, ref, X):
 
 
 @pytest.mark.parametrize("kernel", ["linear", pytest.param("rbf", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
-@pytest.mark.parametrize("cls", [MILCPBClassifier, MILCPBPIClassifier])
+# MIL-CPB-PI with the hinge (6 s) runs with -m slow: the -DA test below fits the same hinge
+# SVM+ solves on partitions, with the -DA term besides
+@pytest.mark.parametrize("cls, loss", [
+    (MILCPBClassifier, "squared_hinge"), (MILCPBClassifier, "hinge"),
+    (MILCPBPIClassifier, "squared_hinge"),
+    pytest.param(MILCPBPIClassifier, "hinge", marks=pytest.mark.slow)])
 def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, loss, kernel):
     # the cutting plane is milcpb_binary_primal's one loop: its solves on DaskBlockRows (the
     # label blocks built in each partition), the leave-self-out scores one map (the positive
@@ -341,7 +345,7 @@ def test_milcpb_on_partitions_equals_the_in_memory_primal_fit(synchronous, cls, 
     _assert_same_cutting_plane(dsk, ref, X)
 
 
-@pytest.mark.parametrize("priv", [True, False])
+@pytest.mark.parametrize("priv", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_milcpb_da_on_partitions_equals_the_in_memory_primal_fit(synchronous, priv):
     # MIL-CPB-PI-DA: the -DA correcting function on the label blocks' own rows (a view of the
     # solver's persisted rows, float64), the target mean of a Dask X_target one map-reduce:
