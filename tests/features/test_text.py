@@ -1,4 +1,5 @@
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -73,8 +74,10 @@ def test_doc2vec_does_not_depend_on_pythonhashseed(texts):
             f"e = TextEmbedder('doc2vec', n_components=16).fit(t);"
             "X = e.transform(t + ['sparrow wing nest']);"
             "print(hashlib.sha256(X.tobytes()).hexdigest())")
+    # the parent's environment but the hash seed: BLAS settings such as OPENBLAS_CORETYPE
+    # (set on some machines) pick other kernels, whose last bits differ from this process's
     digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True, env={"PYTHONHASHSEED": s, "PATH": ""}).stdout.strip()
+                              check=True, env={**os.environ, "PYTHONHASHSEED": s}).stdout.strip()
                for s in ("1", "2")}
     e = TextEmbedder("doc2vec", **SMALL).fit(texts)
     here = hashlib.sha256(e.transform(texts + ["sparrow wing nest"]).tobytes()).hexdigest()
