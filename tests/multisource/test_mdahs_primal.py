@@ -184,8 +184,8 @@ def test_rbf_by_nystroem_is_close_to_the_rbf_kernel():
 
 
 def test_primal_model_persists(tmp_path):
-    X, y, src, X_t, _, text = _sources(n_classes=3)
-    clf = MDAHSPlus(solver="primal", kernel="rbf", n_components=50, random_state=0).fit(
+    X, y, src, X_t, _, text = _sources(sizes=(40, 40, 40), n_t=50)
+    clf = MDAHSPlus(solver="primal", kernel="rbf", n_components=20, random_state=0).fit(
         X, y, sources=src, X_target=X_t, X_priv=text)
     save(clf, tmp_path / "m.skops")
     back = load(tmp_path / "m.skops")
