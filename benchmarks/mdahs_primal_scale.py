@@ -3,9 +3,10 @@ peak memory and accuracy, and agreement with the kernel path on a small problem.
 
 Run from the repository root: ``python benchmarks/mdahs_primal_scale.py [--method mdahsplus]
 [--n 100000] [--kernel linear] [--tol 1e-3]`` fits one setting; ``--agree`` prints the
-agreement lines only; without arguments it prints the whole table (:data:`TABLE`, each setting
-in its own process, so that each peak is its own, stopped after :data:`SETTING_LIMIT` s) and
-then the agreement lines.
+agreement lines only; ``--premise`` the premise lines only (:func:`premise`: does MDA-HS+'s
+text correcting function vary in its solution?); without arguments it prints the whole table
+(:data:`TABLE`, each setting in its own process, so that each peak is its own, stopped after
+:data:`SETTING_LIMIT` s), then the agreement and the premise lines.
 
 Data: ``webly.crawl_scale.make_web_crawl(n, n_features=64, n_classes=5, n_test=2 n_t)`` (64
 float32 image features, 50-d text as ``X_priv``, 5 queries, 30% wrong rows, 3 sources assigned
@@ -136,6 +137,60 @@ def agree():
               flush=True)
 
 
+def premise():
+    """Is MDA-HS+'s premise (the text rows' slack tells clean from wrong rows) at work in its
+    solution? Per fit, over the one-vs-rest problems: the text correcting function ``s = u'z +
+    c`` of the last inner solve (``|u|``, the spread of ``s`` over the text rows in margins
+    ``m``), the share of source rows whose constraint ``y f + s >= m`` is tight (within 1% of
+    ``m``), and ``m C_source n_S``: about 1 is the margin that a constant slack ``s = m`` on every
+    source row buys alone (the slack's cost ``C_source n_S m^2 / 2`` against ``-m``, the
+    target rows and ``gamma_plus`` aside). All source rows have text here."""
+    from threadpoolctl import threadpool_limits
+
+    from webly.multisource._mdahs_primal import MDAHSPrimalProblem
+
+    threadpool_limits(1)
+    last = {}
+    solve = MDAHSPrimalProblem.solve
+
+    def recording(self, *args, **kw):  # the state of each problem's last solve
+        out = solve(self, *args, **kw)
+        last[id(self)] = (self, args[0], args[1])
+        return out
+
+    MDAHSPrimalProblem.solve = recording
+    try:
+        for n, C in ((1500, 1.0), (20000, 1.0), (5000, 1.0), (5000, 0.01), (5000, 1e-4)):
+            data = crawl(n, 64, 5)
+            last.clear()
+            est, secs, _ = _fit("mdahsplus", data, solver="primal", kernel="linear",
+                                random_state=0, C_source=C)
+            u_norm, spread, tight, ratio = [], [], [], []
+            for prob, mu, Y in last.values():
+                th = prob._state[0]
+                dp = prob.Z_priv.shape[1]
+                u, c, m = th[-dp - 2:-2], th[-2], th[-1]
+                F = prob.rows(mu, Y)
+                f = (F @ th[:F.width])[:prob.n_S]
+                s = prob.Z_priv @ u + c
+                u_norm.append(np.linalg.norm(u))
+                spread.append(np.std(s) / m)
+                tight.append(np.mean(np.abs(f + s - m) <= 0.01 * m))
+                ratio.append(m * C * prob.n_S)
+            base, _, _ = _fit("mdahs", data, solver="primal", kernel="linear", random_state=0,
+                              C_source=C)
+            acc = np.mean(est.predict(data["X_test"]) == data["y_test"])
+            acc0 = np.mean(base.predict(data["X_test"]) == data["y_test"])
+            print(f"MDA-HS+, {len(data['y']):,} source rows, C_source {C:g}: |u| "
+                  f"{min(u_norm):.1e}-{max(u_norm):.1e}; std of s over the text rows "
+                  f"{min(spread):.1e}-{max(spread):.1e} margins; tight source rows "
+                  f"{min(tight):.3f}-{max(tight):.3f}; m C_source n_S "
+                  f"{min(ratio):.3f}-{max(ratio):.3f}; test accuracy {acc:.4f} (MDA-HS "
+                  f"{acc0:.4f}); {secs:.1f} s", flush=True)
+    finally:
+        MDAHSPrimalProblem.solve = solve
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--method", choices=list(METHODS), default=None)
@@ -145,9 +200,12 @@ def main(argv=None):
     p.add_argument("--components", type=int, default=64)
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--agree", action="store_true")
+    p.add_argument("--premise", action="store_true")
     args = p.parse_args(argv)
     if args.agree:
         return agree()
+    if args.premise:
+        return premise()
     if args.method is not None:
         return one(args)
     from webly.experiments.benchmarks import machine_line
@@ -174,6 +232,7 @@ def main(argv=None):
                   "| - | - | - | - | not finished |", flush=True)
     print()
     subprocess.run([sys.executable, __file__, "--agree"], check=False)
+    subprocess.run([sys.executable, __file__, "--premise"], check=False)
     print(machine_line(["numpy", "scipy", "scikit-learn"], note="BLAS 1 thread; "))
 
 
