@@ -70,6 +70,12 @@ class GroupedFeatures:
         return A[np.argsort(uniques)]
 
 
+def _is_dask(x):
+    from .solvers._rows import is_dask
+
+    return is_dask(x)
+
+
 def check_block(name, value, n=None):
     """An array or GroupedFeatures block, validated: returns ``(block, n_samples)``."""
     if isinstance(value, GroupedFeatures):
@@ -81,6 +87,8 @@ def check_block(name, value, n=None):
         if groups.min() < 0 or np.unique(groups).size != m:
             raise DataError(f"{name}.groups", "must cover every sample index 0..n-1 at least once")
         block = GroupedFeatures(X, groups.astype(np.int64))
+    elif _is_dask(value):  # row-chunked Dask rows, checked by the estimator that takes them
+        block, m = value, value.shape[0]
     else:
         block = check_row_features(name, value, allow_sparse=False)
         m = block.shape[0]

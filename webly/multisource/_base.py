@@ -58,7 +58,12 @@ def _check_text(X_priv, n):
 
 def map_block(feature_map, block):
     """Explicit features of a block's samples: the map of its rows (of a grouped block, the
-    mean over each sample's rows: the features of the averaged kernel)."""
+    mean over each sample's rows: the features of the averaged kernel); a Dask block's are a
+    Dask array with its row chunks."""
+    from ..solvers._rows import is_dask
+
+    if is_dask(block):
+        return feature_map.transform(block).astype(np.float64)
     Z = np.asarray(feature_map.transform(rows_of(block)), dtype=np.float64)
     if isinstance(block, GroupedFeatures):
         Z = np.asarray(block.averaging_matrix() @ Z)
@@ -113,7 +118,11 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
     def _source_data(self, X, y, sources, X_target, X_priv=None):
         """Validate flat rows (``X`` an array or :class:`~webly.FeatureBlocks`) and group them by
         source (:meth:`MultiSourceData.from_rows`)."""
-        if isinstance(X, FeatureBlocks):
+        from ..solvers._rows import is_dask
+
+        if is_dask(X) or is_dask(X_priv):
+            X, y, X_target, X_priv = self._dask_rows(X, y, X_target, X_priv)
+        elif isinstance(X, FeatureBlocks):
             y = check_row_metadata("y", y, X.n_rows)
             if y is None:
                 raise DataError("y", "is required (the label of each source row)")
@@ -129,9 +138,49 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
             self._feature_input = "array"
         n = len(y)
         sources = check_row_metadata("sources", sources, n)
-        if X_priv is not None:
+        if X_priv is not None and not is_dask(X_priv):
             X_priv = _check_text(X_priv, n)
         return MultiSourceData.from_rows(X, y, sources, X_target, X_priv)
+
+    #: whether ``fit`` takes row-chunked Dask arrays (MDA-HS(+) with ``solver="primal"``)
+    _takes_dask = False
+
+    def _dask_rows(self, X, y, X_target, X_priv):
+        """Checked Dask ``X`` (and ``X_priv``): their shapes, chunks and dtypes here, their values
+        by the solver on the cluster. The labels, the target rows (n_t, small) and the
+        metadata are held here (a Dask ``y`` or ``X_target`` is computed)."""
+        from ..solvers._rows import DaskRows, is_dask
+
+        if not self._takes_dask:
+            raise DataError("X", f"{type(self).__name__} does not take Dask arrays; compute them "
+                                 "(or use MDAHS / MDAHSPlus with solver='primal')")
+        if not is_dask(X):
+            raise DataError("X", "give X as a Dask array too when X_priv is one (chunked like "
+                                 "its rows)")
+        X = DaskRows._check("X", X, False, None)
+        n = X.shape[0]
+        if n < 2:
+            raise DataError("X", f"needs at least 2 rows, got {n}")
+        y = check_row_metadata("y", y.compute() if is_dask(y) else y, n)
+        if y is None:
+            raise DataError("y", "is required (the label of each source row)")
+        if X_target is not None:
+            X_target = check_row_features("X_target", X_target.compute() if is_dask(X_target)
+                                          else X_target, allow_sparse=False)
+            if X_target.shape[1] != X.shape[1]:
+                raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                            f"{X.shape[1]}; use the same feature extractor")
+        if X_priv is not None:
+            if not is_dask(X_priv):
+                raise DataError("X_priv", "give X_priv as a Dask array too when X is one")
+            X_priv = DaskRows._check("X_priv", X_priv, False, None)
+            if X_priv.shape[0] != n:
+                raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; give "
+                                          "one row per row of X")
+        self.n_features_in_ = X.shape[1]
+        self.__dict__.pop("feature_names_in_", None)
+        self._feature_input = "array"
+        return X, y, X_target, X_priv
 
     def fit_multisource(self, data: MultiSourceData) -> Self:
         """Deprecated: use ``fit(X, y, sources=..., X_target=...)`` with ``X`` a
