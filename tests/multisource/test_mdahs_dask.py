@@ -25,6 +25,7 @@ da = pytest.importorskip("dask.array", reason="dask[array] is not installed")
 
 from webly.errors import DataError
 from webly.multisource import MDAHS, MDAHSPlus, MDAHSPlusENR, UniformSourcesClassifier
+from webly.persist import load, save
 
 
 def _sources(sizes=(60, 60), n_t=40, d=4, seed=0):
@@ -81,6 +82,11 @@ def _assert_same_fit(dsk, ref, X_t):
     D0, D1 = ref.decision_function(X_t), dsk.decision_function(X_t)
     np.testing.assert_allclose(D1, D0, rtol=1e-6, atol=1e-6 * np.abs(D0).max())
     np.testing.assert_array_equal(dsk.predict(X_t), ref.predict(X_t))
+    # new rows on partitions: scored where they live (lazy, their row chunks)
+    Dd = dsk.decision_function(_parts(X_t, 15))
+    assert isinstance(Dd, da.Array) and Dd.chunks[0] == _parts(X_t, 15).chunks[0]
+    np.testing.assert_allclose(Dd.compute(), D0, rtol=1e-6, atol=1e-6 * np.abs(D0).max())
+    np.testing.assert_array_equal(dsk.predict(_parts(X_t, 15)).compute(), ref.predict(X_t))
     np.testing.assert_array_equal(dsk.target_labels_, ref.target_labels_)
     for name in ("source_weights_", "source_relevance_"):
         a, b = getattr(ref, name), getattr(dsk, name)
@@ -100,6 +106,7 @@ def _case(cls, params, with_text, seed):
     dsk, ref = _fit_both(cls, params, X, y, src, X_t, text if with_text else None)
     assert ref.n_iter_.max() >= 1 and ref.labellings_[0].shape[1] == 3
     _assert_same_fit(dsk, ref, X_t)
+    return dsk, X_t
 
 
 # MDA-HS: 5 QPs and 2 source L2-SVMs on partitions, 1.5 s; MDA-HS+ (its text correcting
@@ -109,8 +116,8 @@ def test_fit_on_partitions_equals_the_in_memory_fit(synchronous, cls, params, wi
     _case(cls, params, with_text, seed)
 
 
-@pytest.mark.slow  # 4 s: Nystroem maps fitted on the partitions (bandwidth, landmarks)
-def test_nystroem_maps_on_partitions_are_the_in_memory_maps(synchronous):
+@pytest.mark.slow  # 5 s: Nystroem maps fitted on the partitions (bandwidth, landmarks), saved
+def test_nystroem_maps_on_partitions_are_the_in_memory_maps(synchronous, tmp_path):
     X, y, src, X_t, text = _sources()
     params = dict(kernel="rbf", n_components=12, random_state=0, tol=1e-6, mkl_tol=1e-4,
                   mkl_max_iter=3, max_rounds=1)
@@ -118,6 +125,10 @@ def test_nystroem_maps_on_partitions_are_the_in_memory_maps(synchronous):
     assert dsk.feature_map_["x"].gamma_ == pytest.approx(ref.feature_map_["x"].gamma_,
                                                          rel=1e-12)
     _assert_same_fit(dsk, ref, X_t)
+    # the fitted model holds no Dask array: it saves and loads as an in-memory one
+    save(dsk, tmp_path / "m.skops")
+    np.testing.assert_array_equal(load(tmp_path / "m.skops").decision_function(X_t),
+                                  dsk.decision_function(X_t))
 
 
 def test_bad_input_on_partitions_names_the_field_and_the_fix(synchronous):

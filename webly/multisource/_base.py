@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
                     encode_targets, stack_decisions,
                     validate_data, warn_not_converged)
+from .._lupi_base import _on_partitions
 from ..errors import DataError
 from ..kernels import Kernel
 from . import _mdahs as A
@@ -319,13 +320,35 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return {DEFAULT_FEATURE: X}, X.shape[0]
 
+    def _dask_rows_to_score(self, X):
+        """Whether X is a Dask array to score by partitions (one feature space only)."""
+        from ..solvers._rows import is_dask
+
+        if not is_dask(X):
+            return False
+        check_is_fitted(self)
+        if getattr(self, "_feature_input", "array") != "array":
+            raise DataError("X", "Dask arrays are scored for models fitted on one feature "
+                                 "space; give a FeatureBlocks with every feature type")
+        return True
+
+    def predict(self, X: ArrayLike | FeatureBlocks) -> NDArray:
+        """Class of each row (see :meth:`decision_function`); a Dask X gives a Dask vector."""
+        if self._dask_rows_to_score(X):
+            return _on_partitions(self, self.predict, X, self.classes_.dtype, None)
+        return super().predict(X)
+
     def decision_function(self, X: ArrayLike | FeatureBlocks) -> NDArray[np.float64]:
         """Scores of new target rows: (n,) for two classes, (n, C) otherwise.
 
         X is an (n, d) array when the model was fitted on one feature space, else a
         :class:`~webly.FeatureBlocks` in which every row has every fitted feature type (or a dict
-        ``{feature type: array or GroupedFeatures}``).
+        ``{feature type: array or GroupedFeatures}``). A row-chunked Dask array (one feature
+        space) gives a Dask array with its row chunks, computed where the partitions live.
         """
+        if self._dask_rows_to_score(X):
+            return _on_partitions(self, self.decision_function, X, np.float64,
+                                  None if len(self.classes_) == 2 else len(self.classes_))
         check_is_fitted(self)
         feats, n = self._features_for_predict(X)
         total = np.zeros((n, len(self.norm_))) + self.offset_
