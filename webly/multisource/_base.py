@@ -33,6 +33,7 @@ from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, che
 from .._lupi_base import _on_partitions
 from ..errors import DataError
 from ..kernels import Kernel
+from ..solvers._rows import is_dask
 from . import _mdahs as A
 from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples, n_features_of, nan_rows,
                       rows_of, take_samples)
@@ -61,8 +62,6 @@ def map_block(feature_map, block):
     """Explicit features of a block's samples: the map of its rows (of a grouped block, the
     mean over each sample's rows: the features of the averaged kernel); a Dask block's are a
     Dask array with its row chunks."""
-    from ..solvers._rows import is_dask
-
     if is_dask(block):
         return feature_map.transform(block).astype(np.float64)
     Z = np.asarray(feature_map.transform(rows_of(block)), dtype=np.float64)
@@ -119,8 +118,6 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
     def _source_data(self, X, y, sources, X_target, X_priv=None):
         """Validate flat rows (``X`` an array or :class:`~webly.FeatureBlocks`) and group them by
         source (:meth:`MultiSourceData.from_rows`)."""
-        from ..solvers._rows import is_dask
-
         if is_dask(X) or is_dask(X_priv):
             X, y, X_target, X_priv = self._dask_rows(X, y, X_target, X_priv)
         elif isinstance(X, FeatureBlocks):
@@ -150,7 +147,7 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         """Checked Dask ``X`` (and ``X_priv``): their shapes, chunks and dtypes here, their values
         by the solver on the cluster. The labels, the target rows (n_t, small) and the
         metadata are held here (a Dask ``y`` or ``X_target`` is computed)."""
-        from ..solvers._rows import DaskRows, is_dask
+        from ..solvers._rows import DaskRows
 
         if not self._takes_dask:
             raise DataError("X", f"{type(self).__name__} does not take Dask arrays; compute them "
@@ -322,8 +319,6 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
 
     def _dask_rows_to_score(self, X):
         """Whether X is a Dask array to score by partitions (one feature space only)."""
-        from ..solvers._rows import is_dask
-
         if not is_dask(X):
             return False
         check_is_fitted(self)

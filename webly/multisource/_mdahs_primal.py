@@ -284,6 +284,16 @@ class MDAHSRows:
         return out
 
 
+def _layout(dims, T):
+    """``(offs, blocks)``: each kernel's first column of ``w`` (and the width last) and the
+    (start, stop) columns of its (kernel, labelling) blocks, for kernels of ``dims`` columns
+    and T labellings."""
+    offs = np.cumsum([0] + [T * D for D in dims])
+    blocks = [(int(offs[j] + t * D), int(offs[j] + (t + 1) * D))
+              for j, D in enumerate(dims) for t in range(T)]
+    return offs, blocks
+
+
 def mdahs_rows(narrow, E, ecols, one, dims, sources, n_sources, mu, Y):
     """:class:`MDAHSRows` of the narrow source rows ``narrow`` (per source, ``y_i [x^_k(i) for k
     of s]``) and the target rows ``E`` ([z of each feature type, 1, prior of each kernel];
@@ -293,9 +303,7 @@ def mdahs_rows(narrow, E, ecols, one, dims, sources, n_sources, mu, Y):
     (:func:`_partition_rows`)."""
     T = Y.shape[1]
     n_t = E.shape[0]
-    offs = np.cumsum([0] + [T * D for D in dims])
-    blocks = [(int(offs[j] + t * D), int(offs[j] + (t + 1) * D))
-              for j, D in enumerate(dims) for t in range(T)]
+    offs, blocks = _layout(dims, T)
     patterns = wide = None
     if T < 62:  # the target rows by labelling pattern, never formed (MDAHSRows)
         code = (Y > 0).astype(np.int64) @ (np.int64(1) << np.arange(T, dtype=np.int64))
@@ -360,27 +368,29 @@ class DaskMDAHSRows(DaskStructuredRows):
     """
 
     def __init__(self, Phi, layout, mu, Y, _shared=None):
-        import dask.array as da
-
         self.Phi, self.layout = Phi, layout
         self.mu = np.asarray(mu, dtype=np.float64)
         self.Y = np.asarray(Y)
         self._shared = {} if _shared is None else _shared
-        T = self.Y.shape[1]
-        n_S = layout["n_S"]
-        src_chunks = layout["src_chunks"]
-        hit = self._shared.get("labels")
-        if hit is not None and np.array_equal(hit[0], self.Y):
-            self.labels = hit[1]  # one graph for the solves of one labelling set (MKL steps)
-        else:
-            self.labels = da.concatenate(
-                [da.zeros((n_S, T), dtype=np.int8, chunks=(src_chunks, T)),
-                 da.from_array(self.Y.astype(np.int8), chunks=(layout["tgt_chunks"], T))]
-            ).persist()  # (lazy, its keys lowered differently by later graphs: Dask warned)
-            self._shared["labels"] = (self.Y.copy(), self.labels)
-        self.width = int(sum(T * D for D in layout["dims"]))
+        self.width = int(sum(self.Y.shape[1] * D for D in layout["dims"]))
         self.shape = (Phi.shape[0], self.width)
         self.dtype = np.dtype(np.float64)
+
+    def _labels(self):
+        """The (n, T) int8 labellings, 0 on the source rows, chunked like the rows (persisted:
+        lazy, its keys were lowered differently by later graphs and Dask warned); one array
+        for the solves of one labelling set (the MKL steps)."""
+        import dask.array as da
+
+        L, T = self.layout, self.Y.shape[1]
+        hit = self._shared.get("labels")
+        if hit is not None and np.array_equal(hit[0], self.Y):
+            return hit[1]
+        labels = da.concatenate(
+            [da.zeros((L["n_S"], T), dtype=np.int8, chunks=(L["src_chunks"], T)),
+             da.from_array(self.Y.astype(np.int8), chunks=(L["tgt_chunks"], T))]).persist()
+        self._shared["labels"] = (self.Y.copy(), labels)
+        return labels
 
     def relabel(self, mu, Y):
         """The rows of other weights and labellings (sharing the backend)."""
@@ -391,11 +401,8 @@ class DaskMDAHSRows(DaskStructuredRows):
         from ..solvers._rows import _StructuredCols
 
         L = self.layout
-        T = self.Y.shape[1]
-        offs = np.cumsum([0] + [T * D for D in L["dims"]])
-        blocks = [(int(offs[j] + t * D), int(offs[j] + (t + 1) * D))
-                  for j, D in enumerate(L["dims"]) for t in range(T)]
-        labels = self.labels.rechunk({0: rows.chunks, 1: -1})
+        _, blocks = _layout(L["dims"], self.Y.shape[1])
+        labels = self._labels().rechunk({0: rows.chunks, 1: -1})
         return _StructuredCols(rows.R, (rows.R, labels), _partition_rows, (
             rows.d, L["ecols"], L["one"], L["dims"], L["sources"], L["n_sources"], self.mu),
             self.width, blocks, MDAHSRows.hessian_max)
@@ -510,19 +517,19 @@ class MDAHSPrimalProblem(_ProblemShape):
         parts, src_chunks = [], ()
         for s, sl in enumerate(self.src_slices):
             Z = kernels[[k["source"] for k in kernels].index(s)]["Z_s"]
+            if Z.shape[1] != self._one:
+                raise DataError("X", "on Dask arrays each source has one feature type")
             Z = (Z if is_dask(Z) else da.from_array(np.asarray(Z))).astype(np.float64)
             Z = Z.rechunk({1: -1})
             ch = Z.chunks[0]
             n_s = sl.stop - sl.start
-            rest = np.zeros((1, Ew - Z.shape[1] + 2))
-            rest[0, self._one - Z.shape[1]] = 1.0     # the 1 (no prior on source rows)
-            rest[0, -2] = s
-            cols = da.from_array(rest, chunks=(1, -1))
-            cols = da.broadcast_to(cols, (n_s, rest.shape[1]), chunks=(ch, rest.shape[1]))
-            if Z.shape[1] != self._one:
-                raise DataError("X", "on Dask arrays each source has one feature type")
+            # [1, no prior (zeros), the source] on every row, then the labels
+            rest = np.zeros((1, Ew - self._one + 1))
+            rest[0, 0], rest[0, -1] = 1.0, s
+            cols = da.broadcast_to(da.from_array(rest, chunks=(1, -1)), (n_s, rest.shape[1]),
+                                   chunks=(ch, rest.shape[1]))
             y = da.from_array(self.y_src[sl][:, None], chunks=(ch, 1))
-            parts.append(da.concatenate([Z, cols[:, :-1], y], axis=1))
+            parts.append(da.concatenate([Z, cols, y], axis=1))
             src_chunks += ch
         tgt = np.column_stack([self._E, np.full(self.n_t, -1.0), np.ones(self.n_t)])
         size = max(src_chunks) if src_chunks else self.n_t

@@ -30,6 +30,7 @@ from ..base import check_row_features, check_row_metadata
 from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples,  # noqa: F401
                       n_features_of, nan_rows, rows_of, take_samples)
 from ..errors import DataError
+from ..solvers._rows import is_dask
 
 __all__ = ["GroupedFeatures", "MultiSourceData", "base_kernel_names"]
 
@@ -48,15 +49,9 @@ def block_kernel(kernel, A, B):
     return np.ascontiguousarray(K, dtype=np.float64)
 
 
-def _is_dask(x):
-    from ..solvers._rows import is_dask
-
-    return is_dask(x)
-
-
 def _take_rows(X, rows):
     """``X[rows]``; on a Dask array a contiguous run of rows is a slice (no gather)."""
-    if _is_dask(X) and len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+    if is_dask(X) and len(rows) and rows[-1] - rows[0] + 1 == len(rows):
         return X[int(rows[0]):int(rows[-1]) + 1]
     return X[rows]
 
@@ -157,7 +152,7 @@ class MultiSourceData:
                     raise DataError("privileged", f"names unknown source {s!r}")
                 if T is None:
                     continue
-                if _is_dask(T):  # row-chunked Dask rows, checked by the estimator
+                if is_dask(T):  # row-chunked Dask rows, checked by the estimator
                     if T.ndim != 2 or T.shape[0] != len(self.labels[s]):
                         raise DataError(f"privileged[{s!r}]", f"must be (n_s, d~) with n_s = "
                                                               f"{len(self.labels[s])}, got "
@@ -210,7 +205,7 @@ class MultiSourceData:
             raise DataError("X", f"has {n_rows} rows but y has {n}")
         names = list(dict.fromkeys(np.asarray(sources).tolist()))
         # (on Dask X_priv every row has text: no all-NaN rows of sources without any)
-        priv_missing = None if X_priv is None or sp.issparse(X_priv) or _is_dask(X_priv) \
+        priv_missing = None if X_priv is None or sp.issparse(X_priv) or is_dask(X_priv) \
             else nan_rows(X_priv)
         src, lab, priv = {}, {}, {}
         for s in names:
