@@ -183,3 +183,42 @@ def test_fit_on_a_two_worker_cluster_equals_the_single_process_fit(process_clust
         _case(cls, params, with_text, seed)
     # the passes over the rows ran on both workers
     assert {task["worker"] for task in stream.data} == set(process_cluster.nthreads())
+
+
+def test_partitions_across_sources_and_target_solve_the_in_memory_problem(synchronous):
+    # the estimator's partitions hold one source's rows or target rows only; a partition may
+    # also straddle two sources and the target rows (each builds its MDAHSRows from its rows):
+    # the cutting plane's solves agree with the in-memory problem's
+    from webly.multisource import _mdahs as A
+    from webly.multisource._mdahs_primal import MDAHSPrimalProblem
+
+    rng = np.random.default_rng(0)
+    n1, n2, n_t, d = 50, 40, 30, 4
+    Z = [rng.normal(size=(n1, d)), rng.normal(size=(n2, d)) + 0.3]
+    Z_t = rng.normal(size=(n_t, d))
+    y = np.r_[np.sign(Z[0][:, 0] + 0.3 * rng.normal(size=n1)), np.sign(Z[1][:, 0] + 0.1)]
+    prior = np.column_stack([Z_t[:, 0], Z_t[:, 0] + 0.5 * Z_t[:, 1]])
+    prior -= prior.mean(axis=0)
+    slices = [slice(0, n1), slice(n1, n1 + n2)]
+    C_src = np.r_[np.full(n1, 1.0), np.full(n2, 1.3)]
+
+    def fit(blocks):
+        kern = [{"source": s, "feature": 0, "Z_s": blocks[s]} for s in range(2)]
+        prob = MDAHSPrimalProblem(kern, [Z_t], slices, y, prior, 0.01, C_src, 10.0)
+        if prob.on_dask:  # partitions of 37 rows: across the sources and into the target
+            rows = prob._dask.Phi.rechunk({0: 37})
+            prob._dask.Phi = rows
+            prob._y1, prob._Cd = prob._y1.rechunk(37), prob._Cd.rechunk(37)
+        band = A.positive_band(0.5, n_t, 0.0)
+        init = [A.balanced_labelling(prior[:, s], band) for s in range(2)]
+        sol, info = A.mdahs_binary(prob, init, ratio=0.5, max_rounds=1, mkl_max_iter=3,
+                                   tol=1e-6)
+        return sol, prob
+
+    (s0, p0), (s1, p1) = fit(Z), fit([_parts(B, 20) for B in Z])
+    assert p1._dask.backend(p1._y1, None).chunks == (37, 37, 37, 9)
+    assert s1["rho"] == pytest.approx(s0["rho"], rel=1e-10)
+    np.testing.assert_array_equal(s1["Y"], s0["Y"])
+    np.testing.assert_allclose(s1["mu"], s0["mu"], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(s1["target_scores"], s0["target_scores"], rtol=1e-9,
+                               atol=1e-12 * np.abs(s0["target_scores"]).max())
