@@ -104,14 +104,16 @@ def _case(cls, params, with_text, seed):
     X, y, src, X_t, text = _sources(seed=seed)
     params = dict(kernel="linear", tol=1e-6, mkl_tol=1e-4, balance_sources=False, **params)
     dsk, ref = _fit_both(cls, params, X, y, src, X_t, text if with_text else None)
-    assert ref.n_iter_.max() >= 1 and ref.labellings_[0].shape[1] == 3
+    assert ref.n_iter_.max() == params["max_rounds"]
+    assert ref.labellings_[0].shape[1] == 2 + params["max_rounds"]
     _assert_same_fit(dsk, ref, X_t)
-    return dsk, X_t
 
 
 # MDA-HS: 5 QPs and 2 source L2-SVMs on partitions, 1.5 s; MDA-HS+ (its text correcting
-# function on the partitions too), 1.7 s
-@pytest.mark.parametrize("cls, params, with_text, seed", CASES)
+# function on the partitions too) without the added labelling, 1.2 s (with it: 1.7-3 s under
+# load, in the cluster test)
+@pytest.mark.parametrize("cls, params, with_text, seed", [
+    CASES[0], (MDAHSPlus, dict(mkl_max_iter=2, max_rounds=0), True, 1)])
 def test_fit_on_partitions_equals_the_in_memory_fit(synchronous, cls, params, with_text, seed):
     _case(cls, params, with_text, seed)
 
