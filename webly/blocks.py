@@ -72,6 +72,8 @@ class GroupedFeatures:
 
 def check_block(name, value, n=None):
     """An array or GroupedFeatures block, validated: returns ``(block, n_samples)``."""
+    from .solvers._rows import is_dask
+
     if isinstance(value, GroupedFeatures):
         X = check_row_features(f"{name}.X", value.X, allow_sparse=False)
         groups = check_row_metadata(f"{name}.groups", value.groups, X.shape[0])
@@ -81,6 +83,8 @@ def check_block(name, value, n=None):
         if groups.min() < 0 or np.unique(groups).size != m:
             raise DataError(f"{name}.groups", "must cover every sample index 0..n-1 at least once")
         block = GroupedFeatures(X, groups.astype(np.int64))
+    elif is_dask(value):  # row-chunked Dask rows, checked by the estimator that takes them
+        block, m = value, value.shape[0]
     else:
         block = check_row_features(name, value, allow_sparse=False)
         m = block.shape[0]

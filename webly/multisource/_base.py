@@ -30,8 +30,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
                     encode_targets, stack_decisions,
                     validate_data, warn_not_converged)
+from .._lupi_base import _on_partitions
 from ..errors import DataError
 from ..kernels import Kernel
+from ..solvers._rows import is_dask
 from . import _mdahs as A
 from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples, n_features_of, nan_rows,
                       rows_of, take_samples)
@@ -58,7 +60,10 @@ def _check_text(X_priv, n):
 
 def map_block(feature_map, block):
     """Explicit features of a block's samples: the map of its rows (of a grouped block, the
-    mean over each sample's rows: the features of the averaged kernel)."""
+    mean over each sample's rows: the features of the averaged kernel); a Dask block's are a
+    Dask array with its row chunks."""
+    if is_dask(block):
+        return feature_map.transform(block).astype(np.float64)
     Z = np.asarray(feature_map.transform(rows_of(block)), dtype=np.float64)
     if isinstance(block, GroupedFeatures):
         Z = np.asarray(block.averaging_matrix() @ Z)
@@ -113,7 +118,9 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
     def _source_data(self, X, y, sources, X_target, X_priv=None):
         """Validate flat rows (``X`` an array or :class:`~webly.FeatureBlocks`) and group them by
         source (:meth:`MultiSourceData.from_rows`)."""
-        if isinstance(X, FeatureBlocks):
+        if is_dask(X) or is_dask(X_priv):
+            X, y, X_target, X_priv = self._dask_rows(X, y, X_target, X_priv)
+        elif isinstance(X, FeatureBlocks):
             y = check_row_metadata("y", y, X.n_rows)
             if y is None:
                 raise DataError("y", "is required (the label of each source row)")
@@ -129,9 +136,49 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
             self._feature_input = "array"
         n = len(y)
         sources = check_row_metadata("sources", sources, n)
-        if X_priv is not None:
+        if X_priv is not None and not is_dask(X_priv):
             X_priv = _check_text(X_priv, n)
         return MultiSourceData.from_rows(X, y, sources, X_target, X_priv)
+
+    #: whether ``fit`` takes row-chunked Dask arrays (MDA-HS(+) with ``solver="primal"``)
+    _takes_dask = False
+
+    def _dask_rows(self, X, y, X_target, X_priv):
+        """Checked Dask ``X`` (and ``X_priv``): their shapes, chunks and dtypes here, their values
+        by the solver on the cluster. The labels, the target rows (n_t, small) and the
+        metadata are held here (a Dask ``y`` or ``X_target`` is computed)."""
+        from ..solvers._rows import DaskRows
+
+        if not self._takes_dask:
+            raise DataError("X", f"{type(self).__name__} does not take Dask arrays; compute them "
+                                 "(or use MDAHS / MDAHSPlus with solver='primal')")
+        if not is_dask(X):
+            raise DataError("X", "give X as a Dask array too when X_priv is one (chunked like "
+                                 "its rows)")
+        X = DaskRows._check("X", X, False, None)
+        n = X.shape[0]
+        if n < 2:
+            raise DataError("X", f"needs at least 2 rows, got {n}")
+        y = check_row_metadata("y", y.compute() if is_dask(y) else y, n)
+        if y is None:
+            raise DataError("y", "is required (the label of each source row)")
+        if X_target is not None:
+            X_target = check_row_features("X_target", X_target.compute() if is_dask(X_target)
+                                          else X_target, allow_sparse=False)
+            if X_target.shape[1] != X.shape[1]:
+                raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
+                                            f"{X.shape[1]}; use the same feature extractor")
+        if X_priv is not None:
+            if not is_dask(X_priv):
+                raise DataError("X_priv", "give X_priv as a Dask array too when X is one")
+            X_priv = DaskRows._check("X_priv", X_priv, False, None)
+            if X_priv.shape[0] != n:
+                raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; give "
+                                          "one row per row of X")
+        self.n_features_in_ = X.shape[1]
+        self.__dict__.pop("feature_names_in_", None)
+        self._feature_input = "array"
+        return X, y, X_target, X_priv
 
     def fit_multisource(self, data: MultiSourceData) -> Self:
         """Deprecated: use ``fit(X, y, sources=..., X_target=...)`` with ``X`` a
@@ -270,13 +317,33 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return {DEFAULT_FEATURE: X}, X.shape[0]
 
+    def _dask_rows_to_score(self, X):
+        """Whether X is a Dask array to score by partitions (one feature space only)."""
+        if not is_dask(X):
+            return False
+        check_is_fitted(self)
+        if getattr(self, "_feature_input", "array") != "array":
+            raise DataError("X", "Dask arrays are scored for models fitted on one feature "
+                                 "space; give a FeatureBlocks with every feature type")
+        return True
+
+    def predict(self, X: ArrayLike | FeatureBlocks) -> NDArray:
+        """Class of each row (see :meth:`decision_function`); a Dask X gives a Dask vector."""
+        if self._dask_rows_to_score(X):
+            return _on_partitions(self, self.predict, X, self.classes_.dtype, None)
+        return super().predict(X)
+
     def decision_function(self, X: ArrayLike | FeatureBlocks) -> NDArray[np.float64]:
         """Scores of new target rows: (n,) for two classes, (n, C) otherwise.
 
         X is an (n, d) array when the model was fitted on one feature space, else a
         :class:`~webly.FeatureBlocks` in which every row has every fitted feature type (or a dict
-        ``{feature type: array or GroupedFeatures}``).
+        ``{feature type: array or GroupedFeatures}``). A row-chunked Dask array (one feature
+        space) gives a Dask array with its row chunks, computed where the partitions live.
         """
+        if self._dask_rows_to_score(X):
+            return _on_partitions(self, self.decision_function, X, np.float64,
+                                  None if len(self.classes_) == 2 else len(self.classes_))
         check_is_fitted(self)
         feats, n = self._features_for_predict(X)
         total = np.zeros((n, len(self.norm_))) + self.offset_

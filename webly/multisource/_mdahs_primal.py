@@ -34,14 +34,38 @@ label norms ``c_{k,t} = ||X^_k'(a∘y_t)||^2``, the target scores and the most v
 are computed from the multipliers ``a`` and the features, as the kernel path computes them from
 its kernels (:class:`MDAHSPrimalProblem` has :class:`~._mdahs.MDAHSProblem`'s methods), so
 :func:`~._mdahs.mdahs_binary` runs unchanged on it.
+
+**On a Dask cluster** (the estimators' ``X``, and MDA-HS+'s ``X_priv``, as row-chunked Dask
+arrays; one feature type, a linear text function): every row is held as one row of a persisted
+Dask array in the target rows' layout ``[z, 1, prior of each kernel]`` (zeros for the prior on
+source rows) plus its source and label, the source rows first (by source, each source's
+partitions as given), then the target rows sent from the client; the target rows' labellings
+follow as an (n, T) int8 Dask array chunked like the rows (:class:`DaskMDAHSRows`). Each
+partition builds its own :class:`MDAHSRows` from them (:func:`_partition_rows`, the in-memory
+matrix's :func:`mdahs_rows`), so :func:`~webly.solvers.primal.l2svmplus_primal`'s row kernels
+and Gram matrices run there unchanged (MIL-CPB's :class:`~webly.solvers.block_rows.DaskBlockRows`
+does the same for its label blocks). The warm start's ``F'a0`` and ``a0'Qa0`` are a map over
+the partitions (:func:`_k_warm`); after a solve the multipliers stay there and only the
+per-source sums ``[Z_s'(a∘y), sum a∘y]`` and the target rows' multipliers come back
+(:class:`_DaskDual`): the label norms, target scores and labelling search on the client use
+those and the target rows, as in memory. The per-row weights and labels are sent from the
+client once per binary problem.
 """
 
 import numpy as np
 
-from ..solvers.block_rows import _Adjoint, label_rotation, structured_grams
+from ..errors import DataError
+from ..solvers._rows import is_dask
+from ..solvers.block_rows import (
+    DaskStructuredRows,
+    _Adjoint,
+    label_rotation,
+    structured_grams,
+)
 from ._mdahs import _ProblemShape
 
-__all__ = ["MDAHSPrimalProblem", "MDAHSRows", "l2svm_source_primal"]
+__all__ = ["DaskMDAHSRows", "MDAHSPrimalProblem", "MDAHSRows", "l2svm_source_primal",
+           "mdahs_rows"]
 
 
 def _rotation(mu_k):
@@ -260,6 +284,164 @@ class MDAHSRows:
         return out
 
 
+def _layout(dims, T):
+    """``(offs, blocks)``: each kernel's first column of ``w`` (and the width last) and the
+    (start, stop) columns of its (kernel, labelling) blocks, for kernels of ``dims`` columns
+    and T labellings."""
+    offs = np.cumsum([0] + [T * D for D in dims])
+    blocks = [(int(offs[j] + t * D), int(offs[j] + (t + 1) * D))
+              for j, D in enumerate(dims) for t in range(T)]
+    return offs, blocks
+
+
+def mdahs_rows(narrow, E, ecols, one, dims, sources, n_sources, mu, Y):
+    """:class:`MDAHSRows` of the narrow source rows ``narrow`` (per source, ``y_i [x^_k(i) for k
+    of s]``) and the target rows ``E`` ([z of each feature type, 1, prior of each kernel];
+    kernel j's ``x^`` on the columns ``ecols[j]``, ``dims[j]`` of them, of source
+    ``sources[j]``; ``one`` the column of the 1) for weights ``mu`` (n_kernels, T) and the
+    target rows' labellings ``Y``: the in-memory matrix, and each partition's on Dask rows
+    (:func:`_partition_rows`)."""
+    T = Y.shape[1]
+    n_t = E.shape[0]
+    offs, blocks = _layout(dims, T)
+    patterns = wide = None
+    if T < 62:  # the target rows by labelling pattern, never formed (MDAHSRows)
+        code = (Y > 0).astype(np.int64) @ (np.int64(1) << np.arange(T, dtype=np.int64))
+        _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        Yp = Y[first]
+        C = [(Yp * np.sqrt(mu[j])) @ _rotation(mu[j]) for j in range(len(dims))]
+        patterns = {"code": inv, "T": T, "E": E, "one": one,
+                    "ecols": ecols, "offs": [int(o) for o in offs[:-1]], "C": C,
+                    "width": int(offs[-1]), "Cfull": np.hstack([c[inv] for c in C])}
+    else:
+        wide = np.empty((n_t, int(offs[-1])))
+    cols = [[] for _ in range(n_sources)]
+    scale = [[] for _ in range(n_sources)]
+    for j, s in enumerate(sources):
+        D = dims[j]
+        if wide is not None:
+            H = _rotation(mu[j])
+            Ct = (Y * np.sqrt(mu[j])) @ H      # (n_t, T): H (sqrt(mu) ∘ y_i), H symmetric
+            Xh = E[:, ecols[j]]
+            wide[:, offs[j]:offs[j + 1]] = (Ct[:, :, None]
+                                            * Xh[:, None, :]).reshape(n_t, T * D)
+        cols[s].append(np.arange(offs[j], offs[j] + D))
+        scale[s].append(np.full(D, np.sqrt(mu[j].sum())))
+    cols = [np.concatenate(c) if c else np.zeros(0, np.intp) for c in cols]
+    scale = [np.concatenate(c) if c else np.zeros(0) for c in scale]
+    return MDAHSRows(narrow, cols, scale, wide, blocks, patterns)
+
+
+def _partition_rows(Rb, Lb, d, ecols, one, dims, sources, n_sources, mu):
+    """One partition's :class:`MDAHSRows` on Dask rows (:class:`DaskMDAHSRows`): ``Rb[:, :d]``
+    its rows ``[E-layout | source | y]`` (a source row's E-layout is ``[z, 1, 0..]``: its
+    ``x^`` without a prior; sources in order, the target rows (source -1) last; MDA-HS+'s
+    privileged features follow), ``Lb`` their labellings (read on the target rows)."""
+    Rb = Rb[:, :d]
+    width = d - 2
+    E_all = Rb[:, :width]
+    src = Rb[:, width]
+    ys = Rb[:, width + 1]
+    narrow = []
+    for s in range(n_sources):
+        sel = np.flatnonzero(src == s)
+        own = [j for j in range(len(sources)) if sources[j] == s]
+        parts = [E_all[sel][:, ecols[j]] for j in own]
+        narrow.append(ys[sel][:, None] * np.hstack(parts) if parts
+                      else np.zeros((len(sel), 0)))
+    tgt = src < 0
+    return mdahs_rows(narrow, np.ascontiguousarray(E_all[tgt]), ecols, one, dims, sources,
+                      n_sources, mu, np.asarray(Lb[tgt], dtype=np.float64))
+
+
+class DaskMDAHSRows(DaskStructuredRows):
+    """:class:`MDAHSRows` over row-chunked Dask rows (MDA-HS on a Dask cluster): what
+    :func:`~webly.solvers.primal.l2svmplus_primal` takes as ``F`` there.
+
+    ``Phi`` (n, E + 2) holds every row in the E-layout of the target rows (:func:`mdahs_rows`)
+    plus its source (-1 on the target rows) and label: the source rows first, by source, then
+    the target rows. The target rows' labellings travel as an (n, T) int8 Dask array chunked
+    like the rows (0 on the source rows); the weights ``mu`` with each task. Every partition
+    builds its own :class:`MDAHSRows` (:func:`_partition_rows`); the backend is shared by the
+    matrices made by :meth:`relabel` (:class:`~webly.solvers.block_rows.DaskStructuredRows`).
+    """
+
+    def __init__(self, Phi, layout, mu, Y, _shared=None):
+        self.Phi, self.layout = Phi, layout
+        self.mu = np.asarray(mu, dtype=np.float64)
+        self.Y = np.asarray(Y)
+        self._shared = {} if _shared is None else _shared
+        self.width = int(sum(self.Y.shape[1] * D for D in layout["dims"]))
+        self.shape = (Phi.shape[0], self.width)
+        self.dtype = np.dtype(np.float64)
+
+    def _labels(self):
+        """The (n, T) int8 labellings, 0 on the source rows, chunked like the rows (persisted:
+        lazy, its keys were lowered differently by later graphs and Dask warned); one array
+        for the solves of one labelling set (the MKL steps)."""
+        import dask.array as da
+
+        L, T = self.layout, self.Y.shape[1]
+        hit = self._shared.get("labels")
+        if hit is not None and np.array_equal(hit[0], self.Y):
+            return hit[1]
+        labels = da.concatenate(
+            [da.zeros((L["n_S"], T), dtype=np.int8, chunks=(L["src_chunks"], T)),
+             da.from_array(self.Y.astype(np.int8), chunks=(L["tgt_chunks"], T))]).persist()
+        self._shared["labels"] = (self.Y.copy(), labels)
+        return labels
+
+    def relabel(self, mu, Y):
+        """The rows of other weights and labellings (sharing the backend)."""
+        return DaskMDAHSRows(self.Phi, self.layout, mu, Y, self._shared)
+
+    def cols(self, rows):
+        """The solver's ``F`` over the backend ``rows`` whose ``F`` is ``Phi``."""
+        from ..solvers._rows import _StructuredCols
+
+        L = self.layout
+        _, blocks = _layout(L["dims"], self.Y.shape[1])
+        labels = self._labels().rechunk({0: rows.chunks, 1: -1})
+        return _StructuredCols(rows.R, (rows.R, labels), _partition_rows, (
+            rows.d, L["ecols"], L["one"], L["dims"], L["sources"], L["n_sources"], self.mu),
+            self.width, blocks, MDAHSRows.hessian_max)
+
+
+def _k_warm(F, a, C, Fp=None, P=None, u=None, c=0.0):
+    """Row kernel of a warm start on Dask rows: ``F'a`` and ``a'Da`` of the previous solve's
+    multipliers ``a`` (``a_i^2 / C_i``, and ``a_i s_i`` on the privileged rows ``P`` with the
+    correcting function ``s = Fp u + c``)."""
+    w = F.T @ a
+    if Fp is None:
+        return (), [w, float(np.sum(a ** 2 / C))], None
+    s = np.asarray(Fp @ u, dtype=np.float64) + c
+    return (), [w, float(np.sum(np.where(P, 0.0, a ** 2 / C))), float(np.where(P, a * s, 0.0)
+                                                                        .sum())], None
+
+
+def _k_source_sums(F, a, one, n_sources):
+    """Row kernel: per source, ``[Z_s'(a∘y), sum a∘y]`` of the source rows (``F`` the rows
+    ``[E-layout | source | y]``, ``z`` on the columns before ``one``)."""
+    width = F.shape[1] - 2
+    src, v = F[:, width], a * F[:, width + 1]
+    out = np.zeros((n_sources, one + 1))
+    for s in range(n_sources):
+        sel = src == s
+        out[s, :one] = F[sel, :one].T @ v[sel]
+        out[s, one] = v[sel].sum()
+    return (), [out], None
+
+
+class _DaskDual:
+    """The multipliers of a solve on Dask rows: ``a`` (n,) on the cluster (a warm start's), the
+    source rows' sums per source ``src`` (:func:`_k_source_sums`) and the target rows'
+    multipliers ``target`` on the client: what :meth:`MDAHSPrimalProblem._parts` reads."""
+
+    def __init__(self, a, src, target):
+        self.a, self.src, self.target = a, src, target
+
+
 class MDAHSPrimalProblem(_ProblemShape):
     """One binary MDA-HS problem on explicit features; the methods of
     :class:`~._mdahs.MDAHSProblem` that :func:`~._mdahs.mdahs_binary` calls.
@@ -296,8 +478,9 @@ class MDAHSPrimalProblem(_ProblemShape):
                    for k in kernels]
         # the narrow rows of each source: y_i [z_i, 1, 0] for each of its kernels
         self.dims = [k["Z_s"].shape[1] + 2 for k in kernels]
+        self.on_dask = any(is_dask(k["Z_s"]) for k in kernels) or is_dask(Z_priv)
         self._narrow = []
-        for s, sl in enumerate(src_slices):
+        for s, sl in enumerate(src_slices if not self.on_dask else ()):
             own = [k for k in kernels if k["source"] == s]
             ys = self.y_src[sl][:, None]
             parts = [np.column_stack([k["Z_s"], np.ones(sl.stop - sl.start),
@@ -316,41 +499,94 @@ class MDAHSPrimalProblem(_ProblemShape):
         self._one = one
         self._state = None
         self.n_newton = 0
+        if self.on_dask:
+            self._setup_dask()
+
+    def _setup_dask(self):
+        """The rows on Dask (:class:`DaskMDAHSRows`): every row in the target rows' E-layout
+        plus its source and label, the source rows from their Dask features (one kernel per
+        source), the target rows sent from here; the solver's labels (ones), the per-row
+        weights ``C`` and MDA-HS+'s text rows (one per row: zeros off the text rows) chunked
+        like them."""
+        import dask.array as da
+
+        kernels, K = self.kernels, len(self.kernels)
+        if any(sum(k["source"] == s for k in kernels) != 1 for s in range(len(self.src_slices))):
+            raise DataError("X", "on Dask arrays each source has one feature type (X an array)")
+        Ew = self._E.shape[1]
+        parts, src_chunks = [], ()
+        for s, sl in enumerate(self.src_slices):
+            Z = kernels[[k["source"] for k in kernels].index(s)]["Z_s"]
+            if Z.shape[1] != self._one:
+                raise DataError("X", "on Dask arrays each source has one feature type")
+            Z = (Z if is_dask(Z) else da.from_array(np.asarray(Z))).astype(np.float64)
+            Z = Z.rechunk({1: -1})
+            ch = Z.chunks[0]
+            n_s = sl.stop - sl.start
+            # [1, no prior (zeros), the source] on every row, then the labels
+            rest = np.zeros((1, Ew - self._one + 1))
+            rest[0, 0], rest[0, -1] = 1.0, s
+            cols = da.broadcast_to(da.from_array(rest, chunks=(1, -1)), (n_s, rest.shape[1]),
+                                   chunks=(ch, rest.shape[1]))
+            y = da.from_array(self.y_src[sl][:, None], chunks=(ch, 1))
+            parts.append(da.concatenate([Z, cols, y], axis=1))
+            src_chunks += ch
+        tgt = np.column_stack([self._E, np.full(self.n_t, -1.0), np.ones(self.n_t)])
+        size = max(src_chunks) if src_chunks else self.n_t
+        tgt_chunks = da.core.normalize_chunks((size,), (self.n_t,))[0]
+        Phi = da.concatenate(parts + [da.from_array(tgt, chunks=(tgt_chunks, -1))], axis=0)
+        chunks = Phi.chunks[0]
+        layout = {"ecols": self._ecols, "one": self._one, "dims": self.dims,
+                  "sources": [k["source"] for k in kernels], "n_sources": len(self.src_slices),
+                  "n_S": self.n_S, "src_chunks": src_chunks, "tgt_chunks": tgt_chunks}
+        T0 = np.zeros((self.n_t, 1))
+        self._dask = DaskMDAHSRows(Phi, layout, np.zeros((K, 1)), T0)
+        self._y1 = da.ones(self.n, chunks=(chunks,))
+        self._Cd = da.from_array(self.C, chunks=(chunks,))
+        self._Pd = None
+        if self.Z_priv is not None:
+            # one text row per row (zeros off the text rows), as the Dask solver takes them
+            self._Pd = da.from_array(self.priv_rows, chunks=(chunks,))
+            self.Z_priv = self._text_rows(src_chunks, tgt_chunks)
+
+    def _text_rows(self, src_chunks, tgt_chunks):
+        """MDA-HS+'s text rows ``Z_priv`` (the rows ``priv_rows``, in order) as one row per row
+        of the Dask rows: the text of a source with text, zeros on the others and the target
+        rows (never read: :func:`~webly.solvers.primal.l2svmplus_primal` switches them off)."""
+        import dask.array as da
+
+        Z = self.Z_priv
+        if not is_dask(Z):
+            raise DataError("X_priv", "on Dask arrays give X_priv as a Dask array too")
+        dp = Z.shape[1]
+        parts, pos, at = [], 0, 0
+        for sl in self.src_slices:
+            n_s = sl.stop - sl.start
+            ch, k = [], 0
+            while k < n_s:
+                ch.append(src_chunks[at])
+                k += src_chunks[at]
+                at += 1
+            on = self.priv_rows[sl]
+            if on.all():
+                parts.append(Z[pos:pos + n_s].astype(np.float64).rechunk((tuple(ch), dp)))
+                pos += n_s
+            elif not on.any():
+                parts.append(da.zeros((n_s, dp), chunks=(tuple(ch), dp)))
+            else:
+                raise DataError("X_priv", "on Dask arrays a source has text on all its rows or "
+                                          "on none")
+        parts.append(da.zeros((self.n_t, dp), chunks=(tgt_chunks, dp)))
+        return da.concatenate(parts)
 
     # ----------------------------------------------------------------- the rows of one solve
     def rows(self, mu, Y):
-        """:class:`MDAHSRows` for weights ``mu`` (n_kernels, T) and labellings ``Y``."""
-        T = Y.shape[1]
-        offs = np.cumsum([0] + [T * D for D in self.dims])
-        blocks = [(int(offs[j] + t * D), int(offs[j] + (t + 1) * D))
-                  for j, D in enumerate(self.dims) for t in range(T)]
-        patterns = wide = None
-        if T < 62:  # the target rows by labelling pattern, never formed (MDAHSRows)
-            code = (Y > 0).astype(np.int64) @ (np.int64(1) << np.arange(T, dtype=np.int64))
-            _, first, inv = np.unique(code, return_index=True, return_inverse=True)
-            inv = inv.reshape(-1)
-            Yp = Y[first]
-            C = [(Yp * np.sqrt(mu[j])) @ _rotation(mu[j]) for j in range(len(self.kernels))]
-            patterns = {"code": inv, "T": T, "E": self._E, "one": self._one,
-                        "ecols": self._ecols, "offs": [int(o) for o in offs[:-1]], "C": C,
-                        "width": int(offs[-1]), "Cfull": np.hstack([c[inv] for c in C])}
-        else:
-            wide = np.empty((self.n_t, int(offs[-1])))
-        cols = [[] for _ in self.src_slices]
-        scale = [[] for _ in self.src_slices]
-        for j, k in enumerate(self.kernels):
-            D = self.dims[j]
-            if wide is not None:
-                H = _rotation(mu[j])
-                Ct = (Y * np.sqrt(mu[j])) @ H      # (n_t, T): H (sqrt(mu) ∘ y_i), H symmetric
-                Xh = np.column_stack([self.Z_t[k["feature"]], np.ones(self.n_t), self.pi[j]])
-                wide[:, offs[j]:offs[j + 1]] = (Ct[:, :, None]
-                                                * Xh[:, None, :]).reshape(self.n_t, T * D)
-            cols[k["source"]].append(np.arange(offs[j], offs[j] + D))
-            scale[k["source"]].append(np.full(D, np.sqrt(mu[j].sum())))
-        cols = [np.concatenate(c) if c else np.zeros(0, np.intp) for c in cols]
-        scale = [np.concatenate(c) if c else np.zeros(0) for c in scale]
-        return MDAHSRows(self._narrow, cols, scale, wide, blocks, patterns)
+        """:class:`MDAHSRows` for weights ``mu`` (n_kernels, T) and labellings ``Y`` (on Dask
+        rows a :class:`DaskMDAHSRows`)."""
+        if self.on_dask:
+            return self._dask.relabel(mu, Y)
+        return mdahs_rows(self._narrow, self._E, self._ecols, self._one, self.dims,
+                          [k["source"] for k in self.kernels], len(self.src_slices), mu, Y)
 
     def solve(self, mu, Y, a0=None, *, tol=1e-3, max_iter=None, solver=None):
         """The inner problem in the primal (:func:`~webly.solvers.primal.l2svmplus_primal`):
@@ -360,6 +596,8 @@ class MDAHSPrimalProblem(_ProblemShape):
         from ..solvers.primal import l2svmplus_primal
 
         F = self.rows(mu, Y)
+        if self.on_dask:
+            return self._solve_dask(F, a0, tol, max_iter)
         start = None
         if a0 is not None and self._state is not None:
             th_prev, mults, rhos = self._state
@@ -388,19 +626,63 @@ class MDAHSPrimalProblem(_ProblemShape):
         info["rho"] = float(info["margin"])
         return np.asarray(info["dual"], dtype=np.float64), info
 
+    def _solve_dask(self, F, a0, tol, max_iter):
+        """:meth:`solve` on Dask rows: the warm start's ``F'a0`` and ``a0'Qa0`` by a map over the
+        partitions (:func:`_k_warm`), and the multipliers returned as a :class:`_DaskDual`."""
+        from ..solvers.primal import l2svmplus_primal
+
+        rows = F.backend(self._y1, self.Z_priv)
+        start = None
+        if a0 is not None and self._state is not None:
+            th_prev, mults, rhos = self._state
+            args = {"F": rows.blocks(F), "a": a0.a, "C": self._Cd}
+            if self.Z_priv is None:
+                tail = th_prev[:0]
+            else:
+                dp = self.Z_priv.shape[1]
+                tail = th_prev[len(th_prev) - dp - 2:-1]
+                args.update(Fp=rows.F_priv, P=self._Pd, u=tail[:dp], c=float(tail[dp]))
+            (sums, _), = rows.compute([rows.run(_k_warm, rows_meta=(), **args)[1]])
+            w = sums[0]
+            m = float(w @ w + sum(sums[1:]))
+            start = {"state": (np.r_[w, 0.0, tail, m], mults, rhos)}
+        _, _, _, _, info = l2svmplus_primal(
+            F, self._y1, self.Z_priv, C=self._Cd, gamma_plus=self.gamma_plus, tol=tol,
+            max_iter=max_iter, n_threads=None, priv_rows=self.priv_rows, start=start,
+            fit_intercept=False)
+        self._state = info["state"]
+        self.n_newton += int(info["n_iter"])
+        info["rho"] = float(info["margin"])
+        a = rows.persist(info["dual"])
+        L = F.layout
+        red = rows.run(_k_source_sums, rows_meta=(), F=rows.F, a=a, one=L["one"],
+                       n_sources=L["n_sources"])[1]
+        target, (sums, _) = rows.compute([a[self.n_S:], red])
+        src = [(sums[0][s, :L["one"]], sums[0][s, L["one"]]) for s in L["sources"]]
+        return _DaskDual(a, src, np.asarray(target, dtype=np.float64)), info
+
     # ----------------------------------------------------------------- as MDAHSProblem
     def _parts(self, a, Y):
         """Per kernel j: ``X^_j'`` of the source rows' ``a∘y`` (z part, bias) and of the target
-        rows' ``a∘y_t`` (z part (d, T), bias (T,), prior (T,))."""
+        rows' ``a∘y_t`` (z part (d, T), bias (T,), prior (T,)); ``a`` a :class:`_DaskDual`
+        on Dask rows."""
         n_S = self.n_S
-        v = a[:n_S] * self.y_src
-        U = a[n_S:, None] * Y
+        if isinstance(a, _DaskDual):
+            src, a_t = a.src, a.target
+        else:
+            src, a_t = None, a[n_S:]
+            v = a[:n_S] * self.y_src
+        U = a_t[:, None] * Y
         ZU = {m: self.Z_t[m].T @ U for m in {k["feature"] for k in self.kernels}}
         bu = U.sum(axis=0)
         out = []
         for j, k in enumerate(self.kernels):
-            vs = v[self.src_slices[k["source"]]]
-            out.append((k["Z_s"].T @ vs, vs.sum(), ZU[k["feature"]], bu, self.pi[j] @ U))
+            if src is None:
+                vs = v[self.src_slices[k["source"]]]
+                gs, bs = k["Z_s"].T @ vs, vs.sum()
+            else:
+                gs, bs = src[j]
+            out.append((gs, bs, ZU[k["feature"]], bu, self.pi[j] @ U))
         return out
 
     def kernel_values(self, a, Y):

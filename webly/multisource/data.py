@@ -30,6 +30,7 @@ from ..base import check_row_features, check_row_metadata
 from ..blocks import (FeatureBlocks, GroupedFeatures, check_block, concat_samples,  # noqa: F401
                       n_features_of, nan_rows, rows_of, take_samples)
 from ..errors import DataError
+from ..solvers._rows import is_dask
 
 __all__ = ["GroupedFeatures", "MultiSourceData", "base_kernel_names"]
 
@@ -46,6 +47,13 @@ def block_kernel(kernel, A, B):
     if isinstance(B, GroupedFeatures):
         K = np.asarray((B.averaging_matrix() @ K.T).T)
     return np.ascontiguousarray(K, dtype=np.float64)
+
+
+def _take_rows(X, rows):
+    """``X[rows]``; on a Dask array a contiguous run of rows is a slice (no gather)."""
+    if is_dask(X) and len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return X[int(rows[0]):int(rows[-1]) + 1]
+    return X[rows]
 
 
 @dataclass
@@ -144,9 +152,15 @@ class MultiSourceData:
                     raise DataError("privileged", f"names unknown source {s!r}")
                 if T is None:
                     continue
-                T = check_row_features(f"privileged[{s!r}]", T, len(self.labels[s]))
-                if sp.issparse(T):
-                    T = T.toarray()
+                if is_dask(T):  # row-chunked Dask rows, checked by the estimator
+                    if T.ndim != 2 or T.shape[0] != len(self.labels[s]):
+                        raise DataError(f"privileged[{s!r}]", f"must be (n_s, d~) with n_s = "
+                                                              f"{len(self.labels[s])}, got "
+                                                              f"{T.shape}")
+                else:
+                    T = check_row_features(f"privileged[{s!r}]", T, len(self.labels[s]))
+                    if sp.issparse(T):
+                        T = T.toarray()
                 if dp is not None and T.shape[1] != dp:
                     raise DataError(f"privileged[{s!r}]", "every source's text needs the same columns")
                 dp = T.shape[1]
@@ -190,12 +204,14 @@ class MultiSourceData:
         if n_rows != n:
             raise DataError("X", f"has {n_rows} rows but y has {n}")
         names = list(dict.fromkeys(np.asarray(sources).tolist()))
-        priv_missing = None if X_priv is None or sp.issparse(X_priv) else nan_rows(X_priv)
+        # (on Dask X_priv every row has text: no all-NaN rows of sources without any)
+        priv_missing = None if X_priv is None or sp.issparse(X_priv) or is_dask(X_priv) \
+            else nan_rows(X_priv)
         src, lab, priv = {}, {}, {}
         for s in names:
             rows = np.flatnonzero(sources == s)
             if blocks is None:
-                src[str(s)] = {DEFAULT_FEATURE: X[rows]}
+                src[str(s)] = {DEFAULT_FEATURE: _take_rows(X, rows)}
             else:
                 types = [m for m in blocks.feature_types if blocks.present(m)[rows].any()]
                 partial = [m for m in types if not blocks.present(m)[rows].all()]
@@ -213,7 +229,7 @@ class MultiSourceData:
                                                   "(all-NaN rows); give text for every row of a "
                                                   "source or for none")
                     continue
-                priv[str(s)] = X_priv[rows]
+                priv[str(s)] = _take_rows(X_priv, rows)
         target = None
         if X_target is not None:
             if isinstance(X_target, FeatureBlocks):

@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..base import (one_vs_rest, renamed_parameter, stack_decisions)
 from ..errors import DataError
+from ..solvers._rows import is_dask
 from . import _mdahs as A
 from ..blocks import rows_of
 from ._base import _MultiSourceBase, map_block
@@ -25,6 +26,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["MDAHS", "MDAHSPlus", "MDAHSPlusENR"]
+
+
+def _on_dask(data):
+    """Whether the source rows of ``data`` are Dask arrays (``fit`` on a Dask cluster)."""
+    return any(is_dask(b) for feats in data.sources.values() for b in feats.values())
+
+
+def _stack_rows(rows):
+    """The rows of several blocks stacked (a Dask array when one of them is)."""
+    if not any(is_dask(r) for r in rows):
+        return np.vstack(rows)
+    import dask.array as da
+
+    chunk = max(max(r.chunks[0]) for r in rows if is_dask(r))
+    return da.concatenate([r if is_dask(r) else da.from_array(np.asarray(r, np.float64),
+                                                                chunks=(chunk, -1))
+                           for r in rows]).rechunk({1: -1})
 
 
 class MDAHS(_MultiSourceBase):
@@ -324,6 +342,8 @@ class MDAHS(_MultiSourceBase):
         self.random_state = random_state
         self.memory_limit = memory_limit
 
+    _takes_dask = True  # with solver="primal" (see _choose_solver)
+
     def _uses_target(self):
         return True
 
@@ -340,9 +360,14 @@ class MDAHS(_MultiSourceBase):
 
         Parameters
         ----------
-        X : (n, d) array or FeatureBlocks
+        X : (n, d) array, Dask array or FeatureBlocks
             Source rows: an array when all sources share the feature space, else a
             :class:`~webly.FeatureBlocks` (every row of one source has the same feature types).
+            A row-chunked Dask array fits with ``solver="primal"`` (``"auto"`` picks it) on its
+            partitions (:mod:`webly.multisource._mdahs_primal`): the same fit as in memory,
+            the source rows never on the client (``y``, ``sources`` and the target rows are;
+            a Dask ``y`` or ``X_target`` is computed). Not with ``variant="authors"`` or
+            ``source_block="fixed"``.
         y : (n,) array
             Labels of the source rows.
         sources : (n,) array or None
@@ -389,6 +414,8 @@ class MDAHS(_MultiSourceBase):
 
         n = sum(data.n_source(s) for s in data.source_names) + (
             data.n_target if data.target is not None else 0)
+        if _on_dask(data):
+            return self._dask_solver()
         why = self._no_primal(data)
         if self.solver == "primal" and why:
             raise DataError("solver", f"solver='primal' {why}")
@@ -400,6 +427,20 @@ class MDAHS(_MultiSourceBase):
             what="the rows themselves (linear kernel)" if self.kernel == "linear" else
             f"explicit features ({self.features}, {self.n_components} components)")
         return "libsvm" if (self.solver == "auto" and solver == "smo") else solver
+
+    def _dask_solver(self):
+        """``"primal"``, the only solver of Dask rows (the kernel path holds n x n kernels);
+        a :class:`DataError` naming the parameter it does not take."""
+        if self.solver not in ("auto", "primal"):
+            raise DataError("solver", f"solver={self.solver!r} needs the rows in memory (n x n "
+                                      "kernels); Dask arrays take solver='primal' (or 'auto')")
+        if self.variant == "authors":
+            raise DataError("variant", "variant='authors' is kernel-path only; Dask arrays take "
+                                       "variant='webly'")
+        if self.source_block == "fixed":
+            raise DataError("source_block", "source_block='fixed' is kernel-path only; Dask "
+                                            "arrays take source_block='weighted'")
+        return "primal"
 
     def _fit_models(self, data):
         br = self._check_balance()
@@ -484,7 +525,7 @@ class MDAHS(_MultiSourceBase):
                 rows.append(rows_of(data.target[m]))
             fm = FeatureMap("linear" if self.kernel == "linear" else self.features,
                             gamma=self.gamma, n_components=self.n_components,
-                            random_state=self.random_state).fit(np.vstack(rows))
+                            random_state=self.random_state).fit(_stack_rows(rows))
             maps[m] = fm
             for s in names:
                 if m in data.sources[s]:
@@ -499,7 +540,8 @@ class MDAHS(_MultiSourceBase):
             s = names[sp_]
             ms = list(data.sources[s])
             r = np.sqrt(len(ms))  # the mean of the |F_s| kernels
-            X = np.hstack([Z_src[s, m] for m in ms]) / r
+            X = (Z_src[s, ms[0]] if len(ms) == 1 and is_dask(Z_src[s, ms[0]])
+                 else np.hstack([Z_src[s, m] for m in ms])) / r
             coef, b, info = P.l2svm_source_primal(X, y_pm[self._slices[sp_]], C=self.C_source,
                                                   tol=self.tol, max_iter=self.max_iter)
             if info["status"] != "converged":
@@ -648,7 +690,7 @@ class MDAHS(_MultiSourceBase):
         for c, mod in enumerate(models):
             sol, info = mod["sol"], mod["info"]
             a, mu, Y = sol["a"], sol["mu"], sol["Y"]
-            v = a[:n_S] * mod["y"]
+            v = None if primal else a[:n_S] * mod["y"]
             for j, (s, m) in enumerate(self.kernel_names_):
                 sp_ = names.index(s)
                 sl = self._slices[sp_]

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import warn_data
 from ..errors import DataError
 from ..kernels import Kernel
+from ..solvers._rows import is_dask
 from ._mdahs import SourceSlack
 from .mdahs import MDAHS
 
@@ -131,7 +132,9 @@ class MDAHSPlus(MDAHS):
     def fit(self, X: ArrayLike | FeatureBlocks, y: ArrayLike, *, sources: ArrayLike | None = None,
             X_target: ArrayLike | FeatureBlocks | None = None,
             X_priv: ArrayLike | spmatrix | None = None) -> Self:
-        """As :meth:`MDAHS.fit`, plus ``X_priv`` (n, d~): text features of the source rows."""
+        """As :meth:`MDAHS.fit`, plus ``X_priv`` (n, d~): text features of the source rows (a
+        Dask array with a Dask ``X``, one row per row of X, text on every row of the sources
+        with text; then ``kernel_priv="linear"``)."""
         self._validate_params()
         return self._fit_data(self._source_data(X, y, sources, X_target, X_priv))
 
@@ -178,8 +181,16 @@ class MDAHSPlus(MDAHS):
                 rows.append(np.arange(sl.start, sl.stop))
                 texts.append(data.privileged[s])
         rows = np.concatenate(rows)
-        Z = (sp.vstack(texts, format="csr") if any(sp.issparse(t) for t in texts)
-             else np.vstack(texts).astype(np.float64))
+        if any(is_dask(t) for t in texts):  # the text rows on Dask (MDAHSPrimalProblem)
+            import dask.array as da
+
+            if self.kernel_priv != "linear":
+                raise DataError("kernel_priv", "on Dask arrays the text correcting function is "
+                                               "linear: use kernel_priv='linear'")
+            Z = da.concatenate([t.astype(np.float64) for t in texts]).rechunk({1: -1})
+        else:
+            Z = (sp.vstack(texts, format="csr") if any(sp.issparse(t) for t in texts)
+                 else np.vstack(texts).astype(np.float64))
         if self.kernel_priv == "rbf":
             from ..solvers.primal import FeatureMap
 

@@ -179,7 +179,39 @@ class _Cols:
         self.dtype = R.dtype
 
 
-class _BlockCols:
+class _StructuredCols:
+    """Structured feature rows over the persisted rows ``R``: the solver's ``F`` of a
+    :class:`~webly.solvers.block_rows.DaskStructuredRows` (MIL-CPB's label blocks, MDA-HS's
+    source and target rows on Dask). Each partition builds its own structured rows (an object
+    with ``@``, ``.T @``, ``[idx]`` and ``grams``, as in memory) by ``build(*blocks, *params)``
+    from its blocks of the Dask arrays ``inputs`` (chunked like the rows; ``R`` first) and the
+    small ``params`` sent with the task. ``width`` is the number of parameters of ``w``,
+    ``blocks`` the (start, stop) column ranges of its Hessian's diagonal blocks."""
+
+    def __init__(self, R, inputs, build, params, width, blocks, hessian_max):
+        self.R, self.inputs, self.build, self._params = R, tuple(inputs), build, tuple(params)
+        self.shape = (R.shape[0], int(width))
+        self.dtype = R.dtype
+        self.blocks = blocks
+        self.hessian_max = hessian_max
+
+    def block_slices(self, size):
+        """As :meth:`webly.solvers.block_rows.BlockRows.block_slices`."""
+        out = [np.arange(lo, hi) for lo, hi in self.blocks]
+        if size > self.shape[1]:
+            out.append(np.arange(self.shape[1], size))
+        return out
+
+    def params(self):
+        return self._params
+
+    def empty(self):
+        """The structured rows of an empty partition (the kernels' output layout)."""
+        return self.build(*[np.empty((0,) + x.shape[1:], x.dtype) for x in self.inputs],
+                          *self._params)
+
+
+class _BlockCols(_StructuredCols):
     """Per-labelling feature blocks over the persisted rows: the solver's ``F`` of a
     :class:`~webly.solvers.block_rows.DaskBlockRows` (MIL-CPB on Dask). Each partition builds
     its own :class:`~webly.solvers.block_rows.BlockRows` from its rows (columns ``lo:hi`` of
@@ -191,25 +223,15 @@ class _BlockCols:
     def __init__(self, R, lo, hi, labels, y, sqrt_d, H, const):
         from .block_rows import BlockRows
 
-        self.R, self.lo, self.hi = R, lo, hi
+        self.lo, self.hi = lo, hi
         self.labels, self.y = labels, y
         self.sqrt_d, self.H, self.const = sqrt_d, H, float(const)
         self.n_blocks = len(sqrt_d)
         self.D = hi - lo + (1 if self.const else 0)
-        self.shape = (R.shape[0], self.n_blocks * self.D)
-        self.dtype = R.dtype
-        self.hessian_max = BlockRows.hessian_max
-
-    def block_slices(self, size):
-        """As :meth:`webly.solvers.block_rows.BlockRows.block_slices`."""
         D = self.D
-        out = [np.arange(t * D, (t + 1) * D) for t in range(self.n_blocks)]
-        if size > self.n_blocks * D:
-            out.append(np.arange(self.n_blocks * D, size))
-        return out
-
-    def params(self):
-        return self.lo, self.hi, self.sqrt_d, self.H, self.const
+        super().__init__(R, (R, labels, y), _block_rows, (lo, hi, sqrt_d, H, self.const),
+                         self.n_blocks * D, [(t * D, (t + 1) * D) for t in range(self.n_blocks)],
+                         BlockRows.hessian_max)
 
 
 def _block_rows(Rb, Lb, yb, lo, hi, sqrt_d, H, const):
@@ -236,7 +258,7 @@ class _Part:
 
 
 def _leaf(v):
-    return isinstance(v, (_Part, _Cols, _BlockCols)) or is_dask(v) or _is_delayed(v)
+    return isinstance(v, (_Part, _Cols, _StructuredCols)) or is_dask(v) or _is_delayed(v)
 
 
 def _is_delayed(v):
@@ -299,8 +321,8 @@ def _apply_kernel(*blocks, kernel, template, getters):
             leaves.append(blocks[k][0][0][a])
         elif kind == "cols":
             leaves.append(blocks[k][:, a:b])
-        elif kind == "block":
-            leaves.append(_block_rows(*[blocks[j] for j in k], *a))
+        elif kind == "block":  # structured rows (_StructuredCols): a = (build, params)
+            leaves.append(a[0](*[blocks[j] for j in k], *a[1]))
         else:
             leaves.append(blocks[k])
     rows, sums, tops = kernel(**_fill(template, leaves))
@@ -354,9 +376,9 @@ def gram_rows(F, Fp, y, sel, spec, jac_dtype, diag=False, Fv=None, vw=None):
     if not len(idx):
         return [None, 0]
     has_v = len(spec) > 6 and spec[8]
-    if hasattr(F, "grams") and hasattr(F, "rows_hat"):
-        # one partition's label blocks (BlockRows): the rows with one block are formed on
-        # their D columns and scattered, as in memory (BlockRows.grams; with the -DA columns
+    if hasattr(F, "grams"):
+        # one partition's structured rows (BlockRows, MDAHSRows): the narrow rows are formed on
+        # their columns and scattered, as in memory (BlockRows.grams; with the -DA columns
         # of MIL-CPB-PI-DA's correcting function when the family has it)
         def jac_rows(fam, k, dt):
             return jac_block(spec, F[k], None if Fp is None else Fp[k], y[k], len(k), dt,
@@ -445,14 +467,9 @@ class DaskRows:
         self.F_priv = None if F_priv is None else _Cols(R, d, R.shape[1])
 
     def blocks(self, spec):
-        """The solver's ``F`` of a :class:`~webly.solvers.block_rows.DaskBlockRows` whose
-        features are this backend's ``F`` (see :class:`_BlockCols`)."""
-        from .block_rows import label_rotation
-
-        d = np.asarray(spec.weights, dtype=np.float64)
-        labels = spec.labels.rechunk({0: self.chunks, 1: -1})
-        return _BlockCols(self.R, 0, self.d, labels, self.y, np.sqrt(d), label_rotation(d),
-                          spec.const)
+        """The solver's ``F`` of a :class:`~webly.solvers.block_rows.DaskStructuredRows` whose
+        rows are this backend's ``F`` (a :class:`_StructuredCols`)."""
+        return spec.cols(self)
 
     @staticmethod
     def _check(name, X, keep_float32, chunks):
@@ -499,7 +516,7 @@ class DaskRows:
 
     def mv(self, F, w):
         """``F @ w`` as a float64 Dask vector (lazy)."""
-        if isinstance(F, _BlockCols):
+        if isinstance(F, _StructuredCols):
             return self.array(self.run(_k_mv, rows_meta=(np.empty(0),), F=F, w=w)[0][0])
         return F.R.map_blocks(_cols_mv, w, F.lo, F.hi, chunks=(self.chunks,), drop_axis=1,
                               dtype=np.float64)
@@ -570,9 +587,9 @@ class DaskRows:
             return index[name]
 
         for v in leaves:
-            if isinstance(v, _BlockCols):
-                getters.append(("block", [source(v.R), source(v.labels), source(v.y)],
-                                v.params(), None))
+            if isinstance(v, _StructuredCols):
+                getters.append(("block", [source(x) for x in v.inputs], (v.build, v.params()),
+                                None))
                 continue
             k = source(v.packed if isinstance(v, _Part) else v.R if isinstance(v, _Cols) else v)
             if isinstance(v, _Part):
@@ -582,8 +599,7 @@ class DaskRows:
             else:
                 getters.append(("array", k, None, None))
         if rows_meta is None:
-            empty = [_block_rows(np.empty((0, v.hi), v.dtype), np.empty((0, v.n_blocks)),
-                                 np.empty(0), *v.params()) if isinstance(v, _BlockCols) else
+            empty = [v.empty() if isinstance(v, _StructuredCols) else
                      np.empty((0,) + ((v.hi - v.lo,) if isinstance(v, _Cols) else
                                       () if isinstance(v, _Part) else v.shape[1:]),
                               dtype=v.dtype) for v in leaves]

@@ -31,7 +31,8 @@ phi^_i``).
 
 import numpy as np
 
-__all__ = ["BlockRows", "DaskBlockRows", "label_rotation", "structured_grams"]
+__all__ = ["BlockRows", "DaskBlockRows", "DaskStructuredRows", "label_rotation",
+           "structured_grams"]
 
 
 def label_rotation(d):
@@ -196,7 +197,35 @@ class BlockRows:
                                 diag=diag, chunk=chunk, out=out, sign=sign)
 
 
-class DaskBlockRows:
+class DaskStructuredRows:
+    """Structured rows over row-chunked Dask rows ``Phi``: what
+    :func:`~webly.solvers.primal.svmplus_primal` and
+    :func:`~webly.solvers.primal.l2svmplus_primal` take as ``F`` on a Dask cluster, where every
+    partition builds its own structured rows (:class:`DaskBlockRows`: MIL-CPB's label blocks;
+    :class:`webly.multisource._mdahs_primal.DaskMDAHSRows`: MDA-HS's source and target rows).
+    A subclass has ``Phi``, ``shape``, ``dtype``, ``_shared`` (a dict shared by the matrices
+    of one fit) and ``cols(rows)``: the solver's ``F`` over the backend ``rows``
+    (a :class:`webly.solvers._rows._StructuredCols`).
+
+    The rows backend (the persisted ``[Phi | F_priv]``, checked once) is kept across the
+    matrices made from one another (``_shared``), for the same ``y`` and ``F_priv`` objects:
+    a cutting plane's solves persist the rows once, not once per solve.
+    """
+
+    def backend(self, y, F_priv, keep_float32=True):
+        """The :class:`~webly.solvers._rows.DaskRows` of ``[Phi | F_priv]`` with labels ``y``,
+        made once for the same ``y`` and ``F_priv`` objects."""
+        from ._rows import DaskRows
+
+        hit = self._shared.get("rows")
+        if hit is None or hit[0] is not y or hit[1] is not F_priv or hit[2] != keep_float32:
+            hit = (y, F_priv, keep_float32, DaskRows(self.Phi, y, F_priv,
+                                                     keep_float32=keep_float32))
+            self._shared["rows"] = hit
+        return hit[3]
+
+
+class DaskBlockRows(DaskStructuredRows):
     """:class:`BlockRows` over row-chunked Dask rows (MIL-CPB on a Dask cluster): what
     :func:`~webly.solvers.primal.svmplus_primal` and
     :func:`~webly.solvers.primal.l2svmplus_primal` take as ``F`` there.
@@ -206,11 +235,10 @@ class DaskBlockRows:
     builds its own :class:`BlockRows` from its rows: the general rows (all T blocks) are those
     whose label ``y`` is +1, with ``coef = (labels * sqrt(d)) @ H`` (``H`` =
     :func:`label_rotation` of ``d``), the others have the first block only, as in memory
-    (:class:`webly.solvers._rows.DaskRows`' ``blocks``).
+    (:meth:`cols`).
 
-    The rows backend (the persisted ``[Phi | F_priv]``, checked once) is kept across the
-    matrices made by :meth:`relabel` from one another, for the same ``y`` and ``F_priv``
-    objects: a cutting plane's solves persist the rows once, not once per solve.
+    The rows backend is kept across the matrices made by :meth:`relabel` from one another
+    (:meth:`DaskStructuredRows.backend`).
     """
 
     def __init__(self, Phi, labels, weights, const=0.0, _shared=None):
@@ -231,17 +259,15 @@ class DaskBlockRows:
         """The matrix of other labellings and weights on the same rows (sharing the backend)."""
         return DaskBlockRows(self.Phi, labels, weights, self.const, self._shared)
 
-    def backend(self, y, F_priv, keep_float32=True):
-        """The :class:`~webly.solvers._rows.DaskRows` of ``[Phi | F_priv]`` with labels ``y``,
-        made once for the same ``y`` and ``F_priv`` objects."""
-        from ._rows import DaskRows
+    def cols(self, rows):
+        """The solver's ``F`` over the backend ``rows`` whose ``F`` is ``Phi``
+        (:class:`~webly.solvers._rows._BlockCols`)."""
+        from ._rows import _BlockCols
 
-        hit = self._shared.get("rows")
-        if hit is None or hit[0] is not y or hit[1] is not F_priv or hit[2] != keep_float32:
-            hit = (y, F_priv, keep_float32, DaskRows(self.Phi, y, F_priv,
-                                                     keep_float32=keep_float32))
-            self._shared["rows"] = hit
-        return hit[3]
+        d = self.weights
+        labels = self.labels.rechunk({0: rows.chunks, 1: -1})
+        return _BlockCols(rows.R, 0, rows.d, labels, rows.y, np.sqrt(d), label_rotation(d),
+                          self.const)
 
 
 def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, diag=False,

@@ -132,7 +132,9 @@ kept up to ``BlockRows.hessian_max`` parameters (plain rows: 2,048), factorised 
 with its diagonal blocks (:func:`_block_pcg`). On Dask rows
 ``F`` is a :class:`~webly.solvers.block_rows.DaskBlockRows` (the rows and their labellings in
 partitions; each partition builds its own ``BlockRows``, the row kernels below run on it
-unchanged and its Gram matrices are formed on the full block width).
+unchanged and its Gram matrices are formed on the full block width), or MDA-HS's
+:class:`~webly.multisource._mdahs_primal.DaskMDAHSRows` (any
+:class:`~webly.solvers.block_rows.DaskStructuredRows`: each partition its own ``MDAHSRows``).
 
 All functions take plain arrays (dense float32/float64, or CSR) and return arrays plus an ``info``
 dict with ``status``, ``n_iter``, ``objective``, ``kkt_violation``, like the kernel solvers; a
@@ -178,7 +180,7 @@ from ..base import check_pm1, check_row_features
 from ..errors import DataError
 from ..kernels import default_gamma
 from ._rows import NUMPY, DaskRows, _mv, _rmv, gram_rows, is_dask, jac_block, select
-from .block_rows import BlockRows, DaskBlockRows
+from .block_rows import BlockRows, DaskBlockRows, DaskStructuredRows
 
 logger = logging.getLogger(__name__)
 
@@ -1381,7 +1383,7 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None, keep_float32=Tr
         if n_priv is not None:
             raise DataError("priv_rows", "privileged rows (the MIL-PI problems) are not "
                                          "supported on Dask arrays yet; pass all rows' F_priv")
-        if isinstance(F, DaskBlockRows):  # MIL-CPB's label blocks over Dask rows
+        if isinstance(F, DaskStructuredRows):  # label blocks / MDA-HS rows over Dask rows
             rows = F.backend(y, F_priv, keep_float32=keep_float32)
             return rows.blocks(F), rows.y, rows.F_priv, rows
         rows = DaskRows(F, y, F_priv, keep_float32=keep_float32)
@@ -1401,7 +1403,7 @@ def _check_common(F, y, F_priv, C, gamma_plus, tol, n_priv=None, keep_float32=Tr
 def _on_dask(F, F_priv):
     """Whether a solve runs on a Dask rows backend (a Dask ``F`` or ``F_priv``, or MIL-CPB's
     label blocks over Dask rows)."""
-    return is_dask(F) or is_dask(F_priv) or isinstance(F, DaskBlockRows)
+    return is_dask(F) or is_dask(F_priv) or isinstance(F, DaskStructuredRows)
 
 
 def _per_row(name, value, n, positive, rows=NUMPY):
