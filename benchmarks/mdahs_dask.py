@@ -16,12 +16,9 @@ rows, a slice of the partitions. All five one-vs-rest problems are fitted, with
 2 MKL steps, ``mkl_max_iter=--mkl-max-iter``), the estimators' defaults otherwise
 (``variant="webly"``, C_source 1, C_target 10, theta 0.01; MDA-HS+'s text correcting function
 linear). The rounds are cut because the cluster's cost is the number of Newton steps, not the
-rows: each step is a few round trips to the workers (MDA-HS's cluster fit took 1.5-2.5 minutes at
-3,000 and at 20,000 rows). In one process, 3,000 rows, the Newton steps of the inner solves were:
-MDA-HS 157 at the defaults (max_rounds 5, mkl_max_iter 10; its cutting plane stops after one
-round) and at max_rounds 1, 91 at max_rounds 0; MDA-HS+ 783, 535 and 314. At max_rounds 1,
-mkl_max_iter 2 and 20,000 rows (2026-12-07, load average 4-5 on the 2 cores) the cluster fits
-took 146 s (MDA-HS) and more than 390 s (MDA-HS+, stopped).
+rows: each step is a few round trips to the workers, and every cutting-plane round adds MKL
+steps of tens of Newton steps each (MDA-HS+ several times MDA-HS's); ``--max-rounds 1`` runs
+the label search on the cluster too (many minutes on 2 cores).
 
 One process: ``solver="primal"`` on the numpy rows. Cluster: a ``LocalCluster`` of ``--workers``
 worker processes with one thread each; X (and MDA-HS+'s X_priv) are cut into ``--parts`` row
