@@ -399,20 +399,6 @@ def test_milcpb_bad_input_on_partitions_is_one_line_naming_the_field(synchronous
         assert "\n" not in str(err.value)
 
 
-@pytest.fixture(scope="module")
-def process_cluster():
-    """A 2-worker LocalCluster of worker processes (the row kernels, feature maps and models
-    travel by pickle), started once for the module's cluster tests."""
-    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            client.wait_for_workers(2)
-            yield client
-
-
 # a Newton step costs a few round trips to the workers (about 0.1-1 s each on a loaded 2-core
 # machine): the default run fits sMIL-PI on 12 bags (12 Newton steps); mi-SVM-PI's rounds
 # (about 100 steps) run with -m slow

@@ -159,20 +159,6 @@ def test_bad_input_on_partitions_names_the_field_and_the_fix(synchronous):
         UniformSourcesClassifier().fit(Xd, y, sources=src)
 
 
-@pytest.fixture(scope="module")
-def process_cluster():
-    """A 2-worker LocalCluster of worker processes (the partitions' MDAHSRows builders travel
-    by pickle), started once for the module's cluster tests."""
-    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            client.wait_for_workers(2)
-            yield client
-
-
 # a Newton step costs a few round trips to the workers (about 0.1 s each on a loaded 2-core
 # machine) and a fit takes 100-300 of them: MDA-HS 21-25 s, MDA-HS+ 21-34 s
 @pytest.mark.slow
