@@ -70,6 +70,27 @@ def _dask_features(name, X, n_features=None):
     return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 
+def _dask_fit_rows(est, X, X_priv=None):
+    """The Dask rows of a fit, checked here for shape (their values by the solver, on the
+    cluster): ``X`` 2-D with known chunk sizes and at least 2 rows (``est.n_features_in_`` set),
+    a Dask ``X_priv`` with one row per row of X (any other ``X_priv`` is returned as given, for
+    the caller). Returns ``(X, n, X_priv)``."""
+    X = _dask_features("X", X)
+    if any(np.isnan(c) for c in X.shape):
+        raise DataError("X", "has unknown chunk sizes; call compute_chunk_sizes() first")
+    n = X.shape[0]
+    if n < 2:
+        raise DataError("X", f"needs at least 2 rows, got {n}")
+    est.n_features_in_ = X.shape[1]
+    est.__dict__.pop("feature_names_in_", None)
+    if _is_dask(X_priv):
+        X_priv = _dask_features("X_priv", X_priv)
+        if X_priv.shape[0] != n:
+            raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; give one row "
+                                      "per row of X")
+    return X, n, X_priv
+
+
 def _on_partitions(est, method, X, dtype, columns):
     """``method`` of the fitted ``est`` applied to each row partition of the Dask array X
     (lazy; ``columns``: None for one value per row, else the number of columns)."""
@@ -190,21 +211,10 @@ class _KernelLUPIBase(WebClassifierMixin, BaseEstimator):
             if not _is_dask(X):
                 raise DataError("X", "must be a Dask array when X_priv is one (the rows of "
                                      "both views are partitioned together)")
-            X = _dask_features("X", X)
-            n = X.shape[0]
-            if n < 2:
-                raise DataError("X", f"needs at least 2 rows, got {n}")
-            self.n_features_in_ = X.shape[1]
-            self.__dict__.pop("feature_names_in_", None)
+            X, n, X_priv = _dask_fit_rows(self, X, X_priv)
             self.classes_, y_idx = _dask_targets(y, n)
-            if X_priv is not None:
-                if not _is_dask(X_priv):
-                    X_priv = check_row_features("X_priv", X_priv, n, keep_float32=True)
-                else:
-                    X_priv = _dask_features("X_priv", X_priv)
-                    if X_priv.shape[0] != n:
-                        raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; "
-                                                  "give one row per row of X")
+            if X_priv is not None and not _is_dask(X_priv):
+                X_priv = check_row_features("X_priv", X_priv, n, keep_float32=True)
         else:
             X, y = validate_data(self, X, y, accept_sparse="csr",
                                  dtype=[np.float64, np.float32], ensure_min_samples=2)

@@ -54,7 +54,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _num_samples
 
-from .._lupi_base import _dask_features, _is_dask, _on_partitions
+from .._lupi_base import _dask_features, _dask_fit_rows, _is_dask, _on_partitions
 from ..base import (WebClassifierMixin, check_bags, check_is_fitted, check_row_features,
                     check_row_metadata,
                     encode_targets, one_vs_rest, own_class_scores, stack_decisions,
@@ -256,15 +256,8 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         if not _is_dask(X):
             raise DataError("X", "must be a Dask array when X_priv is one (the rows of both "
                                  "views are partitioned together)")
-        X = _dask_features("X", X)
-        if any(np.isnan(c) for c in X.shape):
-            raise DataError("X", "has unknown chunk sizes; call compute_chunk_sizes() first")
+        X, n, X_priv = _dask_fit_rows(self, X, X_priv)
         X = X.rechunk({1: -1})
-        n = X.shape[0]
-        if n < 2:
-            raise DataError("X", f"needs at least 2 rows, got {n}")
-        self.n_features_in_ = X.shape[1]
-        self.__dict__.pop("feature_names_in_", None)
         y = np.asarray(y.compute() if _is_dask(y) else y)
         if y.ndim != 1 or y.shape[0] != n:
             raise DataError("y", f"must be one label per row ({n}), got shape {y.shape}")
@@ -273,10 +266,6 @@ class MILClassifierBase(WebClassifierMixin, BaseEstimator):
         bags = check_bags(bags, y, n)
         if X_priv is not None:
             if _is_dask(X_priv):
-                X_priv = _dask_features("X_priv", X_priv)
-                if X_priv.shape[0] != n:
-                    raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; give "
-                                              "one row per row of X")
                 if X_priv.chunks[0] != X.chunks[0]:
                     raise DataError("X_priv", f"has row chunks {X_priv.chunks[0]} but X has "
                                               f"{X.chunks[0]}; partition both views alike "

@@ -30,7 +30,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import (WebClassifierMixin, check_is_fitted, check_row_features, check_row_metadata,
                     encode_targets, stack_decisions,
                     validate_data, warn_not_converged)
-from .._lupi_base import _on_partitions
+from .._lupi_base import _dask_fit_rows, _on_partitions
 from ..errors import DataError
 from ..kernels import Kernel
 from ..solvers._rows import is_dask
@@ -144,21 +144,18 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
     _takes_dask = False
 
     def _dask_rows(self, X, y, X_target, X_priv):
-        """Checked Dask ``X`` (and ``X_priv``): their shapes, chunks and dtypes here, their values
+        """Checked Dask ``X`` (and ``X_priv``): their shapes and chunk sizes here, their values
         by the solver on the cluster. The labels, the target rows (n_t, small) and the
         metadata are held here (a Dask ``y`` or ``X_target`` is computed)."""
-        from ..solvers._rows import DaskRows
-
         if not self._takes_dask:
             raise DataError("X", f"{type(self).__name__} does not take Dask arrays; compute them "
                                  "(or use MDAHS / MDAHSPlus with solver='primal')")
         if not is_dask(X):
             raise DataError("X", "give X as a Dask array too when X_priv is one (chunked like "
                                  "its rows)")
-        X = DaskRows._check("X", X, False, None)
-        n = X.shape[0]
-        if n < 2:
-            raise DataError("X", f"needs at least 2 rows, got {n}")
+        if X_priv is not None and not is_dask(X_priv):
+            raise DataError("X_priv", "give X_priv as a Dask array too when X is one")
+        X, n, X_priv = _dask_fit_rows(self, X, X_priv)
         y = check_row_metadata("y", y.compute() if is_dask(y) else y, n)
         if y is None:
             raise DataError("y", "is required (the label of each source row)")
@@ -168,15 +165,6 @@ class _MultiSourceBase(WebClassifierMixin, BaseEstimator):
             if X_target.shape[1] != X.shape[1]:
                 raise DataError("X_target", f"has {X_target.shape[1]} features but X has "
                                             f"{X.shape[1]}; use the same feature extractor")
-        if X_priv is not None:
-            if not is_dask(X_priv):
-                raise DataError("X_priv", "give X_priv as a Dask array too when X is one")
-            X_priv = DaskRows._check("X_priv", X_priv, False, None)
-            if X_priv.shape[0] != n:
-                raise DataError("X_priv", f"has {X_priv.shape[0]} rows but X has {n}; give "
-                                          "one row per row of X")
-        self.n_features_in_ = X.shape[1]
-        self.__dict__.pop("feature_names_in_", None)
         self._feature_input = "array"
         return X, y, X_target, X_priv
 
