@@ -210,6 +210,19 @@ class MDAHSRows:
             group[src] = self._source_of(glob[src])
         narrow = (lambda g: self.cols[g],
                   lambda g, rows: self.narrow[g][rows - self.bounds[g]] * self.scale[g])
+        if isinstance(out, _LabelGram):  # the Hessian kept implicitly (label_gram)
+            tgt = group < 0 if has_f else np.zeros(len(idx), bool)
+            if tgt.any() and (has_s or (len(spec) > 6 and spec[8])):
+                raise ValueError("target rows in a family with a correcting function")
+            structured_grams(prob, fam, idx[~tgt], dtype, group[~tgt], *narrow, chunk=chunk,
+                             out=out, sign=sign)
+            if tgt.any():
+                rows = glob[tgt] - self.n_S
+                yt = fam.y[idx[tgt]]
+                codes = self.patterns["code"][rows] * 2 + (yt > 0)
+                uniq, M, count = self._group_moments(rows, codes)
+                out.add_groups([(int(c), bool(spec[5])) for c in uniq], sign * M, sign * count)
+            return out
         if (self.patterns is not None and has_f and not has_s and not diag
                 and (len(spec) == 6 or not spec[8]) and dtype == np.float64):
             tgt = np.flatnonzero(group < 0)
@@ -227,6 +240,27 @@ class MDAHSRows:
         return structured_grams(prob, fam, idx, dtype, group, *narrow, diag=diag, chunk=chunk,
                                 out=out, sign=sign)
 
+    def _group_moments(self, rows, codes):
+        """``(codes, M, count)``: the distinct group codes of the target rows ``rows`` (local
+        indices), each group's moments ``M_g = sum_{i in g} e_i e_i'`` of the rows ``E`` and
+        its number of rows."""
+        uniq, inv = np.unique(codes, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        cuts = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
+        E = self.patterns["E"][rows[order]]
+        M = np.empty((len(uniq), E.shape[1], E.shape[1]))
+        for g in range(len(uniq)):
+            Eg = E[cuts[g]:cuts[g + 1]]
+            M[g] = Eg.T @ Eg
+        return uniq, M, np.diff(cuts).astype(np.float64)
+
+    def label_gram(self, prob):
+        """An empty :class:`_LabelGram` for ``prob``'s Hessian (the Newton solver keeps it
+        implicitly above ``_FACTOR_MAX`` parameters), or None without labelling patterns."""
+        if self.patterns is None:
+            return None
+        return _LabelGram(self, prob.size, prob.d)
+
     def _target_gram(self, spec, rows, yt, codes, out, sign):
         """Add ``sign`` times the Gram matrix of the target rows ``rows`` (their labels ``yt``)
         to the upper triangle of ``out``, by labelling pattern.
@@ -243,18 +277,9 @@ class MDAHSRows:
         P = self.patterns
         size, d = spec[0], spec[1]
         has_m = spec[5]
-        uniq, inv = np.unique(codes, return_inverse=True)
-        order = np.argsort(inv, kind="stable")
-        cuts = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
-        E = P["E"][rows[order]]
-        Ed = E.shape[1]
-        M = np.empty((len(uniq), Ed, Ed))
-        for g in range(len(uniq)):
-            Eg = E[cuts[g]:cuts[g + 1]]
-            M[g] = Eg.T @ Eg
+        uniq, M, count = self._group_moments(rows, codes)
         pat = uniq // 2
         ysign = np.where(uniq % 2 == 1, 1.0, -1.0)
-        count = np.diff(cuts).astype(np.float64)
         T, one = P["T"], P["one"]
         Cg = [C[pat] for C in P["C"]]  # (n_groups, T) per kernel
         K = len(Cg)
@@ -282,6 +307,222 @@ class MDAHSRows:
             out[d, size - 1] -= sign * (ysign @ count)
             out[size - 1, size - 1] += sign * count.sum()
         return out
+
+
+class _LabelGram:
+    """A Gram matrix ``sum_i J_i' J_i`` of :class:`MDAHSRows`' Jacobian rows kept implicitly:
+    the Newton Hessian of a solve with many parameters (512 features, several labellings), where
+    the kept dense ``(size, size)`` Hessian cost ~6.7 s a Newton step in its algebra at 4,626
+    parameters (3 labellings) and the matrix-free Newton-CG above ``hessian_max`` a pass over
+    the rows per product.
+
+    Held as: ``narrow``, per set of columns ``keep`` (a source's first blocks and the
+    parameters after ``w``; or those parameters alone: the text slack's ``Psi'Psi``) a dense
+    ``(len(keep), len(keep))`` upper triangle; ``groups``, per (labelling pattern, label,
+    has-m) group of target rows the moments ``M_g = sum_{i in g} e_i e_i'`` of their rows ``e_i
+    = [z_i, 1, priors]`` and their count (see :meth:`MDAHSRows._target_gram`, of which this is
+    the unassembled form); ``dvec`` a diagonal. A product costs ``n_groups E^2`` plus the
+    sources' blocks, against ``size^2`` (or a pass over the rows); :meth:`blocks` forms the
+    diagonal blocks of the preconditioner: every kernel's first labelling block (where the
+    source rows and the target rows of one label in every labelling live: the rotation of
+    :func:`~webly.solvers.block_rows.label_rotation`) with the parameters after ``w`` as one
+    block, then one block per other (kernel, labelling).
+    """
+
+    def __init__(self, rows, size, d):
+        P = rows.patterns
+        self.P, self.size, self.d = P, size, d
+        self.narrow = {}
+        self.groups = {}
+        self.dvec = np.zeros(size)
+        self._st = None
+
+    def _empty(self):
+        out = _LabelGram.__new__(_LabelGram)
+        out.P, out.size, out.d = self.P, self.size, self.d
+        out.narrow, out.groups, out.dvec = {}, {}, np.zeros(self.size)
+        out._st = None
+        return out
+
+    def add_narrow(self, keep, G):
+        key = (int(keep[0]), len(keep))
+        hit = self.narrow.get(key)
+        if hit is None:
+            self.narrow[key] = (np.asarray(keep), G.copy())
+        else:
+            hit[1][...] += G
+
+    def add_groups(self, keys, M, count):
+        self._st = None
+        for g, key in enumerate(keys):
+            hit = self.groups.get(key)
+            if hit is None:
+                self.groups[key] = [M[g].copy(), float(count[g])]
+            else:
+                hit[0] += M[g]
+                hit[1] += float(count[g])
+
+    def axpy(self, a, other):
+        """``self += a other`` (in place)."""
+        self._st = None
+        self.dvec += a * other.dvec
+        for key, (keep, G) in other.narrow.items():
+            hit = self.narrow.get(key)
+            if hit is None:
+                self.narrow[key] = (keep, a * G)
+            else:
+                hit[1][...] += a * G
+        for key, (M, c) in other.groups.items():
+            hit = self.groups.get(key)
+            if hit is None:
+                self.groups[key] = [a * M, a * c]
+            else:
+                hit[0] += a * M
+                hit[1] += a * c
+        return self
+
+    def __iadd__(self, other):
+        return self.axpy(1.0, other)
+
+    def __isub__(self, other):
+        return self.axpy(-1.0, other)
+
+    def __rmul__(self, a):
+        return self._empty().axpy(float(a), self)
+
+    @classmethod
+    def combine(cls, coefs, grams):
+        """``sum_k coefs[k] grams[k]``, a new :class:`_LabelGram`."""
+        out = grams[0]._empty()
+        for a, G in zip(coefs, grams):
+            out.axpy(float(a), G)
+        return out
+
+    def _stacked(self):
+        """The groups as arrays: pattern, label sign, has-m flag, count, moments (kept until
+        the groups change)."""
+        if self._st is None:
+            self._st = self._stack()
+        return self._st
+
+    def _stack(self):
+        keys = list(self.groups)
+        if not keys:
+            return None
+        pat = np.array([k[0] // 2 for k in keys])
+        ysg = np.array([1.0 if k[0] % 2 else -1.0 for k in keys])
+        hm = np.array([1.0 if k[1] else 0.0 for k in keys])
+        cnt = np.array([self.groups[k][1] for k in keys])
+        M = np.stack([self.groups[k][0] for k in keys])
+        return pat, ysg, hm, cnt, M
+
+    def matvec(self, v):
+        P, d, size = self.P, self.d, self.size
+        out = self.dvec * v
+        for keep, G in self.narrow.values():
+            vk = v[keep]
+            # G is an upper triangle: G v + G' v - diag(G) v
+            out[keep] += G @ vk + G.T @ vk - np.diagonal(G) * vk
+        st = self._stacked()
+        if st is None:
+            return out
+        pat, ysg, hm, cnt, M = st
+        T = P["T"]
+        Q = np.zeros((len(pat), M.shape[1]))
+        for k, (ck, ok) in enumerate(zip(P["ecols"], P["offs"])):
+            Vk = v[ok:ok + T * len(ck)].reshape(T, len(ck))
+            Q[:, ck] += P["C"][k][pat] @ Vk
+        Q *= ysg[:, None]
+        Q[:, P["one"]] += ysg * v[d] - hm * v[size - 1]
+        U = np.matmul(M, Q[:, :, None])[:, :, 0]
+        for k, (ck, ok) in enumerate(zip(P["ecols"], P["offs"])):
+            out[ok:ok + T * len(ck)] += ((P["C"][k][pat] * ysg[:, None]).T
+                                         @ U[:, ck]).reshape(-1)
+        out[d] += ysg @ U[:, P["one"]]
+        out[size - 1] -= hm @ U[:, P["one"]]
+        return out
+
+    def diagonal(self):
+        P, d, size = self.P, self.d, self.size
+        out = self.dvec.copy()
+        for keep, G in self.narrow.values():
+            out[keep] += np.diagonal(G)
+        st = self._stacked()
+        if st is None:
+            return out
+        pat, ysg, hm, cnt, M = st
+        T = P["T"]
+        dM = np.einsum("gii->gi", M)
+        for k, (ck, ok) in enumerate(zip(P["ecols"], P["offs"])):
+            out[ok:ok + T * len(ck)] += ((P["C"][k][pat] ** 2).T @ dM[:, ck]).reshape(-1)
+        out[d] += cnt.sum()
+        out[size - 1] += hm @ cnt
+        return out
+
+    def add_diag(self, vec):
+        self.dvec = self.dvec + vec
+
+    def blocks(self):
+        """``[(index, dense symmetric block)]``: the preconditioner's diagonal blocks (see the
+        class docstring), covering every parameter once."""
+        P, size = self.P, self.size
+        T = P["T"]
+        dims = [len(ck) for ck in P["ecols"]]
+        first = np.concatenate([np.arange(o, o + D) for o, D in zip(P["offs"], dims)]
+                               + [np.arange(P["width"], size)])
+        index = [first] + [np.arange(o + t * D, o + (t + 1) * D)
+                           for o, D in zip(P["offs"], dims) for t in range(1, T)]
+        H = [np.diag(self.dvec[b]) for b in index]
+        loc = np.full(size, -1)
+        loc[first] = np.arange(len(first))
+        for keep, G in self.narrow.values():  # the source rows live in the first block only
+            at = loc[keep]
+            if (at < 0).any():
+                raise ValueError("a narrow Gram block outside the first labelling blocks")
+            H[0][np.ix_(at, at)] += G + np.triu(G, 1).T
+        st = self._stacked()
+        if st is not None:
+            pat, ysg, hm, cnt, M = st
+            self._first_target(H[0], loc, pat, ysg, hm, cnt, M)
+            Mf = M.reshape(len(pat), -1)  # weighted sums of the moments: one product each
+            for k, ck in enumerate(P["ecols"]):
+                if T == 1:
+                    break
+                W = (P["C"][k][pat][:, 1:] ** 2).T  # (T - 1, n_groups)
+                R = (W @ Mf).reshape(T - 1, M.shape[1], M.shape[1])
+                for t in range(T - 1):
+                    H[1 + k * (T - 1) + t] += R[t][np.ix_(ck, ck)]
+        return list(zip(index, H))
+
+    def _first_target(self, H, loc, pat, ysg, hm, cnt, M):
+        """The target groups' part of the first block (every kernel's labelling 0, and the
+        parameters after ``w``), added to ``H`` (full)."""
+        P, d, size = self.P, self.d, self.size
+        one = P["one"]
+        K = len(P["C"])
+        c0 = [P["C"][k][pat][:, 0] for k in range(K)]
+        lo = [loc[o:o + len(ck)] for o, ck in zip(P["offs"], P["ecols"])]
+        Mf = M.reshape(len(pat), -1)
+        for k in range(K):
+            ck = P["ecols"][k]
+            for k2 in range(k, K):
+                c2 = P["ecols"][k2]
+                S = ((c0[k] * c0[k2]) @ Mf).reshape(M.shape[1], M.shape[1])[np.ix_(ck, c2)]
+                H[np.ix_(lo[k], lo[k2])] += S
+                if k2 != k:
+                    H[np.ix_(lo[k2], lo[k])] += S.T
+            e1 = M[:, ck, one]  # (n_groups, D_k)
+            vb = c0[k] @ e1
+            H[lo[k], loc[d]] += vb
+            H[loc[d], lo[k]] += vb
+            vm = -(c0[k] * ysg * hm) @ e1
+            H[lo[k], loc[size - 1]] += vm
+            H[loc[size - 1], lo[k]] += vm
+        H[loc[d], loc[d]] += cnt.sum()
+        bm = -(ysg * hm) @ cnt
+        H[loc[d], loc[size - 1]] += bm
+        H[loc[size - 1], loc[d]] += bm
+        H[loc[size - 1], loc[size - 1]] += hm @ cnt
 
 
 def _layout(dims, T):

@@ -283,7 +283,8 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
     with a second correcting function (``prob.Fv``, ``prob.v_w``: the -DA term of
     MIL-CPB-PI-DA) has its columns on the narrow rows as well.
 
-    ``out`` (a C-contiguous float64 (size, size) array; not with ``diag``): ``sign`` times the
+    ``out`` (a C-contiguous float64 (size, size) array, or an object with ``add_narrow(keep,
+    G)`` that keeps the narrow blocks themselves; not with ``diag``): ``sign`` times the
     Gram matrix is added to its upper triangle in place and ``out`` returned (the Hessian's
     rank-k updates: no (size, size) temporary per update, which at 1,600 parameters cost more
     than the few rows' products).
@@ -297,8 +298,11 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
     # a second correcting function on the family's rows (the -DA term: MIL-CPB-PI-DA's
     # instance features under its label blocks): its columns follow w and b as in the full row
     has_v = len(spec) > 6 and spec[8]
-    inplace = out is not None and not diag and dtype == np.float64 and out.flags.c_contiguous
-    if out is not None and not inplace:
+    # an implicitly kept Gram matrix (MDA-HS's _LabelGram): each narrow group's block is added
+    implicit = out is not None and hasattr(out, "add_narrow")
+    inplace = (out is not None and not implicit and not diag and dtype == np.float64
+               and out.flags.c_contiguous)
+    if out is not None and not inplace and not implicit:
         out += sign * structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows,
                                        chunk=chunk)
         return out
@@ -336,6 +340,10 @@ def structured_grams(prob, fam, idx, dtype, group, narrow_cols, narrow_rows, dia
                     out += val
                 else:
                     out[keep] += val
+            elif implicit:
+                if keep is None:
+                    raise ValueError("an implicitly kept Gram matrix takes narrow rows only")
+                out.add_narrow(keep, syrk(sign, J.T, trans=0, lower=0))
             elif keep is None and inplace:
                 # out' is Fortran-ordered: its lower triangle is out's upper one
                 syrk(sign, J.T, beta=1.0, c=out.T, trans=0, lower=1, overwrite_c=1)
