@@ -1086,7 +1086,8 @@ class _Hessian:
     def _solve_implicit(self, rhos, g):
         """:meth:`solve` on the implicitly kept Gram matrices: the same system (floors, ridge,
         no ``b`` without an intercept) by CG preconditioned with the inverses of the diagonal
-        blocks the kept matrices form (:meth:`~webly.multisource._mdahs_primal._LabelGram.blocks`)."""
+        blocks the kept matrices form
+        (:meth:`~webly.multisource._mdahs_primal._LabelGram.blocks`)."""
         H = type(self.base).combine([1.0] + list(rhos), [self.base] + list(self.G))
         diag = H.diagonal()
         extra = np.zeros(len(g))
