@@ -33,7 +33,9 @@ matrix per pattern (:meth:`MDAHSRows._target_gram`). The
 label norms ``c_{k,t} = ||X^_k'(a∘y_t)||^2``, the target scores and the most violated labelling
 are computed from the multipliers ``a`` and the features, as the kernel path computes them from
 its kernels (:class:`MDAHSPrimalProblem` has :class:`~._mdahs.MDAHSProblem`'s methods), so
-:func:`~._mdahs.mdahs_binary` runs unchanged on it.
+:func:`~._mdahs.mdahs_binary` runs unchanged on it. With many parameters (512 features: 1,542 a
+labelling over 3 sources) the Newton Hessian is kept unassembled, as those per-pattern moments
+and each source's block (:class:`_LabelGram`), and its systems solved by preconditioned CG.
 
 **On a Dask cluster** (the estimators' ``X``, and MDA-HS+'s ``X_priv``, as row-chunked Dask
 arrays; one feature type, a linear text function): every row is held as one row of a persisted

@@ -131,7 +131,11 @@ as the rows plus the block coefficients of the few rows with more than one block
 held at 0). Their Gram matrices are formed on each row's nonzero columns; their Newton Hessian is
 kept up to ``BlockRows.hessian_max`` parameters (plain rows: 2,048), factorised up to
 ``_FACTOR_MAX`` (4,096: 8 labellings of 512 features) and above it solved by CG preconditioned
-with its diagonal blocks (:func:`_block_pcg`). On Dask rows
+with its diagonal blocks (:func:`_block_pcg`). MDA-HS's rows keep it implicitly above
+``_FACTOR_MAX`` (:class:`~webly.multisource._mdahs_primal._LabelGram`: per source a block, per
+labelling pattern of the target rows their moments; its products cost no pass over the rows and
+no ``(size, size)`` matrix is formed), solved by CG to a relative residual of 1e-2 (an inexact
+Newton step). On Dask rows
 ``F`` is a :class:`~webly.solvers.block_rows.DaskBlockRows` (the rows and their labellings in
 partitions; each partition builds its own ``BlockRows``, the row kernels below run on it
 unchanged and its Gram matrices are formed on the full block width), or MDA-HS's
