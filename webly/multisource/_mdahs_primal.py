@@ -261,7 +261,7 @@ class MDAHSRows:
         implicitly above ``_FACTOR_MAX`` parameters), or None without labelling patterns."""
         if self.patterns is None:
             return None
-        return _LabelGram(self, prob.size, prob.d)
+        return _LabelGram(self.patterns, prob.size, prob.d)
 
     def _target_gram(self, spec, rows, yt, codes, out, sign):
         """Add ``sign`` times the Gram matrix of the target rows ``rows`` (their labels ``yt``)
@@ -331,20 +331,15 @@ class _LabelGram:
     block, then one block per other (kernel, labelling).
     """
 
-    def __init__(self, rows, size, d):
-        P = rows.patterns
-        self.P, self.size, self.d = P, size, d
+    def __init__(self, patterns, size, d):
+        self.P, self.size, self.d = patterns, size, d
         self.narrow = {}
         self.groups = {}
         self.dvec = np.zeros(size)
         self._st = None
 
     def _empty(self):
-        out = _LabelGram.__new__(_LabelGram)
-        out.P, out.size, out.d = self.P, self.size, self.d
-        out.narrow, out.groups, out.dvec = {}, {}, np.zeros(self.size)
-        out._st = None
-        return out
+        return _LabelGram(self.P, self.size, self.d)
 
     def add_narrow(self, keep, G):
         key = (int(keep[0]), len(keep))
