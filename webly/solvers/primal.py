@@ -1201,7 +1201,7 @@ def _pcg(matvec, prec, g, max_iter, rtol):
     return x if x.any() else prec(g)
 
 
-def _block_pcg(U, g, blocks, rtol=1e-6, max_iter=500):
+def _block_pcg(U, g, blocks, rtol=1e-2, max_iter=500):
     """Solve ``H x = g`` for the symmetric ``H`` given by its upper triangle ``U`` by conjugate
     gradients preconditioned with the inverses of its diagonal blocks ``blocks`` (index arrays
     covering every parameter once); an inexact Newton step (relative residual ``rtol``), which
@@ -1214,11 +1214,12 @@ def _block_pcg(U, g, blocks, rtol=1e-6, max_iter=500):
 
     The products read ``U``'s upper triangle (``symv``) and the blocks' factorisations theirs:
     no symmetric copy (forming one was 21 of MIL-CPB-PI's 181 s at 20,000 rows, 10
-    labellings). ``rtol`` stays 1e-6: measured (``benchmarks/milcpb_primal_scale.py --method
-    milcpbpi --max-rounds 10``, one thread, 2026-12-08) at 20,000 rows 1e-2 saved CG products
-    (4,269 for 150 systems against 10,094 for 133: 327.2 -> 283.4 s) but took 483 Newton
-    steps against 466, and at 10^6 rows, where each Newton step is passes over the rows, the
-    extra steps cost more (649 steps, 883.3 s, beside another benchmark).
+    labellings). ``rtol`` 1e-2 (an inexact Newton step), measured with
+    ``benchmarks/milcpb_primal_scale.py --method milcpbpi --max-rounds 10`` (one thread,
+    2026-12-08): at 20,000 rows 4,269 CG products for 150 systems against 10,094 for 133 at
+    1e-6, 483 Newton steps against 466, 283.4 s against 327.2 s (with the symmetric copy and
+    the blocks' inverses; without them 229.1 s); at 10^6 rows (without them, each beside the
+    same other benchmark) 883.3 s and 649 Newton steps against 990.6 s and 572 at 1e-6.
     """
     symv = sla.get_blas_funcs("symv", (U,))
     Ut = U.T  # Fortran-ordered: its lower triangle is U's upper one
