@@ -314,9 +314,9 @@ class MDAHSRows:
 class _LabelGram:
     """A Gram matrix ``sum_i J_i' J_i`` of :class:`MDAHSRows`' Jacobian rows kept implicitly:
     the Newton Hessian of a solve with many parameters (512 features, several labellings), where
-    the kept dense ``(size, size)`` Hessian cost ~6.7 s a Newton step in its algebra at 4,626
-    parameters (3 labellings) and the matrix-free Newton-CG above ``hessian_max`` a pass over
-    the rows per product.
+    the kept dense ``(size, size)`` Hessian is factorised at every Newton step (4,626 parameters
+    at 3 labellings) and the matrix-free Newton-CG above ``hessian_max`` makes a pass over the
+    rows per product.
 
     Held as: ``narrow``, per set of columns ``keep`` (a source's first blocks and the
     parameters after ``w``; or those parameters alone: the text slack's ``Psi'Psi``) a dense
@@ -338,7 +338,7 @@ class _LabelGram:
         self.dvec = np.zeros(size)
         self._st = None
 
-    def _empty(self):
+    def empty(self):
         return _LabelGram(self.P, self.size, self.d)
 
     def add_narrow(self, keep, G):
@@ -385,12 +385,12 @@ class _LabelGram:
         return self.axpy(-1.0, other)
 
     def __rmul__(self, a):
-        return self._empty().axpy(float(a), self)
+        return self.empty().axpy(float(a), self)
 
     @classmethod
     def combine(cls, coefs, grams):
         """``sum_k coefs[k] grams[k]``, a new :class:`_LabelGram`."""
-        out = grams[0]._empty()
+        out = grams[0].empty()
         for a, G in zip(coefs, grams):
             out.axpy(float(a), G)
         return out

@@ -907,8 +907,9 @@ class _Hessian:
             else np.float64
         # the Gram matrices kept implicitly (structured rows that can: MDA-HS's label blocks
         # above _FACTOR_MAX parameters), or dense
-        self.implicit = _implicit_gram(prob) is not None
-        self.G = [_implicit_gram(prob) if self.implicit else np.zeros((prob.size, prob.size))
+        zero = _implicit_gram(prob)
+        self.implicit = zero is not None
+        self.G = [zero.empty() if self.implicit else np.zeros((prob.size, prob.size))
                   for _ in prob.families]
         self.masks = [rows.zeros(fam.n, bool) for fam in prob.families]
         self.exact, self.started = True, False
@@ -931,7 +932,7 @@ class _Hessian:
         self.changed = []  # (family, Jacobian rows, sign, factor^-1 J' or None) since then
         self.n_factor = self.n_reused = 0
         if self.implicit:
-            self.base = _implicit_gram(prob)
+            self.base = zero
             self.base.add_diag(prob.D)
         else:
             self.base = np.diag(prob.D)
@@ -952,7 +953,7 @@ class _Hessian:
                 sel = select(sel)
                 idx = np.arange(fam.n) if sel is None else np.flatnonzero(sel)
                 out.append((self.prob.F.grams(self.prob, fam, idx, self.dtype,
-                                              out=_implicit_gram(self.prob)), len(idx)))
+                                              out=self.base.empty()), len(idx)))
         else:
             out = self.prob.rows.grams(self.prob, requests, self.dtype)
         self.n_rows += sum(count for _, count in out)
@@ -1089,8 +1090,8 @@ class _Hessian:
 
     def _solve_implicit(self, rhos, g):
         """:meth:`solve` on the implicitly kept Gram matrices: the same system (floors, ridge,
-        no ``b`` without an intercept) by CG preconditioned with the inverses of the diagonal
-        blocks the kept matrices form
+        no ``b`` without an intercept) by CG preconditioned with the diagonal blocks the kept
+        matrices form
         (:meth:`~webly.multisource._mdahs_primal._LabelGram.blocks`)."""
         H = type(self.base).combine([1.0] + list(rhos), [self.base] + list(self.G))
         diag = H.diagonal()
@@ -1120,10 +1121,8 @@ class _Hessian:
                 out = H.matvec(v)
                 out[ib] = vb
                 return out
-        # an inexact Newton step (the exact line search keeps it a descent step): measured on
-        # MDA-HS, crawl 5,000 x 512, 3 classes, max_rounds 3 (one thread, 2026-12-08): relative
-        # residual 1e-6 took 260 CG products a system, 266 s; 1e-2: 52, 101 s (170 Newton
-        # steps against 148); 1e-1: 113.7 s (266 steps); the same labellings and accuracy
+        # an inexact Newton step (the exact line search keeps it a descent step), as
+        # _block_pcg's
         return _pcg(matvec, _block_prec(blocks), g, 500, 1e-2)
 
     def _reuse_factor(self, H, rhos, g):
@@ -1213,13 +1212,9 @@ def _block_pcg(U, g, blocks, rtol=1e-2, max_iter=500):
     of it, as only the general rows couple the blocks.
 
     The products read ``U``'s upper triangle (``symv``) and the blocks' factorisations theirs:
-    no symmetric copy (forming one was 21 of MIL-CPB-PI's 181 s at 20,000 rows, 10
-    labellings). ``rtol`` 1e-2 (an inexact Newton step), measured with
-    ``benchmarks/milcpb_primal_scale.py --method milcpbpi --max-rounds 10`` (one thread,
-    2026-12-08): at 20,000 rows 4,269 CG products for 150 systems against 10,094 for 133 at
-    1e-6, 483 Newton steps against 466, 283.4 s against 327.2 s (with the symmetric copy and
-    the blocks' inverses; without them 229.1 s); at 10^6 rows (without them, each beside the
-    same other benchmark) 883.3 s and 649 Newton steps against 990.6 s and 572 at 1e-6.
+    no symmetric copy. ``rtol`` 1e-2 (an inexact Newton step: fewer CG products for a few more
+    Newton steps): MIL-CPB-PI with 10 labellings at 10^6 rows took 883.3 s at 1e-2 and 990.6 s
+    at 1e-6 (BENCHMARKS.md, milcpb_primal_scale.py, measured apart).
     """
     symv = sla.get_blas_funcs("symv", (U,))
     Ut = U.T  # Fortran-ordered: its lower triangle is U's upper one
